@@ -1,0 +1,35 @@
+/* hl/log.h: one logging entry point with levels and printf format checking.
+ *
+ * Lines go to stderr, either as text ("2026-11-21T10:00:00.123Z INFO  command-server: msg") or,
+ * in production mode, as JSON lines ({"ts":"…","level":"info","component":"…","msg":"…"}).
+ * Thread-safe: each line is written with a single locked write. librdkafka, civetweb and
+ * mongo-c-driver logs are routed here by the hl_log_*_cb adapters below. */
+#ifndef HL_LOG_H
+#define HL_LOG_H
+
+#include <stdbool.h>
+
+typedef enum { HL_LOG_DEBUG = 0, HL_LOG_INFO, HL_LOG_WARN, HL_LOG_ERROR } hl_log_level_t;
+
+/* Configure logging once at start. component: static string naming the process (not copied).
+ * level: lines below it are dropped. json: JSON lines instead of text. */
+void hl_log_init(const char *component, hl_log_level_t level, bool json);
+
+/* Parse "debug|info|warn|error" (case-insensitive) into *out. Returns false on other text. */
+bool hl_log_level_parse(const char *text, hl_log_level_t *out);
+
+/* Write one line at level. Prefer the HL_LOG_* macros. */
+void hl_log(hl_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define HL_DEBUG(...) hl_log(HL_LOG_DEBUG, __VA_ARGS__)
+#define HL_INFO(...)  hl_log(HL_LOG_INFO, __VA_ARGS__)
+#define HL_WARN(...)  hl_log(HL_LOG_WARN, __VA_ARGS__)
+#define HL_ERROR(...) hl_log(HL_LOG_ERROR, __VA_ARGS__)
+
+/* True when a line at level would be written. */
+bool hl_log_enabled(hl_log_level_t level);
+
+/* Route mongo-c-driver's log (mongoc_log_set_handler) through hl_log. */
+void hl_log_route_mongoc(void);
+
+#endif

@@ -1,0 +1,37 @@
+/* hl/util.h: small shared helpers: clocks, UUIDs (RFC 9562), hex. */
+#ifndef HL_UTIL_H
+#define HL_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HL_UUID_STR_LEN 36 /* without the terminating NUL */
+
+/* Wall clock in microseconds since the Unix epoch (the unit of Avro timestamp-micros). */
+int64_t hl_now_us(void);
+
+/* Monotonic clock in milliseconds (for timeouts and latency). */
+int64_t hl_mono_ms(void);
+
+/* Monotonic clock in microseconds. */
+int64_t hl_mono_us(void);
+
+/* Generate a UUIDv7 (RFC 9562: 48-bit Unix ms timestamp, random rest, from libsodium) as
+ * lowercase text into out[37]. */
+void hl_uuid_v7(char out[HL_UUID_STR_LEN + 1]);
+
+/* True when text is exactly a canonical 8-4-4-4-12 hex UUID (either case). */
+bool hl_uuid_valid(const char *text);
+
+/* Format microseconds since the epoch as RFC 3339 UTC with microseconds
+ * ("2026-11-21T10:00:00.123456Z") into out (at least 32 bytes). */
+void hl_format_rfc3339_us(int64_t us, char *out, size_t cap);
+
+/* Format the UTC calendar day of us as "YYYY-MM-DD" into out (at least 11 bytes). */
+void hl_format_day(int64_t us, char *out, size_t cap);
+
+/* Parse "YYYY-MM-DD" strictly; on success *days_since_epoch is the day number. */
+bool hl_parse_day(const char *text, int64_t *days_since_epoch);
+
+#endif

@@ -1,0 +1,115 @@
+#include "hl/util.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int64_t hl_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t hl_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t hl_mono_ms(void)
+{
+    return hl_mono_us() / 1000;
+}
+
+void hl_uuid_v7(char out[HL_UUID_STR_LEN + 1])
+{
+    uint8_t b[16];
+    uint64_t ms = (uint64_t)(hl_now_us() / 1000);
+    randombytes_buf(b + 6, 10);
+    for (int i = 0; i < 6; i++)
+        b[i] = (uint8_t)(ms >> (40 - 8 * i));
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x70); /* version 7 */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
+    snprintf(out, HL_UUID_STR_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+}
+
+bool hl_uuid_valid(const char *text)
+{
+    if (!text || strlen(text) != HL_UUID_STR_LEN)
+        return false;
+    for (int i = 0; i < HL_UUID_STR_LEN; i++) {
+        char c = text[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return false;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void hl_format_rfc3339_us(int64_t us, char *out, size_t cap)
+{
+    time_t secs = (time_t)(us / 1000000);
+    long frac = (long)(us % 1000000);
+    if (frac < 0) {
+        frac += 1000000;
+        secs -= 1;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char base[24];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%06ldZ", base, frac);
+}
+
+void hl_format_day(int64_t us, char *out, size_t cap)
+{
+    time_t secs = (time_t)(us / 1000000);
+    if (us < 0 && us % 1000000)
+        secs -= 1;
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(out, cap, "%Y-%m-%d", &tm);
+}
+
+/* Days from civil date (Howard Hinnant's algorithm), proleptic Gregorian. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+bool hl_parse_day(const char *text, int64_t *days_since_epoch)
+{
+    if (!text || strlen(text) != 10 || text[4] != '-' || text[7] != '-')
+        return false;
+    int v[3] = {0, 0, 0};
+    const int pos[3][2] = {{0, 4}, {5, 2}, {8, 2}};
+    for (int f = 0; f < 3; f++)
+        for (int i = 0; i < pos[f][1]; i++) {
+            char c = text[pos[f][0] + i];
+            if (c < '0' || c > '9')
+                return false;
+            v[f] = v[f] * 10 + (c - '0');
+        }
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > mdays[v[1] - 1])
+        return false;
+    bool leap = (v[0] % 4 == 0 && v[0] % 100 != 0) || v[0] % 400 == 0;
+    if (v[1] == 2 && v[2] == 29 && !leap)
+        return false;
+    *days_since_epoch = days_from_civil(v[0], (unsigned)v[1], (unsigned)v[2]);
+    return true;
+}
