@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS events (
     aggregate_version bigint      NOT NULL,
     event_type        text        NOT NULL,
     topic             text        NOT NULL,
+    schema_id         integer     NOT NULL,            -- registry id of the writer schema
     payload           bytea       NOT NULL,            -- Avro binary body, no framing
     occurred_at       timestamptz NOT NULL,
     causation_id      uuid,

@@ -15,6 +15,7 @@ struct hl_http_server {
     const hl_http_route_t *routes;
     size_t nroutes;
     bool head_as_get;
+    bool read_only;
     void *app;
 };
 
@@ -260,7 +261,13 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     const hl_http_route_t *match = NULL;
     bool path_known = false;
     char allow[128] = "";
-    for (size_t i = 0; i < srv->nroutes; i++) {
+    /* Every path of a read-only server is GET/HEAD only, known or not. */
+    bool reject_write = srv->read_only && strcmp(method, "GET") != 0 && !is_head;
+    if (reject_write) {
+        path_known = true;
+        snprintf(allow, sizeof allow, "GET, HEAD");
+    }
+    for (size_t i = 0; !reject_write && i < srv->nroutes; i++) {
         const hl_http_route_t *r = &srv->routes[i];
         if (!route_match(r->pattern, &req))
             continue;
@@ -321,7 +328,7 @@ static int civet_log(const struct mg_connection *conn, const char *message)
 
 hl_http_server_t *hl_http_server_start(const char *listen, int nthreads,
                                        const hl_http_route_t *routes, size_t nroutes,
-                                       bool head_as_get, void *app, hl_error_t *err)
+                                       int flags, void *app, hl_error_t *err)
 {
     hl_http_server_t *srv = calloc(1, sizeof *srv);
     if (!srv) {
@@ -330,7 +337,8 @@ hl_http_server_t *hl_http_server_start(const char *listen, int nthreads,
     }
     srv->routes = routes;
     srv->nroutes = nroutes;
-    srv->head_as_get = head_as_get;
+    srv->head_as_get = (flags & HL_HTTP_HEAD_AS_GET) != 0;
+    srv->read_only = (flags & HL_HTTP_READ_ONLY) != 0;
     srv->app = app;
     char threads[16];
     snprintf(threads, sizeof threads, "%d", nthreads);

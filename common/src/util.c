@@ -113,3 +113,95 @@ bool hl_parse_day(const char *text, int64_t *days_since_epoch)
     *days_since_epoch = days_from_civil(v[0], (unsigned)v[1], (unsigned)v[2]);
     return true;
 }
+
+void hl_random_hex(char *out, size_t nbytes)
+{
+    uint8_t b[64];
+    if (nbytes > sizeof b)
+        nbytes = sizeof b;
+    randombytes_buf(b, nbytes);
+    sodium_bin2hex(out, nbytes * 2 + 1, b, nbytes);
+}
+
+static bool all_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+void hl_traceparent_next(const char *incoming, char out[HL_TRACEPARENT_LEN + 1])
+{
+    char trace[33], span[17];
+    if (incoming && strlen(incoming) == HL_TRACEPARENT_LEN && !strncmp(incoming, "00-", 3) &&
+        incoming[35] == '-' && incoming[52] == '-' && all_hex(incoming + 3, 32) &&
+        strncmp(incoming + 3, "00000000000000000000000000000000", 32) != 0) {
+        memcpy(trace, incoming + 3, 32);
+        trace[32] = '\0';
+    } else {
+        hl_random_hex(trace, 16);
+    }
+    hl_random_hex(span, 8);
+    snprintf(out, HL_TRACEPARENT_LEN + 1, "00-%s-%s-01", trace, span);
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+bool hl_parse_rfc3339_us(const char *text, int64_t *us)
+{
+    if (!text || strlen(text) < 20)
+        return false;
+    char day[11];
+    memcpy(day, text, 10);
+    day[10] = '\0';
+    int64_t days = 0;
+    int hh = 0, mm = 0, ss = 0;
+    if (!hl_parse_day(day, &days) || (text[10] != 'T' && text[10] != 't' && text[10] != ' ') ||
+        !digits(text + 11, 2, &hh) || text[13] != ':' || !digits(text + 14, 2, &mm) ||
+        text[16] != ':' || !digits(text + 17, 2, &ss) || hh > 23 || mm > 59 || ss > 60)
+        return false;
+    const char *p = text + 19;
+    int64_t frac_us = 0;
+    if (*p == '.') {
+        p++;
+        int n = 0;
+        int64_t scale = 100000;
+        while (*p >= '0' && *p <= '9') {
+            if (n < 6) {
+                frac_us += (*p - '0') * scale;
+                scale /= 10;
+            }
+            n++;
+            p++;
+        }
+        if (n == 0 || n > 9)
+            return false;
+    }
+    int64_t offset_s = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh = 0, om = 0;
+        if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om))
+            return false;
+        offset_s = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return false;
+    }
+    if (*p)
+        return false;
+    *us = ((days * 86400 + hh * 3600 + mm * 60 + ss) - offset_s) * 1000000 + frac_us;
+    return true;
+}

@@ -43,13 +43,18 @@ typedef struct {
 
 typedef struct hl_http_server hl_http_server_t;
 
+/* Server behaviour flags. */
+enum {
+    HL_HTTP_HEAD_AS_GET = 1, /* answer HEAD with the GET handler, body suppressed */
+    HL_HTTP_READ_ONLY = 2,   /* any method but GET/HEAD gets 405 on every path */
+};
+
 /* Start civetweb listening on listen ("127.0.0.1:8080" or "8080") with nthreads worker threads.
- * routes (borrowed, must outlive the server) are tried in order. head_as_get: answer HEAD with
- * the GET handler (body discarded by civetweb). app is passed to handlers. Returns NULL and fills
- * err (HL_ERR_HTTP) when the port cannot be bound. */
+ * routes (borrowed, must outlive the server) are tried in order. flags: HL_HTTP_* bits. app is
+ * passed to handlers. Returns NULL and fills err (HL_ERR_HTTP) when the port cannot be bound. */
 hl_http_server_t *hl_http_server_start(const char *listen, int nthreads,
-                                       const hl_http_route_t *routes, size_t nroutes,
-                                       bool head_as_get, void *app, hl_error_t *err);
+                                       const hl_http_route_t *routes, size_t nroutes, int flags,
+                                       void *app, hl_error_t *err);
 
 /* Stop accepting, wait for in-flight requests, free. NULL is ignored. */
 void hl_http_server_stop(hl_http_server_t *srv);

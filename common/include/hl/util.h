@@ -34,4 +34,17 @@ void hl_format_day(int64_t us, char *out, size_t cap);
 /* Parse "YYYY-MM-DD" strictly; on success *days_since_epoch is the day number. */
 bool hl_parse_day(const char *text, int64_t *days_since_epoch);
 
+/* Parse an RFC 3339 / ISO-8601 UTC timestamp ("2026-11-21T10:00:00Z", with an optional fraction
+ * of up to 9 digits and "Z" or "+00:00"/"-hh:mm" offset) into microseconds since the epoch. */
+bool hl_parse_rfc3339_us(const char *text, int64_t *us);
+
+/* W3C Trace Context (https://www.w3.org/TR/trace-context/): write a traceparent
+ * "00-<32 hex trace-id>-<16 hex parent-id>-01" into out[56] that continues incoming (a valid
+ * traceparent header, or NULL/invalid to start a new trace) with a new random span id. */
+#define HL_TRACEPARENT_LEN 55
+void hl_traceparent_next(const char *incoming, char out[HL_TRACEPARENT_LEN + 1]);
+
+/* Lowercase hex of n random bytes into out[2n+1]. */
+void hl_random_hex(char *out, size_t nbytes);
+
 #endif

@@ -1,0 +1,224 @@
+/* command-server: the only writer. Takes REST commands (SPEC §2), stores aggregates and domain
+ * events in PostgreSQL in one transaction, and relays the events to Kafka from the outbox. */
+#include "app.h"
+
+#include "hl/config.h"
+#include "hl/log.h"
+#include "hl/schema_registry.h"
+#include "hl/signals.h"
+#include "hl/util.h"
+
+#include <dirent.h>
+#include <sodium.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef CS_DEFAULT_SQL_DIR
+#define CS_DEFAULT_SQL_DIR "command-server/sql"
+#endif
+
+#define OPT(field) offsetof(cs_config_t, field)
+static const hl_config_option_t options[] = {
+    {"http-listen", "HL_COMMAND_LISTEN", HL_OPT_STRING, "127.0.0.1:8080", 0, 0, false,
+     OPT(http_listen), "address:port to serve the command API on"},
+    {"http-threads", "HL_COMMAND_THREADS", HL_OPT_INT, "32", 1, 512, false, OPT(http_threads),
+     "HTTP worker threads"},
+    {"pg-url", "HL_PG_URL", HL_OPT_STRING, "postgresql://hearlers@127.0.0.1:25432/hearlers", 0, 0,
+     false, OPT(pg_url), "PostgreSQL connection URI (password via PGPASSWORD)"},
+    {"pg-pool-size", "HL_PG_POOL_SIZE", HL_OPT_INT, "16", 1, 500, false, OPT(pg_pool_size),
+     "PostgreSQL connections for commands"},
+    {"pg-acquire-timeout-ms", "HL_PG_ACQUIRE_TIMEOUT_MS", HL_OPT_INT, "5000", 1, 60000, false,
+     OPT(pg_acquire_timeout_ms), "max wait for a pooled connection, ms"},
+    {"kafka-brokers", "HL_KAFKA_BROKERS", HL_OPT_STRING, "127.0.0.1:29092", 0, 0, false,
+     OPT(kafka_brokers), "Kafka bootstrap servers"},
+    {"kafka-overrides", "HL_KAFKA_PRODUCER_OVERRIDES", HL_OPT_STRING, "", 0, 0, false,
+     OPT(kafka_overrides), "extra librdkafka producer properties k=v,k=v"},
+    {"schema-registry-url", "HL_SCHEMA_REGISTRY_URL", HL_OPT_STRING,
+     "http://127.0.0.1:28081/apis/ccompat/v7", 0, 0, false, OPT(schema_registry_url),
+     "Confluent-compatible schema registry base URL"},
+    {"registry-wait-s", "HL_REGISTRY_WAIT_S", HL_OPT_INT, "60", 0, 3600, false,
+     OPT(registry_wait_s), "how long to retry schema registration at start, s"},
+    {"schemas-dir", "HL_SCHEMAS_DIR", HL_OPT_STRING, HL_DEFAULT_SCHEMAS_DIR, 0, 0, false,
+     OPT(schemas_dir), "directory holding topics.json and the .avsc files"},
+    {"sql-dir", "HL_SQL_DIR", HL_OPT_STRING, CS_DEFAULT_SQL_DIR, 0, 0, false, OPT(sql_dir),
+     "directory of NNN_*.sql migrations applied at start"},
+    {"token-secret", "HL_TOKEN_SECRET", HL_OPT_STRING, "hearlers-dev-secret-change-me", 0, 0,
+     true, OPT(token_secret), "secret shared with query-server for signing tokens"},
+    {"argon2-ops", "HL_ARGON2_OPS", HL_OPT_INT, "2", 1, 10, false, OPT(argon2_ops),
+     "argon2id passes"},
+    {"argon2-mem-kib", "HL_ARGON2_MEM_KIB", HL_OPT_INT, "19456", 8192, 1048576, false,
+     OPT(argon2_mem_kib), "argon2id memory per hash, KiB"},
+    {"outbox-batch", "HL_OUTBOX_BATCH", HL_OPT_INT, "500", 1, 10000, false, OPT(outbox_batch),
+     "events per relay round trip"},
+    {"outbox-poll-ms", "HL_OUTBOX_POLL_MS", HL_OPT_INT, "1000", 10, 60000, false,
+     OPT(outbox_poll_ms), "relay wake-up interval without NOTIFY, ms"},
+    {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
+     "debug|info|warn|error"},
+    {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
+     "JSON lines logs"},
+};
+#define NOPTS (sizeof options / sizeof options[0])
+
+static const hl_http_route_t routes[] = {
+    {"POST", "/v1/users", cs_handle_register},
+    {"GET", "/healthz", cs_handle_healthz},
+    {"GET", "/readyz", cs_handle_readyz},
+    {"GET", "/metrics", cs_handle_metrics},
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Apply every *.sql file of sql_dir in name order, each in one transaction, under an advisory
+ * lock so concurrent starts do not race. The files are idempotent (IF NOT EXISTS). */
+static bool apply_migrations(cs_app_t *app, hl_error_t *err)
+{
+    DIR *d = opendir(app->cfg.sql_dir);
+    if (!d)
+        return hl_error_set(err, HL_ERR_CONFIG, 0, "cannot open sql dir %s", app->cfg.sql_dir);
+    char *names[256];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 256) {
+        size_t l = strlen(e->d_name);
+        if (l > 4 && !strcmp(e->d_name + l - 4, ".sql"))
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof names[0], cmp_str);
+    PGconn *conn = hl_pg_pool_acquire(app->pool, 30000, err);
+    bool ok = conn != NULL;
+    if (ok)
+        ok = hl_pg_exec(conn, "SELECT pg_advisory_lock(7256001)", err);
+    for (size_t i = 0; ok && i < n; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", app->cfg.sql_dir, names[i]);
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            ok = hl_error_set(err, HL_ERR_CONFIG, 0, "cannot read %s", path);
+            break;
+        }
+        char *sql = calloc(1, 1 << 20);
+        size_t len = sql ? fread(sql, 1, (1 << 20) - 1, f) : 0;
+        fclose(f);
+        ok = sql && len > 0 && hl_pg_exec(conn, "BEGIN", err) && hl_pg_exec(conn, sql, err) &&
+             hl_pg_exec(conn, "COMMIT", err);
+        if (ok)
+            HL_INFO("applied migration %s", names[i]);
+        else
+            hl_error_set(err, HL_ERR_PG, 0, "migration %s failed: %s", names[i], err->message);
+        free(sql);
+    }
+    if (conn) {
+        hl_error_t ignored;
+        hl_pg_exec(conn, "SELECT pg_advisory_unlock(7256001)", &ignored);
+        hl_pg_pool_release(app->pool, conn);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    return ok;
+}
+
+/* Register every topic's union schema under <topic>-value with BACKWARD compatibility,
+ * retrying until registry_wait_s runs out. */
+static bool register_schemas(cs_app_t *app, hl_error_t *err)
+{
+    hl_schema_registry_t *reg = hl_schema_registry_new(app->cfg.schema_registry_url, 5000, err);
+    if (!reg)
+        return false;
+    int64_t deadline = hl_mono_ms() + app->cfg.registry_wait_s * 1000;
+    bool ok = false;
+    for (;;) {
+        ok = true;
+        for (size_t i = 0; ok && i < hl_event_catalog_topic_count(app->catalog); i++) {
+            hl_topic_schema_t *t = hl_event_catalog_topic_at(app->catalog, i);
+            ok = hl_schema_registry_set_compatibility(reg, t->subject, "BACKWARD", err) &&
+                 hl_schema_registry_register(reg, t->subject, t->schema_json, &t->schema_id, err);
+            if (ok)
+                HL_INFO("schema %s registered with id %d", t->subject, t->schema_id);
+        }
+        if (ok || (err->domain == HL_ERR_HTTP && err->code >= 400 && err->code < 500) ||
+            hl_mono_ms() >= deadline || hl_shutdown_requested())
+            break;
+        HL_WARN("schema registry not ready (%s); retrying", err->message);
+        hl_sleep_or_shutdown(1000);
+    }
+    hl_schema_registry_destroy(reg);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    cs_app_t app;
+    memset(&app, 0, sizeof app);
+    hl_error_t err = {0};
+    int rc = 1;
+    hl_http_server_t *http = NULL;
+    hl_log_level_t level = HL_LOG_INFO;
+
+    hl_signals_install();
+    if (!hl_config_load(options, NOPTS, &app.cfg, argc, argv, NULL, &err)) {
+        if (err.code == 1) {
+            hl_config_usage(stdout, "command-server", options, NOPTS);
+            rc = 0;
+        } else {
+            fprintf(stderr, "command-server: %s\n", err.message);
+            rc = 2;
+        }
+        goto done;
+    }
+    if (!hl_log_level_parse(app.cfg.log_level, &level)) {
+        fprintf(stderr, "command-server: bad --log-level %s\n", app.cfg.log_level);
+        rc = 2;
+        goto done;
+    }
+    hl_log_init("command-server", level, app.cfg.log_json);
+    hl_config_log(options, NOPTS, &app.cfg);
+    if (sodium_init() < 0) {
+        HL_ERROR("libsodium failed to initialise");
+        goto done;
+    }
+    if (!strcmp(app.cfg.token_secret, "hearlers-dev-secret-change-me"))
+        HL_WARN("using the built-in development token secret: set HL_TOKEN_SECRET in production");
+    if (!hl_token_key_derive(&app.consistency_key, app.cfg.token_secret, "consistency", &err) ||
+        !hl_token_key_derive(&app.session_key, app.cfg.token_secret, "session", &err) ||
+        !(app.catalog = hl_event_catalog_load(app.cfg.schemas_dir, &err)) ||
+        !(app.pool = hl_pg_pool_new(app.cfg.pg_url, (int)app.cfg.pg_pool_size, &err)) ||
+        !apply_migrations(&app, &err) || !register_schemas(&app, &err)) {
+        HL_ERROR("start-up failed: %s", err.message);
+        goto done;
+    }
+    cs_relay_config_t rcfg = {.pg_conninfo = app.cfg.pg_url,
+                              .kafka_brokers = app.cfg.kafka_brokers,
+                              .kafka_overrides = app.cfg.kafka_overrides,
+                              .batch_size = (int)app.cfg.outbox_batch,
+                              .poll_interval_ms = (long)app.cfg.outbox_poll_ms};
+    if (!(app.relay = cs_relay_start(&rcfg, &err))) {
+        HL_ERROR("outbox relay failed to start: %s", err.message);
+        goto done;
+    }
+    http = hl_http_server_start(app.cfg.http_listen, (int)app.cfg.http_threads, routes,
+                                sizeof routes / sizeof routes[0], 0, &app, &err);
+    if (!http) {
+        HL_ERROR("%s", err.message);
+        goto done;
+    }
+    HL_INFO("command API listening on http://%s", app.cfg.http_listen);
+    while (!hl_sleep_or_shutdown(1000))
+        ;
+    HL_INFO("shutting down: draining HTTP, flushing the outbox relay");
+    rc = 0;
+done:
+    hl_http_server_stop(http);
+    cs_relay_stop(app.relay);
+    hl_pg_pool_destroy(app.pool);
+    hl_event_catalog_destroy(app.catalog);
+    hl_config_free(options, NOPTS, &app.cfg);
+    if (rc == 0)
+        HL_INFO("stopped");
+    return rc;
+}

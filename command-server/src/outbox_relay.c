@@ -1,0 +1,356 @@
+#include "outbox_relay.h"
+
+#include "hl/events.h"
+#include "hl/kafka.h"
+#include "hl/log.h"
+#include "hl/metrics.h"
+#include "hl/pg.h"
+#include "hl/util.h"
+
+#include "hl/signals.h"
+
+#include <bson/bson.h>
+#include <librdkafka/rdkafka.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+
+#define RELAY_LOCK_KEY 0x686c6f7574626f78LL /* "hloutbox" */
+
+struct cs_relay {
+    char *conninfo;
+    int batch_size;
+    long poll_interval_ms;
+    rd_kafka_t *rk;
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_bool kafka_up;
+    PGconn *pg;
+    bool leader;
+    hl_metric_t *m_published, *m_failed, *m_backlog, *m_lag, *m_oldest_age;
+};
+
+/* One produced row awaiting its delivery report. */
+typedef struct {
+    int64_t position;
+    int64_t occurred_at_us;
+    int state; /* 0 pending, 1 delivered, -1 failed */
+} inflight_t;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    cs_relay_t *relay = opaque;
+    inflight_t *f = m->_private;
+    if (!f)
+        return;
+    if (m->err) {
+        f->state = -1;
+        hl_metric_add(relay->m_failed, 1);
+        HL_WARN("outbox relay: delivery of position %lld failed: %s", (long long)f->position,
+                rd_kafka_err2str(m->err));
+    } else {
+        f->state = 1;
+        atomic_store(&relay->kafka_up, true);
+    }
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    cs_relay_t *relay = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT)
+        atomic_store(&relay->kafka_up, false);
+    HL_WARN("outbox relay: kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+static rd_kafka_t *producer_new(cs_relay_t *relay, const cs_relay_config_t *cfg, hl_error_t *err)
+{
+    rd_kafka_conf_t *conf = hl_kafka_conf_new(cfg->kafka_brokers, "hearlers-command-relay", err);
+    if (!conf)
+        return NULL;
+    if (!hl_kafka_set(conf, "enable.idempotence", "true", err) ||
+        !hl_kafka_set(conf, "acks", "all", err) || !hl_kafka_set(conf, "linger.ms", "2", err) ||
+        !hl_kafka_set(conf, "message.timeout.ms", "30000", err) ||
+        !hl_kafka_set(conf, "partitioner", "murmur2_random", err) ||
+        !hl_kafka_set_overrides(conf, cfg->kafka_overrides, err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, relay);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        hl_error_set(err, HL_ERR_KAFKA, 0, "producer: %s", errstr);
+    }
+    return rk;
+}
+
+/* (Re)connect to PostgreSQL, LISTEN and try to become the publishing leader. */
+static bool pg_ensure(cs_relay_t *relay)
+{
+    if (relay->pg && PQstatus(relay->pg) == CONNECTION_OK)
+        return true;
+    if (relay->pg)
+        PQfinish(relay->pg);
+    relay->leader = false;
+    relay->pg = PQconnectdb(relay->conninfo);
+    if (PQstatus(relay->pg) != CONNECTION_OK) {
+        HL_WARN("outbox relay: cannot connect to PostgreSQL: %s", PQerrorMessage(relay->pg));
+        PQfinish(relay->pg);
+        relay->pg = NULL;
+        return false;
+    }
+    hl_error_t err;
+    if (!hl_pg_exec(relay->pg, "LISTEN hl_outbox", &err)) {
+        HL_WARN("outbox relay: LISTEN failed: %s", err.message);
+        return false;
+    }
+    return true;
+}
+
+static bool try_lead(cs_relay_t *relay)
+{
+    if (relay->leader)
+        return true;
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%lld)", RELAY_LOCK_KEY);
+    PGresult *r = PQexec(relay->pg, sql);
+    relay->leader = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (relay->leader)
+        HL_INFO("outbox relay: publishing (advisory lock held)");
+    return relay->leader;
+}
+
+/* Wait for a NOTIFY or timeout_ms, whichever first; drain notifications. */
+static void wait_notify(cs_relay_t *relay, long timeout_ms)
+{
+    if (!relay->pg) {
+        hl_sleep_or_shutdown(timeout_ms);
+        return;
+    }
+    int fd = PQsocket(relay->pg);
+    fd_set rfds;
+    FD_ZERO(&rfds);
+    FD_SET(fd, &rfds);
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    if (select(fd + 1, &rfds, NULL, NULL, &tv) > 0) {
+        PQconsumeInput(relay->pg);
+        PGnotify *n;
+        while ((n = PQnotifies(relay->pg)))
+            PQfreemem(n);
+    }
+}
+
+static void update_backlog(cs_relay_t *relay)
+{
+    PGresult *r = PQexec(relay->pg,
+                         "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(e.occurred_at))"
+                         " * 1000, 0)::bigint FROM outbox o JOIN events e USING (position)");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        hl_metric_set(relay->m_backlog, strtoll(PQgetvalue(r, 0, 0), NULL, 10));
+        hl_metric_set(relay->m_oldest_age, strtoll(PQgetvalue(r, 0, 1), NULL, 10));
+    }
+    PQclear(r);
+}
+
+/* Publish one batch. Returns the number of rows acknowledged (0 when idle), -1 on error. */
+static int publish_batch(cs_relay_t *relay)
+{
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", relay->batch_size);
+    const char *params[1] = {limit};
+    PGresult *res = PQexecParams(
+        relay->pg,
+        "SELECT e.position, e.event_id, e.aggregate_id, e.event_type, e.topic, e.schema_id,"
+        " e.payload, COALESCE(e.traceparent, ''),"
+        " (EXTRACT(EPOCH FROM e.occurred_at) * 1000000)::bigint"
+        " FROM outbox o JOIN events e USING (position) ORDER BY o.position LIMIT $1::int",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        HL_WARN("outbox relay: read failed: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return -1;
+    }
+    int n = PQntuples(res);
+    if (n == 0) {
+        PQclear(res);
+        return 0;
+    }
+    inflight_t *fl = calloc((size_t)n, sizeof *fl);
+    int produced = 0;
+    for (int i = 0; i < n; i++) {
+        fl[i].position = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        fl[i].occurred_at_us = strtoll(PQgetvalue(res, i, 8), NULL, 10);
+        size_t plen = 0;
+        unsigned char *payload =
+            PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 6), &plen);
+        uint8_t *frame = NULL;
+        size_t flen = 0;
+        hl_error_t err;
+        int schema_id = (int)strtol(PQgetvalue(res, i, 5), NULL, 10);
+        if (!payload || !hl_confluent_frame(schema_id, payload, plen, &frame, &flen, &err)) {
+            PQfreemem(payload);
+            fl[i].state = -1;
+            break;
+        }
+        PQfreemem(payload);
+        const char *key = PQgetvalue(res, i, 2);
+        const char *tp = PQgetvalue(res, i, 7);
+        const char *etype = PQgetvalue(res, i, 3);
+        const char *eid = PQgetvalue(res, i, 1);
+        rd_kafka_resp_err_t kerr = rd_kafka_producev(
+            relay->rk, RD_KAFKA_V_TOPIC(PQgetvalue(res, i, 4)),
+            RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(frame, flen),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_HEADER("traceparent", tp, -1),
+            RD_KAFKA_V_HEADER("event_type", etype, -1), RD_KAFKA_V_HEADER("event_id", eid, -1),
+            RD_KAFKA_V_OPAQUE(&fl[i]), RD_KAFKA_V_END);
+        if (kerr) {
+            free(frame);
+            fl[i].state = -1;
+            HL_WARN("outbox relay: produce failed: %s", rd_kafka_err2str(kerr));
+            break;
+        }
+        produced++;
+    }
+    PQclear(res);
+    /* Wait for every delivery report; librdkafka retries internally until message.timeout.ms. */
+    while (rd_kafka_outq_len(relay->rk) > 0) {
+        bool pending = false;
+        for (int i = 0; i < produced; i++)
+            if (fl[i].state == 0)
+                pending = true;
+        if (!pending)
+            break;
+        rd_kafka_poll(relay->rk, 50);
+    }
+    rd_kafka_poll(relay->rk, 0);
+    /* Delete the acknowledged prefix: stopping at the first failure keeps per-key order on retry. */
+    int acked = 0;
+    while (acked < produced && fl[acked].state == 1)
+        acked++;
+    int rc = acked;
+    if (acked > 0) {
+        bson_string_t *arr = bson_string_new("{");
+        for (int i = 0; i < acked; i++)
+            bson_string_append_printf(arr, "%s%lld", i ? "," : "", (long long)fl[i].position);
+        bson_string_append(arr, "}");
+        const char *p[1] = {arr->str};
+        PGresult *d = PQexecParams(relay->pg, "DELETE FROM outbox WHERE position = ANY($1::bigint[])",
+                                   1, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(d) != PGRES_COMMAND_OK) {
+            HL_WARN("outbox relay: delete failed (rows will be re-sent): %s",
+                    PQresultErrorMessage(d));
+            rc = -1;
+        }
+        PQclear(d);
+        bson_string_free(arr, true);
+        int64_t now = hl_now_us();
+        hl_metric_add(relay->m_published, acked);
+        for (int i = 0; i < acked; i++)
+            hl_metric_observe_us(relay->m_lag, now - fl[i].occurred_at_us);
+    }
+    if (acked < produced || produced < n)
+        rc = rc > 0 ? rc : -1;
+    free(fl);
+    return rc;
+}
+
+static void *relay_main(void *arg)
+{
+    cs_relay_t *relay = arg;
+    long backoff_ms = 100;
+    int64_t last_backlog = 0;
+    while (!atomic_load(&relay->stop)) {
+        if (!pg_ensure(relay) || !try_lead(relay)) {
+            hl_sleep_or_shutdown(backoff_ms);
+            backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
+            if (!relay->pg)
+                continue;
+            wait_notify(relay, 0);
+            continue;
+        }
+        if (hl_mono_ms() - last_backlog >= 1000) {
+            update_backlog(relay);
+            last_backlog = hl_mono_ms();
+        }
+        int n = publish_batch(relay);
+        if (n < 0) {
+            hl_sleep_or_shutdown(backoff_ms);
+            backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
+            continue;
+        }
+        backoff_ms = 100;
+        if (n == 0)
+            wait_notify(relay, relay->poll_interval_ms);
+        rd_kafka_poll(relay->rk, 0);
+    }
+    return NULL;
+}
+
+cs_relay_t *cs_relay_start(const cs_relay_config_t *cfg, hl_error_t *err)
+{
+    cs_relay_t *relay = calloc(1, sizeof *relay);
+    if (!relay || !(relay->conninfo = strdup(cfg->pg_conninfo))) {
+        free(relay);
+        hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
+        return NULL;
+    }
+    relay->batch_size = cfg->batch_size;
+    relay->poll_interval_ms = cfg->poll_interval_ms;
+    relay->m_published = hl_metric_get(HL_METRIC_COUNTER, "hl_outbox_published_total", NULL,
+                                       "Events acknowledged by Kafka and removed from the outbox");
+    relay->m_failed = hl_metric_get(HL_METRIC_COUNTER, "hl_outbox_delivery_failures_total", NULL,
+                                    "Delivery reports with an error (the row is re-sent)");
+    relay->m_backlog = hl_metric_get(HL_METRIC_GAUGE, "hl_outbox_backlog", NULL,
+                                     "Events committed but not yet acknowledged by Kafka");
+    relay->m_oldest_age = hl_metric_get(HL_METRIC_GAUGE, "hl_outbox_oldest_age_ms", NULL,
+                                        "Age of the oldest unpublished event, ms");
+    relay->m_lag = hl_metric_get(HL_METRIC_HISTOGRAM, "hl_outbox_publish_lag_seconds", NULL,
+                                 "Time from command commit (occurred_at) to Kafka acknowledgement");
+    relay->rk = producer_new(relay, cfg, err);
+    if (!relay->rk) {
+        free(relay->conninfo);
+        free(relay);
+        return NULL;
+    }
+    if (pthread_create(&relay->thread, NULL, relay_main, relay) != 0) {
+        rd_kafka_destroy(relay->rk);
+        free(relay->conninfo);
+        free(relay);
+        hl_error_set(err, HL_ERR_SYSTEM, 0, "cannot start the relay thread");
+        return NULL;
+    }
+    return relay;
+}
+
+bool cs_relay_kafka_up(cs_relay_t *relay)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    bool up = rd_kafka_metadata(relay->rk, 0, NULL, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    return up;
+}
+
+void cs_relay_stop(cs_relay_t *relay)
+{
+    if (!relay)
+        return;
+    atomic_store(&relay->stop, true);
+    pthread_join(relay->thread, NULL);
+    rd_kafka_flush(relay->rk, 10000);
+    rd_kafka_destroy(relay->rk);
+    if (relay->pg)
+        PQfinish(relay->pg);
+    free(relay->conninfo);
+    free(relay);
+}

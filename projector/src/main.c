@@ -1,0 +1,353 @@
+/* projector: consumes Debezium CDC and Avro domain events from Kafka and maintains the MongoDB
+ * read models. Offsets are stored only after MongoDB acknowledged the write (or the input was
+ * dead-lettered) and committed from the stored positions, so a crash replays, never skips. */
+#include "projector.h"
+
+#include "hl/config.h"
+#include "hl/http.h"
+#include "hl/kafka.h"
+#include "hl/log.h"
+#include "hl/metrics.h"
+#include "hl/signals.h"
+#include "hl/util.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPT(field) offsetof(pj_config_t, field)
+static const hl_config_option_t options[] = {
+    {"http-listen", "HL_PROJECTOR_LISTEN", HL_OPT_STRING, "127.0.0.1:8082", 0, 0, false,
+     OPT(http_listen), "address:port for /healthz, /readyz, /metrics"},
+    {"http-threads", "HL_PROJECTOR_THREADS", HL_OPT_INT, "4", 1, 64, false, OPT(http_threads),
+     "HTTP worker threads"},
+    {"kafka-brokers", "HL_KAFKA_BROKERS", HL_OPT_STRING, "127.0.0.1:29092", 0, 0, false,
+     OPT(kafka_brokers), "Kafka bootstrap servers"},
+    {"kafka-overrides", "HL_KAFKA_CONSUMER_OVERRIDES", HL_OPT_STRING, "", 0, 0, false,
+     OPT(kafka_overrides), "extra librdkafka consumer properties k=v,k=v"},
+    {"group-id", "HL_PROJECTOR_GROUP", HL_OPT_STRING, "hearlers-projector", 0, 0, false,
+     OPT(group_id), "Kafka consumer group"},
+    {"dlq-topic", "HL_PROJECTOR_DLQ_TOPIC", HL_OPT_STRING, "projector.dead-letter", 0, 0, false,
+     OPT(dlq_topic), "dead-letter topic"},
+    {"mongo-uri", "HL_MONGO_URI", HL_OPT_STRING, "mongodb://127.0.0.1:27027/", 0, 0, false,
+     OPT(mongo_uri), "MongoDB connection string"},
+    {"mongo-db", "HL_MONGO_DB", HL_OPT_STRING, "hearlers_read", 0, 0, false, OPT(mongo_db),
+     "read-model database"},
+    {"schema-registry-url", "HL_SCHEMA_REGISTRY_URL", HL_OPT_STRING,
+     "http://127.0.0.1:28081/apis/ccompat/v7", 0, 0, false, OPT(schema_registry_url),
+     "Confluent-compatible schema registry base URL"},
+    {"max-lag-ms", "HL_PROJECTOR_MAX_LAG_MS", HL_OPT_INT, "30000", 1, 86400000, false,
+     OPT(max_lag_ms), "/readyz fails while a projection lags more than this, ms"},
+    {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
+     "debug|info|warn|error"},
+    {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
+     "JSON lines logs"},
+};
+#define NOPTS (sizeof options / sizeof options[0])
+
+static void handle_healthz(hl_http_request_t *req)
+{
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "status", "ok");
+    hl_http_reply_json(req, 200, &doc, NULL);
+    bson_destroy(&doc);
+}
+
+/* Sum of (high watermark - position) over the assigned partitions; -1 when unknown. */
+static int64_t offsets_behind(pj_ctx_t *ctx)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(ctx->consumer, &parts) || !parts)
+        return -1;
+    int64_t behind = 0;
+    rd_kafka_position(ctx->consumer, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        if (rd_kafka_get_watermark_offsets(ctx->consumer, p->topic, p->partition, &lo, &hi))
+            continue;
+        int64_t pos = p->offset >= 0 ? p->offset : lo;
+        if (hi > pos)
+            behind += hi - pos;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return behind;
+}
+
+static size_t collect_offsets(char *buf, size_t cap, void *arg)
+{
+    pj_ctx_t *ctx = arg;
+    int n = snprintf(buf, cap,
+                     "# HELP hl_projector_offsets_behind Messages between the consumer position "
+                     "and the high watermark, all assigned partitions\n"
+                     "# TYPE hl_projector_offsets_behind gauge\nhl_projector_offsets_behind %lld\n",
+                     (long long)offsets_behind(ctx));
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap;
+}
+
+static void handle_readyz(hl_http_request_t *req)
+{
+    pj_ctx_t *ctx = req->app;
+    const struct rd_kafka_metadata *md = NULL;
+    bool kafka_ok = rd_kafka_metadata(ctx->consumer, 0, NULL, &md, 1000) == 0;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    int64_t behind = offsets_behind(ctx);
+    /* Lag gauges hold the last input's lag; they only matter while input is waiting. */
+    char *metrics = hl_metrics_render(NULL);
+    long long worst = 0;
+    for (char *p = metrics; (p = strstr(p, "\nhl_projection_lag_ms{")); p++) {
+        char *sp = strchr(p + 1, ' ');
+        long long v = sp ? strtoll(sp + 1, NULL, 10) : 0;
+        if (v > worst)
+            worst = v;
+    }
+    free(metrics);
+    bool lag_ok = behind <= 0 || worst <= ctx->cfg.max_lag_ms;
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "status", kafka_ok && lag_ok ? "ready" : "not-ready");
+    BSON_APPEND_BOOL(&doc, "kafka", kafka_ok);
+    BSON_APPEND_INT64(&doc, "offsets_behind", behind);
+    BSON_APPEND_INT64(&doc, "max_lag_ms", worst);
+    hl_http_reply_json(req, kafka_ok && lag_ok ? 200 : 503, &doc, NULL);
+    bson_destroy(&doc);
+}
+
+static void handle_metrics(hl_http_request_t *req)
+{
+    size_t len = 0;
+    char *text = hl_metrics_render(&len);
+    hl_http_reply_text(req, 200, "text/plain; version=0.0.4", text, len);
+    free(text);
+}
+
+static const hl_http_route_t http_routes[] = {
+    {"GET", "/healthz", handle_healthz},
+    {"GET", "/readyz", handle_readyz},
+    {"GET", "/metrics", handle_metrics},
+};
+
+static rd_kafka_t *consumer_new(pj_ctx_t *ctx, hl_error_t *err)
+{
+    rd_kafka_conf_t *conf = hl_kafka_conf_new(ctx->cfg.kafka_brokers, "hearlers-projector", err);
+    if (!conf)
+        return NULL;
+    if (!hl_kafka_set(conf, "group.id", ctx->cfg.group_id, err) ||
+        !hl_kafka_set(conf, "enable.auto.offset.store", "false", err) ||
+        !hl_kafka_set(conf, "enable.auto.commit", "true", err) ||
+        !hl_kafka_set(conf, "auto.commit.interval.ms", "1000", err) ||
+        !hl_kafka_set(conf, "auto.offset.reset", "earliest", err) ||
+        !hl_kafka_set(conf, "isolation.level", "read_committed", err) ||
+        !hl_kafka_set(conf, "topic.metadata.refresh.interval.ms", "10000", err) ||
+        !hl_kafka_set(conf, "allow.auto.create.topics", "true", err) ||
+        !hl_kafka_set_overrides(conf, ctx->cfg.kafka_overrides, err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        hl_error_set(err, HL_ERR_KAFKA, 0, "consumer: %s", errstr);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(8);
+    for (const pj_route_t *r = pj_routes; r->topic; r++)
+        rd_kafka_topic_partition_list_add(topics, r->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (kerr) {
+        rd_kafka_destroy(rk);
+        hl_error_set(err, HL_ERR_KAFKA, kerr, "subscribe: %s", rd_kafka_err2str(kerr));
+        return NULL;
+    }
+    return rk;
+}
+
+static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    int *done = m->_private;
+    if (done) {
+        done[1] = m->err;
+        done[0] = 1;
+    }
+}
+
+static rd_kafka_t *dlq_producer_new(pj_ctx_t *ctx, hl_error_t *err)
+{
+    rd_kafka_conf_t *conf = hl_kafka_conf_new(ctx->cfg.kafka_brokers, "hearlers-projector-dlq", err);
+    if (!conf)
+        return NULL;
+    if (!hl_kafka_set(conf, "enable.idempotence", "true", err) ||
+        !hl_kafka_set(conf, "acks", "all", err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        hl_error_set(err, HL_ERR_KAFKA, 0, "dead-letter producer: %s", errstr);
+    }
+    return rk;
+}
+
+static void count_result(const char *projection, pj_result_t rc)
+{
+    static const char *names[] = {"applied", "skipped", "dead_lettered", "retried"};
+    char labels[128];
+    snprintf(labels, sizeof labels, "projection=\"%s\",result=\"%s\"",
+             projection ? projection : "unknown", names[rc]);
+    hl_metric_add(hl_metric_get(HL_METRIC_COUNTER, "hl_projection_inputs_total", labels,
+                                "Inputs handled by a projection, by result"),
+                  1);
+}
+
+/* Apply msg until it is applied, skipped or dead-lettered; then store its offset. Returns false
+ * only when shutdown interrupted a retry (the offset is then not stored: it will be replayed). */
+static bool handle_message(pj_ctx_t *ctx, rd_kafka_message_t *msg)
+{
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    const pj_route_t *route = NULL;
+    for (const pj_route_t *r = pj_routes; r->topic; r++)
+        if (!strcmp(r->topic, topic))
+            route = r;
+    long backoff = 100;
+    for (;;) {
+        hl_error_t err = {0};
+        const char *projection = NULL;
+        pj_result_t rc = route ? route->apply(ctx, msg, &projection, &err) : PJ_SKIPPED;
+        count_result(projection, rc);
+        if (rc == PJ_POISON) {
+            hl_error_t derr = {0};
+            if (!pj_dead_letter(ctx, msg, projection, &err, &derr)) {
+                HL_ERROR("cannot dead-letter %s[%d]@%lld: %s; retrying", topic,
+                         (int)msg->partition, (long long)msg->offset, derr.message);
+                rc = PJ_RETRY;
+            }
+        }
+        if (rc != PJ_RETRY)
+            break;
+        HL_WARN("%s[%d]@%lld: %s; retrying in %ld ms", topic, (int)msg->partition,
+                (long long)msg->offset, err.message, backoff);
+        if (hl_sleep_or_shutdown(backoff))
+            return false;
+        backoff = backoff < 5000 ? backoff * 2 : 5000;
+    }
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(pos, topic, msg->partition)->offset = msg->offset + 1;
+    rd_kafka_resp_err_t kerr = rd_kafka_offsets_store(ctx->consumer, pos);
+    if (kerr)
+        HL_WARN("offsets_store %s[%d]: %s", topic, (int)msg->partition, rd_kafka_err2str(kerr));
+    rd_kafka_topic_partition_list_destroy(pos);
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    pj_ctx_t ctx;
+    memset(&ctx, 0, sizeof ctx);
+    hl_error_t err = {0};
+    int rc = 1;
+    hl_http_server_t *http = NULL;
+    hl_log_level_t level = HL_LOG_INFO;
+    mongoc_uri_t *uri = NULL;
+
+    hl_signals_install();
+    if (!hl_config_load(options, NOPTS, &ctx.cfg, argc, argv, NULL, &err)) {
+        if (err.code == 1) {
+            hl_config_usage(stdout, "projector", options, NOPTS);
+            rc = 0;
+        } else {
+            fprintf(stderr, "projector: %s\n", err.message);
+            rc = 2;
+        }
+        goto done;
+    }
+    if (!hl_log_level_parse(ctx.cfg.log_level, &level)) {
+        fprintf(stderr, "projector: bad --log-level %s\n", ctx.cfg.log_level);
+        rc = 2;
+        goto done;
+    }
+    hl_log_init("projector", level, ctx.cfg.log_json);
+    hl_config_log(options, NOPTS, &ctx.cfg);
+    mongoc_init();
+    hl_log_route_mongoc();
+    bson_error_t berr;
+    if (!(uri = mongoc_uri_new_with_error(ctx.cfg.mongo_uri, &berr))) {
+        HL_ERROR("bad --mongo-uri: %s", berr.message);
+        rc = 2;
+        goto done;
+    }
+    mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYWRITES, false);
+    ctx.mongo = mongoc_client_new_from_uri(uri);
+    mongoc_client_set_appname(ctx.mongo, "hearlers-projector");
+    ctx.db = mongoc_client_get_database(ctx.mongo, ctx.cfg.mongo_db);
+    if (!(ctx.registry = hl_schema_registry_new(ctx.cfg.schema_registry_url, 5000, &err)) ||
+        !(ctx.schemas = pj_schema_cache_new(ctx.registry))) {
+        HL_ERROR("start-up failed: %s", err.message);
+        goto done;
+    }
+    for (int64_t deadline = hl_mono_ms() + 60000; !pj_ensure_indexes(&ctx, &err);) {
+        if (hl_mono_ms() > deadline || hl_shutdown_requested()) {
+            HL_ERROR("MongoDB unavailable: %s", err.message);
+            goto done;
+        }
+        HL_WARN("MongoDB not ready (%s); retrying", err.message);
+        hl_sleep_or_shutdown(1000);
+    }
+    if (!(ctx.dlq_producer = dlq_producer_new(&ctx, &err)) ||
+        !(ctx.consumer = consumer_new(&ctx, &err))) {
+        HL_ERROR("start-up failed: %s", err.message);
+        goto done;
+    }
+    hl_metrics_add_collector(collect_offsets, &ctx);
+    http = hl_http_server_start(ctx.cfg.http_listen, (int)ctx.cfg.http_threads, http_routes,
+                                sizeof http_routes / sizeof http_routes[0], HL_HTTP_HEAD_AS_GET, &ctx, &err);
+    if (!http) {
+        HL_ERROR("%s", err.message);
+        goto done;
+    }
+    HL_INFO("projector consuming; health on http://%s", ctx.cfg.http_listen);
+    while (!hl_shutdown_requested()) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(ctx.consumer, 200);
+        if (!msg)
+            continue;
+        if (msg->err) {
+            if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                HL_WARN("consumer: %s", rd_kafka_message_errstr(msg));
+            rd_kafka_message_destroy(msg);
+            continue;
+        }
+        handle_message(&ctx, msg);
+        rd_kafka_message_destroy(msg);
+    }
+    HL_INFO("shutting down: committing stored offsets");
+    rc = 0;
+done:
+    hl_http_server_stop(http);
+    if (ctx.consumer) {
+        rd_kafka_consumer_close(ctx.consumer); /* commits the stored offsets */
+        rd_kafka_destroy(ctx.consumer);
+    }
+    if (ctx.dlq_producer) {
+        rd_kafka_flush(ctx.dlq_producer, 10000);
+        rd_kafka_destroy(ctx.dlq_producer);
+    }
+    pj_schema_cache_destroy(ctx.schemas);
+    hl_schema_registry_destroy(ctx.registry);
+    if (ctx.db)
+        mongoc_database_destroy(ctx.db);
+    if (ctx.mongo)
+        mongoc_client_destroy(ctx.mongo);
+    mongoc_uri_destroy(uri);
+    if (rc == 0 || ctx.mongo)
+        mongoc_cleanup();
+    hl_config_free(options, NOPTS, &ctx.cfg);
+    return rc;
+}

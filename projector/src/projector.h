@@ -1,0 +1,85 @@
+/* projector.h: the projector's process state and the pieces of its consume → apply → commit
+ * loop. One consumer thread applies messages in partition order; an HTTP thread pool serves
+ * /healthz, /readyz and /metrics. */
+#ifndef PJ_PROJECTOR_H
+#define PJ_PROJECTOR_H
+
+#include "hl/error.h"
+#include "hl/schema_registry.h"
+
+#include <avro.h>
+#include <librdkafka/rdkafka.h>
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+typedef struct {
+    char *http_listen;
+    long long http_threads;
+    char *kafka_brokers;
+    char *kafka_overrides;
+    char *group_id;
+    char *dlq_topic;
+    char *mongo_uri;
+    char *mongo_db;
+    char *schema_registry_url;
+    long long max_lag_ms;
+    char *log_level;
+    bool log_json;
+} pj_config_t;
+
+/* Outcome of applying one input. */
+typedef enum {
+    PJ_APPLIED, /* the read model changed */
+    PJ_SKIPPED, /* older or repeated input: the read model already reflects it */
+    PJ_POISON,  /* cannot be decoded or applied: dead-letter it and go on */
+    PJ_RETRY,   /* transient failure (store or registry unreachable): retry the same input */
+} pj_result_t;
+
+/* Writer schemas fetched from the registry by id (Confluent framing), cached for the process. */
+typedef struct pj_schema_cache pj_schema_cache_t;
+pj_schema_cache_t *pj_schema_cache_new(hl_schema_registry_t *reg);
+void pj_schema_cache_destroy(pj_schema_cache_t *cache);
+/* The generic value class for schema id. NULL with HL_ERR_HTTP code 404 when the registry does
+ * not know the id (poison), other codes when it is unreachable (retry). Borrowed pointer. */
+avro_value_iface_t *pj_schema_cache_get(pj_schema_cache_t *cache, int id, hl_error_t *err);
+
+typedef struct pj_ctx {
+    pj_config_t cfg;
+    rd_kafka_t *consumer;
+    rd_kafka_t *dlq_producer;
+    mongoc_client_t *mongo; /* used by the consumer thread only */
+    mongoc_database_t *db;
+    hl_schema_registry_t *registry;
+    pj_schema_cache_t *schemas;
+} pj_ctx_t;
+
+/* A route maps a topic to its apply function; projection names label metrics and dead letters. */
+typedef pj_result_t (*pj_apply_fn)(pj_ctx_t *ctx, const rd_kafka_message_t *msg,
+                                   const char **projection, hl_error_t *err);
+typedef struct {
+    const char *topic;
+    pj_apply_fn apply;
+} pj_route_t;
+
+/* All routes (routes.c), terminated by {NULL, NULL}. */
+extern const pj_route_t pj_routes[];
+
+/* Create the read-model indexes (idempotent). */
+bool pj_ensure_indexes(pj_ctx_t *ctx, hl_error_t *err);
+
+/* Guarded upsert: update_one(filter, update, {upsert: true}). A duplicate-key error (E11000)
+ * means the guard did not match because the stored document is as new or newer: *applied is
+ * false and the call succeeds. Other errors fill err (HL_ERR_MONGO) and return false. */
+bool pj_upsert_guarded(pj_ctx_t *ctx, const char *collection, const bson_t *filter,
+                       const bson_t *update, bool *applied, hl_error_t *err);
+
+/* Record the lag of a projection: now - source_ms (event or commit time, ms since epoch). */
+void pj_observe_lag(const char *projection, int64_t source_ms);
+
+/* Produce msg to the dead-letter topic with the reason in headers and wait for the broker's
+ * acknowledgement (up to 10 s). */
+bool pj_dead_letter(pj_ctx_t *ctx, const rd_kafka_message_t *msg, const char *projection,
+                    const hl_error_t *reason, hl_error_t *err);
+
+#endif

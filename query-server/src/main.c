@@ -1,0 +1,112 @@
+/* query-server: answers REST reads (SPEC §3) from the MongoDB read models only. */
+#include "app.h"
+
+#include "hl/config.h"
+#include "hl/log.h"
+#include "hl/signals.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define OPT(field) offsetof(qs_config_t, field)
+static const hl_config_option_t options[] = {
+    {"http-listen", "HL_QUERY_LISTEN", HL_OPT_STRING, "127.0.0.1:8081", 0, 0, false,
+     OPT(http_listen), "address:port to serve the query API on"},
+    {"http-threads", "HL_QUERY_THREADS", HL_OPT_INT, "32", 1, 512, false, OPT(http_threads),
+     "HTTP worker threads"},
+    {"mongo-uri", "HL_MONGO_URI", HL_OPT_STRING, "mongodb://127.0.0.1:27027/", 0, 0, false,
+     OPT(mongo_uri), "MongoDB connection string"},
+    {"mongo-db", "HL_MONGO_DB", HL_OPT_STRING, "hearlers_read", 0, 0, false, OPT(mongo_db),
+     "read-model database"},
+    {"token-secret", "HL_TOKEN_SECRET", HL_OPT_STRING, "hearlers-dev-secret-change-me", 0, 0,
+     true, OPT(token_secret), "secret shared with command-server for verifying tokens"},
+    {"consistency-wait-ms", "HL_CONSISTENCY_WAIT_MS", HL_OPT_INT, "2000", 0, 10000, false,
+     OPT(consistency_default_wait_ms), "default read-your-writes wait, ms"},
+    {"consistency-max-wait-ms", "HL_CONSISTENCY_MAX_WAIT_MS", HL_OPT_INT, "10000", 0, 60000,
+     false, OPT(consistency_max_wait_ms), "largest X-Consistency-Wait-Ms accepted, ms"},
+    {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
+     "debug|info|warn|error"},
+    {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
+     "JSON lines logs"},
+};
+#define NOPTS (sizeof options / sizeof options[0])
+
+static const hl_http_route_t routes[] = {
+    {"GET", "/v1/users/{id}", qs_handle_user},
+    {"GET", "/v1/stats/daily", qs_handle_daily_stats},
+    {"GET", "/healthz", qs_handle_healthz},
+    {"GET", "/readyz", qs_handle_readyz},
+    {"GET", "/metrics", qs_handle_metrics},
+};
+
+int main(int argc, char **argv)
+{
+    qs_app_t app;
+    memset(&app, 0, sizeof app);
+    hl_error_t err = {0};
+    int rc = 1;
+    hl_http_server_t *http = NULL;
+    hl_log_level_t level = HL_LOG_INFO;
+    mongoc_uri_t *uri = NULL;
+
+    hl_signals_install();
+    if (!hl_config_load(options, NOPTS, &app.cfg, argc, argv, NULL, &err)) {
+        if (err.code == 1) {
+            hl_config_usage(stdout, "query-server", options, NOPTS);
+            rc = 0;
+        } else {
+            fprintf(stderr, "query-server: %s\n", err.message);
+            rc = 2;
+        }
+        goto done;
+    }
+    if (!hl_log_level_parse(app.cfg.log_level, &level)) {
+        fprintf(stderr, "query-server: bad --log-level %s\n", app.cfg.log_level);
+        rc = 2;
+        goto done;
+    }
+    hl_log_init("query-server", level, app.cfg.log_json);
+    hl_config_log(options, NOPTS, &app.cfg);
+    if (!hl_token_key_derive(&app.consistency_key, app.cfg.token_secret, "consistency", &err) ||
+        !hl_token_key_derive(&app.session_key, app.cfg.token_secret, "session", &err)) {
+        HL_ERROR("%s", err.message);
+        goto done;
+    }
+    mongoc_init();
+    hl_log_route_mongoc();
+    bson_error_t berr;
+    if (!(uri = mongoc_uri_new_with_error(app.cfg.mongo_uri, &berr))) {
+        HL_ERROR("bad --mongo-uri: %s", berr.message);
+        rc = 2;
+        goto done;
+    }
+    mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYWRITES, false);
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE, (int32_t)app.cfg.http_threads);
+    app.pool = mongoc_client_pool_new(uri);
+    mongoc_client_pool_set_appname(app.pool, "hearlers-query-server");
+    mongoc_client_pool_set_error_api(app.pool, MONGOC_ERROR_API_VERSION_2);
+    http = hl_http_server_start(app.cfg.http_listen, (int)app.cfg.http_threads, routes,
+                                sizeof routes / sizeof routes[0],
+                                HL_HTTP_HEAD_AS_GET | HL_HTTP_READ_ONLY, &app, &err);
+    if (!http) {
+        HL_ERROR("%s", err.message);
+        goto done;
+    }
+    HL_INFO("query API listening on http://%s", app.cfg.http_listen);
+    while (!hl_sleep_or_shutdown(1000))
+        ;
+    HL_INFO("shutting down: draining HTTP");
+    rc = 0;
+done:
+    hl_http_server_stop(http);
+    if (app.pool)
+        mongoc_client_pool_destroy(app.pool);
+    mongoc_uri_destroy(uri);
+    if (app.pool)
+        mongoc_cleanup();
+    hl_config_free(options, NOPTS, &app.cfg);
+    if (rc == 0)
+        HL_INFO("stopped");
+    return rc;
+}
