@@ -438,7 +438,12 @@ bool hl_event_decode(avro_value_iface_t *writer_iface, const uint8_t *body, size
         return hl_error_set(err, HL_ERR_AVRO, 0, "avro value: %s", avro_strerror());
     avro_reader_t r = avro_reader_memory((const char *)body, (int64_t)len);
     int rc = avro_value_read(r, out);
-    bool trailing = rc == 0 && !avro_reader_is_eof(r);
+    /* avro-c's memory reader cannot say how much it consumed (avro_reader_is_eof only works for
+     * files), so probe for one more byte: a memory read past the end fails, a successful one
+     * means trailing bytes. (Comparing avro_value_sizeof with len would reject valid encodings
+     * that are not canonical: arrays written in several blocks or with negative block counts.) */
+    char extra;
+    bool trailing = rc == 0 && avro_read(r, &extra, 1) == 0;
     avro_reader_free(r);
     if (rc != 0 || trailing) {
         avro_value_decref(out);

@@ -136,7 +136,9 @@ void hl_traceparent_next(const char *incoming, char out[HL_TRACEPARENT_LEN + 1])
     char trace[33], span[17];
     if (incoming && strlen(incoming) == HL_TRACEPARENT_LEN && !strncmp(incoming, "00-", 3) &&
         incoming[35] == '-' && incoming[52] == '-' && all_hex(incoming + 3, 32) &&
-        strncmp(incoming + 3, "00000000000000000000000000000000", 32) != 0) {
+        strncmp(incoming + 3, "00000000000000000000000000000000", 32) != 0 &&
+        all_hex(incoming + 36, 16) && strncmp(incoming + 36, "0000000000000000", 16) != 0 &&
+        all_hex(incoming + 53, 2)) {
         memcpy(trace, incoming + 3, 32);
         trace[32] = '\0';
     } else {

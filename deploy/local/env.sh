@@ -2,21 +2,32 @@
 # Everything binds to 127.0.0.1 on non-default ports; all state lives under HL_STACK_DIR.
 # Override any variable from the environment before calling a script.
 
+# Profiles: "dev" (make up) and "test" (make test) run side by side with their own state
+# directories and ports, so tests never touch a developer's running stack.
+
 HL_ROOT=${HL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-HL_STACK_DIR=${HL_STACK_DIR:-$HL_ROOT/.stack}
-HL_CACHE_DIR=${HL_CACHE_DIR:-$HL_STACK_DIR/cache}      # downloaded jars, built launchers
+HL_PROFILE=${HL_PROFILE:-dev}
+case "$HL_PROFILE" in
+  dev)  _hl_stack=$HL_ROOT/.stack;      _hl_p=2; _hl_srv=808 ;;
+  test) _hl_stack=$HL_ROOT/.stack-test; _hl_p=3; _hl_srv=818 ;;
+  *) echo "HL_PROFILE must be dev or test, not $HL_PROFILE" >&2; return 1 2>/dev/null || exit 1 ;;
+esac
+HL_STACK_DIR=${HL_STACK_DIR:-$_hl_stack}
+HL_CACHE_DIR=${HL_CACHE_DIR:-$HL_ROOT/.cache}          # downloaded jars, built launchers (shared)
+HL_BUILD_DIR=${HL_BUILD_DIR:-$HL_ROOT/build}            # where the three servers are built
 HL_LOG_DIR=${HL_LOG_DIR:-$HL_STACK_DIR/log}
 HL_RUN_DIR=${HL_RUN_DIR:-$HL_STACK_DIR/run}            # pid files
 
 # Ports (loopback only).
-HL_PG_PORT=${HL_PG_PORT:-25432}
-HL_KAFKA_PORT=${HL_KAFKA_PORT:-29092}
-HL_KAFKA_CONTROLLER_PORT=${HL_KAFKA_CONTROLLER_PORT:-29093}
-HL_CONNECT_PORT=${HL_CONNECT_PORT:-28083}
-HL_REGISTRY_PORT=${HL_REGISTRY_PORT:-28081}
-HL_MONGO_PORT=${HL_MONGO_PORT:-27027}
-HL_COMMAND_PORT=${HL_COMMAND_PORT:-8080}
-HL_QUERY_PORT=${HL_QUERY_PORT:-8081}
+HL_PG_PORT=${HL_PG_PORT:-${_hl_p}5432}
+HL_KAFKA_PORT=${HL_KAFKA_PORT:-${_hl_p}9092}
+HL_KAFKA_CONTROLLER_PORT=${HL_KAFKA_CONTROLLER_PORT:-${_hl_p}9093}
+HL_CONNECT_PORT=${HL_CONNECT_PORT:-${_hl_p}8083}
+HL_REGISTRY_PORT=${HL_REGISTRY_PORT:-${_hl_p}8081}
+HL_MONGO_PORT=${HL_MONGO_PORT:-${_hl_p}7027}
+HL_COMMAND_PORT=${HL_COMMAND_PORT:-${_hl_srv}0}     # dev: 8080, test: 8180
+HL_QUERY_PORT=${HL_QUERY_PORT:-${_hl_srv}1}         # dev: 8081, test: 8181
+HL_PROJECTOR_PORT=${HL_PROJECTOR_PORT:-${_hl_srv}2} # dev: 8082, test: 8182
 HL_REGISTRY_URL=${HL_REGISTRY_URL:-http://127.0.0.1:$HL_REGISTRY_PORT/apis/ccompat/v7}  # Confluent-compatible base URL (Apicurio ccompat)
 
 # Pinned versions.
@@ -32,4 +43,4 @@ HL_PG_DB=${HL_PG_DB:-hearlers}
 HL_PG_USER=${HL_PG_USER:-hearlers}
 HL_MONGO_DB=${HL_MONGO_DB:-hearlers_read}
 
-export HL_ROOT HL_STACK_DIR HL_CACHE_DIR HL_LOG_DIR HL_RUN_DIR
+export HL_ROOT HL_PROFILE HL_STACK_DIR HL_CACHE_DIR HL_LOG_DIR HL_RUN_DIR HL_BUILD_DIR

@@ -1,0 +1,40 @@
+# hearlers: the four commands a newcomer needs. See README.md.
+#   make up     install what is missing, build, start the local stack and the three servers
+#   make down   stop everything `make up` started
+#   make test   build and run every test (unit, integration, end-to-end); starts and stops its
+#               own stack (profile "test", other ports) and never touches the `make up` one
+#   make build  configure and compile into build/
+SHELL := /bin/bash
+BUILD_DIR ?= build
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+CTEST_FLAGS ?= --output-on-failure
+
+.PHONY: up down test build deps unit clean status
+
+deps:
+	bash deploy/local/deps.sh all
+
+build:
+	bash deploy/local/deps.sh build
+	cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DIR)
+
+up: build
+	bash deploy/local/deps.sh stack
+	HL_PROFILE=dev bash deploy/local/stack.sh up
+
+down:
+	HL_PROFILE=dev bash deploy/local/stack.sh down
+
+status:
+	HL_PROFILE=dev bash deploy/local/stack.sh status
+
+test: build
+	bash deploy/local/deps.sh all
+	cd $(BUILD_DIR) && ctest $(CTEST_FLAGS)
+
+unit: build
+	cd $(BUILD_DIR) && ctest -L unit $(CTEST_FLAGS)
+
+clean:
+	rm -rf $(BUILD_DIR)

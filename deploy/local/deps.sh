@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install what building and testing hearlers needs on a Debian bookworm machine (idempotent).
+#   build:  C toolchain, CMake/Ninja, the five libraries the design names (librdkafka, libpq,
+#           avro-c, civetweb, mongo-c-driver/libbson) plus libsodium, libcurl, cmocka
+#   stack:  PostgreSQL 15, Java 17 + Maven (Kafka, Connect, Apicurio), kcat; Go is expected on
+#           PATH for the FerretDB launcher (mongo.sh explains if it is missing)
+#   tests:  a Python venv in $HL_CACHE_DIR/venv with pytest, confluent-kafka, fastavro, pymongo
+# Usage: deps.sh build|stack|test|all
+set -euo pipefail
+source "$(dirname "$0")/env.sh"; source "$(dirname "$0")/lib.sh"
+HL_COMPONENT=deps
+
+BUILD_PKGS=(build-essential cmake ninja-build pkg-config clang-format
+  librdkafka-dev libpq-dev libavro-dev libcivetweb-dev libmongoc-dev libbson-dev
+  libsodium-dev libcurl4-openssl-dev libcmocka-dev curl)
+STACK_PKGS=(postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven kcat)
+PY_REQS=(pytest==8.3.3 confluent-kafka==2.6.0 fastavro==1.9.7 pymongo==4.10.1)
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  [[ $(id -u) == 0 ]] || hl_die "missing Debian packages (${missing[*]}) and not root: install them"
+  hl_say "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+venv() {
+  local v=$HL_CACHE_DIR/venv stamp=$HL_CACHE_DIR/venv/.hl-reqs want="${PY_REQS[*]}"
+  if [[ -x $v/bin/python && -f $stamp && $(cat "$stamp") == "$want" ]]; then return 0; fi
+  hl_dirs
+  hl_say "creating Python venv $v (${PY_REQS[*]})"
+  python3 -m venv "$v"
+  "$v/bin/pip" install -q --disable-pip-version-check "${PY_REQS[@]}"
+  echo "$want" > "$stamp"
+}
+
+case "${1:-all}" in
+  build) apt_install "${BUILD_PKGS[@]}" ;;
+  stack) apt_install "${STACK_PKGS[@]}" ;;
+  test) venv ;;
+  all) apt_install "${BUILD_PKGS[@]}" "${STACK_PKGS[@]}"; venv ;;
+  *) echo "usage: $0 build|stack|test|all" >&2; exit 2 ;;
+esac

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The three hearlers servers, run from $HL_BUILD_DIR against the local stack of this profile.
+# Usage: servers.sh start|stop|status [command-server|projector|query-server ...]
+# Each is configured only through the environment variables its --help lists; this script sets
+# them to this profile's ports. Logs: $HL_LOG_DIR/<server>.log.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"; source "$(dirname "$0")/lib.sh"
+HL_COMPONENT=servers
+
+export HL_PG_URL=${HL_PG_URL:-postgresql://$HL_PG_USER@127.0.0.1:$HL_PG_PORT/$HL_PG_DB}
+export HL_KAFKA_BROKERS=${HL_KAFKA_BROKERS:-127.0.0.1:$HL_KAFKA_PORT}
+export HL_SCHEMA_REGISTRY_URL=${HL_SCHEMA_REGISTRY_URL:-$HL_REGISTRY_URL}
+export HL_MONGO_URI=${HL_MONGO_URI:-mongodb://127.0.0.1:$HL_MONGO_PORT/}
+export HL_MONGO_DB
+export HL_COMMAND_LISTEN=127.0.0.1:$HL_COMMAND_PORT
+export HL_QUERY_LISTEN=127.0.0.1:$HL_QUERY_PORT
+export HL_PROJECTOR_LISTEN=127.0.0.1:$HL_PROJECTOR_PORT
+
+port_of() {
+  case $1 in
+    command-server) echo "$HL_COMMAND_PORT" ;;
+    projector) echo "$HL_PROJECTOR_PORT" ;;
+    query-server) echo "$HL_QUERY_PORT" ;;
+  esac
+}
+
+healthy() { curl -fsS -o /dev/null "http://127.0.0.1:$1/healthz"; }
+
+start_one() {
+  local name=$1 port bin=$HL_BUILD_DIR/$1/$1
+  port=$(port_of "$name")
+  [[ -x $bin ]] || hl_die "$bin is missing: run 'make build' first"
+  if hl_pid_alive "$name"; then
+    hl_say "$name already running (pid $(cat "$HL_RUN_DIR/$name.pid"))"
+    return 0
+  fi
+  if hl_port_open "$port"; then
+    hl_die "port $port is taken by another process: cannot start $name"
+  fi
+  hl_start_bg "$name" "$bin"
+  if ! hl_wait_for 90 "$name on :$port" healthy "$port"; then
+    hl_pid_alive "$name" || hl_say "$name exited; last log lines:"
+    tail -n 20 "$HL_LOG_DIR/$name.log" >&2 || true
+    hl_die "$name did not become healthy; see $HL_LOG_DIR/$name.log"
+  fi
+  hl_say "$name ready on http://127.0.0.1:$port (pid $(cat "$HL_RUN_DIR/$name.pid"))"
+}
+
+stop_one() {
+  hl_stop_bg "$1" 30
+}
+
+cmd=${1:-}; shift || true
+names=("$@")
+[[ ${#names[@]} -gt 0 ]] || names=(command-server projector query-server)
+case "$cmd" in
+  start) for n in "${names[@]}"; do start_one "$n"; done ;;
+  stop)
+    for ((i = ${#names[@]} - 1; i >= 0; i--)); do stop_one "${names[$i]}"; done ;;
+  status)
+    rc=0
+    for n in "${names[@]}"; do
+      if hl_pid_alive "$n"; then echo "$n running"; else echo "$n stopped"; rc=1; fi
+    done
+    exit $rc ;;
+  *) echo "usage: $0 start|stop|status [server...]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The whole local stack in dependency order: PostgreSQL, Kafka, schema registry, MongoDB-wire
+# store (FerretDB), command-server (applies the schema), Kafka Connect + Debezium connector,
+# projector, query-server. `up` twice is harmless; `down` stops everything this profile started.
+# Usage: stack.sh up|down|status|infra-up
+#   HL_FRESH=1 stack.sh up: wipe this profile's state first (tests use it).
+#   HL_PROFILE=dev (default, make up) or test (make test): separate state dirs and ports.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/env.sh"; source "$HERE/lib.sh"
+HL_COMPONENT=stack
+
+infra_up() {
+  bash "$HERE/postgres.sh" start
+  bash "$HERE/kafka.sh" start
+  bash "$HERE/registry.sh" start >/dev/null
+  bash "$HERE/mongo.sh" start
+}
+
+fresh() {
+  # Wipe this profile's state (data, logs, pids) but keep downloads: only when nothing runs.
+  if status >/dev/null 2>&1 || ls "$HL_RUN_DIR"/*.pid >/dev/null 2>&1; then
+    down
+  fi
+  [[ $HL_STACK_DIR == "$HL_ROOT"/.stack* ]] || hl_die "refusing to wipe $HL_STACK_DIR"
+  hl_say "wiping $HL_STACK_DIR for a fresh stack"
+  rm -rf "$HL_STACK_DIR"
+}
+
+up() {
+  local t0=$SECONDS
+  [[ ${HL_FRESH:-0} == 1 ]] && fresh
+  infra_up
+  bash "$HERE/servers.sh" start command-server   # creates the tables Debezium captures
+  bash "$HERE/connect.sh" start
+  bash "$HERE/connect.sh" register
+  bash "$HERE/servers.sh" start projector query-server
+  cat <<MSG
+[stack] up in $((SECONDS - t0))s (profile $HL_PROFILE)
+  command API   http://127.0.0.1:$HL_COMMAND_PORT   (POST /v1/users ...)
+  query API     http://127.0.0.1:$HL_QUERY_PORT   (GET /v1/users/{id} ...)
+  projector     http://127.0.0.1:$HL_PROJECTOR_PORT/metrics
+  PostgreSQL    postgresql://$HL_PG_USER@127.0.0.1:$HL_PG_PORT/$HL_PG_DB
+  Kafka         127.0.0.1:$HL_KAFKA_PORT
+  Registry      $HL_REGISTRY_URL
+  Connect       http://127.0.0.1:$HL_CONNECT_PORT
+  MongoDB wire  mongodb://127.0.0.1:$HL_MONGO_PORT/$HL_MONGO_DB   (deploy/local/mongosh.sh)
+  logs          $HL_LOG_DIR
+MSG
+}
+
+down() {
+  # Reverse order; each script is a no-op when its process is not running.
+  bash "$HERE/servers.sh" stop || true
+  bash "$HERE/connect.sh" stop || true
+  bash "$HERE/mongo.sh" stop || true
+  bash "$HERE/registry.sh" stop || true
+  bash "$HERE/kafka.sh" stop || true
+  bash "$HERE/postgres.sh" stop || true
+  hl_say "down (profile $HL_PROFILE)"
+}
+
+status() {
+  local rc=0
+  bash "$HERE/postgres.sh" status && echo "postgres running" || { echo "postgres stopped"; rc=1; }
+  for c in kafka registry mongo connect; do
+    bash "$HERE/$c.sh" status >/dev/null 2>&1 && echo "$c running" || { echo "$c stopped"; rc=1; }
+  done
+  bash "$HERE/servers.sh" status || rc=1
+  return $rc
+}
+
+case "${1:-}" in
+  up) up ;;
+  infra-up) infra_up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status|infra-up" >&2; exit 2 ;;
+esac

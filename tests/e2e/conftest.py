@@ -1,0 +1,83 @@
+"""Shared helpers for the end-to-end tests: HTTP calls, bounded polling, stack coordinates.
+
+Every test here runs against the real servers started by deploy/local/stack.sh (PostgreSQL,
+Kafka, Debezium, the schema registry, FerretDB and the three hearlers servers). Nothing is mocked.
+"""
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+COMMAND = f"http://127.0.0.1:{os.environ['HL_COMMAND_PORT']}"
+QUERY = f"http://127.0.0.1:{os.environ['HL_QUERY_PORT']}"
+PROJECTOR = f"http://127.0.0.1:{os.environ['HL_PROJECTOR_PORT']}"
+KAFKA = f"127.0.0.1:{os.environ['HL_KAFKA_PORT']}"
+REGISTRY = os.environ["HL_REGISTRY_URL"]
+MONGO_URI = f"mongodb://127.0.0.1:{os.environ['HL_MONGO_PORT']}/"
+MONGO_DB = os.environ["HL_MONGO_DB"]
+PG = dict(host="127.0.0.1", port=os.environ["HL_PG_PORT"], user=os.environ["HL_PG_USER"],
+          db=os.environ["HL_PG_DB"])
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def http(method, url, body=None, headers=None, raw=None, timeout=30):
+    """One HTTP request; returns Response for any status (no exception on 4xx/5xx)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    hdrs = {"Content-Type": "application/json"} if data is not None else {}
+    hdrs.update(headers or {})
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return Response(r.status, r.headers, r.read())
+    except urllib.error.HTTPError as e:
+        return Response(e.code, e.headers, e.read())
+
+
+def eventually(check, timeout_s=30.0, what="condition"):
+    """Poll check() until it returns a truthy value or timeout_s passes; return that value."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})")
+
+
+def psql(sql):
+    """Run SQL against the command-side PostgreSQL; returns stdout rows (unaligned, '|' sep)."""
+    out = subprocess.run(
+        ["psql", "-h", PG["host"], "-p", str(PG["port"]), "-U", PG["user"], "-d", PG["db"],
+         "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
+        check=True, capture_output=True, text=True)
+    return [line for line in out.stdout.splitlines() if line]
+
+
+def unique_email(tag="user"):
+    return f"{tag}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def register(display_name, email=None, password=None):
+    email = email or unique_email()
+    password = password or f"pw-{uuid.uuid4().hex}"
+    r = http("POST", f"{COMMAND}/v1/users",
+             {"email": email, "password": password, "display_name": display_name})
+    return r, email, password
