@@ -134,7 +134,18 @@ static void format_value(const hl_config_option_t *o, const void *cfg, char *buf
         return;
     }
     switch (o->type) {
-    case HL_OPT_STRING: snprintf(buf, cap, "%s", *(char *const *)base ? *(char *const *)base : ""); break;
+    case HL_OPT_STRING: {
+        const char *v = *(char *const *)base ? *(char *const *)base : "";
+        /* Redact a password inside a URL's userinfo ("scheme://user:secret@host"). */
+        const char *scheme = strstr(v, "://");
+        const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+        const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+        if (at && colon && colon < at)
+            snprintf(buf, cap, "%.*s:***%s", (int)(colon - v), v, at);
+        else
+            snprintf(buf, cap, "%s", v);
+        break;
+    }
     case HL_OPT_INT: snprintf(buf, cap, "%lld", *(const long long *)base); break;
     case HL_OPT_BOOL: snprintf(buf, cap, "%s", *(const bool *)base ? "true" : "false"); break;
     }
