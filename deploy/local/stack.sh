@@ -10,11 +10,26 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/env.sh"; source "$HERE/lib.sh"
 HL_COMPONENT=stack
 
+# A service whose URL the caller set (HL_PG_URL, HL_KAFKA_BROKERS, HL_SCHEMA_REGISTRY_URL,
+# HL_MONGO_URI) is the caller's own: it is neither started nor stopped here. With an external
+# PostgreSQL or Kafka, Debezium is the caller's too (deploy/compose/debezium-connector.json).
+external() { [[ -n ${!1:-} ]]; }
+
 infra_up() {
-  bash "$HERE/postgres.sh" start
-  bash "$HERE/kafka.sh" start
-  bash "$HERE/registry.sh" start >/dev/null
-  bash "$HERE/mongo.sh" start
+  external HL_PG_URL && hl_say "using external PostgreSQL (HL_PG_URL)" || bash "$HERE/postgres.sh" start
+  external HL_KAFKA_BROKERS && hl_say "using external Kafka (HL_KAFKA_BROKERS)" || bash "$HERE/kafka.sh" start
+  external HL_SCHEMA_REGISTRY_URL && hl_say "using external schema registry" \
+    || bash "$HERE/registry.sh" start >/dev/null
+  external HL_MONGO_URI && hl_say "using external MongoDB (HL_MONGO_URI)" || bash "$HERE/mongo.sh" start
+}
+
+connect_up() {
+  if external HL_PG_URL || external HL_KAFKA_BROKERS; then
+    hl_say "external PostgreSQL or Kafka: run Debezium there (deploy/compose/debezium-connector.json)"
+    return 0
+  fi
+  bash "$HERE/connect.sh" start
+  bash "$HERE/connect.sh" register
 }
 
 fresh() {
@@ -32,8 +47,7 @@ up() {
   [[ ${HL_FRESH:-0} == 1 ]] && fresh
   infra_up
   bash "$HERE/servers.sh" start command-server   # creates the tables Debezium captures
-  bash "$HERE/connect.sh" start
-  bash "$HERE/connect.sh" register
+  connect_up
   bash "$HERE/servers.sh" start projector query-server
   cat <<MSG
 [stack] up in $((SECONDS - t0))s (profile $HL_PROFILE)
@@ -53,10 +67,10 @@ down() {
   # Reverse order; each script is a no-op when its process is not running.
   bash "$HERE/servers.sh" stop || true
   bash "$HERE/connect.sh" stop || true
-  bash "$HERE/mongo.sh" stop || true
-  bash "$HERE/registry.sh" stop || true
-  bash "$HERE/kafka.sh" stop || true
-  bash "$HERE/postgres.sh" stop || true
+  external HL_MONGO_URI || bash "$HERE/mongo.sh" stop || true
+  external HL_SCHEMA_REGISTRY_URL || bash "$HERE/registry.sh" stop || true
+  external HL_KAFKA_BROKERS || bash "$HERE/kafka.sh" stop || true
+  external HL_PG_URL || bash "$HERE/postgres.sh" stop || true
   hl_say "down (profile $HL_PROFILE)"
 }
 
