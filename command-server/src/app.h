@@ -2,6 +2,7 @@
 #ifndef CS_APP_H
 #define CS_APP_H
 
+#include "hl/consistency.h"
 #include "hl/events.h"
 #include "hl/http.h"
 #include "hl/pg.h"
@@ -44,10 +45,10 @@ void cs_handle_healthz(hl_http_request_t *req);
 void cs_handle_readyz(hl_http_request_t *req);
 void cs_handle_metrics(hl_http_request_t *req);
 
-/* Sign a consistency token for a committed write and write it into the reply document and the
- * extra header buffer ("X-Consistency-Token: …\r\n"). Returns false on OOM. */
-bool cs_consistency_token(cs_app_t *app, const char *aggregate_type, const char *aggregate_id,
-                          int64_t version, int64_t position, bson_t *reply, char *header,
-                          size_t header_cap);
+/* Sign a consistency token for a committed write over its watermarks (hl/consistency.h) and
+ * append it to the reply document ("consistency_token") and to the extra header buffer
+ * ("X-Consistency-Token: …\r\n"). Returns false on OOM. */
+bool cs_consistency_token(cs_app_t *app, const hl_watermark_t *w, size_t n, bson_t *reply,
+                          char *header, size_t header_cap);
 
 #endif

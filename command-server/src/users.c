@@ -26,16 +26,10 @@ static void wipe_request(char *body, size_t len, bson_t *doc, bool have_doc)
     free(body);
 }
 
-bool cs_consistency_token(cs_app_t *app, const char *aggregate_type, const char *aggregate_id,
-                          int64_t version, int64_t position, bson_t *reply, char *header,
-                          size_t header_cap)
+bool cs_consistency_token(cs_app_t *app, const hl_watermark_t *w, size_t n, bson_t *reply,
+                          char *header, size_t header_cap)
 {
-    char payload[256];
-    int n = snprintf(payload, sizeof payload,
-                     "{\"a\":\"%s\",\"id\":\"%s\",\"v\":%lld,\"p\":%lld,\"t\":%lld}",
-                     aggregate_type, aggregate_id, (long long)version, (long long)position,
-                     (long long)(hl_now_us() / 1000));
-    char *token = hl_token_sign(&app->consistency_key, payload, (size_t)n);
+    char *token = hl_consistency_token_new(&app->consistency_key, w, n);
     if (!token)
         return false;
     BSON_APPEND_UTF8(reply, "consistency_token", token);
@@ -155,7 +149,10 @@ void cs_handle_register(hl_http_request_t *req)
     BSON_APPEND_INT64(&reply, "version", 1);
     char headers[1024];
     snprintf(headers, sizeof headers, "Location: /v1/users/%s\r\n", user_id);
-    cs_consistency_token(app, "User", user_id, 1, position, &reply, headers, sizeof headers);
+    hl_watermark_t w[2];
+    hl_watermark_set(&w[0], "ev", user_id, 1);        /* daily_stats */
+    hl_watermark_set(&w[1], "cdc.users", user_id, 1); /* user_profiles */
+    cs_consistency_token(app, w, 2, &reply, headers, sizeof headers);
     hl_http_reply_json(req, 201, &reply, headers);
     bson_destroy(&reply);
     wipe_request(body, len, &doc, have_doc);

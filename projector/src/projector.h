@@ -74,6 +74,11 @@ bool pj_ensure_indexes(pj_ctx_t *ctx, hl_error_t *err);
 bool pj_upsert_guarded(pj_ctx_t *ctx, const char *collection, const bson_t *filter,
                        const bson_t *update, bool *applied, hl_error_t *err);
 
+/* Advance the read-your-writes watermark "<input>:<key>" to at least version ($max upsert in
+ * `watermarks`, hl/consistency.h). Call only after the read-model write was acknowledged. */
+bool pj_watermark_advance(pj_ctx_t *ctx, const char *input, const char *key, int64_t version,
+                          hl_error_t *err);
+
 /* Record the lag of a projection: now - source_ms (event or commit time, ms since epoch). */
 void pj_observe_lag(const char *projection, int64_t source_ms);
 

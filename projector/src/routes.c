@@ -40,8 +40,18 @@ static pj_result_t apply_users_cdc(pj_ctx_t *ctx, const rd_kafka_message_t *msg,
     } else {
         rc = applied ? PJ_APPLIED : PJ_SKIPPED;
     }
-    if (rc != PJ_RETRY)
+    if (rc != PJ_RETRY) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, &filter, "_id") && change.op != 'd') {
+            int64_t version = 0;
+            bson_iter_t v;
+            if (bson_iter_init_find(&v, &change.row, "version"))
+                version = bson_iter_as_int64(&v);
+            if (!pj_watermark_advance(ctx, "cdc.users", bson_iter_utf8(&it, NULL), version, err))
+                rc = PJ_RETRY;
+        }
         pj_observe_lag(*projection, change.ts_ms);
+    }
     bson_destroy(&filter);
     bson_destroy(&update);
 done:
@@ -101,8 +111,15 @@ static pj_result_t apply_user_events(pj_ctx_t *ctx, const rd_kafka_message_t *ms
     } else {
         rc = PJ_SKIPPED; /* no read model consumes this type yet */
     }
-    if (rc != PJ_RETRY)
+    if (rc != PJ_RETRY) {
+        const char *aggregate_id = NULL;
+        int64_t version = 0;
+        if (hl_avro_get_string(&record, "aggregate_id", &aggregate_id, err) &&
+            hl_avro_get_long(&record, "aggregate_version", &version, err) &&
+            !pj_watermark_advance(ctx, "ev", aggregate_id, version, err))
+            rc = PJ_RETRY;
         pj_observe_lag(*projection, occurred / 1000);
+    }
 done:
     avro_value_decref(&value);
     return rc;

@@ -38,6 +38,31 @@ bool pj_upsert_guarded(pj_ctx_t *ctx, const char *collection, const bson_t *filt
     return ok;
 }
 
+bool pj_watermark_advance(pj_ctx_t *ctx, const char *input, const char *key, int64_t version,
+                          hl_error_t *err)
+{
+    char id[160];
+    snprintf(id, sizeof id, "%s:%s", input, key);
+    mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, "watermarks");
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, max, opts = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &max);
+    BSON_APPEND_INT64(&max, "v", version);
+    bson_append_document_end(&update, &max);
+    BSON_APPEND_BOOL(&opts, "upsert", true);
+    bson_error_t berr;
+    bool ok = mongoc_collection_update_one(coll, &filter, &update, &opts, NULL, &berr);
+    if (!ok && berr.code == 11000) /* a concurrent upsert of the same id won: retry as update */
+        ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, &berr);
+    if (!ok)
+        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "watermark %s: %s", id, berr.message);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(coll);
+    return ok;
+}
+
 static bool create_index(pj_ctx_t *ctx, const char *collection, const char *name,
                          const bson_t *keys, bool unique, hl_error_t *err)
 {

@@ -1,0 +1,45 @@
+/* hl/consistency.h: consistency tokens for read-your-writes (SPEC §3).
+ *
+ * A command answers with a token listing the watermarks its write must reach before a read
+ * reflects it. A watermark is (id, version) where id is "<input>:<key>":
+ *   "ev:<aggregate id>"            every domain-event projection applied the aggregate's event
+ *                                  with aggregate_version >= version
+ *   "cdc.<table>:<aggregate id>"   the CDC projection of <table> applied a row carrying
+ *                                  aggregate version >= version (users.version,
+ *                                  sessions.version, chat_rooms.version,
+ *                                  room_members.room_version, messages.room_version)
+ * The projector advances these in the read-model collection `watermarks`
+ * ({_id: id, v: version}, $max) after the read-model write was acknowledged; the query server
+ * waits until every watermark of the token is reached.
+ *
+ * Wire form: hl_token_sign over the JSON payload {"w": [[id, version], ...], "t": issued ms}. */
+#ifndef HL_CONSISTENCY_H
+#define HL_CONSISTENCY_H
+
+#include "hl/error.h"
+#include "hl/token.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HL_WATERMARK_ID_MAX 96
+#define HL_CONSISTENCY_MAX_WATERMARKS 8
+
+typedef struct {
+    char id[HL_WATERMARK_ID_MAX]; /* "<input>:<key>" */
+    int64_t version;
+} hl_watermark_t;
+
+/* Fill w->id with "<input>:<key>" (truncated to fit) and w->version. */
+void hl_watermark_set(hl_watermark_t *w, const char *input, const char *key, int64_t version);
+
+/* Sign a token for n (1..HL_CONSISTENCY_MAX_WATERMARKS) watermarks. Returns a malloc'd string
+ * the caller frees, NULL on OOM or bad n. */
+char *hl_consistency_token_new(const hl_token_key_t *key, const hl_watermark_t *w, size_t n);
+
+/* Verify and decode a token into out[0..HL_CONSISTENCY_MAX_WATERMARKS), *n entries. Errors:
+ * HL_ERR_INPUT 400 "invalid-consistency-token" (bad signature, JSON or shape). */
+bool hl_consistency_token_parse(const hl_token_key_t *key, const char *token, hl_watermark_t *out,
+                                size_t *n, hl_error_t *err);
+
+#endif
