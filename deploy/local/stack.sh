@@ -2,7 +2,7 @@
 # The whole local stack in dependency order: PostgreSQL, Kafka, schema registry, MongoDB-wire
 # store (FerretDB), command-server (applies the schema), Kafka Connect + Debezium connector,
 # projector, query-server. `up` twice is harmless; `down` stops everything this profile started.
-# Usage: stack.sh up|down|status|infra-up
+# Usage: stack.sh up|down|down-if-owned|status|infra-up
 #   HL_FRESH=1 stack.sh up: wipe this profile's state first (tests use it).
 #   HL_PROFILE=dev (default, make up) or test (make test): separate state dirs and ports.
 set -euo pipefail
@@ -42,9 +42,25 @@ fresh() {
   rm -rf "$HL_STACK_DIR"
 }
 
+# True when any process of this profile's stack runs (pid files of live processes).
+anything_running() {
+  local f
+  for f in "$HL_RUN_DIR"/*.pid; do
+    [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && return 0
+  done
+  bash "$HERE/postgres.sh" status >/dev/null 2>&1
+}
+
 up() {
   local t0=$SECONDS
-  [[ ${HL_FRESH:-0} == 1 ]] && fresh
+  if anything_running; then
+    # Several people (or test runs) may share one profile: never wipe a stack in use, and leave
+    # stopping it to whoever started it.
+    [[ ${HL_FRESH:-0} == 1 ]] && hl_say "stack of profile $HL_PROFILE already running: reusing it (HL_FRESH ignored)"
+  else
+    [[ ${HL_FRESH:-0} == 1 ]] && fresh
+    if [[ ${HL_MARK_OWNER:-0} == 1 ]]; then mkdir -p "$HL_STACK_DIR"; : > "$HL_STACK_DIR/.owned"; fi
+  fi
   infra_up
   bash "$HERE/servers.sh" start command-server   # creates the tables Debezium captures
   connect_up
@@ -86,8 +102,12 @@ status() {
 
 case "${1:-}" in
   up) up ;;
+  down-if-owned)
+    # For test fixtures: stop only a stack that `HL_MARK_OWNER=1 up` started itself.
+    if [[ -f $HL_STACK_DIR/.owned ]]; then rm -f "$HL_STACK_DIR/.owned"; down
+    else hl_say "stack of profile $HL_PROFILE was already running before the tests: left running"; fi ;;
   infra-up) infra_up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status|infra-up" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|down-if-owned|status|infra-up" >&2; exit 2 ;;
 esac
