@@ -26,6 +26,7 @@ typedef struct {
     long long outbox_batch;
     long long outbox_poll_ms;
     long long pg_acquire_timeout_ms;
+    long long session_ttl_s;
     char *log_level;
     bool log_json;
 } cs_config_t;
@@ -37,18 +38,30 @@ typedef struct {
     hl_token_key_t consistency_key;
     hl_token_key_t session_key;
     cs_relay_t *relay;
+    /* An argon2id hash of a random password: log-in with an unknown e-mail verifies against
+     * it so that both paths cost the same. */
+    char dummy_hash[128];
 } cs_app_t;
 
-/* Route handlers (users.c, health.c). */
+/* Route handlers: identity.c, social.c, chat.c, notification.c, health.c. Each runs the
+ * cmd.h pipeline; the OpenAPI document schemas/openapi/command-api.yaml describes them. */
 void cs_handle_register(hl_http_request_t *req);
+void cs_handle_login(hl_http_request_t *req);
+void cs_handle_logout(hl_http_request_t *req);
+void cs_handle_update_profile(hl_http_request_t *req);
+void cs_handle_set_presence(hl_http_request_t *req);
+void cs_handle_friend_request(hl_http_request_t *req);
+void cs_handle_accept_request(hl_http_request_t *req);
+void cs_handle_reject_request(hl_http_request_t *req);
+void cs_handle_delete_friend(hl_http_request_t *req);
+void cs_handle_block(hl_http_request_t *req);
+void cs_handle_unblock(hl_http_request_t *req);
+void cs_handle_create_room(hl_http_request_t *req);
+void cs_handle_send_message(hl_http_request_t *req);
+void cs_handle_mark_read(hl_http_request_t *req);
+void cs_handle_notifications_read(hl_http_request_t *req);
 void cs_handle_healthz(hl_http_request_t *req);
 void cs_handle_readyz(hl_http_request_t *req);
 void cs_handle_metrics(hl_http_request_t *req);
-
-/* Sign a consistency token for a committed write over its watermarks (hl/consistency.h) and
- * append it to the reply document ("consistency_token") and to the extra header buffer
- * ("X-Consistency-Token: …\r\n"). Returns false on OOM. */
-bool cs_consistency_token(cs_app_t *app, const hl_watermark_t *w, size_t n, bson_t *reply,
-                          char *header, size_t header_cap);
 
 #endif

@@ -28,10 +28,18 @@ bool cs_event_store_append(PGconn *conn, hl_event_t *ev, const cs_event_meta_t *
     snprintf(version, sizeof version, "%lld", (long long)meta->aggregate_version);
     snprintf(occurred, sizeof occurred, "%lld", (long long)meta->occurred_at_us);
     snprintf(schema_id, sizeof schema_id, "%d", ev->topic->schema_id);
-    const char *values[12] = {out->event_id,  meta->aggregate_type, meta->aggregate_id,
-                              version,        ev->event_type,       ev->topic->topic,
-                              schema_id,      (const char *)payload, occurred,
-                              meta->causation_id, meta->correlation_id, meta->traceparent};
+    const char *values[12] = {out->event_id,
+                              meta->aggregate_type,
+                              meta->aggregate_id,
+                              version,
+                              ev->event_type,
+                              ev->topic->topic,
+                              schema_id,
+                              (const char *)payload,
+                              occurred,
+                              meta->causation_id,
+                              meta->correlation_id,
+                              meta->traceparent};
     int lengths[12] = {0};
     int formats[12] = {0};
     lengths[7] = (int)len;
@@ -41,7 +49,8 @@ bool cs_event_store_append(PGconn *conn, hl_event_t *ev, const cs_event_meta_t *
         "WITH e AS (INSERT INTO events (event_id, aggregate_type, aggregate_id, aggregate_version,"
         " event_type, topic, schema_id, payload, occurred_at, causation_id, correlation_id,"
         " traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-        " 'epoch'::timestamptz + $9::bigint * interval '1 microsecond', $10, $11, $12) RETURNING position),"
+        " 'epoch'::timestamptz + $9::bigint * interval '1 microsecond', $10, $11, $12) RETURNING "
+        "position),"
         " o AS (INSERT INTO outbox (position) SELECT position FROM e)"
         " SELECT position, pg_notify('hl_outbox', '') FROM e",
         12, NULL, values, lengths, formats, 0);

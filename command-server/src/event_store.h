@@ -12,13 +12,13 @@
 
 /* Envelope metadata of one event. Strings are borrowed. */
 typedef struct {
-    const char *aggregate_type;  /* "User", "FriendRequest", "ChatRoom", ... */
-    const char *aggregate_id;    /* UUID text */
-    int64_t aggregate_version;   /* version after this event, >= 1 */
-    int64_t occurred_at_us;      /* microseconds since the epoch */
-    const char *causation_id;    /* UUID text or NULL */
-    const char *correlation_id;  /* UUID text or NULL */
-    const char *traceparent;     /* W3C traceparent or NULL */
+    const char *aggregate_type; /* "User", "FriendRequest", "ChatRoom", ... */
+    const char *aggregate_id;   /* UUID text */
+    int64_t aggregate_version;  /* version after this event, >= 1 */
+    int64_t occurred_at_us;     /* microseconds since the epoch */
+    const char *causation_id;   /* UUID text or NULL */
+    const char *correlation_id; /* UUID text or NULL */
+    const char *traceparent;    /* W3C traceparent or NULL */
 } cs_event_meta_t;
 
 /* What an append produced. */

@@ -31,6 +31,8 @@ static const hl_config_option_t options[] = {
      "PostgreSQL connections for commands"},
     {"pg-acquire-timeout-ms", "HL_PG_ACQUIRE_TIMEOUT_MS", HL_OPT_INT, "5000", 1, 60000, false,
      OPT(pg_acquire_timeout_ms), "max wait for a pooled connection, ms"},
+    {"session-ttl-s", "HL_SESSION_TTL_S", HL_OPT_INT, "86400", 60, 31536000, false,
+     OPT(session_ttl_s), "lifetime of a log-in session (bearer token), s"},
     {"kafka-brokers", "HL_KAFKA_BROKERS", HL_OPT_STRING, "127.0.0.1:29092", 0, 0, false,
      OPT(kafka_brokers), "Kafka bootstrap servers"},
     {"kafka-overrides", "HL_KAFKA_PRODUCER_OVERRIDES", HL_OPT_STRING, "", 0, 0, false,
@@ -44,8 +46,8 @@ static const hl_config_option_t options[] = {
      OPT(schemas_dir), "directory holding topics.json and the .avsc files"},
     {"sql-dir", "HL_SQL_DIR", HL_OPT_STRING, CS_DEFAULT_SQL_DIR, 0, 0, false, OPT(sql_dir),
      "directory of NNN_*.sql migrations applied at start"},
-    {"token-secret", "HL_TOKEN_SECRET", HL_OPT_STRING, "hearlers-dev-secret-change-me", 0, 0,
-     true, OPT(token_secret), "secret shared with query-server for signing tokens"},
+    {"token-secret", "HL_TOKEN_SECRET", HL_OPT_STRING, "hearlers-dev-secret-change-me", 0, 0, true,
+     OPT(token_secret), "secret shared with query-server for signing tokens"},
     {"argon2-ops", "HL_ARGON2_OPS", HL_OPT_INT, "2", 1, 10, false, OPT(argon2_ops),
      "argon2id passes"},
     {"argon2-mem-kib", "HL_ARGON2_MEM_KIB", HL_OPT_INT, "19456", 8192, 1048576, false,
@@ -63,6 +65,20 @@ static const hl_config_option_t options[] = {
 
 static const hl_http_route_t routes[] = {
     {"POST", "/v1/users", cs_handle_register},
+    {"PATCH", "/v1/users/me", cs_handle_update_profile},
+    {"PUT", "/v1/users/me/presence", cs_handle_set_presence},
+    {"POST", "/v1/sessions", cs_handle_login},
+    {"DELETE", "/v1/sessions/current", cs_handle_logout},
+    {"POST", "/v1/friend-requests", cs_handle_friend_request},
+    {"POST", "/v1/friend-requests/{id}/accept", cs_handle_accept_request},
+    {"POST", "/v1/friend-requests/{id}/reject", cs_handle_reject_request},
+    {"DELETE", "/v1/friends/{user_id}", cs_handle_delete_friend},
+    {"POST", "/v1/blocks", cs_handle_block},
+    {"DELETE", "/v1/blocks/{user_id}", cs_handle_unblock},
+    {"POST", "/v1/chat-rooms", cs_handle_create_room},
+    {"POST", "/v1/chat-rooms/{room_id}/messages", cs_handle_send_message},
+    {"POST", "/v1/chat-rooms/{room_id}/read", cs_handle_mark_read},
+    {"POST", "/v1/notifications/read", cs_handle_notifications_read},
     {"GET", "/healthz", cs_handle_healthz},
     {"GET", "/readyz", cs_handle_readyz},
     {"GET", "/metrics", cs_handle_metrics},
@@ -181,6 +197,16 @@ int main(int argc, char **argv)
     if (sodium_init() < 0) {
         HL_ERROR("libsodium failed to initialise");
         goto done;
+    }
+    {
+        char pw[33];
+        hl_random_hex(pw, 16);
+        if (crypto_pwhash_str_alg(
+                app.dummy_hash, pw, strlen(pw), (unsigned long long)app.cfg.argon2_ops,
+                (size_t)app.cfg.argon2_mem_kib * 1024, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+            HL_ERROR("argon2id hashing failed at start");
+            goto done;
+        }
     }
     if (!strcmp(app.cfg.token_secret, "hearlers-dev-secret-change-me"))
         HL_WARN("using the built-in development token secret: set HL_TOKEN_SECRET in production");

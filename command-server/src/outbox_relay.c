@@ -152,9 +152,9 @@ static void wait_notify(cs_relay_t *relay, long timeout_ms)
 
 static void update_backlog(cs_relay_t *relay)
 {
-    PGresult *r = PQexec(relay->pg,
-                         "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(e.occurred_at))"
-                         " * 1000, 0)::bigint FROM outbox o JOIN events e USING (position)");
+    PGresult *r =
+        PQexec(relay->pg, "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(e.occurred_at))"
+                          " * 1000, 0)::bigint FROM outbox o JOIN events e USING (position)");
     if (PQresultStatus(r) == PGRES_TUPLES_OK) {
         hl_metric_set(relay->m_backlog, strtoll(PQgetvalue(r, 0, 0), NULL, 10));
         hl_metric_set(relay->m_oldest_age, strtoll(PQgetvalue(r, 0, 1), NULL, 10));
@@ -208,11 +208,10 @@ static int publish_batch(cs_relay_t *relay)
         const char *etype = PQgetvalue(res, i, 3);
         const char *eid = PQgetvalue(res, i, 1);
         rd_kafka_resp_err_t kerr = rd_kafka_producev(
-            relay->rk, RD_KAFKA_V_TOPIC(PQgetvalue(res, i, 4)),
-            RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(frame, flen),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_HEADER("traceparent", tp, -1),
-            RD_KAFKA_V_HEADER("event_type", etype, -1), RD_KAFKA_V_HEADER("event_id", eid, -1),
-            RD_KAFKA_V_OPAQUE(&fl[i]), RD_KAFKA_V_END);
+            relay->rk, RD_KAFKA_V_TOPIC(PQgetvalue(res, i, 4)), RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_VALUE(frame, flen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+            RD_KAFKA_V_HEADER("traceparent", tp, -1), RD_KAFKA_V_HEADER("event_type", etype, -1),
+            RD_KAFKA_V_HEADER("event_id", eid, -1), RD_KAFKA_V_OPAQUE(&fl[i]), RD_KAFKA_V_END);
         if (kerr) {
             free(frame);
             fl[i].state = -1;
@@ -233,7 +232,8 @@ static int publish_batch(cs_relay_t *relay)
         rd_kafka_poll(relay->rk, 50);
     }
     rd_kafka_poll(relay->rk, 0);
-    /* Delete the acknowledged prefix: stopping at the first failure keeps per-key order on retry. */
+    /* Delete the acknowledged prefix: stopping at the first failure keeps per-key order on retry.
+     */
     int acked = 0;
     while (acked < produced && fl[acked].state == 1)
         acked++;
@@ -244,8 +244,9 @@ static int publish_batch(cs_relay_t *relay)
             bson_string_append_printf(arr, "%s%lld", i ? "," : "", (long long)fl[i].position);
         bson_string_append(arr, "}");
         const char *p[1] = {arr->str};
-        PGresult *d = PQexecParams(relay->pg, "DELETE FROM outbox WHERE position = ANY($1::bigint[])",
-                                   1, NULL, p, NULL, NULL, 0);
+        PGresult *d =
+            PQexecParams(relay->pg, "DELETE FROM outbox WHERE position = ANY($1::bigint[])", 1,
+                         NULL, p, NULL, NULL, 0);
         if (PQresultStatus(d) != PGRES_COMMAND_OK) {
             HL_WARN("outbox relay: delete failed (rows will be re-sent): %s",
                     PQresultErrorMessage(d));

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 
 typedef struct {
-    const char *pg_conninfo;     /* borrowed during start only */
+    const char *pg_conninfo; /* borrowed during start only */
     const char *kafka_brokers;
     const char *kafka_overrides; /* "k=v,..." librdkafka properties or "" */
     int batch_size;              /* rows per round trip, 1..10000 */

@@ -1,0 +1,114 @@
+/* cmd.h: the pipeline every command runs through (SPEC §2), shared by the context modules.
+ *
+ *   authenticate (bearer token, signature + expiry) → read and parse the JSON body (64 KiB,
+ *   application/json) → prepare (pure validation, password hashing; no connection held) →
+ *   BEGIN → session not revoked → Idempotency-Key lookup (replay or 422) → execute (locks,
+ *   invariants, aggregate rows, events) → consistency token → store the response under the
+ *   Idempotency-Key → COMMIT → reply.
+ *
+ * A command that fails rolls back, so refused commands and bad input write nothing. Deadlocks
+ * and serialization failures are retried (3 attempts). Concurrent requests with one
+ * Idempotency-Key: the loser's transaction fails on the key's primary key, rolls back and
+ * replays the winner's stored response. */
+#ifndef CS_CMD_H
+#define CS_CMD_H
+
+#include "app.h"
+#include "rules.h"
+
+#include "hl/consistency.h"
+#include "hl/error.h"
+#include "hl/http.h"
+#include "hl/session.h"
+#include "hl/util.h"
+
+#include <bson/bson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CS_MAX_BODY (64 * 1024)
+
+typedef struct cs_cmd cs_cmd_t;
+
+/* Runs before BEGIN without a connection (validation, hashing). cmd->body is parsed when the
+ * spec has a body. Fill err and return false to refuse. */
+typedef bool (*cs_prepare_fn)(cs_cmd_t *cmd, hl_error_t *err);
+
+/* Runs inside the transaction on cmd->conn. Sets cmd->status, fills cmd->reply, appends
+ * watermarks (cs_cmd_watermark) and extra headers (cmd->headers). */
+typedef bool (*cs_exec_fn)(cs_cmd_t *cmd, hl_error_t *err);
+
+typedef struct {
+    bool auth;      /* needs a bearer token */
+    bool has_body;  /* parses a JSON body */
+    bool sensitive; /* body holds a password: wiped after use */
+    cs_prepare_fn prepare;
+    cs_exec_fn exec;
+} cs_cmd_spec_t;
+
+struct cs_cmd {
+    hl_http_request_t *req;
+    cs_app_t *app;
+    PGconn *conn;
+    bool authenticated;
+    hl_session_t session; /* the caller when authenticated */
+    bson_t body;
+    bool have_body;
+    bool has_if_match;
+    int64_t if_match; /* -1 = "*" */
+    char traceparent[HL_TRACEPARENT_LEN + 1];
+    int64_t now_us;
+    /* Scratch space for prepare → exec (e.g. the password hash); wiped at the end. */
+    char scratch[256];
+    void *state; /* command-specific validated input, owned by the handler's stack */
+    /* The reply. */
+    int status;
+    bson_t reply;
+    char headers[1536];
+    hl_watermark_t w[HL_CONSISTENCY_MAX_WATERMARKS];
+    size_t nw;
+};
+
+/* Run spec for req. state: the handler's command struct (borrowed for the call). */
+void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state);
+
+/* Add watermark "<input>:<key>" at version to the reply's consistency token (ignored past
+ * HL_CONSISTENCY_MAX_WATERMARKS). */
+void cs_cmd_watermark(cs_cmd_t *cmd, const char *input, const char *key, int64_t version);
+
+/* Append a "Name: value\r\n" header line (printf-style) to cmd->headers. */
+void cs_cmd_header(cs_cmd_t *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Causation/correlation id of events this command emits (the request id when it is a UUID). */
+const char *cs_cmd_causation(const cs_cmd_t *cmd);
+
+/* Run a parameterised statement on cmd->conn expecting PGRES_TUPLES_OK or COMMAND_OK; *out
+ * gets the result (caller PQclears) or, when out is NULL, it is cleared here. Errors: HL_ERR_PG
+ * with the SQLSTATE as reason. */
+bool cs_sql(cs_cmd_t *cmd, const char *sql, int n, const char *const *params, PGresult **out,
+            hl_error_t *err);
+
+/* Like cs_sql, returning the first column of the first row as an int64 in *value, *found
+ * false when no row. */
+bool cs_sql_int(cs_cmd_t *cmd, const char *sql, int n, const char *const *params, bool *found,
+                int64_t *value, hl_error_t *err);
+
+/* Take a transaction-scoped advisory lock on the unordered pair (a, b) so social invariants
+ * (friendship, requests, blocks, direct rooms) are checked and changed atomically. */
+bool cs_lock_pair(cs_cmd_t *cmd, const char *a, const char *b, hl_error_t *err);
+
+/* Facts about (caller, target) for rules.h, read in one statement; take cs_lock_pair first so
+ * they stay true until commit. */
+bool cs_load_pair_facts(cs_cmd_t *cmd, const char *target, cs_pair_facts_t *facts, hl_error_t *err);
+
+/* Append ev (fields set by the caller) to the event store and outbox as the event of
+ * aggregate (type, id) at version, with this command's time, causation and traceparent. */
+bool cs_cmd_emit(cs_cmd_t *cmd, hl_event_t *ev, const char *aggregate_type,
+                 const char *aggregate_id, int64_t version, hl_error_t *err);
+
+/* Microseconds as the SQL expression parameter text used by the modules
+ * ('epoch'::timestamptz + $n::bigint * interval '1 microsecond'). */
+#define CS_TS(n) "('epoch'::timestamptz + $" #n "::bigint * interval '1 microsecond')"
+
+#endif
