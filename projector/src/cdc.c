@@ -6,8 +6,7 @@
 
 static bool bad(hl_error_t *err, const char *what)
 {
-    return hl_error_set_reason(err, HL_ERR_INPUT, 0, "bad-envelope",
-                               "Debezium envelope: %s", what);
+    return hl_error_set_reason(err, HL_ERR_INPUT, 0, "bad-envelope", "Debezium envelope: %s", what);
 }
 
 static bool get_int(const bson_t *doc, const char *dotted, int64_t *out)
@@ -115,25 +114,22 @@ bool pj_user_profile_from_cdc(const pj_cdc_change_t *c, bson_t *filter, bson_t *
     const char *id = row_string(row, "user_id");
     int64_t version = 0, created = 0, updated = 0;
     bool has_version = get_int(row, "version", &version);
-    if (!id || !hl_uuid_valid(id) || !has_version)
+    *is_delete = c->op == 'd';
+    /* a delete's before image carries only the key (other columns are placeholders) */
+    if (!id || !hl_uuid_valid(id) || (!*is_delete && !has_version))
         return hl_error_set_reason(err, HL_ERR_INPUT, 0, "bad-row",
                                    "users row lacks user_id or version");
     bson_init(filter);
     bson_init(update);
     BSON_APPEND_UTF8(filter, "_id", id);
-    *is_delete = c->op == 'd';
-    if (*is_delete) {
-        bson_t cond;
-        BSON_APPEND_DOCUMENT_BEGIN(filter, "version", &cond);
-        BSON_APPEND_INT64(&cond, "$lte", version);
-        bson_append_document_end(filter, &cond);
+    if (*is_delete)
         return true;
-    }
     const char *name = row_string(row, "display_name");
     const char *bio = row_string(row, "bio");
     const char *avatar = row_string(row, "avatar_url");
     const char *presence = row_string(row, "presence");
-    if (!name || !bio || !avatar || !presence || !pj_cdc_timestamp_us(row, "created_at", &created) ||
+    if (!name || !bio || !avatar || !presence ||
+        !pj_cdc_timestamp_us(row, "created_at", &created) ||
         !pj_cdc_timestamp_us(row, "updated_at", &updated)) {
         bson_destroy(filter);
         bson_destroy(update);

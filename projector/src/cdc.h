@@ -33,7 +33,8 @@ void pj_cdc_change_destroy(pj_cdc_change_t *c);
  *   filter  {_id: user_id, version: {$lt: row.version}}
  *   update  {$set: {display_name, display_name_lower, bio, avatar_url, presence, created_at
  *            (date), updated_at (date), version, source: {lsn, ts_ms}}}
- * For 'd', *is_delete is set and filter is {_id, version: {$lte: row.version}}.
+ * For 'd', *is_delete is set and filter is {_id} (the before image of a delete carries only
+ * the key; the key's partition is ordered, so nothing older follows the delete).
  * Errors (reason "bad-row"): a required column missing or of the wrong type. */
 bool pj_user_profile_from_cdc(const pj_cdc_change_t *c, bson_t *filter, bson_t *update,
                               bool *is_delete, hl_error_t *err);

@@ -1,6 +1,7 @@
 /* projector: consumes Debezium CDC and Avro domain events from Kafka and maintains the MongoDB
  * read models. Offsets are stored only after MongoDB acknowledged the write (or the input was
  * dead-lettered) and committed from the stored positions, so a crash replays, never skips. */
+#include "cli.h"
 #include "projector.h"
 
 #include "hl/config.h"
@@ -37,6 +38,8 @@ static const hl_config_option_t options[] = {
     {"schema-registry-url", "HL_SCHEMA_REGISTRY_URL", HL_OPT_STRING,
      "http://127.0.0.1:28081/apis/ccompat/v7", 0, 0, false, OPT(schema_registry_url),
      "Confluent-compatible schema registry base URL"},
+    {"pg-url", "HL_PG_URL", HL_OPT_STRING, "", 0, 0, true, OPT(pg_url),
+     "PostgreSQL conninfo of the command side (rebuilds from the events table)"},
     {"max-lag-ms", "HL_PROJECTOR_MAX_LAG_MS", HL_OPT_INT, "30000", 1, 86400000, false,
      OPT(max_lag_ms), "/readyz fails while a projection lags more than this, ms"},
     {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
@@ -179,7 +182,8 @@ static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 static rd_kafka_t *dlq_producer_new(pj_ctx_t *ctx, hl_error_t *err)
 {
-    rd_kafka_conf_t *conf = hl_kafka_conf_new(ctx->cfg.kafka_brokers, "hearlers-projector-dlq", err);
+    rd_kafka_conf_t *conf =
+        hl_kafka_conf_new(ctx->cfg.kafka_brokers, "hearlers-projector-dlq", err);
     if (!conf)
         return NULL;
     if (!hl_kafka_set(conf, "enable.idempotence", "true", err) ||
@@ -213,21 +217,18 @@ static void count_result(const char *projection, pj_result_t rc)
 static bool handle_message(pj_ctx_t *ctx, rd_kafka_message_t *msg)
 {
     const char *topic = rd_kafka_topic_name(msg->rkt);
-    const pj_route_t *route = NULL;
-    for (const pj_route_t *r = pj_routes; r->topic; r++)
-        if (!strcmp(r->topic, topic))
-            route = r;
+    const pj_route_t *route = pj_route_find(topic);
+    const char *projection = route ? route->projection : "unknown";
     long backoff = 100;
     for (;;) {
         hl_error_t err = {0};
-        const char *projection = NULL;
-        pj_result_t rc = route ? route->apply(ctx, msg, &projection, &err) : PJ_SKIPPED;
+        pj_result_t rc = pj_apply(ctx, msg, &err);
         count_result(projection, rc);
         if (rc == PJ_POISON) {
             hl_error_t derr = {0};
             if (!pj_dead_letter(ctx, msg, projection, &err, &derr)) {
-                HL_ERROR("cannot dead-letter %s[%d]@%lld: %s; retrying", topic,
-                         (int)msg->partition, (long long)msg->offset, derr.message);
+                HL_ERROR("cannot dead-letter %s[%d]@%lld: %s; retrying", topic, (int)msg->partition,
+                         (long long)msg->offset, derr.message);
                 rc = PJ_RETRY;
             }
         }
@@ -258,10 +259,21 @@ int main(int argc, char **argv)
     hl_log_level_t level = HL_LOG_INFO;
     mongoc_uri_t *uri = NULL;
 
+    int npos = 0;
     hl_signals_install();
-    if (!hl_config_load(options, NOPTS, &ctx.cfg, argc, argv, NULL, &err)) {
+    if (!hl_config_load(options, NOPTS, &ctx.cfg, argc, argv, &npos, &err)) {
         if (err.code == 1) {
             hl_config_usage(stdout, "projector", options, NOPTS);
+            fputs(
+                "\nSubcommands (same options; without one the projector runs):\n"
+                "  projector dlq list               print every dead letter as a JSON line\n"
+                "  projector dlq replay [P:O ...]   re-produce dead letters (all, or those at\n"
+                "                                   dead-letter partition P, offset O) to their\n"
+                "                                   original topic for the projector to apply\n"
+                "  projector rebuild <read-model>   rebuild into a shadow collection (from the\n"
+                "                                   events table with --pg-url, else the topics),\n"
+                "                                   then switch read_model_aliases atomically\n",
+                stdout);
             rc = 0;
         } else {
             fprintf(stderr, "projector: %s\n", err.message);
@@ -293,6 +305,10 @@ int main(int argc, char **argv)
         HL_ERROR("start-up failed: %s", err.message);
         goto done;
     }
+    if (npos > 0) {
+        rc = pj_cli_main(&ctx, npos, argv + 1);
+        goto done;
+    }
     for (int64_t deadline = hl_mono_ms() + 60000; !pj_ensure_indexes(&ctx, &err);) {
         if (hl_mono_ms() > deadline || hl_shutdown_requested()) {
             HL_ERROR("MongoDB unavailable: %s", err.message);
@@ -308,7 +324,8 @@ int main(int argc, char **argv)
     }
     hl_metrics_add_collector(collect_offsets, &ctx);
     http = hl_http_server_start(ctx.cfg.http_listen, (int)ctx.cfg.http_threads, http_routes,
-                                sizeof http_routes / sizeof http_routes[0], HL_HTTP_HEAD_AS_GET, &ctx, &err);
+                                sizeof http_routes / sizeof http_routes[0], HL_HTTP_HEAD_AS_GET,
+                                &ctx, &err);
     if (!http) {
         HL_ERROR("%s", err.message);
         goto done;
@@ -346,7 +363,7 @@ done:
     if (ctx.mongo)
         mongoc_client_destroy(ctx.mongo);
     mongoc_uri_destroy(uri);
-    if (rc == 0 || ctx.mongo)
+    if (ctx.mongo)
         mongoc_cleanup();
     hl_config_free(options, NOPTS, &ctx.cfg);
     return rc;

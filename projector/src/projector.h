@@ -4,6 +4,8 @@
 #ifndef PJ_PROJECTOR_H
 #define PJ_PROJECTOR_H
 
+#include "plan.h"
+
 #include "hl/error.h"
 #include "hl/schema_registry.h"
 
@@ -23,6 +25,7 @@ typedef struct {
     char *mongo_uri;
     char *mongo_db;
     char *schema_registry_url;
+    char *pg_url;
     long long max_lag_ms;
     char *log_level;
     bool log_json;
@@ -52,21 +55,66 @@ typedef struct pj_ctx {
     mongoc_database_t *db;
     hl_schema_registry_t *registry;
     pj_schema_cache_t *schemas;
+    /* logical read model → physical collection, from read_model_aliases (store.c) */
+    struct {
+        char logical[32];
+        char physical[64];
+    } aliases[32];
+    int naliases;
+    int64_t aliases_at_ms; /* monotonic time of the last refresh */
+    /* rebuild mode: only operations on rebuild_model run, into rebuild_collection; no
+     * watermarks are written */
+    const char *rebuild_model;
+    char rebuild_collection[64];
 } pj_ctx_t;
 
-/* A route maps a topic to its apply function; projection names label metrics and dead letters. */
-typedef pj_result_t (*pj_apply_fn)(pj_ctx_t *ctx, const rd_kafka_message_t *msg,
-                                   const char **projection, hl_error_t *err);
+/* A route maps a topic to the projection it feeds (metrics label, dead-letter header). */
 typedef struct {
     const char *topic;
-    pj_apply_fn apply;
+    const char *projection;
 } pj_route_t;
 
 /* All routes (routes.c), terminated by {NULL, NULL}. */
 extern const pj_route_t pj_routes[];
 
-/* Create the read-model indexes (idempotent). */
+/* The route of topic, or NULL. */
+const pj_route_t *pj_route_find(const char *topic);
+
+/* Apply one message: plan it, run the plan, advance its watermark, observe lag. */
+pj_result_t pj_apply(pj_ctx_t *ctx, const rd_kafka_message_t *msg, hl_error_t *err);
+
+/* Decode a message of a route's topic into a plan (no writes). PJ_APPLIED = planned, PJ_SKIPPED
+ * = nothing to do (tombstone), PJ_POISON / PJ_RETRY as for apply. Used by apply and by
+ * rebuilds. */
+pj_result_t pj_route_plan(pj_ctx_t *ctx, const char *topic, const void *payload, size_t len,
+                          pj_plan_t *plan, hl_error_t *err);
+
+/* Plan a domain event stored in the `events` table (Avro body without framing, writer schema
+ * id schema_id). */
+pj_result_t pj_event_body_plan(pj_ctx_t *ctx, int schema_id, const uint8_t *body, size_t len,
+                               pj_plan_t *plan, hl_error_t *err);
+
+/* Run a plan (store.c): each operation on the physical collection of its model, then the
+ * watermark (not in rebuild mode). *applied is true when any operation changed or matched a
+ * document. Errors: HL_ERR_MONGO (retry). */
+bool pj_plan_execute(pj_ctx_t *ctx, const pj_plan_t *plan, bool *applied, hl_error_t *err);
+
+/* The physical collection of logical read model (alias, else the name itself), or NULL when
+ * the ctx is rebuilding another model. Borrowed pointer into ctx. */
+const char *pj_physical(pj_ctx_t *ctx, const char *model);
+
+/* Reload read_model_aliases when older than max_age_ms (0 = always). */
+bool pj_aliases_refresh(pj_ctx_t *ctx, int64_t max_age_ms, hl_error_t *err);
+
+/* All routes (routes.c), terminated by {NULL, NULL}. */
+extern const pj_route_t pj_routes[];
+
+/* Create the read-model indexes (idempotent) on every model's physical collection. */
 bool pj_ensure_indexes(pj_ctx_t *ctx, hl_error_t *err);
+
+/* Create the indexes of logical model on collection (idempotent). */
+bool pj_ensure_model_indexes(pj_ctx_t *ctx, const char *model, const char *collection,
+                             hl_error_t *err);
 
 /* Guarded upsert: update_one(filter, update, {upsert: true}). A duplicate-key error (E11000)
  * means the guard did not match because the stored document is as new or newer: *applied is

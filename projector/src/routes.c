@@ -1,73 +1,54 @@
-/* routes.c: topic → projection apply functions.
+/* routes.c: topic → projection, and the decode → plan → execute path of one input.
  *
- * Inputs and their read models (SPEC §5; one input kind per read model):
- *   cdc.public.users (Debezium CDC)  → user_profiles
- *   user.events (domain events, Avro) → daily_stats (users_registered)
+ * Inputs and their read models (SPEC §5; one input kind per read model; models.h):
+ *   cdc.public.<table> (Debezium CDC)  → user_profiles, sessions, chat_rooms, room_members,
+ *                                         messages
+ *   <context>.events (Avro domain events) → friends, friend_requests, user_counters, inbox,
+ *                                         notifications, daily_stats, daily_active_users
  */
-#include "cdc.h"
+#include "models.h"
 #include "projector.h"
-#include "stats.h"
 
 #include "hl/events.h"
 #include "hl/log.h"
 
+#include <stdio.h>
 #include <string.h>
 
-static pj_result_t apply_users_cdc(pj_ctx_t *ctx, const rd_kafka_message_t *msg,
-                                   const char **projection, hl_error_t *err)
+const pj_route_t pj_routes[] = {
+    {"cdc.public.users", "user_profiles"},
+    {"cdc.public.sessions", "sessions"},
+    {"cdc.public.chat_rooms", "chat_rooms"},
+    {"cdc.public.room_members", "room_members"},
+    {"cdc.public.messages", "messages"},
+    {"user.events", "user_events"},
+    {"friend.events", "friend_events"},
+    {"chat.events", "chat_events"},
+    {"message.events", "message_events"},
+    {"notification.events", "notification_events"},
+    {NULL, NULL},
+};
+
+const pj_route_t *pj_route_find(const char *topic)
 {
-    *projection = "user_profiles";
-    pj_cdc_change_t change;
-    if (!msg->payload) /* a tombstone: nothing to apply (tombstones.on.delete=false anyway) */
-        return PJ_SKIPPED;
-    if (!pj_cdc_parse(msg->payload, msg->len, &change, err))
-        return PJ_POISON;
-    bson_t filter, update;
-    bool is_delete = false, applied = false;
-    pj_result_t rc = PJ_POISON;
-    if (!pj_user_profile_from_cdc(&change, &filter, &update, &is_delete, err))
-        goto done;
-    if (is_delete) {
-        mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, "user_profiles");
-        bson_error_t berr;
-        applied = mongoc_collection_delete_one(coll, &filter, NULL, NULL, &berr);
-        mongoc_collection_destroy(coll);
-        rc = applied ? PJ_APPLIED : PJ_RETRY;
-        if (!applied)
-            hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "delete: %s", berr.message);
-    } else if (!pj_upsert_guarded(ctx, "user_profiles", &filter, &update, &applied, err)) {
-        rc = PJ_RETRY;
-    } else {
-        rc = applied ? PJ_APPLIED : PJ_SKIPPED;
-    }
-    if (rc != PJ_RETRY) {
-        bson_iter_t it;
-        if (bson_iter_init_find(&it, &filter, "_id") && change.op != 'd') {
-            int64_t version = 0;
-            bson_iter_t v;
-            if (bson_iter_init_find(&v, &change.row, "version"))
-                version = bson_iter_as_int64(&v);
-            if (!pj_watermark_advance(ctx, "cdc.users", bson_iter_utf8(&it, NULL), version, err))
-                rc = PJ_RETRY;
-        }
-        pj_observe_lag(*projection, change.ts_ms);
-    }
-    bson_destroy(&filter);
-    bson_destroy(&update);
-done:
-    pj_cdc_change_destroy(&change);
-    return rc;
+    for (const pj_route_t *r = pj_routes; r->topic; r++)
+        if (!strcmp(r->topic, topic))
+            return r;
+    return NULL;
 }
 
-/* Decode a Confluent-framed Avro domain event. PJ_APPLIED here means "decoded". */
-static pj_result_t decode_event(pj_ctx_t *ctx, const rd_kafka_message_t *msg, avro_value_t *value,
-                                avro_value_t *record, const char **event_type, hl_error_t *err)
+#define CDC_PREFIX "cdc.public."
+
+/* Give a poison error its dead-letter reason slug unless it has one. */
+static void set_reason(hl_error_t *err, const char *slug)
 {
-    int schema_id = 0;
-    const uint8_t *body = NULL;
-    size_t body_len = 0;
-    if (!hl_confluent_unframe(msg->payload, msg->len, &schema_id, &body, &body_len, err))
-        return PJ_POISON;
+    if (!err->reason[0])
+        snprintf(err->reason, sizeof err->reason, "%s", slug);
+}
+
+pj_result_t pj_event_body_plan(pj_ctx_t *ctx, int schema_id, const uint8_t *body, size_t len,
+                               pj_plan_t *plan, hl_error_t *err)
+{
     avro_value_iface_t *iface = pj_schema_cache_get(ctx->schemas, schema_id, err);
     if (!iface) {
         if (err->domain == HL_ERR_HTTP && err->code == 404) {
@@ -77,56 +58,61 @@ static pj_result_t decode_event(pj_ctx_t *ctx, const rd_kafka_message_t *msg, av
         }
         return err->domain == HL_ERR_AVRO ? PJ_POISON : PJ_RETRY;
     }
-    if (!hl_event_decode(iface, body, body_len, value, record, event_type, err))
-        return PJ_POISON;
-    return PJ_APPLIED;
-}
-
-static pj_result_t apply_user_events(pj_ctx_t *ctx, const rd_kafka_message_t *msg,
-                                     const char **projection, hl_error_t *err)
-{
-    *projection = "daily_stats";
     avro_value_t value, record;
     const char *event_type = NULL;
-    pj_result_t rc = decode_event(ctx, msg, &value, &record, &event_type, err);
-    if (rc != PJ_APPLIED)
-        return rc;
-    int64_t occurred = 0;
-    if (!hl_avro_get_long(&record, "occurred_at", &occurred, err)) {
-        rc = PJ_POISON;
-        goto done;
+    if (!hl_event_decode(iface, body, len, &value, &record, &event_type, err)) {
+        set_reason(err, "undecodable-avro");
+        return PJ_POISON;
     }
-    if (!strcmp(event_type, "UserRegistered")) {
-        char source[96];
-        pj_source_key(rd_kafka_topic_name(msg->rkt), msg->partition, source, sizeof source);
-        bson_t filter, update;
-        pj_daily_stats_update("users_registered", occurred, source, msg->offset, &filter, &update);
-        bool applied = false;
-        if (!pj_upsert_guarded(ctx, "daily_stats", &filter, &update, &applied, err))
-            rc = PJ_RETRY;
-        else
-            rc = applied ? PJ_APPLIED : PJ_SKIPPED;
-        bson_destroy(&filter);
-        bson_destroy(&update);
-    } else {
-        rc = PJ_SKIPPED; /* no read model consumes this type yet */
-    }
-    if (rc != PJ_RETRY) {
-        const char *aggregate_id = NULL;
-        int64_t version = 0;
-        if (hl_avro_get_string(&record, "aggregate_id", &aggregate_id, err) &&
-            hl_avro_get_long(&record, "aggregate_version", &version, err) &&
-            !pj_watermark_advance(ctx, "ev", aggregate_id, version, err))
-            rc = PJ_RETRY;
-        pj_observe_lag(*projection, occurred / 1000);
-    }
-done:
+    pj_result_t rc = pj_event_plan(event_type, &record, plan, err) ? PJ_APPLIED : PJ_POISON;
     avro_value_decref(&value);
     return rc;
 }
 
-const pj_route_t pj_routes[] = {
-    {"cdc.public.users", apply_users_cdc},
-    {"user.events", apply_user_events},
-    {NULL, NULL},
-};
+pj_result_t pj_route_plan(pj_ctx_t *ctx, const char *topic, const void *payload, size_t len,
+                          pj_plan_t *plan, hl_error_t *err)
+{
+    if (!strncmp(topic, CDC_PREFIX, strlen(CDC_PREFIX))) {
+        if (!payload) /* a tombstone: nothing to apply (tombstones.on.delete=false anyway) */
+            return PJ_SKIPPED;
+        pj_cdc_change_t change;
+        if (!pj_cdc_parse(payload, len, &change, err))
+            return PJ_POISON;
+        pj_result_t rc =
+            pj_cdc_plan(topic + strlen(CDC_PREFIX), &change, plan, err) ? PJ_APPLIED : PJ_POISON;
+        pj_cdc_change_destroy(&change);
+        return rc;
+    }
+    int schema_id = 0;
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    if (!hl_confluent_unframe(payload, len, &schema_id, &body, &body_len, err)) {
+        set_reason(err, "undecodable-avro");
+        return PJ_POISON;
+    }
+    return pj_event_body_plan(ctx, schema_id, body, body_len, plan, err);
+}
+
+pj_result_t pj_apply(pj_ctx_t *ctx, const rd_kafka_message_t *msg, hl_error_t *err)
+{
+    const pj_route_t *route = pj_route_find(rd_kafka_topic_name(msg->rkt));
+    if (!route)
+        return PJ_SKIPPED;
+    pj_plan_t plan;
+    pj_plan_init(&plan);
+    pj_result_t rc = pj_route_plan(ctx, route->topic, msg->payload, msg->len, &plan, err);
+    if (rc == PJ_APPLIED) {
+        hl_error_t aerr = {0};
+        if (!pj_aliases_refresh(ctx, 1000, &aerr))
+            HL_WARN("%s (keeping the previous aliases)", aerr.message);
+        bool applied = false;
+        if (!pj_plan_execute(ctx, &plan, &applied, err))
+            rc = PJ_RETRY;
+        else
+            rc = applied ? PJ_APPLIED : PJ_SKIPPED;
+        if (rc != PJ_RETRY)
+            pj_observe_lag(route->projection, plan.source_ms);
+    }
+    pj_plan_destroy(&plan);
+    return rc;
+}

@@ -23,18 +23,18 @@ void pj_daily_stats_update(const char *counter, int64_t occurred_us, const char 
     bson_init(update);
     bson_t or, a, b, cond, inc, set;
     BSON_APPEND_UTF8(filter, "_id", day);
-    BSON_APPEND_ARRAY_BEGIN(filter, "$or", &or);
-    BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &a);
+    BSON_APPEND_ARRAY_BEGIN(filter, "$or", & or);
+    BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &a);
     BSON_APPEND_DOCUMENT_BEGIN(&a, path, &cond);
     BSON_APPEND_BOOL(&cond, "$exists", false);
     bson_append_document_end(&a, &cond);
-    bson_append_document_end(&or, &a);
-    BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &b);
+    bson_append_document_end(& or, &a);
+    BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &b);
     BSON_APPEND_DOCUMENT_BEGIN(&b, path, &cond);
     BSON_APPEND_INT64(&cond, "$lt", position);
     bson_append_document_end(&b, &cond);
-    bson_append_document_end(&or, &b);
-    bson_append_array_end(filter, &or);
+    bson_append_document_end(& or, &b);
+    bson_append_array_end(filter, & or);
 
     BSON_APPEND_DOCUMENT_BEGIN(update, "$inc", &inc);
     BSON_APPEND_INT64(&inc, counter, 1);

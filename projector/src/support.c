@@ -29,8 +29,7 @@ bool pj_upsert_guarded(pj_ctx_t *ctx, const char *collection, const bson_t *filt
     } else if (berr.code == 11000) {
         ok = true; /* the guard did not match: the stored state is as new or newer */
     } else {
-        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "update %s: %s", collection,
-                     berr.message);
+        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "update %s: %s", collection, berr.message);
     }
     bson_destroy(&reply);
     bson_destroy(&opts);
@@ -80,18 +79,73 @@ static bool create_index(pj_ctx_t *ctx, const char *collection, const char *name
     bool ok = mongoc_database_write_command_with_opts(ctx->db, &cmd, NULL, NULL, &berr);
     bson_destroy(&cmd);
     if (!ok)
-        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "createIndexes %s.%s: %s", collection,
-                     name, berr.message);
+        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "createIndexes %s.%s: %s", collection, name,
+                     berr.message);
     return ok;
+}
+
+/* Index keys per logical model: "field:dir,field:dir" (dir 1 or -1). */
+static const struct {
+    const char *model;
+    const char *keys;
+} model_indexes[] = {
+    {"user_profiles", "display_name_lower:1"},
+    {"sessions", "user_id:1"},
+    {"chat_rooms", "direct_key:1"},
+    {"room_members", "room_id:1"},
+    {"room_members", "user_id:1"},
+    {"messages", "room_id:1,seq:-1"},
+    {"friends", "user_id:1,ended:1,since:-1"},
+    {"friend_requests", "to_user_id:1,status:1"},
+    {"friend_requests", "from_user_id:1,status:1"},
+    {"inbox", "user_id:1,last_activity_at:-1"},
+    {"notifications", "user_id:1,created_at:-1"},
+    {"notifications", "user_id:1,read:1"},
+    {"daily_events", "day:1,counter:1"},
+    {"daily_active_users", "day:1"},
+};
+
+bool pj_ensure_model_indexes(pj_ctx_t *ctx, const char *model, const char *collection,
+                             hl_error_t *err)
+{
+    for (size_t i = 0; i < sizeof model_indexes / sizeof model_indexes[0]; i++) {
+        if (strcmp(model_indexes[i].model, model) != 0)
+            continue;
+        bson_t k = BSON_INITIALIZER;
+        char name[128] = "", spec[128];
+        snprintf(spec, sizeof spec, "%s", model_indexes[i].keys);
+        size_t nlen = 0;
+        for (char *p = spec, *next; p && *p; p = next) {
+            next = strchr(p, ',');
+            if (next)
+                *next++ = '\0';
+            char *colon = strchr(p, ':');
+            if (!colon)
+                continue;
+            *colon = '\0';
+            int dir = colon[1] == '-' ? -1 : 1;
+            BSON_APPEND_INT32(&k, p, dir);
+            int w = snprintf(name + nlen, sizeof name - nlen, "%s%s_%d", nlen ? "_" : "", p, dir);
+            if (w > 0 && (size_t)w < sizeof name - nlen)
+                nlen += (size_t)w;
+        }
+        bool ok = create_index(ctx, collection, name, &k, false, err);
+        bson_destroy(&k);
+        if (!ok)
+            return false;
+    }
+    return true;
 }
 
 bool pj_ensure_indexes(pj_ctx_t *ctx, hl_error_t *err)
 {
-    bson_t k = BSON_INITIALIZER;
-    BSON_APPEND_INT32(&k, "display_name_lower", 1);
-    bool ok = create_index(ctx, "user_profiles", "display_name_lower_1", &k, false, err);
-    bson_destroy(&k);
-    return ok;
+    if (!pj_aliases_refresh(ctx, 0, err))
+        return false;
+    for (size_t i = 0; i < sizeof model_indexes / sizeof model_indexes[0]; i++)
+        if (!pj_ensure_model_indexes(ctx, model_indexes[i].model,
+                                     pj_physical(ctx, model_indexes[i].model), err))
+            return false;
+    return true;
 }
 
 void pj_observe_lag(const char *projection, int64_t source_ms)
@@ -153,8 +207,8 @@ avro_value_iface_t *pj_schema_cache_get(pj_schema_cache_t *c, int id, hl_error_t
         return NULL;
     avro_schema_t schema = NULL;
     if (avro_schema_from_json_length(text, strlen(text), &schema) != 0) {
-        hl_error_set_reason(err, HL_ERR_AVRO, 0, "bad-schema", "schema %d does not parse: %s",
-                            id, avro_strerror());
+        hl_error_set_reason(err, HL_ERR_AVRO, 0, "bad-schema", "schema %d does not parse: %s", id,
+                            avro_strerror());
         free(text);
         return NULL;
     }

@@ -1,0 +1,654 @@
+#include "models.h"
+
+#include "hl/events.h"
+#include "hl/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *const pj_cdc_models[] = {"user_profiles", "sessions", "chat_rooms",
+                                     "room_members",  "messages", NULL};
+const char *const pj_event_models[] = {
+    "friends",      "friend_requests",    "user_counters", "inbox", "notifications",
+    "daily_events", "daily_active_users", "daily_stats",   NULL};
+
+/* ---- CDC ---- */
+
+typedef enum { C_STR, C_STR_OPT, C_TS, C_TS_OPT, C_LONG } col_type_t;
+typedef struct {
+    const char *name;
+    col_type_t type;
+} col_t;
+
+typedef struct {
+    const char *table;
+    const char *model;
+    const char *key[2];      /* _id = key[0] or "key[0]:key[1]" */
+    const char *del_key[2];  /* primary-key columns (all a delete's before image carries) */
+    const char *version_col; /* aggregate version guard */
+    const char *wm_col;      /* watermark key: the aggregate id column */
+    col_t cols[10];
+} table_spec_t;
+
+static const table_spec_t specs[] = {
+    {"sessions",
+     "sessions",
+     {"session_id", NULL},
+     {"session_id", NULL},
+     "version",
+     "session_id",
+     {{"user_id", C_STR},
+      {"created_at", C_TS},
+      {"expires_at", C_TS},
+      {"revoked_at", C_TS_OPT},
+      {"version", C_LONG}}},
+    {"chat_rooms",
+     "chat_rooms",
+     {"room_id", NULL},
+     {"room_id", NULL},
+     "version",
+     "room_id",
+     {{"kind", C_STR},
+      {"title", C_STR_OPT},
+      {"created_by", C_STR},
+      {"direct_key", C_STR_OPT},
+      {"last_seq", C_LONG},
+      {"created_at", C_TS},
+      {"updated_at", C_TS},
+      {"version", C_LONG}}},
+    {"room_members",
+     "room_members",
+     {"room_id", "user_id"},
+     {"room_id", "user_id"},
+     "room_version",
+     "room_id",
+     {{"room_id", C_STR},
+      {"user_id", C_STR},
+      {"joined_at", C_TS},
+      {"last_read_seq", C_LONG},
+      {"room_version", C_LONG}}},
+    {"messages",
+     "messages",
+     {"message_id", NULL},
+     {"room_id", "seq"},
+     "room_version",
+     "room_id",
+     {{"room_id", C_STR},
+      {"seq", C_LONG},
+      {"sender_id", C_STR},
+      {"body", C_STR},
+      {"client_message_id", C_STR},
+      {"created_at", C_TS},
+      {"room_version", C_LONG}}},
+};
+#define NSPECS (sizeof specs / sizeof specs[0])
+
+const char *pj_cdc_model_of(const char *table)
+{
+    if (!strcmp(table, "users"))
+        return "user_profiles";
+    for (size_t i = 0; i < NSPECS; i++)
+        if (!strcmp(specs[i].table, table))
+            return specs[i].model;
+    return NULL;
+}
+
+static bool bad_row(hl_error_t *err, const char *table, const char *col)
+{
+    return hl_error_set_reason(err, HL_ERR_INPUT, 0, "bad-row",
+                               "%s row: column %s missing or ill-typed", table, col);
+}
+
+static const char *row_str(const bson_t *row, const char *col)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, row, col) && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    return NULL;
+}
+
+static bool row_null(const bson_t *row, const char *col)
+{
+    bson_iter_t it;
+    return !bson_iter_init_find(&it, row, col) || BSON_ITER_HOLDS_NULL(&it);
+}
+
+static bool row_long(const bson_t *row, const char *col, int64_t *out)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, row, col) &&
+        (BSON_ITER_HOLDS_INT32(&it) || BSON_ITER_HOLDS_INT64(&it))) {
+        *out = bson_iter_as_int64(&it);
+        return true;
+    }
+    return false;
+}
+
+/* The key text of a row: the string column, or the integer as decimal. */
+static bool key_part(const bson_t *row, const char *col, char *out, size_t cap)
+{
+    const char *s = row_str(row, col);
+    int64_t n = 0;
+    if (s)
+        snprintf(out, cap, "%s", s);
+    else if (row_long(row, col, &n))
+        snprintf(out, cap, "%lld", (long long)n);
+    else
+        return false;
+    return true;
+}
+
+static bool spec_plan(const table_spec_t *s, const pj_cdc_change_t *c, pj_plan_t *plan,
+                      hl_error_t *err)
+{
+    const bson_t *row = &c->row;
+    if (c->op == 'd') {
+        pj_op_t *op = pj_plan_add(plan, PJ_OP_DELETE, s->model);
+        for (int k = 0; k < 2 && s->del_key[k]; k++) {
+            const char *str = row_str(row, s->del_key[k]);
+            int64_t n = 0;
+            if (str)
+                BSON_APPEND_UTF8(&op->filter, s->del_key[k], str);
+            else if (row_long(row, s->del_key[k], &n))
+                BSON_APPEND_INT64(&op->filter, s->del_key[k], n);
+            else
+                return bad_row(err, s->table, s->del_key[k]);
+        }
+        if (!strcmp(s->del_key[0], s->key[0]) && !s->key[1] && !s->del_key[1]) {
+            /* single-column key: address the document by _id */
+            const char *id = row_str(row, s->key[0]);
+            bson_reinit(&op->filter);
+            BSON_APPEND_UTF8(&op->filter, "_id", id);
+        }
+        plan->source_ms = c->ts_ms;
+        return true;
+    }
+    char id[96], a[48], b[48];
+    if (!key_part(row, s->key[0], a, sizeof a))
+        return bad_row(err, s->table, s->key[0]);
+    if (s->key[1]) {
+        if (!key_part(row, s->key[1], b, sizeof b))
+            return bad_row(err, s->table, s->key[1]);
+        snprintf(id, sizeof id, "%s:%s", a, b);
+    } else {
+        snprintf(id, sizeof id, "%s", a);
+    }
+    int64_t version = 0;
+    if (!row_long(row, s->version_col, &version))
+        return bad_row(err, s->table, s->version_col);
+    const char *wm_key = row_str(row, s->wm_col);
+    if (!wm_key)
+        return bad_row(err, s->table, s->wm_col);
+
+    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, s->model);
+    BSON_APPEND_UTF8(&op->filter, "_id", id);
+    pj_guard_older(&op->filter, s->version_col, version);
+    bson_t set, src;
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+    for (const col_t *col = s->cols; col->name; col++) {
+        const char *str = NULL;
+        int64_t n = 0;
+        switch (col->type) {
+        case C_STR:
+        case C_STR_OPT:
+            if ((str = row_str(row, col->name)))
+                BSON_APPEND_UTF8(&set, col->name, str);
+            else if (col->type == C_STR_OPT && row_null(row, col->name))
+                BSON_APPEND_NULL(&set, col->name);
+            else
+                goto bad;
+            break;
+        case C_TS:
+        case C_TS_OPT:
+            if (pj_cdc_timestamp_us(row, col->name, &n))
+                BSON_APPEND_DATE_TIME(&set, col->name, n / 1000);
+            else if (col->type == C_TS_OPT && row_null(row, col->name))
+                BSON_APPEND_NULL(&set, col->name);
+            else
+                goto bad;
+            break;
+        case C_LONG:
+            if (!row_long(row, col->name, &n))
+                goto bad;
+            BSON_APPEND_INT64(&set, col->name, n);
+            break;
+        }
+        continue;
+    bad:
+        bson_append_document_end(&op->update, &set);
+        return bad_row(err, s->table, col->name);
+    }
+    BSON_APPEND_DOCUMENT_BEGIN(&set, "source", &src);
+    BSON_APPEND_INT64(&src, "lsn", c->lsn);
+    BSON_APPEND_INT64(&src, "ts_ms", c->ts_ms);
+    bson_append_document_end(&set, &src);
+    bson_append_document_end(&op->update, &set);
+    char input[48];
+    snprintf(input, sizeof input, "cdc.%s", s->table);
+    pj_plan_watermark(plan, input, wm_key, version);
+    plan->source_ms = c->ts_ms;
+    return true;
+}
+
+bool pj_cdc_plan(const char *table, const pj_cdc_change_t *c, pj_plan_t *plan, hl_error_t *err)
+{
+    plan->source_ms = c->ts_ms;
+    if (!strcmp(table, "users")) {
+        bson_t filter, update;
+        bool is_delete = false;
+        if (!pj_user_profile_from_cdc(c, &filter, &update, &is_delete, err))
+            return false;
+        pj_op_t *op = pj_plan_add(plan, is_delete ? PJ_OP_DELETE : PJ_OP_UPSERT, "user_profiles");
+        bson_copy_to_excluding_noinit(&filter, &op->filter, "", NULL);
+        bson_copy_to_excluding_noinit(&update, &op->update, "", NULL);
+        bson_destroy(&filter);
+        bson_destroy(&update);
+        int64_t version = 0;
+        bson_iter_t it;
+        if (!is_delete && bson_iter_init_find(&it, &c->row, "version"))
+            version = bson_iter_as_int64(&it);
+        const char *id = row_str(&c->row, "user_id");
+        if (!is_delete && id)
+            pj_plan_watermark(plan, "cdc.users", id, version);
+        return true;
+    }
+    for (size_t i = 0; i < NSPECS; i++)
+        if (!strcmp(specs[i].table, table))
+            return spec_plan(&specs[i], c, plan, err);
+    return hl_error_set_reason(err, HL_ERR_INPUT, 0, "unknown-table",
+                               "no read model for CDC table %s", table);
+}
+
+/* ---- domain events ---- */
+
+static bool bad_event(hl_error_t *err, const char *type, const char *field)
+{
+    return hl_error_set_reason(err, HL_ERR_INPUT, 0, "bad-event",
+                               "%s: field %s missing or ill-typed", type, field);
+}
+
+/* Strings of an array field; at most cap, *n set. Pointers borrow from the record. */
+static bool get_string_array(avro_value_t *rec, const char *field, const char **out, size_t cap,
+                             size_t *n)
+{
+    avro_value_t arr, item;
+    size_t size = 0;
+    *n = 0;
+    if (avro_value_get_by_name(rec, field, &arr, NULL) != 0 ||
+        avro_value_get_type(&arr) != AVRO_ARRAY || avro_value_get_size(&arr, &size) != 0)
+        return false;
+    for (size_t i = 0; i < size && *n < cap; i++) {
+        const char *s = NULL;
+        size_t len = 0;
+        if (avro_value_get_by_index(&arr, i, &item, NULL) != 0 ||
+            avro_value_get_string(&item, &s, &len) != 0)
+            return false;
+        out[(*n)++] = s;
+    }
+    return true;
+}
+
+/* An optional string field that may also be absent from the writer schema (added later). */
+static const char *get_optional(avro_value_t *rec, const char *field)
+{
+    avro_value_t f, branch;
+    const char *s = NULL;
+    size_t len = 0;
+    if (avro_value_get_by_name(rec, field, &f, NULL) != 0)
+        return NULL;
+    if (avro_value_get_type(&f) == AVRO_UNION) {
+        if (avro_value_get_current_branch(&f, &branch) != 0)
+            return NULL;
+        f = branch;
+    }
+    if (avro_value_get_type(&f) != AVRO_STRING || avro_value_get_string(&f, &s, &len) != 0)
+        return NULL;
+    return s;
+}
+
+void pj_preview(const char *body, size_t max_bytes, char *out, size_t cap)
+{
+    size_t n = strlen(body);
+    if (n > max_bytes)
+        n = max_bytes;
+    if (n >= cap)
+        n = cap - 1;
+    /* step back over continuation bytes so a multi-byte character is never cut */
+    if (body[n] != '\0')
+        while (n > 0 && ((unsigned char)body[n] & 0xC0) == 0x80)
+            n--;
+    memcpy(out, body, n);
+    out[n] = '\0';
+}
+
+typedef struct {
+    const char *type;
+    const char *event_id;
+    const char *aggregate_id;
+    int64_t version;
+    int64_t occurred_us;
+    char day[16];
+} ev_head_t;
+
+static void daily_active(pj_plan_t *plan, const ev_head_t *h, const char *user_id)
+{
+    char id[128];
+    snprintf(id, sizeof id, "%s:%s", h->day, user_id);
+    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "daily_active_users");
+    BSON_APPEND_UTF8(&op->filter, "_id", id);
+    bson_t soi;
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
+    BSON_APPEND_UTF8(&soi, "day", h->day);
+    BSON_APPEND_UTF8(&soi, "user_id", user_id);
+    bson_append_document_end(&op->update, &soi);
+    op = pj_plan_recount(plan, "daily_stats", h->day, "active_users", "daily_active_users");
+    BSON_APPEND_UTF8(&op->filter, "day", h->day);
+    BSON_APPEND_DATE_TIME(&op->update, "day", (h->occurred_us / 86400000000LL) * 86400000LL);
+}
+
+/* daily_stats.<counter> of the event's day: the event is recorded once by its id in
+ * daily_events, then the counter is recounted, so any source (topics, the events table, a
+ * replay) converges to the same number. */
+static void daily_count(pj_plan_t *plan, const ev_head_t *h, const char *counter)
+{
+    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "daily_events");
+    BSON_APPEND_UTF8(&op->filter, "_id", h->event_id);
+    bson_t soi;
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
+    BSON_APPEND_UTF8(&soi, "day", h->day);
+    BSON_APPEND_UTF8(&soi, "counter", counter);
+    bson_append_document_end(&op->update, &soi);
+    op = pj_plan_recount(plan, "daily_stats", h->day, counter, "daily_events");
+    BSON_APPEND_UTF8(&op->filter, "day", h->day);
+    BSON_APPEND_UTF8(&op->filter, "counter", counter);
+    BSON_APPEND_DATE_TIME(&op->update, "day", (h->occurred_us / 86400000000LL) * 86400000LL);
+}
+
+/* One notification for recipient; the caller adds kind-specific fields to *extra (a $set-on-
+ * insert document begun here, ended by notification_end). */
+static pj_op_t *notification_begin(pj_plan_t *plan, const ev_head_t *h, const char *recipient,
+                                   const char *kind, const char *actor, bson_t *soi)
+{
+    char id[128];
+    snprintf(id, sizeof id, "%s:%s", h->event_id, recipient);
+    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "notifications");
+    BSON_APPEND_UTF8(&op->filter, "_id", id);
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", soi);
+    BSON_APPEND_UTF8(soi, "user_id", recipient);
+    BSON_APPEND_UTF8(soi, "kind", kind);
+    BSON_APPEND_UTF8(soi, "actor_id", actor);
+    BSON_APPEND_DATE_TIME(soi, "created_at", h->occurred_us / 1000);
+    BSON_APPEND_BOOL(soi, "read", false);
+    BSON_APPEND_NULL(soi, "read_at");
+    return op;
+}
+
+static void friend_link(pj_plan_t *plan, const ev_head_t *h, const char *user,
+                        const char *friend_id, const char *friendship_id, bool ended)
+{
+    char id[128];
+    snprintf(id, sizeof id, "%s:%s", user, friend_id);
+    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "friends");
+    BSON_APPEND_UTF8(&op->filter, "_id", id);
+    /* accept and delete travel on different aggregates (request, friendship), possibly on
+     * different partitions: the newest occurred_at wins in any arrival order */
+    pj_guard_older(&op->filter, "at", h->occurred_us);
+    bson_t set;
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "user_id", user);
+    BSON_APPEND_UTF8(&set, "friend_id", friend_id);
+    BSON_APPEND_BOOL(&set, "ended", ended);
+    BSON_APPEND_INT64(&set, "at", h->occurred_us);
+    if (ended) {
+        BSON_APPEND_DATE_TIME(&set, "ended_at", h->occurred_us / 1000);
+    } else {
+        BSON_APPEND_DATE_TIME(&set, "since", h->occurred_us / 1000);
+        BSON_APPEND_NULL(&set, "ended_at");
+        if (friendship_id)
+            BSON_APPEND_UTF8(&set, "friendship_id", friendship_id);
+        else
+            BSON_APPEND_NULL(&set, "friendship_id");
+    }
+    bson_append_document_end(&op->update, &set);
+    op = pj_plan_recount(plan, "user_counters", user, "friend_count", "friends");
+    BSON_APPEND_UTF8(&op->filter, "user_id", user);
+    BSON_APPEND_BOOL(&op->filter, "ended", false);
+}
+
+static void request_status(pj_plan_t *plan, const ev_head_t *h, const char *from, const char *to,
+                           const char *status)
+{
+    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "friend_requests");
+    BSON_APPEND_UTF8(&op->filter, "_id", h->aggregate_id);
+    pj_guard_older(&op->filter, "v", h->version);
+    bson_t set;
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "from_user_id", from);
+    BSON_APPEND_UTF8(&set, "to_user_id", to);
+    BSON_APPEND_UTF8(&set, "status", status);
+    BSON_APPEND_DATE_TIME(&set, "updated_at", h->occurred_us / 1000);
+    BSON_APPEND_INT64(&set, "v", h->version);
+    if (!strcmp(status, "pending"))
+        BSON_APPEND_DATE_TIME(&set, "created_at", h->occurred_us / 1000);
+    bson_append_document_end(&op->update, &set);
+}
+
+#define MAX_MEMBERS 1024
+
+static bool plan_message_sent(avro_value_t *rec, const ev_head_t *h, pj_plan_t *plan,
+                              hl_error_t *err)
+{
+    const char *message_id = NULL, *sender = NULL, *body = NULL;
+    int64_t seq = 0;
+    const char *recipients[MAX_MEMBERS];
+    size_t nrec = 0;
+    if (!hl_avro_get_string(rec, "message_id", &message_id, err) ||
+        !hl_avro_get_string(rec, "sender_id", &sender, err) ||
+        !hl_avro_get_string(rec, "body", &body, err) || !hl_avro_get_long(rec, "seq", &seq, err))
+        return bad_event(err, h->type, "message_id/sender_id/body/seq");
+    if (!get_string_array(rec, "recipient_ids", recipients, MAX_MEMBERS, &nrec))
+        return bad_event(err, h->type, "recipient_ids");
+    char preview[128];
+    pj_preview(body, 100, preview, sizeof preview);
+    for (size_t i = 0; i <= nrec; i++) {
+        const char *user = i < nrec ? recipients[i] : sender;
+        if (i < nrec && !strcmp(user, sender))
+            continue; /* the sender's entry is written last, once */
+        char id[128];
+        snprintf(id, sizeof id, "%s:%s", user, h->aggregate_id);
+        pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "inbox");
+        BSON_APPEND_UTF8(&op->filter, "_id", id);
+        pj_guard_older(&op->filter, "last_seq", seq);
+        bson_t set, lm, max, soi;
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+        BSON_APPEND_UTF8(&set, "user_id", user);
+        BSON_APPEND_UTF8(&set, "room_id", h->aggregate_id);
+        BSON_APPEND_DOCUMENT_BEGIN(&set, "last_message", &lm);
+        BSON_APPEND_UTF8(&lm, "message_id", message_id);
+        BSON_APPEND_INT64(&lm, "seq", seq);
+        BSON_APPEND_UTF8(&lm, "sender_id", sender);
+        BSON_APPEND_UTF8(&lm, "body", body);
+        BSON_APPEND_DATE_TIME(&lm, "sent_at", h->occurred_us / 1000);
+        bson_append_document_end(&set, &lm);
+        BSON_APPEND_INT64(&set, "last_seq", seq);
+        bson_append_document_end(&op->update, &set);
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$max", &max);
+        BSON_APPEND_DATE_TIME(&max, "last_activity_at", h->occurred_us / 1000);
+        /* a sender has read their own message */
+        BSON_APPEND_INT64(&max, "last_read_seq", i == nrec ? seq : 0);
+        bson_append_document_end(&op->update, &max);
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
+        BSON_APPEND_NULL(&soi, "kind");
+        bson_append_document_end(&op->update, &soi);
+        if (i < nrec) {
+            op = notification_begin(plan, h, user, "new_message", sender, &soi);
+            BSON_APPEND_UTF8(&soi, "room_id", h->aggregate_id);
+            BSON_APPEND_UTF8(&soi, "message_id", message_id);
+            BSON_APPEND_INT64(&soi, "seq", seq);
+            BSON_APPEND_UTF8(&soi, "preview", preview);
+            bson_append_document_end(&op->update, &soi);
+        }
+    }
+    daily_count(plan, h, "messages_sent");
+    daily_active(plan, h, sender);
+    return true;
+}
+
+static bool plan_room_created(avro_value_t *rec, const ev_head_t *h, pj_plan_t *plan,
+                              hl_error_t *err)
+{
+    const char *kind = NULL, *title = NULL, *created_by = NULL;
+    const char *members[MAX_MEMBERS];
+    size_t n = 0;
+    if (!hl_avro_get_string(rec, "kind", &kind, err) ||
+        !hl_avro_get_string_opt(rec, "title", &title, err) ||
+        !hl_avro_get_string(rec, "created_by", &created_by, err))
+        return bad_event(err, h->type, "kind/title/created_by");
+    if (!get_string_array(rec, "member_ids", members, MAX_MEMBERS, &n))
+        return bad_event(err, h->type, "member_ids");
+    for (size_t i = 0; i < n; i++) {
+        char id[128];
+        snprintf(id, sizeof id, "%s:%s", members[i], h->aggregate_id);
+        pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "inbox");
+        BSON_APPEND_UTF8(&op->filter, "_id", id);
+        bson_t set, arr, max, soi;
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+        BSON_APPEND_UTF8(&set, "user_id", members[i]);
+        BSON_APPEND_UTF8(&set, "room_id", h->aggregate_id);
+        BSON_APPEND_UTF8(&set, "kind", kind);
+        if (title)
+            BSON_APPEND_UTF8(&set, "title", title);
+        else
+            BSON_APPEND_NULL(&set, "title");
+        BSON_APPEND_ARRAY_BEGIN(&set, "member_ids", &arr);
+        for (size_t j = 0; j < n; j++) {
+            char key[16];
+            snprintf(key, sizeof key, "%zu", j);
+            BSON_APPEND_UTF8(&arr, key, members[j]);
+        }
+        bson_append_array_end(&set, &arr);
+        bson_append_document_end(&op->update, &set);
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$max", &max);
+        BSON_APPEND_DATE_TIME(&max, "last_activity_at", h->occurred_us / 1000);
+        BSON_APPEND_INT64(&max, "last_seq", 0);
+        BSON_APPEND_INT64(&max, "last_read_seq", 0);
+        bson_append_document_end(&op->update, &max);
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
+        BSON_APPEND_NULL(&soi, "last_message");
+        bson_append_document_end(&op->update, &soi);
+    }
+    return true;
+}
+
+bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_error_t *err)
+{
+    ev_head_t h = {.type = type};
+    if (!hl_avro_get_string(rec, "event_id", &h.event_id, err) ||
+        !hl_avro_get_string(rec, "aggregate_id", &h.aggregate_id, err) ||
+        !hl_avro_get_long(rec, "aggregate_version", &h.version, err) ||
+        !hl_avro_get_long(rec, "occurred_at", &h.occurred_us, err))
+        return bad_event(err, type, "event_id/aggregate_id/aggregate_version/occurred_at");
+    hl_format_day(h.occurred_us, h.day, sizeof h.day);
+    plan->source_ms = h.occurred_us / 1000;
+    pj_plan_watermark(plan, "ev", h.aggregate_id, h.version);
+
+    const char *from = NULL, *to = NULL;
+    if (!strcmp(type, "UserRegistered")) {
+        daily_count(plan, &h, "users_registered");
+    } else if (!strcmp(type, "UserPresenceChanged")) {
+        const char *status = NULL;
+        if (!hl_avro_get_string(rec, "status", &status, err))
+            return bad_event(err, type, "status");
+        if (!strcmp(status, "online"))
+            daily_active(plan, &h, h.aggregate_id);
+    } else if (!strcmp(type, "FriendRequestSent") || !strcmp(type, "FriendRequestAccepted") ||
+               !strcmp(type, "FriendRequestRejected")) {
+        if (!hl_avro_get_string(rec, "from_user_id", &from, err) ||
+            !hl_avro_get_string(rec, "to_user_id", &to, err))
+            return bad_event(err, type, "from_user_id/to_user_id");
+        bson_t soi;
+        if (!strcmp(type, "FriendRequestSent")) {
+            request_status(plan, &h, from, to, "pending");
+            pj_op_t *op = notification_begin(plan, &h, to, "friend_request", from, &soi);
+            BSON_APPEND_UTF8(&soi, "request_id", h.aggregate_id);
+            bson_append_document_end(&op->update, &soi);
+            daily_active(plan, &h, from);
+        } else if (!strcmp(type, "FriendRequestAccepted")) {
+            request_status(plan, &h, from, to, "accepted");
+            const char *friendship = get_optional(rec, "friendship_id");
+            friend_link(plan, &h, from, to, friendship, false);
+            friend_link(plan, &h, to, from, friendship, false);
+            pj_op_t *op = notification_begin(plan, &h, from, "friend_accepted", to, &soi);
+            BSON_APPEND_UTF8(&soi, "request_id", h.aggregate_id);
+            bson_append_document_end(&op->update, &soi);
+            daily_count(plan, &h, "friendships_formed");
+            daily_active(plan, &h, to);
+        } else {
+            request_status(plan, &h, from, to, "rejected");
+        }
+    } else if (!strcmp(type, "FriendDeleted")) {
+        if (!hl_avro_get_string(rec, "user_id", &from, err) ||
+            !hl_avro_get_string(rec, "friend_user_id", &to, err))
+            return bad_event(err, type, "user_id/friend_user_id");
+        friend_link(plan, &h, from, to, NULL, true);
+        friend_link(plan, &h, to, from, NULL, true);
+    } else if (!strcmp(type, "ChatRoomCreated")) {
+        return plan_room_created(rec, &h, plan, err);
+    } else if (!strcmp(type, "MessageSent")) {
+        return plan_message_sent(rec, &h, plan, err);
+    } else if (!strcmp(type, "MessagesRead")) {
+        const char *reader = NULL;
+        int64_t up_to = 0;
+        if (!hl_avro_get_string(rec, "reader_id", &reader, err) ||
+            !hl_avro_get_long(rec, "up_to_seq", &up_to, err))
+            return bad_event(err, type, "reader_id/up_to_seq");
+        char id[128];
+        snprintf(id, sizeof id, "%s:%s", reader, h.aggregate_id);
+        pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "inbox");
+        BSON_APPEND_UTF8(&op->filter, "_id", id);
+        bson_t set, max;
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+        BSON_APPEND_UTF8(&set, "user_id", reader);
+        BSON_APPEND_UTF8(&set, "room_id", h.aggregate_id);
+        bson_append_document_end(&op->update, &set);
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$max", &max);
+        BSON_APPEND_INT64(&max, "last_read_seq", up_to);
+        BSON_APPEND_INT64(&max, "last_seq", 0);
+        bson_append_document_end(&op->update, &max);
+        daily_active(plan, &h, reader);
+    } else if (!strcmp(type, "NotificationsRead")) {
+        const char *ids[MAX_MEMBERS];
+        size_t n = 0;
+        bool all = false;
+        if (!hl_avro_get_bool(rec, "all", &all, err))
+            return bad_event(err, type, "all");
+        if (!get_string_array(rec, "notification_ids", ids, MAX_MEMBERS, &n))
+            return bad_event(err, type, "notification_ids");
+        pj_op_t *op = pj_plan_add(plan, PJ_OP_UPDATE_MANY, "notifications");
+        BSON_APPEND_UTF8(&op->filter, "user_id", h.aggregate_id);
+        BSON_APPEND_BOOL(&op->filter, "read", false);
+        bson_t cond, in, set;
+        if (all) {
+            BSON_APPEND_DOCUMENT_BEGIN(&op->filter, "created_at", &cond);
+            BSON_APPEND_DATE_TIME(&cond, "$lte", h.occurred_us / 1000);
+            bson_append_document_end(&op->filter, &cond);
+        } else {
+            BSON_APPEND_DOCUMENT_BEGIN(&op->filter, "_id", &cond);
+            BSON_APPEND_ARRAY_BEGIN(&cond, "$in", &in);
+            for (size_t i = 0; i < n; i++) {
+                char key[16];
+                snprintf(key, sizeof key, "%zu", i);
+                BSON_APPEND_UTF8(&in, key, ids[i]);
+            }
+            bson_append_array_end(&cond, &in);
+            bson_append_document_end(&op->filter, &cond);
+        }
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+        BSON_APPEND_BOOL(&set, "read", true);
+        BSON_APPEND_DATE_TIME(&set, "read_at", h.occurred_us / 1000);
+        bson_append_document_end(&op->update, &set);
+    }
+    /* UserProfileUpdated, UserBlocked, UserUnblocked: no event read model (profiles come from
+     * CDC); only the watermark advances. */
+    return true;
+}

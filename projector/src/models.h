@@ -1,0 +1,46 @@
+/* models.h: every read model's mapping from its input to a plan (plan.h). No I/O.
+ *
+ * CDC read models (one per captured table; docs/read-models.md):
+ *   users → user_profiles, sessions → sessions, chat_rooms → chat_rooms,
+ *   room_members → room_members, messages → messages
+ * Each document is guarded by the row's aggregate version (users/sessions/chat_rooms.version,
+ * room_members/messages.room_version): the upsert filter only matches an older document, so a
+ * repeated or older change is skipped (E11000 on the upsert). A delete ('d') trusts only the key
+ * columns and removes the document (the key's partition is ordered, so nothing older follows).
+ * Watermark: "cdc.<table>:<aggregate id>" with that version.
+ *
+ * Event read models: friends, friend_requests, user_counters, inbox, notifications,
+ * daily_stats (via daily_events), daily_active_users. Watermark: "ev:<aggregate id>" with
+ * aggregate_version. */
+#ifndef PJ_MODELS_H
+#define PJ_MODELS_H
+
+#include "cdc.h"
+#include "plan.h"
+
+#include "hl/error.h"
+
+#include <avro.h>
+
+/* Logical read models, NULL-terminated: every name `projector rebuild` accepts. */
+extern const char *const pj_cdc_models[];
+extern const char *const pj_event_models[];
+
+/* The read model fed by CDC table (e.g. "sessions"), or NULL when the table is not captured. */
+const char *pj_cdc_model_of(const char *table);
+
+/* Plan the writes of change c of table (the part after "cdc.public."). Errors (HL_ERR_INPUT,
+ * reason "bad-row"): a required column missing or ill-typed; "unknown-table". plan must be
+ * initialised; on failure it may hold partial operations (destroy it). */
+bool pj_cdc_plan(const char *table, const pj_cdc_change_t *c, pj_plan_t *plan, hl_error_t *err);
+
+/* Plan the writes of one decoded domain event (record: the event record; event_type: its Avro
+ * record name). Event types no read model consumes only set the watermark. Errors
+ * (HL_ERR_AVRO / HL_ERR_INPUT, reason "bad-event"): a field missing or ill-typed. */
+bool pj_event_plan(const char *event_type, avro_value_t *record, pj_plan_t *plan, hl_error_t *err);
+
+/* Preview of a message body for notifications: at most max_bytes bytes of body, cut at a UTF-8
+ * character boundary, into out[cap]. */
+void pj_preview(const char *body, size_t max_bytes, char *out, size_t cap);
+
+#endif

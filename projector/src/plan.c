@@ -1,0 +1,75 @@
+#include "plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pj_plan_init(pj_plan_t *plan)
+{
+    memset(plan, 0, sizeof *plan);
+}
+
+void pj_plan_destroy(pj_plan_t *plan)
+{
+    if (!plan)
+        return;
+    for (size_t i = 0; i < plan->n; i++) {
+        bson_destroy(&plan->ops[i].filter);
+        bson_destroy(&plan->ops[i].update);
+    }
+    free(plan->ops);
+    memset(plan, 0, sizeof *plan);
+}
+
+pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model)
+{
+    if (plan->n == plan->cap) {
+        size_t cap = plan->cap ? plan->cap * 2 : 8;
+        pj_op_t *ops = realloc(plan->ops, cap * sizeof *ops);
+        if (!ops)
+            abort();
+        plan->ops = ops;
+        plan->cap = cap;
+    }
+    pj_op_t *op = &plan->ops[plan->n++];
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    snprintf(op->model, sizeof op->model, "%s", model);
+    bson_init(&op->filter);
+    bson_init(&op->update);
+    return op;
+}
+
+pj_op_t *pj_plan_recount(pj_plan_t *plan, const char *model, const char *target_id,
+                         const char *field, const char *source_model)
+{
+    pj_op_t *op = pj_plan_add(plan, PJ_OP_RECOUNT, model);
+    snprintf(op->target_id, sizeof op->target_id, "%s", target_id);
+    snprintf(op->field, sizeof op->field, "%s", field);
+    snprintf(op->source_model, sizeof op->source_model, "%s", source_model);
+    return op;
+}
+
+void pj_plan_watermark(pj_plan_t *plan, const char *input, const char *key, int64_t version)
+{
+    snprintf(plan->wm_input, sizeof plan->wm_input, "%s", input);
+    snprintf(plan->wm_key, sizeof plan->wm_key, "%s", key);
+    plan->wm_version = version;
+}
+
+void pj_guard_older(bson_t *filter, const char *field, int64_t position)
+{
+    bson_t or, a, b, cond;
+    BSON_APPEND_ARRAY_BEGIN(filter, "$or", & or);
+    BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &a);
+    BSON_APPEND_DOCUMENT_BEGIN(&a, field, &cond);
+    BSON_APPEND_BOOL(&cond, "$exists", false);
+    bson_append_document_end(&a, &cond);
+    bson_append_document_end(& or, &a);
+    BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &b);
+    BSON_APPEND_DOCUMENT_BEGIN(&b, field, &cond);
+    BSON_APPEND_INT64(&cond, "$lt", position);
+    bson_append_document_end(&b, &cond);
+    bson_append_document_end(& or, &b);
+    bson_append_array_end(filter, & or);
+}

@@ -1,0 +1,71 @@
+/* plan.h: the writes one input causes, as data. No I/O.
+ *
+ * A mapping (models.h) turns one input (a Debezium change or a domain event) into a plan: an
+ * ordered list of single-document operations on logical read models plus the read-your-writes
+ * watermark to advance afterwards. The executor (store.c) resolves each logical model to its
+ * physical collection (read_model_aliases, or a rebuild's shadow) and runs the operations in
+ * order. Every operation is idempotent on its own, so replaying a plan, or any prefix of it
+ * followed by the whole plan, leaves the same state as running it once. */
+#ifndef PJ_PLAN_H
+#define PJ_PLAN_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+    /* update_one(filter, update, {upsert: true}); E11000 = the guard did not match (skipped) */
+    PJ_OP_UPSERT,
+    /* update_many(filter, update), no upsert */
+    PJ_OP_UPDATE_MANY,
+    /* delete_one(filter) */
+    PJ_OP_DELETE,
+    /* n = count(source_model, filter); upsert {_id: target_id} in model with
+     * {$set: {<field>: n, ...update}} (update holds extra fields to set, may be empty) */
+    PJ_OP_RECOUNT,
+} pj_op_kind_t;
+
+typedef struct {
+    pj_op_kind_t kind;
+    char model[32];        /* logical read model, e.g. "inbox" */
+    bson_t filter;         /* owned */
+    bson_t update;         /* owned */
+    char source_model[32]; /* PJ_OP_RECOUNT: the model counted */
+    char target_id[96];    /* PJ_OP_RECOUNT: _id of the counter document */
+    char field[48];        /* PJ_OP_RECOUNT: the counter field */
+} pj_op_t;
+
+typedef struct {
+    pj_op_t *ops; /* owned, n entries */
+    size_t n, cap;
+    /* watermark "<wm_input>:<wm_key>" to $max to wm_version after the ops; none when wm_input
+     * is empty */
+    char wm_input[40];
+    char wm_key[64];
+    int64_t wm_version;
+    int64_t source_ms; /* event or commit time, ms since the epoch (lag metrics) */
+} pj_plan_t;
+
+/* Start an empty plan. */
+void pj_plan_init(pj_plan_t *plan);
+
+/* Free every operation; the plan can be re-initialised. Accepts a zeroed plan. */
+void pj_plan_destroy(pj_plan_t *plan);
+
+/* Append an operation of kind on model and return it with filter and update initialised
+ * (empty), for the caller to fill. Aborts on out-of-memory (like bson itself). */
+pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model);
+
+/* Append a recount: model._id = target_id gets field = count(source_model, filter), with the
+ * filter returned (empty) for the caller to fill. */
+pj_op_t *pj_plan_recount(pj_plan_t *plan, const char *model, const char *target_id,
+                         const char *field, const char *source_model);
+
+/* Set the watermark the plan advances. */
+void pj_plan_watermark(pj_plan_t *plan, const char *input, const char *key, int64_t version);
+
+/* Append to filter: {<field>: {$exists: false}} OR {<field>: {$lt: position}} as "$or" — the
+ * guard "stored position is older or absent". */
+void pj_guard_older(bson_t *filter, const char *field, int64_t position);
+
+#endif
