@@ -136,6 +136,11 @@ static bool idem_lookup(cs_cmd_t *cmd, const char *scope, const char *key,
     const char *p[2] = {scope, key};
     PGresult *r = NULL;
     memset(out, 0, sizeof *out);
+    /* Serialise requests sharing a key: a second one waits for the first to commit and then
+     * finds its stored response instead of running the command again. */
+    if (!cs_sql(cmd, "SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 7257))", 2, p,
+                NULL, err))
+        return false;
     if (!cs_sql(cmd,
                 "SELECT request_hash, response_status, response_body, response_headers"
                 " FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",

@@ -81,3 +81,27 @@ def register(display_name, email=None, password=None):
     r = http("POST", f"{COMMAND}/v1/users",
              {"email": email, "password": password, "display_name": display_name})
     return r, email, password
+
+
+def login(email, password):
+    """POST /v1/sessions; returns the Response."""
+    return http("POST", f"{COMMAND}/v1/sessions", {"email": email, "password": password})
+
+
+def new_user(display_name="User"):
+    """Register and log in a fresh user; returns (user_id, auth headers dict, email, password)."""
+    r, email, password = register(display_name)
+    assert r.status == 201, r.body
+    s = login(email, password)
+    assert s.status == 201, s.body
+    return r.json()["user_id"], {"Authorization": f"Bearer {s.json()['token']}"}, email, password
+
+
+def befriend(a_headers, b_id, b_headers):
+    """a sends b a friend request and b accepts it; returns the accept Response."""
+    r = http("POST", f"{COMMAND}/v1/friend-requests", {"to_user_id": b_id}, a_headers)
+    assert r.status == 201, r.body
+    acc = http("POST", f"{COMMAND}/v1/friend-requests/{r.json()['request_id']}/accept", None,
+               b_headers)
+    assert acc.status == 200, acc.body
+    return acc
