@@ -1,11 +1,14 @@
-/* app.h: the query server's process state. Reads only from the MongoDB read models. */
+/* app.h: the query server's process state and the helpers every route shares. Reads only from
+ * the MongoDB read models (docs/read-models.md). */
 #ifndef QS_APP_H
 #define QS_APP_H
 
 #include "hl/http.h"
+#include "hl/session.h"
 #include "hl/token.h"
 
 #include <mongoc/mongoc.h>
+#include <pthread.h>
 
 typedef struct {
     char *http_listen;
@@ -15,23 +18,46 @@ typedef struct {
     char *token_secret;
     long long consistency_default_wait_ms;
     long long consistency_max_wait_ms;
+    long long alias_ttl_ms;
     char *log_level;
     bool log_json;
 } qs_config_t;
+
+#define QS_ALIAS_MAX 32
+
+/* Cache of `read_model_aliases` ({_id: logical name, collection: physical name}), reloaded at
+ * most every cfg.alias_ttl_ms (<= 1 s) by one request while the others use the previous copy. */
+typedef struct {
+    pthread_mutex_t lock;
+    struct {
+        char logical[64];
+        char physical[128];
+    } items[QS_ALIAS_MAX];
+    size_t n;
+    int64_t loaded_ms; /* hl_mono_ms() of the last load attempt; 0 = never */
+    bool loading;
+} qs_alias_cache_t;
 
 typedef struct {
     qs_config_t cfg;
     mongoc_client_pool_t *pool;
     hl_token_key_t consistency_key;
     hl_token_key_t session_key;
+    qs_alias_cache_t aliases;
 } qs_app_t;
 
 /* Borrow a client from the pool for this request (released by qs_client_release). */
 mongoc_client_t *qs_client_acquire(qs_app_t *app);
 void qs_client_release(qs_app_t *app, mongoc_client_t *client);
 
-/* Collection handle of the read-model database (caller destroys). */
-mongoc_collection_t *qs_collection(qs_app_t *app, mongoc_client_t *client, const char *name);
+/* Collection handle of the read model with the given logical name (caller destroys), resolved
+ * through `read_model_aliases` (absent alias: the logical name itself). The one place where
+ * aliases are applied; see aliases.c. */
+mongoc_collection_t *qs_collection(qs_app_t *app, mongoc_client_t *client, const char *logical);
+
+/* Physical collection name of a logical read model into out[cap] (see qs_collection). */
+void qs_alias_resolve(qs_app_t *app, mongoc_client_t *client, const char *logical, char *out,
+                      size_t cap);
 
 /* Read-your-writes (SPEC §3): when the request carries X-Consistency-Token, wait until the read
  * models reflect the write behind it, at most X-Consistency-Wait-Ms (default/max from config).
@@ -40,7 +66,86 @@ mongoc_collection_t *qs_collection(qs_app_t *app, mongoc_client_t *client, const
 bool qs_await_consistency(qs_app_t *app, hl_http_request_t *req, mongoc_client_t *client,
                           hl_error_t *err);
 
+/* How a route treats the bearer token. */
+typedef enum {
+    QS_AUTH_NONE,     /* public; an Authorization header is ignored */
+    QS_AUTH_OPTIONAL, /* public; a token that is sent must be valid */
+    QS_AUTH_REQUIRED, /* 401 without a valid, unrevoked token */
+} qs_auth_t;
+
+/* One request's state between qs_begin and qs_end. */
+typedef struct {
+    qs_app_t *app;
+    mongoc_client_t *client; /* borrowed from the pool */
+    bool authenticated;
+    hl_session_t session; /* valid when authenticated: session_id, user_id (lower case) */
+} qs_ctx_t;
+
+/* Start a read: check the bearer token's signature and expiry (no I/O; 401 "missing-token",
+ * "invalid-token", "expired-token"), borrow a store client, wait for X-Consistency-Token
+ * (qs_await_consistency), then refuse a revoked session (401 "revoked-token": the `sessions`
+ * read model has revoked_at set; a session not projected yet is accepted, since its revocation
+ * cannot have been projected either). On false, ctx holds no client and err is to be replied. */
+bool qs_begin(hl_http_request_t *req, qs_auth_t auth, qs_ctx_t *ctx, hl_error_t *err);
+
+/* Return the client borrowed by qs_begin (idempotent). */
+void qs_end(qs_ctx_t *ctx);
+
+/* Documents copied out of a cursor. */
+typedef struct {
+    bson_t **docs;
+    size_t n;
+} qs_docs_t;
+
+/* Run find(filter, opts) on a logical read model and copy every document into out (caller
+ * frees with qs_docs_free, also on error). Error: HL_ERR_MONGO. */
+bool qs_find(qs_ctx_t *ctx, const char *logical, const bson_t *filter, const bson_t *opts,
+             qs_docs_t *out, hl_error_t *err);
+
+/* Find the documents whose _id is one of ids[0..n) (one round trip; n may be 0), with an
+ * optional projection (NULL: whole documents). */
+bool qs_find_ids(qs_ctx_t *ctx, const char *logical, const char *const *ids, size_t n,
+                 const bson_t *projection, qs_docs_t *out, hl_error_t *err);
+
+/* Find one document by _id into *out (bson_init'ed and filled; caller destroys when found).
+ * Returns 1 found, 0 absent, -1 error. */
+int qs_find_one(qs_ctx_t *ctx, const char *logical, const char *id, bson_t *out, hl_error_t *err);
+
+void qs_docs_free(qs_docs_t *d);
+
+/* The document of d whose _id is id, or NULL. */
+const bson_t *qs_docs_by_id(const qs_docs_t *d, const char *id);
+
+/* Field accessors with defaults (missing or wrong type gives def). */
+const char *qs_doc_string(const bson_t *doc, const char *key, const char *def);
+int64_t qs_doc_int(const bson_t *doc, const char *key, int64_t def);
+bool qs_doc_bool(const bson_t *doc, const char *key, bool def);
+/* Date field in ms since the epoch; false when missing or not a date. */
+bool qs_doc_date_ms(const bson_t *doc, const char *key, int64_t *ms);
+
+/* Append key: RFC 3339 text of the date field `field` of doc, or null. */
+void qs_append_date(bson_t *out, const char *key, const bson_t *doc, const char *field);
+/* Append key: the string field `field` of doc, or null when missing. */
+void qs_append_string_or_null(bson_t *out, const char *key, const bson_t *doc, const char *field);
+
+/* Reply {"items": items, "next_cursor": cursor or null}; takes nothing over. */
+void qs_reply_page(hl_http_request_t *req, const bson_t *items, const char *next_cursor);
+
+/* Reply with err (hl_http_reply_error), adding WWW-Authenticate: Bearer to a 401. */
+void qs_reply_error(hl_http_request_t *req, const hl_error_t *err);
+
+/* Read a query parameter into out[cap]: 1 present, 0 absent; a value too long is refused with
+ * 400 "invalid-parameter" (returns -1 and fills err). */
+int qs_param(hl_http_request_t *req, const char *name, char *out, size_t cap, hl_error_t *err);
+
 void qs_handle_user(hl_http_request_t *req);
+void qs_handle_users_search(hl_http_request_t *req);
+void qs_handle_friends(hl_http_request_t *req);
+void qs_handle_friend_requests(hl_http_request_t *req);
+void qs_handle_chat_rooms(hl_http_request_t *req);
+void qs_handle_chat_room_check(hl_http_request_t *req);
+void qs_handle_messages(hl_http_request_t *req);
+void qs_handle_notifications(hl_http_request_t *req);
 void qs_handle_daily_stats(hl_http_request_t *req);
 void qs_handle_healthz(hl_http_request_t *req);
 void qs_handle_readyz(hl_http_request_t *req);

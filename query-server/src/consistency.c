@@ -85,7 +85,8 @@ bool qs_await_consistency(qs_app_t *app, hl_http_request_t *req, mongoc_client_t
         if (hl_mono_ms() >= deadline)
             return hl_error_set(err, HL_ERR_TIMEOUT, 0,
                                 "the read models have not yet applied the write behind the "
-                                "consistency token (waited %lld ms)", wait_ms);
+                                "consistency token (waited %lld ms)",
+                                wait_ms);
         struct timespec ts = {0, step * 1000000L};
         nanosleep(&ts, NULL);
         step = step < 50 ? step * 2 : 50;

@@ -9,118 +9,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-mongoc_client_t *qs_client_acquire(qs_app_t *app)
-{
-    return mongoc_client_pool_pop(app->pool);
-}
-
-void qs_client_release(qs_app_t *app, mongoc_client_t *client)
-{
-    if (client)
-        mongoc_client_pool_push(app->pool, client);
-}
-
-mongoc_collection_t *qs_collection(qs_app_t *app, mongoc_client_t *client, const char *name)
-{
-    return mongoc_client_get_collection(client, app->cfg.mongo_db, name);
-}
-
-/* Find one document by _id into *out (copied). Returns 1 found, 0 absent, -1 error. */
-static int find_by_id(qs_app_t *app, mongoc_client_t *client, const char *collection,
-                      const char *id, bson_t *out, hl_error_t *err)
-{
-    mongoc_collection_t *coll = qs_collection(app, client, collection);
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    bson_t opts = BSON_INITIALIZER;
-    BSON_APPEND_INT64(&opts, "limit", 1);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
-    const bson_t *doc = NULL;
-    int rc = 0;
-    if (mongoc_cursor_next(cur, &doc)) {
-        bson_copy_to(doc, out);
-        rc = 1;
-    }
-    bson_error_t berr;
-    if (mongoc_cursor_error(cur, &berr)) {
-        if (rc == 1)
-            bson_destroy(out);
-        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "%s: %s", collection, berr.message);
-        rc = -1;
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(&opts);
-    bson_destroy(&filter);
-    mongoc_collection_destroy(coll);
-    return rc;
-}
-
-static const char *doc_string(const bson_t *doc, const char *key, const char *def)
-{
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
-        return bson_iter_utf8(&it, NULL);
-    return def;
-}
-
-static int64_t doc_int(const bson_t *doc, const char *key, int64_t def)
-{
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, key) &&
-        (BSON_ITER_HOLDS_INT32(&it) || BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_DOUBLE(&it)))
-        return bson_iter_as_int64(&it);
-    return def;
-}
-
-static void append_date(bson_t *out, const char *key, const bson_t *doc, const char *field)
-{
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, field) && BSON_ITER_HOLDS_DATE_TIME(&it)) {
-        char text[40];
-        hl_format_rfc3339_us(bson_iter_date_time(&it) * 1000, text, sizeof text);
-        BSON_APPEND_UTF8(out, key, text);
-    } else {
-        BSON_APPEND_NULL(out, key);
-    }
-}
-
 void qs_handle_user(hl_http_request_t *req)
 {
-    qs_app_t *app = req->app;
-    const char *id = req->params[0];
     hl_error_t err = {0};
-    if (!hl_uuid_valid(id)) {
+    qs_ctx_t ctx;
+    char id[HL_UUID_STR_LEN + 1];
+    bson_t profile, counters;
+    int found = 0, cfound = 0;
+    if (!hl_uuid_valid(req->params[0])) {
         hl_http_reply_problem(req, 404, "not-found", NULL, "no user with this id", NULL);
         return;
     }
-    mongoc_client_t *client = qs_client_acquire(app);
-    bson_t profile, counters;
-    int found = -1, cfound = 0;
-    if (!qs_await_consistency(app, req, client, &err))
+    for (size_t i = 0; i <= HL_UUID_STR_LEN; i++) {
+        char ch = req->params[0][i];
+        id[i] = ch >= 'A' && ch <= 'F' ? (char)(ch - 'A' + 'a') : ch;
+    }
+    if (!qs_begin(req, QS_AUTH_OPTIONAL, &ctx, &err))
         goto fail;
-    found = find_by_id(app, client, "user_profiles", id, &profile, &err);
+    found = qs_find_one(&ctx, "user_profiles", id, &profile, &err);
     if (found < 0)
         goto fail;
     if (found == 0) {
-        qs_client_release(app, client);
+        qs_end(&ctx);
         hl_http_reply_problem(req, 404, "not-found", NULL, "no user with this id", NULL);
         return;
     }
-    cfound = find_by_id(app, client, "user_counters", id, &counters, &err);
+    cfound = qs_find_one(&ctx, "user_counters", id, &counters, &err);
+    qs_end(&ctx);
     if (cfound < 0) {
         bson_destroy(&profile);
         goto fail;
     }
-    qs_client_release(app, client);
     bson_t out = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&out, "id", id);
-    BSON_APPEND_UTF8(&out, "display_name", doc_string(&profile, "display_name", ""));
-    BSON_APPEND_UTF8(&out, "bio", doc_string(&profile, "bio", ""));
-    BSON_APPEND_UTF8(&out, "avatar_url", doc_string(&profile, "avatar_url", ""));
-    BSON_APPEND_UTF8(&out, "presence", doc_string(&profile, "presence", "offline"));
-    BSON_APPEND_INT64(&out, "friend_count", cfound ? doc_int(&counters, "friend_count", 0) : 0);
-    append_date(&out, "created_at", &profile, "created_at");
-    BSON_APPEND_INT64(&out, "version", doc_int(&profile, "version", 0));
+    BSON_APPEND_UTF8(&out, "display_name", qs_doc_string(&profile, "display_name", ""));
+    BSON_APPEND_UTF8(&out, "bio", qs_doc_string(&profile, "bio", ""));
+    BSON_APPEND_UTF8(&out, "avatar_url", qs_doc_string(&profile, "avatar_url", ""));
+    BSON_APPEND_UTF8(&out, "presence", qs_doc_string(&profile, "presence", "offline"));
+    BSON_APPEND_INT64(&out, "friend_count", cfound ? qs_doc_int(&counters, "friend_count", 0) : 0);
+    qs_append_date(&out, "created_at", &profile, "created_at");
+    BSON_APPEND_INT64(&out, "version", qs_doc_int(&profile, "version", 0));
     hl_http_reply_json(req, 200, &out, NULL);
     bson_destroy(&out);
     bson_destroy(&profile);
@@ -128,8 +56,8 @@ void qs_handle_user(hl_http_request_t *req)
         bson_destroy(&counters);
     return;
 fail:
-    qs_client_release(app, client);
-    hl_http_reply_error(req, &err);
+    qs_end(&ctx);
+    qs_reply_error(req, &err);
 }
 
 #define STATS_MAX_DAYS 366
@@ -140,16 +68,18 @@ static bool count_active(qs_app_t *app, mongoc_client_t *client, const char *fro
                          int64_t from_days, int64_t *counts, int ndays, hl_error_t *err)
 {
     mongoc_collection_t *coll = qs_collection(app, client, "daily_active_users");
-    bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$match", "{", "day", "{", "$gte",
-                                BCON_UTF8(from), "$lte", BCON_UTF8(to), "}", "}", "}", "{",
-                                "$group", "{", "_id", BCON_UTF8("$day"), "n", "{", "$sum",
-                                BCON_INT32(1), "}", "}", "}", "]");
-    mongoc_cursor_t *cur = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
+    bson_t *pipeline =
+        BCON_NEW("pipeline", "[", "{", "$match", "{", "day", "{", "$gte", BCON_UTF8(from), "$lte",
+                 BCON_UTF8(to), "}", "}", "}", "{", "$group", "{", "_id", BCON_UTF8("$day"), "n",
+                 "{", "$sum", BCON_INT32(1), "}", "}", "}", "]");
+    mongoc_cursor_t *cur =
+        mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
     const bson_t *doc;
     while (mongoc_cursor_next(cur, &doc)) {
         int64_t d = 0;
-        if (hl_parse_day(doc_string(doc, "_id", ""), &d) && d >= from_days && d - from_days < ndays)
-            counts[d - from_days] = doc_int(doc, "n", 0);
+        if (hl_parse_day(qs_doc_string(doc, "_id", ""), &d) && d >= from_days &&
+            d - from_days < ndays)
+            counts[d - from_days] = qs_doc_int(doc, "n", 0);
     }
     bson_error_t berr;
     bool ok = !mongoc_cursor_error(cur, &berr);
@@ -167,22 +97,22 @@ void qs_handle_daily_stats(hl_http_request_t *req)
     hl_error_t err = {0};
     char from[16] = "", to[16] = "";
     int64_t from_days = 0, to_days = 0;
-    int fr = hl_http_query_param(req, "from", from, sizeof from);
-    int tr = hl_http_query_param(req, "to", to, sizeof to);
+    int fr = qs_param(req, "from", from, sizeof from, &err);
+    int tr = qs_param(req, "to", to, sizeof to, &err);
     if (tr == 0) {
         hl_format_day(hl_now_us(), to, sizeof to);
     }
     if (tr < 0 || !hl_parse_day(to, &to_days)) {
-        hl_http_reply_problem(req, 400, "invalid-parameter", NULL,
-                              "to must be a date YYYY-MM-DD", NULL);
+        hl_http_reply_problem(req, 400, "invalid-parameter", NULL, "to must be a date YYYY-MM-DD",
+                              NULL);
         return;
     }
     if (fr == 0) {
         from_days = to_days - 29;
         hl_format_day(from_days * 86400000000LL, from, sizeof from);
     } else if (fr < 0 || !hl_parse_day(from, &from_days)) {
-        hl_http_reply_problem(req, 400, "invalid-parameter", NULL,
-                              "from must be a date YYYY-MM-DD", NULL);
+        hl_http_reply_problem(req, 400, "invalid-parameter", NULL, "from must be a date YYYY-MM-DD",
+                              NULL);
         return;
     }
     if (from_days > to_days || to_days - from_days >= STATS_MAX_DAYS) {
@@ -191,30 +121,33 @@ void qs_handle_daily_stats(hl_http_request_t *req)
         return;
     }
     int ndays = (int)(to_days - from_days + 1);
-    int64_t (*counts)[4] = calloc((size_t)ndays, sizeof *counts);
+    int64_t(*counts)[4] = calloc((size_t)ndays, sizeof *counts);
     int64_t *active = calloc((size_t)ndays, sizeof *active);
-    mongoc_client_t *client = qs_client_acquire(app);
+    qs_ctx_t ctx;
+    mongoc_client_t *client = NULL;
     mongoc_collection_t *coll = NULL;
     mongoc_cursor_t *cur = NULL;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.app = app;
     if (!counts || !active) {
         hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
         goto fail;
     }
-    if (!qs_await_consistency(app, req, client, &err))
+    if (!qs_begin(req, QS_AUTH_OPTIONAL, &ctx, &err))
         goto fail;
+    client = ctx.client;
     coll = qs_collection(app, client, "daily_stats");
     bson_t *filter = BCON_NEW("_id", "{", "$gte", BCON_UTF8(from), "$lte", BCON_UTF8(to), "}");
     cur = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
     bson_destroy(filter);
-    static const char *const fields[] = {"users_registered", "messages_sent",
-                                         "friendships_formed"};
+    static const char *const fields[] = {"users_registered", "messages_sent", "friendships_formed"};
     const bson_t *doc;
     while (mongoc_cursor_next(cur, &doc)) {
         int64_t d = 0;
-        if (!hl_parse_day(doc_string(doc, "_id", ""), &d) || d < from_days || d > to_days)
+        if (!hl_parse_day(qs_doc_string(doc, "_id", ""), &d) || d < from_days || d > to_days)
             continue;
         for (int f = 0; f < 3; f++)
-            counts[d - from_days][f] = doc_int(doc, fields[f], 0);
+            counts[d - from_days][f] = qs_doc_int(doc, fields[f], 0);
     }
     bson_error_t berr;
     if (mongoc_cursor_error(cur, &berr)) {
@@ -225,7 +158,7 @@ void qs_handle_daily_stats(hl_http_request_t *req)
         goto fail;
     mongoc_cursor_destroy(cur);
     mongoc_collection_destroy(coll);
-    qs_client_release(app, client);
+    qs_end(&ctx);
 
     bson_t out = BSON_INITIALIZER, items;
     BSON_APPEND_ARRAY_BEGIN(&out, "items", &items);
@@ -253,10 +186,10 @@ fail:
         mongoc_cursor_destroy(cur);
     if (coll)
         mongoc_collection_destroy(coll);
-    qs_client_release(app, client);
+    qs_end(&ctx);
     free(counts);
     free(active);
-    hl_http_reply_error(req, &err);
+    qs_reply_error(req, &err);
 }
 
 void qs_handle_healthz(hl_http_request_t *req)

@@ -19,12 +19,14 @@ static const hl_config_option_t options[] = {
      OPT(mongo_uri), "MongoDB connection string"},
     {"mongo-db", "HL_MONGO_DB", HL_OPT_STRING, "hearlers_read", 0, 0, false, OPT(mongo_db),
      "read-model database"},
-    {"token-secret", "HL_TOKEN_SECRET", HL_OPT_STRING, "hearlers-dev-secret-change-me", 0, 0,
-     true, OPT(token_secret), "secret shared with command-server for verifying tokens"},
+    {"token-secret", "HL_TOKEN_SECRET", HL_OPT_STRING, "hearlers-dev-secret-change-me", 0, 0, true,
+     OPT(token_secret), "secret shared with command-server for verifying tokens"},
     {"consistency-wait-ms", "HL_CONSISTENCY_WAIT_MS", HL_OPT_INT, "2000", 0, 10000, false,
      OPT(consistency_default_wait_ms), "default read-your-writes wait, ms"},
-    {"consistency-max-wait-ms", "HL_CONSISTENCY_MAX_WAIT_MS", HL_OPT_INT, "10000", 0, 60000,
-     false, OPT(consistency_max_wait_ms), "largest X-Consistency-Wait-Ms accepted, ms"},
+    {"consistency-max-wait-ms", "HL_CONSISTENCY_MAX_WAIT_MS", HL_OPT_INT, "10000", 0, 60000, false,
+     OPT(consistency_max_wait_ms), "largest X-Consistency-Wait-Ms accepted, ms"},
+    {"alias-ttl-ms", "HL_QUERY_ALIAS_TTL_MS", HL_OPT_INT, "1000", 0, 1000, false, OPT(alias_ttl_ms),
+     "longest time a read_model_aliases switch takes to reach reads, ms"},
     {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
      "debug|info|warn|error"},
     {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
@@ -34,6 +36,13 @@ static const hl_config_option_t options[] = {
 
 static const hl_http_route_t routes[] = {
     {"GET", "/v1/users/{id}", qs_handle_user},
+    {"GET", "/v1/users", qs_handle_users_search},
+    {"GET", "/v1/friends", qs_handle_friends},
+    {"GET", "/v1/friend-requests", qs_handle_friend_requests},
+    {"GET", "/v1/chat-rooms", qs_handle_chat_rooms},
+    {"GET", "/v1/chat-rooms/check/{user_id}", qs_handle_chat_room_check},
+    {"GET", "/v1/chat-rooms/{room_id}/messages", qs_handle_messages},
+    {"GET", "/v1/notifications", qs_handle_notifications},
     {"GET", "/v1/stats/daily", qs_handle_daily_stats},
     {"GET", "/healthz", qs_handle_healthz},
     {"GET", "/readyz", qs_handle_readyz},
@@ -50,6 +59,7 @@ int main(int argc, char **argv)
     hl_log_level_t level = HL_LOG_INFO;
     mongoc_uri_t *uri = NULL;
 
+    pthread_mutex_init(&app.aliases.lock, NULL);
     hl_signals_install();
     if (!hl_config_load(options, NOPTS, &app.cfg, argc, argv, NULL, &err)) {
         if (err.code == 1) {
@@ -106,6 +116,7 @@ done:
     if (app.pool)
         mongoc_cleanup();
     hl_config_free(options, NOPTS, &app.cfg);
+    pthread_mutex_destroy(&app.aliases.lock);
     if (rc == 0)
         HL_INFO("stopped");
     return rc;

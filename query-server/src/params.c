@@ -1,0 +1,226 @@
+/* params.c: pure request logic of the query server (see params.h). */
+#include "params.h"
+
+#include "hl/util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool bad_param(hl_error_t *err, const char *name, const char *what)
+{
+    return hl_error_set_reason(err, HL_ERR_INPUT, 400, "invalid-parameter", "%s must be %s", name,
+                               what);
+}
+
+/* Strict decimal int64: optional '-', digits only, no overflow. */
+static bool parse_i64(const char *text, int64_t *out)
+{
+    if (!text || !*text || strlen(text) > 20)
+        return false;
+    const char *p = text[0] == '-' ? text + 1 : text;
+    if (!*p)
+        return false;
+    for (const char *q = p; *q; q++)
+        if (*q < '0' || *q > '9')
+            return false;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    if (errno || !end || *end)
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+bool qs_parse_limit(const char *text, int *out, hl_error_t *err)
+{
+    int64_t v = QS_LIMIT_DEFAULT;
+    if (text && (!parse_i64(text, &v) || v < 1 || v > QS_LIMIT_MAX))
+        return bad_param(err, "limit", "an integer from 1 to 100");
+    *out = (int)v;
+    return true;
+}
+
+bool qs_parse_int64(const char *name, const char *text, int64_t min, int64_t *out, hl_error_t *err)
+{
+    int64_t v = 0;
+    if (!parse_i64(text, &v) || v < min) {
+        char what[64];
+        snprintf(what, sizeof what, "an integer >= %" PRId64, min);
+        return bad_param(err, name, what);
+    }
+    *out = v;
+    return true;
+}
+
+bool qs_parse_bool(const char *name, const char *text, bool *out, hl_error_t *err)
+{
+    if (text && (!strcmp(text, "true") || !strcmp(text, "1"))) {
+        *out = true;
+        return true;
+    }
+    if (text && (!strcmp(text, "false") || !strcmp(text, "0"))) {
+        *out = false;
+        return true;
+    }
+    return bad_param(err, name, "true or false");
+}
+
+/* Cursor payload: "<kind>1|<num>|<id>|<key>" (key last: it may hold '|'), then base64url. */
+bool qs_cursor_encode(char kind, const qs_cursor_t *c, char *out, size_t cap)
+{
+    char plain[QS_CURSOR_ID_MAX + QS_CURSOR_KEY_MAX + 48];
+    if (strchr(c->id, '|'))
+        return false;
+    int n = snprintf(plain, sizeof plain, "%c1|%" PRId64 "|%s|%s", kind, c->num, c->id, c->key);
+    if (n < 0 || (size_t)n >= sizeof plain)
+        return false;
+    const int variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+    if (sodium_base64_ENCODED_LEN((size_t)n, variant) > cap)
+        return false;
+    sodium_bin2base64(out, cap, (const unsigned char *)plain, (size_t)n, variant);
+    return true;
+}
+
+bool qs_cursor_decode(const char *text, char kind, qs_cursor_t *out, hl_error_t *err)
+{
+    char plain[QS_CURSOR_TEXT_MAX];
+    size_t n = 0;
+    memset(out, 0, sizeof *out);
+    if (!text || !*text || strlen(text) >= QS_CURSOR_TEXT_MAX ||
+        sodium_base642bin((unsigned char *)plain, sizeof plain - 1, text, strlen(text), NULL, &n,
+                          NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+        goto bad;
+    plain[n] = '\0';
+    if (memchr(plain, '\0', n) || n < 4 || plain[0] != kind || plain[1] != '1' || plain[2] != '|')
+        goto bad;
+    char *num = plain + 3;
+    char *bar1 = strchr(num, '|');
+    if (!bar1)
+        goto bad;
+    *bar1 = '\0';
+    char *id = bar1 + 1;
+    char *bar2 = strchr(id, '|');
+    if (!bar2)
+        goto bad;
+    *bar2 = '\0';
+    const char *key = bar2 + 1;
+    if (!parse_i64(num, &out->num) || strlen(id) >= sizeof out->id ||
+        strlen(key) >= sizeof out->key)
+        goto bad;
+    memcpy(out->id, id, strlen(id) + 1);
+    memcpy(out->key, key, strlen(key) + 1);
+    return true;
+bad:
+    memset(out, 0, sizeof *out);
+    return hl_error_set_reason(err, HL_ERR_INPUT, 400, "invalid-cursor",
+                               "cursor is not a cursor of this list; pass back next_cursor as "
+                               "given");
+}
+
+static void lower_ascii(const char *in, char *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char ch = in[i];
+        out[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+    }
+    out[n] = '\0';
+}
+
+bool qs_direct_key(const char *a, const char *b, char *out, size_t cap)
+{
+    char la[HL_UUID_STR_LEN + 1], lb[HL_UUID_STR_LEN + 1];
+    if (!a || !b || !hl_uuid_valid(a) || !hl_uuid_valid(b) || cap < 2 * HL_UUID_STR_LEN + 2)
+        return false;
+    lower_ascii(a, la, HL_UUID_STR_LEN);
+    lower_ascii(b, lb, HL_UUID_STR_LEN);
+    const char *lo = strcmp(la, lb) <= 0 ? la : lb;
+    const char *hi = lo == la ? lb : la;
+    snprintf(out, cap, "%s:%s", lo, hi);
+    return true;
+}
+
+bool qs_search_prefix(const char *q, char *out, size_t cap, hl_error_t *err)
+{
+    size_t n = q ? strlen(q) : 0;
+    if (n == 0 || n > QS_QUERY_MAX || n >= cap)
+        return bad_param(err, "q", "a prefix of 1 to 64 bytes");
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)q[i] < 0x20 || q[i] == 0x7f)
+            return bad_param(err, "q", "text without control characters");
+    lower_ascii(q, out, n);
+    return true;
+}
+
+bool qs_regex_prefix(const char *text, char *out, size_t cap)
+{
+    static const char meta[] = "\\^$.|?*+()[]{}";
+    size_t o = 0;
+    if (cap < 2)
+        return false;
+    out[o++] = '^';
+    for (const char *p = text; *p; p++) {
+        bool esc = strchr(meta, *p) != NULL;
+        if (o + (esc ? 2 : 1) >= cap)
+            return false;
+        if (esc)
+            out[o++] = '\\';
+        out[o++] = *p;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+void qs_filter_after_date_desc(bson_t *filter, const char *field, const qs_cursor_t *c)
+{
+    bson_t or, a, b, lt, idlt;
+    BSON_APPEND_ARRAY_BEGIN(filter, "$or", & or);
+    BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &a);
+    BSON_APPEND_DOCUMENT_BEGIN(&a, field, &lt);
+    BSON_APPEND_DATE_TIME(&lt, "$lt", c->num);
+    bson_append_document_end(&a, &lt);
+    bson_append_document_end(& or, &a);
+    BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &b);
+    BSON_APPEND_DATE_TIME(&b, field, c->num);
+    BSON_APPEND_DOCUMENT_BEGIN(&b, "_id", &idlt);
+    BSON_APPEND_UTF8(&idlt, "$lt", c->id);
+    bson_append_document_end(&b, &idlt);
+    bson_append_document_end(& or, &b);
+    bson_append_array_end(filter, & or);
+}
+
+void qs_filter_after_string_asc(bson_t *filter, const char *field, const qs_cursor_t *c)
+{
+    bson_t or, a, b, gt, idgt;
+    BSON_APPEND_ARRAY_BEGIN(filter, "$or", & or);
+    BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &a);
+    BSON_APPEND_DOCUMENT_BEGIN(&a, field, &gt);
+    BSON_APPEND_UTF8(&gt, "$gt", c->key);
+    bson_append_document_end(&a, &gt);
+    bson_append_document_end(& or, &a);
+    BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &b);
+    BSON_APPEND_UTF8(&b, field, c->key);
+    BSON_APPEND_DOCUMENT_BEGIN(&b, "_id", &idgt);
+    BSON_APPEND_UTF8(&idgt, "$gt", c->id);
+    bson_append_document_end(&b, &idgt);
+    bson_append_document_end(& or, &b);
+    bson_append_array_end(filter, & or);
+}
+
+bool qs_users_search_filter(bson_t *filter, const char *prefix, const qs_cursor_t *c)
+{
+    char pattern[2 * QS_QUERY_MAX + 2];
+    if (!qs_regex_prefix(prefix, pattern, sizeof pattern))
+        return false;
+    bson_t cond;
+    BSON_APPEND_DOCUMENT_BEGIN(filter, "display_name_lower", &cond);
+    BSON_APPEND_UTF8(&cond, "$regex", pattern);
+    bson_append_document_end(filter, &cond);
+    if (c)
+        qs_filter_after_string_asc(filter, "display_name_lower", c);
+    return true;
+}

@@ -1,0 +1,86 @@
+/* params.h: the query server's pure request logic (no I/O): list limits, opaque page cursors,
+ * direct-room keys, prefix patterns and the MongoDB filters built from them. Unit-tested in
+ * tests/unit/test_qs_params.c. */
+#ifndef QS_PARAMS_H
+#define QS_PARAMS_H
+
+#include "hl/error.h"
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define QS_LIMIT_DEFAULT   20
+#define QS_LIMIT_MAX       100
+#define QS_CURSOR_ID_MAX   128 /* a document _id ("<uuid>:<uuid>" is 73) */
+#define QS_CURSOR_KEY_MAX  272 /* a string sort key (a lower-cased display name, <= 64 chars) */
+#define QS_CURSOR_TEXT_MAX 640
+#define QS_QUERY_MAX       64 /* longest GET /v1/users?q= prefix, in bytes */
+
+/* Cursor kinds: one letter per list so a cursor of one route is refused by another. */
+enum {
+    QS_CURSOR_USERS = 'u',
+    QS_CURSOR_FRIENDS = 'f',
+    QS_CURSOR_REQUESTS = 'r',
+    QS_CURSOR_ROOMS = 'c',
+    QS_CURSOR_MESSAGES = 'm',
+    QS_CURSOR_NOTIFICATIONS = 'n',
+};
+
+/* The position after the last item of a page: (num, id) for lists sorted by a time or sequence
+ * and then _id, (key, id) for the name search. Unused parts are 0 / "". */
+typedef struct {
+    int64_t num;                 /* a time in ms since the epoch, or a message seq */
+    char id[QS_CURSOR_ID_MAX];   /* _id of the last item (tie-breaker); no '|' */
+    char key[QS_CURSOR_KEY_MAX]; /* string sort key of the last item */
+} qs_cursor_t;
+
+/* Parse a `limit` query parameter. text NULL (absent) gives QS_LIMIT_DEFAULT. Accepts a decimal
+ * integer 1..QS_LIMIT_MAX only. Error: HL_ERR_INPUT 400 "invalid-parameter". */
+bool qs_parse_limit(const char *text, int *out, hl_error_t *err);
+
+/* Parse the decimal int64 query parameter name (e.g. "before_seq") from text; values below min
+ * are refused. Error: HL_ERR_INPUT 400 "invalid-parameter". */
+bool qs_parse_int64(const char *name, const char *text, int64_t min, int64_t *out, hl_error_t *err);
+
+/* Parse a boolean parameter: "true"/"1" or "false"/"0". Error: 400 "invalid-parameter". */
+bool qs_parse_bool(const char *name, const char *text, bool *out, hl_error_t *err);
+
+/* Encode c as an opaque cursor of the given kind (QS_CURSOR_*) into out[cap] (base64url, no
+ * padding, at most QS_CURSOR_TEXT_MAX bytes with the NUL). False when c->id holds '|' or out is
+ * too small. */
+bool qs_cursor_encode(char kind, const qs_cursor_t *c, char *out, size_t cap);
+
+/* Decode a cursor text given back by a client; it must be of kind. Error: HL_ERR_INPUT 400
+ * "invalid-cursor" for anything but a cursor this server produced for that list. */
+bool qs_cursor_decode(const char *text, char kind, qs_cursor_t *out, hl_error_t *err);
+
+/* The direct-room key of two user ids: "<lower uuid>:<higher uuid>" (both lower-cased first,
+ * compared as strings) into out[74]. False unless both are valid UUIDs. */
+bool qs_direct_key(const char *a, const char *b, char *out, size_t cap);
+
+/* Normalise a display-name search prefix: trims nothing, lower-cases ASCII (as the projector's
+ * display_name_lower does) into out[cap]. Error: 400 "invalid-parameter" when empty, longer
+ * than QS_QUERY_MAX bytes, or holding control characters. */
+bool qs_search_prefix(const char *q, char *out, size_t cap, hl_error_t *err);
+
+/* Escape every regular-expression metacharacter of text so it matches literally, prefixed by
+ * '^' (an anchored prefix pattern) into out[cap]. False when out is too small. */
+bool qs_regex_prefix(const char *text, char *out, size_t cap);
+
+/* Append to filter the condition "strictly after the cursor" for a list sorted by
+ * {field: -1, _id: -1} where field holds dates (c->num is ms since the epoch):
+ * $or: [{field: {$lt: t}}, {field: t, _id: {$lt: id}}]. filter must have no "$or" yet. */
+void qs_filter_after_date_desc(bson_t *filter, const char *field, const qs_cursor_t *c);
+
+/* Append to filter the condition "strictly after the cursor" for a list sorted by
+ * {field: 1, _id: 1} on a string field: $or: [{field: {$gt: key}}, {field: key, _id: {$gt: id}}].
+ */
+void qs_filter_after_string_asc(bson_t *filter, const char *field, const qs_cursor_t *c);
+
+/* Build the user search filter: {display_name_lower: {$regex: "^<escaped prefix>"}} plus the
+ * cursor condition when c is not NULL. prefix is already normalised (qs_search_prefix). */
+bool qs_users_search_filter(bson_t *filter, const char *prefix, const qs_cursor_t *c);
+
+#endif

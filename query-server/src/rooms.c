@@ -1,0 +1,299 @@
+/* rooms.c: the caller's chat rooms (inbox), the direct-room check and message pages (SPEC §3).
+ * Only members read a room's messages (room_members); the inbox holds only the caller's rooms. */
+#include "app.h"
+#include "page.h"
+#include "params.h"
+
+#include "hl/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROOM_NAMES_MAX 1000 /* distinct members named per inbox page */
+
+/* Distinct member ids over the member_ids arrays of docs[0..n) into ids[0..cap). */
+static size_t collect_members(qs_docs_t *d, size_t n, const char **ids, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bson_iter_t it, arr;
+        if (!bson_iter_init_find(&it, d->docs[i], "member_ids") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+            !bson_iter_recurse(&it, &arr))
+            continue;
+        while (bson_iter_next(&arr) && k < cap) {
+            if (!BSON_ITER_HOLDS_UTF8(&arr))
+                continue;
+            const char *v = bson_iter_utf8(&arr, NULL);
+            bool seen = false;
+            for (size_t j = 0; j < k && !seen; j++)
+                seen = !strcmp(ids[j], v);
+            if (!seen)
+                ids[k++] = v;
+        }
+    }
+    return k;
+}
+
+static void append_members(bson_t *item, const bson_t *doc, const qs_docs_t *names)
+{
+    bson_t members;
+    bson_iter_t it, arr;
+    size_t i = 0;
+    BSON_APPEND_ARRAY_BEGIN(item, "members", &members);
+    if (bson_iter_init_find(&it, doc, "member_ids") && BSON_ITER_HOLDS_ARRAY(&it) &&
+        bson_iter_recurse(&it, &arr)) {
+        while (bson_iter_next(&arr)) {
+            if (!BSON_ITER_HOLDS_UTF8(&arr))
+                continue;
+            const char *id = bson_iter_utf8(&arr, NULL);
+            char key[24];
+            bson_t m;
+            snprintf(key, sizeof key, "%zu", i++);
+            BSON_APPEND_DOCUMENT_BEGIN(&members, key, &m);
+            BSON_APPEND_UTF8(&m, "id", id);
+            qs_append_name(&m, "display_name", names, id);
+            bson_append_document_end(&members, &m);
+        }
+    }
+    bson_append_array_end(item, &members);
+}
+
+static void append_last_message(bson_t *item, const bson_t *doc)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "last_message") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        BSON_APPEND_NULL(item, "last_message");
+        return;
+    }
+    uint32_t len = 0;
+    const uint8_t *data = NULL;
+    bson_iter_document(&it, &len, &data);
+    bson_t lm, out;
+    if (!bson_init_static(&lm, data, len)) {
+        BSON_APPEND_NULL(item, "last_message");
+        return;
+    }
+    BSON_APPEND_DOCUMENT_BEGIN(item, "last_message", &out);
+    BSON_APPEND_UTF8(&out, "message_id", qs_doc_string(&lm, "message_id", ""));
+    BSON_APPEND_INT64(&out, "seq", qs_doc_int(&lm, "seq", 0));
+    BSON_APPEND_UTF8(&out, "sender_id", qs_doc_string(&lm, "sender_id", ""));
+    BSON_APPEND_UTF8(&out, "body", qs_doc_string(&lm, "body", ""));
+    qs_append_date(&out, "sent_at", &lm, "sent_at");
+    bson_append_document_end(item, &out);
+}
+
+void qs_handle_chat_rooms(hl_http_request_t *req)
+{
+    hl_error_t err = {0};
+    qs_ctx_t ctx = {.app = req->app};
+    qs_docs_t d = {0}, names = {0};
+    qs_page_params_t p;
+    const char **ids = NULL;
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, items = BSON_INITIALIZER;
+    bson_t *sort = BCON_NEW("last_activity_at", BCON_INT32(-1), "_id", BCON_INT32(-1));
+    if (!qs_read_page_params(req, QS_CURSOR_ROOMS, &p, &err) ||
+        !qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err))
+        goto fail;
+    BSON_APPEND_UTF8(&filter, "user_id", ctx.session.user_id);
+    if (p.has_cursor)
+        qs_filter_after_date_desc(&filter, "last_activity_at", &p.cursor);
+    qs_page_opts(&opts, sort, p.limit);
+    if (!qs_find(&ctx, "inbox", &filter, &opts, &d, &err))
+        goto fail;
+    size_t n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
+    ids = calloc(ROOM_NAMES_MAX, sizeof *ids);
+    if (!ids) {
+        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
+        goto fail;
+    }
+    size_t k = collect_members(&d, n, ids, ROOM_NAMES_MAX);
+    bson_t proj = BSON_INITIALIZER;
+    BSON_APPEND_INT32(&proj, "display_name", 1);
+    bool ok = qs_find_ids(&ctx, "user_profiles", ids, k, &proj, &names, &err);
+    bson_destroy(&proj);
+    if (!ok)
+        goto fail;
+    qs_end(&ctx);
+    for (size_t i = 0; i < n; i++) {
+        const bson_t *doc = d.docs[i];
+        char key[24];
+        bson_t item;
+        snprintf(key, sizeof key, "%zu", i);
+        int64_t last_seq = qs_doc_int(doc, "last_seq", 0);
+        int64_t read_seq = qs_doc_int(doc, "last_read_seq", 0);
+        BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
+        BSON_APPEND_UTF8(&item, "room_id", qs_doc_string(doc, "room_id", ""));
+        BSON_APPEND_UTF8(&item, "kind", qs_doc_string(doc, "kind", "group"));
+        qs_append_string_or_null(&item, "title", doc, "title");
+        append_members(&item, doc, &names);
+        append_last_message(&item, doc);
+        BSON_APPEND_INT64(&item, "unread_count", last_seq > read_seq ? last_seq - read_seq : 0);
+        BSON_APPEND_INT64(&item, "last_seq", last_seq);
+        BSON_APPEND_INT64(&item, "last_read_seq", read_seq);
+        qs_append_date(&item, "last_activity_at", doc, "last_activity_at");
+        bson_append_document_end(&items, &item);
+    }
+    char next[QS_CURSOR_TEXT_MAX];
+    bool more = d.n > (size_t)p.limit && qs_date_cursor(QS_CURSOR_ROOMS, d.docs[n - 1],
+                                                        "last_activity_at", next, sizeof next);
+    qs_reply_page(req, &items, more ? next : NULL);
+    goto done;
+fail:
+    qs_end(&ctx);
+    qs_reply_error(req, &err);
+done:
+    free(ids);
+    qs_docs_free(&names);
+    qs_docs_free(&d);
+    bson_destroy(sort);
+    bson_destroy(&items);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+}
+
+void qs_handle_chat_room_check(hl_http_request_t *req)
+{
+    hl_error_t err = {0};
+    qs_ctx_t ctx = {.app = req->app};
+    qs_docs_t d = {0};
+    char key[2 * HL_UUID_STR_LEN + 2];
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    if (!hl_uuid_valid(req->params[0])) {
+        hl_error_set_reason(&err, HL_ERR_INPUT, 400, "invalid-parameter", "user_id must be a UUID");
+        goto fail;
+    }
+    if (!qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err))
+        goto fail;
+    qs_direct_key(ctx.session.user_id, req->params[0], key, sizeof key);
+    BSON_APPEND_UTF8(&filter, "direct_key", key);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    if (!qs_find(&ctx, "chat_rooms", &filter, &opts, &d, &err))
+        goto fail;
+    qs_end(&ctx);
+    bson_t out = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&out, "exists", d.n > 0);
+    if (d.n > 0)
+        BSON_APPEND_UTF8(&out, "room_id", qs_doc_string(d.docs[0], "_id", ""));
+    else
+        BSON_APPEND_NULL(&out, "room_id");
+    hl_http_reply_json(req, 200, &out, NULL);
+    bson_destroy(&out);
+    goto done;
+fail:
+    qs_end(&ctx);
+    qs_reply_error(req, &err);
+done:
+    qs_docs_free(&d);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+}
+
+/* Membership of the caller in room: 1 member, 0 not (err: 403 not-a-member or 404 not-found),
+ * -1 store error. */
+static int check_member(qs_ctx_t *ctx, const char *room, hl_error_t *err)
+{
+    char id[2 * HL_UUID_STR_LEN + 2];
+    snprintf(id, sizeof id, "%s:%s", room, ctx->session.user_id);
+    bson_t doc;
+    int found = qs_find_one(ctx, "room_members", id, &doc, err);
+    if (found < 0)
+        return -1;
+    if (found > 0) {
+        bson_destroy(&doc);
+        return 1;
+    }
+    found = qs_find_one(ctx, "chat_rooms", room, &doc, err);
+    if (found < 0)
+        return -1;
+    if (found > 0) {
+        bson_destroy(&doc);
+        hl_error_set_reason(err, HL_ERR_INPUT, 403, "not-a-member",
+                            "only members of a chat room read its messages");
+        return 0;
+    }
+    hl_error_set_reason(err, HL_ERR_INPUT, 404, "not-found", "no chat room with this id");
+    return 0;
+}
+
+void qs_handle_messages(hl_http_request_t *req)
+{
+    hl_error_t err = {0};
+    qs_ctx_t ctx = {.app = req->app};
+    qs_docs_t d = {0};
+    qs_page_params_t p;
+    char room[HL_UUID_STR_LEN + 1], before_text[24];
+    int64_t before = INT64_MAX;
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, items = BSON_INITIALIZER;
+    bson_t *sort = BCON_NEW("seq", BCON_INT32(-1));
+    if (!hl_uuid_valid(req->params[0])) {
+        hl_error_set_reason(&err, HL_ERR_INPUT, 404, "not-found", "no chat room with this id");
+        goto fail;
+    }
+    for (size_t i = 0; i <= HL_UUID_STR_LEN; i++) {
+        char ch = req->params[0][i];
+        room[i] = ch >= 'A' && ch <= 'F' ? (char)(ch - 'A' + 'a') : ch;
+    }
+    int br = qs_param(req, "before_seq", before_text, sizeof before_text, &err);
+    if (br < 0 || (br > 0 && !qs_parse_int64("before_seq", before_text, 1, &before, &err)) ||
+        !qs_read_page_params(req, QS_CURSOR_MESSAGES, &p, &err))
+        goto fail;
+    if (p.has_cursor) {
+        if (strcmp(p.cursor.id, room) != 0) {
+            hl_error_set_reason(&err, HL_ERR_INPUT, 400, "invalid-cursor",
+                                "cursor belongs to another chat room");
+            goto fail;
+        }
+        if (p.cursor.num < before)
+            before = p.cursor.num;
+    }
+    if (!qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err) || check_member(&ctx, room, &err) <= 0)
+        goto fail;
+    bson_t cond;
+    BSON_APPEND_UTF8(&filter, "room_id", room);
+    if (before != INT64_MAX) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &cond);
+        BSON_APPEND_INT64(&cond, "$lt", before);
+        bson_append_document_end(&filter, &cond);
+    }
+    qs_page_opts(&opts, sort, p.limit);
+    if (!qs_find(&ctx, "messages", &filter, &opts, &d, &err))
+        goto fail;
+    qs_end(&ctx);
+    size_t n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
+    for (size_t i = 0; i < n; i++) {
+        const bson_t *doc = d.docs[i];
+        char key[24];
+        bson_t item;
+        snprintf(key, sizeof key, "%zu", i);
+        BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
+        BSON_APPEND_UTF8(&item, "message_id", qs_doc_string(doc, "_id", ""));
+        BSON_APPEND_UTF8(&item, "room_id", room);
+        BSON_APPEND_INT64(&item, "seq", qs_doc_int(doc, "seq", 0));
+        BSON_APPEND_UTF8(&item, "sender_id", qs_doc_string(doc, "sender_id", ""));
+        BSON_APPEND_UTF8(&item, "body", qs_doc_string(doc, "body", ""));
+        qs_append_string_or_null(&item, "client_message_id", doc, "client_message_id");
+        qs_append_date(&item, "sent_at", doc, "created_at");
+        bson_append_document_end(&items, &item);
+    }
+    char next[QS_CURSOR_TEXT_MAX];
+    bool more = false;
+    if (d.n > (size_t)p.limit) {
+        qs_cursor_t c;
+        memset(&c, 0, sizeof c);
+        c.num = qs_doc_int(d.docs[n - 1], "seq", 0);
+        memcpy(c.id, room, sizeof room);
+        more = qs_cursor_encode(QS_CURSOR_MESSAGES, &c, next, sizeof next);
+    }
+    qs_reply_page(req, &items, more ? next : NULL);
+    goto done;
+fail:
+    qs_end(&ctx);
+    qs_reply_error(req, &err);
+done:
+    qs_docs_free(&d);
+    bson_destroy(sort);
+    bson_destroy(&items);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+}

@@ -1,0 +1,270 @@
+/* social.c: user search, friends, friend requests and notifications (SPEC §3). Each list is one
+ * indexed, limited find plus at most one $in on user_profiles for display names. */
+#include "app.h"
+#include "page.h"
+#include "params.h"
+
+#include "hl/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void qs_handle_users_search(hl_http_request_t *req)
+{
+    hl_error_t err = {0};
+    qs_ctx_t ctx = {.app = req->app};
+    qs_docs_t d = {0};
+    qs_page_params_t p;
+    char q[QS_QUERY_MAX * 3 + 1], prefix[QS_QUERY_MAX + 1];
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, items = BSON_INITIALIZER;
+    bson_t *sort = BCON_NEW("display_name_lower", BCON_INT32(1), "_id", BCON_INT32(1));
+    int qr = qs_param(req, "q", q, sizeof q, &err);
+    if (qr < 0 || !qs_search_prefix(qr ? q : NULL, prefix, sizeof prefix, &err) ||
+        !qs_read_page_params(req, QS_CURSOR_USERS, &p, &err))
+        goto fail;
+    if (!qs_users_search_filter(&filter, prefix, p.has_cursor ? &p.cursor : NULL)) {
+        hl_error_set_reason(&err, HL_ERR_INPUT, 400, "invalid-parameter", "q is too long");
+        goto fail;
+    }
+    qs_page_opts(&opts, sort, p.limit);
+    if (!qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err) ||
+        !qs_find(&ctx, "user_profiles", &filter, &opts, &d, &err))
+        goto fail;
+    qs_end(&ctx);
+    size_t n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
+    for (size_t i = 0; i < n; i++) {
+        const bson_t *doc = d.docs[i];
+        char key[24];
+        bson_t item;
+        snprintf(key, sizeof key, "%zu", i);
+        BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
+        BSON_APPEND_UTF8(&item, "id", qs_doc_string(doc, "_id", ""));
+        BSON_APPEND_UTF8(&item, "display_name", qs_doc_string(doc, "display_name", ""));
+        BSON_APPEND_UTF8(&item, "bio", qs_doc_string(doc, "bio", ""));
+        BSON_APPEND_UTF8(&item, "avatar_url", qs_doc_string(doc, "avatar_url", ""));
+        BSON_APPEND_UTF8(&item, "presence", qs_doc_string(doc, "presence", "offline"));
+        qs_append_date(&item, "created_at", doc, "created_at");
+        BSON_APPEND_INT64(&item, "version", qs_doc_int(doc, "version", 0));
+        bson_append_document_end(&items, &item);
+    }
+    char next[QS_CURSOR_TEXT_MAX];
+    bool more = false;
+    if (d.n > (size_t)p.limit) {
+        qs_cursor_t c;
+        memset(&c, 0, sizeof c);
+        const bson_t *last = d.docs[n - 1];
+        snprintf(c.id, sizeof c.id, "%s", qs_doc_string(last, "_id", ""));
+        snprintf(c.key, sizeof c.key, "%s", qs_doc_string(last, "display_name_lower", ""));
+        more = qs_cursor_encode(QS_CURSOR_USERS, &c, next, sizeof next);
+    }
+    qs_reply_page(req, &items, more ? next : NULL);
+    goto done;
+fail:
+    qs_end(&ctx);
+    qs_reply_error(req, &err);
+done:
+    qs_docs_free(&d);
+    bson_destroy(sort);
+    bson_destroy(&items);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+}
+
+void qs_handle_friends(hl_http_request_t *req)
+{
+    hl_error_t err = {0};
+    qs_ctx_t ctx = {.app = req->app};
+    qs_docs_t d = {0}, names = {0};
+    qs_page_params_t p;
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, items = BSON_INITIALIZER;
+    bson_t *sort = BCON_NEW("since", BCON_INT32(-1), "_id", BCON_INT32(-1));
+    if (!qs_read_page_params(req, QS_CURSOR_FRIENDS, &p, &err) ||
+        !qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err))
+        goto fail;
+    BSON_APPEND_UTF8(&filter, "user_id", ctx.session.user_id);
+    BSON_APPEND_BOOL(&filter, "ended", false);
+    if (p.has_cursor)
+        qs_filter_after_date_desc(&filter, "since", &p.cursor);
+    qs_page_opts(&opts, sort, p.limit);
+    size_t n = 0;
+    if (!qs_find(&ctx, "friends", &filter, &opts, &d, &err))
+        goto fail;
+    n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
+    if (!qs_load_names(&ctx, &d, n, "friend_id", &names, &err))
+        goto fail;
+    qs_end(&ctx);
+    for (size_t i = 0; i < n; i++) {
+        const bson_t *doc = d.docs[i];
+        const char *fid = qs_doc_string(doc, "friend_id", "");
+        char key[24];
+        bson_t item;
+        snprintf(key, sizeof key, "%zu", i);
+        BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
+        BSON_APPEND_UTF8(&item, "id", fid);
+        qs_append_name(&item, "display_name", &names, fid);
+        qs_append_date(&item, "since", doc, "since");
+        bson_append_document_end(&items, &item);
+    }
+    char next[QS_CURSOR_TEXT_MAX];
+    bool more = d.n > (size_t)p.limit &&
+                qs_date_cursor(QS_CURSOR_FRIENDS, d.docs[n - 1], "since", next, sizeof next);
+    qs_reply_page(req, &items, more ? next : NULL);
+    goto done;
+fail:
+    qs_end(&ctx);
+    qs_reply_error(req, &err);
+done:
+    qs_docs_free(&names);
+    qs_docs_free(&d);
+    bson_destroy(sort);
+    bson_destroy(&items);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+}
+
+void qs_handle_friend_requests(hl_http_request_t *req)
+{
+    hl_error_t err = {0};
+    qs_ctx_t ctx = {.app = req->app};
+    qs_docs_t d = {0}, names = {0};
+    qs_page_params_t p;
+    char direction[16];
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, items = BSON_INITIALIZER;
+    bson_t *sort = BCON_NEW("created_at", BCON_INT32(-1), "_id", BCON_INT32(-1));
+    int dr = qs_param(req, "direction", direction, sizeof direction, &err);
+    if (dr < 0)
+        goto fail;
+    bool incoming = dr == 0 || !strcmp(direction, "incoming");
+    if (!incoming && strcmp(direction, "outgoing") != 0) {
+        hl_error_set_reason(&err, HL_ERR_INPUT, 400, "invalid-parameter",
+                            "direction must be incoming or outgoing");
+        goto fail;
+    }
+    if (!qs_read_page_params(req, QS_CURSOR_REQUESTS, &p, &err) ||
+        !qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err))
+        goto fail;
+    const char *mine = incoming ? "to_user_id" : "from_user_id";
+    const char *theirs = incoming ? "from_user_id" : "to_user_id";
+    BSON_APPEND_UTF8(&filter, mine, ctx.session.user_id);
+    BSON_APPEND_UTF8(&filter, "status", "pending");
+    if (p.has_cursor)
+        qs_filter_after_date_desc(&filter, "created_at", &p.cursor);
+    qs_page_opts(&opts, sort, p.limit);
+    size_t n = 0;
+    if (!qs_find(&ctx, "friend_requests", &filter, &opts, &d, &err))
+        goto fail;
+    n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
+    if (!qs_load_names(&ctx, &d, n, theirs, &names, &err))
+        goto fail;
+    qs_end(&ctx);
+    for (size_t i = 0; i < n; i++) {
+        const bson_t *doc = d.docs[i];
+        const char *other = qs_doc_string(doc, theirs, "");
+        char key[24];
+        bson_t item, user;
+        snprintf(key, sizeof key, "%zu", i);
+        BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
+        BSON_APPEND_UTF8(&item, "request_id", qs_doc_string(doc, "_id", ""));
+        BSON_APPEND_UTF8(&item, "from_user_id", qs_doc_string(doc, "from_user_id", ""));
+        BSON_APPEND_UTF8(&item, "to_user_id", qs_doc_string(doc, "to_user_id", ""));
+        BSON_APPEND_DOCUMENT_BEGIN(&item, "user", &user);
+        BSON_APPEND_UTF8(&user, "id", other);
+        qs_append_name(&user, "display_name", &names, other);
+        bson_append_document_end(&item, &user);
+        BSON_APPEND_UTF8(&item, "status", "pending");
+        qs_append_date(&item, "created_at", doc, "created_at");
+        bson_append_document_end(&items, &item);
+    }
+    char next[QS_CURSOR_TEXT_MAX];
+    bool more = d.n > (size_t)p.limit &&
+                qs_date_cursor(QS_CURSOR_REQUESTS, d.docs[n - 1], "created_at", next, sizeof next);
+    qs_reply_page(req, &items, more ? next : NULL);
+    goto done;
+fail:
+    qs_end(&ctx);
+    qs_reply_error(req, &err);
+done:
+    qs_docs_free(&names);
+    qs_docs_free(&d);
+    bson_destroy(sort);
+    bson_destroy(&items);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+}
+
+void qs_handle_notifications(hl_http_request_t *req)
+{
+    hl_error_t err = {0};
+    qs_ctx_t ctx = {.app = req->app};
+    qs_docs_t d = {0}, names = {0};
+    qs_page_params_t p;
+    char unread_text[8];
+    bool unread = false;
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, items = BSON_INITIALIZER;
+    bson_t *sort = BCON_NEW("created_at", BCON_INT32(-1), "_id", BCON_INT32(-1));
+    int ur = qs_param(req, "unread", unread_text, sizeof unread_text, &err);
+    if (ur < 0 || (ur > 0 && !qs_parse_bool("unread", unread_text, &unread, &err)) ||
+        !qs_read_page_params(req, QS_CURSOR_NOTIFICATIONS, &p, &err) ||
+        !qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err))
+        goto fail;
+    BSON_APPEND_UTF8(&filter, "user_id", ctx.session.user_id);
+    if (unread)
+        BSON_APPEND_BOOL(&filter, "read", false);
+    if (p.has_cursor)
+        qs_filter_after_date_desc(&filter, "created_at", &p.cursor);
+    qs_page_opts(&opts, sort, p.limit);
+    size_t n = 0;
+    if (!qs_find(&ctx, "notifications", &filter, &opts, &d, &err))
+        goto fail;
+    n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
+    if (!qs_load_names(&ctx, &d, n, "actor_id", &names, &err))
+        goto fail;
+    qs_end(&ctx);
+    for (size_t i = 0; i < n; i++) {
+        const bson_t *doc = d.docs[i];
+        const char *actor = qs_doc_string(doc, "actor_id", NULL);
+        char key[24];
+        bson_t item, who;
+        bson_iter_t it;
+        snprintf(key, sizeof key, "%zu", i);
+        BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
+        BSON_APPEND_UTF8(&item, "id", qs_doc_string(doc, "_id", ""));
+        BSON_APPEND_UTF8(&item, "kind", qs_doc_string(doc, "kind", ""));
+        BSON_APPEND_DOCUMENT_BEGIN(&item, "actor", &who);
+        if (actor)
+            BSON_APPEND_UTF8(&who, "id", actor);
+        else
+            BSON_APPEND_NULL(&who, "id");
+        qs_append_name(&who, "display_name", &names, actor);
+        bson_append_document_end(&item, &who);
+        qs_append_string_or_null(&item, "request_id", doc, "request_id");
+        qs_append_string_or_null(&item, "room_id", doc, "room_id");
+        qs_append_string_or_null(&item, "message_id", doc, "message_id");
+        if (bson_iter_init_find(&it, doc, "seq") &&
+            (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
+            BSON_APPEND_INT64(&item, "seq", bson_iter_as_int64(&it));
+        else
+            BSON_APPEND_NULL(&item, "seq");
+        qs_append_string_or_null(&item, "preview", doc, "preview");
+        qs_append_date(&item, "created_at", doc, "created_at");
+        BSON_APPEND_BOOL(&item, "read", qs_doc_bool(doc, "read", false));
+        qs_append_date(&item, "read_at", doc, "read_at");
+        bson_append_document_end(&items, &item);
+    }
+    char next[QS_CURSOR_TEXT_MAX];
+    bool more = d.n > (size_t)p.limit && qs_date_cursor(QS_CURSOR_NOTIFICATIONS, d.docs[n - 1],
+                                                        "created_at", next, sizeof next);
+    qs_reply_page(req, &items, more ? next : NULL);
+    goto done;
+fail:
+    qs_end(&ctx);
+    qs_reply_error(req, &err);
+done:
+    qs_docs_free(&names);
+    qs_docs_free(&d);
+    bson_destroy(sort);
+    bson_destroy(&items);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+}

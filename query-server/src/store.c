@@ -1,0 +1,255 @@
+/* store.c: request lifecycle (token, read-your-writes, revocation) and read-model access
+ * helpers shared by the routes. */
+#include "app.h"
+
+#include "hl/log.h"
+#include "hl/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+mongoc_client_t *qs_client_acquire(qs_app_t *app)
+{
+    return mongoc_client_pool_pop(app->pool);
+}
+
+void qs_client_release(qs_app_t *app, mongoc_client_t *client)
+{
+    if (client)
+        mongoc_client_pool_push(app->pool, client);
+}
+
+/* A session document with revoked_at set (any non-null value) is revoked. */
+static bool check_not_revoked(qs_ctx_t *ctx, hl_error_t *err)
+{
+    bson_t doc;
+    int found = qs_find_one(ctx, "sessions", ctx->session.session_id, &doc, err);
+    if (found < 0)
+        return false;
+    if (found == 0)
+        return true;
+    bson_iter_t it;
+    bool revoked = bson_iter_init_find(&it, &doc, "revoked_at") && !BSON_ITER_HOLDS_NULL(&it);
+    const char *uid = qs_doc_string(&doc, "user_id", NULL);
+    bool foreign = uid && strcasecmp(uid, ctx->session.user_id) != 0;
+    bson_destroy(&doc);
+    if (revoked || foreign)
+        return hl_error_set_reason(err, HL_ERR_INPUT, 401, "revoked-token",
+                                   "the session of this bearer token has ended; log in again");
+    return true;
+}
+
+bool qs_begin(hl_http_request_t *req, qs_auth_t auth, qs_ctx_t *ctx, hl_error_t *err)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->app = req->app;
+    const char *authorization = auth == QS_AUTH_NONE ? NULL : hl_http_header(req, "Authorization");
+    if (auth == QS_AUTH_REQUIRED || authorization) {
+        if (!hl_session_verify_header(&ctx->app->session_key, authorization, hl_now_us() / 1000,
+                                      &ctx->session, err))
+            return false;
+        for (char *p = ctx->session.user_id; *p; p++)
+            if (*p >= 'A' && *p <= 'F')
+                *p = (char)(*p - 'A' + 'a');
+        ctx->authenticated = true;
+    }
+    ctx->client = qs_client_acquire(ctx->app);
+    if (!qs_await_consistency(ctx->app, req, ctx->client, err))
+        goto fail;
+    if (ctx->authenticated && !check_not_revoked(ctx, err))
+        goto fail;
+    return true;
+fail:
+    qs_end(ctx);
+    return false;
+}
+
+void qs_end(qs_ctx_t *ctx)
+{
+    qs_client_release(ctx->app, ctx->client);
+    ctx->client = NULL;
+}
+
+void qs_docs_free(qs_docs_t *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        bson_destroy(d->docs[i]);
+    free(d->docs);
+    d->docs = NULL;
+    d->n = 0;
+}
+
+bool qs_find(qs_ctx_t *ctx, const char *logical, const bson_t *filter, const bson_t *opts,
+             qs_docs_t *out, hl_error_t *err)
+{
+    out->docs = NULL;
+    out->n = 0;
+    size_t cap = 0;
+    bool ok = true;
+    mongoc_collection_t *coll = qs_collection(ctx->app, ctx->client, logical);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    const bson_t *doc;
+    while (mongoc_cursor_next(cur, &doc)) {
+        if (out->n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            bson_t **grown = realloc(out->docs, ncap * sizeof *grown);
+            if (!grown) {
+                ok = hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
+                goto done;
+            }
+            out->docs = grown;
+            cap = ncap;
+        }
+        out->docs[out->n++] = bson_copy(doc);
+    }
+    bson_error_t berr;
+    if (mongoc_cursor_error(cur, &berr))
+        ok = hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "%s: %s", logical, berr.message);
+done:
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(coll);
+    return ok;
+}
+
+bool qs_find_ids(qs_ctx_t *ctx, const char *logical, const char *const *ids, size_t n,
+                 const bson_t *projection, qs_docs_t *out, hl_error_t *err)
+{
+    out->docs = NULL;
+    out->n = 0;
+    if (n == 0)
+        return true;
+    bson_t filter = BSON_INITIALIZER, cond, in, opts = BSON_INITIALIZER;
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &cond);
+    BSON_APPEND_ARRAY_BEGIN(&cond, "$in", &in);
+    for (size_t i = 0; i < n; i++) {
+        char k[24];
+        snprintf(k, sizeof k, "%zu", i);
+        BSON_APPEND_UTF8(&in, k, ids[i]);
+    }
+    bson_append_array_end(&cond, &in);
+    bson_append_document_end(&filter, &cond);
+    if (projection)
+        BSON_APPEND_DOCUMENT(&opts, "projection", projection);
+    bool ok = qs_find(ctx, logical, &filter, &opts, out, err);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    return ok;
+}
+
+int qs_find_one(qs_ctx_t *ctx, const char *logical, const char *id, bson_t *out, hl_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    qs_docs_t d;
+    int rc = -1;
+    if (qs_find(ctx, logical, &filter, &opts, &d, err)) {
+        rc = d.n > 0;
+        if (rc)
+            bson_copy_to(d.docs[0], out);
+    }
+    qs_docs_free(&d);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    return rc;
+}
+
+const bson_t *qs_docs_by_id(const qs_docs_t *d, const char *id)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        const char *did = qs_doc_string(d->docs[i], "_id", NULL);
+        if (did && !strcmp(did, id))
+            return d->docs[i];
+    }
+    return NULL;
+}
+
+const char *qs_doc_string(const bson_t *doc, const char *key, const char *def)
+{
+    bson_iter_t it;
+    if (doc && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    return def;
+}
+
+int64_t qs_doc_int(const bson_t *doc, const char *key, int64_t def)
+{
+    bson_iter_t it;
+    if (doc && bson_iter_init_find(&it, doc, key) &&
+        (BSON_ITER_HOLDS_INT32(&it) || BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_DOUBLE(&it)))
+        return bson_iter_as_int64(&it);
+    return def;
+}
+
+bool qs_doc_bool(const bson_t *doc, const char *key, bool def)
+{
+    bson_iter_t it;
+    if (doc && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_BOOL(&it))
+        return bson_iter_bool(&it);
+    return def;
+}
+
+bool qs_doc_date_ms(const bson_t *doc, const char *key, int64_t *ms)
+{
+    bson_iter_t it;
+    if (doc && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_DATE_TIME(&it)) {
+        *ms = bson_iter_date_time(&it);
+        return true;
+    }
+    return false;
+}
+
+void qs_append_date(bson_t *out, const char *key, const bson_t *doc, const char *field)
+{
+    int64_t ms = 0;
+    if (qs_doc_date_ms(doc, field, &ms)) {
+        char text[40];
+        hl_format_rfc3339_us(ms * 1000, text, sizeof text);
+        BSON_APPEND_UTF8(out, key, text);
+    } else {
+        BSON_APPEND_NULL(out, key);
+    }
+}
+
+void qs_append_string_or_null(bson_t *out, const char *key, const bson_t *doc, const char *field)
+{
+    const char *s = qs_doc_string(doc, field, NULL);
+    if (s)
+        BSON_APPEND_UTF8(out, key, s);
+    else
+        BSON_APPEND_NULL(out, key);
+}
+
+void qs_reply_page(hl_http_request_t *req, const bson_t *items, const char *next_cursor)
+{
+    bson_t out = BSON_INITIALIZER;
+    BSON_APPEND_ARRAY(&out, "items", items);
+    if (next_cursor)
+        BSON_APPEND_UTF8(&out, "next_cursor", next_cursor);
+    else
+        BSON_APPEND_NULL(&out, "next_cursor");
+    hl_http_reply_json(req, 200, &out, NULL);
+    bson_destroy(&out);
+}
+
+int qs_param(hl_http_request_t *req, const char *name, char *out, size_t cap, hl_error_t *err)
+{
+    int rc = hl_http_query_param(req, name, out, cap);
+    if (rc < 0)
+        hl_error_set_reason(err, HL_ERR_INPUT, 400, "invalid-parameter", "%s is too long", name);
+    if (rc <= 0)
+        out[0] = '\0';
+    return rc;
+}
+
+void qs_reply_error(hl_http_request_t *req, const hl_error_t *err)
+{
+    if (err->domain == HL_ERR_INPUT && err->code == 401) {
+        hl_http_reply_problem(req, 401, err->reason[0] ? err->reason : "invalid-token",
+                              hl_http_status_text(401), err->message,
+                              "WWW-Authenticate: Bearer realm=\"hearlers\"\r\n");
+        return;
+    }
+    hl_http_reply_error(req, err);
+}
