@@ -31,6 +31,7 @@ struct cs_relay {
     atomic_bool kafka_up;
     PGconn *pg;
     bool leader;
+    int64_t last_backlog_ms; /* when update_backlog last ran (monotonic) */
     hl_metric_t *m_published, *m_failed, *m_backlog, *m_lag, *m_oldest_age;
 };
 
@@ -152,6 +153,7 @@ static void wait_notify(cs_relay_t *relay, long timeout_ms)
 
 static void update_backlog(cs_relay_t *relay)
 {
+    relay->last_backlog_ms = hl_mono_ms();
     PGresult *r =
         PQexec(relay->pg, "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(e.occurred_at))"
                           " * 1000, 0)::bigint FROM outbox o JOIN events e USING (position)");
@@ -230,6 +232,9 @@ static int publish_batch(cs_relay_t *relay)
         if (!pending)
             break;
         rd_kafka_poll(relay->rk, 50);
+        /* Kafka may be away for a while (up to message.timeout.ms): keep /metrics current. */
+        if (hl_mono_ms() - relay->last_backlog_ms >= 1000)
+            update_backlog(relay);
     }
     rd_kafka_poll(relay->rk, 0);
     /* Delete the acknowledged prefix: stopping at the first failure keeps per-key order on retry.
@@ -269,7 +274,6 @@ static void *relay_main(void *arg)
 {
     cs_relay_t *relay = arg;
     long backoff_ms = 100;
-    int64_t last_backlog = 0;
     while (!atomic_load(&relay->stop)) {
         if (!pg_ensure(relay) || !try_lead(relay)) {
             hl_sleep_or_shutdown(backoff_ms);
@@ -279,10 +283,8 @@ static void *relay_main(void *arg)
             wait_notify(relay, 0);
             continue;
         }
-        if (hl_mono_ms() - last_backlog >= 1000) {
+        if (hl_mono_ms() - relay->last_backlog_ms >= 1000)
             update_backlog(relay);
-            last_backlog = hl_mono_ms();
-        }
         int n = publish_batch(relay);
         if (n < 0) {
             hl_sleep_or_shutdown(backoff_ms);
