@@ -14,8 +14,9 @@ void pj_plan_destroy(pj_plan_t *plan)
     if (!plan)
         return;
     for (size_t i = 0; i < plan->n; i++) {
-        bson_destroy(&plan->ops[i].filter);
-        bson_destroy(&plan->ops[i].update);
+        bson_destroy(&plan->ops[i]->filter);
+        bson_destroy(&plan->ops[i]->update);
+        free(plan->ops[i]);
     }
     free(plan->ops);
     memset(plan, 0, sizeof *plan);
@@ -25,14 +26,16 @@ pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model)
 {
     if (plan->n == plan->cap) {
         size_t cap = plan->cap ? plan->cap * 2 : 8;
-        pj_op_t *ops = realloc(plan->ops, cap * sizeof *ops);
+        pj_op_t **ops = realloc(plan->ops, cap * sizeof *ops);
         if (!ops)
             abort();
         plan->ops = ops;
         plan->cap = cap;
     }
-    pj_op_t *op = &plan->ops[plan->n++];
-    memset(op, 0, sizeof *op);
+    pj_op_t *op = calloc(1, sizeof *op);
+    if (!op)
+        abort();
+    plan->ops[plan->n++] = op;
     op->kind = kind;
     snprintf(op->model, sizeof op->model, "%s", model);
     bson_init(&op->filter);

@@ -36,7 +36,9 @@ typedef struct {
 } pj_op_t;
 
 typedef struct {
-    pj_op_t *ops; /* owned, n entries */
+    /* owned, n entries; each op is its own allocation because a grown bson_t points into
+     * itself and must never be moved */
+    pj_op_t **ops;
     size_t n, cap;
     /* watermark "<wm_input>:<wm_key>" to $max to wm_version after the ops; none when wm_input
      * is empty */

@@ -90,7 +90,7 @@ bool pj_plan_execute(pj_ctx_t *ctx, const pj_plan_t *plan, bool *applied, hl_err
 {
     *applied = false;
     for (size_t i = 0; i < plan->n; i++) {
-        const pj_op_t *op = &plan->ops[i];
+        const pj_op_t *op = plan->ops[i];
         const char *target = pj_physical(ctx, op->model);
         if (!ctx->rebuild_model ? false : strcmp(ctx->rebuild_model, op->model) != 0)
             continue; /* rebuilding another model */
