@@ -1,0 +1,283 @@
+/* Unit tests for projector/src/models.c and plan.c: inputs → plans (no servers). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "models.h"
+
+#include "hl/events.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static hl_event_catalog_t *cat;
+
+static int setup(void **state)
+{
+    (void)state;
+    hl_error_t err = {0};
+    cat = hl_event_catalog_load(HL_TEST_SCHEMAS_DIR, &err);
+    return cat ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    hl_event_catalog_destroy(cat);
+    return 0;
+}
+
+#define A    "0b6a3c1e-8f2d-4e7a-b9c4-5d1e2f3a4b5c"
+#define B    "1b6a3c1e-8f2d-4e7a-b9c4-5d1e2f3a4b5c"
+#define C    "2b6a3c1e-8f2d-4e7a-b9c4-5d1e2f3a4b5c"
+#define AGG  "9b6a3c1e-8f2d-4e7a-b9c4-5d1e2f3a4b5c"
+#define EVID "8b6a3c1e-8f2d-4e7a-b9c4-5d1e2f3a4b5c"
+
+static void head(hl_event_t *ev, const char *type, int64_t version)
+{
+    hl_error_t err = {0};
+    assert_true(hl_event_init(ev, cat, type, &err));
+    assert_true(hl_avro_set_string(&ev->record, "event_id", EVID, &err));
+    assert_true(hl_avro_set_string(&ev->record, "aggregate_id", AGG, &err));
+    assert_true(hl_avro_set_long(&ev->record, "aggregate_version", version, &err));
+    /* 2023-11-14T22:13:20.123456Z */
+    assert_true(hl_avro_set_long(&ev->record, "occurred_at", 1700000000123456LL, &err));
+}
+
+static const pj_op_t *op_on(const pj_plan_t *p, const char *model, size_t nth)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (!strcmp(p->ops[i]->model, model) && nth-- == 0)
+            return p->ops[i];
+    fail_msg("no op #%zu on %s", nth, model);
+    return NULL;
+}
+
+static size_t count_on(const pj_plan_t *p, const char *model)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++)
+        n += !strcmp(p->ops[i]->model, model);
+    return n;
+}
+
+static char *json(const bson_t *b)
+{
+    return bson_as_relaxed_extended_json(b, NULL);
+}
+
+static void test_message_sent(void **state)
+{
+    (void)state;
+    hl_event_t ev;
+    hl_error_t err = {0};
+    head(&ev, "MessageSent", 7);
+    const char *recipients[] = {B, C};
+    assert_true(hl_avro_set_string(&ev.record, "message_id", EVID, &err));
+    assert_true(hl_avro_set_long(&ev.record, "seq", 5, &err));
+    assert_true(hl_avro_set_string(&ev.record, "sender_id", A, &err));
+    assert_true(hl_avro_set_string(&ev.record, "body", "hi there", &err));
+    assert_true(hl_avro_set_string(&ev.record, "client_message_id", "c1", &err));
+    assert_true(hl_avro_set_string_array(&ev.record, "recipient_ids", recipients, 2, &err));
+    pj_plan_t p;
+    pj_plan_init(&p);
+    assert_true(pj_event_plan("MessageSent", &ev.record, &p, &err));
+    assert_int_equal(count_on(&p, "inbox"), 3);         /* two recipients and the sender */
+    assert_int_equal(count_on(&p, "notifications"), 2); /* not the sender */
+    assert_string_equal(p.wm_input, "ev");
+    assert_string_equal(p.wm_key, AGG);
+    assert_int_equal(p.wm_version, 7);
+    assert_int_equal(p.source_ms, 1700000000123LL);
+    /* the inbox write is guarded by last_seq; the sender reads their own message */
+    char *f = json(&op_on(&p, "inbox", 2)->filter), *u = json(&op_on(&p, "inbox", 2)->update);
+    assert_non_null(strstr(f, "\"_id\" : \"" A ":" AGG "\""));
+    assert_non_null(strstr(f, "\"last_seq\" : { \"$lt\" : 5 }"));
+    assert_non_null(strstr(u, "\"last_read_seq\" : 5"));
+    bson_free(f);
+    bson_free(u);
+    u = json(&op_on(&p, "inbox", 0)->update);
+    assert_non_null(strstr(u, "\"last_read_seq\" : 0"));
+    bson_free(u);
+    f = json(&op_on(&p, "notifications", 0)->filter);
+    assert_non_null(strstr(f, EVID ":" B));
+    bson_free(f);
+    /* daily counter: recorded by event id, then recounted */
+    const pj_op_t *rc = op_on(&p, "daily_stats", 0);
+    assert_int_equal(rc->kind, PJ_OP_RECOUNT);
+    assert_string_equal(rc->target_id, "2023-11-14");
+    assert_string_equal(rc->field, "messages_sent");
+    assert_string_equal(rc->source_model, "daily_events");
+    f = json(&op_on(&p, "daily_events", 0)->filter);
+    assert_non_null(strstr(f, EVID));
+    bson_free(f);
+    assert_int_equal(count_on(&p, "daily_active_users"), 1);
+    pj_plan_destroy(&p);
+    hl_event_destroy(&ev);
+}
+
+static void test_friendship(void **state)
+{
+    (void)state;
+    hl_event_t ev;
+    hl_error_t err = {0};
+    head(&ev, "FriendRequestAccepted", 2);
+    assert_true(hl_avro_set_string(&ev.record, "from_user_id", A, &err));
+    assert_true(hl_avro_set_string(&ev.record, "to_user_id", B, &err));
+    pj_plan_t p;
+    pj_plan_init(&p);
+    assert_true(pj_event_plan("FriendRequestAccepted", &ev.record, &p, &err));
+    char *f = json(&op_on(&p, "friend_requests", 0)->filter);
+    assert_non_null(strstr(f, "\"v\" : { \"$lt\" : 2 }"));
+    bson_free(f);
+    assert_int_equal(count_on(&p, "friends"), 2);
+    f = json(&op_on(&p, "friends", 1)->filter);
+    assert_non_null(strstr(f, "\"_id\" : \"" B ":" A "\""));
+    assert_non_null(strstr(f, "\"at\" : { \"$lt\" : 1700000000123456 }"));
+    bson_free(f);
+    assert_int_equal(op_on(&p, "user_counters", 0)->kind, PJ_OP_RECOUNT);
+    assert_int_equal(count_on(&p, "notifications"), 1);
+    pj_plan_destroy(&p);
+    hl_event_destroy(&ev);
+
+    head(&ev, "FriendDeleted", 3);
+    assert_true(hl_avro_set_string(&ev.record, "user_id", A, &err));
+    assert_true(hl_avro_set_string(&ev.record, "friend_user_id", B, &err));
+    pj_plan_init(&p);
+    assert_true(pj_event_plan("FriendDeleted", &ev.record, &p, &err));
+    char *u = json(&op_on(&p, "friends", 0)->update);
+    assert_non_null(strstr(u, "\"ended\" : true"));
+    bson_free(u);
+    pj_plan_destroy(&p);
+    hl_event_destroy(&ev);
+}
+
+static void test_watermark_only_and_many_ops(void **state)
+{
+    (void)state;
+    hl_event_t ev;
+    hl_error_t err = {0};
+    head(&ev, "UserBlocked", 4);
+    assert_true(hl_avro_set_string(&ev.record, "blocker_id", A, &err));
+    assert_true(hl_avro_set_string(&ev.record, "blocked_id", B, &err));
+    pj_plan_t p;
+    pj_plan_init(&p);
+    assert_true(pj_event_plan("UserBlocked", &ev.record, &p, &err));
+    assert_int_equal(p.n, 0);
+    assert_int_equal(p.wm_version, 4);
+    pj_plan_destroy(&p);
+    hl_event_destroy(&ev);
+    /* a large room: many operations whose documents outgrow bson's inline buffer survive the
+     * plan growing */
+    head(&ev, "ChatRoomCreated", 1);
+    const char *members[40];
+    char ids[40][40];
+    for (int i = 0; i < 40; i++) {
+        snprintf(ids[i], sizeof ids[i], "%08d-8f2d-4e7a-b9c4-5d1e2f3a4b5c", i);
+        members[i] = ids[i];
+    }
+    assert_true(hl_avro_set_string(&ev.record, "kind", "group", &err));
+    assert_true(hl_avro_set_string_opt(&ev.record, "title", "Big", &err));
+    assert_true(hl_avro_set_string(&ev.record, "created_by", A, &err));
+    assert_true(hl_avro_set_string_array(&ev.record, "member_ids", members, 40, &err));
+    pj_plan_init(&p);
+    assert_true(pj_event_plan("ChatRoomCreated", &ev.record, &p, &err));
+    assert_int_equal(count_on(&p, "inbox"), 40);
+    char *u = json(&op_on(&p, "inbox", 0)->update);
+    assert_non_null(strstr(u, ids[39]));
+    bson_free(u);
+    pj_plan_destroy(&p);
+    hl_event_destroy(&ev);
+}
+
+static void parse(const char *text, pj_cdc_change_t *c)
+{
+    hl_error_t err = {0};
+    assert_true(pj_cdc_parse(text, strlen(text), c, &err));
+}
+
+static void test_cdc_tables(void **state)
+{
+    (void)state;
+    pj_cdc_change_t c;
+    pj_plan_t p;
+    hl_error_t err = {0};
+    parse("{\"op\":\"u\",\"after\":{\"room_id\":\"" AGG "\",\"user_id\":\"" B "\","
+          "\"joined_at\":\"2025-01-01T00:00:00Z\",\"last_read_seq\":3,\"room_version\":9},"
+          "\"source\":{\"lsn\":5,\"ts_ms\":6}}",
+          &c);
+    pj_plan_init(&p);
+    assert_true(pj_cdc_plan("room_members", &c, &p, &err));
+    char *f = json(&p.ops[0]->filter);
+    assert_non_null(strstr(f, "\"_id\" : \"" AGG ":" B "\""));
+    assert_non_null(strstr(f, "\"room_version\" : { \"$lt\" : 9 }"));
+    bson_free(f);
+    assert_string_equal(p.wm_input, "cdc.room_members");
+    assert_string_equal(p.wm_key, AGG);
+    assert_int_equal(p.wm_version, 9);
+    pj_plan_destroy(&p);
+    pj_cdc_change_destroy(&c);
+
+    parse("{\"op\":\"r\",\"after\":{\"session_id\":\"" AGG "\",\"user_id\":\"" A "\","
+          "\"created_at\":\"2025-01-01T00:00:00Z\",\"expires_at\":\"2025-01-02T00:00:00Z\","
+          "\"revoked_at\":null,\"version\":1},\"source\":{\"lsn\":5,\"ts_ms\":6}}",
+          &c);
+    pj_plan_init(&p);
+    assert_true(pj_cdc_plan("sessions", &c, &p, &err));
+    char *u = json(&p.ops[0]->update);
+    assert_non_null(strstr(u, "\"revoked_at\" : null"));
+    bson_free(u);
+    assert_string_equal(p.wm_input, "cdc.sessions");
+    pj_plan_destroy(&p);
+    pj_cdc_change_destroy(&c);
+
+    /* a delete trusts only the key */
+    parse("{\"op\":\"d\",\"before\":{\"room_id\":\"" AGG "\",\"seq\":4,\"body\":\"\"},"
+          "\"after\":null,\"source\":{\"lsn\":5,\"ts_ms\":6}}",
+          &c);
+    pj_plan_init(&p);
+    assert_true(pj_cdc_plan("messages", &c, &p, &err));
+    assert_int_equal(p.ops[0]->kind, PJ_OP_DELETE);
+    f = json(&p.ops[0]->filter);
+    assert_non_null(strstr(f, "\"seq\" : 4"));
+    bson_free(f);
+    assert_string_equal(p.wm_input, "");
+    pj_plan_destroy(&p);
+    pj_cdc_change_destroy(&c);
+
+    /* a missing column is poison */
+    parse("{\"op\":\"c\",\"after\":{\"room_id\":\"" AGG "\",\"version\":1},"
+          "\"source\":{\"lsn\":5,\"ts_ms\":6}}",
+          &c);
+    pj_plan_init(&p);
+    assert_false(pj_cdc_plan("chat_rooms", &c, &p, &err));
+    assert_string_equal(err.reason, "bad-row");
+    pj_plan_destroy(&p);
+    pj_cdc_change_destroy(&c);
+    assert_string_equal(pj_cdc_model_of("users"), "user_profiles");
+    assert_null(pj_cdc_model_of("friendships"));
+}
+
+static void test_preview(void **state)
+{
+    (void)state;
+    char out[16];
+    pj_preview("héllo", 2, out, sizeof out); /* 'é' is two bytes: never cut in half */
+    assert_string_equal(out, "h");
+    pj_preview("abc", 10, out, sizeof out);
+    assert_string_equal(out, "abc");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_message_sent),
+        cmocka_unit_test(test_friendship),
+        cmocka_unit_test(test_watermark_only_and_many_ops),
+        cmocka_unit_test(test_cdc_tables),
+        cmocka_unit_test(test_preview),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
