@@ -132,9 +132,29 @@ void hl_http_reply_json(hl_http_request_t *req, int status, const bson_t *doc,
     bson_free(json);
 }
 
+/* RFC 9457 "instance" is a URI reference: percent-encode the decoded path's bytes that are not
+ * printable ASCII (and '%', '"', '\\') so the document stays ASCII and valid JSON. */
+static void uri_reference(const char *path, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)path; *p && o + 4 < cap; p++) {
+        if (*p > 0x20 && *p < 0x7f && *p != '%' && *p != '"' && *p != '\\') {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
 void hl_http_reply_problem(hl_http_request_t *req, int status, const char *reason,
                            const char *title, const char *detail, const char *extra_headers)
 {
+    char instance[3 * sizeof req->path_buf + 1];
+    uri_reference(req->path, instance, sizeof instance);
     char type[96];
     snprintf(type, sizeof type, "urn:hearlers:problem:%s", reason);
     bson_t doc = BSON_INITIALIZER;
@@ -143,7 +163,7 @@ void hl_http_reply_problem(hl_http_request_t *req, int status, const char *reaso
     BSON_APPEND_INT32(&doc, "status", status);
     if (detail)
         BSON_APPEND_UTF8(&doc, "detail", detail);
-    BSON_APPEND_UTF8(&doc, "instance", req->path);
+    BSON_APPEND_UTF8(&doc, "instance", instance);
     BSON_APPEND_UTF8(&doc, "request_id", req->request_id);
     size_t len = 0;
     char *json = bson_as_relaxed_extended_json(&doc, &len);
