@@ -1,0 +1,121 @@
+"""The analysts' example queries in docs/read-models.md ("Example queries") cannot rot: every
+```js block of that section runs in mongosh (npm, deploy/local/mongosh.sh) against the live
+store, on data seeded here, and must succeed and yield documents with the fields its
+`// returns: {...}` line names."""
+import datetime
+import json
+import os
+import re
+import subprocess
+import uuid
+
+import pymongo
+import pytest
+
+from conftest import MONGO_DB, MONGO_URI, ROOT
+
+DOC = os.path.join(ROOT, "docs", "read-models.md")
+MONGOSH = os.path.join(ROOT, "deploy", "local", "mongosh.sh")
+
+
+def example_blocks():
+    """(title, returns fields, code) of every ```js block of the Example queries section."""
+    with open(DOC, encoding="utf-8") as f:
+        text = f.read()
+    start = text.index("## Example queries")
+    end = text.find("\n## ", start + 1)
+    section = text[start:end if end > 0 else len(text)]
+    blocks = re.findall(r"```js\n(.*?)```", section, re.S)
+    out = []
+    for code in blocks:
+        returns = re.search(r"^// returns: \{(.*)\}\s*$", code, re.M)
+        assert returns, f"example without a '// returns: {{...}}' line:\n{code}"
+        fields = {f.strip() for f in returns.group(1).split(",")}
+        title = code.strip().splitlines()[0].lstrip("/ ").strip()
+        out.append((title, fields, code))
+    return out
+
+
+@pytest.fixture(scope="module")
+def seeded():
+    """At least one document in every collection the examples read, shaped as documented."""
+    db = pymongo.MongoClient(MONGO_URI)[MONGO_DB]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = now.strftime("%Y-%m-%d")
+    u1, u2, room = (str(uuid.uuid4()) for _ in range(3))
+    name = f"Ada {uuid.uuid4().hex[:6]}"
+    db.user_profiles.insert_one({"_id": u1, "display_name": name,
+                                 "display_name_lower": name.lower(), "bio": "", "avatar_url": "",
+                                 "presence": "online", "created_at": now, "updated_at": now,
+                                 "version": 1, "source": {"lsn": 1, "ts_ms": int(now.timestamp() * 1000)}})
+    db.daily_stats.update_one({"_id": day}, {"$setOnInsert": {
+        "day": now.replace(hour=0, minute=0, second=0, microsecond=0), "users_registered": 1,
+        "messages_sent": 1, "friendships_formed": 1}}, upsert=True)
+    db.daily_active_users.update_one({"_id": f"{day}:{u1}"},
+                                     {"$setOnInsert": {"day": day, "user_id": u1}}, upsert=True)
+    db.messages.insert_one({"_id": str(uuid.uuid4()), "room_id": room, "seq": 1, "sender_id": u1,
+                            "body": "hi", "client_message_id": "x", "created_at": now,
+                            "room_version": 2})
+    db.user_counters.insert_one({"_id": u1, "friend_count": 1})
+    db.friends.insert_many([{"_id": f"{a}:{b}", "user_id": a, "friend_id": b,
+                             "friendship_id": room, "since": now, "ended": False}
+                            for a, b in ((u1, u2), (u2, u1))])
+    db.friend_requests.insert_one({"_id": str(uuid.uuid4()), "from_user_id": u2,
+                                   "to_user_id": u1, "status": "pending", "created_at": now,
+                                   "updated_at": now, "v": 1})
+    db.notifications.insert_one({"_id": f"{uuid.uuid4()}:{u1}", "user_id": u1,
+                                 "kind": "friend_request", "actor_id": u2, "created_at": now,
+                                 "read": False, "read_at": None})
+    db.chat_rooms.insert_one({"_id": room, "kind": "group", "title": "Analysts",
+                              "created_by": u1, "direct_key": None, "last_seq": 1,
+                              "created_at": now, "updated_at": now, "version": 2})
+    db.inbox.insert_one({"_id": f"{u1}:{room}", "user_id": u1, "room_id": room, "kind": "group",
+                         "title": "Analysts", "member_ids": [u1], "last_message": None,
+                         "last_activity_at": now, "last_seq": 1, "last_read_seq": 0})
+    # an alias of a logical name nobody reads, so that the alias example has a row
+    db.read_model_aliases.update_one({"_id": "analyst_example"},
+                                     {"$set": {"collection": "analyst_example"}}, upsert=True)
+    return name
+
+
+def run_mongosh(blocks):
+    """Run every block in one mongosh process; returns [{ok, docs | error}] in block order."""
+    parts = ["const results = [];",
+             "function run(f) { try { let r = f(); if (r && typeof r.toArray === 'function')"
+             " r = r.toArray(); results.push({ok: true, docs: EJSON.serialize(r)}); }"
+             " catch (e) { results.push({ok: false, error: String(e)}); } }"]
+    for _, _, code in blocks:
+        parts.append("run(() => {\nreturn (\n" + code.strip() + "\n);\n});")
+    parts.append("print('@@' + JSON.stringify(results));")
+    env = dict(os.environ, HL_MONGO_URI=MONGO_URI, HL_MONGO_DB=MONGO_DB)
+    out = subprocess.run(["bash", MONGOSH, "--quiet", "--eval", "\n".join(parts)],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(l for l in out.stdout.splitlines() if l.startswith("@@"))
+    return json.loads(line[2:])
+
+
+def test_every_example_query_runs_and_returns_its_fields(seeded):
+    blocks = example_blocks()
+    assert len(blocks) >= 10
+    results = run_mongosh(blocks)
+    assert len(results) == len(blocks)
+    failures = []
+    for (title, fields, code), res in zip(blocks, results):
+        if not res["ok"]:
+            failures.append(f"{title}: {res['error']}")
+            continue
+        docs = res["docs"]
+        if not isinstance(docs, list) or not docs:
+            failures.append(f"{title}: returned no documents")
+            continue
+        extra = [sorted(set(d) - fields) for d in docs if set(d) - fields]
+        if extra:
+            failures.append(f"{title}: fields not in its returns line: {extra[0]}")
+        if not any(set(d) == fields for d in docs):
+            failures.append(f"{title}: no document has exactly {sorted(fields)}; first: "
+                            f"{sorted(docs[0])}")
+    assert not failures, "\n".join(failures)
+    # the prefix search example finds the seeded "Ada ..." profile
+    search = next(r for (t, _, _), r in zip(blocks, results) if "starts with" in t)
+    assert any(d["display_name"] == seeded for d in search["docs"]) or len(search["docs"]) == 20
