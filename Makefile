@@ -38,3 +38,11 @@ unit: build
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# Command-side benchmark (bench/README.md): needs a running stack (default: the test profile,
+# `HL_PROFILE=test bash deploy/local/stack.sh up`). BENCH_ARGS e.g. --seconds=10 --clients=1,8,32
+.PHONY: bench-command
+bench-command: build
+	cc -std=c11 -O2 -Wall -Wextra -Werror bench/command_bench.c -o $(BUILD_DIR)/command-bench \
+	  $$(pkg-config --cflags --libs libcurl libpq) -lpthread
+	$(BUILD_DIR)/command-bench $(BENCH_ARGS)
