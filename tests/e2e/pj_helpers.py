@@ -147,7 +147,7 @@ def mismatches(user_ids, room_ids):
     return bad
 
 
-def wait_equal(users, rooms, timeout_s=60):
+def wait_equal(users, rooms, timeout_s=180):
     """Poll until the read models of users and rooms equal PostgreSQL; fail with the diff."""
     import time
     deadline = time.monotonic() + timeout_s

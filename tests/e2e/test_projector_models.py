@@ -32,7 +32,7 @@ def test_read_models_follow_commands():
     assert ib["last_seq"] - ib["last_read_seq"] == 0
     ia = coll("inbox").find_one({"_id": f"{a.id}:{group}"})
     eventually(lambda: coll("inbox").find_one({"_id": f"{a.id}:{group}"}).get("title") == "Trio",
-               30, "group inbox title")
+               180, "group inbox title")
     ia = coll("inbox").find_one({"_id": f"{a.id}:{group}"})
     assert ia["last_seq"] - ia["last_read_seq"] == 1 and sorted(ia["member_ids"]) == sorted(users)
     # notifications: B got the request and two messages, A the acceptance
@@ -42,7 +42,7 @@ def test_read_models_follow_commands():
     assert coll("notifications").count_documents({"user_id": a.id, "kind": "friend_accepted"}) == 2
     b.call("POST", "/v1/notifications/read", {"all": True})
     eventually(lambda: coll("notifications").count_documents({"user_id": b.id, "read": False}) == 0,
-               30, "notifications read")
+               180, "notifications read")
     assert coll("friend_requests").find_one({"_id": req})["status"] == "accepted"
     # friend deletion ends both directions and recounts
     a.call("DELETE", f"/v1/friends/{b.id}")
@@ -63,7 +63,7 @@ def test_read_models_follow_commands():
     # session revocation reaches the sessions read model
     a.call("DELETE", "/v1/sessions/current")
     eventually(lambda: (coll("sessions").find_one({"_id": a.session["session_id"]}) or {}).get("revoked_at"),
-               30, "revoked session")
+               180, "revoked session")
 
 
 def dead_letters():
@@ -89,10 +89,10 @@ def test_poison_is_dead_lettered_and_the_stream_goes_on():
     p.flush(10)
     after = send(a, room, "after poison")
     # later events of the same aggregate are applied: no aggregate is blocked by a dead letter
-    eventually(lambda: coll("messages").find_one({"_id": after["message_id"]}), 30, "later message")
+    eventually(lambda: coll("messages").find_one({"_id": after["message_id"]}), 180, "later message")
     eventually(lambda: (coll("inbox").find_one({"_id": f"{b.id}:{room}"}) or {}).get("last_seq") == after["seq"],
-               30, "later inbox update")
-    letters = eventually(lambda: (lambda d: d if len(d) >= before + 3 else None)(dead_letters()), 60,
+               180, "later inbox update")
+    letters = eventually(lambda: (lambda d: d if len(d) >= before + 3 else None)(dead_letters()), 180,
                          "three dead letters")
     new = letters[before:]
     reasons = sorted(d["reason"] for d in new)
@@ -105,6 +105,6 @@ def test_poison_is_dead_lettered_and_the_stream_goes_on():
     r = cli("dlq", "replay", f"{undecodable['dlq_partition']}:{undecodable['dlq_offset']}")
     assert r.returncode == 0 and "replayed" in r.stdout, r.stderr
     again = eventually(lambda: (lambda d: d if len(d) >= len(letters) + 1 else None)(dead_letters()),
-                       60, "replayed dead letter")
+                       180, "replayed dead letter")
     assert again[-1]["reason"] == "undecodable-avro"
     assert http("GET", f"{__import__('conftest').PROJECTOR}/readyz").status == 200
