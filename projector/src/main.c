@@ -78,15 +78,45 @@ static int64_t offsets_behind(pj_ctx_t *ctx)
     return behind;
 }
 
+/* Per-projection (high watermark - position) over the assigned partitions, then the total. */
 static size_t collect_offsets(char *buf, size_t cap, void *arg)
 {
     pj_ctx_t *ctx = arg;
+    size_t used = 0;
     int n = snprintf(buf, cap,
                      "# HELP hl_projector_offsets_behind Messages between the consumer position "
-                     "and the high watermark, all assigned partitions\n"
-                     "# TYPE hl_projector_offsets_behind gauge\nhl_projector_offsets_behind %lld\n",
-                     (long long)offsets_behind(ctx));
-    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap;
+                     "and the high watermark of the assigned partitions, per projection\n"
+                     "# TYPE hl_projector_offsets_behind gauge\n");
+    if (n > 0 && (size_t)n < cap)
+        used = (size_t)n;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (!rd_kafka_assignment(ctx->consumer, &parts) && parts) {
+        rd_kafka_position(ctx->consumer, parts);
+        for (const pj_route_t *r = pj_routes; r->topic; r++) {
+            int64_t behind = 0;
+            for (int i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_t *p = &parts->elems[i];
+                int64_t lo = 0, hi = 0;
+                if (strcmp(p->topic, r->topic) != 0 ||
+                    rd_kafka_get_watermark_offsets(ctx->consumer, p->topic, p->partition, &lo, &hi))
+                    continue;
+                int64_t pos = p->offset >= 0 ? p->offset : lo;
+                if (hi > pos)
+                    behind += hi - pos;
+            }
+            n = snprintf(buf + used, cap - used,
+                         "hl_projector_offsets_behind{projection=\"%s\"} %lld\n", r->projection,
+                         (long long)behind);
+            if (n > 0 && (size_t)n < cap - used)
+                used += (size_t)n;
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    n = snprintf(buf + used, cap - used, "hl_projector_offsets_behind %lld\n",
+                 (long long)offsets_behind(ctx));
+    if (n > 0 && (size_t)n < cap - used)
+        used += (size_t)n;
+    return used;
 }
 
 static void handle_readyz(hl_http_request_t *req)
