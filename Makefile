@@ -46,3 +46,11 @@ bench-command: build
 	cc -std=c11 -O2 -Wall -Wextra -Werror bench/command_bench.c -o $(BUILD_DIR)/command-bench \
 	  $$(pkg-config --cflags --libs libcurl libpq) -lpthread
 	$(BUILD_DIR)/command-bench $(BENCH_ARGS)
+
+# Query-side benchmarks (bench/query_bench.sh, bench/e2e_lag.sh): need a running stack (default
+# the dev profile of `make up`; HL_PROFILE=test for the test one). wrk comes from Debian.
+.PHONY: bench-query bench-lag
+bench-query:
+	bash bench/query_bench.sh
+bench-lag:
+	bash bench/e2e_lag.sh $(LAG_ARGS)

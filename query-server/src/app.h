@@ -3,6 +3,8 @@
 #ifndef QS_APP_H
 #define QS_APP_H
 
+#include "cache.h"
+
 #include "hl/http.h"
 #include "hl/session.h"
 #include "hl/token.h"
@@ -19,6 +21,8 @@ typedef struct {
     long long consistency_default_wait_ms;
     long long consistency_max_wait_ms;
     long long alias_ttl_ms;
+    long long session_cache_ms;
+    long long member_cache_ms;
     char *log_level;
     bool log_json;
 } qs_config_t;
@@ -44,6 +48,8 @@ typedef struct {
     hl_token_key_t consistency_key;
     hl_token_key_t session_key;
     qs_alias_cache_t aliases;
+    qs_cache_t *sessions; /* "<session id>:<user id>" → 1 live (short), 0 revoked (final) */
+    qs_cache_t *members;  /* "<room id>:<user id>" → 1 member */
 } qs_app_t;
 
 /* Borrow a client from the pool for this request (released by qs_client_release). */
@@ -78,6 +84,7 @@ typedef struct {
     qs_app_t *app;
     mongoc_client_t *client; /* borrowed from the pool */
     bool authenticated;
+    bool consistent;      /* the request carried X-Consistency-Token: no cached facts */
     hl_session_t session; /* valid when authenticated: session_id, user_id (lower case) */
 } qs_ctx_t;
 
@@ -85,7 +92,9 @@ typedef struct {
  * "invalid-token", "expired-token"), borrow a store client, wait for X-Consistency-Token
  * (qs_await_consistency), then refuse a revoked session (401 "revoked-token": the `sessions`
  * read model has revoked_at set; a session not projected yet is accepted, since its revocation
- * cannot have been projected either). On false, ctx holds no client and err is to be replied. */
+ * cannot have been projected either). A session found live is remembered for
+ * cfg.session_cache_ms, except by requests with a consistency token, which always read it. On
+ * false, ctx holds no client and err is to be replied. */
 bool qs_begin(hl_http_request_t *req, qs_auth_t auth, qs_ctx_t *ctx, hl_error_t *err);
 
 /* Return the client borrowed by qs_begin (idempotent). */

@@ -27,6 +27,12 @@ static const hl_config_option_t options[] = {
      OPT(consistency_max_wait_ms), "largest X-Consistency-Wait-Ms accepted, ms"},
     {"alias-ttl-ms", "HL_QUERY_ALIAS_TTL_MS", HL_OPT_INT, "1000", 0, 1000, false, OPT(alias_ttl_ms),
      "longest time a read_model_aliases switch takes to reach reads, ms"},
+    {"session-cache-ms", "HL_QUERY_SESSION_CACHE_MS", HL_OPT_INT, "1000", 0, 5000, false,
+     OPT(session_cache_ms),
+     "how long a session seen live is not re-read (revocation reaches token-less reads within "
+     "this), ms"},
+    {"member-cache-ms", "HL_QUERY_MEMBER_CACHE_MS", HL_OPT_INT, "60000", 0, 3600000, false,
+     OPT(member_cache_ms), "how long a room membership seen is not re-read, ms"},
     {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
      "debug|info|warn|error"},
     {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
@@ -83,6 +89,12 @@ int main(int argc, char **argv)
         HL_ERROR("%s", err.message);
         goto done;
     }
+    app.sessions = qs_cache_new(8192);
+    app.members = qs_cache_new(8192);
+    if (!app.sessions || !app.members) {
+        HL_ERROR("out of memory");
+        goto done;
+    }
     mongoc_init();
     hl_log_route_mongoc();
     bson_error_t berr;
@@ -117,6 +129,8 @@ done:
         mongoc_cleanup();
     hl_config_free(options, NOPTS, &app.cfg);
     pthread_mutex_destroy(&app.aliases.lock);
+    qs_cache_destroy(app.sessions);
+    qs_cache_destroy(app.members);
     if (rc == 0)
         HL_INFO("stopped");
     return rc;

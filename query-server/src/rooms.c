@@ -189,18 +189,24 @@ done:
     bson_destroy(&filter);
 }
 
-/* Membership of the caller in room: 1 member, 0 not (err: 403 not-a-member or 404 not-found),
+/* Membership of the caller in room (remembered for cfg.member_cache_ms once seen: SPEC §2 has
+ * no command that removes a member): 1 member, 0 not (err: 403 not-a-member or 404 not-found),
  * -1 store error. */
 static int check_member(qs_ctx_t *ctx, const char *room, hl_error_t *err)
 {
     char id[2 * HL_UUID_STR_LEN + 2];
+    int64_t member = 0, now = hl_mono_ms();
     snprintf(id, sizeof id, "%s:%s", room, ctx->session.user_id);
+    if (qs_cache_get(ctx->app->members, id, now, &member) && member)
+        return 1;
     bson_t doc;
     int found = qs_find_one(ctx, "room_members", id, &doc, err);
     if (found < 0)
         return -1;
     if (found > 0) {
         bson_destroy(&doc);
+        if (ctx->app->cfg.member_cache_ms > 0)
+            qs_cache_put(ctx->app->members, id, 1, now + ctx->app->cfg.member_cache_ms);
         return 1;
     }
     found = qs_find_one(ctx, "chat_rooms", room, &doc, err);

@@ -23,6 +23,16 @@ void qs_client_release(qs_app_t *app, mongoc_client_t *client)
 /* A session document with revoked_at set (any non-null value) is revoked. */
 static bool check_not_revoked(qs_ctx_t *ctx, hl_error_t *err)
 {
+    qs_app_t *app = ctx->app;
+    char key[2 * HL_UUID_STR_LEN + 2];
+    int64_t live = 0, now = hl_mono_ms();
+    snprintf(key, sizeof key, "%s:%s", ctx->session.session_id, ctx->session.user_id);
+    if (qs_cache_get(app->sessions, key, now, &live) && (live == 0 || !ctx->consistent)) {
+        if (live)
+            return true;
+        return hl_error_set_reason(err, HL_ERR_INPUT, 401, "revoked-token",
+                                   "the session of this bearer token has ended; log in again");
+    }
     bson_t doc;
     int found = qs_find_one(ctx, "sessions", ctx->session.session_id, &doc, err);
     if (found < 0)
@@ -34,6 +44,10 @@ static bool check_not_revoked(qs_ctx_t *ctx, hl_error_t *err)
     const char *uid = qs_doc_string(&doc, "user_id", NULL);
     bool foreign = uid && strcasecmp(uid, ctx->session.user_id) != 0;
     bson_destroy(&doc);
+    if (revoked || foreign)
+        qs_cache_put(app->sessions, key, 0, now + 24 * 3600 * 1000LL);
+    else if (app->cfg.session_cache_ms > 0)
+        qs_cache_put(app->sessions, key, 1, now + app->cfg.session_cache_ms);
     if (revoked || foreign)
         return hl_error_set_reason(err, HL_ERR_INPUT, 401, "revoked-token",
                                    "the session of this bearer token has ended; log in again");
@@ -54,6 +68,7 @@ bool qs_begin(hl_http_request_t *req, qs_auth_t auth, qs_ctx_t *ctx, hl_error_t 
                 *p = (char)(*p - 'A' + 'a');
         ctx->authenticated = true;
     }
+    ctx->consistent = hl_http_header(req, "X-Consistency-Token") != NULL;
     ctx->client = qs_client_acquire(ctx->app);
     if (!qs_await_consistency(ctx->app, req, ctx->client, err))
         goto fail;

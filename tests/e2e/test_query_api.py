@@ -420,3 +420,30 @@ def test_rebuilt_read_model_switches_through_the_alias(world):
     eventually(lambda: len(get("/v1/notifications", world["auth"]).json()["items"]) == 4,
                timeout_s=5, what="reads back on the logical collection")
     d.drop_collection(shadow)
+
+
+def test_revocation_reaches_reads_that_saw_the_session_live(world):
+    """A session seen live is reused for at most 1 s (--session-cache-ms); a read carrying a
+    consistency token always re-reads it, so log-out + token is refused at once."""
+    d = db()
+    u = world["u"]
+    for with_token in (True, False):
+        sid = uid()
+        d.sessions.insert_one({"_id": sid, "user_id": u["a"], "created_at": at(0),
+                               "expires_at": at(10**8), "revoked_at": None, "version": 1})
+        auth = bearer(u["a"], sid)
+        assert get("/v1/friends", auth).status == 200  # now remembered as live
+        d.sessions.update_one({"_id": sid}, {"$set": {"revoked_at": datetime.datetime.now(UTC),
+                                                      "version": 2}})
+        t0 = time.monotonic()
+        if with_token:
+            key = f"cdc.sessions:{sid}"
+            d.watermarks.insert_one({"_id": key, "v": 2})
+            r = get("/v1/friends", {**auth, "X-Consistency-Token": consistency([(key, 2)])})
+            assert r.status == 401 and r.json()["type"] == "urn:hearlers:problem:revoked-token"
+        else:
+            eventually(lambda: get("/v1/friends", auth).status == 401, timeout_s=5,
+                       what="revocation of a cached session")
+            assert time.monotonic() - t0 < 2.5
+        # and it stays refused
+        assert get("/v1/friends", auth).status == 401

@@ -1,0 +1,84 @@
+/* cache.c: see cache.h. */
+#include "cache.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char key[QS_CACHE_KEY_MAX];
+    int64_t value;
+    int64_t expires_at_ms;
+} slot_t;
+
+struct qs_cache {
+    pthread_mutex_t lock;
+    size_t mask;
+    slot_t *slots;
+};
+
+/* FNV-1a, 64 bit. */
+static uint64_t hash_key(const char *key)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+qs_cache_t *qs_cache_new(size_t nslots)
+{
+    size_t n = 16;
+    while (n < nslots && n < ((size_t)1 << 30))
+        n <<= 1;
+    qs_cache_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->slots = calloc(n, sizeof *c->slots);
+    if (!c->slots) {
+        free(c);
+        return NULL;
+    }
+    c->mask = n - 1;
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+void qs_cache_destroy(qs_cache_t *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_destroy(&c->lock);
+    free(c->slots);
+    free(c);
+}
+
+bool qs_cache_get(qs_cache_t *c, const char *key, int64_t now_ms, int64_t *value)
+{
+    if (!c || strlen(key) >= QS_CACHE_KEY_MAX)
+        return false;
+    bool hit = false;
+    pthread_mutex_lock(&c->lock);
+    slot_t *s = &c->slots[hash_key(key) & c->mask];
+    if (s->key[0] && !strcmp(s->key, key) && now_ms < s->expires_at_ms) {
+        *value = s->value;
+        hit = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return hit;
+}
+
+void qs_cache_put(qs_cache_t *c, const char *key, int64_t value, int64_t expires_at_ms)
+{
+    size_t n = strlen(key);
+    if (!c || n >= QS_CACHE_KEY_MAX || n == 0)
+        return;
+    pthread_mutex_lock(&c->lock);
+    slot_t *s = &c->slots[hash_key(key) & c->mask];
+    memcpy(s->key, key, n + 1);
+    s->value = value;
+    s->expires_at_ms = expires_at_ms;
+    pthread_mutex_unlock(&c->lock);
+}
