@@ -6,8 +6,10 @@
 
 #include "hl/consistency.h"
 #include "hl/log.h"
+#include "hl/metrics.h"
 #include "hl/util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -54,6 +56,16 @@ static int reached(qs_app_t *app, mongoc_client_t *client, const hl_watermark_t 
     return count;
 }
 
+/* Count one consistency wait by outcome (reached, timeout, error). */
+static void count_wait(const char *result)
+{
+    char labels[48];
+    snprintf(labels, sizeof labels, "result=\"%s\"", result);
+    hl_metric_add(hl_metric_get(HL_METRIC_COUNTER, "hl_query_consistency_waits_total", labels,
+                                "reads carrying X-Consistency-Token, by outcome"),
+                  1);
+}
+
 bool qs_await_consistency(qs_app_t *app, hl_http_request_t *req, mongoc_client_t *client,
                           hl_error_t *err)
 {
@@ -74,21 +86,32 @@ bool qs_await_consistency(qs_app_t *app, hl_http_request_t *req, mongoc_client_t
                                        "X-Consistency-Wait-Ms must be 0..%lld",
                                        app->cfg.consistency_max_wait_ms);
     }
-    int64_t t0 = hl_mono_ms(), deadline = t0 + wait_ms;
+    int64_t t0 = hl_mono_ms(), deadline = t0 + wait_ms, t0_us = hl_mono_us();
     long step = 2;
     for (;;) {
         int got = reached(app, client, w, n, err);
-        if (got < 0)
+        if (got < 0) {
+            count_wait("error");
             return false;
-        if ((size_t)got == n)
+        }
+        if ((size_t)got == n) {
+            count_wait("reached");
+            hl_metric_observe_us(
+                hl_metric_get(HL_METRIC_HISTOGRAM, "hl_query_projection_lag_seconds", NULL,
+                              "how long reads carrying X-Consistency-Token waited for the read "
+                              "models to apply their write: the projection lag clients see"),
+                hl_mono_us() - t0_us);
             return true;
-        if (hl_mono_ms() >= deadline)
+        }
+        if (hl_mono_ms() >= deadline) {
+            count_wait("timeout");
             return hl_error_set(err, HL_ERR_TIMEOUT, 0,
                                 "the read models have not yet applied the write behind the "
                                 "consistency token (waited %lld ms)",
                                 wait_ms);
+        }
         struct timespec ts = {0, step * 1000000L};
         nanosleep(&ts, NULL);
-        step = step < 50 ? step * 2 : 50;
+        step = step * 2 < 25 ? step * 2 : 25; /* one store query per step */
     }
 }

@@ -389,6 +389,11 @@ def test_read_your_writes_waits_for_the_watermark(world):
     assert get(path, {"X-Consistency-Token": tok[:-3] + "abc"}).status == 400
     assert get(path, {"X-Consistency-Token": tok, "X-Consistency-Wait-Ms": "10001"}).status == 400
     assert get(path, {"X-Consistency-Token": tok, "X-Consistency-Wait-Ms": "-1"}).status == 400
+    # /metrics: the projection lag reads waited for, and waits by outcome
+    metrics = get("/metrics").body.decode()
+    assert "hl_query_projection_lag_seconds_count" in metrics
+    assert 'hl_query_consistency_waits_total{result="timeout"}' in metrics
+    assert 'hl_query_consistency_waits_total{result="reached"}' in metrics
 
 
 def test_rebuilt_read_model_switches_through_the_alias(world):
