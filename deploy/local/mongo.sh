@@ -21,31 +21,44 @@ LOG=$HL_LOG_DIR/$NAME.log
 LISTEN=127.0.0.1:$HL_MONGO_PORT
 URI=mongodb://$LISTEN/
 GO_MIN_MINOR=24   # go.mod says "go 1.24" (FerretDB 1.24 needs it)
+# info logs every client connection; FerretDB logs every error reply (E11000 too) as a WARN dump.
+HL_FERRETDB_LOG_LEVEL=${HL_FERRETDB_LOG_LEVEL:-info}
 
 # HL_FERRETDB_PATCH=1 (default) builds against a copy of FerretDB with patch_ferretdb applied;
 # HL_FERRETDB_PATCH=0 builds the module exactly as published.
 HL_FERRETDB_PATCH=${HL_FERRETDB_PATCH:-1}
 
-# patch_ferretdb DIR — two one-line fixes to FerretDB 1.24's SQLite backend, in a writable copy of
-# the module. Without them every lookup by _id scans the whole table (measured: ~40 ms per update
-# at 10,000 documents, growing linearly), because
-#  1. the backend looks documents up with  _ferretdb_sjson->'$._id' = ?  while the unique _id
-#     index is on  _ferretdb_sjson->"_id": SQLite cannot match the two expressions, so it scans
-#     (and json-parses) every row for each find/update/delete by _id. '_id' matches the index.
-#  2. _id is only pushed down when it is the whole filter; {_id: X, version: {$lt: N}} (our
-#     guarded upsert) scanned every document. Pushing down the _id part is safe: every caller
-#     re-applies the complete filter to what the backend returns (common.FilterIterator /
-#     FilterDocument), so the result is the same, only found through the index.
-# Both only touch string/ObjectId _id values (the types the backend pushes down at all).
+# patch_ferretdb DIR — three small fixes to FerretDB 1.24 (SQLite backend and the update command),
+# applied to a writable copy of the module. Measured on v1.24.2 without them: every update/delete
+# by _id scans and json-parses the whole table (~40 ms per update at 10,000 documents, growing
+# linearly), and one `update` command with 100 or more matching single-document statements (a
+# driver bulk write) deadlocks the whole server until it is restarted.
+#  1. The backend looks documents up with  _ferretdb_sjson->'$._id' = ?  while the unique _id
+#     index is on  _ferretdb_sjson->"_id"; SQLite cannot match the two expressions, so it scans.
+#     Writing the lookup as ->'_id' (same value) lets SQLite use the index.
+#  2. _id is pushed down only when it is the whole filter; {_id: X, version: {$lt: N}} (a guarded
+#     upsert) scanned every document. Pushing down the _id part is safe: every caller re-applies
+#     the complete filter to what the backend returns (FilterIterator / FilterDocument), so results
+#     are identical, only found through the index. Only string/ObjectId _id values are pushed down.
+#  3. The update command keeps each statement's read cursor (a pooled SQLite connection, 100 at
+#     most) open until the whole command ends (a `defer` inside the loop): the 100th matching
+#     statement waits forever for a connection and every other client blocks behind it. Closing
+#     the cursor after each statement, as the delete command already does, removes the deadlock.
 patch_ferretdb() {
   local dir=$1
   local meta=$dir/internal/backends/sqlite/metadata/metadata.go coll=$dir/internal/backends/sqlite/collection.go
+  local upd=$dir/internal/handler/msg_update.go
+  # 1
   sed -i "s|IDColumn = DefaultColumn + \"->'\\\$._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" "$meta"
   grep -q "IDColumn = DefaultColumn + \"->'_id'\"" "$meta" || return 1
-  # Only the first occurrence (in Query); Explain keeps reporting exact pushdowns only.
+  # 2: only the first occurrence (in Query); Explain keeps reporting exact pushdowns only.
   sed -i '0,/if params.Filter.Len() == 1 {/s//if params.Filter.Len() >= 1 {/' "$coll"
   awk '/^func \(c \*collection\) Query\(/ {q=1} /^func \(c \*collection\) InsertAll\(/ {q=0}
        q && /if params.Filter.Len\(\) >= 1 \{/ {n++} END {exit n == 1 ? 0 : 1}' "$coll" || return 1
+  # 3
+  sed -i '/^\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)$/a\
+\t\tcloser.Close() // hl patch: release this statement'"'"'s read connection now' "$upd"
+  [[ $(grep -c "closer.Close() // hl patch" "$upd") == 1 ]] || return 1
 }
 
 # Rebuild when the launcher sources, the patch, or the patch switch change.
@@ -94,7 +107,7 @@ install() {
     cp "$SRC/go.mod" "$work/go.mod"; cp "$SRC/go.sum" "$work/go.sum"
     printf '\nreplace github.com/FerretDB/FerretDB => %s\n' "$work/FerretDB" >> "$work/go.mod"
     modflags=(-modfile="$work/go.mod")
-    patches=sqlite-id-index
+    patches=sqlite-id-index,update-close-cursor
   fi
   hl_say "building launcher (FerretDB $HL_FERRETDB_VERSION, patches: $patches) -> $BIN"
   local t0=$SECONDS
@@ -124,10 +137,10 @@ start() {
   fi
   hl_port_open "$HL_MONGO_PORT" \
     && hl_die "port $HL_MONGO_PORT is already taken by another process (not ours); set HL_MONGO_PORT"
-  mkdir -p "$DATA"
+  mkdir -p "$DATA" 2>/dev/null || hl_die "cannot create the data directory $DATA"
   hl_dirs
   printf -- '--- %s start %s\n' "$(date -u +%FT%TZ)" "$BIN" >> "$LOG"
-  hl_start_bg "$NAME" "$BIN" -listen "$LISTEN" -sqlite-dir "$DATA"
+  hl_start_bg "$NAME" "$BIN" -listen "$LISTEN" -sqlite-dir "$DATA" -log-level "$HL_FERRETDB_LOG_LEVEL"
   if ! hl_wait_for 60 "FerretDB ping on $LISTEN" started_or_dead; then
     hl_die "FerretDB did not answer ping on $LISTEN within 60s; see $LOG"
   fi
