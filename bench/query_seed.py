@@ -73,11 +73,16 @@ def main():
                           "client_message_id": str(uuid.uuid4())}, auth), 201)
         last = h.get("X-Consistency-Token")
     # the last write visible (each room's writes are ordered; wait for every room's last one)
-    if last:
-        must(call("GET", f"{a.query}/v1/chat-rooms/{rooms[0]}/messages?limit=1",
-                  headers={**auth, "X-Consistency-Token": last,
-                           "X-Consistency-Wait-Ms": "10000"}), 200)
-    for _ in range(100):
+    if last:  # 503 = not yet (the wait is capped at 10 s): ask again, for up to 5 minutes
+        for _ in range(30):
+            st, _, body = call("GET", f"{a.query}/v1/chat-rooms/{rooms[0]}/messages?limit=1",
+                               headers={**auth, "X-Consistency-Token": last,
+                                        "X-Consistency-Wait-Ms": "10000"})
+            if st != 503:
+                break
+        if st != 200:
+            sys.exit(f"seed: the last write never became visible: {st} {body}")
+    for _ in range(600):
         _, _, inbox = call("GET", f"{a.query}/v1/chat-rooms?limit=100", headers=auth)
         if isinstance(inbox, dict) and len(inbox["items"]) >= a.rooms:
             break
