@@ -9,8 +9,8 @@
 const char *const pj_cdc_models[] = {"user_profiles", "sessions", "chat_rooms",
                                      "room_members",  "messages", NULL};
 const char *const pj_event_models[] = {
-    "friends",      "friend_requests",    "user_counters", "inbox", "notifications",
-    "daily_events", "daily_active_users", "daily_stats",   NULL};
+    "friends",       "friend_requests",    "user_counters", "inbox",
+    "notifications", "daily_active_users", "daily_stats",   NULL};
 
 /* ---- CDC ---- */
 
@@ -330,38 +330,62 @@ typedef struct {
     char day[16];
 } ev_head_t;
 
+/* Start an upsert on daily_stats._id = the event's day that sets `day` (the date) with the
+ * rest of the update; returns the op with its $set document open in *set (the caller adds
+ * fields and ends it). */
+static pj_op_t *daily_stats_op(pj_plan_t *plan, const ev_head_t *h, bson_t *set)
+{
+    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "daily_stats");
+    BSON_APPEND_UTF8(&op->filter, "_id", h->day);
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", set);
+    BSON_APPEND_DATE_TIME(set, "day", (h->occurred_us / 86400000000LL) * 86400000LL);
+    return op;
+}
+
+/* user_id acted on the event's day: one daily_active_users document, and daily_stats.
+ * active_users counts the user once, guarded by active.<user_id> in the same document (one
+ * atomic update: a replay or a second source finds the key and the upsert's insert fails with
+ * E11000, i.e. skipped). */
 static void daily_active(pj_plan_t *plan, const ev_head_t *h, const char *user_id)
 {
-    char id[128];
+    char id[128], key[128];
     snprintf(id, sizeof id, "%s:%s", h->day, user_id);
     pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "daily_active_users");
     BSON_APPEND_UTF8(&op->filter, "_id", id);
-    bson_t soi;
+    bson_t soi, set, cond, inc;
     BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
     BSON_APPEND_UTF8(&soi, "day", h->day);
     BSON_APPEND_UTF8(&soi, "user_id", user_id);
     bson_append_document_end(&op->update, &soi);
-    op = pj_plan_recount(plan, "daily_stats", h->day, "active_users", "daily_active_users");
-    BSON_APPEND_UTF8(&op->filter, "day", h->day);
-    BSON_APPEND_DATE_TIME(&op->update, "day", (h->occurred_us / 86400000000LL) * 86400000LL);
+    snprintf(key, sizeof key, "active.%s", user_id);
+    op = daily_stats_op(plan, h, &set);
+    BSON_APPEND_BOOL(&set, key, true);
+    bson_append_document_end(&op->update, &set);
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$inc", &inc);
+    BSON_APPEND_INT64(&inc, "active_users", 1);
+    bson_append_document_end(&op->update, &inc);
+    BSON_APPEND_DOCUMENT_BEGIN(&op->filter, key, &cond);
+    BSON_APPEND_BOOL(&cond, "$exists", false);
+    bson_append_document_end(&op->filter, &cond);
 }
 
-/* daily_stats.<counter> of the event's day: the event is recorded once by its id in
- * daily_events, then the counter is recounted, so any source (topics, the events table, a
- * replay) converges to the same number. */
+/* daily_stats.<counter> of the event's day counts the event once: the increment and the guard
+ * counted.<aggregate_id> = aggregate_version are one atomic update of the day's document, which
+ * only matches when the stored version is older. Aggregate versions are the same in every source
+ * (topics, the events table) and arrive in order per aggregate, so replays, duplicates and
+ * rebuilds never count an event twice, and no query scans a collection. */
 static void daily_count(pj_plan_t *plan, const ev_head_t *h, const char *counter)
 {
-    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "daily_events");
-    BSON_APPEND_UTF8(&op->filter, "_id", h->event_id);
-    bson_t soi;
-    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
-    BSON_APPEND_UTF8(&soi, "day", h->day);
-    BSON_APPEND_UTF8(&soi, "counter", counter);
-    bson_append_document_end(&op->update, &soi);
-    op = pj_plan_recount(plan, "daily_stats", h->day, counter, "daily_events");
-    BSON_APPEND_UTF8(&op->filter, "day", h->day);
-    BSON_APPEND_UTF8(&op->filter, "counter", counter);
-    BSON_APPEND_DATE_TIME(&op->update, "day", (h->occurred_us / 86400000000LL) * 86400000LL);
+    char key[128];
+    snprintf(key, sizeof key, "counted.%s", h->aggregate_id);
+    bson_t set, inc;
+    pj_op_t *op = daily_stats_op(plan, h, &set);
+    BSON_APPEND_INT64(&set, key, h->version);
+    bson_append_document_end(&op->update, &set);
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$inc", &inc);
+    BSON_APPEND_INT64(&inc, counter, 1);
+    bson_append_document_end(&op->update, &inc);
+    pj_guard_older(&op->filter, key, h->version);
 }
 
 /* One notification for recipient; the caller adds kind-specific fields to *extra (a $set-on-
@@ -381,6 +405,73 @@ static pj_op_t *notification_begin(pj_plan_t *plan, const ev_head_t *h, const ch
     BSON_APPEND_BOOL(soi, "read", false);
     BSON_APPEND_NULL(soi, "read_at");
     return op;
+}
+
+/* user_counters.friend_count of user follows the link user → friend_id without counting a
+ * collection: links.<friend_id> = {at, live} in the same document holds the newest state of the
+ * link (newest occurred_at wins, as in friends), and the count moves by one only in the atomic
+ * update that flips live. Two operations, each idempotent on its own:
+ *   live:  upsert {_id, links.f absent OR (links.f.at < at AND links.f.live = false)}
+ *            {$inc friend_count +1, $set links.f {at, live: true}}
+ *          update {_id, links.f.at < at} {$set links.f {at, live: true}}     (live → live)
+ *   ended: update {_id, links.f.at < at, links.f.live = true}
+ *            {$inc friend_count -1, $set links.f {at, live: false}}
+ *          upsert {_id, links.f absent OR links.f.at < at} {$set links.f {at, live: false},
+ *            $setOnInsert friend_count 0}                                   (ended → ended) */
+static void friend_count(pj_plan_t *plan, const ev_head_t *h, const char *user,
+                         const char *friend_id, bool ended)
+{
+    char link[128], at[136], live[136];
+    snprintf(link, sizeof link, "links.%s", friend_id);
+    snprintf(at, sizeof at, "%s.at", link);
+    snprintf(live, sizeof live, "%s.live", link);
+    for (int step = 0; step < 2; step++) {
+        /* step 0 flips the state and counts; step 1 only advances a link in the same state */
+        bool flip = step == 0;
+        bool upsert = ended ? !flip : flip;
+        pj_op_t *op = pj_plan_add(plan, upsert ? PJ_OP_UPSERT : PJ_OP_UPDATE, "user_counters");
+        BSON_APPEND_UTF8(&op->filter, "_id", user);
+        bson_t cond, set, val, inc, soi;
+        if (upsert) {
+            /* links.f absent, or older (and, when flipping to live, not live) */
+            bson_t or, a, b;
+            BSON_APPEND_ARRAY_BEGIN(&op->filter, "$or", & or);
+            BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &a);
+            BSON_APPEND_DOCUMENT_BEGIN(&a, link, &cond);
+            BSON_APPEND_BOOL(&cond, "$exists", false);
+            bson_append_document_end(&a, &cond);
+            bson_append_document_end(& or, &a);
+            BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &b);
+            BSON_APPEND_DOCUMENT_BEGIN(&b, at, &cond);
+            BSON_APPEND_INT64(&cond, "$lt", h->occurred_us);
+            bson_append_document_end(&b, &cond);
+            if (flip)
+                BSON_APPEND_BOOL(&b, live, false);
+            bson_append_document_end(& or, &b);
+            bson_append_array_end(&op->filter, & or);
+        } else {
+            BSON_APPEND_DOCUMENT_BEGIN(&op->filter, at, &cond);
+            BSON_APPEND_INT64(&cond, "$lt", h->occurred_us);
+            bson_append_document_end(&op->filter, &cond);
+            if (flip)
+                BSON_APPEND_BOOL(&op->filter, live, true);
+        }
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+        BSON_APPEND_DOCUMENT_BEGIN(&set, link, &val);
+        BSON_APPEND_INT64(&val, "at", h->occurred_us);
+        BSON_APPEND_BOOL(&val, "live", !ended);
+        bson_append_document_end(&set, &val);
+        bson_append_document_end(&op->update, &set);
+        if (flip) {
+            BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$inc", &inc);
+            BSON_APPEND_INT64(&inc, "friend_count", ended ? -1 : 1);
+            bson_append_document_end(&op->update, &inc);
+        } else if (upsert) {
+            BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
+            BSON_APPEND_INT64(&soi, "friend_count", 0);
+            bson_append_document_end(&op->update, &soi);
+        }
+    }
 }
 
 static void friend_link(pj_plan_t *plan, const ev_head_t *h, const char *user,
@@ -410,9 +501,7 @@ static void friend_link(pj_plan_t *plan, const ev_head_t *h, const char *user,
             BSON_APPEND_NULL(&set, "friendship_id");
     }
     bson_append_document_end(&op->update, &set);
-    op = pj_plan_recount(plan, "user_counters", user, "friend_count", "friends");
-    BSON_APPEND_UTF8(&op->filter, "user_id", user);
-    BSON_APPEND_BOOL(&op->filter, "ended", false);
+    friend_count(plan, h, user, friend_id, ended);
 }
 
 static void request_status(pj_plan_t *plan, const ev_head_t *h, const char *from, const char *to,

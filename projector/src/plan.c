@@ -43,16 +43,6 @@ pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model)
     return op;
 }
 
-pj_op_t *pj_plan_recount(pj_plan_t *plan, const char *model, const char *target_id,
-                         const char *field, const char *source_model)
-{
-    pj_op_t *op = pj_plan_add(plan, PJ_OP_RECOUNT, model);
-    snprintf(op->target_id, sizeof op->target_id, "%s", target_id);
-    snprintf(op->field, sizeof op->field, "%s", field);
-    snprintf(op->source_model, sizeof op->source_model, "%s", source_model);
-    return op;
-}
-
 void pj_plan_watermark(pj_plan_t *plan, const char *input, const char *key, int64_t version)
 {
     snprintf(plan->wm_input, sizeof plan->wm_input, "%s", input);

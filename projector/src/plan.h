@@ -16,23 +16,19 @@
 typedef enum {
     /* update_one(filter, update, {upsert: true}); E11000 = the guard did not match (skipped) */
     PJ_OP_UPSERT,
+    /* update_one(filter, update), no upsert; no match = nothing to do */
+    PJ_OP_UPDATE,
     /* update_many(filter, update), no upsert */
     PJ_OP_UPDATE_MANY,
     /* delete_one(filter) */
     PJ_OP_DELETE,
-    /* n = count(source_model, filter); upsert {_id: target_id} in model with
-     * {$set: {<field>: n, ...update}} (update holds extra fields to set, may be empty) */
-    PJ_OP_RECOUNT,
 } pj_op_kind_t;
 
 typedef struct {
     pj_op_kind_t kind;
-    char model[32];        /* logical read model, e.g. "inbox" */
-    bson_t filter;         /* owned */
-    bson_t update;         /* owned */
-    char source_model[32]; /* PJ_OP_RECOUNT: the model counted */
-    char target_id[96];    /* PJ_OP_RECOUNT: _id of the counter document */
-    char field[48];        /* PJ_OP_RECOUNT: the counter field */
+    char model[32]; /* logical read model, e.g. "inbox" */
+    bson_t filter;  /* owned */
+    bson_t update;  /* owned */
 } pj_op_t;
 
 typedef struct {
@@ -57,11 +53,6 @@ void pj_plan_destroy(pj_plan_t *plan);
 /* Append an operation of kind on model and return it with filter and update initialised
  * (empty), for the caller to fill. Aborts on out-of-memory (like bson itself). */
 pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model);
-
-/* Append a recount: model._id = target_id gets field = count(source_model, filter), with the
- * filter returned (empty) for the caller to fill. */
-pj_op_t *pj_plan_recount(pj_plan_t *plan, const char *model, const char *target_id,
-                         const char *field, const char *source_model);
 
 /* Set the watermark the plan advances. */
 void pj_plan_watermark(pj_plan_t *plan, const char *input, const char *key, int64_t version);

@@ -39,11 +39,11 @@ const pj_route_t *pj_route_find(const char *topic)
 
 #define CDC_PREFIX "cdc.public."
 
-/* Give a poison error its dead-letter reason slug unless it has one. */
+/* Give a poison error the dead-letter reason slug documented in docs/read-models.md (replacing
+ * the decoder's own, more generic one). */
 static void set_reason(hl_error_t *err, const char *slug)
 {
-    if (!err->reason[0])
-        snprintf(err->reason, sizeof err->reason, "%s", slug);
+    snprintf(err->reason, sizeof err->reason, "%s", slug);
 }
 
 pj_result_t pj_event_body_plan(pj_ctx_t *ctx, int schema_id, const uint8_t *body, size_t len,

@@ -53,39 +53,6 @@ const char *pj_physical(pj_ctx_t *ctx, const char *model)
     return model;
 }
 
-static bool run_recount(pj_ctx_t *ctx, const pj_op_t *op, const char *target, bool *applied,
-                        hl_error_t *err)
-{
-    mongoc_collection_t *src =
-        mongoc_database_get_collection(ctx->db, pj_physical(ctx, op->source_model));
-    bson_error_t berr;
-    int64_t n = mongoc_collection_count_documents(src, &op->filter, NULL, NULL, NULL, &berr);
-    mongoc_collection_destroy(src);
-    if (n < 0)
-        return hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "count %s: %s", op->source_model,
-                            berr.message);
-    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, opts = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", op->target_id);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    BSON_APPEND_INT64(&set, op->field, n);
-    bson_concat(&set, &op->update);
-    bson_append_document_end(&update, &set);
-    BSON_APPEND_BOOL(&opts, "upsert", true);
-    mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, target);
-    bool ok = mongoc_collection_update_one(coll, &filter, &update, &opts, NULL, &berr);
-    if (!ok && berr.code == 11000) /* lost an insert race: the document exists now */
-        ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, &berr);
-    if (!ok)
-        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "recount %s.%s: %s", target, op->field,
-                     berr.message);
-    *applied = *applied || ok;
-    mongoc_collection_destroy(coll);
-    bson_destroy(&filter);
-    bson_destroy(&update);
-    bson_destroy(&opts);
-    return ok;
-}
-
 bool pj_plan_execute(pj_ctx_t *ctx, const pj_plan_t *plan, bool *applied, hl_error_t *err)
 {
     *applied = false;
@@ -102,6 +69,11 @@ bool pj_plan_execute(pj_ctx_t *ctx, const pj_plan_t *plan, bool *applied, hl_err
             if (!pj_upsert_guarded(ctx, target, &op->filter, &op->update, &one, err))
                 return false;
             break;
+        case PJ_OP_UPDATE:
+            coll = mongoc_database_get_collection(ctx->db, target);
+            ok = mongoc_collection_update_one(coll, &op->filter, &op->update, NULL, NULL, &berr);
+            one = ok;
+            break;
         case PJ_OP_UPDATE_MANY:
             coll = mongoc_database_get_collection(ctx->db, target);
             ok = mongoc_collection_update_many(coll, &op->filter, &op->update, NULL, NULL, &berr);
@@ -111,10 +83,6 @@ bool pj_plan_execute(pj_ctx_t *ctx, const pj_plan_t *plan, bool *applied, hl_err
             coll = mongoc_database_get_collection(ctx->db, target);
             ok = mongoc_collection_delete_one(coll, &op->filter, NULL, NULL, &berr);
             one = ok;
-            break;
-        case PJ_OP_RECOUNT:
-            if (!run_recount(ctx, op, target, &one, err))
-                return false;
             break;
         }
         if (coll)

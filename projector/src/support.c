@@ -101,7 +101,6 @@ static const struct {
     {"inbox", "user_id:1,last_activity_at:-1"},
     {"notifications", "user_id:1,created_at:-1"},
     {"notifications", "user_id:1,read:1"},
-    {"daily_events", "day:1,counter:1"},
     {"daily_active_users", "day:1"},
 };
 

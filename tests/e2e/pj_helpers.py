@@ -13,7 +13,7 @@ from conftest import (COMMAND, KAFKA, MONGO_DB, MONGO_URI, PROJECTOR, REGISTRY, 
 PROJECTOR_BIN = os.path.join(os.environ.get("HL_BUILD_DIR", os.path.join(ROOT, "build")),
                              "projector", "projector")
 MODELS = ["user_profiles", "sessions", "chat_rooms", "room_members", "messages", "friends",
-          "friend_requests", "user_counters", "inbox", "notifications", "daily_events",
+          "friend_requests", "user_counters", "inbox", "notifications",
           "daily_active_users", "daily_stats", "watermarks"]
 
 

@@ -1,4 +1,4 @@
-/* Unit tests for projector/src/cdc.c and stats.c: Debezium envelopes → read-model updates.
+/* Unit tests for projector/src/cdc.c: Debezium envelopes → read-model updates.
  * The golden envelope in tests/golden/cdc_users_create.json was captured from the real
  * Debezium 3.2.3 PostgreSQL connector (pgoutput, JsonConverter, schemas.enable=false). */
 #include <setjmp.h>
@@ -9,7 +9,6 @@
 #include <cmocka.h>
 
 #include "cdc.h"
-#include "stats.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,10 +127,11 @@ static void test_bad_envelopes(void **state)
     (void)state;
     expect_bad_envelope("not json");
     expect_bad_envelope("[1,2]");
-    expect_bad_envelope("{\"after\":{},\"source\":{\"lsn\":1,\"ts_ms\":1}}");             /* no op */
-    expect_bad_envelope("{\"op\":\"x\",\"after\":{},\"source\":{\"lsn\":1,\"ts_ms\":1}}"); /* bad op */
-    expect_bad_envelope("{\"op\":\"c\",\"after\":{},\"source\":{\"ts_ms\":1}}");          /* no lsn */
-    expect_bad_envelope("{\"op\":\"c\",\"source\":{\"lsn\":1,\"ts_ms\":1}}");             /* no after */
+    expect_bad_envelope("{\"after\":{},\"source\":{\"lsn\":1,\"ts_ms\":1}}"); /* no op */
+    expect_bad_envelope(
+        "{\"op\":\"x\",\"after\":{},\"source\":{\"lsn\":1,\"ts_ms\":1}}");       /* bad op */
+    expect_bad_envelope("{\"op\":\"c\",\"after\":{},\"source\":{\"ts_ms\":1}}"); /* no lsn */
+    expect_bad_envelope("{\"op\":\"c\",\"source\":{\"lsn\":1,\"ts_ms\":1}}");    /* no after */
     expect_bad_envelope("{\"op\":\"c\",\"after\":null,\"source\":{\"lsn\":1,\"ts_ms\":1}}");
     expect_bad_envelope("{\"op\":\"d\",\"after\":null,\"source\":{\"lsn\":1,\"ts_ms\":1}}");
 }
@@ -164,47 +164,20 @@ static void test_bad_rows(void **state)
     }
 }
 
-static void test_fold_case_and_source_key(void **state)
+static void test_fold_case(void **state)
 {
     (void)state;
     char out[64];
     pj_fold_case("Ada ÉLAN", out, sizeof out);
     assert_string_equal(out, "ada Élan"); /* ASCII folded, other bytes untouched */
-    pj_source_key("user.events", 2, out, sizeof out);
-    assert_string_equal(out, "user_events-2");
-}
-
-static void test_daily_stats_update(void **state)
-{
-    (void)state;
-    bson_t filter, update;
-    /* 2023-11-14T22:13:20.123456Z */
-    pj_daily_stats_update("users_registered", 1700000000123456LL, "user_events-0", 41, &filter,
-                          &update);
-    bson_iter_t it = find(&filter, "_id");
-    assert_string_equal(bson_iter_utf8(&it, NULL), "2023-11-14");
-    char *f = bson_as_relaxed_extended_json(&filter, NULL);
-    assert_non_null(strstr(f, "\"applied.user_events-0\" : { \"$exists\" : false }"));
-    assert_non_null(strstr(f, "\"applied.user_events-0\" : { \"$lt\" : 41 }"));
-    bson_free(f);
-    it = find(&update, "$inc.users_registered");
-    assert_int_equal(bson_iter_as_int64(&it), 1);
-    char *u = bson_as_relaxed_extended_json(&update, NULL);
-    assert_non_null(strstr(u, "\"applied.user_events-0\" : 41"));
-    bson_free(u);
-    bson_destroy(&filter);
-    bson_destroy(&update);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_real_envelope),
-        cmocka_unit_test(test_snapshot_and_delete),
-        cmocka_unit_test(test_bad_envelopes),
-        cmocka_unit_test(test_bad_rows),
-        cmocka_unit_test(test_fold_case_and_source_key),
-        cmocka_unit_test(test_daily_stats_update),
+        cmocka_unit_test(test_parse_real_envelope), cmocka_unit_test(test_snapshot_and_delete),
+        cmocka_unit_test(test_bad_envelopes),       cmocka_unit_test(test_bad_rows),
+        cmocka_unit_test(test_fold_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,15 +104,26 @@ static void test_message_sent(void **state)
     f = json(&op_on(&p, "notifications", 0)->filter);
     assert_non_null(strstr(f, EVID ":" B));
     bson_free(f);
-    /* daily counter: recorded by event id, then recounted */
-    const pj_op_t *rc = op_on(&p, "daily_stats", 0);
-    assert_int_equal(rc->kind, PJ_OP_RECOUNT);
-    assert_string_equal(rc->target_id, "2023-11-14");
-    assert_string_equal(rc->field, "messages_sent");
-    assert_string_equal(rc->source_model, "daily_events");
-    f = json(&op_on(&p, "daily_events", 0)->filter);
-    assert_non_null(strstr(f, EVID));
+    /* daily counter: one atomic $inc guarded by counted.<aggregate> < aggregate_version */
+    assert_int_equal(count_on(&p, "daily_stats"), 2); /* messages_sent, active_users */
+    const pj_op_t *dc = op_on(&p, "daily_stats", 0);
+    assert_int_equal(dc->kind, PJ_OP_UPSERT);
+    f = json(&dc->filter);
+    u = json(&dc->update);
+    assert_non_null(strstr(f, "\"_id\" : \"2023-11-14\""));
+    assert_non_null(strstr(f, "\"counted." AGG "\" : { \"$lt\" : 7 }"));
+    assert_non_null(strstr(f, "\"counted." AGG "\" : { \"$exists\" : false }"));
+    assert_non_null(strstr(u, "\"$inc\" : { \"messages_sent\" : 1 }"));
+    assert_non_null(strstr(u, "\"counted." AGG "\" : 7"));
     bson_free(f);
+    bson_free(u);
+    /* the sender is active once a day: guarded by active.<user> */
+    f = json(&op_on(&p, "daily_stats", 1)->filter);
+    u = json(&op_on(&p, "daily_stats", 1)->update);
+    assert_non_null(strstr(f, "\"active." A "\" : { \"$exists\" : false }"));
+    assert_non_null(strstr(u, "\"$inc\" : { \"active_users\" : 1 }"));
+    bson_free(f);
+    bson_free(u);
     assert_int_equal(count_on(&p, "daily_active_users"), 1);
     pj_plan_destroy(&p);
     hl_event_destroy(&ev);
@@ -137,7 +148,22 @@ static void test_friendship(void **state)
     assert_non_null(strstr(f, "\"_id\" : \"" B ":" A "\""));
     assert_non_null(strstr(f, "\"at\" : { \"$lt\" : 1700000000123456 }"));
     bson_free(f);
-    assert_int_equal(op_on(&p, "user_counters", 0)->kind, PJ_OP_RECOUNT);
+    /* friend_count: flip-and-count upsert, then advance-only update, per direction */
+    assert_int_equal(count_on(&p, "user_counters"), 4);
+    const pj_op_t *uc = op_on(&p, "user_counters", 0);
+    assert_int_equal(uc->kind, PJ_OP_UPSERT);
+    f = json(&uc->filter);
+    char *u = json(&uc->update);
+    assert_non_null(strstr(f, "\"_id\" : \"" A "\""));
+    assert_non_null(strstr(f, "\"links." B "\" : { \"$exists\" : false }"));
+    assert_non_null(strstr(f, "\"links." B ".live\" : false"));
+    assert_non_null(strstr(u, "\"friend_count\" : 1"));
+    bson_free(f);
+    bson_free(u);
+    assert_int_equal(op_on(&p, "user_counters", 1)->kind, PJ_OP_UPDATE);
+    u = json(&op_on(&p, "user_counters", 1)->update);
+    assert_null(strstr(u, "$inc"));
+    bson_free(u);
     assert_int_equal(count_on(&p, "notifications"), 1);
     pj_plan_destroy(&p);
     hl_event_destroy(&ev);
@@ -147,8 +173,21 @@ static void test_friendship(void **state)
     assert_true(hl_avro_set_string(&ev.record, "friend_user_id", B, &err));
     pj_plan_init(&p);
     assert_true(pj_event_plan("FriendDeleted", &ev.record, &p, &err));
-    char *u = json(&op_on(&p, "friends", 0)->update);
+    u = json(&op_on(&p, "friends", 0)->update);
     assert_non_null(strstr(u, "\"ended\" : true"));
+    bson_free(u);
+    /* ending a live link decrements without upsert; an unknown link is recorded as ended */
+    uc = op_on(&p, "user_counters", 0);
+    assert_int_equal(uc->kind, PJ_OP_UPDATE);
+    f = json(&uc->filter);
+    u = json(&uc->update);
+    assert_non_null(strstr(f, "\"links." B ".live\" : true"));
+    assert_non_null(strstr(u, "\"friend_count\" : -1"));
+    bson_free(f);
+    bson_free(u);
+    assert_int_equal(op_on(&p, "user_counters", 1)->kind, PJ_OP_UPSERT);
+    u = json(&op_on(&p, "user_counters", 1)->update);
+    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"friend_count\" : 0 }"));
     bson_free(u);
     pj_plan_destroy(&p);
     hl_event_destroy(&ev);
