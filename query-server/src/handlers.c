@@ -62,35 +62,6 @@ fail:
 
 #define STATS_MAX_DAYS 366
 
-/* Per-day active users: documents of daily_active_users {_id: "<day>:<user>", day: "YYYY-MM-DD"}
- * grouped by day. Fills counts[i] for day index i from `from_days`. */
-static bool count_active(qs_app_t *app, mongoc_client_t *client, const char *from, const char *to,
-                         int64_t from_days, int64_t *counts, int ndays, hl_error_t *err)
-{
-    mongoc_collection_t *coll = qs_collection(app, client, "daily_active_users");
-    bson_t *pipeline =
-        BCON_NEW("pipeline", "[", "{", "$match", "{", "day", "{", "$gte", BCON_UTF8(from), "$lte",
-                 BCON_UTF8(to), "}", "}", "}", "{", "$group", "{", "_id", BCON_UTF8("$day"), "n",
-                 "{", "$sum", BCON_INT32(1), "}", "}", "}", "]");
-    mongoc_cursor_t *cur =
-        mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
-    const bson_t *doc;
-    while (mongoc_cursor_next(cur, &doc)) {
-        int64_t d = 0;
-        if (hl_parse_day(qs_doc_string(doc, "_id", ""), &d) && d >= from_days &&
-            d - from_days < ndays)
-            counts[d - from_days] = qs_doc_int(doc, "n", 0);
-    }
-    bson_error_t berr;
-    bool ok = !mongoc_cursor_error(cur, &berr);
-    if (!ok)
-        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "daily_active_users: %s", berr.message);
-    mongoc_cursor_destroy(cur);
-    bson_destroy(pipeline);
-    mongoc_collection_destroy(coll);
-    return ok;
-}
-
 void qs_handle_daily_stats(hl_http_request_t *req)
 {
     qs_app_t *app = req->app;
@@ -122,14 +93,13 @@ void qs_handle_daily_stats(hl_http_request_t *req)
     }
     int ndays = (int)(to_days - from_days + 1);
     int64_t(*counts)[4] = calloc((size_t)ndays, sizeof *counts);
-    int64_t *active = calloc((size_t)ndays, sizeof *active);
     qs_ctx_t ctx;
     mongoc_client_t *client = NULL;
     mongoc_collection_t *coll = NULL;
     mongoc_cursor_t *cur = NULL;
     memset(&ctx, 0, sizeof ctx);
     ctx.app = app;
-    if (!counts || !active) {
+    if (!counts) {
         hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
         goto fail;
     }
@@ -138,15 +108,22 @@ void qs_handle_daily_stats(hl_http_request_t *req)
     client = ctx.client;
     coll = qs_collection(app, client, "daily_stats");
     bson_t *filter = BCON_NEW("_id", "{", "$gte", BCON_UTF8(from), "$lte", BCON_UTF8(to), "}");
-    cur = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
+    /* only the counters: the guards `counted`/`active` hold one key per aggregate or user */
+    bson_t *opts = BCON_NEW("projection", "{", "users_registered", BCON_INT32(1), "messages_sent",
+                            BCON_INT32(1), "friendships_formed", BCON_INT32(1), "active_users",
+                            BCON_INT32(1), "}");
+    cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    bson_destroy(opts);
     bson_destroy(filter);
-    static const char *const fields[] = {"users_registered", "messages_sent", "friendships_formed"};
+    /* daily_stats carries every counter, active_users included (docs/read-models.md) */
+    static const char *const fields[] = {"users_registered", "messages_sent", "friendships_formed",
+                                         "active_users"};
     const bson_t *doc;
     while (mongoc_cursor_next(cur, &doc)) {
         int64_t d = 0;
         if (!hl_parse_day(qs_doc_string(doc, "_id", ""), &d) || d < from_days || d > to_days)
             continue;
-        for (int f = 0; f < 3; f++)
+        for (int f = 0; f < 4; f++)
             counts[d - from_days][f] = qs_doc_int(doc, fields[f], 0);
     }
     bson_error_t berr;
@@ -154,8 +131,6 @@ void qs_handle_daily_stats(hl_http_request_t *req)
         hl_error_set(&err, HL_ERR_MONGO, (int)berr.code, "daily_stats: %s", berr.message);
         goto fail;
     }
-    if (!count_active(app, client, from, to, from_days, active, ndays, &err))
-        goto fail;
     mongoc_cursor_destroy(cur);
     mongoc_collection_destroy(coll);
     qs_end(&ctx);
@@ -169,9 +144,8 @@ void qs_handle_daily_stats(hl_http_request_t *req)
         hl_format_day((from_days + i) * 86400000000LL, day, sizeof day);
         BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
         BSON_APPEND_UTF8(&item, "day", day);
-        for (int f = 0; f < 3; f++)
+        for (int f = 0; f < 4; f++)
             BSON_APPEND_INT64(&item, fields[f], counts[i][f]);
-        BSON_APPEND_INT64(&item, "active_users", active[i]);
         bson_append_document_end(&items, &item);
     }
     bson_append_array_end(&out, &items);
@@ -179,7 +153,6 @@ void qs_handle_daily_stats(hl_http_request_t *req)
     hl_http_reply_json(req, 200, &out, NULL);
     bson_destroy(&out);
     free(counts);
-    free(active);
     return;
 fail:
     if (cur)
@@ -188,7 +161,6 @@ fail:
         mongoc_collection_destroy(coll);
     qs_end(&ctx);
     free(counts);
-    free(active);
     qs_reply_error(req, &err);
 }
 

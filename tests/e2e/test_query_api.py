@@ -50,8 +50,28 @@ def consistency(watermarks):
                                 "t": int(time.time() * 1000)})
 
 
+class ReadModels:
+    """The read-model database seen through read_model_aliases (as the query server sees it):
+    rm.inbox is the physical collection that serves the logical read model `inbox` now."""
+
+    def __init__(self):
+        self._db = pymongo.MongoClient(MONGO_URI)[MONGO_DB]
+
+    def __getattr__(self, name):
+        return self[name]
+
+    def __getitem__(self, name):
+        if name == "read_model_aliases" or name.startswith("_"):
+            return self._db[name]
+        alias = self._db.read_model_aliases.find_one({"_id": name})
+        return self._db[alias["collection"] if alias else name]
+
+    def drop_collection(self, name):
+        self._db.drop_collection(name)
+
+
 def db():
-    return pymongo.MongoClient(MONGO_URI)[MONGO_DB]
+    return ReadModels()
 
 
 def uid():
