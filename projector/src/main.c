@@ -242,6 +242,18 @@ static void count_result(const char *projection, pj_result_t rc)
                   1);
 }
 
+/* Store the offset after msg (the next input of its partition). */
+static void store_offset(pj_ctx_t *ctx, const rd_kafka_message_t *msg)
+{
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(pos, topic, msg->partition)->offset = msg->offset + 1;
+    rd_kafka_resp_err_t kerr = rd_kafka_offsets_store(ctx->consumer, pos);
+    if (kerr)
+        HL_WARN("offsets_store %s[%d]: %s", topic, (int)msg->partition, rd_kafka_err2str(kerr));
+    rd_kafka_topic_partition_list_destroy(pos);
+}
+
 /* Apply msg until it is applied, skipped or dead-lettered; then store its offset. Returns false
  * only when shutdown interrupted a retry (the offset is then not stored: it will be replayed). */
 static bool handle_message(pj_ctx_t *ctx, rd_kafka_message_t *msg)
@@ -270,19 +282,101 @@ static bool handle_message(pj_ctx_t *ctx, rd_kafka_message_t *msg)
             return false;
         backoff = backoff < 5000 ? backoff * 2 : 5000;
     }
-    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(pos, topic, msg->partition)->offset = msg->offset + 1;
-    rd_kafka_resp_err_t kerr = rd_kafka_offsets_store(ctx->consumer, pos);
-    if (kerr)
-        HL_WARN("offsets_store %s[%d]: %s", topic, (int)msg->partition, rd_kafka_err2str(kerr));
-    rd_kafka_topic_partition_list_destroy(pos);
+    store_offset(ctx, msg);
     return true;
+}
+
+/* Inputs consumed per batch at most: one bulk write per collection per batch. */
+#define BATCH_MAX 500
+
+/* One poll batch: msgs[0..n) in consumption order, their plans and planning results. */
+typedef struct {
+    rd_kafka_message_t *msgs[BATCH_MAX];
+    pj_plan_t plans[BATCH_MAX];
+    pj_result_t rc[BATCH_MAX];
+    size_t n;
+} batch_t;
+
+/* Execute the planned inputs msgs[from..to) of b, retrying the whole batch until MongoDB
+ * acknowledged every write (all writes are idempotent), then store their offsets. Returns false
+ * when shutdown interrupted (nothing stored: the inputs will be consumed again). */
+static bool flush_batch(pj_ctx_t *ctx, batch_t *b, size_t from, size_t to)
+{
+    const pj_plan_t *plans[BATCH_MAX];
+    size_t nplans = 0;
+    for (size_t i = from; i < to; i++)
+        if (b->rc[i] == PJ_APPLIED)
+            plans[nplans++] = &b->plans[i];
+    long backoff = 100;
+    if (nplans) {
+        hl_error_t aerr = {0};
+        if (!pj_aliases_refresh(ctx, 1000, &aerr))
+            HL_WARN("%s (keeping the previous aliases)", aerr.message);
+    }
+    for (;;) {
+        hl_error_t err = {0};
+        if (!nplans || pj_plans_execute(ctx, plans, nplans, &err))
+            break;
+        for (size_t i = from; i < to; i++)
+            if (b->rc[i] == PJ_APPLIED)
+                count_result(pj_route_find(rd_kafka_topic_name(b->msgs[i]->rkt))->projection,
+                             PJ_RETRY);
+        HL_WARN("batch of %zu inputs: %s; retrying in %ld ms", nplans, err.message, backoff);
+        if (hl_sleep_or_shutdown(backoff))
+            return false;
+        backoff = backoff < 5000 ? backoff * 2 : 5000;
+    }
+    for (size_t i = from; i < to; i++) {
+        const pj_route_t *route = pj_route_find(rd_kafka_topic_name(b->msgs[i]->rkt));
+        const char *projection = route ? route->projection : "unknown";
+        count_result(projection, b->rc[i]);
+        if (b->rc[i] == PJ_APPLIED)
+            pj_observe_lag(projection, b->plans[i].source_ms);
+        store_offset(ctx, b->msgs[i]);
+    }
+    return true;
+}
+
+/* Plan every input of b (dead-lettering poison at once), execute the plans as one batch, then
+ * store the offsets. An input that cannot be planned now (registry unreachable) splits the
+ * batch: what came before it is flushed, it is retried alone, the rest goes on. The caller
+ * initialised b's plans and destroys them. Returns false when shutdown interrupted. */
+static bool handle_batch(pj_ctx_t *ctx, batch_t *b)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        rd_kafka_message_t *msg = b->msgs[i];
+        const char *topic = rd_kafka_topic_name(msg->rkt);
+        const pj_route_t *route = pj_route_find(topic);
+        hl_error_t err = {0};
+        b->rc[i] =
+            route ? pj_route_plan(ctx, route->topic, msg->payload, msg->len, &b->plans[i], &err)
+                  : PJ_SKIPPED;
+        if (b->rc[i] == PJ_POISON) {
+            for (long backoff = 100;;) {
+                hl_error_t derr = {0};
+                if (pj_dead_letter(ctx, msg, route->projection, &err, &derr))
+                    break;
+                HL_ERROR("cannot dead-letter %s[%d]@%lld: %s; retrying", topic, (int)msg->partition,
+                         (long long)msg->offset, derr.message);
+                if (hl_sleep_or_shutdown(backoff))
+                    return false;
+                backoff = backoff < 5000 ? backoff * 2 : 5000;
+            }
+        } else if (b->rc[i] == PJ_RETRY) {
+            if (!flush_batch(ctx, b, start, i) || !handle_message(ctx, msg))
+                return false;
+            start = i + 1;
+        }
+    }
+    return flush_batch(ctx, b, start, b->n);
 }
 
 int main(int argc, char **argv)
 {
     pj_ctx_t ctx;
     memset(&ctx, 0, sizeof ctx);
+    static batch_t batch; /* large: not on the stack */
     hl_error_t err = {0};
     int rc = 1;
     hl_http_server_t *http = NULL;
@@ -362,17 +456,28 @@ int main(int argc, char **argv)
     }
     HL_INFO("projector consuming; health on http://%s", ctx.cfg.http_listen);
     while (!hl_shutdown_requested()) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(ctx.consumer, 200);
-        if (!msg)
-            continue;
-        if (msg->err) {
-            if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                HL_WARN("consumer: %s", rd_kafka_message_errstr(msg));
-            rd_kafka_message_destroy(msg);
-            continue;
+        /* wait up to 200 ms for an input, then take whatever else is already fetched */
+        batch.n = 0;
+        for (int timeout = 200; batch.n < BATCH_MAX; timeout = 0) {
+            rd_kafka_message_t *msg = rd_kafka_consumer_poll(ctx.consumer, timeout);
+            if (!msg)
+                break;
+            if (msg->err) {
+                if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    HL_WARN("consumer: %s", rd_kafka_message_errstr(msg));
+                rd_kafka_message_destroy(msg);
+                continue;
+            }
+            batch.msgs[batch.n++] = msg;
         }
-        handle_message(&ctx, msg);
-        rd_kafka_message_destroy(msg);
+        for (size_t i = 0; i < batch.n; i++)
+            pj_plan_init(&batch.plans[i]);
+        if (batch.n && !handle_batch(&ctx, &batch))
+            HL_INFO("shutdown during a batch: its offsets stay unstored (replayed at restart)");
+        for (size_t i = 0; i < batch.n; i++) {
+            pj_plan_destroy(&batch.plans[i]);
+            rd_kafka_message_destroy(batch.msgs[i]);
+        }
     }
     HL_INFO("shutting down: committing stored offsets");
     rc = 0;

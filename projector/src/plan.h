@@ -14,7 +14,10 @@
 #include <stdint.h>
 
 typedef enum {
-    /* update_one(filter, update, {upsert: true}); E11000 = the guard did not match (skipped) */
+    /* update_one(filter, update, {upsert: true}); E11000 = the guard did not match (skipped).
+     * filter is {_id} plus an optional guard; a guard must compare a position that update
+     * itself writes, so that it never matches a document this very update inserted (the bulk
+     * executor inserts missing documents first, then applies the guarded update; store.c). */
     PJ_OP_UPSERT,
     /* update_one(filter, update), no upsert; no match = nothing to do */
     PJ_OP_UPDATE,

@@ -94,9 +94,16 @@ pj_result_t pj_route_plan(pj_ctx_t *ctx, const char *topic, const void *payload,
 pj_result_t pj_event_body_plan(pj_ctx_t *ctx, int schema_id, const uint8_t *body, size_t len,
                                pj_plan_t *plan, hl_error_t *err);
 
-/* Run a plan (store.c): each operation on the physical collection of its model, then the
- * watermark (not in rebuild mode). *applied is true when any operation changed or matched a
- * document. Errors: HL_ERR_MONGO (retry). */
+/* Run plans (store.c), a poll batch of inputs in input order: per physical collection, every
+ * operation of the plans on it in plan order as one ordered bulk write (operations never read
+ * another collection, so only the per-collection order matters); then the watermarks, each key
+ * once at its highest version of the batch (not in rebuild mode). A failed bulk is re-run one
+ * operation at a time (all idempotent). Returns only after MongoDB acknowledged every write.
+ * Errors: HL_ERR_MONGO (retry the whole batch). */
+bool pj_plans_execute(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplans, hl_error_t *err);
+
+/* pj_plans_execute for one plan. *applied is true when any operation ran (in rebuild mode,
+ * one on the rebuilt model). */
 bool pj_plan_execute(pj_ctx_t *ctx, const pj_plan_t *plan, bool *applied, hl_error_t *err);
 
 /* The physical collection of logical read model (alias, else the name itself), or NULL when
@@ -105,9 +112,6 @@ const char *pj_physical(pj_ctx_t *ctx, const char *model);
 
 /* Reload read_model_aliases when older than max_age_ms (0 = always). */
 bool pj_aliases_refresh(pj_ctx_t *ctx, int64_t max_age_ms, hl_error_t *err);
-
-/* All routes (routes.c), terminated by {NULL, NULL}. */
-extern const pj_route_t pj_routes[];
 
 /* Create the read-model indexes (idempotent) on every model's physical collection. */
 bool pj_ensure_indexes(pj_ctx_t *ctx, hl_error_t *err);

@@ -53,46 +53,250 @@ const char *pj_physical(pj_ctx_t *ctx, const char *model)
     return model;
 }
 
+/* Run one operation on its own (the slow path; a guarded upsert's E11000 means skipped). */
+static bool run_op(pj_ctx_t *ctx, const pj_op_t *op, const char *target, hl_error_t *err)
+{
+    bool one = false, ok = true;
+    bson_error_t berr;
+    mongoc_collection_t *coll = NULL;
+    switch (op->kind) {
+    case PJ_OP_UPSERT:
+        return pj_upsert_guarded(ctx, target, &op->filter, &op->update, &one, err);
+    case PJ_OP_UPDATE:
+        coll = mongoc_database_get_collection(ctx->db, target);
+        ok = mongoc_collection_update_one(coll, &op->filter, &op->update, NULL, NULL, &berr);
+        break;
+    case PJ_OP_UPDATE_MANY:
+        coll = mongoc_database_get_collection(ctx->db, target);
+        ok = mongoc_collection_update_many(coll, &op->filter, &op->update, NULL, NULL, &berr);
+        break;
+    case PJ_OP_DELETE:
+        coll = mongoc_database_get_collection(ctx->db, target);
+        ok = mongoc_collection_delete_one(coll, &op->filter, NULL, NULL, &berr);
+        break;
+    }
+    mongoc_collection_destroy(coll);
+    if (!ok)
+        return hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "%s: %s", target, berr.message);
+    return true;
+}
+
+/* Whether op runs in this ctx (a rebuild runs only the rebuilt model's operations). */
+static bool op_runs(const pj_ctx_t *ctx, const pj_op_t *op)
+{
+    return !ctx->rebuild_model || !strcmp(ctx->rebuild_model, op->model);
+}
+
+/* A filter with more than {_id}: a guarded upsert. */
+static bool has_guard(const bson_t *filter)
+{
+    bson_iter_t it;
+    if (!bson_iter_init(&it, filter))
+        return false;
+    while (bson_iter_next(&it))
+        if (strcmp(bson_iter_key(&it), "_id") != 0)
+            return true;
+    return false;
+}
+
+/* Add a guarded upsert to an ordered bulk without the E11000 its guard causes on an existing
+ * document (FerretDB stops a bulk at the first write error and misreports its index):
+ *   1. ensure: update_one({_id}, {$setOnInsert: every field the update writes}, upsert) — a
+ *      missing document is inserted as the upsert would have inserted it;
+ *   2. update_one(filter, update without $setOnInsert), no upsert — the guard decides.
+ * On a document that step 1 just inserted, step 2's guard does not match: every guard compares
+ * a position that the operation's own update writes (plan.h). */
+static bool bulk_add_upsert(mongoc_bulk_operation_t *bulk, const pj_op_t *op, bson_error_t *berr)
+{
+    bson_iter_t it, sub;
+    bson_t filter = BSON_INITIALIZER, ensure = BSON_INITIALIZER, soi, update = BSON_INITIALIZER;
+    bson_t upsert_opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&upsert_opts, "upsert", true);
+    bool ok = false;
+    if (!has_guard(&op->filter)) {
+        ok = mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update,
+                                                        &upsert_opts, berr);
+        goto done;
+    }
+    if (bson_iter_init_find(&it, &op->filter, "_id"))
+        bson_append_iter(&filter, "_id", -1, &it);
+    BSON_APPEND_DOCUMENT_BEGIN(&ensure, "$setOnInsert", &soi);
+    if (bson_iter_init(&it, &op->update)) {
+        while (bson_iter_next(&it)) {
+            const char *opname = bson_iter_key(&it);
+            if (BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &sub) &&
+                (!strcmp(opname, "$set") || !strcmp(opname, "$setOnInsert") ||
+                 !strcmp(opname, "$max") || !strcmp(opname, "$min") || !strcmp(opname, "$inc")))
+                while (bson_iter_next(&sub))
+                    bson_append_iter(&soi, bson_iter_key(&sub), -1, &sub);
+            if (strcmp(opname, "$setOnInsert") != 0)
+                bson_append_iter(&update, opname, -1, &it);
+        }
+    }
+    bson_append_document_end(&ensure, &soi);
+    ok = mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &ensure, &upsert_opts, berr);
+    if (ok && !bson_empty(&update))
+        ok = mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &update, NULL, berr);
+done:
+    bson_destroy(&filter);
+    bson_destroy(&ensure);
+    bson_destroy(&update);
+    bson_destroy(&upsert_opts);
+    return ok;
+}
+
+static bool bulk_add(mongoc_bulk_operation_t *bulk, const pj_op_t *op, bson_error_t *berr)
+{
+    switch (op->kind) {
+    case PJ_OP_UPSERT:
+        return bulk_add_upsert(bulk, op, berr);
+    case PJ_OP_UPDATE:
+        return mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update, NULL,
+                                                          berr);
+    case PJ_OP_UPDATE_MANY:
+        return mongoc_bulk_operation_update_many_with_opts(bulk, &op->filter, &op->update, NULL,
+                                                           berr);
+    case PJ_OP_DELETE:
+        return mongoc_bulk_operation_remove_one_with_opts(bulk, &op->filter, NULL, berr);
+    }
+    return false;
+}
+
+/* Every operation of plans on collection target, in plan order, as one ordered bulk write; when
+ * the bulk fails, the same operations again one by one (each is idempotent, so re-running the
+ * part the bulk applied changes nothing). */
+static bool run_collection(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplans,
+                           const char *target, hl_error_t *err)
+{
+    mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, target);
+    bson_t opts = BSON_INITIALIZER, reply;
+    BSON_APPEND_BOOL(&opts, "ordered", true);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    bson_error_t berr = {0};
+    bool ok = true;
+    for (size_t i = 0; i < nplans && ok; i++)
+        for (size_t j = 0; j < plans[i]->n && ok; j++) {
+            const pj_op_t *op = plans[i]->ops[j];
+            if (op_runs(ctx, op) && !strcmp(pj_physical(ctx, op->model), target))
+                ok = bulk_add(bulk, op, &berr);
+        }
+    if (ok) {
+        ok = mongoc_bulk_operation_execute(bulk, &reply, &berr) != 0;
+        bson_destroy(&reply);
+    }
+    mongoc_bulk_operation_destroy(bulk);
+    mongoc_collection_destroy(coll);
+    bson_destroy(&opts);
+    if (ok)
+        return true;
+    HL_DEBUG("bulk write on %s failed (%s); writing its operations one by one", target,
+             berr.message);
+    for (size_t i = 0; i < nplans; i++)
+        for (size_t j = 0; j < plans[i]->n; j++) {
+            const pj_op_t *op = plans[i]->ops[j];
+            if (op_runs(ctx, op) && !strcmp(pj_physical(ctx, op->model), target) &&
+                !run_op(ctx, op, target, err))
+                return false;
+        }
+    return true;
+}
+
+/* Advance every plan's watermark ($max, so coalescing per key and any order are equivalent). */
+static bool advance_watermarks(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplans,
+                               hl_error_t *err)
+{
+    mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, "watermarks");
+    bson_t opts = BSON_INITIALIZER, upsert_opts = BSON_INITIALIZER, reply;
+    BSON_APPEND_BOOL(&opts, "ordered", true);
+    BSON_APPEND_BOOL(&upsert_opts, "upsert", true);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    bson_error_t berr = {0};
+    bool ok = true;
+    size_t nops = 0;
+    for (size_t i = 0; i < nplans && ok; i++) {
+        const pj_plan_t *p = plans[i];
+        if (!p->wm_input[0])
+            continue;
+        /* the highest version of this key in the batch, written once, at its last plan */
+        bool later = false;
+        int64_t v = p->wm_version;
+        for (size_t k = 0; k < nplans; k++) {
+            const pj_plan_t *q = plans[k];
+            if (k == i || strcmp(q->wm_input, p->wm_input) || strcmp(q->wm_key, p->wm_key))
+                continue;
+            if (k > i)
+                later = true;
+            if (q->wm_version > v)
+                v = q->wm_version;
+        }
+        if (later)
+            continue;
+        char id[160];
+        snprintf(id, sizeof id, "%s:%s", p->wm_input, p->wm_key);
+        bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, max;
+        BSON_APPEND_UTF8(&filter, "_id", id);
+        BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &max);
+        BSON_APPEND_INT64(&max, "v", v);
+        bson_append_document_end(&update, &max);
+        ok =
+            mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &update, &upsert_opts, &berr);
+        nops++;
+        bson_destroy(&filter);
+        bson_destroy(&update);
+    }
+    if (ok && nops) {
+        ok = mongoc_bulk_operation_execute(bulk, &reply, &berr) != 0;
+        bson_destroy(&reply);
+    }
+    mongoc_bulk_operation_destroy(bulk);
+    mongoc_collection_destroy(coll);
+    bson_destroy(&opts);
+    bson_destroy(&upsert_opts);
+    if (ok)
+        return true;
+    HL_DEBUG("bulk watermark write failed (%s); writing them one by one", berr.message);
+    for (size_t i = 0; i < nplans; i++)
+        if (plans[i]->wm_input[0] &&
+            !pj_watermark_advance(ctx, plans[i]->wm_input, plans[i]->wm_key, plans[i]->wm_version,
+                                  err))
+            return false;
+    return true;
+}
+
+bool pj_plans_execute(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplans, hl_error_t *err)
+{
+    /* Operations only ever address their own collection (no operation reads another), so the
+     * per-collection order of the plans' operations is all that decides the result. */
+    const char *targets[64];
+    size_t ntargets = 0;
+    for (size_t i = 0; i < nplans; i++)
+        for (size_t j = 0; j < plans[i]->n; j++) {
+            const pj_op_t *op = plans[i]->ops[j];
+            if (!op_runs(ctx, op))
+                continue;
+            const char *t = pj_physical(ctx, op->model);
+            size_t k = 0;
+            while (k < ntargets && strcmp(targets[k], t) != 0)
+                k++;
+            if (k < ntargets)
+                continue;
+            if (ntargets == sizeof targets / sizeof targets[0])
+                return hl_error_set(err, HL_ERR_SYSTEM, 0, "more than %zu collections in a batch",
+                                    ntargets);
+            targets[ntargets++] = t;
+        }
+    for (size_t k = 0; k < ntargets; k++)
+        if (!run_collection(ctx, plans, nplans, targets[k], err))
+            return false;
+    if (!ctx->rebuild_model && !advance_watermarks(ctx, plans, nplans, err))
+        return false;
+    return true;
+}
+
 bool pj_plan_execute(pj_ctx_t *ctx, const pj_plan_t *plan, bool *applied, hl_error_t *err)
 {
     *applied = false;
-    for (size_t i = 0; i < plan->n; i++) {
-        const pj_op_t *op = plan->ops[i];
-        const char *target = pj_physical(ctx, op->model);
-        if (!ctx->rebuild_model ? false : strcmp(ctx->rebuild_model, op->model) != 0)
-            continue; /* rebuilding another model */
-        bool one = false, ok = true;
-        bson_error_t berr;
-        mongoc_collection_t *coll = NULL;
-        switch (op->kind) {
-        case PJ_OP_UPSERT:
-            if (!pj_upsert_guarded(ctx, target, &op->filter, &op->update, &one, err))
-                return false;
-            break;
-        case PJ_OP_UPDATE:
-            coll = mongoc_database_get_collection(ctx->db, target);
-            ok = mongoc_collection_update_one(coll, &op->filter, &op->update, NULL, NULL, &berr);
-            one = ok;
-            break;
-        case PJ_OP_UPDATE_MANY:
-            coll = mongoc_database_get_collection(ctx->db, target);
-            ok = mongoc_collection_update_many(coll, &op->filter, &op->update, NULL, NULL, &berr);
-            one = ok;
-            break;
-        case PJ_OP_DELETE:
-            coll = mongoc_database_get_collection(ctx->db, target);
-            ok = mongoc_collection_delete_one(coll, &op->filter, NULL, NULL, &berr);
-            one = ok;
-            break;
-        }
-        if (coll)
-            mongoc_collection_destroy(coll);
-        if (!ok)
-            return hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "%s: %s", target, berr.message);
-        *applied = *applied || one;
-    }
-    if (!ctx->rebuild_model && plan->wm_input[0] &&
-        !pj_watermark_advance(ctx, plan->wm_input, plan->wm_key, plan->wm_version, err))
-        return false;
-    return true;
+    for (size_t i = 0; i < plan->n; i++)
+        *applied = *applied || op_runs(ctx, plan->ops[i]);
+    return pj_plans_execute(ctx, &plan, 1, err);
 }
