@@ -111,8 +111,13 @@ typedef struct {
 bool qs_find(qs_ctx_t *ctx, const char *logical, const bson_t *filter, const bson_t *opts,
              qs_docs_t *out, hl_error_t *err);
 
-/* Find the documents whose _id is one of ids[0..n) (one round trip; n may be 0), with an
- * optional projection (NULL: whole documents). */
+/* Up to this many ids, qs_find_ids looks each one up by _id equality (pushed down to storage by
+ * FerretDB 1.24, cost independent of the collection size); more ids take one $in (a scan). */
+#define QS_FIND_IDS_EQ_MAX 32
+
+/* Find the documents whose _id is one of ids[0..n) (distinct; n may be 0), with an optional
+ * projection (NULL: whole documents): n _id lookups up to QS_FIND_IDS_EQ_MAX, else one $in.
+ * Missing ids are skipped. out is freed by the caller with qs_docs_free, also on error. */
 bool qs_find_ids(qs_ctx_t *ctx, const char *logical, const char *const *ids, size_t n,
                  const bson_t *projection, qs_docs_t *out, hl_error_t *err);
 

@@ -135,6 +135,34 @@ bool qs_find_ids(qs_ctx_t *ctx, const char *logical, const char *const *ids, siz
     if (n == 0)
         return true;
     bson_t filter = BSON_INITIALIZER, cond, in, opts = BSON_INITIALIZER;
+    bool ok = true;
+    if (projection)
+        BSON_APPEND_DOCUMENT(&opts, "projection", projection);
+    if (n <= QS_FIND_IDS_EQ_MAX) {
+        /* _id equality is the one filter FerretDB 1.24 pushes down to its storage: n lookups
+         * cost O(n), one $in scans the whole collection (measured: 20 lookups 13 ms vs one $in
+         * 18 ms on 245 profiles, 2 vs 20 ms for two ids; the scan grows with the collection). */
+        size_t cap = n;
+        out->docs = calloc(cap, sizeof *out->docs);
+        if (!out->docs) {
+            ok = hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
+            goto done;
+        }
+        BSON_APPEND_INT64(&opts, "limit", 1);
+        for (size_t i = 0; i < n && ok; i++) {
+            qs_docs_t one;
+            bson_reinit(&filter);
+            BSON_APPEND_UTF8(&filter, "_id", ids[i]);
+            ok = qs_find(ctx, logical, &filter, &opts, &one, err);
+            if (ok && one.n > 0) {
+                out->docs[out->n++] = one.docs[0];
+                one.docs[0] = NULL;
+                one.n = 0;
+            }
+            qs_docs_free(&one);
+        }
+        goto done;
+    }
     BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &cond);
     BSON_APPEND_ARRAY_BEGIN(&cond, "$in", &in);
     for (size_t i = 0; i < n; i++) {
@@ -144,9 +172,8 @@ bool qs_find_ids(qs_ctx_t *ctx, const char *logical, const char *const *ids, siz
     }
     bson_append_array_end(&cond, &in);
     bson_append_document_end(&filter, &cond);
-    if (projection)
-        BSON_APPEND_DOCUMENT(&opts, "projection", projection);
-    bool ok = qs_find(ctx, logical, &filter, &opts, out, err);
+    ok = qs_find(ctx, logical, &filter, &opts, out, err);
+done:
     bson_destroy(&opts);
     bson_destroy(&filter);
     return ok;

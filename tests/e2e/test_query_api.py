@@ -472,3 +472,23 @@ def test_revocation_reaches_reads_that_saw_the_session_live(world):
             assert time.monotonic() - t0 < 2.5
         # and it stays refused
         assert get("/v1/friends", auth).status == 401
+
+
+def test_names_of_many_members_in_one_lookup(world):
+    """More than 32 distinct users on a page are named through one $in, fewer through _id
+    lookups (query-server/src/store.c): both give every name."""
+    d = db()
+    user = uid()
+    for size in (40, 5):
+        members = [uid() for _ in range(size)]
+        d.user_profiles.insert_many([{"_id": m, "display_name": f"M{i}", "display_name_lower":
+                                      f"m{i}", "created_at": at(i), "version": 1}
+                                     for i, m in enumerate(members)])
+        room = uid()
+        d.inbox.insert_one({"_id": f"{user}:{room}", "user_id": user, "room_id": room,
+                            "kind": "group", "title": f"Big {size}", "member_ids": members,
+                            "last_message": None, "last_activity_at": at(1000 + size),
+                            "last_seq": 0, "last_read_seq": 0})
+        items = get("/v1/chat-rooms", bearer(user)).json()["items"]
+        got = next(i for i in items if i["room_id"] == room)["members"]
+        assert got == [{"id": m, "display_name": f"M{i}"} for i, m in enumerate(members)]
