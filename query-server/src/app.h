@@ -48,8 +48,9 @@ typedef struct {
     hl_token_key_t consistency_key;
     hl_token_key_t session_key;
     qs_alias_cache_t aliases;
-    qs_cache_t *sessions; /* "<session id>:<user id>" → 1 live (short), 0 revoked (final) */
-    qs_cache_t *members;  /* "<room id>:<user id>" → 1 member */
+    qs_cache_t *sessions;     /* "<session id>:<user id>" → 1 live (short), 0 revoked (final) */
+    qs_cache_t *members;      /* "<room id>:<user id>" → 1 member */
+    qs_doc_cache_t *messages; /* "<room id>:<seq>" → rendered message (messages never change) */
 } qs_app_t;
 
 /* Borrow a client from the pool for this request (released by qs_client_release). */

@@ -82,3 +82,76 @@ void qs_cache_put(qs_cache_t *c, const char *key, int64_t value, int64_t expires
     s->expires_at_ms = expires_at_ms;
     pthread_mutex_unlock(&c->lock);
 }
+
+typedef struct {
+    char key[QS_CACHE_KEY_MAX];
+    bson_t *doc;
+} doc_slot_t;
+
+struct qs_doc_cache {
+    pthread_mutex_t lock;
+    size_t mask;
+    doc_slot_t *slots;
+};
+
+qs_doc_cache_t *qs_doc_cache_new(size_t nslots)
+{
+    size_t n = 16;
+    while (n < nslots && n < ((size_t)1 << 30))
+        n <<= 1;
+    qs_doc_cache_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->slots = calloc(n, sizeof *c->slots);
+    if (!c->slots) {
+        free(c);
+        return NULL;
+    }
+    c->mask = n - 1;
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+void qs_doc_cache_destroy(qs_doc_cache_t *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i <= c->mask; i++)
+        if (c->slots[i].doc)
+            bson_destroy(c->slots[i].doc);
+    pthread_mutex_destroy(&c->lock);
+    free(c->slots);
+    free(c);
+}
+
+bool qs_doc_cache_get(qs_doc_cache_t *c, const char *key, bson_t *out)
+{
+    if (!c || strlen(key) >= QS_CACHE_KEY_MAX)
+        return false;
+    bool hit = false;
+    pthread_mutex_lock(&c->lock);
+    doc_slot_t *s = &c->slots[hash_key(key) & c->mask];
+    if (s->doc && !strcmp(s->key, key)) {
+        bson_copy_to(s->doc, out);
+        hit = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return hit;
+}
+
+void qs_doc_cache_put(qs_doc_cache_t *c, const char *key, const bson_t *doc)
+{
+    size_t n = strlen(key);
+    if (!c || n == 0 || n >= QS_CACHE_KEY_MAX || doc->len > QS_DOC_CACHE_DOC_MAX)
+        return;
+    bson_t *copy = bson_copy(doc);
+    bson_t *old = NULL;
+    pthread_mutex_lock(&c->lock);
+    doc_slot_t *s = &c->slots[hash_key(key) & c->mask];
+    old = s->doc;
+    memcpy(s->key, key, n + 1);
+    s->doc = copy;
+    pthread_mutex_unlock(&c->lock);
+    if (old)
+        bson_destroy(old);
+}

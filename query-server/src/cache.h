@@ -8,6 +8,7 @@
 #ifndef QS_CACHE_H
 #define QS_CACHE_H
 
+#include <bson/bson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,5 +29,26 @@ bool qs_cache_get(qs_cache_t *c, const char *key, int64_t now_ms, int64_t *value
 /* Store key → value until expires_at_ms (exclusive). A key longer than QS_CACHE_KEY_MAX - 1
  * bytes is ignored. */
 void qs_cache_put(qs_cache_t *c, const char *key, int64_t value, int64_t expires_at_ms);
+
+/* A cache of immutable documents by key (same direct-mapped scheme, no expiry): the query
+ * server keeps rendered chat messages by "<room id>:<seq>" (a message never changes once
+ * written). At most nslots documents of at most QS_DOC_CACHE_DOC_MAX bytes are kept. */
+#define QS_DOC_CACHE_DOC_MAX 17000 /* a 4000-character body in 4-byte UTF-8, and more */
+
+typedef struct qs_doc_cache qs_doc_cache_t;
+
+/* NULL on OOM. */
+qs_doc_cache_t *qs_doc_cache_new(size_t nslots);
+
+/* Free every document; NULL is ignored. */
+void qs_doc_cache_destroy(qs_doc_cache_t *c);
+
+/* Copy the document of key into *out (bson_copy_to: the caller destroys it) and return true,
+ * or return false (out untouched) when absent. */
+bool qs_doc_cache_get(qs_doc_cache_t *c, const char *key, bson_t *out);
+
+/* Store a copy of doc under key (evicting what shared its slot). Over-long keys or documents
+ * are ignored. */
+void qs_doc_cache_put(qs_doc_cache_t *c, const char *key, const bson_t *doc);
 
 #endif

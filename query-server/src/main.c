@@ -91,7 +91,8 @@ int main(int argc, char **argv)
     }
     app.sessions = qs_cache_new(8192);
     app.members = qs_cache_new(8192);
-    if (!app.sessions || !app.members) {
+    app.messages = qs_doc_cache_new(8192); /* <= 8192 x 17 kB */
+    if (!app.sessions || !app.members || !app.messages) {
         HL_ERROR("out of memory");
         goto done;
     }
@@ -131,6 +132,7 @@ done:
     pthread_mutex_destroy(&app.aliases.lock);
     qs_cache_destroy(app.sessions);
     qs_cache_destroy(app.members);
+    qs_doc_cache_destroy(app.messages);
     if (rc == 0)
         HL_INFO("stopped");
     return rc;

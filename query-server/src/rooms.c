@@ -222,16 +222,103 @@ static int check_member(qs_ctx_t *ctx, const char *room, hl_error_t *err)
     return 0;
 }
 
+/* Render a `messages` document as an API item of room into *item (bson_init'ed here). */
+static void render_message(const bson_t *doc, const char *room, bson_t *item)
+{
+    bson_init(item);
+    BSON_APPEND_UTF8(item, "message_id", qs_doc_string(doc, "_id", ""));
+    BSON_APPEND_UTF8(item, "room_id", room);
+    BSON_APPEND_INT64(item, "seq", qs_doc_int(doc, "seq", 0));
+    BSON_APPEND_UTF8(item, "sender_id", qs_doc_string(doc, "sender_id", ""));
+    BSON_APPEND_UTF8(item, "body", qs_doc_string(doc, "body", ""));
+    qs_append_string_or_null(item, "client_message_id", doc, "client_message_id");
+    qs_append_date(item, "sent_at", doc, "created_at");
+}
+
+/* last_seq of room from chat_rooms (an _id lookup): 1 found, 0 not projected yet, -1 error. */
+static int room_last_seq(qs_ctx_t *ctx, const char *room, int64_t *last_seq, hl_error_t *err)
+{
+    bson_t doc;
+    int found = qs_find_one(ctx, "chat_rooms", room, &doc, err);
+    if (found > 0) {
+        *last_seq = qs_doc_int(&doc, "last_seq", -1);
+        bson_destroy(&doc);
+        if (*last_seq < 0)
+            found = 0;
+    }
+    return found;
+}
+
+/* The page seq in [lo, hi] of room, newest first, into page[hi - seq] (present[] set for each
+ * found). Seqs are dense per room (1, 2, ... last_seq) and messages never change, so rendered
+ * messages are kept in app->messages by "<room>:<seq>"; only the seqs not kept are read, with
+ * one range query. A seq not projected yet stays absent. */
+static bool load_page(qs_ctx_t *ctx, const char *room, int64_t lo, int64_t hi, bson_t *page,
+                      bool *present, hl_error_t *err)
+{
+    int64_t miss_lo = INT64_MAX, miss_hi = INT64_MIN;
+    char key[QS_CACHE_KEY_MAX];
+    for (int64_t seq = hi; seq >= lo; seq--) {
+        snprintf(key, sizeof key, "%s:%lld", room, (long long)seq);
+        present[hi - seq] = qs_doc_cache_get(ctx->app->messages, key, &page[hi - seq]);
+        if (!present[hi - seq]) {
+            miss_lo = seq < miss_lo ? seq : miss_lo;
+            miss_hi = seq > miss_hi ? seq : miss_hi;
+        }
+    }
+    if (miss_lo == INT64_MAX)
+        return true;
+    bson_t *filter = BCON_NEW("room_id", BCON_UTF8(room), "seq", "{", "$gte", BCON_INT64(miss_lo),
+                              "$lte", BCON_INT64(miss_hi), "}");
+    qs_docs_t d;
+    bool ok = qs_find(ctx, "messages", filter, NULL, &d, err);
+    for (size_t i = 0; ok && i < d.n; i++) {
+        int64_t seq = qs_doc_int(d.docs[i], "seq", 0);
+        if (seq < lo || seq > hi || present[hi - seq])
+            continue;
+        render_message(d.docs[i], room, &page[hi - seq]);
+        present[hi - seq] = true;
+        snprintf(key, sizeof key, "%s:%lld", room, (long long)seq);
+        qs_doc_cache_put(ctx->app->messages, key, &page[hi - seq]);
+    }
+    qs_docs_free(&d);
+    bson_destroy(filter);
+    return ok;
+}
+
+/* Fallback while chat_rooms does not show the room yet: newest first by one sorted query. */
+static bool scan_page(qs_ctx_t *ctx, const char *room, int64_t before, int limit, qs_docs_t *d,
+                      hl_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, cond;
+    bson_t *sort = BCON_NEW("seq", BCON_INT32(-1));
+    BSON_APPEND_UTF8(&filter, "room_id", room);
+    if (before != INT64_MAX) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &cond);
+        BSON_APPEND_INT64(&cond, "$lt", before);
+        bson_append_document_end(&filter, &cond);
+    }
+    qs_page_opts(&opts, sort, limit);
+    bool ok = qs_find(ctx, "messages", &filter, &opts, d, err);
+    bson_destroy(sort);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    return ok;
+}
+
 void qs_handle_messages(hl_http_request_t *req)
 {
     hl_error_t err = {0};
     qs_ctx_t ctx = {.app = req->app};
     qs_docs_t d = {0};
     qs_page_params_t p;
-    char room[HL_UUID_STR_LEN + 1], before_text[24];
-    int64_t before = INT64_MAX;
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, items = BSON_INITIALIZER;
-    bson_t *sort = BCON_NEW("seq", BCON_INT32(-1));
+    char room[HL_UUID_STR_LEN + 1], before_text[24], next[QS_CURSOR_TEXT_MAX];
+    int64_t before = INT64_MAX, last_seq = 0, next_before = 0;
+    bson_t items = BSON_INITIALIZER;
+    bson_t page[QS_LIMIT_MAX];
+    bool present[QS_LIMIT_MAX] = {false};
+    int64_t lo = 1, hi = 0;
+    size_t nitems = 0;
     if (!hl_uuid_valid(req->params[0])) {
         hl_error_set_reason(&err, HL_ERR_INPUT, 404, "not-found", "no chat room with this id");
         goto fail;
@@ -255,39 +342,44 @@ void qs_handle_messages(hl_http_request_t *req)
     }
     if (!qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err) || check_member(&ctx, room, &err) <= 0)
         goto fail;
-    bson_t cond;
-    BSON_APPEND_UTF8(&filter, "room_id", room);
-    if (before != INT64_MAX) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &cond);
-        BSON_APPEND_INT64(&cond, "$lt", before);
-        bson_append_document_end(&filter, &cond);
-    }
-    qs_page_opts(&opts, sort, p.limit);
-    if (!qs_find(&ctx, "messages", &filter, &opts, &d, &err))
+    int known = room_last_seq(&ctx, room, &last_seq, &err);
+    if (known < 0)
         goto fail;
-    qs_end(&ctx);
-    size_t n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
-    for (size_t i = 0; i < n; i++) {
-        const bson_t *doc = d.docs[i];
-        char key[24];
-        bson_t item;
-        snprintf(key, sizeof key, "%zu", i);
-        BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
-        BSON_APPEND_UTF8(&item, "message_id", qs_doc_string(doc, "_id", ""));
-        BSON_APPEND_UTF8(&item, "room_id", room);
-        BSON_APPEND_INT64(&item, "seq", qs_doc_int(doc, "seq", 0));
-        BSON_APPEND_UTF8(&item, "sender_id", qs_doc_string(doc, "sender_id", ""));
-        BSON_APPEND_UTF8(&item, "body", qs_doc_string(doc, "body", ""));
-        qs_append_string_or_null(&item, "client_message_id", doc, "client_message_id");
-        qs_append_date(&item, "sent_at", doc, "created_at");
-        bson_append_document_end(&items, &item);
+    if (known > 0) {
+        hi = (before <= last_seq ? before : last_seq + 1) - 1;
+        lo = hi - p.limit + 1 > 1 ? hi - p.limit + 1 : 1;
+        if (hi >= 1 && !load_page(&ctx, room, lo, hi, page, present, &err))
+            goto fail;
+        qs_end(&ctx);
+        for (int64_t seq = hi; seq >= lo && hi >= 1; seq--) {
+            if (!present[hi - seq])
+                continue;
+            char key[24];
+            snprintf(key, sizeof key, "%zu", nitems++);
+            BSON_APPEND_DOCUMENT(&items, key, &page[hi - seq]);
+        }
+        next_before = hi >= 1 && lo > 1 ? lo : 0;
+    } else {
+        if (!scan_page(&ctx, room, before, p.limit, &d, &err))
+            goto fail;
+        qs_end(&ctx);
+        size_t n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
+        for (size_t i = 0; i < n; i++) {
+            char key[24];
+            bson_t item;
+            render_message(d.docs[i], room, &item);
+            snprintf(key, sizeof key, "%zu", i);
+            BSON_APPEND_DOCUMENT(&items, key, &item);
+            bson_destroy(&item);
+        }
+        if (d.n > (size_t)p.limit)
+            next_before = qs_doc_int(d.docs[n - 1], "seq", 0);
     }
-    char next[QS_CURSOR_TEXT_MAX];
     bool more = false;
-    if (d.n > (size_t)p.limit) {
+    if (next_before > 0) {
         qs_cursor_t c;
         memset(&c, 0, sizeof c);
-        c.num = qs_doc_int(d.docs[n - 1], "seq", 0);
+        c.num = next_before;
         memcpy(c.id, room, sizeof room);
         more = qs_cursor_encode(QS_CURSOR_MESSAGES, &c, next, sizeof next);
     }
@@ -297,9 +389,9 @@ fail:
     qs_end(&ctx);
     qs_reply_error(req, &err);
 done:
+    for (int64_t seq = hi; seq >= lo && hi >= 1; seq--)
+        if (present[hi - seq])
+            bson_destroy(&page[hi - seq]);
     qs_docs_free(&d);
-    bson_destroy(sort);
     bson_destroy(&items);
-    bson_destroy(&opts);
-    bson_destroy(&filter);
 }

@@ -492,3 +492,36 @@ def test_names_of_many_members_in_one_lookup(world):
         items = get("/v1/chat-rooms", bearer(user)).json()["items"]
         got = next(i for i in items if i["room_id"] == room)["members"]
         assert got == [{"id": m, "display_name": f"M{i}"} for i, m in enumerate(members)]
+
+
+def test_message_pages_follow_the_projection(world):
+    """Pages are cut by chat_rooms.last_seq and kept per message (messages never change): a
+    message not projected yet is absent, not remembered as absent; a room chat_rooms does not
+    show yet is read by one sorted query instead."""
+    d = db()
+    u = world["u"]
+    room, other = uid(), uid()
+    for r, last in ((room, 5), (other, None)):
+        if last is not None:
+            d.chat_rooms.insert_one({"_id": r, "kind": "group", "title": "t", "created_by": u["a"],
+                                     "direct_key": None, "last_seq": last, "created_at": at(0),
+                                     "updated_at": at(0), "version": last + 1})
+        d.room_members.insert_one({"_id": f"{r}:{u['a']}", "room_id": r, "user_id": u["a"],
+                                   "joined_at": at(0), "last_read_seq": 0, "room_version": 1})
+
+    def msg(r, s):
+        return {"_id": uid(), "room_id": r, "seq": s, "sender_id": u["a"], "body": f"b{s}",
+                "client_message_id": f"c{s}", "created_at": at(s), "room_version": s + 1}
+    d.messages.insert_many([msg(room, s) for s in (1, 2, 3)] + [msg(other, s) for s in (1, 2, 3)])
+    path = f"/v1/chat-rooms/{room}/messages"
+    assert [m["seq"] for m in get(path, world["auth"]).json()["items"]] == [3, 2, 1]
+    d.messages.insert_many([msg(room, 4), msg(room, 5)])
+    assert [m["seq"] for m in get(path, world["auth"]).json()["items"]] == [5, 4, 3, 2, 1]
+    page = get(f"{path}?limit=2", world["auth"]).json()
+    assert [m["body"] for m in page["items"]] == ["b5", "b4"]
+    assert [m["seq"] for m in get(f"{path}?limit=2&cursor={page['next_cursor']}",
+                                  world["auth"]).json()["items"]] == [3, 2]
+    r = get(f"/v1/chat-rooms/{other}/messages?limit=2", world["auth"]).json()
+    assert [m["seq"] for m in r["items"]] == [3, 2] and r["next_cursor"]
+    assert [m["seq"] for m in get(f"/v1/chat-rooms/{other}/messages?cursor={r['next_cursor']}",
+                                  world["auth"]).json()["items"]] == [1]

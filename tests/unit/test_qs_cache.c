@@ -60,11 +60,52 @@ static void test_collisions_and_long_keys(void **state)
     qs_cache_destroy(c);
 }
 
+static void test_doc_cache(void **state)
+{
+    (void)state;
+    qs_doc_cache_t *c = qs_doc_cache_new(4);
+    assert_non_null(c);
+    bson_t out;
+    assert_false(qs_doc_cache_get(c, "r:1", &out));
+    bson_t *doc = BCON_NEW("seq", BCON_INT64(1), "body", BCON_UTF8("hello"));
+    qs_doc_cache_put(c, "r:1", doc);
+    bson_destroy(doc); /* the cache keeps its own copy */
+    assert_true(qs_doc_cache_get(c, "r:1", &out));
+    bson_iter_t it;
+    assert_true(bson_iter_init_find(&it, &out, "body"));
+    assert_string_equal(bson_iter_utf8(&it, NULL), "hello");
+    bson_destroy(&out);
+    /* many keys in 16 slots: evictions free the old copies (ASan/valgrind clean) */
+    char key[32];
+    for (int i = 0; i < 100; i++) {
+        bson_t *d = BCON_NEW("seq", BCON_INT64(i));
+        snprintf(key, sizeof key, "r:%d", i);
+        qs_doc_cache_put(c, key, d);
+        bson_destroy(d);
+    }
+    assert_true(qs_doc_cache_get(c, "r:99", &out));
+    assert_true(bson_iter_init_find(&it, &out, "seq"));
+    assert_int_equal(bson_iter_as_int64(&it), 99);
+    bson_destroy(&out);
+    /* documents over the size bound are not kept */
+    bson_t big = BSON_INITIALIZER;
+    char body[QS_DOC_CACHE_DOC_MAX + 1];
+    memset(body, 'x', sizeof body - 1);
+    body[sizeof body - 1] = '\0';
+    BSON_APPEND_UTF8(&big, "body", body);
+    qs_doc_cache_put(c, "big", &big);
+    bson_destroy(&big);
+    assert_false(qs_doc_cache_get(c, "big", &out));
+    qs_doc_cache_destroy(c);
+    qs_doc_cache_destroy(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_put_expiry),
         cmocka_unit_test(test_collisions_and_long_keys),
+        cmocka_unit_test(test_doc_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
