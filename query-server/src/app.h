@@ -23,6 +23,7 @@ typedef struct {
     long long alias_ttl_ms;
     long long session_cache_ms;
     long long member_cache_ms;
+    long long name_cache_ms;
     char *log_level;
     bool log_json;
 } qs_config_t;
@@ -51,6 +52,7 @@ typedef struct {
     qs_cache_t *sessions;     /* "<session id>:<user id>" → 1 live (short), 0 revoked (final) */
     qs_cache_t *members;      /* "<room id>:<user id>" → 1 member */
     qs_doc_cache_t *messages; /* "<room id>:<seq>" → rendered message (messages never change) */
+    qs_doc_cache_t *names;    /* user id → {_id, display_name, exp: mono ms} */
 } qs_app_t;
 
 /* Borrow a client from the pool for this request (released by qs_client_release). */
@@ -128,6 +130,13 @@ int qs_find_one(qs_ctx_t *ctx, const char *logical, const char *id, bson_t *out,
 
 void qs_docs_free(qs_docs_t *d);
 
+/* Display names of the distinct users ids[0..n) as documents {_id, display_name} in *names
+ * (caller frees with qs_docs_free, also on error); unknown users are absent. A name read from
+ * user_profiles is reused for cfg.name_cache_ms, except by requests with a consistency token,
+ * which read every name. */
+bool qs_display_names(qs_ctx_t *ctx, const char *const *ids, size_t n, qs_docs_t *names,
+                      hl_error_t *err);
+
 /* The document of d whose _id is id, or NULL. */
 const bson_t *qs_docs_by_id(const qs_docs_t *d, const char *id);
 
@@ -153,6 +162,8 @@ void qs_reply_error(hl_http_request_t *req, const hl_error_t *err);
  * 400 "invalid-parameter" (returns -1 and fills err). */
 int qs_param(hl_http_request_t *req, const char *name, char *out, size_t cap, hl_error_t *err);
 
+/* Route handlers (main.c routes[]): each parses its parameters, runs qs_begin, reads the read
+ * models, and sends exactly one reply (200 JSON or a problem document). */
 void qs_handle_user(hl_http_request_t *req);
 void qs_handle_users_search(hl_http_request_t *req);
 void qs_handle_friends(hl_http_request_t *req);

@@ -33,6 +33,10 @@ static const hl_config_option_t options[] = {
      "this), ms"},
     {"member-cache-ms", "HL_QUERY_MEMBER_CACHE_MS", HL_OPT_INT, "60000", 0, 3600000, false,
      OPT(member_cache_ms), "how long a room membership seen is not re-read, ms"},
+    {"name-cache-ms", "HL_QUERY_NAME_CACHE_MS", HL_OPT_INT, "1000", 0, 5000, false,
+     OPT(name_cache_ms),
+     "how long a display name shown in lists is reused (a rename reaches token-less list reads "
+     "within this), ms"},
     {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
      "debug|info|warn|error"},
     {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
@@ -92,7 +96,8 @@ int main(int argc, char **argv)
     app.sessions = qs_cache_new(8192);
     app.members = qs_cache_new(8192);
     app.messages = qs_doc_cache_new(8192); /* <= 8192 x 17 kB */
-    if (!app.sessions || !app.members || !app.messages) {
+    app.names = qs_doc_cache_new(16384);
+    if (!app.sessions || !app.members || !app.messages || !app.names) {
         HL_ERROR("out of memory");
         goto done;
     }
@@ -133,6 +138,7 @@ done:
     qs_cache_destroy(app.sessions);
     qs_cache_destroy(app.members);
     qs_doc_cache_destroy(app.messages);
+    qs_doc_cache_destroy(app.names);
     if (rc == 0)
         HL_INFO("stopped");
     return rc;

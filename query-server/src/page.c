@@ -61,11 +61,7 @@ bool qs_load_names(qs_ctx_t *ctx, qs_docs_t *d, size_t n, const char *field, qs_
 {
     const char *ids[QS_LIMIT_MAX];
     size_t k = qs_collect_ids(d, n, field, ids, QS_LIMIT_MAX);
-    bson_t proj = BSON_INITIALIZER;
-    BSON_APPEND_INT32(&proj, "display_name", 1);
-    bool ok = qs_find_ids(ctx, "user_profiles", ids, k, &proj, names, err);
-    bson_destroy(&proj);
-    return ok;
+    return qs_display_names(ctx, ids, k, names, err);
 }
 
 const char *qs_name_of(const qs_docs_t *names, const char *id)

@@ -108,11 +108,7 @@ void qs_handle_chat_rooms(hl_http_request_t *req)
         goto fail;
     }
     size_t k = collect_members(&d, n, ids, ROOM_NAMES_MAX);
-    bson_t proj = BSON_INITIALIZER;
-    BSON_APPEND_INT32(&proj, "display_name", 1);
-    bool ok = qs_find_ids(&ctx, "user_profiles", ids, k, &proj, &names, &err);
-    bson_destroy(&proj);
-    if (!ok)
+    if (!qs_display_names(&ctx, ids, k, &names, &err))
         goto fail;
     qs_end(&ctx);
     for (size_t i = 0; i < n; i++) {

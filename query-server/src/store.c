@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 mongoc_client_t *qs_client_acquire(qs_app_t *app)
 {
@@ -294,4 +295,54 @@ void qs_reply_error(hl_http_request_t *req, const hl_error_t *err)
         return;
     }
     hl_http_reply_error(req, err);
+}
+
+bool qs_display_names(qs_ctx_t *ctx, const char *const *ids, size_t n, qs_docs_t *names,
+                      hl_error_t *err)
+{
+    qs_app_t *app = ctx->app;
+    int64_t now = hl_mono_ms();
+    const char **miss = NULL;
+    size_t nmiss = 0;
+    qs_docs_t found = {0};
+    bool ok = true;
+    names->docs = n ? calloc(n, sizeof *names->docs) : NULL;
+    names->n = 0;
+    miss = n ? calloc(n, sizeof *miss) : NULL;
+    if (n && (!names->docs || !miss)) {
+        ok = hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bson_t cached;
+        if (!ctx->consistent && app->cfg.name_cache_ms > 0 &&
+            qs_doc_cache_get(app->names, ids[i], &cached)) {
+            if (qs_doc_int(&cached, "exp", 0) > now) {
+                names->docs[names->n++] = bson_copy(&cached);
+                bson_destroy(&cached);
+                continue;
+            }
+            bson_destroy(&cached);
+        }
+        miss[nmiss++] = ids[i];
+    }
+    bson_t proj = BSON_INITIALIZER;
+    BSON_APPEND_INT32(&proj, "display_name", 1);
+    ok = qs_find_ids(ctx, "user_profiles", miss, nmiss, &proj, &found, err);
+    bson_destroy(&proj);
+    for (size_t i = 0; ok && i < found.n; i++) {
+        const char *id = qs_doc_string(found.docs[i], "_id", NULL);
+        const char *name = qs_doc_string(found.docs[i], "display_name", NULL);
+        if (!id || !name || names->n >= n)
+            continue;
+        bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "display_name", BCON_UTF8(name), "exp",
+                               BCON_INT64(now + app->cfg.name_cache_ms));
+        if (app->cfg.name_cache_ms > 0)
+            qs_doc_cache_put(app->names, id, doc);
+        names->docs[names->n++] = doc;
+    }
+done:
+    qs_docs_free(&found);
+    free(miss);
+    return ok;
 }

@@ -525,3 +525,25 @@ def test_message_pages_follow_the_projection(world):
     assert [m["seq"] for m in r["items"]] == [3, 2] and r["next_cursor"]
     assert [m["seq"] for m in get(f"/v1/chat-rooms/{other}/messages?cursor={r['next_cursor']}",
                                   world["auth"]).json()["items"]] == [1]
+
+
+def test_renames_reach_lists(world):
+    """Display names in lists are reused for at most 1 s (--name-cache-ms); a read with a
+    consistency token reads them fresh."""
+    d = db()
+    u, auth = world["u"], world["auth"]
+
+    def name_of_c():
+        return next(f["display_name"] for f in get("/v1/friends", auth).json()["items"]
+                    if f["id"] == u["c"])
+    before = name_of_c()
+    key = f"cdc.users:{u['c']}"
+    d.user_profiles.update_one({"_id": u["c"]}, {"$set": {"display_name": before + " II"}})
+    d.watermarks.insert_one({"_id": key, "v": 2})
+    r = get("/v1/friends", {**auth, "X-Consistency-Token": consistency([(key, 2)])})
+    assert next(f["display_name"] for f in r.json()["items"] if f["id"] == u["c"]) \
+        == before + " II"
+    d.user_profiles.update_one({"_id": u["c"]}, {"$set": {"display_name": before}})
+    t0 = time.monotonic()
+    eventually(lambda: name_of_c() == before, timeout_s=5, what="the rename back")
+    assert time.monotonic() - t0 < 2.5
