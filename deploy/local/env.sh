@@ -3,14 +3,16 @@
 # Override any variable from the environment before calling a script.
 
 # Profiles: "dev" (make up) and "test" (make test) run side by side with their own state
-# directories and ports, so tests never touch a developer's running stack.
+# directories and ports, so tests never touch a developer's running stack. "verify" is a second
+# test stack (HL_TEST_PROFILE=verify make test) for checking a clean run while "test" is busy.
 
 HL_ROOT=${HL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 HL_PROFILE=${HL_PROFILE:-dev}
 case "$HL_PROFILE" in
   dev)  _hl_stack=$HL_ROOT/.stack;      _hl_p=2; _hl_srv=808 ;;
   test) _hl_stack=$HL_ROOT/.stack-test; _hl_p=3; _hl_srv=818 ;;
-  *) echo "HL_PROFILE must be dev or test, not $HL_PROFILE" >&2; return 1 2>/dev/null || exit 1 ;;
+  verify) _hl_stack=$HL_ROOT/.stack-verify; _hl_p=4; _hl_srv=828 ;;  # a second test stack
+  *) echo "HL_PROFILE must be dev, test or verify, not $HL_PROFILE" >&2; return 1 2>/dev/null || exit 1 ;;
 esac
 HL_STACK_DIR=${HL_STACK_DIR:-$_hl_stack}
 HL_CACHE_DIR=${HL_CACHE_DIR:-$HL_ROOT/.cache}          # downloaded jars, built launchers (shared)
