@@ -11,7 +11,7 @@ HL_PROFILE=${HL_PROFILE:-dev}
 case "$HL_PROFILE" in
   dev)  _hl_stack=$HL_ROOT/.stack;      _hl_p=2; _hl_srv=808 ;;
   test) _hl_stack=$HL_ROOT/.stack-test; _hl_p=3; _hl_srv=818 ;;
-  verify) _hl_stack=$HL_ROOT/.stack-verify; _hl_p=4; _hl_srv=828 ;;  # a second test stack
+  verify) _hl_stack=$HL_ROOT/.stack-verify; _hl_p=5; _hl_srv=838 ;;  # a second test stack
   *) echo "HL_PROFILE must be dev, test or verify, not $HL_PROFILE" >&2; return 1 2>/dev/null || exit 1 ;;
 esac
 HL_STACK_DIR=${HL_STACK_DIR:-$_hl_stack}
