@@ -6,7 +6,7 @@
 #
 # Usage: bench/query_bench.sh            env: BENCH_DURATION (s, default 15), BENCH_CONNECTIONS
 #        (default 32), BENCH_THREADS (wrk threads, default 2), BENCH_ROOMS (default 20),
-#        BENCH_MESSAGES (default 60)
+#        BENCH_MESSAGES (default 60), BENCH_SETTLE (s to wait after seeding, default 10)
 # Seeds one user through the command API (bench/query_seed.py), then runs wrk per route and
 # prints a table (also written to $HL_STACK_DIR/bench/query-<utc time>.txt).
 set -euo pipefail
@@ -33,6 +33,8 @@ seed=$("$PY" "$HERE/query_seed.py" "$COMMAND" "$QUERY" --rooms "${BENCH_ROOMS:-2
   --messages "${BENCH_MESSAGES:-60}")
 field() { "$PY" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$seed" "$1"; }
 user=$(field user_id); token=$(field token); room=$(field room_id)
+# let the projector finish the seed's remaining inputs (notifications, counters...) first
+sleep "${BENCH_SETTLE:-10}"
 
 out_dir=$HL_STACK_DIR/bench; mkdir -p "$out_dir"
 report=$out_dir/query-$(date -u +%Y%m%dT%H%M%SZ).txt
