@@ -264,6 +264,17 @@ register() {
   done
 }
 
+# After a Kafka outage the Connect worker abandons the Debezium task whose producer was blocked
+# ("Graceful stop of task … failed") while that task's thread keeps the PostgreSQL replication
+# slot; the replacement task then fails forever with "replication slot … is active for PID n".
+# Restarting the worker ends the abandoned thread; configuration and offsets live in Kafka, so
+# capture resumes exactly where it stopped (at-least-once: a few changes may be sent twice).
+restart() {
+  stop
+  start
+  register
+}
+
 cmd=${1:-}; shift || true
 case "$cmd" in
   install) install ;;
@@ -271,5 +282,6 @@ case "$cmd" in
   stop) stop ;;
   status) status ;;
   register) register ;;
-  *) echo "usage: $0 install|start|stop|status|register" >&2; exit 2 ;;
+  restart) restart ;;
+  *) echo "usage: $0 install|start|stop|status|register|restart" >&2; exit 2 ;;
 esac
