@@ -60,8 +60,6 @@ void cs_handle_create_room(hl_http_request_t *req);
 void cs_handle_send_message(hl_http_request_t *req);
 void cs_handle_mark_read(hl_http_request_t *req);
 void cs_handle_notifications_read(hl_http_request_t *req);
-void cs_handle_healthz(hl_http_request_t *req);
 void cs_handle_readyz(hl_http_request_t *req);
-void cs_handle_metrics(hl_http_request_t *req);
 
 #endif

@@ -1,17 +1,10 @@
-/* health.c: /healthz (liveness), /readyz (PostgreSQL and Kafka reachable), /metrics. */
+/* health.c: /readyz (PostgreSQL and Kafka reachable); /healthz and /metrics come from hl/server.h.
+ */
 #include "app.h"
 
 #include "hl/metrics.h"
 
 #include <stdlib.h>
-
-void cs_handle_healthz(hl_http_request_t *req)
-{
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "status", "ok");
-    hl_http_reply_json(req, 200, &doc, NULL);
-    bson_destroy(&doc);
-}
 
 void cs_handle_readyz(hl_http_request_t *req)
 {
@@ -30,12 +23,4 @@ void cs_handle_readyz(hl_http_request_t *req)
     BSON_APPEND_BOOL(&doc, "kafka", kafka_ok);
     hl_http_reply_json(req, pg_ok && kafka_ok ? 200 : 503, &doc, NULL);
     bson_destroy(&doc);
-}
-
-void cs_handle_metrics(hl_http_request_t *req)
-{
-    size_t len = 0;
-    char *text = hl_metrics_render(&len);
-    hl_http_reply_text(req, 200, "text/plain; version=0.0.4", text, len);
-    free(text);
 }

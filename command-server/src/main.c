@@ -3,6 +3,7 @@
 #include "app.h"
 
 #include "hl/config.h"
+#include "hl/server.h"
 #include "hl/log.h"
 #include "hl/schema_registry.h"
 #include "hl/signals.h"
@@ -79,9 +80,9 @@ static const hl_http_route_t routes[] = {
     {"POST", "/v1/chat-rooms/{room_id}/messages", cs_handle_send_message},
     {"POST", "/v1/chat-rooms/{room_id}/read", cs_handle_mark_read},
     {"POST", "/v1/notifications/read", cs_handle_notifications_read},
-    {"GET", "/healthz", cs_handle_healthz},
+    {"GET", "/healthz", hl_server_handle_healthz},
     {"GET", "/readyz", cs_handle_readyz},
-    {"GET", "/metrics", cs_handle_metrics},
+    {"GET", "/metrics", hl_server_handle_metrics},
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -174,26 +175,13 @@ int main(int argc, char **argv)
     hl_error_t err = {0};
     int rc = 1;
     hl_http_server_t *http = NULL;
-    hl_log_level_t level = HL_LOG_INFO;
 
-    hl_signals_install();
-    if (!hl_config_load(options, NOPTS, &app.cfg, argc, argv, NULL, &err)) {
-        if (err.code == 1) {
-            hl_config_usage(stdout, "command-server", options, NOPTS);
-            rc = 0;
-        } else {
-            fprintf(stderr, "command-server: %s\n", err.message);
-            rc = 2;
-        }
+    int code = hl_server_configure("command-server", options, NOPTS, &app.cfg, OPT(log_level),
+                                   OPT(log_json), argc, argv);
+    if (code >= 0) {
+        rc = code;
         goto done;
     }
-    if (!hl_log_level_parse(app.cfg.log_level, &level)) {
-        fprintf(stderr, "command-server: bad --log-level %s\n", app.cfg.log_level);
-        rc = 2;
-        goto done;
-    }
-    hl_log_init("command-server", level, app.cfg.log_json);
-    hl_config_log(options, NOPTS, &app.cfg);
     if (sodium_init() < 0) {
         HL_ERROR("libsodium failed to initialise");
         goto done;
@@ -244,7 +232,7 @@ done:
     hl_pg_pool_destroy(app.pool);
     hl_event_catalog_destroy(app.catalog);
     hl_config_free(options, NOPTS, &app.cfg);
-    if (rc == 0)
+    if (rc == 0 && code < 0) /* not after --help */
         HL_INFO("stopped");
     return rc;
 }

@@ -173,8 +173,6 @@ void qs_handle_chat_room_check(hl_http_request_t *req);
 void qs_handle_messages(hl_http_request_t *req);
 void qs_handle_notifications(hl_http_request_t *req);
 void qs_handle_daily_stats(hl_http_request_t *req);
-void qs_handle_healthz(hl_http_request_t *req);
 void qs_handle_readyz(hl_http_request_t *req);
-void qs_handle_metrics(hl_http_request_t *req);
 
 #endif

@@ -164,14 +164,6 @@ fail:
     qs_reply_error(req, &err);
 }
 
-void qs_handle_healthz(hl_http_request_t *req)
-{
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "status", "ok");
-    hl_http_reply_json(req, 200, &doc, NULL);
-    bson_destroy(&doc);
-}
-
 void qs_handle_readyz(hl_http_request_t *req)
 {
     qs_app_t *app = req->app;
@@ -188,12 +180,4 @@ void qs_handle_readyz(hl_http_request_t *req)
     BSON_APPEND_BOOL(&doc, "mongodb", ok);
     hl_http_reply_json(req, ok ? 200 : 503, &doc, NULL);
     bson_destroy(&doc);
-}
-
-void qs_handle_metrics(hl_http_request_t *req)
-{
-    size_t len = 0;
-    char *text = hl_metrics_render(&len);
-    hl_http_reply_text(req, 200, "text/plain; version=0.0.4", text, len);
-    free(text);
 }

@@ -2,6 +2,7 @@
 #include "app.h"
 
 #include "hl/config.h"
+#include "hl/server.h"
 #include "hl/log.h"
 #include "hl/signals.h"
 
@@ -54,9 +55,9 @@ static const hl_http_route_t routes[] = {
     {"GET", "/v1/chat-rooms/{room_id}/messages", qs_handle_messages},
     {"GET", "/v1/notifications", qs_handle_notifications},
     {"GET", "/v1/stats/daily", qs_handle_daily_stats},
-    {"GET", "/healthz", qs_handle_healthz},
+    {"GET", "/healthz", hl_server_handle_healthz},
     {"GET", "/readyz", qs_handle_readyz},
-    {"GET", "/metrics", qs_handle_metrics},
+    {"GET", "/metrics", hl_server_handle_metrics},
 };
 
 int main(int argc, char **argv)
@@ -66,28 +67,15 @@ int main(int argc, char **argv)
     hl_error_t err = {0};
     int rc = 1;
     hl_http_server_t *http = NULL;
-    hl_log_level_t level = HL_LOG_INFO;
     mongoc_uri_t *uri = NULL;
 
     pthread_mutex_init(&app.aliases.lock, NULL);
-    hl_signals_install();
-    if (!hl_config_load(options, NOPTS, &app.cfg, argc, argv, NULL, &err)) {
-        if (err.code == 1) {
-            hl_config_usage(stdout, "query-server", options, NOPTS);
-            rc = 0;
-        } else {
-            fprintf(stderr, "query-server: %s\n", err.message);
-            rc = 2;
-        }
+    int code = hl_server_configure("query-server", options, NOPTS, &app.cfg, OPT(log_level),
+                                   OPT(log_json), argc, argv);
+    if (code >= 0) {
+        rc = code;
         goto done;
     }
-    if (!hl_log_level_parse(app.cfg.log_level, &level)) {
-        fprintf(stderr, "query-server: bad --log-level %s\n", app.cfg.log_level);
-        rc = 2;
-        goto done;
-    }
-    hl_log_init("query-server", level, app.cfg.log_json);
-    hl_config_log(options, NOPTS, &app.cfg);
     if (!hl_token_key_derive(&app.consistency_key, app.cfg.token_secret, "consistency", &err) ||
         !hl_token_key_derive(&app.session_key, app.cfg.token_secret, "session", &err)) {
         HL_ERROR("%s", err.message);
@@ -139,7 +127,7 @@ done:
     qs_cache_destroy(app.members);
     qs_doc_cache_destroy(app.messages);
     qs_doc_cache_destroy(app.names);
-    if (rc == 0)
+    if (rc == 0 && code < 0) /* not after --help */
         HL_INFO("stopped");
     return rc;
 }
