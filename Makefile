@@ -54,3 +54,10 @@ bench-query:
 	bash bench/query_bench.sh
 bench-lag:
 	bash bench/e2e_lag.sh $(LAG_ARGS)
+
+# Projector benchmark (bench/README.md): events/s of a second projector daemon (own consumer
+# group and database) catching up on every topic, alone and during a rebuild; needs a running
+# stack (default: the dev profile; HL_PROFILE=test for the test one).
+.PHONY: bench-projector
+bench-projector: build
+	bash bench/projector_bench.sh

@@ -6,6 +6,9 @@
  *                                    and headers; the running projector applies them again
  *   projector rebuild <model>        rebuild one read model into a shadow collection and switch
  *                                    read_model_aliases to it (docs/read-models.md)
+ *   projector replay [T:P:O ...]     apply every input topic from its beginning up to end
+ *                                    offsets (given, else the high watermarks now) to
+ *                                    --mongo-db as the daemon does; prints the ends reached
  */
 #include "cli.h"
 
@@ -28,10 +31,12 @@
 typedef bool (*pj_each_fn)(pj_ctx_t *ctx, rd_kafka_message_t *m, void *arg);
 
 /* Read every message of topics from start offsets (from[i], or the beginning when from is NULL)
- * up to the high watermarks taken now; call fn for each. The reached offsets are stored back
- * into *ends (a list the caller destroys). */
+ * up to the high watermarks taken now, or up to until's offsets when until is given (a
+ * partition absent from until is not read); call fn for each. The reached offsets are stored
+ * back into *ends (a list the caller destroys). */
 static bool read_topics(pj_ctx_t *ctx, const char *const *topics, size_t ntopics,
                         rd_kafka_topic_partition_list_t *from,
+                        const rd_kafka_topic_partition_list_t *until,
                         rd_kafka_topic_partition_list_t **ends, pj_each_fn fn, void *arg,
                         hl_error_t *err)
 {
@@ -71,6 +76,11 @@ static bool read_topics(pj_ctx_t *ctx, const char *const *topics, size_t ntopics
                     from ? rd_kafka_topic_partition_list_find(from, topics[t], part) : NULL;
                 if (f && f->offset > start)
                     start = f->offset;
+                if (until) {
+                    rd_kafka_topic_partition_t *u = rd_kafka_topic_partition_list_find(
+                        (rd_kafka_topic_partition_list_t *)until, topics[t], part);
+                    hi = !u ? start : u->offset < hi ? u->offset : hi;
+                }
                 rd_kafka_topic_partition_t *e =
                     rd_kafka_topic_partition_list_add(*ends, topics[t], part);
                 e->offset = start;
@@ -93,13 +103,34 @@ static bool read_topics(pj_ctx_t *ctx, const char *const *topics, size_t ntopics
     int64_t last_report = hl_mono_ms(), idle_deadline = hl_mono_ms() + 30000;
     while (remaining > 0) {
         if (hl_mono_ms() > idle_deadline) {
+            for (int i = 0; i < (*ends)->cnt; i++) {
+                rd_kafka_topic_partition_t *e = &(*ends)->elems[i];
+                if (e->offset < (int64_t)(intptr_t)e->opaque)
+                    fprintf(stderr, "  not reached: %s[%d] at %lld of %lld\n", e->topic,
+                            (int)e->partition, (long long)e->offset,
+                            (long long)(intptr_t)e->opaque);
+            }
             hl_error_set(err, HL_ERR_TIMEOUT, 0, "no message for 30 s with %d partitions left",
                          remaining);
             goto done;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
-        if (!m)
+        if (!m) {
+            /* the last offsets below a high watermark may be transaction markers, which are
+             * never delivered: a partition whose position reached its end is done */
+            rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(*ends);
+            if (!rd_kafka_position(rk, pos))
+                for (int i = 0; i < pos->cnt; i++) {
+                    rd_kafka_topic_partition_t *e = &(*ends)->elems[i];
+                    int64_t hi = (int64_t)(intptr_t)e->opaque;
+                    if (e->offset < hi && pos->elems[i].offset >= hi) {
+                        e->offset = hi;
+                        remaining--;
+                    }
+                }
+            rd_kafka_topic_partition_list_destroy(pos);
             continue;
+        }
         if (m->err) {
             rd_kafka_message_destroy(m);
             continue;
@@ -108,12 +139,16 @@ static bool read_topics(pj_ctx_t *ctx, const char *const *topics, size_t ntopics
         rd_kafka_topic_partition_t *e =
             rd_kafka_topic_partition_list_find(*ends, rd_kafka_topic_name(m->rkt), m->partition);
         int64_t hi = e ? (int64_t)(intptr_t)e->opaque : 0;
-        bool go = fn(ctx, m, arg);
-        if (e && m->offset >= e->offset) {
-            e->offset = m->offset + 1;
-            if (e->offset >= hi)
-                remaining--;
+        if (!e || m->offset >= hi || m->offset < e->offset) {
+            /* past the end taken at start (or already seen): not part of this read */
+            rd_kafka_message_destroy(m);
+            continue;
         }
+        bool go = fn(ctx, m, arg);
+        idle_deadline = hl_mono_ms() + 30000; /* fn's own time is not idleness */
+        e->offset = m->offset + 1;
+        if (e->offset >= hi)
+            remaining--;
         rd_kafka_message_destroy(m);
         if (!go) {
             hl_error_set(err, HL_ERR_SYSTEM, 0, "stopped");
@@ -237,7 +272,7 @@ static int cmd_dlq(pj_ctx_t *ctx, int argc, char **argv)
     rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new(4);
     int rc = 1;
     if (argc >= 1 && !strcmp(argv[0], "list")) {
-        rc = read_topics(ctx, topics, 1, NULL, &ends, dlq_print, NULL, &err) ? 0 : 1;
+        rc = read_topics(ctx, topics, 1, NULL, NULL, &ends, dlq_print, NULL, &err) ? 0 : 1;
     } else if (argc >= 1 && !strcmp(argv[0], "replay")) {
         replay_t r = {.select = argv + 1, .nselect = argc - 1};
         rd_kafka_conf_t *conf =
@@ -255,7 +290,7 @@ static int cmd_dlq(pj_ctx_t *ctx, int argc, char **argv)
             rd_kafka_conf_destroy(conf);
         }
         if (r.producer) {
-            bool ok = read_topics(ctx, topics, 1, NULL, &ends, dlq_replay_one, &r, &err);
+            bool ok = read_topics(ctx, topics, 1, NULL, NULL, &ends, dlq_replay_one, &r, &err);
             rd_kafka_flush(r.producer, 30000);
             rd_kafka_destroy(r.producer);
             fprintf(stderr, "replayed %d dead letters, %d failed\n", r.produced, r.failed);
@@ -285,6 +320,7 @@ static bool rebuild_apply(pj_ctx_t *ctx, rd_kafka_message_t *m, void *arg)
     hl_error_t err = {0};
     pj_result_t rc;
     for (int attempt = 0;; attempt++) {
+        pj_plan_source(&plan, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
         rc = pj_route_plan(ctx, rd_kafka_topic_name(m->rkt), m->payload, m->len, &plan, &err);
         bool applied = false;
         if (rc == PJ_APPLIED && !pj_plan_execute(ctx, &plan, &applied, &err))
@@ -417,7 +453,8 @@ static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
     }
     const char *model = argv[0];
     bool cdc = is_in(pj_cdc_models, model);
-    bool from_events = !cdc && ctx->cfg.pg_url[0];
+    /* daily_stats counts once per topic offset (its guard), so it is rebuilt from the topics */
+    bool from_events = !cdc && ctx->cfg.pg_url[0] && strcmp(model, "daily_stats") != 0;
     hl_error_t err = {0};
     int rc = 1;
     PGconn *pg = NULL;
@@ -451,7 +488,7 @@ static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
         }
         if (!rebuild_from_events(ctx, pg, &after, &st, &err))
             goto done;
-    } else if (!read_topics(ctx, topics, ntopics, NULL, &ends, rebuild_apply, &st, &err)) {
+    } else if (!read_topics(ctx, topics, ntopics, NULL, NULL, &ends, rebuild_apply, &st, &err)) {
         goto done;
     }
     fprintf(stderr,
@@ -468,7 +505,7 @@ static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
             goto done;
     } else {
         rd_kafka_topic_partition_list_t *ends2 = rd_kafka_topic_partition_list_new(16);
-        bool ok = read_topics(ctx, topics, ntopics, ends, &ends2, rebuild_apply, &st, &err);
+        bool ok = read_topics(ctx, topics, ntopics, ends, NULL, &ends2, rebuild_apply, &st, &err);
         rd_kafka_topic_partition_list_destroy(ends2);
         if (!ok)
             goto done;
@@ -498,13 +535,145 @@ done:
     return rc;
 }
 
+/* ---- replay ---- */
+
+#define REPLAY_BATCH 500
+
+typedef struct {
+    pj_plan_t plans[REPLAY_BATCH];
+    size_t n;
+    int64_t inputs, poison;
+    hl_error_t err;
+} replay_batch_t;
+
+/* Execute and release the batched plans (retrying transient store errors for up to 10 s). */
+static bool replay_flush(pj_ctx_t *ctx, replay_batch_t *rb)
+{
+    const pj_plan_t *plans[REPLAY_BATCH];
+    for (size_t i = 0; i < rb->n; i++)
+        plans[i] = &rb->plans[i];
+    bool ok = rb->n == 0;
+    int64_t t0 = hl_mono_ms();
+    for (int attempt = 0; !ok && attempt < 20; attempt++) {
+        if (attempt && hl_sleep_or_shutdown(500))
+            break;
+        hl_error_t aerr = {0};
+        if (!pj_aliases_refresh(ctx, 1000, &aerr))
+            HL_WARN("%s (keeping the previous aliases)", aerr.message);
+        ok = pj_plans_execute(ctx, plans, rb->n, &rb->err);
+    }
+    if (hl_mono_ms() - t0 > 2000)
+        HL_WARN("replay: a batch of %zu inputs took %lld ms", rb->n,
+                (long long)(hl_mono_ms() - t0));
+    for (size_t i = 0; i < rb->n; i++)
+        pj_plan_destroy(&rb->plans[i]);
+    rb->n = 0;
+    return ok;
+}
+
+static bool replay_apply(pj_ctx_t *ctx, rd_kafka_message_t *m, void *arg)
+{
+    replay_batch_t *rb = arg;
+    pj_plan_t *plan = &rb->plans[rb->n];
+    pj_plan_init(plan);
+    hl_error_t err = {0};
+    pj_result_t rc = PJ_RETRY;
+    for (int attempt = 0; rc == PJ_RETRY && attempt < 20; attempt++) {
+        if (attempt && hl_sleep_or_shutdown(500))
+            break;
+        pj_plan_destroy(plan);
+        pj_plan_init(plan);
+        pj_plan_source(plan, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+        rc = pj_route_plan(ctx, rd_kafka_topic_name(m->rkt), m->payload, m->len, plan, &err);
+    }
+    rb->inputs++;
+    if (rc == PJ_RETRY) {
+        pj_plan_destroy(plan);
+        rb->err = err;
+        return false;
+    }
+    if (rc != PJ_APPLIED) {
+        rb->poison += rc == PJ_POISON; /* dead-lettered by the live projector; skipped here */
+        pj_plan_destroy(plan);
+        return true;
+    }
+    rb->n++;
+    return rb->n < REPLAY_BATCH || replay_flush(ctx, rb);
+}
+
+static int cmd_replay(pj_ctx_t *ctx, int argc, char **argv)
+{
+    hl_error_t err = {0};
+    int rc = 1;
+    rd_kafka_topic_partition_list_t *until = NULL;
+    rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new(32);
+    replay_batch_t *rb = calloc(1, sizeof *rb);
+    const char *topics[16];
+    size_t ntopics = 0;
+    for (const pj_route_t *r = pj_routes; r->topic && ntopics < 16; r++)
+        topics[ntopics++] = r->topic;
+    if (!rb) {
+        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
+        goto done;
+    }
+    if (argc > 0) {
+        until = rd_kafka_topic_partition_list_new(argc);
+        for (int i = 0; i < argc; i++) {
+            /* topic:partition:offset; topic names hold no ':' */
+            char buf[256];
+            long long part = 0, off = 0;
+            snprintf(buf, sizeof buf, "%s", argv[i]);
+            char *c2 = strrchr(buf, ':');
+            char *c1 = c2 ? memchr(buf, ':', (size_t)(c2 - buf)) : NULL;
+            if (!c1 || (*c1 = '\0', *c2 = '\0', !hl_parse_ll(c1 + 1, &part)) ||
+                !hl_parse_ll(c2 + 1, &off) || part < 0 || off < 0) {
+                fprintf(stderr, "usage: projector replay [topic:partition:offset ...]\n");
+                rc = 2;
+                goto done;
+            }
+            rd_kafka_topic_partition_list_add(until, buf, (int32_t)part)->offset = off;
+        }
+    }
+    int64_t t0 = hl_mono_ms();
+    bool ok = read_topics(ctx, topics, ntopics, NULL, until, &ends, replay_apply, rb, &err);
+    if (ok && !replay_flush(ctx, rb))
+        ok = false;
+    if (!ok) {
+        if (rb->err.message[0])
+            err = rb->err;
+        goto done;
+    }
+    for (int i = 0; i < ends->cnt; i++)
+        printf("%s:%d:%lld\n", ends->elems[i].topic, (int)ends->elems[i].partition,
+               (long long)ends->elems[i].offset);
+    int64_t ms = hl_mono_ms() - t0;
+    fprintf(stderr, "replay: %lld inputs (%lld poison skipped) in %lld ms (%.0f inputs/s)\n",
+            (long long)rb->inputs, (long long)rb->poison, (long long)ms,
+            ms > 0 ? (double)rb->inputs * 1000.0 / (double)ms : 0.0);
+    rc = 0;
+done:
+    if (rc == 1)
+        fprintf(stderr, "projector replay: %s\n", err.message);
+    if (rb) {
+        for (size_t i = 0; i < rb->n; i++)
+            pj_plan_destroy(&rb->plans[i]);
+        free(rb);
+    }
+    if (until)
+        rd_kafka_topic_partition_list_destroy(until);
+    rd_kafka_topic_partition_list_destroy(ends);
+    return rc;
+}
+
 int pj_cli_main(pj_ctx_t *ctx, int argc, char **argv)
 {
     if (!strcmp(argv[0], "dlq"))
         return cmd_dlq(ctx, argc - 1, argv + 1);
     if (!strcmp(argv[0], "rebuild"))
         return cmd_rebuild(ctx, argc - 1, argv + 1);
-    fprintf(stderr, "projector: unknown subcommand %s (dlq list|replay, rebuild <model>)\n",
+    if (!strcmp(argv[0], "replay"))
+        return cmd_replay(ctx, argc - 1, argv + 1);
+    fprintf(stderr, "projector: unknown subcommand %s (dlq list|replay, rebuild <model>, replay)\n",
             argv[0]);
     return 2;
 }

@@ -57,68 +57,92 @@ static void handle_healthz(hl_http_request_t *req)
     bson_destroy(&doc);
 }
 
-/* Sum of (high watermark - position) over the assigned partitions; -1 when unknown. */
-static int64_t offsets_behind(pj_ctx_t *ctx)
+/* Messages between the consumer's position and the high watermark, per route (behind[i] for
+ * pj_routes[i]) and in total (the return value); -1 when the assignment is unknown. A partition
+ * not consumed since start has no position yet: its committed offset stands in. */
+static int64_t offsets_behind(pj_ctx_t *ctx, int64_t *behind, size_t nroutes)
 {
+    for (size_t i = 0; i < nroutes; i++)
+        behind[i] = 0;
     rd_kafka_topic_partition_list_t *parts = NULL;
     if (rd_kafka_assignment(ctx->consumer, &parts) || !parts)
         return -1;
-    int64_t behind = 0;
     rd_kafka_position(ctx->consumer, parts);
+    rd_kafka_topic_partition_list_t *committed = NULL;
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].offset < 0) {
+            committed = rd_kafka_topic_partition_list_copy(parts);
+            if (rd_kafka_committed(ctx->consumer, committed, 2000)) {
+                rd_kafka_topic_partition_list_destroy(committed);
+                committed = NULL;
+            }
+            break;
+        }
+    int64_t total = 0;
     for (int i = 0; i < parts->cnt; i++) {
-        int64_t lo = 0, hi = 0;
         rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t lo = 0, hi = 0;
         if (rd_kafka_get_watermark_offsets(ctx->consumer, p->topic, p->partition, &lo, &hi))
             continue;
-        int64_t pos = p->offset >= 0 ? p->offset : lo;
-        if (hi > pos)
-            behind += hi - pos;
+        int64_t pos = p->offset;
+        if (pos < 0 && committed) {
+            rd_kafka_topic_partition_t *c =
+                rd_kafka_topic_partition_list_find(committed, p->topic, p->partition);
+            pos = c ? c->offset : -1;
+        }
+        if (pos < 0)
+            pos = lo;
+        if (hi <= pos)
+            continue;
+        total += hi - pos;
+        for (size_t r = 0; r < nroutes; r++)
+            if (!strcmp(pj_routes[r].topic, p->topic))
+                behind[r] += hi - pos;
     }
+    if (committed)
+        rd_kafka_topic_partition_list_destroy(committed);
     rd_kafka_topic_partition_list_destroy(parts);
-    return behind;
+    return total;
 }
 
-/* Per-projection (high watermark - position) over the assigned partitions, then the total. */
+#define MAX_ROUTES 32
+
+static size_t nroutes(void)
+{
+    size_t n = 0;
+    while (pj_routes[n].topic && n < MAX_ROUTES)
+        n++;
+    return n;
+}
+
+/* hl_projector_offsets_behind per projection, then the total. */
 static size_t collect_offsets(char *buf, size_t cap, void *arg)
 {
     pj_ctx_t *ctx = arg;
-    size_t used = 0;
-    int n = snprintf(buf, cap,
+    int64_t behind[MAX_ROUTES];
+    size_t n = nroutes(), used = 0;
+    int64_t total = offsets_behind(ctx, behind, n);
+    int w = snprintf(buf, cap,
                      "# HELP hl_projector_offsets_behind Messages between the consumer position "
                      "and the high watermark of the assigned partitions, per projection\n"
                      "# TYPE hl_projector_offsets_behind gauge\n");
-    if (n > 0 && (size_t)n < cap)
-        used = (size_t)n;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    if (!rd_kafka_assignment(ctx->consumer, &parts) && parts) {
-        rd_kafka_position(ctx->consumer, parts);
-        for (const pj_route_t *r = pj_routes; r->topic; r++) {
-            int64_t behind = 0;
-            for (int i = 0; i < parts->cnt; i++) {
-                rd_kafka_topic_partition_t *p = &parts->elems[i];
-                int64_t lo = 0, hi = 0;
-                if (strcmp(p->topic, r->topic) != 0 ||
-                    rd_kafka_get_watermark_offsets(ctx->consumer, p->topic, p->partition, &lo, &hi))
-                    continue;
-                int64_t pos = p->offset >= 0 ? p->offset : lo;
-                if (hi > pos)
-                    behind += hi - pos;
-            }
-            n = snprintf(buf + used, cap - used,
-                         "hl_projector_offsets_behind{projection=\"%s\"} %lld\n", r->projection,
-                         (long long)behind);
-            if (n > 0 && (size_t)n < cap - used)
-                used += (size_t)n;
-        }
-        rd_kafka_topic_partition_list_destroy(parts);
+    if (w > 0 && (size_t)w < cap)
+        used = (size_t)w;
+    for (size_t r = 0; r < n && total >= 0; r++) {
+        w = snprintf(buf + used, cap - used,
+                     "hl_projector_offsets_behind{projection=\"%s\"} %lld\n",
+                     pj_routes[r].projection, (long long)behind[r]);
+        if (w > 0 && (size_t)w < cap - used)
+            used += (size_t)w;
     }
-    n = snprintf(buf + used, cap - used, "hl_projector_offsets_behind %lld\n",
-                 (long long)offsets_behind(ctx));
-    if (n > 0 && (size_t)n < cap - used)
-        used += (size_t)n;
+    w = snprintf(buf + used, cap - used, "hl_projector_offsets_behind %lld\n", (long long)total);
+    if (w > 0 && (size_t)w < cap - used)
+        used += (size_t)w;
     return used;
 }
 
+/* Ready when Kafka answers and no projection with input waiting lags more than --max-lag-ms
+ * (the lag of its last applied input). The answer names the projections that lag. */
 static void handle_readyz(hl_http_request_t *req)
 {
     pj_ctx_t *ctx = req->app;
@@ -126,24 +150,48 @@ static void handle_readyz(hl_http_request_t *req)
     bool kafka_ok = rd_kafka_metadata(ctx->consumer, 0, NULL, &md, 1000) == 0;
     if (md)
         rd_kafka_metadata_destroy(md);
-    int64_t behind = offsets_behind(ctx);
-    /* Lag gauges hold the last input's lag; they only matter while input is waiting. */
-    char *metrics = hl_metrics_render(NULL);
+    int64_t behind[MAX_ROUTES];
+    size_t n = nroutes();
+    int64_t total = offsets_behind(ctx, behind, n);
+    bson_t doc = BSON_INITIALIZER, projections, lagging;
+    bool lag_ok = true;
     long long worst = 0;
-    for (char *p = metrics; (p = strstr(p, "\nhl_projection_lag_ms{")); p++) {
-        char *sp = strchr(p + 1, ' ');
-        long long v = sp ? strtoll(sp + 1, NULL, 10) : 0;
-        if (v > worst)
-            worst = v;
+    BSON_APPEND_DOCUMENT_BEGIN(&doc, "projections", &projections);
+    for (size_t r = 0; r < n; r++) {
+        bson_t p;
+        int64_t lag = pj_last_lag_ms(pj_routes[r].projection);
+        bool waiting = total >= 0 && behind[r] > 0;
+        bool lags = waiting && lag > ctx->cfg.max_lag_ms;
+        if (waiting && lag > worst)
+            worst = lag;
+        lag_ok = lag_ok && !lags;
+        BSON_APPEND_DOCUMENT_BEGIN(&projections, pj_routes[r].projection, &p);
+        BSON_APPEND_INT64(&p, "offsets_behind", behind[r]);
+        if (lag >= 0)
+            BSON_APPEND_INT64(&p, "lag_ms", lag);
+        else
+            BSON_APPEND_NULL(&p, "lag_ms");
+        BSON_APPEND_BOOL(&p, "ready", !lags);
+        bson_append_document_end(&projections, &p);
     }
-    free(metrics);
-    bool lag_ok = behind <= 0 || worst <= ctx->cfg.max_lag_ms;
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "status", kafka_ok && lag_ok ? "ready" : "not-ready");
+    bson_append_document_end(&doc, &projections);
+    BSON_APPEND_ARRAY_BEGIN(&doc, "lagging", &lagging);
+    for (size_t r = 0, k = 0; r < n; r++) {
+        int64_t lag = pj_last_lag_ms(pj_routes[r].projection);
+        if (total >= 0 && behind[r] > 0 && lag > ctx->cfg.max_lag_ms) {
+            char key[16];
+            snprintf(key, sizeof key, "%zu", k++);
+            BSON_APPEND_UTF8(&lagging, key, pj_routes[r].projection);
+        }
+    }
+    bson_append_array_end(&doc, &lagging);
+    bool ready = kafka_ok && lag_ok;
+    BSON_APPEND_UTF8(&doc, "status", ready ? "ready" : "not-ready");
     BSON_APPEND_BOOL(&doc, "kafka", kafka_ok);
-    BSON_APPEND_INT64(&doc, "offsets_behind", behind);
+    BSON_APPEND_INT64(&doc, "offsets_behind", total);
     BSON_APPEND_INT64(&doc, "max_lag_ms", worst);
-    hl_http_reply_json(req, kafka_ok && lag_ok ? 200 : 503, &doc, NULL);
+    BSON_APPEND_INT64(&doc, "max_lag_ms_allowed", ctx->cfg.max_lag_ms);
+    hl_http_reply_json(req, ready ? 200 : 503, &doc, NULL);
     bson_destroy(&doc);
 }
 
@@ -349,6 +397,7 @@ static bool handle_batch(pj_ctx_t *ctx, batch_t *b)
         const char *topic = rd_kafka_topic_name(msg->rkt);
         const pj_route_t *route = pj_route_find(topic);
         hl_error_t err = {0};
+        pj_plan_source(&b->plans[i], topic, msg->partition, msg->offset);
         b->rc[i] =
             route ? pj_route_plan(ctx, route->topic, msg->payload, msg->len, &b->plans[i], &err)
                   : PJ_SKIPPED;
@@ -396,7 +445,12 @@ int main(int argc, char **argv)
                 "                                   original topic for the projector to apply\n"
                 "  projector rebuild <read-model>   rebuild into a shadow collection (from the\n"
                 "                                   events table with --pg-url, else the topics),\n"
-                "                                   then switch read_model_aliases atomically\n",
+                "                                   then switch read_model_aliases atomically\n"
+                "  projector replay [T:P:O ...]     apply every input topic from its beginning up\n"
+                "                                   to end offsets (given, else the high\n"
+                "                                   watermarks now) to --mongo-db as the daemon\n"
+                "                                   does; prints the ends as "
+                "topic:partition:offset\n",
                 stdout);
             rc = 0;
         } else {
@@ -446,6 +500,7 @@ int main(int argc, char **argv)
         HL_ERROR("start-up failed: %s", err.message);
         goto done;
     }
+    pj_metrics_init();
     hl_metrics_add_collector(collect_offsets, &ctx);
     http = hl_http_server_start(ctx.cfg.http_listen, (int)ctx.cfg.http_threads, http_routes,
                                 sizeof http_routes / sizeof http_routes[0], HL_HTTP_HEAD_AS_GET,

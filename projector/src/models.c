@@ -330,62 +330,43 @@ typedef struct {
     char day[16];
 } ev_head_t;
 
-/* Start an upsert on daily_stats._id = the event's day that sets `day` (the date) with the
- * rest of the update; returns the op with its $set document open in *set (the caller adds
- * fields and ends it). */
-static pj_op_t *daily_stats_op(pj_plan_t *plan, const ev_head_t *h, bson_t *set)
-{
-    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "daily_stats");
-    BSON_APPEND_UTF8(&op->filter, "_id", h->day);
-    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", set);
-    BSON_APPEND_DATE_TIME(set, "day", (h->occurred_us / 86400000000LL) * 86400000LL);
-    return op;
-}
-
-/* user_id acted on the event's day: one daily_active_users document, and daily_stats.
- * active_users counts the user once, guarded by active.<user_id> in the same document (one
- * atomic update: a replay or a second source finds the key and the upsert's insert fails with
- * E11000, i.e. skipped). */
+/* user_id acted on the event's day: one daily_active_users document (active users of a day =
+ * its documents; the query server counts them). */
 static void daily_active(pj_plan_t *plan, const ev_head_t *h, const char *user_id)
 {
-    char id[128], key[128];
+    char id[128];
     snprintf(id, sizeof id, "%s:%s", h->day, user_id);
     pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "daily_active_users");
     BSON_APPEND_UTF8(&op->filter, "_id", id);
-    bson_t soi, set, cond, inc;
+    bson_t soi;
     BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
     BSON_APPEND_UTF8(&soi, "day", h->day);
     BSON_APPEND_UTF8(&soi, "user_id", user_id);
     bson_append_document_end(&op->update, &soi);
-    snprintf(key, sizeof key, "active.%s", user_id);
-    op = daily_stats_op(plan, h, &set);
-    BSON_APPEND_BOOL(&set, key, true);
-    bson_append_document_end(&op->update, &set);
-    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$inc", &inc);
-    BSON_APPEND_INT64(&inc, "active_users", 1);
-    bson_append_document_end(&op->update, &inc);
-    BSON_APPEND_DOCUMENT_BEGIN(&op->filter, key, &cond);
-    BSON_APPEND_BOOL(&cond, "$exists", false);
-    bson_append_document_end(&op->filter, &cond);
 }
 
 /* daily_stats.<counter> of the event's day counts the event once: the increment and the guard
- * counted.<aggregate_id> = aggregate_version are one atomic update of the day's document, which
- * only matches when the stored version is older. Aggregate versions are the same in every source
- * (topics, the events table) and arrive in order per aggregate, so replays, duplicates and
- * rebuilds never count an event twice, and no query scans a collection. */
+ * applied.<source> = offset are one atomic update of the day's document, which only matches
+ * when the source (topic partition) position stored there is older. Offsets only grow per
+ * partition and a partition is applied in order, so a replay or a duplicate never counts twice;
+ * the document stays small (one key per partition), unlike a per-event or per-aggregate guard. */
 static void daily_count(pj_plan_t *plan, const ev_head_t *h, const char *counter)
 {
+    if (!plan->src_key[0])
+        return; /* not read from a topic (events table): no position to guard with */
     char key[128];
-    snprintf(key, sizeof key, "counted.%s", h->aggregate_id);
+    snprintf(key, sizeof key, "applied.%s", plan->src_key);
+    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "daily_stats");
+    BSON_APPEND_UTF8(&op->filter, "_id", h->day);
+    pj_guard_older(&op->filter, key, plan->src_pos);
     bson_t set, inc;
-    pj_op_t *op = daily_stats_op(plan, h, &set);
-    BSON_APPEND_INT64(&set, key, h->version);
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+    BSON_APPEND_DATE_TIME(&set, "day", (h->occurred_us / 86400000000LL) * 86400000LL);
+    BSON_APPEND_INT64(&set, key, plan->src_pos);
     bson_append_document_end(&op->update, &set);
     BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$inc", &inc);
     BSON_APPEND_INT64(&inc, counter, 1);
     bson_append_document_end(&op->update, &inc);
-    pj_guard_older(&op->filter, key, h->version);
 }
 
 /* One notification for recipient; the caller adds kind-specific fields to *extra (a $set-on-

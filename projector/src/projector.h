@@ -134,6 +134,12 @@ bool pj_watermark_advance(pj_ctx_t *ctx, const char *input, const char *key, int
 /* Record the lag of a projection: now - source_ms (event or commit time, ms since epoch). */
 void pj_observe_lag(const char *projection, int64_t source_ms);
 
+/* The lag pj_observe_lag last recorded for projection, ms; -1 when none yet. Thread-safe. */
+int64_t pj_last_lag_ms(const char *projection);
+
+/* Create every projection's dead-letter counter at 0, so /metrics shows it from the start. */
+void pj_metrics_init(void);
+
 /* Produce msg to the dead-letter topic with the reason in headers and wait for the broker's
  * acknowledgement (up to 10 s). */
 bool pj_dead_letter(pj_ctx_t *ctx, const rd_kafka_message_t *msg, const char *projection,

@@ -145,45 +145,86 @@ done:
     return ok;
 }
 
-static bool bulk_add(mongoc_bulk_operation_t *bulk, const pj_op_t *op, bson_error_t *berr)
+/* Statements per bulk write command at most: FerretDB 1.24 holds one pooled SQLite connection
+ * per statement until an update command ends and froze at 100 (deploy/local/mongo.sh patches
+ * that; a server without the patch must not freeze either). */
+#define BULK_STATEMENTS 64
+
+/* Add op to an ordered bulk; *statements counts what the bulk holds. */
+static bool bulk_add(mongoc_bulk_operation_t *bulk, const pj_op_t *op, size_t *statements,
+                     bson_error_t *berr)
 {
     switch (op->kind) {
     case PJ_OP_UPSERT:
+        *statements += has_guard(&op->filter) ? 2 : 1;
         return bulk_add_upsert(bulk, op, berr);
     case PJ_OP_UPDATE:
+        *statements += 1;
         return mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update, NULL,
                                                           berr);
     case PJ_OP_UPDATE_MANY:
+        *statements += 1;
         return mongoc_bulk_operation_update_many_with_opts(bulk, &op->filter, &op->update, NULL,
                                                            berr);
     case PJ_OP_DELETE:
+        *statements += 1;
         return mongoc_bulk_operation_remove_one_with_opts(bulk, &op->filter, NULL, berr);
     }
     return false;
 }
 
-/* Every operation of plans on collection target, in plan order, as one ordered bulk write; when
- * the bulk fails, the same operations again one by one (each is idempotent, so re-running the
- * part the bulk applied changes nothing). */
+/* Execute and destroy *bulk (when it holds statements), leaving a fresh one in its place. */
+static bool bulk_flush(mongoc_collection_t *coll, const bson_t *opts,
+                       mongoc_bulk_operation_t **bulk, size_t *statements, bson_error_t *berr)
+{
+    bool ok = true;
+    if (*statements) {
+        bson_t reply;
+        ok = mongoc_bulk_operation_execute(*bulk, &reply, berr) != 0;
+        bson_destroy(&reply);
+    }
+    mongoc_bulk_operation_destroy(*bulk);
+    *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, opts);
+    *statements = 0;
+    return ok;
+}
+
+/* Every operation of plans on collection target, in plan order, as ordered bulk writes of at
+ * most BULK_STATEMENTS statements; when one fails, the same operations again one by one (each is
+ * idempotent, so re-running what the bulks applied changes nothing). */
 static bool run_collection(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplans,
                            const char *target, hl_error_t *err)
 {
     mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, target);
-    bson_t opts = BSON_INITIALIZER, reply;
+    bson_t opts = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&opts, "ordered", true);
     mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
     bson_error_t berr = {0};
     bool ok = true;
+    size_t statements = 0;
     for (size_t i = 0; i < nplans && ok; i++)
         for (size_t j = 0; j < plans[i]->n && ok; j++) {
             const pj_op_t *op = plans[i]->ops[j];
-            if (op_runs(ctx, op) && !strcmp(pj_physical(ctx, op->model), target))
-                ok = bulk_add(bulk, op, &berr);
+            if (!op_runs(ctx, op) || strcmp(pj_physical(ctx, op->model), target) != 0)
+                continue;
+            if (op->kind == PJ_OP_UPDATE_MANY) {
+                /* alone, after what precedes it: inside a bulk, FerretDB 1.24 waits ~30 s on a
+                 * multi-document update's SQLite lock */
+                ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
+                if (ok && !run_op(ctx, op, target, err)) {
+                    mongoc_bulk_operation_destroy(bulk);
+                    mongoc_collection_destroy(coll);
+                    bson_destroy(&opts);
+                    return false;
+                }
+                continue;
+            }
+            ok = bulk_add(bulk, op, &statements, &berr);
+            if (ok && statements >= BULK_STATEMENTS)
+                ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
         }
-    if (ok) {
-        ok = mongoc_bulk_operation_execute(bulk, &reply, &berr) != 0;
-        bson_destroy(&reply);
-    }
+    if (ok)
+        ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
     mongoc_bulk_operation_destroy(bulk);
     mongoc_collection_destroy(coll);
     bson_destroy(&opts);
@@ -206,13 +247,13 @@ static bool advance_watermarks(pj_ctx_t *ctx, const pj_plan_t *const *plans, siz
                                hl_error_t *err)
 {
     mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, "watermarks");
-    bson_t opts = BSON_INITIALIZER, upsert_opts = BSON_INITIALIZER, reply;
+    bson_t opts = BSON_INITIALIZER, upsert_opts = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&opts, "ordered", true);
     BSON_APPEND_BOOL(&upsert_opts, "upsert", true);
     mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
     bson_error_t berr = {0};
     bool ok = true;
-    size_t nops = 0;
+    size_t statements = 0;
     for (size_t i = 0; i < nplans && ok; i++) {
         const pj_plan_t *p = plans[i];
         if (!p->wm_input[0])
@@ -240,14 +281,14 @@ static bool advance_watermarks(pj_ctx_t *ctx, const pj_plan_t *const *plans, siz
         bson_append_document_end(&update, &max);
         ok =
             mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &update, &upsert_opts, &berr);
-        nops++;
+        statements++;
         bson_destroy(&filter);
         bson_destroy(&update);
+        if (ok && statements >= BULK_STATEMENTS)
+            ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
     }
-    if (ok && nops) {
-        ok = mongoc_bulk_operation_execute(bulk, &reply, &berr) != 0;
-        bson_destroy(&reply);
-    }
+    if (ok)
+        ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
     mongoc_bulk_operation_destroy(bulk);
     mongoc_collection_destroy(coll);
     bson_destroy(&opts);
@@ -285,9 +326,14 @@ bool pj_plans_execute(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplan
                                     ntargets);
             targets[ntargets++] = t;
         }
-    for (size_t k = 0; k < ntargets; k++)
+    for (size_t k = 0; k < ntargets; k++) {
+        int64_t t0 = hl_mono_ms();
         if (!run_collection(ctx, plans, nplans, targets[k], err))
             return false;
+        if (hl_mono_ms() - t0 > 1000)
+            HL_DEBUG("slow bulk write: %s, %lld ms for %zu inputs", targets[k],
+                     (long long)(hl_mono_ms() - t0), nplans);
+    }
     if (!ctx->rebuild_model && !advance_watermarks(ctx, plans, nplans, err))
         return false;
     return true;

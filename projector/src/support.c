@@ -5,6 +5,7 @@
 #include "hl/metrics.h"
 #include "hl/util.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,19 @@ bool pj_ensure_indexes(pj_ctx_t *ctx, hl_error_t *err)
     return true;
 }
 
+/* Last observed lag per route (index into pj_routes), for /readyz; -1 = none yet. */
+#define MAX_ROUTES 32
+static _Atomic int64_t last_lag_ms[MAX_ROUTES] = {0};
+static _Atomic int lag_seen[MAX_ROUTES] = {0};
+
+static int route_index(const char *projection)
+{
+    for (int i = 0; pj_routes[i].topic && i < MAX_ROUTES; i++)
+        if (!strcmp(pj_routes[i].projection, projection))
+            return i;
+    return -1;
+}
+
 void pj_observe_lag(const char *projection, int64_t source_ms)
 {
     char labels[96];
@@ -154,12 +168,34 @@ void pj_observe_lag(const char *projection, int64_t source_ms)
     int64_t lag_ms = hl_now_us() / 1000 - source_ms;
     if (lag_ms < 0)
         lag_ms = 0;
+    int r = route_index(projection);
+    if (r >= 0) {
+        atomic_store(&last_lag_ms[r], lag_ms);
+        atomic_store(&lag_seen[r], 1);
+    }
     hl_metric_set(hl_metric_get(HL_METRIC_GAUGE, "hl_projection_lag_ms", labels,
                                 "Source time (event or commit) to applied, of the last input, ms"),
                   lag_ms);
     hl_metric_observe_us(hl_metric_get(HL_METRIC_HISTOGRAM, "hl_projection_lag_seconds", labels,
                                        "Source time (event or commit) to applied"),
                          lag_ms * 1000);
+}
+
+int64_t pj_last_lag_ms(const char *projection)
+{
+    int r = route_index(projection);
+    return r >= 0 && atomic_load(&lag_seen[r]) ? atomic_load(&last_lag_ms[r]) : -1;
+}
+
+void pj_metrics_init(void)
+{
+    for (const pj_route_t *r = pj_routes; r->topic; r++) {
+        char labels[96];
+        snprintf(labels, sizeof labels, "projection=\"%s\"", r->projection);
+        hl_metric_add(hl_metric_get(HL_METRIC_COUNTER, "hl_projection_dead_letters_total", labels,
+                                    "Inputs sent to the dead-letter topic"),
+                      0);
+    }
 }
 
 /* ---- writer schema cache ---- */

@@ -17,13 +17,14 @@ MODELS = ["user_profiles", "sessions", "chat_rooms", "room_members", "messages",
           "daily_active_users", "daily_stats", "watermarks"]
 
 
-def db():
-    return pymongo.MongoClient(MONGO_URI)[MONGO_DB]
+def db(name=None):
+    return pymongo.MongoClient(MONGO_URI)[name or MONGO_DB]
 
 
-def coll(name):
-    """The physical collection of a logical read model (read_model_aliases, else the name)."""
-    d = db()
+def coll(name, database=None):
+    """The physical collection of a logical read model (read_model_aliases, else the name) in
+    the read-model database (or another one, e.g. a replay's)."""
+    d = db(database)
     alias = d.read_model_aliases.find_one({"_id": name})
     return d[alias["collection"] if alias else name]
 
@@ -74,11 +75,15 @@ def offsets_behind():
     return -1
 
 
-def snapshot():
+_coll = coll
+
+
+def snapshot(database=None):
     """Every read-model document (by physical collection of each logical model), sorted."""
     out = {}
     for m in MODELS:
-        out[m] = sorted((json.dumps(d, sort_keys=True, default=str) for d in coll(m).find({})))
+        out[m] = sorted((json.dumps(d, sort_keys=True, default=str)
+                         for d in coll(m, database).find({})))
     return out
 
 
@@ -87,9 +92,14 @@ def pg_json(sql):
     return json.loads("".join(rows)) if rows else []
 
 
-def mismatches(user_ids, room_ids):
-    """Differences between PostgreSQL and the read models for these users and rooms ([] = none)."""
+def mismatches(user_ids, room_ids, database=None):
+    """Differences between PostgreSQL and the read models for these users and rooms ([] = none),
+    in the read-model database or another one (a replay's)."""
     bad = []
+
+    def coll(name):  # noqa: F811 - the same lookup, in the database compared
+        return _coll(name, database)
+
     users = ",".join(f"'{u}'" for u in user_ids) or "NULL"
     rooms = ",".join(f"'{r}'" for r in room_ids) or "NULL"
     for row in pg_json(f"SELECT user_id, display_name, version FROM users WHERE user_id IN ({users})"):
@@ -122,12 +132,17 @@ def mismatches(user_ids, room_ids):
         d = docs.get(m["message_id"])
         if d and (d["seq"] != m["seq"] or d["body"] != m["body"]):
             bad.append(("messages", m, d))
-    # notifications: one new_message per recipient per message
+    # notifications: one new_message per recipient per message (one pass over the store: a
+    # query per message would scan the collection each time on FerretDB)
+    per_message = {}
+    for d in coll("notifications").find({"room_id": {"$in": list(room_ids)}}, {"message_id": 1}):
+        per_message[d.get("message_id")] = per_message.get(d.get("message_id"), 0) + 1
+    members = {}
+    for r in pg_json(f"SELECT room_id, user_id FROM room_members WHERE room_id IN ({rooms})"):
+        members.setdefault(r["room_id"], []).append(r["user_id"])
     for m in msgs:
-        members = [r["user_id"] for r in pg_json(
-            f"SELECT user_id FROM room_members WHERE room_id = '{m['room_id']}'")]
-        n = coll("notifications").count_documents({"message_id": m["message_id"]})
-        if n != len([u for u in members if u != m["sender_id"]]):
+        n = per_message.get(m["message_id"], 0)
+        if n != len([u for u in members.get(m["room_id"], []) if u != m["sender_id"]]):
             bad.append(("notifications", m["message_id"], n))
     for row in pg_json(f"SELECT request_id, status FROM friend_requests WHERE from_user_id IN ({users}) "
                        f"OR to_user_id IN ({users})"):
