@@ -129,6 +129,21 @@ def test_registered_users_reach_every_layer():
     eventually(lambda: http("GET", f"{QUERY}/v1/stats/daily").json()["items"][-1]
                ["users_registered"] >= stats_before + 3, what="daily stats")
 
+    # A user going online is an active user of the day (daily_active_users, counted per day).
+    active_before = http("GET", f"{QUERY}/v1/stats/daily").json()["items"][-1]["active_users"]
+    reg, email, password = register("Active Tester")  # kept out of `users`: its version moves
+    assert reg.status == 201, reg.body
+    login = http("POST", f"{COMMAND}/v1/sessions", {"email": email, "password": password})
+    assert login.status == 201, login.body
+    auth = {"Authorization": f"Bearer {login.json()['token']}"}
+    online = http("PUT", f"{COMMAND}/v1/users/me/presence", {"status": "online"}, headers=auth)
+    assert online.status == 200, online.body
+    r = http("GET", f"{QUERY}/v1/stats/daily",
+             headers={"X-Consistency-Token": online.json()["consistency_token"],
+                      "X-Consistency-Wait-Ms": "10000"})
+    assert r.status == 200, r.body
+    assert r.json()["items"][-1]["active_users"] == active_before + 1
+
     # Unknown user and write methods on the query side.
     assert http("GET", f"{QUERY}/v1/users/{uuid.uuid4()}").status == 404
     assert http("POST", f"{QUERY}/v1/users/{first['user_id']}", {}).status == 405
