@@ -146,8 +146,12 @@ static void format_value(const hl_config_option_t *o, const void *cfg, char *buf
             snprintf(buf, cap, "%s", v);
         break;
     }
-    case HL_OPT_INT: snprintf(buf, cap, "%lld", *(const long long *)base); break;
-    case HL_OPT_BOOL: snprintf(buf, cap, "%s", *(const bool *)base ? "true" : "false"); break;
+    case HL_OPT_INT:
+        snprintf(buf, cap, "%lld", *(const long long *)base);
+        break;
+    case HL_OPT_BOOL:
+        snprintf(buf, cap, "%s", *(const bool *)base ? "true" : "false");
+        break;
     }
 }
 

@@ -46,17 +46,28 @@ void hl_error_clear(hl_error_t *err)
 const char *hl_error_domain_name(hl_error_domain_t domain)
 {
     switch (domain) {
-    case HL_ERR_NONE: return "none";
-    case HL_ERR_SYSTEM: return "system";
-    case HL_ERR_CONFIG: return "config";
-    case HL_ERR_INPUT: return "input";
-    case HL_ERR_DOMAIN: return "domain";
-    case HL_ERR_PG: return "pg";
-    case HL_ERR_KAFKA: return "kafka";
-    case HL_ERR_AVRO: return "avro";
-    case HL_ERR_MONGO: return "mongo";
-    case HL_ERR_HTTP: return "http";
-    case HL_ERR_TIMEOUT: return "timeout";
+    case HL_ERR_NONE:
+        return "none";
+    case HL_ERR_SYSTEM:
+        return "system";
+    case HL_ERR_CONFIG:
+        return "config";
+    case HL_ERR_INPUT:
+        return "input";
+    case HL_ERR_DOMAIN:
+        return "domain";
+    case HL_ERR_PG:
+        return "pg";
+    case HL_ERR_KAFKA:
+        return "kafka";
+    case HL_ERR_AVRO:
+        return "avro";
+    case HL_ERR_MONGO:
+        return "mongo";
+    case HL_ERR_HTTP:
+        return "http";
+    case HL_ERR_TIMEOUT:
+        return "timeout";
     }
     return "unknown";
 }

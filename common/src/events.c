@@ -86,8 +86,8 @@ static bool topic_load(hl_topic_schema_t *t, const char *dir, const char *topic,
     bool ok = t->event_types != NULL;
     while (ok && bson_iter_next(types)) {
         if (!BSON_ITER_HOLDS_UTF8(types) || ntypes == cap) {
-            ok = hl_error_set(err, HL_ERR_CONFIG, 0, "topics.json: %s must list event names",
-                              topic);
+            ok =
+                hl_error_set(err, HL_ERR_CONFIG, 0, "topics.json: %s must list event names", topic);
             break;
         }
         const char *name = bson_iter_utf8(types, NULL);
@@ -207,8 +207,7 @@ hl_topic_schema_t *hl_event_catalog_topic(hl_event_catalog_t *cat, const char *t
     return NULL;
 }
 
-bool hl_event_init(hl_event_t *ev, hl_event_catalog_t *cat, const char *event_type,
-                   hl_error_t *err)
+bool hl_event_init(hl_event_t *ev, hl_event_catalog_t *cat, const char *event_type, hl_error_t *err)
 {
     memset(ev, 0, sizeof *ev);
     int branch = 0;

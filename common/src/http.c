@@ -22,23 +22,40 @@ struct hl_http_server {
 const char *hl_http_status_text(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
@@ -218,7 +235,8 @@ bool hl_http_read_body(hl_http_request_t *req, size_t max_bytes, bool require_js
     if (require_json) {
         const char *ct = hl_http_header(req, "Content-Type");
         size_t n = strlen("application/json");
-        if (!ct || strncasecmp(ct, "application/json", n) != 0 || (ct[n] && ct[n] != ';' && ct[n] != ' '))
+        if (!ct || strncasecmp(ct, "application/json", n) != 0 ||
+            (ct[n] && ct[n] != ';' && ct[n] != ' '))
             return hl_error_set_reason(err, HL_ERR_INPUT, 415, "unsupported-media-type",
                                        "Content-Type must be application/json");
     }
@@ -334,8 +352,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
                                        labels, "HTTP request latency"),
                          us);
     if (hl_log_enabled(HL_LOG_DEBUG))
-        HL_DEBUG("%s %s -> %d in %lld us (request %s)", method, req.path, req.status,
-                 (long long)us, req.request_id);
+        HL_DEBUG("%s %s -> %d in %lld us (request %s)", method, req.path, req.status, (long long)us,
+                 req.request_id);
     return req.status;
 }
 
@@ -347,8 +365,8 @@ static int civet_log(const struct mg_connection *conn, const char *message)
 }
 
 hl_http_server_t *hl_http_server_start(const char *listen, int nthreads,
-                                       const hl_http_route_t *routes, size_t nroutes,
-                                       int flags, void *app, hl_error_t *err)
+                                       const hl_http_route_t *routes, size_t nroutes, int flags,
+                                       void *app, hl_error_t *err)
 {
     hl_http_server_t *srv = calloc(1, sizeof *srv);
     if (!srv) {
@@ -362,8 +380,8 @@ hl_http_server_t *hl_http_server_start(const char *listen, int nthreads,
     srv->app = app;
     char threads[16];
     snprintf(threads, sizeof threads, "%d", nthreads);
-    const char *options[] = {"listening_ports",     listen,  "num_threads", threads,
-                             "request_timeout_ms",  "30000", "enable_keep_alive", "yes",
+    const char *options[] = {"listening_ports", listen, "num_threads", threads,
+                             "request_timeout_ms", "30000", "enable_keep_alive", "yes",
                              "keep_alive_timeout_ms", "60000",
                              /* Headers and body go out in separate writes: without
                               * TCP_NODELAY, Nagle + the client's delayed ACK add ~40 ms to

@@ -75,10 +75,14 @@ static bool check_string(const char *field, const char *s, uint32_t blen, long l
 static const char *kind_name(hl_json_kind_t k)
 {
     switch (k) {
-    case HL_JSON_STRING: return "a string";
-    case HL_JSON_INT: return "an integer";
-    case HL_JSON_BOOL: return "a boolean";
-    case HL_JSON_STRING_ARRAY: return "an array of strings";
+    case HL_JSON_STRING:
+        return "a string";
+    case HL_JSON_INT:
+        return "an integer";
+    case HL_JSON_BOOL:
+        return "a boolean";
+    case HL_JSON_STRING_ARRAY:
+        return "an array of strings";
     }
     return "?";
 }

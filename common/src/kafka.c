@@ -7,8 +7,10 @@
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    hl_log_level_t l = level <= 3 ? HL_LOG_ERROR : level <= 4 ? HL_LOG_WARN
-                     : level <= 6 ? HL_LOG_INFO : HL_LOG_DEBUG;
+    hl_log_level_t l = level <= 3   ? HL_LOG_ERROR
+                       : level <= 4 ? HL_LOG_WARN
+                       : level <= 6 ? HL_LOG_INFO
+                                    : HL_LOG_DEBUG;
     hl_log(l, "rdkafka[%s] %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);
 }
 

@@ -42,11 +42,26 @@ static size_t json_escape(char *out, size_t cap, const char *s)
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p && n + 7 < cap; p++) {
         switch (*p) {
-        case '"': out[n++] = '\\'; out[n++] = '"'; break;
-        case '\\': out[n++] = '\\'; out[n++] = '\\'; break;
-        case '\n': out[n++] = '\\'; out[n++] = 'n'; break;
-        case '\r': out[n++] = '\\'; out[n++] = 'r'; break;
-        case '\t': out[n++] = '\\'; out[n++] = 't'; break;
+        case '"':
+            out[n++] = '\\';
+            out[n++] = '"';
+            break;
+        case '\\':
+            out[n++] = '\\';
+            out[n++] = '\\';
+            break;
+        case '\n':
+            out[n++] = '\\';
+            out[n++] = 'n';
+            break;
+        case '\r':
+            out[n++] = '\\';
+            out[n++] = 'r';
+            break;
+        case '\t':
+            out[n++] = '\\';
+            out[n++] = 't';
+            break;
         default:
             if (*p < 0x20)
                 n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *p);

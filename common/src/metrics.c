@@ -9,8 +9,8 @@
 #include <string.h>
 
 #define N_BUCKETS 14
-static const int64_t bucket_us[N_BUCKETS] = {500,    1000,   2500,   5000,    10000,
-                                             25000,  50000,  100000, 250000,  500000,
+static const int64_t bucket_us[N_BUCKETS] = {500,     1000,    2500,    5000,    10000,
+                                             25000,   50000,   100000,  250000,  500000,
                                              1000000, 2500000, 5000000, 10000000};
 
 struct hl_metric {

@@ -20,7 +20,8 @@ struct hl_pg_pool {
 hl_pg_pool_t *hl_pg_pool_new(const char *conninfo, int size, hl_error_t *err)
 {
     hl_pg_pool_t *p = calloc(1, sizeof *p);
-    if (!p || !(p->conninfo = strdup(conninfo)) || !(p->conns = calloc((size_t)size, sizeof *p->conns)) ||
+    if (!p || !(p->conninfo = strdup(conninfo)) ||
+        !(p->conns = calloc((size_t)size, sizeof *p->conns)) ||
         !(p->busy = calloc((size_t)size, sizeof *p->busy))) {
         if (p) {
             free(p->conninfo);

@@ -18,8 +18,7 @@ static void curl_init_once(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-hl_schema_registry_t *hl_schema_registry_new(const char *base_url, long timeout_ms,
-                                             hl_error_t *err)
+hl_schema_registry_t *hl_schema_registry_new(const char *base_url, long timeout_ms, hl_error_t *err)
 {
     pthread_once(&curl_once, curl_init_once);
     hl_schema_registry_t *r = calloc(1, sizeof *r);
@@ -67,8 +66,8 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 /* Perform method on base_url + path with optional JSON body; parse the JSON response into
  * *resp (initialised on success). Non-2xx → HL_ERR_HTTP with code = status and the registry's
  * "message" field. */
-static bool call(hl_schema_registry_t *reg, const char *method, const char *path,
-                 const bson_t *req, bson_t *resp, hl_error_t *err)
+static bool call(hl_schema_registry_t *reg, const char *method, const char *path, const bson_t *req,
+                 bson_t *resp, hl_error_t *err)
 {
     char url[1024];
     snprintf(url, sizeof url, "%s%s", reg->base_url, path);
@@ -78,7 +77,8 @@ static bool call(hl_schema_registry_t *reg, const char *method, const char *path
     char *payload = req ? bson_as_relaxed_extended_json(req, NULL) : NULL;
     struct curl_slist *hdrs = NULL;
     hdrs = curl_slist_append(hdrs, "Content-Type: application/vnd.schemaregistry.v1+json");
-    hdrs = curl_slist_append(hdrs, "Accept: application/vnd.schemaregistry.v1+json, application/json");
+    hdrs =
+        curl_slist_append(hdrs, "Accept: application/vnd.schemaregistry.v1+json, application/json");
     body_t body = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);

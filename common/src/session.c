@@ -14,8 +14,8 @@ char *hl_session_token_new(const hl_token_key_t *key, const hl_session_t *s)
     return hl_token_sign(key, payload, (size_t)n);
 }
 
-bool hl_session_verify_header(const hl_token_key_t *key, const char *authorization,
-                              int64_t now_ms, hl_session_t *out, hl_error_t *err)
+bool hl_session_verify_header(const hl_token_key_t *key, const char *authorization, int64_t now_ms,
+                              hl_session_t *out, hl_error_t *err)
 {
     if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0 || !authorization[7])
         return hl_error_set_reason(err, HL_ERR_INPUT, 401, "missing-token",

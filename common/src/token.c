@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAC_B64_LEN (sodium_base64_ENCODED_LEN(crypto_auth_hmacsha256_BYTES, \
-                                               sodium_base64_VARIANT_URLSAFE_NO_PADDING) - 1)
+#define MAC_B64_LEN                                                                                \
+    (sodium_base64_ENCODED_LEN(crypto_auth_hmacsha256_BYTES,                                       \
+                               sodium_base64_VARIANT_URLSAFE_NO_PADDING) -                         \
+     1)
 
 bool hl_token_key_derive(hl_token_key_t *out, const char *secret, const char *purpose,
                          hl_error_t *err)

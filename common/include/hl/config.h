@@ -16,14 +16,14 @@
 typedef enum { HL_OPT_STRING, HL_OPT_INT, HL_OPT_BOOL } hl_config_type_t;
 
 typedef struct {
-    const char *name;    /* flag name without dashes, e.g. "http-port" */
-    const char *env;     /* environment variable, e.g. "HL_COMMAND_PORT" */
+    const char *name; /* flag name without dashes, e.g. "http-port" */
+    const char *env;  /* environment variable, e.g. "HL_COMMAND_PORT" */
     hl_config_type_t type;
-    const char *def;     /* default as text; NULL = empty string / 0 / false */
-    long long min, max;  /* inclusive bounds for HL_OPT_INT */
-    bool secret;         /* redact in logs */
-    size_t offset;       /* offsetof(struct, field): char * for STRING, long long for INT,
-                          * bool for BOOL */
+    const char *def;    /* default as text; NULL = empty string / 0 / false */
+    long long min, max; /* inclusive bounds for HL_OPT_INT */
+    bool secret;        /* redact in logs */
+    size_t offset;      /* offsetof(struct, field): char * for STRING, long long for INT,
+                         * bool for BOOL */
     const char *help;
 } hl_config_option_t;
 

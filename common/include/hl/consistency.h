@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HL_WATERMARK_ID_MAX 96
+#define HL_WATERMARK_ID_MAX           96
 #define HL_CONSISTENCY_MAX_WATERMARKS 8
 
 typedef struct {

@@ -11,16 +11,16 @@
 /* Where an error came from. */
 typedef enum {
     HL_ERR_NONE = 0,
-    HL_ERR_SYSTEM,   /* errno-style failures, out of memory */
-    HL_ERR_CONFIG,   /* bad flag, environment variable or file */
-    HL_ERR_INPUT,    /* a client's request was invalid; code is the HTTP status to answer */
-    HL_ERR_DOMAIN,   /* a command was refused by an invariant; code is the HTTP status */
-    HL_ERR_PG,       /* libpq; message carries the server's text */
-    HL_ERR_KAFKA,    /* librdkafka; code is an rd_kafka_resp_err_t */
-    HL_ERR_AVRO,     /* avro-c encode/decode or schema parse */
-    HL_ERR_MONGO,    /* mongo-c-driver; code is the bson_error_t code */
-    HL_ERR_HTTP,     /* outbound HTTP (schema registry) */
-    HL_ERR_TIMEOUT,  /* a bounded wait ran out */
+    HL_ERR_SYSTEM,  /* errno-style failures, out of memory */
+    HL_ERR_CONFIG,  /* bad flag, environment variable or file */
+    HL_ERR_INPUT,   /* a client's request was invalid; code is the HTTP status to answer */
+    HL_ERR_DOMAIN,  /* a command was refused by an invariant; code is the HTTP status */
+    HL_ERR_PG,      /* libpq; message carries the server's text */
+    HL_ERR_KAFKA,   /* librdkafka; code is an rd_kafka_resp_err_t */
+    HL_ERR_AVRO,    /* avro-c encode/decode or schema parse */
+    HL_ERR_MONGO,   /* mongo-c-driver; code is the bson_error_t code */
+    HL_ERR_HTTP,    /* outbound HTTP (schema registry) */
+    HL_ERR_TIMEOUT, /* a bounded wait ran out */
 } hl_error_domain_t;
 
 #define HL_ERROR_MESSAGE_MAX 512

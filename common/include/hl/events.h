@@ -23,12 +23,12 @@ typedef struct hl_event_catalog hl_event_catalog_t;
 
 /* One topic's value schema. Owned by the catalog. */
 typedef struct {
-    const char *topic;        /* "user.events" */
-    const char *subject;      /* "user.events-value" */
-    const char *schema_json;  /* canonical union schema text, as registered */
-    avro_schema_t schema;     /* the union */
+    const char *topic;       /* "user.events" */
+    const char *subject;     /* "user.events-value" */
+    const char *schema_json; /* canonical union schema text, as registered */
+    avro_schema_t schema;    /* the union */
     avro_value_iface_t *iface;
-    int schema_id;            /* filled by hl_event_catalog_set_schema_id; 0 = unknown */
+    int schema_id; /* filled by hl_event_catalog_set_schema_id; 0 = unknown */
     size_t nevents;
     const char **event_types; /* ["UserRegistered", ...] in union order */
 } hl_topic_schema_t;
@@ -78,8 +78,7 @@ bool hl_avro_set_string_array(avro_value_t *rec, const char *field, const char *
 /* Field getters. Strings point into the value (valid while it lives); a null optional yields
  * NULL with true. Errors: HL_ERR_AVRO when the field is missing or of another type. */
 bool hl_avro_get_string(avro_value_t *rec, const char *field, const char **s, hl_error_t *err);
-bool hl_avro_get_string_opt(avro_value_t *rec, const char *field, const char **s,
-                            hl_error_t *err);
+bool hl_avro_get_string_opt(avro_value_t *rec, const char *field, const char **s, hl_error_t *err);
 bool hl_avro_get_long(avro_value_t *rec, const char *field, int64_t *v, hl_error_t *err);
 bool hl_avro_get_bool(avro_value_t *rec, const char *field, bool *v, hl_error_t *err);
 

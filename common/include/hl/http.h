@@ -20,14 +20,14 @@ struct mg_connection;
 
 typedef struct hl_http_request {
     struct mg_connection *conn;
-    const char *method;     /* "GET", "POST", ... (owned by civetweb) */
-    const char *path;       /* URL-decoded path without the query string */
-    const char *query;      /* raw query string or NULL */
-    const char *route;      /* the matched route pattern, for metrics and logs */
+    const char *method;               /* "GET", "POST", ... (owned by civetweb) */
+    const char *path;                 /* URL-decoded path without the query string */
+    const char *query;                /* raw query string or NULL */
+    const char *route;                /* the matched route pattern, for metrics and logs */
     char *params[HL_HTTP_MAX_PARAMS]; /* {param} values, in pattern order, NUL-terminated */
     size_t nparams;
-    void *app;              /* the server's context pointer given to hl_http_server_start */
-    int status;             /* set by the reply functions */
+    void *app;  /* the server's context pointer given to hl_http_server_start */
+    int status; /* set by the reply functions */
     char request_id[37];
     char path_buf[1024];
 } hl_http_request_t;

@@ -15,8 +15,8 @@
 #include <stddef.h>
 
 typedef enum {
-    HL_JSON_STRING,       /* UTF-8 string, length bounds in code points */
-    HL_JSON_INT,          /* integer (int32 or int64 in BSON); bounds in min_len/max_len */
+    HL_JSON_STRING, /* UTF-8 string, length bounds in code points */
+    HL_JSON_INT,    /* integer (int32 or int64 in BSON); bounds in min_len/max_len */
     HL_JSON_BOOL,
     HL_JSON_STRING_ARRAY, /* array of strings; bounds on element count; each element's length
                            * bounded by item_max_len code points */
@@ -26,8 +26,8 @@ typedef struct {
     const char *name;
     hl_json_kind_t kind;
     bool required;
-    long long min_len; /* STRING: min code points; INT: min value; ARRAY: min items */
-    long long max_len; /* STRING: max code points; INT: max value; ARRAY: max items */
+    long long min_len;      /* STRING: min code points; INT: min value; ARRAY: min items */
+    long long max_len;      /* STRING: max code points; INT: max value; ARRAY: max items */
     long long item_max_len; /* STRING_ARRAY: max code points per item */
 } hl_json_field_t;
 

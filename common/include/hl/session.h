@@ -27,7 +27,7 @@ char *hl_session_token_new(const hl_token_key_t *key, const hl_session_t *s);
 /* Verify "Bearer <token>" (the whole Authorization header value; NULL allowed) at now_ms.
  * Errors (HL_ERR_INPUT, 401): "missing-token" when absent or not Bearer, "invalid-token" when
  * the signature or payload is bad, "expired-token" when exp <= now_ms. */
-bool hl_session_verify_header(const hl_token_key_t *key, const char *authorization,
-                              int64_t now_ms, hl_session_t *out, hl_error_t *err);
+bool hl_session_verify_header(const hl_token_key_t *key, const char *authorization, int64_t now_ms,
+                              hl_session_t *out, hl_error_t *err);
 
 #endif
