@@ -5,6 +5,7 @@
 #include "projector.h"
 
 #include "hl/config.h"
+#include "hl/server.h"
 #include "hl/http.h"
 #include "hl/kafka.h"
 #include "hl/log.h"
@@ -48,14 +49,6 @@ static const hl_config_option_t options[] = {
      "JSON lines logs"},
 };
 #define NOPTS (sizeof options / sizeof options[0])
-
-static void handle_healthz(hl_http_request_t *req)
-{
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "status", "ok");
-    hl_http_reply_json(req, 200, &doc, NULL);
-    bson_destroy(&doc);
-}
 
 /* Messages between the consumer's position and the high watermark, per route (behind[i] for
  * pj_routes[i]) and in total (the return value); -1 when the assignment is unknown. A partition
@@ -195,18 +188,10 @@ static void handle_readyz(hl_http_request_t *req)
     bson_destroy(&doc);
 }
 
-static void handle_metrics(hl_http_request_t *req)
-{
-    size_t len = 0;
-    char *text = hl_metrics_render(&len);
-    hl_http_reply_text(req, 200, "text/plain; version=0.0.4", text, len);
-    free(text);
-}
-
 static const hl_http_route_t http_routes[] = {
-    {"GET", "/healthz", handle_healthz},
+    {"GET", "/healthz", hl_server_handle_healthz},
     {"GET", "/readyz", handle_readyz},
-    {"GET", "/metrics", handle_metrics},
+    {"GET", "/metrics", hl_server_handle_metrics},
 };
 
 static rd_kafka_t *consumer_new(pj_ctx_t *ctx, hl_error_t *err)
