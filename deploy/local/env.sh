@@ -5,6 +5,9 @@
 # Profiles: "dev" (make up) and "test" (make test) run side by side with their own state
 # directories and ports, so tests never touch a developer's running stack. "verify" is a second
 # test stack (HL_TEST_PROFILE=verify make test) for checking a clean run while "test" is busy.
+# "lab1".."lab4" are scratch stacks for parallel work (benchmarks, experiments): state in
+# .stack-labN, ports 1N001.. (PostgreSQL 1N001, Kafka 1N002/1N003, Connect 1N004, registry 1N005,
+# FerretDB 1N006, servers 1N010-1N012), below the kernel's ephemeral port range.
 
 HL_ROOT=${HL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 HL_PROFILE=${HL_PROFILE:-dev}
@@ -12,8 +15,21 @@ case "$HL_PROFILE" in
   dev)  _hl_stack=$HL_ROOT/.stack;      _hl_p=2; _hl_srv=808 ;;
   test) _hl_stack=$HL_ROOT/.stack-test; _hl_p=3; _hl_srv=818 ;;
   verify) _hl_stack=$HL_ROOT/.stack-verify; _hl_p=5; _hl_srv=838 ;;  # a second test stack
-  *) echo "HL_PROFILE must be dev, test or verify, not $HL_PROFILE" >&2; return 1 2>/dev/null || exit 1 ;;
+  lab[1-4]) _hl_stack=$HL_ROOT/.stack-$HL_PROFILE; _hl_lab=1${HL_PROFILE#lab} ;;
+  *) echo "HL_PROFILE must be dev, test, verify or lab1..lab4, not $HL_PROFILE" >&2; return 1 2>/dev/null || exit 1 ;;
 esac
+if [[ -n ${_hl_lab:-} ]]; then
+  HL_PG_PORT=${HL_PG_PORT:-${_hl_lab}001}
+  HL_KAFKA_PORT=${HL_KAFKA_PORT:-${_hl_lab}002}
+  HL_KAFKA_CONTROLLER_PORT=${HL_KAFKA_CONTROLLER_PORT:-${_hl_lab}003}
+  HL_CONNECT_PORT=${HL_CONNECT_PORT:-${_hl_lab}004}
+  HL_REGISTRY_PORT=${HL_REGISTRY_PORT:-${_hl_lab}005}
+  HL_MONGO_PORT=${HL_MONGO_PORT:-${_hl_lab}006}
+  HL_COMMAND_PORT=${HL_COMMAND_PORT:-${_hl_lab}010}
+  HL_QUERY_PORT=${HL_QUERY_PORT:-${_hl_lab}011}
+  HL_PROJECTOR_PORT=${HL_PROJECTOR_PORT:-${_hl_lab}012}
+fi
+unset _hl_lab
 HL_STACK_DIR=${HL_STACK_DIR:-$_hl_stack}
 HL_CACHE_DIR=${HL_CACHE_DIR:-$HL_ROOT/.cache}          # downloaded jars, built launchers (shared)
 HL_BUILD_DIR=${HL_BUILD_DIR:-$HL_ROOT/build}            # where the three servers are built
