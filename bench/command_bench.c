@@ -303,55 +303,81 @@ static bool pg_setup(int n)
     return ok;
 }
 
-/* The statements cs_cmd_run + message_exec issue for one send-message (bench copies for the
- * written tables; the read-only ones are the real tables). */
+/* The statements cs_cmd_run + message_exec issue for one send-message, in the same two
+ * round trips (libpq pipelines): {BEGIN, session check, room lock, checks} and {room update +
+ * message insert, event + outbox insert, COMMIT}. Bench copies for the written tables; the
+ * read-only ones are the real tables. pgbench 15 cannot \gset inside a pipeline, so each
+ * client reads its actor and its room's last_seq/version once (first transaction, :init) and
+ * counts seq/version itself (it alone writes its bench room). Differences from the server's
+ * text: ids come from gen_random_uuid() and constants are literals where the server binds
+ * parameters, the payload is 160 fixed bytes, NOTIFY goes to hl_bench (no relay wake-up). */
 static const char *MESSAGE_SQL =
     "\\set c :client_id % 32\n"
+    "\\if :init\n"
     "SELECT user_id AS uid, session_id AS sid, room_id AS room FROM bench_actors WHERE client ="
     " :c \\gset\n"
+    "SELECT last_seq AS seq, version AS ver FROM bench_chat_rooms WHERE room_id = :room \\gset\n"
+    "\\set init 0\n"
+    "\\endif\n"
+    "\\set seq :seq + 1\n"
+    "\\set ver :ver + 1\n"
+    "\\startpipeline\n"
     "BEGIN;\n"
-    "SELECT (revoked_at IS NULL AND expires_at > now())::int FROM sessions WHERE session_id ="
-    " :sid AND user_id = :uid;\n"
-    "SELECT kind, last_seq + 1 AS seq, version + 1 AS ver FROM bench_chat_rooms WHERE room_id ="
-    " :room FOR UPDATE \\gset\n"
+    "SELECT hl_require_session(:sid, :uid);\n"
+    "SELECT kind, last_seq, version FROM bench_chat_rooms WHERE room_id = :room FOR UPDATE;\n"
     "SELECT EXISTS (SELECT 1 FROM room_members WHERE room_id = :room AND user_id = :uid),"
-    " EXISTS (SELECT 1 FROM room_members m JOIN blocks b ON b.blocker_id = m.user_id AND"
-    " b.blocked_id = :uid AND b.removed_at IS NULL WHERE m.room_id = :room),"
-    " EXISTS (SELECT 1 FROM room_members m JOIN blocks b ON b.blocked_id = m.user_id AND"
-    " b.blocker_id = :uid AND b.removed_at IS NULL WHERE m.room_id = :room),"
-    " (SELECT message_id || ' ' || seq FROM bench_messages WHERE room_id = :room AND sender_id"
-    " = :uid AND client_message_id = 'pgb-' || CAST(:seq AS text)),"
-    " array_to_string(ARRAY(SELECT user_id FROM room_members WHERE room_id = :room AND user_id"
-    " <> :uid ORDER BY user_id), ',');\n"
-    "WITH room AS (UPDATE bench_chat_rooms SET last_seq = :seq, version = :ver, updated_at ="
-    " now() WHERE room_id = :room) INSERT INTO bench_messages (room_id, seq, message_id,"
-    " sender_id, body, client_message_id, room_version, created_at) VALUES (:room, :seq,"
-    " gen_random_uuid(), :uid, 'bench message', 'pgb-' || CAST(:seq AS text), :ver, now());\n"
-    "WITH e AS (INSERT INTO bench_events (position, event_id, aggregate_type, aggregate_id,"
-    " aggregate_version, event_type, topic, schema_id, payload, occurred_at, traceparent) SELECT"
-    " nextval('events_position_seq'), gen_random_uuid(), 'ChatRoom', :room, :ver,"
-    " 'MessageSent', 'message.events', 4, decode(repeat('ab', 160), 'hex'), now(),"
-    " '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' RETURNING position), o AS"
+    " EXISTS (SELECT 1 FROM room_members m JOIN blocks b ON b.blocker_id = m.user_id"
+    " AND b.blocked_id = :uid AND b.removed_at IS NULL WHERE m.room_id = :room),"
+    " EXISTS (SELECT 1 FROM room_members m JOIN blocks b ON b.blocked_id = m.user_id"
+    " AND b.blocker_id = :uid AND b.removed_at IS NULL WHERE m.room_id = :room),"
+    " (SELECT message_id || ' ' || seq || ' ' || room_version FROM bench_messages"
+    " WHERE room_id = :room AND sender_id = :uid AND client_message_id = :seq),"
+    " array_to_string(ARRAY(SELECT user_id FROM room_members WHERE room_id = :room"
+    " AND user_id <> :uid ORDER BY user_id), ',');\n"
+    "\\endpipeline\n"
+    "\\startpipeline\n"
+    "WITH room AS (UPDATE bench_chat_rooms SET last_seq = :seq::bigint, version = :ver::bigint,"
+    " updated_at = ('epoch'::timestamptz + :now::bigint * interval '1 microsecond') WHERE"
+    " room_id = :room) INSERT INTO bench_messages (room_id, seq, message_id, sender_id, body,"
+    " client_message_id, room_version, created_at) VALUES (:room, :seq, gen_random_uuid(), :uid,"
+    " 'bench message', :seq, :ver, ('epoch'::timestamptz + :now::bigint * interval"
+    " '1 microsecond'));\n"
+    "WITH e AS (INSERT INTO bench_events (event_id, aggregate_type, aggregate_id,"
+    " aggregate_version, event_type, topic, schema_id, payload, occurred_at, causation_id,"
+    " correlation_id, traceparent) VALUES (gen_random_uuid(), 'ChatRoom', :room, :ver,"
+    " 'MessageSent', 'message.events', 4, decode(repeat('ab', 160), 'hex'), 'epoch'::timestamptz"
+    " + :now::bigint * interval '1 microsecond', NULL, NULL,"
+    " '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01') RETURNING position), o AS"
     " (INSERT INTO bench_outbox (position) SELECT position FROM e) SELECT position,"
     " pg_notify('hl_bench', '') FROM e;\n"
-    "COMMIT;\n";
+    "COMMIT;\n"
+    "\\endpipeline\n";
 
+/* register_exec's statements in its two round trips: {BEGIN, users insert, credentials
+ * insert} and {event + outbox insert, COMMIT}. The user id comes from one extra statement
+ * before the transaction (pgbench has no UUID generator and no \gset inside a pipeline). */
 static const char *REGISTER_SQL =
-    "BEGIN;\n"
     "SELECT gen_random_uuid() AS uid \\gset\n"
+    "\\startpipeline\n"
+    "BEGIN;\n"
     "INSERT INTO bench_users (user_id, display_name, version, created_at, updated_at) VALUES"
-    " (:uid, 'Bench R', 1, now(), now());\n"
+    " (:uid, 'Bench R', 1, ('epoch'::timestamptz + :now::bigint * interval '1 microsecond'),"
+    " ('epoch'::timestamptz + :now::bigint * interval '1 microsecond'));\n"
     "INSERT INTO bench_user_credentials (user_id, email, password_hash) VALUES (:uid, :uid ||"
     " '@example.com', '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$"
     "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g');\n"
-    "WITH e AS (INSERT INTO bench_events (position, event_id, aggregate_type, aggregate_id,"
-    " aggregate_version, event_type, topic, schema_id, payload, occurred_at, traceparent) SELECT"
-    " nextval('events_position_seq'), gen_random_uuid(), 'User', :uid, 1, 'UserRegistered',"
-    " 'user.events', 1, decode(repeat('ab', 100), 'hex'), now(),"
-    " '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' RETURNING position), o AS"
+    "\\endpipeline\n"
+    "\\startpipeline\n"
+    "WITH e AS (INSERT INTO bench_events (event_id, aggregate_type, aggregate_id,"
+    " aggregate_version, event_type, topic, schema_id, payload, occurred_at, causation_id,"
+    " correlation_id, traceparent) VALUES (gen_random_uuid(), 'User', :uid, 1,"
+    " 'UserRegistered', 'user.events', 1, decode(repeat('ab', 100), 'hex'), 'epoch'::timestamptz"
+    " + :now::bigint * interval '1 microsecond', NULL, NULL,"
+    " '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01') RETURNING position), o AS"
     " (INSERT INTO bench_outbox (position) SELECT position FROM e) SELECT position,"
     " pg_notify('hl_bench', '') FROM e;\n"
-    "COMMIT;\n";
+    "COMMIT;\n"
+    "\\endpipeline\n";
 
 static double run_pgbench(const char *script, int clients, double *lat_ms)
 {
@@ -363,8 +389,11 @@ static double run_pgbench(const char *script, int clients, double *lat_ms)
     fputs(script, f);
     fclose(f);
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s -n -M prepared -c %d -j %d -T %d -f %s '%s' 2>&1", O.pgbench,
-             clients, clients < 2 ? 1 : 2, O.seconds, file, O.pg);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(cmd, sizeof cmd,
+             "%s -n -M prepared -D init=1 -D now=%lld -c %d -j %d -T %d -f %s '%s' 2>&1", O.pgbench,
+             (long long)now.tv_sec * 1000000, clients, clients < 2 ? 1 : 2, O.seconds, file, O.pg);
     FILE *p = popen(cmd, "r");
     double tps = 0;
     *lat_ms = 0;

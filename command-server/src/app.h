@@ -14,6 +14,7 @@ typedef struct {
     long long http_threads;
     char *pg_url;
     long long pg_pool_size;
+    bool pg_prepare;
     char *kafka_brokers;
     char *kafka_overrides;
     char *schema_registry_url;

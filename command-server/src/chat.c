@@ -126,15 +126,22 @@ typedef struct {
     int64_t version;
 } room_state_t;
 
-static bool lock_room(cs_cmd_t *cmd, const char *room_id, room_state_t *s, hl_error_t *err)
+/* Queue the lock of the room row (FOR UPDATE); its result arrives in *res at the next flush
+ * and room_locked reads it. 404 "room-not-found" for a malformed id. */
+static bool queue_lock_room(cs_cmd_t *cmd, const char *room_id, PGresult **res, hl_error_t *err)
 {
     if (!hl_uuid_valid(room_id))
         return hl_error_set_reason(err, HL_ERR_DOMAIN, 404, "room-not-found", "no such room");
     const char *p[1] = {room_id};
-    PGresult *r = NULL;
-    if (!cs_sql(cmd, "SELECT kind, last_seq, version FROM chat_rooms WHERE room_id = $1 FOR UPDATE",
-                1, p, &r, err))
-        return false;
+    return cs_sql_queue(cmd,
+                        "SELECT kind, last_seq, version FROM chat_rooms WHERE room_id = $1"
+                        " FOR UPDATE",
+                        1, p, NULL, NULL, res, err);
+}
+
+/* Read the locked room from queue_lock_room's result (which it clears); 404 when absent. */
+static bool room_locked(PGresult *r, room_state_t *s, hl_error_t *err)
+{
     if (PQntuples(r) != 1) {
         PQclear(r);
         return hl_error_set_reason(err, HL_ERR_DOMAIN, 404, "room-not-found", "no such room");
@@ -173,12 +180,12 @@ static bool message_exec(cs_cmd_t *cmd, hl_error_t *err)
     const char *room_id = cmd->req->params[0];
     const char *me = cmd->session.user_id;
     room_state_t room;
-    if (!lock_room(cmd, room_id, &room, err))
-        return false;
+    PGresult *lock = NULL, *r = NULL;
     const char *p[3] = {room_id, me, c->client_message_id};
-    PGresult *r = NULL;
-    /* Membership, blocks and the client_message_id replay in one round trip. */
-    if (!cs_sql(cmd,
+    /* The room lock, then membership, blocks and the client_message_id replay (read after the
+     * lock is granted) in one round trip with BEGIN and the session check. */
+    if (!queue_lock_room(cmd, room_id, &lock, err) ||
+        !cs_sql(cmd,
                 "SELECT EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2),"
                 " EXISTS (SELECT 1 FROM room_members m JOIN blocks b ON b.blocker_id = m.user_id"
                 "   AND b.blocked_id = $2 AND b.removed_at IS NULL WHERE m.room_id = $1),"
@@ -190,6 +197,10 @@ static bool message_exec(cs_cmd_t *cmd, hl_error_t *err)
                 "   AND user_id <> $2 ORDER BY user_id), ',')",
                 3, p, &r, err))
         return false;
+    if (!room_locked(lock, &room, err)) {
+        PQclear(r);
+        return false;
+    }
     bool member = PQgetvalue(r, 0, 0)[0] == 't';
     bool blocked_by = PQgetvalue(r, 0, 1)[0] == 't';
     bool blocks_other = PQgetvalue(r, 0, 2)[0] == 't';
@@ -237,7 +248,8 @@ static bool message_exec(cs_cmd_t *cmd, hl_error_t *err)
     snprintf(version_text, sizeof version_text, "%lld", (long long)version);
     const char *mp[8] = {room_id,      seq_text, message_id, me, c->body, c->client_message_id,
                          version_text, now};
-    bool ok = cs_sql(
+    /* Rides with the event insert and COMMIT. */
+    bool ok = cs_sql_queue(
         cmd,
         "WITH room AS (UPDATE chat_rooms SET last_seq = $2::bigint, version = $7::bigint,"
         " updated_at = " CS_TS(
@@ -245,7 +257,7 @@ static bool message_exec(cs_cmd_t *cmd, hl_error_t *err)
                " INSERT INTO messages (room_id, seq, message_id, sender_id, body,"
                " client_message_id, room_version, created_at) VALUES ($1, $2, $3, $4, $5, $6,"
                " $7, " CS_TS(8) ")",
-        8, mp, NULL, err);
+        8, mp, NULL, NULL, NULL, err);
     hl_event_t ev = {0};
     ok = ok && hl_event_init(&ev, cmd->app->catalog, "MessageSent", err) &&
          hl_avro_set_string(&ev.record, "message_id", message_id, err) &&
@@ -284,14 +296,15 @@ static bool read_exec(cs_cmd_t *cmd, hl_error_t *err)
     const char *room_id = cmd->req->params[0];
     const char *me = cmd->session.user_id;
     room_state_t room;
-    if (!lock_room(cmd, room_id, &room, err))
-        return false;
+    PGresult *lock = NULL;
     const char *p[2] = {room_id, me};
     bool member = false;
     int64_t last_read = 0;
-    if (!cs_sql_int(cmd,
+    if (!queue_lock_room(cmd, room_id, &lock, err) ||
+        !cs_sql_int(cmd,
                     "SELECT last_read_seq FROM room_members WHERE room_id = $1 AND user_id = $2", 2,
-                    p, &member, &last_read, err))
+                    p, &member, &last_read, err) ||
+        !room_locked(lock, &room, err))
         return false;
     bool advances = false;
     if (!cs_rule_mark_read(member, last_read, room.last_seq, up_to, &advances, err) ||

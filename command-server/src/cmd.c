@@ -6,6 +6,8 @@
 #include "hl/log.h"
 #include "hl/pg.h"
 
+#include <libpq-events.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,14 +36,167 @@ const char *cs_cmd_causation(const cs_cmd_t *cmd)
     return hl_uuid_valid(cmd->req->request_id) ? cmd->req->request_id : NULL;
 }
 
+/* ---- statements: pipeline mode, prepared once per connection ---- */
+
+/* Every statement text the server has prepared gets a process-wide id; a connection remembers
+ * which ids it has prepared (libpq instance data, freed with the connection, so a reconnected
+ * PGconn starts empty). */
+#define CS_MAX_STATEMENTS 256
+
+static pthread_mutex_t stmt_lock = PTHREAD_MUTEX_INITIALIZER;
+static const char *stmt_sql[CS_MAX_STATEMENTS];
+static int stmt_count;
+
+typedef struct {
+    unsigned char prepared[CS_MAX_STATEMENTS / 8];
+} conn_stmts_t;
+
+/* The id of sql (registered on first use), or -1 when the table is full (then the statement
+ * is sent unprepared). */
+static int stmt_id(const char *sql)
+{
+    pthread_mutex_lock(&stmt_lock);
+    int id = -1;
+    for (int i = 0; i < stmt_count && id < 0; i++)
+        if (stmt_sql[i] == sql || !strcmp(stmt_sql[i], sql))
+            id = i;
+    if (id < 0 && stmt_count < CS_MAX_STATEMENTS) {
+        id = stmt_count;
+        stmt_sql[stmt_count++] = sql;
+    }
+    pthread_mutex_unlock(&stmt_lock);
+    return id;
+}
+
+static int conn_stmts_event(PGEventId id, void *info, void *pass)
+{
+    (void)pass;
+    if (id == PGEVT_CONNDESTROY) {
+        PGEventConnDestroy *e = info;
+        free(PQinstanceData(e->conn, conn_stmts_event));
+    } else if (id == PGEVT_CONNRESET) {
+        PGEventConnReset *e = info;
+        conn_stmts_t *st = PQinstanceData(e->conn, conn_stmts_event);
+        if (st)
+            memset(st, 0, sizeof *st);
+    }
+    return 1;
+}
+
+static conn_stmts_t *conn_stmts(PGconn *conn)
+{
+    conn_stmts_t *st = PQinstanceData(conn, conn_stmts_event);
+    if (st)
+        return st;
+    st = calloc(1, sizeof *st);
+    if (!st || !PQregisterEventProc(conn, conn_stmts_event, "hl-cmd-statements", NULL) ||
+        !PQsetInstanceData(conn, conn_stmts_event, st)) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+static bool push_pending(cs_cmd_t *cmd, PGresult **out, int prepare_id)
+{
+    cmd->pending[cmd->npending].out = out;
+    cmd->pending[cmd->npending].prepare_id = prepare_id;
+    cmd->npending++;
+    return true;
+}
+
+bool cs_sql_queue(cs_cmd_t *cmd, const char *sql, int n, const char *const *params,
+                  const int *lengths, const int *formats, PGresult **out, hl_error_t *err)
+{
+    if (out)
+        *out = NULL;
+    /* Room for a PREPARE and the statement; a full queue is flushed first (errors included). */
+    if (cmd->npending + 2 > CS_MAX_PENDING && !cs_sql_flush(cmd, err))
+        return false;
+    int id = cmd->app->cfg.pg_prepare ? stmt_id(sql) : -1;
+    conn_stmts_t *st = id >= 0 ? conn_stmts(cmd->conn) : NULL;
+    char name[16];
+    int sent;
+    if (st) {
+        snprintf(name, sizeof name, "hl_cmd_%d", id);
+        if (!(st->prepared[id / 8] & (1u << (id % 8)))) {
+            if (!PQsendPrepare(cmd->conn, name, sql, n, NULL))
+                return hl_pg_error(NULL, cmd->conn, err);
+            st->prepared[id / 8] |= (unsigned char)(1u << (id % 8));
+            push_pending(cmd, NULL, id);
+        }
+        sent = PQsendQueryPrepared(cmd->conn, name, n, params, lengths, formats, 0);
+    } else {
+        sent = PQsendQueryParams(cmd->conn, sql, n, NULL, params, lengths, formats, 0);
+    }
+    if (!sent)
+        return hl_pg_error(NULL, cmd->conn, err);
+    return push_pending(cmd, out, -1);
+}
+
+bool cs_sql_flush(cs_cmd_t *cmd, hl_error_t *err)
+{
+    if (cmd->npending == 0)
+        return true;
+    bool ok = PQpipelineSync(cmd->conn) == 1;
+    if (!ok)
+        hl_pg_error(NULL, cmd->conn, err);
+    conn_stmts_t *st = PQinstanceData(cmd->conn, conn_stmts_event);
+    for (int i = 0; i < cmd->npending; i++) {
+        PGresult *first = NULL, *r;
+        /* Each queued statement yields its result(s) and then NULL. */
+        while ((r = PQgetResult(cmd->conn)) != NULL) {
+            if (!first)
+                first = r;
+            else
+                PQclear(r);
+        }
+        ExecStatusType status = first ? PQresultStatus(first) : PGRES_FATAL_ERROR;
+        bool good = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+        int pid = cmd->pending[i].prepare_id;
+        if (pid >= 0 && !good && st) /* not prepared after all */
+            st->prepared[pid / 8] &= (unsigned char)~(1u << (pid % 8));
+        if (!good && ok) {
+            /* The first failure; the statements after it come back PIPELINE_ABORTED. */
+            ok = false;
+            hl_pg_error(first, cmd->conn, err);
+        }
+        if (good && cmd->pending[i].out)
+            *cmd->pending[i].out = first;
+        else
+            PQclear(first);
+        if (PQstatus(cmd->conn) == CONNECTION_BAD)
+            break;
+    }
+    /* The sync point. */
+    for (int guard = 0; guard < 4 && PQstatus(cmd->conn) != CONNECTION_BAD; guard++) {
+        PGresult *r = PQgetResult(cmd->conn);
+        if (!r)
+            continue;
+        ExecStatusType status = PQresultStatus(r);
+        PQclear(r);
+        if (status == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (!ok) {
+        for (int i = 0; i < cmd->npending; i++)
+            if (cmd->pending[i].out && *cmd->pending[i].out) {
+                PQclear(*cmd->pending[i].out);
+                *cmd->pending[i].out = NULL;
+            }
+        if (!strcmp(err->reason, "HL401"))
+            hl_error_set_reason(err, HL_ERR_INPUT, 401, "revoked-token",
+                                "the session was logged out or has expired");
+    }
+    cmd->npending = 0;
+    return ok;
+}
+
 bool cs_sql(cs_cmd_t *cmd, const char *sql, int n, const char *const *params, PGresult **out,
             hl_error_t *err)
 {
-    PGresult *r = PQexecParams(cmd->conn, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        hl_pg_error(r, cmd->conn, err);
-        PQclear(r);
+    PGresult *r = NULL;
+    if (!cs_sql_queue(cmd, sql, n, params, NULL, NULL, &r, err) || !cs_sql_flush(cmd, err)) {
         if (out)
             *out = NULL;
         return false;
@@ -70,7 +225,8 @@ bool cs_lock_pair(cs_cmd_t *cmd, const char *a, const char *b, hl_error_t *err)
     char key[2 * HL_UUID_STR_LEN + 2];
     cs_direct_key(a, b, key);
     const char *p[1] = {key};
-    return cs_sql(cmd, "SELECT pg_advisory_xact_lock(hashtextextended($1, 7256))", 1, p, NULL, err);
+    return cs_sql_queue(cmd, "SELECT pg_advisory_xact_lock(hashtextextended($1, 7256))", 1, p, NULL,
+                        NULL, NULL, err);
 }
 
 bool cs_load_pair_facts(cs_cmd_t *cmd, const char *target, cs_pair_facts_t *f, hl_error_t *err)
@@ -138,8 +294,8 @@ static bool idem_lookup(cs_cmd_t *cmd, const char *scope, const char *key,
     memset(out, 0, sizeof *out);
     /* Serialise requests sharing a key: a second one waits for the first to commit and then
      * finds its stored response instead of running the command again. */
-    if (!cs_sql(cmd, "SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 7257))", 2, p,
-                NULL, err))
+    if (!cs_sql_queue(cmd, "SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 7257))",
+                      2, p, NULL, NULL, NULL, err))
         return false;
     if (!cs_sql(cmd,
                 "SELECT request_hash, response_status, response_body, response_headers"
@@ -181,12 +337,34 @@ static void reply_stored(hl_http_request_t *req, stored_response_t *s)
     bson_destroy(&doc);
 }
 
-static void rollback(PGconn *conn)
+/* End whatever the connection is in: read the results still queued, roll an open transaction
+ * back. Leaves the connection idle and in pipeline mode. */
+static void rollback(cs_cmd_t *cmd)
 {
-    if (conn && PQtransactionStatus(conn) != PQTRANS_IDLE) {
-        PGresult *r = PQexec(conn, "ROLLBACK");
-        PQclear(r);
+    hl_error_t ignored = {0};
+    if (!cmd->conn)
+        return;
+    cs_sql_flush(cmd, &ignored);
+    if (PQstatus(cmd->conn) == CONNECTION_OK && PQtransactionStatus(cmd->conn) != PQTRANS_IDLE &&
+        PQsendQueryParams(cmd->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0)) {
+        push_pending(cmd, NULL, -1);
+        cs_sql_flush(cmd, &ignored);
     }
+}
+
+static bool begin(cs_cmd_t *cmd, hl_error_t *err)
+{
+    if (!PQsendQueryParams(cmd->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
+        return hl_pg_error(NULL, cmd->conn, err);
+    return push_pending(cmd, NULL, -1);
+}
+
+static bool commit(cs_cmd_t *cmd, hl_error_t *err)
+{
+    if (!PQsendQueryParams(cmd->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
+        return hl_pg_error(NULL, cmd->conn, err);
+    push_pending(cmd, NULL, -1);
+    return cs_sql_flush(cmd, err);
 }
 
 static bool retryable(const hl_error_t *err)
@@ -195,22 +373,13 @@ static bool retryable(const hl_error_t *err)
            (!strcmp(err->reason, "40P01") || !strcmp(err->reason, "40001"));
 }
 
-/* Check the session row: not revoked and not expired (the token's signature and expiry were
- * checked already). */
+/* Queue the session row check (not revoked, not expired; the token's signature and expiry were
+ * checked already): hl_require_session raises HL401, which cs_sql_flush turns into 401
+ * revoked-token, and nothing queued after it runs. */
 static bool session_live(cs_cmd_t *cmd, hl_error_t *err)
 {
     const char *p[2] = {cmd->session.session_id, cmd->session.user_id};
-    bool found = false;
-    int64_t live = 0;
-    if (!cs_sql_int(cmd,
-                    "SELECT (revoked_at IS NULL AND expires_at > now())::int FROM sessions"
-                    " WHERE session_id = $1 AND user_id = $2",
-                    2, p, &found, &live, err))
-        return false;
-    if (!found || !live)
-        return hl_error_set_reason(err, HL_ERR_INPUT, 401, "revoked-token",
-                                   "the session was logged out or has expired");
-    return true;
+    return cs_sql_queue(cmd, "SELECT hl_require_session($1, $2)", 2, p, NULL, NULL, NULL, err);
 }
 
 void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
@@ -271,13 +440,18 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
     if (!cmd->conn)
         goto fail;
     bool ok = false;
+    if (!PQenterPipelineMode(cmd->conn)) {
+        hl_pg_error(NULL, cmd->conn, &err);
+        goto release;
+    }
     for (int attempt = 0; attempt < CS_TX_ATTEMPTS && !ok; attempt++) {
         hl_error_clear(&err);
+        rollback(cmd);
         cmd->status = 0;
         cmd->nw = 0;
         cmd->headers[0] = '\0';
         bson_reinit(&cmd->reply);
-        if (!hl_pg_exec(cmd->conn, "BEGIN", &err))
+        if (!begin(cmd, &err))
             break;
         if (cmd->authenticated && !session_live(cmd, &err))
             break;
@@ -288,7 +462,6 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
                 break;
         }
         if (!spec->exec(cmd, &err)) {
-            rollback(cmd->conn);
             if (retryable(&err))
                 continue;
             break;
@@ -313,37 +486,42 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
                                 status_text, json ? json : "", cmd->headers};
             int lengths[6] = {0, 0, 32, 0, 0, 0};
             int formats[6] = {0, 0, 1, 0, 0, 0};
-            PGresult *r = PQexecParams(cmd->conn,
-                                       "INSERT INTO idempotency_keys (scope, idem_key,"
-                                       " request_hash, response_status, response_body,"
-                                       " response_headers) VALUES ($1, $2, $3, $4, $5, $6)"
-                                       " ON CONFLICT DO NOTHING",
-                                       6, NULL, p, lengths, formats, 0);
+            PGresult *r = NULL;
+            /* Read before COMMIT: a lost race with the same key must roll ours back. */
+            bool stored_ok = cs_sql_queue(cmd,
+                                          "INSERT INTO idempotency_keys (scope, idem_key,"
+                                          " request_hash, response_status, response_body,"
+                                          " response_headers) VALUES ($1, $2, $3, $4, $5, $6)"
+                                          " ON CONFLICT DO NOTHING",
+                                          6, p, lengths, formats, &r, &err) &&
+                             cs_sql_flush(cmd, &err);
             bson_free(json);
-            bool inserted = PQresultStatus(r) == PGRES_COMMAND_OK && !strcmp(PQcmdTuples(r), "1");
-            bool failed = PQresultStatus(r) != PGRES_COMMAND_OK;
-            if (failed)
-                hl_pg_error(r, cmd->conn, &err);
+            bool inserted = stored_ok && !strcmp(PQcmdTuples(r), "1");
             PQclear(r);
-            if (failed)
+            if (!stored_ok) {
+                if (retryable(&err))
+                    continue;
                 break;
+            }
             if (!inserted) {
                 /* A concurrent request with this key committed first: undo ours, replay its. */
-                rollback(cmd->conn);
-                if (!hl_pg_exec(cmd->conn, "BEGIN", &err) ||
-                    !idem_lookup(cmd, scope, idem_key, hash, &stored, &err))
+                rollback(cmd);
+                if (!begin(cmd, &err) || !idem_lookup(cmd, scope, idem_key, hash, &stored, &err))
                     break;
                 break;
             }
         }
-        if (!hl_pg_exec(cmd->conn, "COMMIT", &err)) {
+        if (!commit(cmd, &err)) {
             if (retryable(&err))
                 continue;
             break;
         }
         ok = true;
     }
-    rollback(cmd->conn);
+    rollback(cmd);
+    if (!PQexitPipelineMode(cmd->conn))
+        HL_ERROR("leaving libpq pipeline mode failed: %s", PQerrorMessage(cmd->conn));
+release:
     hl_pg_pool_release(app->pool, cmd->conn);
     cmd->conn = NULL;
     if (stored.found) {
@@ -396,6 +574,13 @@ bool cs_cmd_emit(cs_cmd_t *cmd, hl_event_t *ev, const char *aggregate_type,
                             .causation_id = cs_cmd_causation(cmd),
                             .correlation_id = cs_cmd_causation(cmd),
                             .traceparent = cmd->traceparent};
-    cs_appended_t appended;
-    return cs_event_store_append(cmd->conn, ev, &meta, &appended, err);
+    cs_event_row_t row;
+    if (!cs_event_store_row(ev, &meta, &row, err))
+        return false;
+    /* The result (the event's position) is not needed: the insert rides with the next flush,
+     * normally COMMIT's. */
+    bool ok = cs_sql_queue(cmd, CS_EVENT_APPEND_SQL, CS_EVENT_APPEND_PARAMS, row.values,
+                           row.lengths, row.formats, NULL, err);
+    cs_event_row_free(&row);
+    return ok;
 }

@@ -6,6 +6,16 @@
  *   invariants, aggregate rows, events) → consistency token → store the response under the
  *   Idempotency-Key → COMMIT → reply.
  *
+ * Round trips: the connection is in libpq pipeline mode for the whole transaction. Statements
+ * whose results the command does not need before its next step are queued (cs_sql_queue) and
+ * go to PostgreSQL together with the next statement whose result it does need (cs_sql), or with
+ * COMMIT. BEGIN and the session check (hl_require_session, which raises SQLSTATE HL401 so the
+ * rest of the pipeline is skipped) ride with the command's first read; event inserts ride with
+ * COMMIT. send-message is 2 round trips: {BEGIN, session, room lock, checks} and {message
+ * insert, event + outbox insert, COMMIT}. Statements are prepared once per connection
+ * (--pg-prepare). Each statement still runs in order with its own snapshot (READ COMMITTED), so
+ * a check queued after a lock sees everything committed before the lock was granted.
+ *
  * A command that fails rolls back, so refused commands and bad input write nothing. Deadlocks
  * and serialization failures are retried (3 attempts). Concurrent requests with one
  * Idempotency-Key: the loser's transaction fails on the key's primary key, rolls back and
@@ -28,6 +38,8 @@
 #include <stdint.h>
 
 #define CS_MAX_BODY (64 * 1024)
+/* Statements (plus their one-time PREPAREs) a command may queue before a flush is forced. */
+#define CS_MAX_PENDING 32
 
 typedef struct cs_cmd cs_cmd_t;
 
@@ -68,6 +80,12 @@ struct cs_cmd {
     char headers[1536];
     hl_watermark_t w[HL_CONSISTENCY_MAX_WATERMARKS];
     size_t nw;
+    /* Statements sent on conn whose results are not read yet (pipeline mode), in order. */
+    struct {
+        PGresult **out; /* where the result goes at the next flush, or NULL to discard it */
+        int prepare_id; /* >= 0: this entry is the PREPARE of statement prepare_id */
+    } pending[CS_MAX_PENDING];
+    int npending;
 };
 
 /* Run spec for req. state: the handler's command struct (borrowed for the call). */
@@ -84,10 +102,27 @@ void cs_cmd_header(cs_cmd_t *cmd, const char *fmt, ...) __attribute__((format(pr
 const char *cs_cmd_causation(const cs_cmd_t *cmd);
 
 /* Run a parameterised statement on cmd->conn expecting PGRES_TUPLES_OK or COMMAND_OK; *out
- * gets the result (caller PQclears) or, when out is NULL, it is cleared here. Errors: HL_ERR_PG
- * with the SQLSTATE as reason. */
+ * gets the result (caller PQclears) or, when out is NULL, it is cleared here. Statements queued
+ * before it go in the same round trip, and their errors come first. sql: a literal (see
+ * cs_sql_queue). Errors: HL_ERR_PG with the SQLSTATE as reason. */
 bool cs_sql(cs_cmd_t *cmd, const char *sql, int n, const char *const *params, PGresult **out,
             hl_error_t *err);
+
+/* Queue a parameterised statement on cmd->conn without waiting for it (pipeline mode): it is
+ * sent now and its result is read at the next cs_sql or cs_sql_flush (or discarded when the
+ * command fails). out: NULL to only require success, or where the result (PGRES_TUPLES_OK or
+ * COMMAND_OK) is stored at that flush; *out must stay valid until then and the caller PQclears
+ * it. lengths/formats: as PQexecParams (NULL = all text). sql must be a string that lives as
+ * long as the process (a literal): it is prepared once per connection under its text. An error
+ * of a queued statement surfaces at the flush (HL_ERR_PG, SQLSTATE as reason) and the
+ * statements queued after it do not run. Returns false only when sending fails. */
+bool cs_sql_queue(cs_cmd_t *cmd, const char *sql, int n, const char *const *params,
+                  const int *lengths, const int *formats, PGresult **out, hl_error_t *err);
+
+/* Read the results of every queued statement (one round trip). On failure every *out of the
+ * batch is cleared to NULL and err holds the first failing statement's error; SQLSTATE HL401
+ * (hl_require_session) becomes HL_ERR_INPUT 401 "revoked-token". */
+bool cs_sql_flush(cs_cmd_t *cmd, hl_error_t *err);
 
 /* Like cs_sql, returning the first column of the first row as an int64 in *value, *found
  * false when no row. */

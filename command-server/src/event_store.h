@@ -7,7 +7,7 @@
 #include "hl/events.h"
 #include "hl/util.h"
 
-#include <libpq-fe.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Envelope metadata of one event. Strings are borrowed. */
@@ -21,17 +21,34 @@ typedef struct {
     const char *traceparent;    /* W3C traceparent or NULL */
 } cs_event_meta_t;
 
-/* What an append produced. */
+/* The parameters of one CS_EVENT_APPEND_SQL execution: values[i] with lengths[i]/formats[i]
+ * as PQexecParams takes them. values point into the row itself (and into meta's strings, which
+ * must outlive the row's use); payload is malloc'd and freed by cs_event_row_free. */
 typedef struct {
-    int64_t position;                   /* global position in `events` */
     char event_id[HL_UUID_STR_LEN + 1]; /* generated UUIDv7 */
-} cs_appended_t;
+    char version[24], occurred[24], schema_id[16];
+    uint8_t *payload; /* the Avro-encoded event (Confluent wire format) */
+    size_t payload_len;
+    const char *values[12];
+    int lengths[12];
+    int formats[12];
+} cs_event_row_t;
+
+/* Insert the `events` row and its `outbox` row, and pg_notify('hl_outbox') so the relay wakes at
+ * commit; returns one row (position). Its 12 parameters come from cs_event_store_row. Must run
+ * inside the command's transaction. Errors: HL_ERR_PG (a duplicate aggregate version is SQLSTATE
+ * 23505). */
+extern const char CS_EVENT_APPEND_SQL[];
+#define CS_EVENT_APPEND_PARAMS 12
 
 /* Fill the envelope fields of ev from meta (event_id generated), encode it with its topic's
- * schema (whose schema_id must be known), insert the `events` row and its `outbox` row, and
- * pg_notify('hl_outbox') so the relay wakes at commit. conn must be inside BEGIN. Errors:
- * HL_ERR_AVRO (encoding), HL_ERR_PG (insert; a duplicate aggregate version is SQLSTATE 23505). */
-bool cs_event_store_append(PGconn *conn, hl_event_t *ev, const cs_event_meta_t *meta,
-                           cs_appended_t *out, hl_error_t *err);
+ * schema (whose schema_id must be known) and fill row with CS_EVENT_APPEND_SQL's parameters.
+ * On success the caller owns row (cs_event_row_free). Errors: HL_ERR_AVRO (no schema id,
+ * encoding). */
+bool cs_event_store_row(hl_event_t *ev, const cs_event_meta_t *meta, cs_event_row_t *row,
+                        hl_error_t *err);
+
+/* Free what cs_event_store_row allocated (row itself is the caller's; NULL-safe). */
+void cs_event_row_free(cs_event_row_t *row);
 
 #endif

@@ -35,10 +35,11 @@ static bool register_exec(cs_cmd_t *cmd, hl_error_t *err)
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)cmd->now_us);
     const char *up[3] = {user_id, c->display_name, now};
-    if (!cs_sql(cmd,
-                "INSERT INTO users (user_id, display_name, version, created_at, updated_at)"
-                " VALUES ($1, $2, 1, " CS_TS(3) ", " CS_TS(3) ")",
-                3, up, NULL, err))
+    /* Rides with the credentials insert, whose unique e-mail is the check. */
+    if (!cs_sql_queue(cmd,
+                      "INSERT INTO users (user_id, display_name, version, created_at, updated_at)"
+                      " VALUES ($1, $2, 1, " CS_TS(3) ", " CS_TS(3) ")",
+                      3, up, NULL, NULL, NULL, err))
         return false;
     const char *cp[3] = {user_id, c->email, cmd->scratch};
     if (!cs_sql(cmd,
