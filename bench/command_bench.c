@@ -5,6 +5,7 @@
  *
  * Usage: command_bench [--url=http://127.0.0.1:8180] [--pg=postgresql://...] [--seconds=10]
  *                      [--clients=1,8,32] [--pgbench=/usr/lib/postgresql/15/bin/pgbench]
+ *                      [--only=register|send-message]
  * pgbench writes into identically indexed copies (bench_*) of the command tables so its rows
  * never reach the outbox relay, Debezium or the read models. See bench/README.md. */
 #define _POSIX_C_SOURCE 200809L
@@ -30,6 +31,7 @@ typedef struct {
     int seconds;
     int clients[8];
     int nclients;
+    const char *only; /* NULL: both commands; "register" or "send-message" */
 } opts_t;
 
 typedef struct {
@@ -432,8 +434,12 @@ static void parse_opts(int argc, char **argv)
             O.seconds = (int)strtol(argv[i] + 10, NULL, 10);
         else if (!strncmp(argv[i], "--clients=", 10))
             clients = argv[i] + 10;
+        else if (!strcmp(argv[i], "--only=register") || !strcmp(argv[i], "--only=send-message"))
+            O.only = argv[i] + 7;
         else {
-            fprintf(stderr, "usage: %s [--url=] [--pg=] [--pgbench=] [--seconds=] [--clients=]\n",
+            fprintf(stderr,
+                    "usage: %s [--url=] [--pg=] [--pgbench=] [--seconds=] [--clients=]"
+                    " [--only=register|send-message]\n",
                     argv[0]);
             exit(2);
         }
@@ -468,6 +474,8 @@ int main(int argc, char **argv)
            "p99 ms", "errors", "pgbench/s", "pg avg ms", "ratio");
     for (int m = 0; m < 2; m++) {
         bool messages = m == 1;
+        if (O.only && strcmp(O.only, messages ? "send-message" : "register"))
+            continue;
         for (int i = 0; i < O.nclients; i++) {
             int n = O.clients[i];
             result_t r = run_http(messages, n);

@@ -26,6 +26,7 @@ typedef struct {
     long long argon2_mem_kib;
     long long outbox_batch;
     long long outbox_poll_ms;
+    long long idempotency_ttl_s;
     long long pg_acquire_timeout_ms;
     long long session_ttl_s;
     char *log_level;

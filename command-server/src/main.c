@@ -59,6 +59,9 @@ static const hl_config_option_t options[] = {
      "events per relay round trip"},
     {"outbox-poll-ms", "HL_OUTBOX_POLL_MS", HL_OPT_INT, "1000", 10, 60000, false,
      OPT(outbox_poll_ms), "relay wake-up interval without NOTIFY, ms"},
+    {"idempotency-ttl-s", "HL_IDEMPOTENCY_TTL_S", HL_OPT_INT, "86400", 0, 31536000, false,
+     OPT(idempotency_ttl_s),
+     "how long an Idempotency-Key's stored response is replayed, s (0 = forever)"},
     {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
      "debug|info|warn|error"},
     {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
@@ -212,7 +215,8 @@ int main(int argc, char **argv)
                               .kafka_brokers = app.cfg.kafka_brokers,
                               .kafka_overrides = app.cfg.kafka_overrides,
                               .batch_size = (int)app.cfg.outbox_batch,
-                              .poll_interval_ms = (long)app.cfg.outbox_poll_ms};
+                              .poll_interval_ms = (long)app.cfg.outbox_poll_ms,
+                              .idempotency_ttl_s = app.cfg.idempotency_ttl_s};
     if (!(app.relay = cs_relay_start(&rcfg, &err))) {
         HL_ERROR("outbox relay failed to start: %s", err.message);
         goto done;

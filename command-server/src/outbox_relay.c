@@ -32,6 +32,9 @@ struct cs_relay {
     PGconn *pg;
     bool leader;
     int64_t last_backlog_ms; /* when update_backlog last ran (monotonic) */
+    long long idempotency_ttl_s;
+    int64_t last_sweep_ms; /* when sweep_idempotency_keys last ran (monotonic) */
+    hl_metric_t *m_expired;
     hl_metric_t *m_published, *m_failed, *m_backlog, *m_lag, *m_oldest_age;
 };
 
@@ -164,6 +167,34 @@ static void update_backlog(cs_relay_t *relay)
     PQclear(r);
 }
 
+/* Delete expired Idempotency-Key records in batches of CS_IDEMPOTENCY_SWEEP_ROWS (short
+ * statements: command transactions inserting keys are never held up for long). */
+static void sweep_idempotency_keys(cs_relay_t *relay)
+{
+    relay->last_sweep_ms = hl_mono_ms();
+    char ttl[24], limit[16];
+    snprintf(ttl, sizeof ttl, "%lld", relay->idempotency_ttl_s);
+    snprintf(limit, sizeof limit, "%d", CS_IDEMPOTENCY_SWEEP_ROWS);
+    const char *p[2] = {ttl, limit};
+    for (int round = 0; round < 100 && !atomic_load(&relay->stop); round++) {
+        PGresult *r = PQexecParams(relay->pg,
+                                   "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY("
+                                   "SELECT ctid FROM idempotency_keys WHERE created_at <"
+                                   " now() - $1::bigint * interval '1 second' LIMIT $2::int))",
+                                   2, NULL, p, NULL, NULL, 0);
+        long n = -1;
+        if (PQresultStatus(r) == PGRES_COMMAND_OK)
+            n = strtol(PQcmdTuples(r), NULL, 10);
+        else
+            HL_WARN("outbox relay: expiring idempotency keys failed: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        if (n > 0)
+            hl_metric_add(relay->m_expired, n);
+        if (n < CS_IDEMPOTENCY_SWEEP_ROWS)
+            break;
+    }
+}
+
 /* Publish one batch. Returns the number of rows acknowledged (0 when idle), -1 on error. */
 static int publish_batch(cs_relay_t *relay)
 {
@@ -235,6 +266,9 @@ static int publish_batch(cs_relay_t *relay)
         /* Kafka may be away for a while (up to message.timeout.ms): keep /metrics current. */
         if (hl_mono_ms() - relay->last_backlog_ms >= 1000)
             update_backlog(relay);
+        if (relay->idempotency_ttl_s > 0 &&
+            hl_mono_ms() - relay->last_sweep_ms >= CS_IDEMPOTENCY_SWEEP_MS)
+            sweep_idempotency_keys(relay);
     }
     rd_kafka_poll(relay->rk, 0);
     /* Delete the acknowledged prefix: stopping at the first failure keeps per-key order on retry.
@@ -285,6 +319,9 @@ static void *relay_main(void *arg)
         }
         if (hl_mono_ms() - relay->last_backlog_ms >= 1000)
             update_backlog(relay);
+        if (relay->idempotency_ttl_s > 0 &&
+            hl_mono_ms() - relay->last_sweep_ms >= CS_IDEMPOTENCY_SWEEP_MS)
+            sweep_idempotency_keys(relay);
         int n = publish_batch(relay);
         if (n < 0) {
             hl_sleep_or_shutdown(backoff_ms);
@@ -309,6 +346,9 @@ cs_relay_t *cs_relay_start(const cs_relay_config_t *cfg, hl_error_t *err)
     }
     relay->batch_size = cfg->batch_size;
     relay->poll_interval_ms = cfg->poll_interval_ms;
+    relay->idempotency_ttl_s = cfg->idempotency_ttl_s;
+    relay->m_expired = hl_metric_get(HL_METRIC_COUNTER, "hl_idempotency_keys_expired_total", NULL,
+                                     "Idempotency-Key records deleted after idempotency-ttl-s");
     relay->m_published = hl_metric_get(HL_METRIC_COUNTER, "hl_outbox_published_total", NULL,
                                        "Events acknowledged by Kafka and removed from the outbox");
     relay->m_failed = hl_metric_get(HL_METRIC_COUNTER, "hl_outbox_delivery_failures_total", NULL,

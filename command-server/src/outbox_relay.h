@@ -6,7 +6,11 @@
  * by aggregate id, and their outbox rows are deleted only after Kafka acknowledged them. A crash
  * anywhere therefore re-sends, never loses. Only one relay publishes at a time across command
  * server instances (PostgreSQL advisory lock). The relay wakes on NOTIFY hl_outbox and also
- * polls every poll_interval_ms. */
+ * polls every poll_interval_ms.
+ *
+ * The publishing relay also expires Idempotency-Key records (SPEC §2): every
+ * CS_IDEMPOTENCY_SWEEP_MS it deletes idempotency_keys rows older than idempotency_ttl_s, at most
+ * CS_IDEMPOTENCY_SWEEP_ROWS per statement. A request repeated after that runs again. */
 #ifndef CS_OUTBOX_RELAY_H
 #define CS_OUTBOX_RELAY_H
 
@@ -20,7 +24,12 @@ typedef struct {
     const char *kafka_overrides; /* "k=v,..." librdkafka properties or "" */
     int batch_size;              /* rows per round trip, 1..10000 */
     long poll_interval_ms;       /* fallback wake-up when no NOTIFY arrives */
+    long long
+        idempotency_ttl_s; /* Idempotency-Key records older than this are deleted; 0 = never */
 } cs_relay_config_t;
+
+#define CS_IDEMPOTENCY_SWEEP_MS   10000
+#define CS_IDEMPOTENCY_SWEEP_ROWS 10000
 
 typedef struct cs_relay cs_relay_t;
 

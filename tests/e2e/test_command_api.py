@@ -289,6 +289,27 @@ def test_idempotency_key_replay_and_reuse():
     assert r1.status == r2.status == 201 and r1.json()["user_id"] == r2.json()["user_id"]
 
 
+def test_idempotency_keys_expire_after_ttl():
+    """The publishing relay deletes Idempotency-Key records older than HL_IDEMPOTENCY_TTL_S
+    (24 h by default) every 10 s; younger ones stay and still replay."""
+    a, ha, _, _ = new_user("Idem TTL")
+    b, _, _, _ = new_user("Idem TTL B")
+    old_key, young_key = str(uuid.uuid4()), str(uuid.uuid4())
+    first = http("POST", f"{COMMAND}/v1/friend-requests", {"to_user_id": b},
+                 {**ha, "Idempotency-Key": young_key})
+    assert first.status == 201
+    # A record as a request 25 hours ago would have left it.
+    psql("INSERT INTO idempotency_keys (scope, idem_key, request_hash, response_status,"
+         f" response_body, created_at) VALUES ('{a}', '{old_key}', '\\x00', 201, '{{}}',"
+         " now() - interval '25 hours')")
+    eventually(lambda: psql(f"SELECT count(*) FROM idempotency_keys WHERE idem_key = "
+                            f"'{old_key}'") == ["0"], timeout_s=30, what="the old key expired")
+    assert psql(f"SELECT count(*) FROM idempotency_keys WHERE idem_key = '{young_key}'") == ["1"]
+    replay = http("POST", f"{COMMAND}/v1/friend-requests", {"to_user_id": b},
+                  {**ha, "Idempotency-Key": young_key})
+    assert replay.status == 201 and replay.headers["Idempotent-Replayed"] == "true"
+
+
 def test_bad_input_writes_nothing():
     a, ha, _, _ = new_user("Bad")
     tables = ["events", "users", "friend_requests", "blocks", "chat_rooms", "messages",
