@@ -61,3 +61,10 @@ bench-lag:
 .PHONY: bench-projector
 bench-projector: build
 	bash bench/projector_bench.sh
+
+# The benchmark report (bench/README.md, `make bench-report`): installs what it needs, builds,
+# starts a fresh stack of its own (HL_PROFILE, default lab4), runs every benchmark next to its
+# peer and writes docs/BENCHMARKS.md. REPORT_ARGS e.g. --scales=1 (skip the 10x phase).
+.PHONY: bench-report
+bench-report:
+	bash bench/report.sh $(REPORT_ARGS)

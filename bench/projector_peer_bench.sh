@@ -15,8 +15,8 @@
 #         into hl_peer_sink_<time>.messages
 # Each side: records (sum of end offsets), time to the last document, records/s; then the
 # output is checked against PostgreSQL: document count equals the rows of the table, and
-# BENCH_SAMPLE (default 20) random rows match field by field (room_id, seq, message_id,
-# sender_id, body). A side still short of the count after BENCH_TIMEOUT s (default 900) is
+# BENCH_SAMPLE (default 20) random documents of each side match their PostgreSQL row field by
+# field (room_id, seq, message_id, sender_id, body). A side still short of the count after BENCH_TIMEOUT s (default 900) is
 # reported with what it reached. Prints a table; also $HL_STACK_DIR/bench/projector-peer-<time>.txt
 # and a JSON summary (BENCH_JSON=file).
 # Env: BENCH_SINK_VERSION (default 2.0.1), BENCH_SINK_TASKS (default 1), BENCH_SINK_HEAP.
@@ -78,6 +78,10 @@ PY
 rows=$(psql -qtAX "$pg_url" -c "SELECT count(*) FROM $TABLE")
 say "$TOPIC: $records records up to $ends; $rows rows in PostgreSQL $TABLE"
 
+cpu_s() { # pid -> CPU seconds (user + system) so far
+  awk -v t="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.2f\n", ($12 + $13) / t}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+FD_PID=$(cat "$HL_RUN_DIR/ferretdb.pid" 2>/dev/null || echo 0)
 count_docs() { # db -> document count of <db>.messages
   "$PY" -c "import pymongo,sys; print(pymongo.MongoClient(sys.argv[1])[sys.argv[2]]['$TABLE'].count_documents({}))" \
     "$mongo_uri" "$1" 2>/dev/null || echo 0
@@ -87,10 +91,14 @@ count_docs() { # db -> document count of <db>.messages
 say "ours: projector replay into $db_ours"
 t0=$(date +%s.%N)
 IFS=, read -r -a endv <<<"$ends"
-"$BIN" --kafka-brokers="127.0.0.1:$HL_KAFKA_PORT" --mongo-uri="$mongo_uri" --mongo-db="$db_ours" \
+fd0=$(cpu_s "$FD_PID")
+/usr/bin/time -f '%U %S %M' -o "$out_dir/ours.time" "$BIN" --kafka-brokers="127.0.0.1:$HL_KAFKA_PORT" --mongo-uri="$mongo_uri" --mongo-db="$db_ours" \
   --schema-registry-url="$HL_REGISTRY_URL" --log-level=warn replay "${endv[@]}" \
   >"$out_dir/ours.out" 2>"$out_dir/ours.log" || { tail -20 "$out_dir/ours.log" >&2; exit 1; }
 t1=$(date +%s.%N)
+fd1=$(cpu_s "$FD_PID")
+read -r ou os orss <"$out_dir/ours.time"
+ours_cpu=$(echo "$ou + $os" | bc -l); ours_fd_cpu=$(echo "$fd1 - $fd0" | bc -l)
 ours_s=$(echo "$t1 - $t0" | bc -l)
 ours_line=$(grep '^replay:' "$out_dir/ours.log" | tail -1 || true)
 say "ours: $ours_line (wall $ours_s s)"
@@ -167,6 +175,7 @@ body=$(jq -n --arg topic "$TOPIC" --arg uri "$mongo_uri" --arg db "$db_sink" --a
   "consumer.override.auto.offset.reset": "earliest",
   "errors.tolerance": "none"}')
 t0=$(date +%s.%N)
+fd0=$(cpu_s "$FD_PID"); w0=$(cpu_s "$worker")
 code=$(curl -sS -m 30 -o "$out_dir/sink-put.json" -w '%{http_code}' -X PUT \
   -H 'Content-Type: application/json' --data "$body" "$REST/connectors/$CONN/config")
 [[ $code == 20? ]] || { say "PUT connector answered $code: $(cat "$out_dir/sink-put.json")"; exit 1; }
@@ -184,37 +193,53 @@ while :; do
   sleep 1
 done
 t1=$(date +%s.%N)
+fd1=$(cpu_s "$FD_PID"); w1=$(cpu_s "$worker")
+sink_cpu=$(echo "$w1 - $w0" | bc -l); sink_fd_cpu=$(echo "$fd1 - $fd0" | bc -l)
 sink_s=$(echo "$t1 - $t0" | bc -l)
 sink_active=$( [[ -n $first ]] && echo "$t1 - $first" | bc -l || echo 0)
 sink_n=$n
 say "peer: $sink_n documents in $sink_s s ($sink_active s from the first document)"
 
 # ---- check both outputs against PostgreSQL ----
-psql -qtAX "$pg_url" -F $'\t' -c "SELECT room_id, seq, message_id, sender_id, body FROM $TABLE ORDER BY random() LIMIT $SAMPLE" >"$out_dir/sample.tsv"
-check=$("$PY" - "$mongo_uri" "$db_ours" "$db_sink" "$TABLE" "$out_dir/sample.tsv" <<'PY'
-import json, sys, pymongo
-uri, ours, sink, coll, sample = sys.argv[1:6]
+# Every row of the table (room_id, seq, message_id, sender_id, body); BENCH_SAMPLE documents of
+# each side's collection must match their row field by field; a side's document count must equal
+# the rows (else it is reported incomplete). Also FerretDB's explain of each side's write filter.
+psql -qtAX "$pg_url" -F $'\x1f' -R $'\x1e' -c "SELECT room_id, seq, message_id, sender_id, body FROM $TABLE" >"$out_dir/rows.bin"
+check=$("$PY" - "$mongo_uri" "$db_ours" "$db_sink" "$TABLE" "$out_dir/rows.bin" "$SAMPLE" <<'PY'
+import json, random, sys, pymongo
+uri, ours, sink, coll, rows_file, nsample = sys.argv[1:7]
 c = pymongo.MongoClient(uri)
-rows = [l.rstrip("\n").split("\t") for l in open(sample) if l.strip()]
+rows = {}
+for rec in open(rows_file, encoding="utf-8").read().split("\x1e"):
+    f = rec.split("\x1f")
+    if len(f) == 5:
+        rows[f[2].strip()] = f
 res = {}
-for side, db, key in (("ours", ours, lambda r: {"_id": r[2]}),
-                      ("sink", sink, lambda r: {"_id": {"room_id": r[0], "seq": int(r[1])}})):
+for side, db in (("ours", ours), ("sink", sink)):
     col = c[db][coll]
-    ok = 0
-    bad = []
-    for r in rows:
-        d = col.find_one(key(r)) or col.find_one({"message_id": r[2]})
-        if d and isinstance(d.get("_id"), dict):  # the sink moves the key fields into _id
+    docs = list(col.find().limit(2000))
+    pick = random.Random(1).sample(docs, min(int(nsample), len(docs)))
+    ok, bad = 0, []
+    for d in pick:
+        if isinstance(d.get("_id"), dict):  # the sink moves the key fields into _id
             d = {**d["_id"], **d}
-        if d and str(d.get("room_id")) == r[0] and int(d.get("seq", -1)) == int(r[1]) \
-                and str(d.get("message_id", d.get("_id"))) == r[2] and str(d.get("sender_id")) == r[3] \
-                and d.get("body") == r[4]:
+        mid = str(d.get("message_id", d.get("_id")))
+        r = rows.get(mid)
+        if r and str(d.get("room_id")) == r[0].strip() and int(d.get("seq", -1)) == int(r[1]) \
+                and str(d.get("sender_id")) == r[3] and d.get("body") == r[4]:
             ok += 1
         else:
-            bad.append(r[2])
-    one = col.find_one()
-    res[side] = {"count": col.count_documents({}), "sample_ok": ok, "sample": len(rows),
-                 "bad": bad[:3],
+            bad.append(mid)
+    one = pick[0] if pick else None
+    try:
+        filt = ({"_id": one["_id"]} if one else {})
+        ex = c[db].command("explain", {"find": coll, "filter": filt}, verbosity="queryPlanner")
+        pushdown = {"filterPushdown": ex.get("filterPushdown"),
+                    "plan": " ".join(ex.get("queryPlanner", {}).get("Plan", []))}
+    except Exception as e:  # noqa: BLE001 - explain is informative only
+        pushdown = {"error": str(e)}
+    res[side] = {"count": col.count_documents({}), "sample_ok": ok, "sample": len(pick),
+                 "bad": bad[:3], "id_filter_pushdown": pushdown,
                  "example": json.loads(json.dumps(one, default=str)) if one else None}
 print(json.dumps(res))
 PY
@@ -222,10 +247,11 @@ PY
 ours_applied=$(sed -n 's/^replay: \([0-9]*\) inputs.*/\1/p' <<<"$ours_line")
 ours_ms=$(sed -n 's/.* in \([0-9]*\) ms.*/\1/p' <<<"$ours_line")
 "$PY" - "$records" "$rows" "$ours_applied" "$ours_ms" "$ours_s" "$sink_n" "$sink_s" "$sink_active" \
-  "$check" "$SINK_VERSION" "$SINK_TASKS" "$peak_rss" "$TOPIC" "${BENCH_JSON:-}" <<'PY' | tee "$report"
+  "$check" "$SINK_VERSION" "$SINK_TASKS" "$peak_rss" "$TOPIC" "${BENCH_JSON:-}" \
+  "$ours_cpu" "$ours_fd_cpu" "$orss" "$sink_cpu" "$sink_fd_cpu" <<'PY' | tee "$report"
 import json, sys
 (records, rows, ours_n, ours_ms, ours_wall, sink_n, sink_wall, sink_active, check, ver, tasks,
- rss, topic, out) = sys.argv[1:15]
+ rss, topic, out, ours_cpu, ours_fd_cpu, ours_rss, sink_cpu, sink_fd_cpu) = sys.argv[1:20]
 records, rows = int(records), int(rows)
 chk = json.loads(check)
 ours_s = int(ours_ms) / 1000 if ours_ms else float(ours_wall)
@@ -233,19 +259,21 @@ sink_done = chk["sink"]["count"] >= rows
 res = {
     "topic": topic, "records": records, "rows": rows, "sink_version": ver, "sink_tasks": int(tasks),
     "ours": {"records": int(ours_n or 0), "seconds": ours_s, "wall_seconds": float(ours_wall),
-             "records_per_s": records / ours_s if ours_s else 0, **chk["ours"]},
+             "records_per_s": records / ours_s if ours_s else 0, "cpu_s": float(ours_cpu),
+             "ferretdb_cpu_s": float(ours_fd_cpu), "peak_rss_kb": int(ours_rss), **chk["ours"]},
     "sink": {"records": records if sink_done else None, "seconds": float(sink_wall),
              "active_seconds": float(sink_active), "complete": sink_done,
              "records_per_s": (records / float(sink_wall)) if sink_done else
-             chk["sink"]["count"] / float(sink_wall), "peak_rss_kb": int(rss), **chk["sink"]},
+             chk["sink"]["count"] / float(sink_wall), "peak_rss_kb": int(rss), "cpu_s": float(sink_cpu),
+             "ferretdb_cpu_s": float(sink_fd_cpu), **chk["sink"]},
 }
 print(f"topic {topic}: {records} records from offset 0, {rows} rows in PostgreSQL")
-print(f"{'side':<44} {'records':>8} {'seconds':>8} {'records/s':>10} {'docs':>7} {'sample ok':>10}")
+print(f"{'side':<44} {'records':>8} {'seconds':>8} {'records/s':>10} {'docs':>7} {'sample ok':>10} {'cpu s':>6} {'ferretdb cpu s':>14}")
 o, s = res["ours"], res["sink"]
 print(f"{'projector replay (ours)':<44} {o['records']:>8} {o['seconds']:>8.1f} {o['records_per_s']:>10.0f} "
-      f"{o['count']:>7} {o['sample_ok']:>4}/{o['sample']}")
+      f"{o['count']:>7} {o['sample_ok']:>6}/{o['sample']:<3} {o['cpu_s']:>6.1f} {o['ferretdb_cpu_s']:>14.1f}")
 print(f"{'mongo-kafka-connect ' + ver + ' PostgresHandler':<44} {records if sink_done else '-':>8} "
-      f"{s['seconds']:>8.1f} {s['records_per_s']:>10.0f} {s['count']:>7} {s['sample_ok']:>4}/{s['sample']}")
+      f"{s['seconds']:>8.1f} {s['records_per_s']:>10.0f} {s['count']:>7} {s['sample_ok']:>6}/{s['sample']:<3} {s['cpu_s']:>6.1f} {s['ferretdb_cpu_s']:>14.1f}")
 if out:
     json.dump(res, open(out, "w"), indent=1)
 PY
