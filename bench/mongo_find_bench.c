@@ -26,6 +26,7 @@
  * Output columns: route, mode, req/s, p50/p90/p99/max in ms, errors (failed finds or documents
  * not found). Exit status 0 when no request failed. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -36,10 +37,10 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_THREADS 256
+#define MAX_THREADS            256
 #define MAX_SAMPLES_PER_THREAD 2000000
-#define PAGE 20
-#define NAME_MAX_IDS 32
+#define PAGE                   20
+#define NAME_MAX_IDS           32
 
 typedef enum { ROUTE_PROFILE, ROUTE_ROOMS, ROUTE_MESSAGES } route_t;
 
@@ -49,7 +50,10 @@ static struct {
     bool cold, header;
     int threads, seconds;
     long requests;
-} O = {.uri = "mongodb://127.0.0.1:27027/", .db = "hearlers_read", .mode = "steady", .threads = 32,
+} O = {.uri = "mongodb://127.0.0.1:27027/",
+       .db = "hearlers_read",
+       .mode = "steady",
+       .threads = 32,
        .seconds = 15};
 
 static mongoc_client_pool_t *pool;
@@ -255,6 +259,18 @@ static bool load_aliases(void)
     return ok;
 }
 
+/* Parse a decimal integer in [lo, hi] from text into *out; false when it is not one. */
+static bool parse_long(const char *text, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
 static const char *opt(const char *arg, const char *name)
 {
     size_t n = strlen(name);
@@ -265,6 +281,7 @@ int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *v;
+        long n;
         if ((v = opt(argv[i], "--mongo-uri")))
             O.uri = v;
         else if ((v = opt(argv[i], "--db")))
@@ -277,17 +294,18 @@ int main(int argc, char **argv)
             O.route_name = v;
         else if ((v = opt(argv[i], "--mode")))
             O.mode = v;
-        else if ((v = opt(argv[i], "--threads")))
-            O.threads = atoi(v);
-        else if ((v = opt(argv[i], "--seconds")))
-            O.seconds = atoi(v);
-        else if ((v = opt(argv[i], "--requests")))
-            O.requests = atol(v);
+        else if ((v = opt(argv[i], "--threads")) && parse_long(v, 1, MAX_THREADS, &n))
+            O.threads = (int)n;
+        else if ((v = opt(argv[i], "--seconds")) && parse_long(v, 1, 86400, &n))
+            O.seconds = (int)n;
+        else if ((v = opt(argv[i], "--requests")) && parse_long(v, 1, MAX_SAMPLES_PER_THREAD, &n))
+            O.requests = n;
         else if (!strcmp(argv[i], "--header"))
             O.header = true;
         else {
-            fprintf(stderr, "mongo_find_bench: unknown argument %s (see the comment at the top of "
-                            "bench/mongo_find_bench.c)\n",
+            fprintf(stderr,
+                    "mongo_find_bench: bad argument %s (see the comment at the top of "
+                    "bench/mongo_find_bench.c)\n",
                     argv[i]);
             return 2;
         }
@@ -360,8 +378,8 @@ int main(int argc, char **argv)
     }
     qsort(all, (size_t)total, sizeof *all, cmp64);
     if (O.header)
-        printf("%-12s %-7s %10s %9s %9s %9s %9s %8s\n", "route", "mode", "req/s", "p50_ms", "p90_ms",
-               "p99_ms", "max_ms", "errors");
+        printf("%-12s %-7s %10s %9s %9s %9s %9s %8s\n", "route", "mode", "req/s", "p50_ms",
+               "p90_ms", "p99_ms", "max_ms", "errors");
     printf("%-12s %-7s %10.0f %9.2f %9.2f %9.2f %9.2f %8ld\n", O.route_name, O.mode,
            (double)total / secs, pct_ms(all, total, 50), pct_ms(all, total, 90),
            pct_ms(all, total, 99), total ? (double)all[total - 1] / 1000.0 : 0.0, errors);
