@@ -44,8 +44,9 @@ if [[ -n $RENDER_ONLY ]]; then
 fi
 
 tag=$(date -u +%Y%m%dT%H%M%SZ)
-RUN=$HL_STACK_DIR/bench/report-$tag
-mkdir -p "$RUN"
+# Results go to $HL_STACK_DIR/bench/report-<time> once the stack is up (a fresh stack wipes
+# $HL_STACK_DIR); until then to a temporary directory that is moved there.
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/hl-report-$tag.XXXXXX")
 echo "make bench-report${ARGS:+ REPORT_ARGS=\"$ARGS\"}  (bench/report.sh $ARGS; HL_PROFILE=$HL_PROFILE)" >"$RUN/command.txt"
 echo "$SCALES" >"$RUN/scales.txt"
 
@@ -87,6 +88,10 @@ cleanup() {
   if [[ $STARTED == 1 ]]; then say "stopping the stack"; bash "$ROOT/deploy/local/stack.sh" down >&2 || true; fi
 }
 trap cleanup EXIT
+mkdir -p "$HL_STACK_DIR/bench"
+mv "$RUN" "$HL_STACK_DIR/bench/report-$tag"
+RUN=$HL_STACK_DIR/bench/report-$tag
+say "raw results: $RUN"
 COMMAND=http://127.0.0.1:$HL_COMMAND_PORT
 QUERY=http://127.0.0.1:$HL_QUERY_PORT
 PG=postgresql://$HL_PG_USER@127.0.0.1:$HL_PG_PORT/$HL_PG_DB
