@@ -266,9 +266,6 @@ static int publish_batch(cs_relay_t *relay)
         /* Kafka may be away for a while (up to message.timeout.ms): keep /metrics current. */
         if (hl_mono_ms() - relay->last_backlog_ms >= 1000)
             update_backlog(relay);
-        if (relay->idempotency_ttl_s > 0 &&
-            hl_mono_ms() - relay->last_sweep_ms >= CS_IDEMPOTENCY_SWEEP_MS)
-            sweep_idempotency_keys(relay);
     }
     rd_kafka_poll(relay->rk, 0);
     /* Delete the acknowledged prefix: stopping at the first failure keeps per-key order on retry.
