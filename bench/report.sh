@@ -12,7 +12,8 @@
 #   --render-only  re-render the report from the raw results of an earlier run (RUN_DIR).
 # Env: HL_PROFILE (lab4), BENCH_SECONDS (per measured run, default 15), BENCH_CMD_SECONDS (10),
 #      BENCH_LAG_SECONDS (30), BENCH_CALLGRIND_REQUESTS (300), BENCH_POPULATE_CLIENTS (16),
-#      BENCH_SINK_TIMEOUT (s the sink connector gets to catch up, default 300).
+#      BENCH_SINK_TIMEOUT (s the sink connector gets to catch up, default 240),
+#      BENCH_SETTLE_MAX (s to wait for the projector to catch up before a phase, default 900).
 # Raw results: $HL_STACK_DIR/bench/report-<utc time>/ (every tool's own output, CPU/RSS snapshots).
 # Phases (each prints what it does): deps, build, stack, populate, command (command_bench vs
 # pgbench), query (wrk on the query server vs bench/mongo_find_bench.c, CPU per process), perf
@@ -138,21 +139,41 @@ populate() { # scale-to-add label
   say "populate ${label}x: rc $rc in $((SECONDS - t0)) s; PostgreSQL users|messages|rooms $(cat "$RUN/populate-$label.counts")"
 }
 
+# Wait until the projector has applied everything written so far (sum of its
+# hl_projector_offsets_behind = 0), at most BENCH_SETTLE_MAX s (default 900); the time it took
+# goes to settle-<label>.txt ("seconds behind-at-start").
+settle() { # label
+  local label=$1 t0=$SECONDS b b0="" deadline=$((SECONDS + ${BENCH_SETTLE_MAX:-900}))
+  while :; do
+    b=$(curl -fsS -m 5 "http://127.0.0.1:$HL_PROJECTOR_PORT/metrics" 2>/dev/null | awk '
+      $1 == "hl_projector_offsets_behind" { t = $2; have = 1 } index($1, "hl_projector_offsets_behind{") == 1 { s += $2 }
+      END { printf "%d\n", have ? t : s }') || b=-1
+    [[ -z $b0 ]] && b0=$b
+    (( b == 0 )) && break
+    (( SECONDS >= deadline )) && { say "settle $label: still $b behind after $((SECONDS - t0)) s; going on"; break; }
+    sleep 2
+  done
+  echo "$((SECONDS - t0)) $b0" >"$RUN/settle-$label.txt"
+  say "settle $label: projector caught up ($b0 inputs behind at start) in $((SECONDS - t0)) s"
+}
+
 lag_rss() { # label
   local label=$1
-  sleep 5
+  settle "lag-$label"
   say "lag + RSS at ${label}x"
   snap "lag-$label-a"
   "$PY" "$HERE/e2e_lag.py" "$COMMAND" "$QUERY" --writers 16 --readers 2 \
     --duration "${BENCH_LAG_SECONDS:-30}" >"$RUN/lag-$label.txt" 2>"$RUN/lag-$label.log" || true
   snap "lag-$label-b"
   cat "$RUN/lag-$label.txt" >&2
+  "$PY" "$HERE/report_util.py" machine "$RUN/machine-after.json"
+  "$PY" "$HERE/report_render.py" "$RUN" "$OUT" || true   # a report after every scale
 }
 
 IFS=, read -r -a scale_list <<<"$SCALES"
 first=${scale_list[0]}
 populate "$first" "$first"
-sleep 10
+settle "populate-$first"
 
 # ---- command path vs pgbench ----
 say "command bench vs pgbench"
@@ -163,6 +184,7 @@ snap cmd-b
 cat "$RUN/command.txt.out" >&2
 
 # ---- query server vs mongo-c-driver find loop ----
+settle command
 say "query bench: seeding one user (20 rooms, 60 messages)"
 "$PY" "$HERE/query_seed.py" "$COMMAND" "$QUERY" --rooms 20 --messages 60 >"$RUN/seed.json"
 user=$(jq -r .user_id "$RUN/seed.json"); token=$(jq -r .token "$RUN/seed.json"); room=$(jq -r .room_id "$RUN/seed.json")
@@ -254,9 +276,10 @@ callgrind_annotate --threshold=100 --inclusive=yes "$RUN/cg-find-$((N + 1)).out"
 echo "$N" >"$RUN/cg-requests.txt"
 
 # ---- projector vs mongo-kafka-connect (same topic, same store) ----
+settle query
 say "projector vs mongo-kafka-connect"
 snap proj-a
-BENCH_JSON=$RUN/projector-peer.json BENCH_TIMEOUT=${BENCH_SINK_TIMEOUT:-300} bash "$HERE/projector_peer_bench.sh" >"$RUN/projector-peer.txt" 2>"$RUN/projector-peer.log" \
+BENCH_JSON=$RUN/projector-peer.json BENCH_TIMEOUT=${BENCH_SINK_TIMEOUT:-240} bash "$HERE/projector_peer_bench.sh" >"$RUN/projector-peer.txt" 2>"$RUN/projector-peer.log" \
   || say "projector peer bench failed (see $RUN/projector-peer.log)"
 snap proj-b
 cat "$RUN/projector-peer.txt" >&2
