@@ -161,6 +161,24 @@ w("The demo scale (1x) is 1,000 users and 20,000 messages; 10x adds nine more of
   "messages).")
 w("")
 
+settles = []
+for label, what in ([(f"populate-{scales[0]}", f"after populating {scales[0]}x"),
+                     ("command", "after the command bench"), ("query", "after the query bench")] +
+                    [(f"lag-{x}", f"before the lag run at {x}x") for x in scales]):
+    t = rd(f"settle-{label}.txt").split()
+    if len(t) == 2:
+        settles.append((what, int(t[0]), int(t[1])))
+if settles:
+    w("Before each phase the report waits until the projector has applied everything written so "
+      "far (its `hl_projector_offsets_behind` is 0), so no phase measures the previous one's "
+      "backlog. How far behind it was, and how long catching up took:")
+    w("")
+    w("| when | inputs behind | seconds to catch up |")
+    w("|---|---:|---:|")
+    for what, secs, behind in settles:
+        w(f"| {what} | {f0(behind)} | {secs} |")
+    w("")
+
 # ---- command path ----
 w("## Command path versus pgbench running the same SQL")
 w("")
@@ -553,6 +571,15 @@ w("- The query peer does not verify bearer tokens (that is HTTP-side work by def
   "*steady* column assumes the server's caches are warm, which the CPU table checks.")
 w("- The projector comparison uses the messages CDC topic only (the sink has no equivalent for "
   "our domain-event projections: inbox, counters, notifications, daily stats).")
+for x in scales:
+    if not rd(f"lag-{x}.txt"):
+        rc = rd(f"populate-{x}.rc").split()
+        w(f"- The {x}x phase did not complete in this run" +
+          (f" (population exit {rc[0]} after {rc[1]} s)" if rc else
+           " (stopped during its population: on this shared 2-core VM registrations run at "
+           "~10/s behind argon2id and messages at ~250/s, so 10x takes about half an hour "
+           "before the projector has caught up)") +
+          "; its rows above are empty. `make bench-report` runs it by default.")
 if not LOADGEN:
     w("- Population used bench/report_populate.py (hl-loadgen was not built when this ran); it "
       "does not verify the read models.")
