@@ -39,6 +39,9 @@ typedef struct {
     hl_event_catalog_t *catalog;
     hl_token_key_t consistency_key;
     hl_token_key_t session_key;
+    /* Keys the BLAKE2b request hash stored with an Idempotency-Key: register and log-in bodies
+     * hold passwords, and an unkeyed hash of them would be an offline-guessable password hash. */
+    hl_token_key_t idempotency_key;
     cs_relay_t *relay;
     /* An argon2id hash of a random password: log-in with an unknown e-mail verifies against
      * it so that both paths cost the same. */

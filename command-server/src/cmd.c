@@ -258,12 +258,13 @@ bool cs_load_pair_facts(cs_cmd_t *cmd, const char *target, cs_pair_facts_t *f, h
     return true;
 }
 
-/* BLAKE2b-256 of method, path and body: what "the same request" means for Idempotency-Key. */
-static void request_hash(const hl_http_request_t *req, const char *body, size_t len,
-                         unsigned char out[32])
+/* BLAKE2b-256 of method, path and body, keyed with the server's idempotency key: what "the same
+ * request" means for Idempotency-Key. Keyed because the body may hold a password. */
+static void request_hash(const cs_app_t *app, const hl_http_request_t *req, const char *body,
+                         size_t len, unsigned char out[32])
 {
     crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, 32);
+    crypto_generichash_init(&st, app->idempotency_key.key, sizeof app->idempotency_key.key, 32);
     crypto_generichash_update(&st, (const unsigned char *)req->method, strlen(req->method) + 1);
     crypto_generichash_update(&st, (const unsigned char *)req->path, strlen(req->path) + 1);
     if (body)
@@ -433,7 +434,7 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
     if (spec->prepare && !spec->prepare(cmd, &err))
         goto fail;
     unsigned char hash[32];
-    request_hash(req, raw, raw_len, hash);
+    request_hash(app, req, raw, raw_len, hash);
     const char *scope = cmd->authenticated ? cmd->session.user_id : "anonymous";
 
     cmd->conn = hl_pg_pool_acquire(app->pool, (long)app->cfg.pg_acquire_timeout_ms, &err);

@@ -205,6 +205,7 @@ int main(int argc, char **argv)
         HL_WARN("using the built-in development token secret: set HL_TOKEN_SECRET in production");
     if (!hl_token_key_derive(&app.consistency_key, app.cfg.token_secret, "consistency", &err) ||
         !hl_token_key_derive(&app.session_key, app.cfg.token_secret, "session", &err) ||
+        !hl_token_key_derive(&app.idempotency_key, app.cfg.token_secret, "idempotency", &err) ||
         !(app.catalog = hl_event_catalog_load(app.cfg.schemas_dir, &err)) ||
         !(app.pool = hl_pg_pool_new(app.cfg.pg_url, (int)app.cfg.pg_pool_size, &err)) ||
         !apply_migrations(&app, &err) || !register_schemas(&app, &err)) {

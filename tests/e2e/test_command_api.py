@@ -2,6 +2,7 @@
 optimistic concurrency (If-Match → 412, concurrent writers), Idempotency-Key and
 client_message_id replays, bad input that writes nothing. Real PostgreSQL; no mocks."""
 import concurrent.futures
+import hashlib
 import json
 import uuid
 
@@ -284,9 +285,16 @@ def test_idempotency_key_replay_and_reuse():
     email = f"idem-{uuid.uuid4().hex[:10]}@example.com"
     body = {"email": email, "password": "long enough pw", "display_name": "Idem Reg"}
     k = {"Idempotency-Key": str(uuid.uuid4())}
-    r1 = http("POST", f"{COMMAND}/v1/users", body, k)
-    r2 = http("POST", f"{COMMAND}/v1/users", body, k)
+    raw = json.dumps(body).encode()
+    r1 = http("POST", f"{COMMAND}/v1/users", raw=raw, headers=k)
+    r2 = http("POST", f"{COMMAND}/v1/users", raw=raw, headers=k)
     assert r1.status == r2.status == 201 and r1.json()["user_id"] == r2.json()["user_id"]
+    # The stored request hash is keyed with the server secret: the body holds the password, and
+    # a plain BLAKE2b of it would be an offline-guessable password hash.
+    plain = hashlib.blake2b(b"POST\0/v1/users\0" + raw, digest_size=32).hexdigest()
+    stored = psql("SELECT encode(request_hash, 'hex') FROM idempotency_keys WHERE scope ="
+                  f" 'anonymous' AND idem_key = '{k['Idempotency-Key']}'")
+    assert len(stored) == 1 and len(stored[0]) == 64 and stored[0] != plain
 
 
 def test_idempotency_keys_expire_after_ttl():
