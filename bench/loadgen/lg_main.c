@@ -1,0 +1,1343 @@
+/* hl-loadgen: a reproducible social-chat workload against the public REST APIs of hearlers,
+ * followed by a verification pass of every read model against PostgreSQL (bench/README.md).
+ *
+ *   hl-loadgen [--command-url=URL] [--query-url=URL] [--pg-url=URL] [--mongo-uri=URI]
+ *              [--scale=F | --users=N --messages=N] [--seed=N] [--clients=N]
+ *              [--summary-json=FILE] [--no-verify] [--verify-only] [--no-progress]
+ *
+ * The plan (users and their names, the friendship graph, blocks, rooms, every message and read
+ * receipt) is computed up front from --seed and the scale, so the same seed gives the same
+ * plan; only server-made ids and the e-mail nonce differ between runs. Exit 0 iff every command
+ * got its expected answer and the verification found zero mismatches. */
+#include "lg_plan.h"
+#include "lg_verify.h"
+
+#include <bson/bson.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef LG_SOURCE_DIR
+#define LG_SOURCE_DIR "."
+#endif
+
+/* ---- operations and counters ---- */
+
+typedef enum {
+    OP_REGISTER,
+    OP_LOGIN,
+    OP_PROFILE,
+    OP_PRESENCE,
+    OP_FRIEND_REQUEST,
+    OP_ACCEPT,
+    OP_REJECT,
+    OP_UNFRIEND,
+    OP_BLOCK,
+    OP_UNBLOCK,
+    OP_CREATE_DIRECT,
+    OP_CREATE_GROUP,
+    OP_SEND,
+    OP_READ,
+    OP_QUERY,
+    OP_NOTIF_READ,
+    OP_LOGOUT,
+    OP_COUNT
+} op_kind_t;
+
+static const char *const op_names[OP_COUNT] = {
+    "register",       "login",     "update_profile", "set_presence",
+    "friend_request", "accept",    "reject",         "delete_friend",
+    "block",          "unblock",   "create_direct",  "create_group",
+    "send_message",   "mark_read", "query",          "notifications_read",
+    "logout"};
+
+static atomic_long op_done[OP_COUNT];
+static atomic_long op_errors[OP_COUNT];
+static atomic_long phase_done, phase_errors;
+static atomic_long errors_printed;
+
+/* ---- options ---- */
+
+typedef struct {
+    char command_url[256], query_url[256], pg_url[512], mongo_uri[256], mongo_db[64];
+    char projector_url[256], names_dir[1024], fortunes_dir[1024], summary_json[1024];
+    double scale;
+    long users, messages;
+    uint64_t seed;
+    int clients;
+    bool verify, verify_only, progress, progress_forced;
+    lg_scope_t scope;
+    double verify_timeout_s;
+} opts_t;
+
+static opts_t O;
+
+/* ---- plan ---- */
+
+enum { OUT_ACCEPT, OUT_REJECT, OUT_PENDING };
+enum { S_SEND = 1, S_READ = 2 };
+
+typedef struct {
+    char *display_name;
+    char email[160];
+    char password[48];
+    char id[40];
+    char *token;
+    char *bio;          /* NULL: no profile update */
+    bool online;        /* goes online after log-in */
+    int final_presence; /* 0 none, 1 away, 2 offline */
+    bool reads_notifications, logs_out;
+} user_t;
+
+typedef struct {
+    uint32_t from, to;
+    uint8_t outcome;
+    int8_t deleted_by; /* -1: not deleted, 0: from deletes, 1: to deletes */
+    char id[40];
+} request_t;
+
+typedef struct {
+    uint32_t blocker, blocked;
+    bool unblock;
+} block_t;
+
+typedef struct {
+    uint8_t kind;   /* S_SEND or S_READ */
+    uint8_t member; /* index into the room's members */
+    uint32_t body;  /* fortune index (S_SEND) */
+} step_t;
+
+typedef struct {
+    bool group;
+    uint32_t creator;
+    uint32_t *members; /* members[0] = creator */
+    uint32_t nmembers;
+    char *title;
+    char id[40];
+    size_t script_off, script_len;
+    long messages;
+} room_t;
+
+typedef struct {
+    user_t *users;
+    size_t nusers;
+    request_t *requests;
+    size_t nrequests, requests_cap;
+    block_t *blocks;
+    size_t nblocks;
+    room_t *rooms;
+    size_t nrooms, rooms_cap;
+    step_t *steps;
+    size_t nsteps, steps_cap;
+    size_t *room_order; /* rooms, most messages first (longest scripts start first) */
+    lg_corpus_t first_m, first_f, last, fortunes;
+    char nonce[17];
+} plan_t;
+
+static plan_t P;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hl-loadgen: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        die("out of memory");
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        die("out of memory");
+    return p;
+}
+
+/* ---- corpora ---- */
+
+static void load_names(void)
+{
+    char dir[1024];
+    if (O.names_dir[0]) {
+        snprintf(dir, sizeof dir, "%s", O.names_dir);
+    } else {
+        /* the PyPI package `names` in the project's venv (deploy/local/deps.sh test) */
+        const char *cache = getenv("HL_CACHE_DIR");
+        char pattern[1200];
+        snprintf(pattern, sizeof pattern, "%s/venv/lib/python3*/site-packages/names",
+                 cache && *cache ? cache : LG_SOURCE_DIR "/.cache");
+        glob_t g;
+        if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0)
+            die("no name corpus: %s not found (bash deploy/local/deps.sh test installs the PyPI "
+                "package `names`; or pass --names-dir=DIR holding dist.male.first, "
+                "dist.female.first, dist.all.last)",
+                pattern);
+        snprintf(dir, sizeof dir, "%s", g.gl_pathv[0]);
+        globfree(&g);
+    }
+    struct {
+        const char *file;
+        lg_corpus_t *c;
+    } lists[3] = {{"dist.male.first", &P.first_m},
+                  {"dist.female.first", &P.first_f},
+                  {"dist.all.last", &P.last}};
+    for (int i = 0; i < 3; i++) {
+        char path[1200], *text = NULL;
+        size_t len = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, lists[i].file);
+        if (!lg_read_file(path, &text, &len))
+            die("cannot read name list %s: %s", path, strerror(errno));
+        long n = lg_corpus_parse_names(lists[i].c, text, len);
+        free(text);
+        if (n <= 0)
+            die("name list %s holds no names", path);
+    }
+}
+
+static void load_fortunes(void)
+{
+    char err[512];
+    long n = lg_corpus_load_fortunes_dir(&P.fortunes, O.fortunes_dir, 4000, err, sizeof err);
+    if (n <= 0)
+        die("%s", err);
+}
+
+/* ---- plan generation ---- */
+
+static uint64_t pair_key(uint32_t a, uint32_t b)
+{
+    return a < b ? ((uint64_t)a << 32) | b : ((uint64_t)b << 32) | a;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool has_pair(const uint64_t *sorted, size_t n, uint64_t key)
+{
+    return bsearch(&key, sorted, n, sizeof key, cmp_u64) != NULL;
+}
+
+static void push_step(uint8_t kind, uint8_t member, uint32_t body)
+{
+    if (P.nsteps == P.steps_cap) {
+        P.steps_cap = P.steps_cap ? P.steps_cap * 2 : 4096;
+        P.steps = realloc(P.steps, P.steps_cap * sizeof *P.steps);
+        if (!P.steps)
+            die("out of memory");
+    }
+    P.steps[P.nsteps++] = (step_t){kind, member, body};
+}
+
+static room_t *push_room(void)
+{
+    if (P.nrooms == P.rooms_cap) {
+        P.rooms_cap = P.rooms_cap ? P.rooms_cap * 2 : 256;
+        P.rooms = realloc(P.rooms, P.rooms_cap * sizeof *P.rooms);
+        if (!P.rooms)
+            die("out of memory");
+    }
+    room_t *r = &P.rooms[P.nrooms++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+static long cmp_room_messages_desc_base;
+static int cmp_room_order(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    long mx = P.rooms[x].messages, my = P.rooms[y].messages;
+    if (mx != my)
+        return mx > my ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static void lower_ascii(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+static void make_plan(void)
+{
+    lg_rng_t root, rn, rg, rr, rm, rf;
+    lg_rng_seed(&root, O.seed);
+    lg_rng_fork(&root, 1, &rn);
+    lg_rng_fork(&root, 2, &rg);
+    lg_rng_fork(&root, 3, &rr);
+    lg_rng_fork(&root, 4, &rm);
+    lg_rng_fork(&root, 5, &rf);
+    size_t n = (size_t)O.users;
+    P.nusers = n;
+    P.users = xcalloc(n, sizeof *P.users);
+
+    /* users: Census names weighted by frequency; profile, presence and end-of-run choices */
+    lg_weighted_t wm, wf, wl;
+    if (!lg_weighted_init(&wm, P.first_m.weights, P.first_m.n) ||
+        !lg_weighted_init(&wf, P.first_f.weights, P.first_f.n) ||
+        !lg_weighted_init(&wl, P.last.weights, P.last.n))
+        die("name corpus has no weights");
+    for (size_t i = 0; i < n; i++) {
+        user_t *u = &P.users[i];
+        const char *first = lg_rng_chance(&rn, 0.5) ? P.first_m.items[lg_weighted_draw(&wm, &rn)]
+                                                    : P.first_f.items[lg_weighted_draw(&wf, &rn)];
+        const char *last = P.last.items[lg_weighted_draw(&wl, &rn)];
+        char name[128];
+        snprintf(name, sizeof name, "%s %s", first, last);
+        name[lg_utf8_prefix(name, 64)] = '\0';
+        u->display_name = xstrdup(name);
+        snprintf(u->email, sizeof u->email, "%s.%s.%zu.%s@loadgen.invalid", first, last, i,
+                 P.nonce);
+        lower_ascii(u->email);
+        snprintf(u->password, sizeof u->password, "lg-%016" PRIx64 "-%zu", lg_rng_next(&rn), i);
+        if (lg_rng_chance(&rn, 0.3)) {
+            const char *f = P.fortunes.items[lg_rng_below(&rn, P.fortunes.n)];
+            size_t cut = strcspn(f, "\n");
+            char bio[256];
+            if (cut > 200)
+                cut = lg_utf8_prefix(f, 200);
+            memcpy(bio, f, cut);
+            bio[cut] = '\0';
+            u->bio = xstrdup(bio);
+        }
+        u->online = lg_rng_chance(&rn, 0.5);
+        u->final_presence = u->online ? (int)lg_rng_below(&rn, 3) : 0;
+        u->reads_notifications = lg_rng_chance(&rn, 0.3);
+        u->logs_out = lg_rng_chance(&rn, 0.1);
+    }
+    lg_weighted_free(&wm);
+    lg_weighted_free(&wf);
+    lg_weighted_free(&wl);
+
+    /* friendship graph: preferential attachment (each newcomer sends or receives a geometric
+     * number of requests, mean 3, to earlier users chosen with probability ∝ degree + 1) */
+    size_t ecap = 64, en = 0;
+    uint32_t *ends = xcalloc(ecap, sizeof *ends);
+    P.requests_cap = n * 4 + 16;
+    P.requests = xcalloc(P.requests_cap, sizeof *P.requests);
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t m = lg_rng_geometric(&rg, 3.0);
+        if (m > i)
+            m = i;
+        uint32_t chosen[64];
+        uint32_t nc = 0;
+        for (uint32_t k = 0; k < m && nc < 64; k++) {
+            uint32_t j = 0;
+            for (int tries = 0; tries < 8; tries++) {
+                j = (en > 0 && lg_rng_chance(&rg, 0.85)) ? ends[lg_rng_below(&rg, en)]
+                                                         : (uint32_t)lg_rng_below(&rg, i);
+                bool dup = j == i;
+                for (uint32_t c = 0; c < nc; c++)
+                    dup = dup || chosen[c] == j;
+                if (!dup)
+                    break;
+                j = UINT32_MAX;
+            }
+            if (j == UINT32_MAX)
+                continue;
+            chosen[nc++] = j;
+            if (P.nrequests == P.requests_cap) {
+                P.requests_cap *= 2;
+                P.requests = realloc(P.requests, P.requests_cap * sizeof *P.requests);
+                if (!P.requests)
+                    die("out of memory");
+            }
+            request_t *q = &P.requests[P.nrequests++];
+            memset(q, 0, sizeof *q);
+            bool from_new = lg_rng_chance(&rg, 0.5);
+            q->from = from_new ? i : j;
+            q->to = from_new ? j : i;
+            double x = lg_rng_unit(&rg);
+            q->outcome = x < 0.78 ? OUT_ACCEPT : x < 0.88 ? OUT_REJECT : OUT_PENDING;
+            q->deleted_by = -1;
+            if (q->outcome == OUT_ACCEPT && lg_rng_chance(&rg, 0.06))
+                q->deleted_by = (int8_t)lg_rng_below(&rg, 2);
+            if (en + 2 > ecap) {
+                ecap *= 2;
+                ends = realloc(ends, ecap * sizeof *ends);
+                if (!ends)
+                    die("out of memory");
+            }
+            ends[en++] = i;
+            ends[en++] = j;
+        }
+    }
+    free(ends);
+    uint64_t *pairs = xcalloc(P.nrequests, sizeof *pairs);
+    for (size_t k = 0; k < P.nrequests; k++)
+        pairs[k] = pair_key(P.requests[k].from, P.requests[k].to);
+    qsort(pairs, P.nrequests, sizeof *pairs, cmp_u64);
+
+    /* blocks between users with no request either way; about a third are lifted later */
+    P.nblocks = n >= 2 ? n / 50 + 1 : 0;
+    P.blocks = xcalloc(P.nblocks, sizeof *P.blocks);
+    uint64_t *blocked_live = xcalloc(P.nblocks, sizeof *blocked_live);
+    size_t nlive_blocks = 0, nb = 0;
+    for (size_t k = 0; k < P.nblocks; k++) {
+        for (int tries = 0; tries < 100; tries++) {
+            uint32_t a = (uint32_t)lg_rng_below(&rg, n), b = (uint32_t)lg_rng_below(&rg, n);
+            uint64_t key = pair_key(a, b);
+            bool dup = false;
+            for (size_t c = 0; c < nb; c++)
+                dup = dup || pair_key(P.blocks[c].blocker, P.blocks[c].blocked) == key;
+            if (a == b || dup || has_pair(pairs, P.nrequests, key))
+                continue;
+            P.blocks[nb] = (block_t){a, b, lg_rng_chance(&rg, 0.35)};
+            if (!P.blocks[nb].unblock)
+                blocked_live[nlive_blocks++] = key;
+            nb++;
+            break;
+        }
+    }
+    P.nblocks = nb;
+    qsort(blocked_live, nlive_blocks, sizeof *blocked_live, cmp_u64);
+    free(pairs);
+
+    /* live friends (accepted, not deleted) as adjacency lists */
+    uint32_t *deg = xcalloc(n, sizeof *deg);
+    for (size_t k = 0; k < P.nrequests; k++) {
+        request_t *q = &P.requests[k];
+        if (q->outcome == OUT_ACCEPT && q->deleted_by < 0) {
+            deg[q->from]++;
+            deg[q->to]++;
+        }
+    }
+    size_t *adj_off = xcalloc(n + 1, sizeof *adj_off);
+    for (size_t i = 0; i < n; i++)
+        adj_off[i + 1] = adj_off[i] + deg[i];
+    uint32_t *adj = xcalloc(adj_off[n], sizeof *adj), *fill = xcalloc(n, sizeof *fill);
+    for (size_t k = 0; k < P.nrequests; k++) {
+        request_t *q = &P.requests[k];
+        if (q->outcome == OUT_ACCEPT && q->deleted_by < 0) {
+            adj[adj_off[q->from] + fill[q->from]++] = q->to;
+            adj[adj_off[q->to] + fill[q->to]++] = q->from;
+        }
+    }
+
+    /* rooms: a direct room for 70 % of live friendships, groups of 3..8 friends of a creator */
+    for (size_t k = 0; k < P.nrequests; k++) {
+        request_t *q = &P.requests[k];
+        if (q->outcome != OUT_ACCEPT || q->deleted_by >= 0 || !lg_rng_chance(&rr, 0.7))
+            continue;
+        room_t *r = push_room();
+        r->nmembers = 2;
+        r->members = xcalloc(2, sizeof *r->members);
+        bool from_creates = lg_rng_chance(&rr, 0.5);
+        r->members[0] = from_creates ? q->from : q->to;
+        r->members[1] = from_creates ? q->to : q->from;
+        r->creator = r->members[0];
+    }
+    size_t ngroups = n / 25 + 1;
+    for (size_t g = 0, tries = 0; g < ngroups && tries < ngroups * 20; tries++) {
+        uint32_t c = (uint32_t)lg_rng_below(&rr, n);
+        if (deg[c] < 2)
+            continue;
+        uint32_t want = 2 + lg_rng_geometric(&rr, 2.0);
+        if (want > 7)
+            want = 7;
+        if (want > deg[c])
+            want = deg[c];
+        uint32_t members[8];
+        uint32_t nm = 0;
+        members[nm++] = c;
+        for (int t = 0; t < 40 && nm < want + 1; t++) {
+            uint32_t f = adj[adj_off[c] + lg_rng_below(&rr, deg[c])];
+            bool bad = false;
+            for (uint32_t x = 0; x < nm; x++)
+                bad = bad || members[x] == f ||
+                      has_pair(blocked_live, nlive_blocks, pair_key(members[x], f));
+            if (!bad)
+                members[nm++] = f;
+        }
+        if (nm < 3)
+            continue;
+        room_t *r = push_room();
+        r->group = true;
+        r->creator = c;
+        r->nmembers = nm;
+        r->members = xcalloc(nm, sizeof *r->members);
+        memcpy(r->members, members, nm * sizeof *members);
+        char title[96];
+        snprintf(title, sizeof title, "The %s circle", P.last.items[lg_rng_below(&rr, P.last.n)]);
+        r->title = xstrdup(title);
+        g++;
+    }
+    free(deg);
+    free(adj_off);
+    free(adj);
+    free(fill);
+    free(blocked_live);
+
+    /* messages: rooms' activity is Zipf (s = 0.8) over a random order of the rooms */
+    if (P.nrooms == 0 && O.messages > 0)
+        die("the plan has no rooms (too few users for friendships): raise --users");
+    if (P.nrooms > 0) {
+        size_t *perm = xcalloc(P.nrooms, sizeof *perm);
+        for (size_t i = 0; i < P.nrooms; i++)
+            perm[i] = i;
+        for (size_t i = P.nrooms - 1; i > 0; i--) {
+            size_t j = (size_t)lg_rng_below(&rm, i + 1), t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        lg_weighted_t zipf;
+        if (!lg_weighted_init_zipf(&zipf, P.nrooms, 0.8))
+            die("out of memory");
+        for (long k = 0; k < O.messages; k++)
+            P.rooms[perm[lg_weighted_draw(&zipf, &rm)]].messages++;
+        lg_weighted_free(&zipf);
+        free(perm);
+    }
+    /* scripts: sessions of back-and-forth bursts; readers mark read after bursts and sessions */
+    for (size_t i = 0; i < P.nrooms; i++) {
+        room_t *r = &P.rooms[i];
+        lg_rng_t rs;
+        lg_rng_fork(&rm, 1000 + i, &rs);
+        r->script_off = P.nsteps;
+        long left = r->messages;
+        uint32_t speaker = (uint32_t)lg_rng_below(&rs, r->nmembers);
+        while (left > 0) {
+            uint32_t bursts = lg_rng_geometric(&rs, 4.0);
+            for (uint32_t b = 0; b < bursts && left > 0; b++) {
+                if (b > 0 || left < r->messages) {
+                    if (r->nmembers == 2) {
+                        speaker ^= 1;
+                    } else {
+                        uint32_t next = (uint32_t)lg_rng_below(&rs, r->nmembers - 1);
+                        speaker = next >= speaker ? next + 1 : next;
+                    }
+                }
+                uint32_t len = lg_rng_geometric(&rs, 2.2);
+                for (uint32_t k = 0; k < len && left > 0; k++, left--)
+                    push_step(S_SEND, (uint8_t)speaker, (uint32_t)lg_rng_below(&rs, P.fortunes.n));
+                for (uint32_t m = 0; m < r->nmembers; m++)
+                    if (m != speaker && lg_rng_chance(&rs, r->nmembers == 2 ? 0.6 : 0.25))
+                        push_step(S_READ, (uint8_t)m, 0);
+            }
+            for (uint32_t m = 0; m < r->nmembers; m++)
+                if (lg_rng_chance(&rs, 0.4))
+                    push_step(S_READ, (uint8_t)m, 0);
+        }
+        r->script_len = P.nsteps - r->script_off;
+    }
+    P.room_order = xcalloc(P.nrooms, sizeof *P.room_order);
+    for (size_t i = 0; i < P.nrooms; i++)
+        P.room_order[i] = i;
+    (void)cmp_room_messages_desc_base;
+    qsort(P.room_order, P.nrooms, sizeof *P.room_order, cmp_room_order);
+    (void)rf;
+}
+
+/* ---- HTTP ---- */
+
+typedef struct {
+    CURL *curl;
+    char *buf;
+    size_t len, cap;
+    int index;
+} worker_t;
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    worker_t *w = ud;
+    size_t n = size * nmemb;
+    if (w->len + n + 1 > w->cap) {
+        size_t cap = (w->len + n + 1) * 2;
+        char *nb = realloc(w->buf, cap);
+        if (!nb)
+            return 0;
+        w->buf = nb;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->len, data, n);
+    w->len += n;
+    w->buf[w->len] = '\0';
+    return n;
+}
+
+static char *to_json(const bson_t *b)
+{
+    return bson_as_relaxed_extended_json(b, NULL);
+}
+
+/* One REST call with retries on transport errors and 5xx/429 (same Idempotency-Key, so a
+ * retried command is applied once). Counts the operation; an answer other than ok1/ok2 is an
+ * error (printed, the first 20). Returns the status (0: no answer); the body is in w->buf. */
+static long call(worker_t *w, op_kind_t kind, const char *base, const char *method,
+                 const char *path, const char *token, const char *idem, const bson_t *body,
+                 long ok1, long ok2)
+{
+    char url[1024], *json = body ? to_json(body) : NULL;
+    snprintf(url, sizeof url, "%s%s", base, path);
+    long status = 0;
+    char cerr[CURL_ERROR_SIZE] = "";
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if (attempt > 0)
+            usleep((useconds_t)(100000u << attempt));
+        struct curl_slist *h = NULL;
+        char line[1200];
+        h = curl_slist_append(h, "Content-Type: application/json");
+        h = curl_slist_append(h, "Expect:");
+        if (token) {
+            snprintf(line, sizeof line, "Authorization: Bearer %s", token);
+            h = curl_slist_append(h, line);
+        }
+        if (idem) {
+            snprintf(line, sizeof line, "Idempotency-Key: %s", idem);
+            h = curl_slist_append(h, line);
+        }
+        w->len = 0;
+        if (w->buf)
+            w->buf[0] = '\0';
+        curl_easy_setopt(w->curl, CURLOPT_URL, url);
+        curl_easy_setopt(w->curl, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(w->curl, CURLOPT_ERRORBUFFER, cerr);
+        if (json) {
+            curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, json);
+            curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
+        } else if (!strcmp(method, "GET")) {
+            curl_easy_setopt(w->curl, CURLOPT_HTTPGET, 1L);
+        } else {
+            curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, "");
+            curl_easy_setopt(w->curl, CURLOPT_POSTFIELDSIZE, 0L);
+        }
+        CURLcode rc = curl_easy_perform(w->curl);
+        curl_slist_free_all(h);
+        status = 0;
+        if (rc == CURLE_OK)
+            curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (rc == CURLE_OK && status < 500 && status != 429)
+            break;
+    }
+    bson_free(json);
+    atomic_fetch_add(&op_done[kind], 1);
+    atomic_fetch_add(&phase_done, 1);
+    if (status != ok1 && status != ok2) {
+        atomic_fetch_add(&op_errors[kind], 1);
+        atomic_fetch_add(&phase_errors, 1);
+        if (atomic_fetch_add(&errors_printed, 1) < 20)
+            fprintf(stderr, "\nhl-loadgen: %s %s%s -> %ld %s%.300s\n", method, base, path, status,
+                    status ? "" : cerr, w->buf ? w->buf : "");
+    }
+    return status;
+}
+
+/* The string field key of the JSON object in w->buf copied to out (cap bytes); false if none. */
+static bool reply_string(worker_t *w, const char *key, char *out, size_t cap)
+{
+    bson_t b;
+    bson_error_t e;
+    if (!w->buf || !bson_init_from_json(&b, w->buf, (ssize_t)w->len, &e))
+        return false;
+    bson_iter_t it;
+    bool ok = bson_iter_init_find(&it, &b, key) && BSON_ITER_HOLDS_UTF8(&it);
+    if (ok)
+        snprintf(out, cap, "%s", bson_iter_utf8(&it, NULL));
+    bson_destroy(&b);
+    return ok;
+}
+
+static int64_t reply_int(worker_t *w, const char *key)
+{
+    bson_t b;
+    bson_error_t e;
+    int64_t v = -1;
+    if (!w->buf || !bson_init_from_json(&b, w->buf, (ssize_t)w->len, &e))
+        return -1;
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, &b, key) && BSON_ITER_HOLDS_NUMBER(&it))
+        v = bson_iter_as_int64(&it);
+    bson_destroy(&b);
+    return v;
+}
+
+/* ---- phases ---- */
+
+typedef void (*item_fn)(worker_t *w, size_t item);
+
+typedef struct {
+    const char *name;
+    size_t nitems;
+    long planned_ops;
+    item_fn fn;
+    atomic_size_t next;
+    double seconds;
+    long ops, errors;
+} phase_t;
+
+#define MAX_PHASES 16
+static phase_t phases[MAX_PHASES];
+static int nphases;
+static phase_t *volatile current_phase;
+static atomic_bool progress_stop;
+static worker_t *workers;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double phase_t0;
+
+static void draw_progress(bool final)
+{
+    phase_t *ph = current_phase;
+    if (!ph)
+        return;
+    long done = atomic_load(&phase_done), errs = atomic_load(&phase_errors);
+    double el = now_s() - phase_t0,
+           frac = ph->planned_ops ? (double)done / (double)ph->planned_ops : 1;
+    if (frac > 1)
+        frac = 1;
+    char bar[31];
+    int fillc = (int)(frac * 30);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fillc ? '#' : '.';
+    bar[30] = '\0';
+    fprintf(stderr, "\r%-14s [%s] %5.1f%% %9ld/%-9ld %8.0f ops/s  errors %ld%s", ph->name, bar,
+            frac * 100, done, ph->planned_ops, el > 0 ? (double)done / el : 0.0, errs,
+            final ? "\n" : "");
+    fflush(stderr);
+}
+
+static void *progress_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&progress_stop)) {
+        draw_progress(false);
+        usleep(250000);
+    }
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    phase_t *ph = current_phase;
+    for (;;) {
+        size_t i = atomic_fetch_add(&ph->next, 1);
+        if (i >= ph->nitems)
+            break;
+        ph->fn(w, i);
+    }
+    return NULL;
+}
+
+static void run_phase(const char *name, size_t nitems, long planned_ops, item_fn fn)
+{
+    phase_t *ph = &phases[nphases++];
+    ph->name = name;
+    ph->nitems = nitems;
+    ph->planned_ops = planned_ops;
+    ph->fn = fn;
+    atomic_store(&ph->next, 0);
+    atomic_store(&phase_done, 0);
+    atomic_store(&phase_errors, 0);
+    phase_t0 = now_s();
+    current_phase = ph;
+    pthread_t prog;
+    atomic_store(&progress_stop, false);
+    if (O.progress)
+        pthread_create(&prog, NULL, progress_main, NULL);
+    pthread_t *th = xcalloc((size_t)O.clients, sizeof *th);
+    for (int i = 0; i < O.clients; i++)
+        pthread_create(&th[i], NULL, worker_main, &workers[i]);
+    for (int i = 0; i < O.clients; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    ph->seconds = now_s() - phase_t0;
+    ph->ops = atomic_load(&phase_done);
+    ph->errors = atomic_load(&phase_errors);
+    if (O.progress) {
+        atomic_store(&progress_stop, true);
+        pthread_join(prog, NULL);
+        draw_progress(true);
+    }
+    fprintf(stderr, "phase %-14s %8ld ops in %7.1f s = %8.1f ops/s, %ld errors\n", name, ph->ops,
+            ph->seconds, ph->seconds > 0 ? (double)ph->ops / ph->seconds : 0.0, ph->errors);
+    current_phase = NULL;
+}
+
+static void idem_key(char *out, size_t cap, const char *what, size_t i)
+{
+    snprintf(out, cap, "lg-%s-%s-%zu", P.nonce, what, i);
+}
+
+static void do_register(worker_t *w, size_t i)
+{
+    user_t *u = &P.users[i];
+    bson_t b = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&b, "email", u->email);
+    BSON_APPEND_UTF8(&b, "password", u->password);
+    BSON_APPEND_UTF8(&b, "display_name", u->display_name);
+    char key[96];
+    idem_key(key, sizeof key, "reg", i);
+    if (call(w, OP_REGISTER, O.command_url, "POST", "/v1/users", NULL, key, &b, 201, 201) == 201)
+        reply_string(w, "user_id", u->id, sizeof u->id);
+    bson_destroy(&b);
+}
+
+static void do_login(worker_t *w, size_t i)
+{
+    user_t *u = &P.users[i];
+    if (!u->id[0])
+        return;
+    bson_t b = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&b, "email", u->email);
+    BSON_APPEND_UTF8(&b, "password", u->password);
+    char tok[1024];
+    if (call(w, OP_LOGIN, O.command_url, "POST", "/v1/sessions", NULL, NULL, &b, 201, 201) == 201 &&
+        reply_string(w, "token", tok, sizeof tok))
+        u->token = xstrdup(tok);
+    bson_destroy(&b);
+}
+
+static void set_presence(worker_t *w, user_t *u, const char *status)
+{
+    bson_t b = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&b, "status", status);
+    call(w, OP_PRESENCE, O.command_url, "PUT", "/v1/users/me/presence", u->token, NULL, &b, 200,
+         200);
+    bson_destroy(&b);
+}
+
+static void do_profile(worker_t *w, size_t i)
+{
+    user_t *u = &P.users[i];
+    if (!u->token)
+        return;
+    if (u->bio) {
+        bson_t b = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&b, "bio", u->bio);
+        call(w, OP_PROFILE, O.command_url, "PATCH", "/v1/users/me", u->token, NULL, &b, 200, 200);
+        bson_destroy(&b);
+    }
+    if (u->online)
+        set_presence(w, u, "online");
+}
+
+static void do_request(worker_t *w, size_t k)
+{
+    request_t *q = &P.requests[k];
+    user_t *from = &P.users[q->from], *to = &P.users[q->to];
+    if (!from->token || !to->id[0])
+        return;
+    bson_t b = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&b, "to_user_id", to->id);
+    char key[96];
+    idem_key(key, sizeof key, "fr", k);
+    if (call(w, OP_FRIEND_REQUEST, O.command_url, "POST", "/v1/friend-requests", from->token, key,
+             &b, 201, 201) == 201)
+        reply_string(w, "request_id", q->id, sizeof q->id);
+    bson_destroy(&b);
+}
+
+static void do_answer(worker_t *w, size_t k)
+{
+    request_t *q = &P.requests[k];
+    user_t *to = &P.users[q->to];
+    if (q->outcome == OUT_PENDING || !q->id[0] || !to->token)
+        return;
+    char path[160], key[96];
+    bool accept = q->outcome == OUT_ACCEPT;
+    snprintf(path, sizeof path, "/v1/friend-requests/%s/%s", q->id, accept ? "accept" : "reject");
+    idem_key(key, sizeof key, accept ? "acc" : "rej", k);
+    call(w, accept ? OP_ACCEPT : OP_REJECT, O.command_url, "POST", path, to->token, key, NULL, 200,
+         200);
+}
+
+/* items: requests (deletions), then blocks */
+static void do_unfriend_or_block(worker_t *w, size_t k)
+{
+    if (k < P.nrequests) {
+        request_t *q = &P.requests[k];
+        if (q->outcome != OUT_ACCEPT || q->deleted_by < 0 || !q->id[0])
+            return;
+        user_t *a = &P.users[q->deleted_by == 0 ? q->from : q->to];
+        user_t *b = &P.users[q->deleted_by == 0 ? q->to : q->from];
+        char path[128];
+        snprintf(path, sizeof path, "/v1/friends/%s", b->id);
+        call(w, OP_UNFRIEND, O.command_url, "DELETE", path, a->token, NULL, NULL, 204, 204);
+        return;
+    }
+    block_t *bl = &P.blocks[k - P.nrequests];
+    user_t *a = &P.users[bl->blocker], *b = &P.users[bl->blocked];
+    if (!a->token || !b->id[0])
+        return;
+    bson_t body = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&body, "user_id", b->id);
+    char key[96];
+    idem_key(key, sizeof key, "blk", k);
+    call(w, OP_BLOCK, O.command_url, "POST", "/v1/blocks", a->token, key, &body, 201, 201);
+    bson_destroy(&body);
+}
+
+static void do_unblock(worker_t *w, size_t k)
+{
+    block_t *bl = &P.blocks[k];
+    if (!bl->unblock)
+        return;
+    user_t *a = &P.users[bl->blocker], *b = &P.users[bl->blocked];
+    if (!a->token || !b->id[0])
+        return;
+    char path[128];
+    snprintf(path, sizeof path, "/v1/blocks/%s", b->id);
+    call(w, OP_UNBLOCK, O.command_url, "DELETE", path, a->token, NULL, NULL, 204, 204);
+}
+
+static void do_room(worker_t *w, size_t i)
+{
+    room_t *r = &P.rooms[i];
+    user_t *c = &P.users[r->creator];
+    if (!c->token)
+        return;
+    bson_t b = BSON_INITIALIZER, arr;
+    BSON_APPEND_ARRAY_BEGIN(&b, "member_ids", &arr);
+    for (uint32_t m = 1; m < r->nmembers; m++) {
+        char idx[16];
+        snprintf(idx, sizeof idx, "%u", m - 1);
+        BSON_APPEND_UTF8(&arr, idx, P.users[r->members[m]].id);
+    }
+    bson_append_array_end(&b, &arr);
+    if (r->title)
+        BSON_APPEND_UTF8(&b, "title", r->title);
+    char key[96];
+    idem_key(key, sizeof key, "room", i);
+    if (call(w, r->group ? OP_CREATE_GROUP : OP_CREATE_DIRECT, O.command_url, "POST",
+             "/v1/chat-rooms", c->token, key, &b, 201, 201) == 201)
+        reply_string(w, "room_id", r->id, sizeof r->id);
+    bson_destroy(&b);
+}
+
+static void do_conversation(worker_t *w, size_t item)
+{
+    room_t *r = &P.rooms[P.room_order[item]];
+    if (!r->id[0])
+        return;
+    int64_t seq = 0;
+    char path[160];
+    for (size_t s = 0; s < r->script_len; s++) {
+        step_t *st = &P.steps[r->script_off + s];
+        user_t *u = &P.users[r->members[st->member]];
+        if (!u->token)
+            continue;
+        if (st->kind == S_SEND) {
+            bson_t b = BSON_INITIALIZER;
+            char cmid[64];
+            snprintf(cmid, sizeof cmid, "lg-%zu", s);
+            BSON_APPEND_UTF8(&b, "body", P.fortunes.items[st->body]);
+            BSON_APPEND_UTF8(&b, "client_message_id", cmid);
+            snprintf(path, sizeof path, "/v1/chat-rooms/%s/messages", r->id);
+            if (call(w, OP_SEND, O.command_url, "POST", path, u->token, NULL, &b, 201, 201) ==
+                201) {
+                int64_t got = reply_int(w, "seq");
+                if (got > seq)
+                    seq = got;
+            }
+            bson_destroy(&b);
+        } else if (seq > 0) {
+            bson_t b = BSON_INITIALIZER;
+            BSON_APPEND_INT64(&b, "up_to_seq", seq);
+            snprintf(path, sizeof path, "/v1/chat-rooms/%s/read", r->id);
+            call(w, OP_READ, O.command_url, "POST", path, u->token, NULL, &b, 200, 200);
+            bson_destroy(&b);
+        }
+    }
+}
+
+static void do_final(worker_t *w, size_t i)
+{
+    user_t *u = &P.users[i];
+    if (!u->token)
+        return;
+    if (u->reads_notifications) {
+        /* a client looks at its unread notifications, then marks them all read */
+        call(w, OP_QUERY, O.query_url, "GET", "/v1/notifications?unread=true&limit=20", u->token,
+             NULL, NULL, 200, 200);
+        bson_t b = BSON_INITIALIZER;
+        BSON_APPEND_BOOL(&b, "all", true);
+        char key[96];
+        idem_key(key, sizeof key, "nr", i);
+        call(w, OP_NOTIF_READ, O.command_url, "POST", "/v1/notifications/read", u->token, key, &b,
+             200, 200);
+        bson_destroy(&b);
+    }
+    if (u->final_presence)
+        set_presence(w, u, u->final_presence == 1 ? "away" : "offline");
+    if (u->logs_out)
+        call(w, OP_LOGOUT, O.command_url, "DELETE", "/v1/sessions/current", u->token, NULL, NULL,
+             204, 204);
+}
+
+/* ---- options ---- */
+
+static const char *env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: hl-loadgen [--command-url=URL] [--query-url=URL] [--pg-url=URL] "
+          "[--mongo-uri=URI]\n"
+          "                  [--scale=F | --users=N --messages=N] [--seed=N] [--clients=N]\n"
+          "                  [--summary-json=FILE] [--no-verify] [--verify-only] "
+          "[--no-progress]\n"
+          "  more: --mongo-db=NAME --projector-url=URL --verify-scope=all|loadgen\n"
+          "        --verify-timeout=SECONDS (default 3600) --progress (force the bar)\n"
+          "        --names-dir=DIR (PyPI `names` lists) --fortunes-dir=DIR "
+          "(/usr/share/games/fortunes)\n"
+          "Defaults come from HL_COMMAND_PORT, HL_QUERY_PORT, HL_PG_PORT, HL_PG_USER, HL_PG_DB,\n"
+          "HL_MONGO_PORT, HL_MONGO_DB, HL_PROJECTOR_PORT (deploy/local/env.sh), or HL_PG_URL /\n"
+          "HL_MONGO_URI. Scale 1 = 1000 users and 20000 messages. Exit 0 iff every command was\n"
+          "answered as planned and the verification found zero mismatches; 1 otherwise; 2 on\n"
+          "bad usage or setup.\n",
+          f);
+}
+
+static bool parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+static void parse_args(int argc, char **argv)
+{
+    snprintf(O.command_url, sizeof O.command_url, "http://127.0.0.1:%s",
+             env_or("HL_COMMAND_PORT", "8080"));
+    snprintf(O.query_url, sizeof O.query_url, "http://127.0.0.1:%s",
+             env_or("HL_QUERY_PORT", "8081"));
+    snprintf(O.projector_url, sizeof O.projector_url, "http://127.0.0.1:%s",
+             env_or("HL_PROJECTOR_PORT", "8082"));
+    if (getenv("HL_PG_URL") && *getenv("HL_PG_URL"))
+        snprintf(O.pg_url, sizeof O.pg_url, "%s", getenv("HL_PG_URL"));
+    else
+        snprintf(O.pg_url, sizeof O.pg_url, "postgresql://%s@127.0.0.1:%s/%s",
+                 env_or("HL_PG_USER", "hearlers"), env_or("HL_PG_PORT", "25432"),
+                 env_or("HL_PG_DB", "hearlers"));
+    if (getenv("HL_MONGO_URI") && *getenv("HL_MONGO_URI"))
+        snprintf(O.mongo_uri, sizeof O.mongo_uri, "%s", getenv("HL_MONGO_URI"));
+    else
+        snprintf(O.mongo_uri, sizeof O.mongo_uri, "mongodb://127.0.0.1:%s/",
+                 env_or("HL_MONGO_PORT", "27027"));
+    snprintf(O.mongo_db, sizeof O.mongo_db, "%s", env_or("HL_MONGO_DB", "hearlers_read"));
+    snprintf(O.fortunes_dir, sizeof O.fortunes_dir, "/usr/share/games/fortunes");
+    O.scale = 1;
+    O.seed = 1;
+    O.clients = 8;
+    O.verify = true;
+    O.progress = isatty(2);
+    O.verify_timeout_s = 3600;
+    bool have_users = false, have_messages = false, have_scale = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *eq = strchr(a, '=');
+        const char *v = eq ? eq + 1 : "";
+        size_t kl = eq ? (size_t)(eq - a) : strlen(a);
+#define IS(name) (kl == strlen(name) && !strncmp(a, name, kl))
+        long n = 0;
+        if (IS("--help") || IS("-h")) {
+            usage(stdout);
+            exit(0);
+        } else if (IS("--command-url") && eq) {
+            snprintf(O.command_url, sizeof O.command_url, "%s", v);
+        } else if (IS("--query-url") && eq) {
+            snprintf(O.query_url, sizeof O.query_url, "%s", v);
+        } else if (IS("--pg-url") && eq) {
+            snprintf(O.pg_url, sizeof O.pg_url, "%s", v);
+        } else if (IS("--mongo-uri") && eq) {
+            snprintf(O.mongo_uri, sizeof O.mongo_uri, "%s", v);
+        } else if (IS("--mongo-db") && eq && *v) {
+            snprintf(O.mongo_db, sizeof O.mongo_db, "%s", v);
+        } else if (IS("--projector-url") && eq) {
+            snprintf(O.projector_url, sizeof O.projector_url, "%s", v);
+        } else if (IS("--names-dir") && eq) {
+            snprintf(O.names_dir, sizeof O.names_dir, "%s", v);
+        } else if (IS("--fortunes-dir") && eq) {
+            snprintf(O.fortunes_dir, sizeof O.fortunes_dir, "%s", v);
+        } else if (IS("--summary-json") && eq && *v) {
+            snprintf(O.summary_json, sizeof O.summary_json, "%s", v);
+        } else if (IS("--scale") && eq) {
+            char *end = NULL;
+            errno = 0;
+            O.scale = strtod(v, &end);
+            if (errno || end == v || *end || !(O.scale > 0) || O.scale > 1000)
+                die("--scale wants a number in (0, 1000], not '%s'", v);
+            have_scale = true;
+        } else if (IS("--users") && eq) {
+            if (!parse_long(v, 2, 10000000, &O.users))
+                die("--users wants an integer 2..10000000, not '%s'", v);
+            have_users = true;
+        } else if (IS("--messages") && eq) {
+            if (!parse_long(v, 0, 100000000, &O.messages))
+                die("--messages wants an integer 0..100000000, not '%s'", v);
+            have_messages = true;
+        } else if (IS("--seed") && eq) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long s = strtoull(v, &end, 10);
+            if (errno || end == v || *end || *v == '-')
+                die("--seed wants a non-negative integer, not '%s'", v);
+            O.seed = s;
+        } else if (IS("--clients") && eq) {
+            if (!parse_long(v, 1, 256, &n))
+                die("--clients wants an integer 1..256, not '%s'", v);
+            O.clients = (int)n;
+        } else if (IS("--verify-timeout") && eq) {
+            if (!parse_long(v, 1, 86400, &n))
+                die("--verify-timeout wants seconds 1..86400, not '%s'", v);
+            O.verify_timeout_s = (double)n;
+        } else if (IS("--verify-scope") && eq) {
+            if (!strcmp(v, "all"))
+                O.scope = LG_SCOPE_ALL;
+            else if (!strcmp(v, "loadgen"))
+                O.scope = LG_SCOPE_LOADGEN;
+            else
+                die("--verify-scope wants all or loadgen, not '%s'", v);
+        } else if (IS("--no-verify") && !eq) {
+            O.verify = false;
+        } else if (IS("--verify-only") && !eq) {
+            O.verify_only = true;
+        } else if (IS("--no-progress") && !eq) {
+            O.progress = false;
+        } else if (IS("--progress") && !eq) {
+            O.progress = true;
+            O.progress_forced = true;
+        } else {
+            usage(stderr);
+            die("unknown or malformed argument '%s'", a);
+        }
+#undef IS
+    }
+    if (have_scale && (have_users || have_messages))
+        die("give either --scale or --users/--messages, not both");
+    if (have_users != have_messages)
+        die("--users and --messages go together");
+    if (!have_users) {
+        O.users = lround(1000 * O.scale);
+        O.messages = lround(20000 * O.scale);
+        if (O.users < 2)
+            O.users = 2;
+    }
+    if (O.verify_only && !O.verify)
+        die("--verify-only and --no-verify exclude each other");
+}
+
+/* ---- summary ---- */
+
+static void write_summary(double elapsed, const lg_verify_result_t *vr, bool verified, long errors)
+{
+    if (!O.summary_json[0])
+        return;
+    bson_t d = BSON_INITIALIZER, ops, errs, ph, v, per;
+    BSON_APPEND_INT64(&d, "seed", (int64_t)O.seed);
+    BSON_APPEND_DOUBLE(&d, "scale", O.users / 1000.0);
+    BSON_APPEND_INT64(&d, "users", O.users);
+    BSON_APPEND_INT64(&d, "messages", O.messages);
+    BSON_APPEND_INT32(&d, "clients", O.clients);
+    BSON_APPEND_BOOL(&d, "verify_only", O.verify_only);
+    BSON_APPEND_DOUBLE(&d, "elapsed_s", elapsed);
+    BSON_APPEND_INT64(&d, "errors", errors);
+    BSON_APPEND_DOCUMENT_BEGIN(&d, "ops", &ops);
+    for (int k = 0; k < OP_COUNT; k++)
+        BSON_APPEND_INT64(&ops, op_names[k], atomic_load(&op_done[k]));
+    bson_append_document_end(&d, &ops);
+    BSON_APPEND_DOCUMENT_BEGIN(&d, "op_errors", &errs);
+    for (int k = 0; k < OP_COUNT; k++)
+        BSON_APPEND_INT64(&errs, op_names[k], atomic_load(&op_errors[k]));
+    bson_append_document_end(&d, &errs);
+    BSON_APPEND_ARRAY_BEGIN(&d, "phases", &ph);
+    for (int i = 0; i < nphases; i++) {
+        bson_t one;
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d", i);
+        BSON_APPEND_DOCUMENT_BEGIN(&ph, idx, &one);
+        BSON_APPEND_UTF8(&one, "name", phases[i].name);
+        BSON_APPEND_INT64(&one, "ops", phases[i].ops);
+        BSON_APPEND_INT64(&one, "errors", phases[i].errors);
+        BSON_APPEND_DOUBLE(&one, "seconds", phases[i].seconds);
+        BSON_APPEND_DOUBLE(&one, "ops_per_s",
+                           phases[i].seconds > 0 ? phases[i].ops / phases[i].seconds : 0.0);
+        bson_append_document_end(&ph, &one);
+    }
+    bson_append_array_end(&d, &ph);
+    if (verified) {
+        BSON_APPEND_INT64(&d, "mismatches", vr->mismatches);
+        BSON_APPEND_DOCUMENT_BEGIN(&d, "verify", &v);
+        BSON_APPEND_BOOL(&v, "caught_up", vr->caught_up);
+        BSON_APPEND_INT32(&v, "passes", vr->passes);
+        BSON_APPEND_DOUBLE(&v, "wait_s", vr->wait_s);
+        BSON_APPEND_DOUBLE(&v, "verify_s", vr->verify_s);
+        BSON_APPEND_DOCUMENT_BEGIN(&v, "mismatches_per_model", &per);
+        for (int i = 0; i < vr->nmodels; i++)
+            BSON_APPEND_INT64(&per, vr->model[i], vr->model_mismatches[i]);
+        bson_append_document_end(&v, &per);
+        BSON_APPEND_DOCUMENT_BEGIN(&v, "documents_per_model", &per);
+        for (int i = 0; i < vr->nmodels; i++)
+            BSON_APPEND_INT64(&per, vr->model[i], vr->model_documents[i]);
+        bson_append_document_end(&v, &per);
+        bson_append_document_end(&d, &v);
+    } else {
+        BSON_APPEND_NULL(&d, "mismatches");
+    }
+    char *json = bson_as_relaxed_extended_json(&d, NULL);
+    FILE *f = fopen(O.summary_json, "w");
+    if (!f || fprintf(f, "%s\n", json) < 0 || fclose(f) != 0)
+        fprintf(stderr, "hl-loadgen: cannot write %s: %s\n", O.summary_json, strerror(errno));
+    bson_free(json);
+    bson_destroy(&d);
+}
+
+static void make_nonce(void)
+{
+    unsigned char b[8] = {0};
+    int fd = open("/dev/urandom", O_RDONLY);
+    if (fd < 0 || read(fd, b, sizeof b) != (ssize_t)sizeof b) {
+        uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+        memcpy(b, &x, sizeof b);
+    }
+    if (fd >= 0)
+        close(fd);
+    for (int i = 0; i < 8; i++)
+        snprintf(P.nonce + 2 * i, 3, "%02x", b[i]);
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    double t0 = now_s();
+    long errors = 0;
+    bool workload_ok = true;
+    if (!O.verify_only) {
+        make_nonce();
+        load_names();
+        load_fortunes();
+        make_plan();
+        long nsend = 0, nread = 0;
+        for (size_t s = 0; s < P.nsteps; s++)
+            if (P.steps[s].kind == S_SEND)
+                nsend++;
+            else
+                nread++;
+        long nprofile = 0, nfinal = 0, ndel = 0, nans = 0, nunblock = 0;
+        for (size_t i = 0; i < P.nusers; i++) {
+            nprofile += (P.users[i].bio != NULL) + P.users[i].online;
+            nfinal += 2 * P.users[i].reads_notifications + (P.users[i].final_presence != 0) +
+                      P.users[i].logs_out;
+        }
+        for (size_t k = 0; k < P.nrequests; k++) {
+            ndel += P.requests[k].deleted_by >= 0;
+            nans += P.requests[k].outcome != OUT_PENDING;
+        }
+        for (size_t k = 0; k < P.nblocks; k++)
+            nunblock += P.blocks[k].unblock;
+        fprintf(
+            stderr,
+            "hl-loadgen: seed %" PRIu64 ", %ld users, %zu friend requests (%ld answered, %ld "
+            "friendships deleted), %zu blocks (%ld lifted), %zu rooms, %ld messages, %ld read "
+            "receipts, %d clients; corpora: %zu+%zu first names, %zu last names, %zu fortunes\n",
+            O.seed, O.users, P.nrequests, nans, ndel, P.nblocks, nunblock, P.nrooms, nsend, nread,
+            O.clients, P.first_m.n, P.first_f.n, P.last.n, P.fortunes.n);
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        workers = xcalloc((size_t)O.clients, sizeof *workers);
+        for (int i = 0; i < O.clients; i++) {
+            workers[i].index = i;
+            workers[i].curl = curl_easy_init();
+            if (!workers[i].curl)
+                die("curl_easy_init failed");
+            curl_easy_setopt(workers[i].curl, CURLOPT_WRITEFUNCTION, on_body);
+            curl_easy_setopt(workers[i].curl, CURLOPT_WRITEDATA, &workers[i]);
+            curl_easy_setopt(workers[i].curl, CURLOPT_TCP_NODELAY, 1L);
+            curl_easy_setopt(workers[i].curl, CURLOPT_TIMEOUT, 60L);
+            curl_easy_setopt(workers[i].curl, CURLOPT_NOSIGNAL, 1L);
+        }
+        run_phase("register", P.nusers, (long)P.nusers, do_register);
+        run_phase("login", P.nusers, (long)P.nusers, do_login);
+        run_phase("profiles", P.nusers, nprofile, do_profile);
+        run_phase("friend-requests", P.nrequests, (long)P.nrequests, do_request);
+        run_phase("friend-answers", P.nrequests, nans, do_answer);
+        run_phase("unfriend+block", P.nrequests + P.nblocks, ndel + (long)P.nblocks,
+                  do_unfriend_or_block);
+        run_phase("unblock", P.nblocks, nunblock, do_unblock);
+        run_phase("rooms", P.nrooms, (long)P.nrooms, do_room);
+        run_phase("conversations", P.nrooms, nsend + nread, do_conversation);
+        if (O.verify) {
+            /* marking "all" read covers only notifications already projected (documented limit
+             * of the notifications read model): clients read them once they are visible */
+            lg_verify_opts_t vo = {O.pg_url, O.mongo_uri, O.mongo_db,         O.projector_url,
+                                   NULL,     O.scope,     O.verify_timeout_s, O.progress};
+            char err[512];
+            double w0 = now_s();
+            if (!lg_wait_caught_up(&vo, O.verify_timeout_s, err, sizeof err))
+                fprintf(stderr, "hl-loadgen: %s\n", err);
+            else
+                fprintf(stderr, "phase %-14s projector caught up after %.1f s\n", "catch-up",
+                        now_s() - w0);
+        }
+        run_phase("notify+logout", P.nusers, nfinal, do_final);
+        for (int k = 0; k < OP_COUNT; k++)
+            errors += atomic_load(&op_errors[k]);
+        workload_ok = errors == 0;
+        for (int i = 0; i < O.clients; i++) {
+            curl_easy_cleanup(workers[i].curl);
+            free(workers[i].buf);
+        }
+        curl_global_cleanup();
+        fprintf(stderr, "hl-loadgen: workload done in %.1f s, %ld errors\n", now_s() - t0, errors);
+    }
+    lg_verify_result_t vr;
+    memset(&vr, 0, sizeof vr);
+    bool verify_ok = true;
+    if (O.verify) {
+        lg_verify_opts_t vo = {O.pg_url, O.mongo_uri, O.mongo_db,         O.projector_url,
+                               NULL,     O.scope,     O.verify_timeout_s, O.progress};
+        char err[512] = "";
+        if (!lg_verify_run(&vo, &vr, err, sizeof err)) {
+            fprintf(stderr, "hl-loadgen: verification failed to run: %s\n", err);
+            verify_ok = false;
+            vr.mismatches = -1;
+        } else {
+            verify_ok = vr.mismatches == 0;
+            printf("verification: %ld mismatches (%d passes, waited %.1f s, compared in %.1f s)\n",
+                   vr.mismatches, vr.passes, vr.wait_s, vr.verify_s);
+        }
+    }
+    double elapsed = now_s() - t0;
+    write_summary(elapsed, &vr, O.verify, errors);
+    fflush(stdout);
+    return workload_ok && verify_ok ? 0 : 1;
+}

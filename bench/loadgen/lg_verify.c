@@ -1,0 +1,1548 @@
+/* lg_verify.c: every read model against PostgreSQL's truth (see lg_verify.h).
+ *
+ * Per collection: one function builds the expected documents from SQL (keyed by content
+ * fields), then check_collection() streams the physical collection (resolved through
+ * read_model_aliases), matches each document on its content key and compares field by field.
+ * Expected documents hold exactly the fields the data dictionary (docs/read-models.md) derives
+ * from PostgreSQL; projector bookkeeping (`source`, `applied`, guards) is not compared. */
+#include "lg_verify.h"
+
+#include "hl/events.h"
+#include "hl/util.h"
+
+#include <bson/bson.h>
+#include <curl/curl.h>
+#include <libpq-fe.h>
+#include <mongoc/mongoc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- a small string-keyed hash map (open addressing, FNV-1a) ---- */
+
+typedef struct {
+    char *key;
+    void *val;
+    bool seen;
+} slot_t;
+
+typedef struct {
+    slot_t *slots;
+    size_t cap, n;
+} map_t;
+
+static uint64_t fnv(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void map_grow(map_t *m);
+
+static slot_t *map_find(map_t *m, const char *key)
+{
+    if (m->cap == 0)
+        return NULL;
+    size_t i = fnv(key) & (m->cap - 1);
+    while (m->slots[i].key) {
+        if (!strcmp(m->slots[i].key, key))
+            return &m->slots[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    return NULL;
+}
+
+/* Insert key (copied) → val; returns the slot (existing one when the key is present). */
+static slot_t *map_put(map_t *m, const char *key, void *val)
+{
+    if ((m->n + 1) * 2 > m->cap)
+        map_grow(m);
+    size_t i = fnv(key) & (m->cap - 1);
+    while (m->slots[i].key) {
+        if (!strcmp(m->slots[i].key, key))
+            return &m->slots[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    m->slots[i].key = strdup(key);
+    m->slots[i].val = val;
+    m->slots[i].seen = false;
+    if (!m->slots[i].key)
+        abort();
+    m->n++;
+    return &m->slots[i];
+}
+
+static void map_grow(map_t *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 1024;
+    slot_t *old = m->slots;
+    size_t oldcap = m->cap;
+    m->slots = calloc(cap, sizeof *m->slots);
+    if (!m->slots)
+        abort();
+    m->cap = cap;
+    m->n = 0;
+    for (size_t i = 0; i < oldcap; i++) {
+        if (!old[i].key)
+            continue;
+        size_t j = fnv(old[i].key) & (cap - 1);
+        while (m->slots[j].key)
+            j = (j + 1) & (cap - 1);
+        m->slots[j] = old[i];
+        m->n++;
+    }
+    free(old);
+}
+
+static void map_free(map_t *m, void (*free_val)(void *))
+{
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->slots[i].key)
+            continue;
+        free(m->slots[i].key);
+        if (free_val && m->slots[i].val)
+            free_val(m->slots[i].val);
+    }
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+static void free_bson(void *p)
+{
+    bson_destroy(p);
+}
+
+/* ---- context ---- */
+
+typedef struct {
+    const lg_verify_opts_t *o;
+    PGconn *pg;
+    mongoc_client_t *client;
+    mongoc_database_t *db;
+    hl_event_catalog_t *catalog;
+    map_t scope_ids;    /* loadgen scope: user, room and other aggregate ids in scope */
+    bson_string_t *out; /* mismatch lines of this pass */
+    long mismatches;
+    lg_verify_result_t *res;
+    int model; /* index into res->model */
+    char *err;
+    size_t errcap;
+    bool failed;
+} vctx_t;
+
+static bool fail(vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool fail(vctx_t *v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->err, v->errcap, fmt, ap);
+    va_end(ap);
+    v->failed = true;
+    return false;
+}
+
+static PGresult *q(vctx_t *v, const char *sql)
+{
+    PGresult *r = PQexec(v->pg, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        fail(v, "PostgreSQL: %s (query: %.200s)", PQerrorMessage(v->pg), sql);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+static bool in_scope(vctx_t *v, const char *id)
+{
+    return v->o->scope == LG_SCOPE_ALL || (id && map_find(&v->scope_ids, id));
+}
+
+static int64_t i64(PGresult *r, int row, int col)
+{
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static const char *str_or_null(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+static void put_str(bson_t *b, const char *k, const char *s)
+{
+    if (s)
+        BSON_APPEND_UTF8(b, k, s);
+    else
+        BSON_APPEND_NULL(b, k);
+}
+
+static void put_date(bson_t *b, const char *k, PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        BSON_APPEND_NULL(b, k);
+    else
+        BSON_APPEND_DATE_TIME(b, k, i64(r, row, col));
+}
+
+#define MS(col)  "floor(extract(epoch from " col ") * 1000)::bigint"
+#define US(col)  "(extract(epoch from " col ") * 1000000)::bigint"
+#define DAY(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+/* ---- mismatch reporting ---- */
+
+static void value_text(const bson_iter_t *it, char *out, size_t cap)
+{
+    if (!it) {
+        snprintf(out, cap, "(absent)");
+        return;
+    }
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_UTF8: {
+        uint32_t len = 0;
+        const char *s = bson_iter_utf8(it, &len);
+        snprintf(out, cap, "\"%.*s%s\"", len > 120 ? 120 : (int)len, s, len > 120 ? "…" : "");
+        for (char *p = out; *p; p++)
+            if (*p == '\n' || *p == '\t')
+                *p = ' ';
+        break;
+    }
+    case BSON_TYPE_INT32:
+    case BSON_TYPE_INT64:
+        snprintf(out, cap, "%lld", (long long)bson_iter_as_int64(it));
+        break;
+    case BSON_TYPE_DOUBLE:
+        snprintf(out, cap, "%g", bson_iter_double(it));
+        break;
+    case BSON_TYPE_BOOL:
+        snprintf(out, cap, "%s", bson_iter_bool(it) ? "true" : "false");
+        break;
+    case BSON_TYPE_NULL:
+        snprintf(out, cap, "null");
+        break;
+    case BSON_TYPE_DATE_TIME: {
+        char t[40];
+        hl_format_rfc3339_us(bson_iter_date_time(it) * 1000, t, sizeof t);
+        snprintf(out, cap, "%s", t);
+        break;
+    }
+    default: {
+        bson_t sub;
+        uint32_t len = 0;
+        const uint8_t *data = NULL;
+        if (BSON_ITER_HOLDS_DOCUMENT(it) || BSON_ITER_HOLDS_ARRAY(it)) {
+            if (BSON_ITER_HOLDS_DOCUMENT(it))
+                bson_iter_document(it, &len, &data);
+            else
+                bson_iter_array(it, &len, &data);
+            if (bson_init_static(&sub, data, len)) {
+                char *j = bson_as_relaxed_extended_json(&sub, NULL);
+                snprintf(out, cap, "%.200s", j ? j : "?");
+                bson_free(j);
+                return;
+            }
+        }
+        snprintf(out, cap, "(bson type %d)", (int)bson_iter_type(it));
+    }
+    }
+}
+
+static void mismatch(vctx_t *v, const char *key, const char *field, const bson_iter_t *want,
+                     const bson_iter_t *got)
+{
+    char a[400], b[400];
+    value_text(want, a, sizeof a);
+    value_text(got, b, sizeof b);
+    bson_string_append_printf(v->out, "MISMATCH %s %s %s: expected %s, actual %s\n",
+                              v->res->model[v->model], key, field, a, b);
+    v->mismatches++;
+    v->res->model_mismatches[v->model]++;
+}
+
+static void mismatch_text(vctx_t *v, const char *key, const char *field, const char *want,
+                          const char *got)
+{
+    bson_string_append_printf(v->out, "MISMATCH %s %s %s: expected %s, actual %s\n",
+                              v->res->model[v->model], key, field, want, got);
+    v->mismatches++;
+    v->res->model_mismatches[v->model]++;
+}
+
+/* ---- value comparison ---- */
+
+static bool is_num(bson_type_t t)
+{
+    return t == BSON_TYPE_INT32 || t == BSON_TYPE_INT64 || t == BSON_TYPE_DOUBLE;
+}
+
+static bool values_equal(const bson_iter_t *a, const bson_iter_t *b);
+
+/* Documents equal as maps (key order ignored); arrays of strings equal as sets. */
+static bool docs_equal(const bson_t *x, const bson_t *y, bool as_set)
+{
+    bson_iter_t it, jt;
+    uint32_t nx = bson_count_keys(x), ny = bson_count_keys(y);
+    if (nx != ny)
+        return false;
+    if (as_set) {
+        if (!bson_iter_init(&it, x))
+            return false;
+        while (bson_iter_next(&it)) {
+            bool found = false;
+            if (!bson_iter_init(&jt, y))
+                return false;
+            while (!found && bson_iter_next(&jt))
+                found = values_equal(&it, &jt);
+            if (!found)
+                return false;
+        }
+        return true;
+    }
+    if (!bson_iter_init(&it, x))
+        return false;
+    while (bson_iter_next(&it)) {
+        if (!bson_iter_init_find(&jt, y, bson_iter_key(&it)) || !values_equal(&it, &jt))
+            return false;
+    }
+    return true;
+}
+
+static bool values_equal(const bson_iter_t *a, const bson_iter_t *b)
+{
+    bson_type_t ta = bson_iter_type(a), tb = bson_iter_type(b);
+    if (is_num(ta) && is_num(tb)) {
+        if (ta == BSON_TYPE_DOUBLE || tb == BSON_TYPE_DOUBLE)
+            return bson_iter_as_double(a) == bson_iter_as_double(b);
+        return bson_iter_as_int64(a) == bson_iter_as_int64(b);
+    }
+    if (ta != tb)
+        return false;
+    switch (ta) {
+    case BSON_TYPE_UTF8: {
+        uint32_t la = 0, lb = 0;
+        const char *sa = bson_iter_utf8(a, &la), *sb = bson_iter_utf8(b, &lb);
+        return la == lb && !memcmp(sa, sb, la);
+    }
+    case BSON_TYPE_BOOL:
+        return bson_iter_bool(a) == bson_iter_bool(b);
+    case BSON_TYPE_NULL:
+        return true;
+    case BSON_TYPE_DATE_TIME:
+        return bson_iter_date_time(a) == bson_iter_date_time(b);
+    case BSON_TYPE_DOCUMENT:
+    case BSON_TYPE_ARRAY: {
+        uint32_t la = 0, lb = 0;
+        const uint8_t *da = NULL, *db = NULL;
+        bson_t x, y;
+        if (ta == BSON_TYPE_DOCUMENT) {
+            bson_iter_document(a, &la, &da);
+            bson_iter_document(b, &lb, &db);
+        } else {
+            bson_iter_array(a, &la, &da);
+            bson_iter_array(b, &lb, &db);
+        }
+        if (!bson_init_static(&x, da, la) || !bson_init_static(&y, db, lb))
+            return false;
+        return docs_equal(&x, &y, ta == BSON_TYPE_ARRAY);
+    }
+    default:
+        return false;
+    }
+}
+
+/* Compare every field of want with doc (absent fields are mismatches, except a null or — where
+ * zero_if_absent — a zero number expected and absent). */
+static void compare_fields(vctx_t *v, const char *key, const bson_t *want, const bson_t *doc,
+                           bool zero_if_absent)
+{
+    bson_iter_t it, jt;
+    if (!bson_iter_init(&it, want))
+        return;
+    while (bson_iter_next(&it)) {
+        const char *field = bson_iter_key(&it);
+        bool found = bson_iter_init_find(&jt, doc, field);
+        if (!found) {
+            if (BSON_ITER_HOLDS_NULL(&it))
+                continue;
+            if (zero_if_absent && is_num(bson_iter_type(&it)) && bson_iter_as_int64(&it) == 0)
+                continue;
+            mismatch(v, key, field, &it, NULL);
+            continue;
+        }
+        if (!values_equal(&it, &jt))
+            mismatch(v, key, field, &it, &jt);
+    }
+}
+
+/* ---- the collection walk ---- */
+
+/* key_fn: the content key of doc into out; false = not a document of this model (auxiliary
+ * documents another change may keep in the same collection). scope_id: the id deciding the
+ * loadgen scope (NULL = in scope). */
+typedef bool (*key_fn)(const bson_t *doc, char *out, size_t cap, const char **scope_id);
+/* extra per-document check (e.g. notifications' read state), may be NULL */
+typedef void (*extra_fn)(vctx_t *v, const char *key, const bson_t *want, const bson_t *doc);
+
+static const char *doc_str(const bson_t *doc, const char *field)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, field) && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    return NULL;
+}
+
+static mongoc_collection_t *physical(vctx_t *v, const char *logical)
+{
+    mongoc_collection_t *aliases = mongoc_database_get_collection(v->db, "read_model_aliases");
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", logical);
+    mongoc_cursor_t *c = mongoc_collection_find_with_opts(aliases, &filter, NULL, NULL);
+    const bson_t *doc = NULL;
+    char name[128];
+    snprintf(name, sizeof name, "%s", logical);
+    if (mongoc_cursor_next(c, &doc)) {
+        const char *phys = doc_str(doc, "collection");
+        if (phys)
+            snprintf(name, sizeof name, "%s", phys);
+    }
+    mongoc_cursor_destroy(c);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(aliases);
+    return mongoc_database_get_collection(v->db, name);
+}
+
+static bool check_collection(vctx_t *v, const char *logical, map_t *want, key_fn keyf,
+                             extra_fn extra, bool zero_if_absent)
+{
+    mongoc_collection_t *coll = physical(v, logical);
+    bson_t filter = BSON_INITIALIZER;
+    mongoc_cursor_t *c = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+    const bson_t *doc = NULL;
+    long docs = 0;
+    while (mongoc_cursor_next(c, &doc)) {
+        char key[256];
+        const char *sid = NULL;
+        if (!keyf(doc, key, sizeof key, &sid))
+            continue;
+        if (sid && !in_scope(v, sid))
+            continue;
+        docs++;
+        slot_t *s = map_find(want, key);
+        if (!s) {
+            mismatch_text(v, key, "document", "(absent)", "unexpected document");
+            continue;
+        }
+        if (s->seen) {
+            mismatch_text(v, key, "document", "one document", "duplicate document");
+            continue;
+        }
+        s->seen = true;
+        compare_fields(v, key, s->val, doc, zero_if_absent);
+        if (extra)
+            extra(v, key, s->val, doc);
+    }
+    bson_error_t e;
+    bool ok = true;
+    if (mongoc_cursor_error(c, &e))
+        ok = fail(v, "MongoDB: reading %s: %s", logical, e.message);
+    mongoc_cursor_destroy(c);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(coll);
+    for (size_t i = 0; ok && i < want->cap; i++)
+        if (want->slots[i].key && !want->slots[i].seen)
+            mismatch_text(v, want->slots[i].key, "document", "present", "missing document");
+    v->res->model_documents[v->model] = docs;
+    return ok;
+}
+
+/* ---- per-collection key functions ---- */
+
+static bool key_id_or(const bson_t *doc, const char *field, char *out, size_t cap)
+{
+    const char *k = doc_str(doc, field);
+    if (!k)
+        k = doc_str(doc, "_id");
+    if (!k)
+        return false;
+    snprintf(out, cap, "%s", k);
+    return true;
+}
+
+static bool key_user_profile(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    if (!key_id_or(doc, "user_id", out, cap) || !hl_uuid_valid(out))
+        return false;
+    *sid = doc_str(doc, "user_id") ? doc_str(doc, "user_id") : doc_str(doc, "_id");
+    return true;
+}
+
+static bool key_session(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    if (!key_id_or(doc, "session_id", out, cap))
+        return false;
+    *sid = doc_str(doc, "user_id");
+    return true;
+}
+
+static bool key_room(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    if (!key_id_or(doc, "room_id", out, cap) || !hl_uuid_valid(out))
+        return false;
+    *sid = out;
+    return true;
+}
+
+static bool key_pair(const bson_t *doc, const char *a, const char *b, char *out, size_t cap)
+{
+    const char *x = doc_str(doc, a), *y = doc_str(doc, b);
+    if (!x || !y)
+        return false;
+    snprintf(out, cap, "%s:%s", x, y);
+    return true;
+}
+
+static bool key_member(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    *sid = doc_str(doc, "room_id");
+    return key_pair(doc, "room_id", "user_id", out, cap);
+}
+
+static bool key_message(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    if (!doc_str(doc, "room_id") || !key_id_or(doc, "message_id", out, cap))
+        return false;
+    *sid = doc_str(doc, "room_id");
+    return true;
+}
+
+static bool key_friend(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    *sid = doc_str(doc, "user_id");
+    return key_pair(doc, "user_id", "friend_id", out, cap);
+}
+
+static bool key_request(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    if (!doc_str(doc, "from_user_id") || !doc_str(doc, "to_user_id") ||
+        !key_id_or(doc, "request_id", out, cap))
+        return false;
+    *sid = doc_str(doc, "from_user_id");
+    return true;
+}
+
+static bool key_counter(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "friend_count") || !key_id_or(doc, "user_id", out, cap))
+        return false;
+    *sid = out;
+    return true;
+}
+
+static bool key_inbox(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    *sid = doc_str(doc, "user_id");
+    return key_pair(doc, "user_id", "room_id", out, cap);
+}
+
+static bool key_notification(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    const char *kind = doc_str(doc, "kind"), *user = doc_str(doc, "user_id");
+    if (!kind || !user)
+        return false;
+    const char *ref =
+        !strcmp(kind, "new_message") ? doc_str(doc, "message_id") : doc_str(doc, "request_id");
+    snprintf(out, cap, "%s:%s:%s", kind, ref ? ref : "?", user);
+    *sid = user;
+    return true;
+}
+
+static bool key_dau(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    *sid = doc_str(doc, "user_id");
+    return key_pair(doc, "day", "user_id", out, cap);
+}
+
+static bool key_daily(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    *sid = NULL;
+    const char *id = doc_str(doc, "_id");
+    bson_iter_t it;
+    if (id && strlen(id) == 10 && id[4] == '-') {
+        snprintf(out, cap, "%s", id);
+        return true;
+    }
+    if (bson_iter_init_find(&it, doc, "day") && BSON_ITER_HOLDS_DATE_TIME(&it)) {
+        hl_format_day(bson_iter_date_time(&it) * 1000, out, cap);
+        return true;
+    }
+    return false;
+}
+
+static bool key_watermark(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    static const char *const prefixes[] = {
+        "ev:",           "cdc.users:", "cdc.sessions:", "cdc.chat_rooms:", "cdc.room_members:",
+        "cdc.messages:", NULL};
+    const char *id = doc_str(doc, "_id");
+    if (!id)
+        return false;
+    for (int i = 0; prefixes[i]; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (!strncmp(id, prefixes[i], n)) {
+            snprintf(out, cap, "%s", id);
+            *sid = id + n;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- expected documents, one function per read model ---- */
+
+#define SCOPE_USERS "(SELECT user_id FROM lg_scope_users)"
+#define SCOPE_ROOMS "(SELECT room_id FROM lg_scope_rooms)"
+
+static void ascii_lower(const char *s, char *out, size_t cap)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < cap; i++)
+        out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+    out[i] = '\0';
+}
+
+static bool model_user_profiles(vctx_t *v)
+{
+    PGresult *r =
+        q(v, "SELECT user_id, display_name, bio, avatar_url, presence, version, " MS(
+                 "created_at") ", " MS("updated_at") " FROM users WHERE user_id IN " SCOPE_USERS);
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        char lower[512];
+        ascii_lower(PQgetvalue(r, i, 1), lower, sizeof lower);
+        BSON_APPEND_UTF8(d, "display_name", PQgetvalue(r, i, 1));
+        BSON_APPEND_UTF8(d, "display_name_lower", lower);
+        BSON_APPEND_UTF8(d, "bio", PQgetvalue(r, i, 2));
+        BSON_APPEND_UTF8(d, "avatar_url", PQgetvalue(r, i, 3));
+        BSON_APPEND_UTF8(d, "presence", PQgetvalue(r, i, 4));
+        BSON_APPEND_INT64(d, "version", i64(r, i, 5));
+        put_date(d, "created_at", r, i, 6);
+        put_date(d, "updated_at", r, i, 7);
+        map_put(&want, PQgetvalue(r, i, 0), d);
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "user_profiles", &want, key_user_profile, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+static bool model_sessions(vctx_t *v)
+{
+    PGresult *r = q(v, "SELECT session_id, user_id, " MS("created_at") ", " MS(
+                           "expires_at") ", " MS("revoked_at") ", version FROM sessions WHERE "
+                                                               "user_id IN " SCOPE_USERS);
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        BSON_APPEND_UTF8(d, "user_id", PQgetvalue(r, i, 1));
+        put_date(d, "created_at", r, i, 2);
+        put_date(d, "expires_at", r, i, 3);
+        put_date(d, "revoked_at", r, i, 4);
+        BSON_APPEND_INT64(d, "version", i64(r, i, 5));
+        map_put(&want, PQgetvalue(r, i, 0), d);
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "sessions", &want, key_session, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+static bool model_chat_rooms(vctx_t *v)
+{
+    PGresult *r = q(v, "SELECT room_id, kind, title, created_by, direct_key, last_seq, " MS(
+                           "created_at") ", " MS("updated_at") ", version FROM chat_rooms "
+                                                               "WHERE room_id IN " SCOPE_ROOMS);
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        BSON_APPEND_UTF8(d, "kind", PQgetvalue(r, i, 1));
+        put_str(d, "title", str_or_null(r, i, 2));
+        BSON_APPEND_UTF8(d, "created_by", PQgetvalue(r, i, 3));
+        put_str(d, "direct_key", str_or_null(r, i, 4));
+        BSON_APPEND_INT64(d, "last_seq", i64(r, i, 5));
+        put_date(d, "created_at", r, i, 6);
+        put_date(d, "updated_at", r, i, 7);
+        BSON_APPEND_INT64(d, "version", i64(r, i, 8));
+        map_put(&want, PQgetvalue(r, i, 0), d);
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "chat_rooms", &want, key_room, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+static bool model_room_members(vctx_t *v)
+{
+    PGresult *r = q(v, "SELECT room_id, user_id, " MS(
+                           "joined_at") ", last_read_seq, room_version "
+                                        "FROM room_members WHERE room_id IN " SCOPE_ROOMS);
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        char key[100];
+        BSON_APPEND_UTF8(d, "room_id", PQgetvalue(r, i, 0));
+        BSON_APPEND_UTF8(d, "user_id", PQgetvalue(r, i, 1));
+        put_date(d, "joined_at", r, i, 2);
+        BSON_APPEND_INT64(d, "last_read_seq", i64(r, i, 3));
+        BSON_APPEND_INT64(d, "room_version", i64(r, i, 4));
+        snprintf(key, sizeof key, "%s:%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+        map_put(&want, key, d);
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "room_members", &want, key_member, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+static bool model_messages(vctx_t *v)
+{
+    PGresult *r =
+        q(v, "SELECT message_id, room_id, sender_id, seq, body, client_message_id, " MS(
+                 "created_at") ", room_version FROM messages WHERE room_id IN " SCOPE_ROOMS);
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        BSON_APPEND_UTF8(d, "room_id", PQgetvalue(r, i, 1));
+        BSON_APPEND_UTF8(d, "sender_id", PQgetvalue(r, i, 2));
+        BSON_APPEND_INT64(d, "seq", i64(r, i, 3));
+        BSON_APPEND_UTF8(d, "body", PQgetvalue(r, i, 4));
+        BSON_APPEND_UTF8(d, "client_message_id", PQgetvalue(r, i, 5));
+        put_date(d, "created_at", r, i, 6);
+        BSON_APPEND_INT64(d, "room_version", i64(r, i, 7));
+        map_put(&want, PQgetvalue(r, i, 0), d);
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "messages", &want, key_message, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+static bool model_friend_requests(vctx_t *v)
+{
+    PGresult *r =
+        q(v, "SELECT request_id, from_user_id, to_user_id, status, " MS("created_at") ", " MS(
+                 "updated_at") ", version FROM friend_requests "
+                               "WHERE from_user_id IN " SCOPE_USERS);
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        BSON_APPEND_UTF8(d, "from_user_id", PQgetvalue(r, i, 1));
+        BSON_APPEND_UTF8(d, "to_user_id", PQgetvalue(r, i, 2));
+        BSON_APPEND_UTF8(d, "status", PQgetvalue(r, i, 3));
+        put_date(d, "created_at", r, i, 4);
+        put_date(d, "updated_at", r, i, 5);
+        BSON_APPEND_INT64(d, "v", i64(r, i, 6));
+        map_put(&want, PQgetvalue(r, i, 0), d);
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "friend_requests", &want, key_request, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+/* The newest friendship row of every pair (live, or the last one that ended) with the times
+ * of its FriendRequestAccepted and FriendDeleted events: the read model records the events'
+ * occurred_at (docs/read-models.md), which the events table keeps exactly (friendships.ended_at
+ * is the transaction's now(), a few ms earlier). */
+#define LATEST_FRIENDSHIPS                                                                         \
+    "SELECT DISTINCT ON (f.user_a, f.user_b) f.user_a, f.user_b, f.friendship_id, COALESCE(" US(   \
+        "acc.occurred_at") ", " US("f.since") "), CASE WHEN f.ended_at IS NULL THEN NULL ELSE "    \
+                                              "COALESCE(" US("del.occurred_at") ", " US(           \
+                                                  "f.ended_at") ") END FROM friendships f"         \
+                                                                " LEFT JOIN events acc ON "        \
+                                                                "acc.aggregate_type = "            \
+                                                                "'FriendRequest' AND "             \
+                                                                "acc.aggregate_id ="               \
+                                                                " f.request_id AND "               \
+                                                                "acc.event_type = "                \
+                                                                "'FriendRequestAccepted'"          \
+                                                                " LEFT JOIN events del ON "        \
+                                                                "del.aggregate_type = "            \
+                                                                "'Friendship' AND "                \
+                                                                "del.aggregate_id ="               \
+                                                                " f.friendship_id AND "            \
+                                                                "del.event_type = 'FriendDeleted'" \
+                                                                " WHERE f.user_a IN " SCOPE_USERS  \
+                                                                " OR f.user_b IN " SCOPE_USERS     \
+                                                                " ORDER BY f.user_a, f.user_b, "   \
+                                                                "f.since DESC"
+
+static bool model_friends(vctx_t *v)
+{
+    PGresult *r = q(v, LATEST_FRIENDSHIPS);
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        for (int dir = 0; dir < 2; dir++) {
+            const char *u = PQgetvalue(r, i, dir), *f = PQgetvalue(r, i, 1 - dir);
+            bool ended = !PQgetisnull(r, i, 4);
+            int64_t since = i64(r, i, 3), end = ended ? i64(r, i, 4) : 0;
+            bson_t *d = bson_new();
+            char key[100];
+            BSON_APPEND_UTF8(d, "user_id", u);
+            BSON_APPEND_UTF8(d, "friend_id", f);
+            BSON_APPEND_BOOL(d, "ended", ended);
+            BSON_APPEND_INT64(d, "at", ended ? end : since);
+            if (ended) {
+                /* since/friendship_id of an ended link depend on arrival order (accept and
+                 * delete are different aggregates): not compared */
+                BSON_APPEND_DATE_TIME(d, "ended_at", end / 1000);
+            } else {
+                BSON_APPEND_DATE_TIME(d, "since", since / 1000);
+                BSON_APPEND_UTF8(d, "friendship_id", PQgetvalue(r, i, 2));
+                BSON_APPEND_NULL(d, "ended_at");
+            }
+            snprintf(key, sizeof key, "%s:%s", u, f);
+            map_put(&want, key, d);
+        }
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "friends", &want, key_friend, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+static bool model_user_counters(vctx_t *v)
+{
+    PGresult *r = q(v, LATEST_FRIENDSHIPS);
+    if (!r)
+        return false;
+    /* per user: friend_count and links {friend: {at, live}} */
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        for (int dir = 0; dir < 2; dir++) {
+            const char *u = PQgetvalue(r, i, dir), *f = PQgetvalue(r, i, 1 - dir);
+            bool ended = !PQgetisnull(r, i, 4);
+            int64_t at = ended ? i64(r, i, 4) : i64(r, i, 3);
+            slot_t *s = map_find(&want, u);
+            if (!s)
+                s = map_put(&want, u, bson_new());
+            bson_t *links = s->val; /* links only for now; wrapped below */
+            bson_t link;
+            BSON_APPEND_DOCUMENT_BEGIN(links, f, &link);
+            BSON_APPEND_INT64(&link, "at", at);
+            BSON_APPEND_BOOL(&link, "live", !ended);
+            bson_append_document_end(links, &link);
+        }
+    }
+    PQclear(r);
+    for (size_t i = 0; i < want.cap; i++) {
+        if (!want.slots[i].key)
+            continue;
+        bson_t *links = want.slots[i].val, *d = bson_new();
+        bson_iter_t it;
+        int64_t live = 0;
+        if (bson_iter_init(&it, links))
+            while (bson_iter_next(&it)) {
+                bson_iter_t sub;
+                if (bson_iter_recurse(&it, &sub) && bson_iter_find(&sub, "live") &&
+                    bson_iter_bool(&sub))
+                    live++;
+            }
+        BSON_APPEND_INT64(d, "friend_count", live);
+        BSON_APPEND_DOCUMENT(d, "links", links);
+        bson_destroy(links);
+        want.slots[i].val = d;
+    }
+    bool ok = check_collection(v, "user_counters", &want, key_counter, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+static bool model_inbox(vctx_t *v)
+{
+    PGresult *r = q(
+        v, "WITH mem AS (SELECT room_id, array_to_string(array_agg(user_id::text), ',') AS ids"
+           "   FROM room_members WHERE room_id IN " SCOPE_ROOMS " GROUP BY room_id),"
+           " own AS (SELECT room_id, sender_id, max(seq) AS s FROM messages WHERE room_id "
+           "IN " SCOPE_ROOMS " GROUP BY room_id, sender_id)"
+           " SELECT rm.user_id, rm.room_id, c.kind, c.title, mem.ids, c.last_seq,"
+           " GREATEST(rm.last_read_seq, COALESCE(own.s, 0)), m.message_id, m.sender_id, "
+           "m.body, " MS("m.created_at") ", " MS(
+               "GREATEST(c.created_at, COALESCE(m.created_at, "
+               "c.created_at))") " FROM room_members rm JOIN chat_rooms c ON c.room_id = rm.room_id"
+                                 " JOIN mem ON mem.room_id = rm.room_id"
+                                 " LEFT JOIN messages m ON m.room_id = c.room_id AND m.seq = "
+                                 "c.last_seq"
+                                 " LEFT JOIN own ON own.room_id = rm.room_id AND own.sender_id = "
+                                 "rm.user_id"
+                                 " WHERE rm.room_id IN " SCOPE_ROOMS);
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new(), arr, lm;
+        char key[100];
+        BSON_APPEND_UTF8(d, "user_id", PQgetvalue(r, i, 0));
+        BSON_APPEND_UTF8(d, "room_id", PQgetvalue(r, i, 1));
+        BSON_APPEND_UTF8(d, "kind", PQgetvalue(r, i, 2));
+        put_str(d, "title", str_or_null(r, i, 3));
+        BSON_APPEND_ARRAY_BEGIN(d, "member_ids", &arr);
+        const char *ids = PQgetvalue(r, i, 4);
+        int n = 0;
+        while (*ids) {
+            size_t len = strcspn(ids, ",");
+            char idx[16];
+            snprintf(idx, sizeof idx, "%d", n++);
+            bson_append_utf8(&arr, idx, -1, ids, (int)len);
+            ids += len + (ids[len] == ',');
+        }
+        bson_append_array_end(d, &arr);
+        int64_t last_seq = i64(r, i, 5);
+        if (last_seq > 0 && !PQgetisnull(r, i, 7)) {
+            BSON_APPEND_DOCUMENT_BEGIN(d, "last_message", &lm);
+            BSON_APPEND_UTF8(&lm, "message_id", PQgetvalue(r, i, 7));
+            BSON_APPEND_INT64(&lm, "seq", last_seq);
+            BSON_APPEND_UTF8(&lm, "sender_id", PQgetvalue(r, i, 8));
+            BSON_APPEND_UTF8(&lm, "body", PQgetvalue(r, i, 9));
+            put_date(&lm, "sent_at", r, i, 10);
+            bson_append_document_end(d, &lm);
+        } else {
+            BSON_APPEND_NULL(d, "last_message");
+        }
+        BSON_APPEND_INT64(d, "last_seq", last_seq);
+        BSON_APPEND_INT64(d, "last_read_seq", i64(r, i, 6));
+        put_date(d, "last_activity_at", r, i, 11);
+        snprintf(key, sizeof key, "%s:%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+        map_put(&want, key, d);
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "inbox", &want, key_inbox, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+/* ---- decoded domain events (facts only the events table keeps) ---- */
+
+typedef struct {
+    int64_t ms;
+    bool all;
+    char **ids;
+    size_t nids;
+} nread_t;
+
+typedef struct {
+    nread_t *reads;
+    size_t n, cap;
+} nreads_t;
+
+static void free_nreads(void *p)
+{
+    nreads_t *l = p;
+    for (size_t i = 0; i < l->n; i++) {
+        for (size_t k = 0; k < l->reads[i].nids; k++)
+            free(l->reads[i].ids[k]);
+        free(l->reads[i].ids);
+    }
+    free(l->reads);
+    free(l);
+}
+
+/* Decode the events of the given types in scope; for each call fn(v, type, record, aggregate id,
+ * occurred µs, ud). */
+typedef void (*event_fn)(vctx_t *v, const char *type, avro_value_t *rec, const char *agg,
+                         int64_t us, void *ud);
+
+static bool each_event(vctx_t *v, const char *types_sql, const char *scope_sql, event_fn fn,
+                       void *ud)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT event_type, topic, payload, " US(
+                 "occurred_at") ", aggregate_id FROM events "
+                                "WHERE event_type IN (%s) AND aggregate_id IN %s ORDER BY position",
+             types_sql, scope_sql);
+    PGresult *r = q(v, sql);
+    if (!r)
+        return false;
+    bool ok = true;
+    for (int i = 0; ok && i < PQntuples(r); i++) {
+        hl_topic_schema_t *t = hl_event_catalog_topic(v->catalog, PQgetvalue(r, i, 1));
+        if (!t) {
+            ok = fail(v, "events row of unknown topic %s", PQgetvalue(r, i, 1));
+            break;
+        }
+        size_t len = 0;
+        unsigned char *body = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 2), &len);
+        avro_value_t val, rec;
+        const char *type = NULL;
+        hl_error_t e = {0};
+        if (!body || !hl_event_decode(t->iface, body, len, &val, &rec, &type, &e)) {
+            ok = fail(v, "cannot decode a %s payload of the events table: %s", PQgetvalue(r, i, 0),
+                      e.message);
+        } else {
+            fn(v, type, &rec, PQgetvalue(r, i, 4), i64(r, i, 3), ud);
+            avro_value_decref(&val);
+        }
+        PQfreemem(body);
+    }
+    PQclear(r);
+    return ok;
+}
+
+static void on_notifications_read(vctx_t *v, const char *type, avro_value_t *rec, const char *agg,
+                                  int64_t us, void *ud)
+{
+    (void)v;
+    (void)type;
+    map_t *reads = ud;
+    slot_t *s = map_find(reads, agg);
+    if (!s) {
+        nreads_t *l = calloc(1, sizeof *l);
+        if (!l)
+            abort();
+        s = map_put(reads, agg, l);
+    }
+    nreads_t *l = s->val;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 4;
+        l->reads = realloc(l->reads, l->cap * sizeof *l->reads);
+        if (!l->reads)
+            abort();
+    }
+    nread_t *nr = &l->reads[l->n++];
+    memset(nr, 0, sizeof *nr);
+    nr->ms = us / 1000;
+    hl_error_t e = {0};
+    hl_avro_get_bool(rec, "all", &nr->all, &e);
+    avro_value_t arr, item;
+    size_t n = 0;
+    if (avro_value_get_by_name(rec, "notification_ids", &arr, NULL) == 0 &&
+        avro_value_get_size(&arr, &n) == 0 && n > 0) {
+        nr->ids = calloc(n, sizeof *nr->ids);
+        for (size_t k = 0; nr->ids && k < n; k++) {
+            const char *str = NULL;
+            size_t sl = 0;
+            if (avro_value_get_by_index(&arr, k, &item, NULL) == 0 &&
+                avro_value_get_string(&item, &str, &sl) == 0)
+                nr->ids[nr->nids++] = strdup(str);
+        }
+    }
+}
+
+static map_t *g_reads; /* notifications check: user → nreads_t (this pass) */
+
+/* read/read_at of a notification: the first NotificationsRead of its user that covered it
+ * (all: created at or before; by id: its _id listed). */
+static void extra_notification(vctx_t *v, const char *key, const bson_t *want, const bson_t *doc)
+{
+    bson_iter_t it;
+    int64_t created = 0, read_at = -1;
+    const char *user = doc_str(want, "user_id"), *id = doc_str(doc, "_id");
+    if (bson_iter_init_find(&it, want, "created_at") && BSON_ITER_HOLDS_DATE_TIME(&it))
+        created = bson_iter_date_time(&it);
+    slot_t *s = user ? map_find(g_reads, user) : NULL;
+    if (s) {
+        nreads_t *l = s->val;
+        for (size_t i = 0; i < l->n && read_at < 0; i++) {
+            bool covers = l->reads[i].all && created <= l->reads[i].ms;
+            for (size_t k = 0; !covers && id && k < l->reads[i].nids; k++)
+                covers = !strcmp(l->reads[i].ids[k], id);
+            if (covers)
+                read_at = l->reads[i].ms;
+        }
+    }
+    bson_t exp = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&exp, "read", read_at >= 0);
+    if (read_at >= 0)
+        BSON_APPEND_DATE_TIME(&exp, "read_at", read_at);
+    else
+        BSON_APPEND_NULL(&exp, "read_at");
+    compare_fields(v, key, &exp, doc, false);
+    bson_destroy(&exp);
+}
+
+static bool model_notifications(vctx_t *v)
+{
+    map_t reads = {0}, want = {0};
+    bool ok = each_event(v, "'NotificationsRead'", SCOPE_USERS, on_notifications_read, &reads);
+    PGresult *r =
+        ok ? q(v,
+               "SELECT 'friend_request', request_id, to_user_id, from_user_id, " MS(
+                   "created_at") " FROM friend_requests WHERE to_user_id IN " SCOPE_USERS
+                                 " UNION ALL SELECT 'friend_accepted', request_id, from_user_id, "
+                                 "to_user_id, " MS(
+                                     "updated_at") " FROM friend_requests WHERE status = "
+                                                   "'accepted' AND from_user_id IN " SCOPE_USERS)
+           : NULL;
+    if (!r) {
+        map_free(&reads, free_nreads);
+        return false;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        char key[160];
+        BSON_APPEND_UTF8(d, "user_id", PQgetvalue(r, i, 2));
+        BSON_APPEND_UTF8(d, "kind", PQgetvalue(r, i, 0));
+        BSON_APPEND_UTF8(d, "actor_id", PQgetvalue(r, i, 3));
+        BSON_APPEND_UTF8(d, "request_id", PQgetvalue(r, i, 1));
+        put_date(d, "created_at", r, i, 4);
+        snprintf(key, sizeof key, "%s:%s:%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+                 PQgetvalue(r, i, 2));
+        map_put(&want, key, d);
+    }
+    PQclear(r);
+    r = q(v,
+          "SELECT m.message_id, m.room_id, m.seq, m.sender_id, m.body, " MS(
+              "m.created_at") ", rm.user_id FROM messages m JOIN room_members rm ON rm.room_id = "
+                              "m.room_id AND rm.user_id <> m.sender_id WHERE rm.user_id "
+                              "IN " SCOPE_USERS);
+    if (!r) {
+        map_free(&want, free_bson);
+        map_free(&reads, free_nreads);
+        return false;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        char key[160], preview[128];
+        const char *body = PQgetvalue(r, i, 4);
+        size_t n = strlen(body);
+        if (n > 100) {
+            n = 100;
+            while (n > 0 && ((unsigned char)body[n] & 0xC0) == 0x80)
+                n--;
+        }
+        memcpy(preview, body, n);
+        preview[n] = '\0';
+        BSON_APPEND_UTF8(d, "user_id", PQgetvalue(r, i, 6));
+        BSON_APPEND_UTF8(d, "kind", "new_message");
+        BSON_APPEND_UTF8(d, "actor_id", PQgetvalue(r, i, 3));
+        BSON_APPEND_UTF8(d, "room_id", PQgetvalue(r, i, 1));
+        BSON_APPEND_UTF8(d, "message_id", PQgetvalue(r, i, 0));
+        BSON_APPEND_INT64(d, "seq", i64(r, i, 2));
+        BSON_APPEND_UTF8(d, "preview", preview);
+        put_date(d, "created_at", r, i, 5);
+        snprintf(key, sizeof key, "new_message:%s:%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 6));
+        map_put(&want, key, d);
+    }
+    PQclear(r);
+    g_reads = &reads;
+    ok = check_collection(v, "notifications", &want, key_notification, extra_notification, false);
+    g_reads = NULL;
+    map_free(&want, free_bson);
+    map_free(&reads, free_nreads);
+    return ok;
+}
+
+static void on_activity(vctx_t *v, const char *type, avro_value_t *rec, const char *agg, int64_t us,
+                        void *ud)
+{
+    (void)v;
+    map_t *want = ud;
+    const char *user = NULL, *status = NULL;
+    hl_error_t e = {0};
+    if (!strcmp(type, "MessagesRead")) {
+        hl_avro_get_string(rec, "reader_id", &user, &e);
+    } else if (!strcmp(type, "UserPresenceChanged")) {
+        if (hl_avro_get_string(rec, "status", &status, &e) && !strcmp(status, "online"))
+            user = agg;
+    }
+    if (!user)
+        return;
+    char day[16], key[80];
+    hl_format_day(us, day, sizeof day);
+    snprintf(key, sizeof key, "%s:%s", day, user);
+    if (!map_find(want, key)) {
+        bson_t *d = bson_new();
+        BSON_APPEND_UTF8(d, "day", day);
+        BSON_APPEND_UTF8(d, "user_id", user);
+        map_put(want, key, d);
+    }
+}
+
+static bool model_daily_active_users(vctx_t *v)
+{
+    map_t want = {0};
+    /* senders of messages, requesters, acceptors (tables); readers and users going online
+     * (decoded events) */
+    PGresult *r = q(
+        v, "SELECT " DAY(
+               "created_at") ", sender_id FROM messages WHERE sender_id IN " SCOPE_USERS
+                             " UNION SELECT " DAY(
+                                 "created_at") ", from_user_id FROM "
+                                               "friend_requests WHERE from_user_id IN " SCOPE_USERS
+                                               " UNION SELECT " DAY(
+                                                   "updated_at") ", to_user_id FROM "
+                                                                 "friend_requests WHERE status = "
+                                                                 "'accepted' AND to_user_id "
+                                                                 "IN " SCOPE_USERS);
+    if (!r)
+        return false;
+    for (int i = 0; i < PQntuples(r); i++) {
+        char key[80];
+        snprintf(key, sizeof key, "%s:%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+        if (map_find(&want, key))
+            continue;
+        bson_t *d = bson_new();
+        BSON_APPEND_UTF8(d, "day", PQgetvalue(r, i, 0));
+        BSON_APPEND_UTF8(d, "user_id", PQgetvalue(r, i, 1));
+        map_put(&want, key, d);
+    }
+    PQclear(r);
+    bool ok = each_event(v, "'MessagesRead'", SCOPE_ROOMS, on_activity, &want) &&
+              each_event(v, "'UserPresenceChanged'", SCOPE_USERS, on_activity, &want);
+    if (ok && v->o->scope == LG_SCOPE_LOADGEN) {
+        /* a reader outside the scope in a room of the scope: drop (not in scope) */
+        for (size_t i = 0; i < want.cap; i++)
+            if (want.slots[i].key && !in_scope(v, doc_str(want.slots[i].val, "user_id")))
+                want.slots[i].seen = true;
+    }
+    ok = ok && check_collection(v, "daily_active_users", &want, key_dau, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+static bool model_daily_stats(vctx_t *v)
+{
+    if (v->o->scope != LG_SCOPE_ALL)
+        return true; /* whole-stack counters: nothing to compare for a subset of users */
+    PGresult *r = q(
+        v,
+        "SELECT " DAY(
+            "occurred_at") ", count(*) FILTER (WHERE event_type = "
+                           "'UserRegistered'), count(*) FILTER (WHERE event_type = 'MessageSent'), "
+                           "count(*) FILTER (WHERE event_type = 'FriendRequestAccepted') FROM "
+                           "events "
+                           "WHERE event_type IN ('UserRegistered', 'MessageSent', "
+                           "'FriendRequestAccepted') GROUP BY 1");
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        BSON_APPEND_INT64(d, "users_registered", i64(r, i, 1));
+        BSON_APPEND_INT64(d, "messages_sent", i64(r, i, 2));
+        BSON_APPEND_INT64(d, "friendships_formed", i64(r, i, 3));
+        map_put(&want, PQgetvalue(r, i, 0), d);
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "daily_stats", &want, key_daily, NULL, true);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+static bool model_watermarks(vctx_t *v)
+{
+    PGresult *r = q(
+        v,
+        "SELECT 'ev:' || aggregate_id, max(aggregate_version) FROM events WHERE aggregate_id IN"
+        " (SELECT id FROM lg_scope_aggregates) GROUP BY aggregate_id"
+        " UNION ALL SELECT 'cdc.users:' || user_id, version FROM users WHERE user_id "
+        "IN " SCOPE_USERS " UNION ALL SELECT 'cdc.sessions:' || session_id, version FROM sessions "
+        "WHERE user_id IN " SCOPE_USERS " UNION ALL SELECT 'cdc.chat_rooms:' || room_id, version"
+        " FROM chat_rooms WHERE room_id IN " SCOPE_ROOMS
+        " UNION ALL SELECT 'cdc.room_members:' || room_id, max(room_version) FROM room_members "
+        "WHERE room_id IN " SCOPE_ROOMS " GROUP BY room_id"
+        " UNION ALL SELECT 'cdc.messages:' || room_id, max(room_version) FROM messages "
+        "WHERE room_id IN " SCOPE_ROOMS " GROUP BY room_id");
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        BSON_APPEND_INT64(d, "v", i64(r, i, 1));
+        map_put(&want, PQgetvalue(r, i, 0), d);
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "watermarks", &want, key_watermark, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+/* ---- scope ---- */
+
+static bool make_scope(vctx_t *v)
+{
+    const char *users = v->o->scope == LG_SCOPE_ALL
+                            ? "SELECT user_id FROM users"
+                            : "SELECT user_id FROM user_credentials WHERE email LIKE "
+                              "'%@loadgen.invalid'";
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "DROP TABLE IF EXISTS lg_scope_users, lg_scope_rooms, lg_scope_aggregates;"
+             " CREATE TEMP TABLE lg_scope_users AS %s;"
+             " CREATE TEMP TABLE lg_scope_rooms AS SELECT room_id FROM chat_rooms WHERE %s;"
+             " CREATE TEMP TABLE lg_scope_aggregates AS SELECT user_id AS id FROM lg_scope_users"
+             " UNION SELECT room_id FROM lg_scope_rooms"
+             " UNION SELECT request_id FROM friend_requests WHERE from_user_id IN " SCOPE_USERS
+             " OR to_user_id IN " SCOPE_USERS
+             " UNION SELECT friendship_id FROM friendships WHERE user_a IN " SCOPE_USERS
+             " OR user_b IN " SCOPE_USERS
+             " UNION SELECT block_id FROM blocks WHERE blocker_id IN " SCOPE_USERS
+             " UNION SELECT session_id FROM sessions WHERE user_id IN " SCOPE_USERS ";"
+             " ANALYZE lg_scope_users; ANALYZE lg_scope_rooms; ANALYZE lg_scope_aggregates",
+             users,
+             v->o->scope == LG_SCOPE_ALL
+                 ? "true"
+                 : "room_id IN (SELECT room_id FROM room_members WHERE user_id IN "
+                   "(SELECT user_id FROM lg_scope_users))");
+    PGresult *r = q(v, sql);
+    if (!r)
+        return false;
+    PQclear(r);
+    if (v->o->scope == LG_SCOPE_ALL)
+        return true;
+    r = q(v, "SELECT id::text FROM lg_scope_aggregates");
+    if (!r)
+        return false;
+    for (int i = 0; i < PQntuples(r); i++)
+        map_put(&v->scope_ids, PQgetvalue(r, i, 0), NULL);
+    PQclear(r);
+    return true;
+}
+
+/* ---- catch-up ---- */
+
+static size_t on_metrics(char *data, size_t size, size_t nmemb, void *ud)
+{
+    bson_string_t *s = ud;
+    bson_string_append_printf(s, "%.*s", (int)(size * nmemb), data);
+    return size * nmemb;
+}
+
+/* Offsets behind from the projector's /metrics (-1 when unknown). */
+static long offsets_behind(const char *projector_url)
+{
+    if (!projector_url || !*projector_url)
+        return -1;
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -1;
+    char url[512];
+    snprintf(url, sizeof url, "%s/metrics", projector_url);
+    bson_string_t *s = bson_string_new("");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_metrics);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    long behind = -1;
+    if (curl_easy_perform(c) == CURLE_OK) {
+        const char *p = strstr(s->str, "\nhl_projector_offsets_behind ");
+        if (p)
+            behind = (long)strtod(p + strlen("\nhl_projector_offsets_behind "), NULL);
+    }
+    bson_string_free(s, true);
+    curl_easy_cleanup(c);
+    return behind;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+bool lg_wait_caught_up(const lg_verify_opts_t *o, double timeout_s, char *errbuf, size_t errcap)
+{
+    PGconn *pg = PQconnectdb(o->pg_url);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        snprintf(errbuf, errcap, "PostgreSQL %s: %s", o->pg_url, PQerrorMessage(pg));
+        PQfinish(pg);
+        return false;
+    }
+    double t0 = mono_s(), last_print = 0;
+    bool ok = false;
+    int zero_rounds = 0;
+    for (;;) {
+        PGresult *r = PQexec(pg, "SELECT count(*) FROM outbox");
+        long outbox =
+            PQresultStatus(r) == PGRES_TUPLES_OK ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+        PQclear(r);
+        long behind = offsets_behind(o->projector_url);
+        double el = mono_s() - t0;
+        if (outbox == 0 && behind <= 0)
+            zero_rounds++;
+        else
+            zero_rounds = 0;
+        /* twice in a row, 1 s apart: Debezium publishes CDC a moment after the commit */
+        if (zero_rounds >= 2) {
+            ok = true;
+            break;
+        }
+        if (el - last_print >= (o->progress ? 1.0 : 15.0)) {
+            fprintf(stderr, "%swaiting for the projector: outbox %ld, offsets behind %ld, %.0f s%s",
+                    o->progress ? "\r" : "", outbox, behind, el, o->progress ? "   " : "\n");
+            last_print = el;
+        }
+        if (el > timeout_s) {
+            snprintf(errbuf, errcap,
+                     "the projector did not catch up within %.0f s (outbox %ld, offsets behind "
+                     "%ld)",
+                     timeout_s, outbox, behind);
+            break;
+        }
+        sleep(1);
+    }
+    if (o->progress && last_print > 0)
+        fputc('\n', stderr);
+    PQfinish(pg);
+    return ok;
+}
+
+/* ---- a pass ---- */
+
+typedef bool (*model_fn)(vctx_t *v);
+
+static const struct {
+    const char *name;
+    model_fn fn;
+} models[] = {
+    {"user_profiles", model_user_profiles},
+    {"sessions", model_sessions},
+    {"chat_rooms", model_chat_rooms},
+    {"room_members", model_room_members},
+    {"messages", model_messages},
+    {"friends", model_friends},
+    {"friend_requests", model_friend_requests},
+    {"user_counters", model_user_counters},
+    {"inbox", model_inbox},
+    {"notifications", model_notifications},
+    {"daily_active_users", model_daily_active_users},
+    {"daily_stats", model_daily_stats},
+    {"watermarks", model_watermarks},
+};
+
+static bool one_pass(vctx_t *v)
+{
+    v->mismatches = 0;
+    v->res->nmodels = 0;
+    if (!make_scope(v))
+        return false;
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        v->model = v->res->nmodels++;
+        v->res->model[v->model] = models[i].name;
+        v->res->model_mismatches[v->model] = 0;
+        v->res->model_documents[v->model] = 0;
+        double t = mono_s();
+        if (!models[i].fn(v))
+            return false;
+        if (v->o->progress)
+            fprintf(stderr, "verify %-20s %8ld documents %6ld mismatches  %.1f s\n", models[i].name,
+                    v->res->model_documents[v->model], v->res->model_mismatches[v->model],
+                    mono_s() - t);
+    }
+    map_free(&v->scope_ids, NULL);
+    return true;
+}
+
+/* mongoc's own log: errors only (FerretDB answers endSessions with a harmless warning) */
+static void quiet_log(mongoc_log_level_t level, const char *domain, const char *message, void *ud)
+{
+    (void)ud;
+    if (level <= MONGOC_LOG_LEVEL_ERROR)
+        fprintf(stderr, "mongoc %s: %s\n", domain, message);
+}
+
+bool lg_verify_run(const lg_verify_opts_t *o, lg_verify_result_t *res, char *errbuf, size_t errcap)
+{
+    memset(res, 0, sizeof *res);
+    vctx_t v = {.o = o, .res = res, .err = errbuf, .errcap = errcap};
+    bool ok = false;
+    double t0 = mono_s();
+    hl_error_t e = {0};
+    mongoc_init();
+    mongoc_log_set_handler(quiet_log, NULL);
+    v.pg = PQconnectdb(o->pg_url);
+    if (PQstatus(v.pg) != CONNECTION_OK) {
+        fail(&v, "PostgreSQL %s: %s", o->pg_url, PQerrorMessage(v.pg));
+        goto done;
+    }
+    PGresult *set = q(&v, "SET client_min_messages = warning");
+    if (!set)
+        goto done;
+    PQclear(set);
+    bson_error_t be;
+    mongoc_uri_t *uri = mongoc_uri_new_with_error(o->mongo_uri, &be);
+    if (!uri) {
+        fail(&v, "bad MongoDB URI %s: %s", o->mongo_uri, be.message);
+        goto done;
+    }
+    v.client = mongoc_client_new_from_uri(uri);
+    mongoc_uri_destroy(uri);
+    if (!v.client) {
+        fail(&v, "cannot create a MongoDB client for %s", o->mongo_uri);
+        goto done;
+    }
+    mongoc_client_set_appname(v.client, "hl-loadgen-verify");
+    v.db = mongoc_client_get_database(v.client, o->mongo_db);
+    v.catalog = hl_event_catalog_load(o->schemas_dir ? o->schemas_dir : HL_DEFAULT_SCHEMAS_DIR, &e);
+    if (!v.catalog) {
+        fail(&v, "schemas: %s", e.message);
+        goto done;
+    }
+    char werr[512] = "";
+    res->caught_up = lg_wait_caught_up(o, o->timeout_s, werr, sizeof werr);
+    if (!res->caught_up)
+        fprintf(stderr, "hl-loadgen: %s; comparing anyway\n", werr);
+    res->wait_s = mono_s() - t0;
+    double deadline = t0 + o->timeout_s, tv = mono_s();
+    uint64_t prev = 0;
+    for (;;) {
+        v.out = bson_string_new("");
+        res->passes++;
+        if (!one_pass(&v)) {
+            bson_string_free(v.out, true);
+            v.out = NULL;
+            goto done;
+        }
+        res->mismatches = v.mismatches;
+        uint64_t sig = fnv(v.out->str) ^ (uint64_t)v.mismatches;
+        long behind = offsets_behind(o->projector_url);
+        if (v.mismatches == 0 || mono_s() > deadline || (sig == prev && behind <= 0))
+            break;
+        fprintf(stderr, "verify pass %d: %ld mismatches (offsets behind %ld); comparing again\n",
+                res->passes, v.mismatches, behind);
+        prev = sig;
+        bson_string_free(v.out, true);
+        v.out = NULL;
+        sleep(3);
+    }
+    res->verify_s = mono_s() - tv;
+    fputs(v.out->str, stdout);
+    bson_string_free(v.out, true);
+    fprintf(stderr, "verification (%s scope):\n", o->scope == LG_SCOPE_ALL ? "all" : "loadgen");
+    for (int i = 0; i < res->nmodels; i++)
+        fprintf(stderr, "  %-20s %9ld documents %7ld mismatches\n", res->model[i],
+                res->model_documents[i], res->model_mismatches[i]);
+    ok = true;
+done:
+    map_free(&v.scope_ids, NULL);
+    hl_event_catalog_destroy(v.catalog);
+    if (v.db)
+        mongoc_database_destroy(v.db);
+    if (v.client)
+        mongoc_client_destroy(v.client);
+    PQfinish(v.pg);
+    mongoc_cleanup();
+    return ok;
+}
