@@ -68,3 +68,11 @@ bench-projector: build
 .PHONY: bench-report
 bench-report:
 	bash bench/report.sh $(REPORT_ARGS)
+
+# Demo (README "Demo"): `make up`, then hl-loadgen at scale 1 (1,000 users, 20,000 messages)
+# with its verification of every read model, a few query-API answers and the analyst examples
+# of docs/read-models.md. DEMO_SCALE=0.1 for a quick one; DEMO_ARGS go to hl-loadgen.
+.PHONY: demo
+demo: up
+	bash deploy/local/deps.sh test
+	bash bench/demo.sh

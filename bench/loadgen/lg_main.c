@@ -76,7 +76,7 @@ typedef struct {
     long users, messages;
     uint64_t seed;
     int clients;
-    bool verify, verify_only, progress, progress_forced;
+    bool verify, verify_only, progress, progress_forced, plan_only;
     lg_scope_t scope;
     double verify_timeout_s;
 } opts_t;
@@ -553,6 +553,50 @@ static void make_plan(void)
     (void)rf;
 }
 
+/* FNV-1a over the plan (everything but the e-mail nonce): same seed and scale, same digest. */
+static uint64_t plan_digest(void)
+{
+    uint64_t h = 1469598103934665603ULL;
+#define MIX(ptr, len)                                                                              \
+    do {                                                                                           \
+        const unsigned char *p_ = (const unsigned char *)(ptr);                                    \
+        for (size_t k_ = 0; k_ < (size_t)(len); k_++)                                              \
+            h = (h ^ p_[k_]) * 1099511628211ULL;                                                   \
+    } while (0)
+    for (size_t i = 0; i < P.nusers; i++) {
+        user_t *u = &P.users[i];
+        MIX(u->display_name, strlen(u->display_name) + 1);
+        MIX(u->password, strlen(u->password) + 1);
+        if (u->bio)
+            MIX(u->bio, strlen(u->bio) + 1);
+        unsigned char flags[4] = {u->online, (unsigned char)u->final_presence,
+                                  u->reads_notifications, u->logs_out};
+        MIX(flags, sizeof flags);
+    }
+    for (size_t k = 0; k < P.nrequests; k++) {
+        request_t *q = &P.requests[k];
+        uint32_t f[4] = {q->from, q->to, q->outcome, (uint32_t)(q->deleted_by + 1)};
+        MIX(f, sizeof f);
+    }
+    for (size_t k = 0; k < P.nblocks; k++) {
+        uint32_t f[3] = {P.blocks[k].blocker, P.blocks[k].blocked, P.blocks[k].unblock};
+        MIX(f, sizeof f);
+    }
+    for (size_t i = 0; i < P.nrooms; i++) {
+        room_t *r = &P.rooms[i];
+        MIX(r->members, r->nmembers * sizeof *r->members);
+        if (r->title)
+            MIX(r->title, strlen(r->title) + 1);
+        for (size_t s = 0; s < r->script_len; s++) {
+            step_t *st = &P.steps[r->script_off + s];
+            uint32_t f[3] = {st->kind, st->member, st->body};
+            MIX(f, sizeof f);
+        }
+    }
+#undef MIX
+    return h;
+}
+
 /* ---- HTTP ---- */
 
 typedef struct {
@@ -1014,6 +1058,7 @@ static void usage(FILE *f)
           "[--no-progress]\n"
           "  more: --mongo-db=NAME --projector-url=URL --verify-scope=all|loadgen\n"
           "        --verify-timeout=SECONDS (default 3600) --progress (force the bar)\n"
+          "        --plan-only (print the plan's digest and sizes, send nothing)\n"
           "        --names-dir=DIR (PyPI `names` lists) --fortunes-dir=DIR "
           "(/usr/share/games/fortunes)\n"
           "Defaults come from HL_COMMAND_PORT, HL_QUERY_PORT, HL_PG_PORT, HL_PG_USER, HL_PG_DB,\n"
@@ -1132,6 +1177,8 @@ static void parse_args(int argc, char **argv)
             O.verify = false;
         } else if (IS("--verify-only") && !eq) {
             O.verify_only = true;
+        } else if (IS("--plan-only") && !eq) {
+            O.plan_only = true;
         } else if (IS("--no-progress") && !eq) {
             O.progress = false;
         } else if (IS("--progress") && !eq) {
@@ -1195,6 +1242,42 @@ static void write_summary(double elapsed, const lg_verify_result_t *vr, bool ver
         bson_append_document_end(&ph, &one);
     }
     bson_append_array_end(&d, &ph);
+    if (P.nusers > 0 && P.nrooms > 0) {
+        /* sign-in of the three members of the most rooms (synthetic accounts of this run), so
+         * a demo can call the query API as them (bench/demo.sh) */
+        size_t *rooms_of = xcalloc(P.nusers, sizeof *rooms_of), best[3] = {0, 0, 0};
+        for (size_t i = 0; i < P.nrooms; i++)
+            for (uint32_t m = 0; m < P.rooms[i].nmembers; m++)
+                rooms_of[P.rooms[i].members[m]]++;
+        bson_t su;
+        BSON_APPEND_ARRAY_BEGIN(&d, "sample_users", &su);
+        for (int k = 0; k < 3; k++) {
+            size_t top = SIZE_MAX;
+            for (size_t i = 0; i < P.nusers; i++) {
+                bool taken = false;
+                for (int j = 0; j < k; j++)
+                    taken = taken || best[j] == i;
+                if (!taken && !P.users[i].logs_out && P.users[i].id[0] &&
+                    (top == SIZE_MAX || rooms_of[i] > rooms_of[top]))
+                    top = i;
+            }
+            if (top == SIZE_MAX)
+                break;
+            best[k] = top;
+            bson_t one;
+            char idx[16];
+            snprintf(idx, sizeof idx, "%d", k);
+            BSON_APPEND_DOCUMENT_BEGIN(&su, idx, &one);
+            BSON_APPEND_UTF8(&one, "user_id", P.users[top].id);
+            BSON_APPEND_UTF8(&one, "display_name", P.users[top].display_name);
+            BSON_APPEND_UTF8(&one, "email", P.users[top].email);
+            BSON_APPEND_UTF8(&one, "password", P.users[top].password);
+            BSON_APPEND_INT64(&one, "rooms", (int64_t)rooms_of[top]);
+            bson_append_document_end(&su, &one);
+        }
+        bson_append_array_end(&d, &su);
+        free(rooms_of);
+    }
     if (verified) {
         BSON_APPEND_INT64(&d, "mismatches", vr->mismatches);
         BSON_APPEND_DOCUMENT_BEGIN(&d, "verify", &v);
@@ -1272,6 +1355,12 @@ int main(int argc, char **argv)
             "receipts, %d clients; corpora: %zu+%zu first names, %zu last names, %zu fortunes\n",
             O.seed, O.users, P.nrequests, nans, ndel, P.nblocks, nunblock, P.nrooms, nsend, nread,
             O.clients, P.first_m.n, P.first_f.n, P.last.n, P.fortunes.n);
+        if (O.plan_only) {
+            printf("plan %016" PRIx64 " users %zu requests %zu blocks %zu rooms %zu messages %ld "
+                   "reads %ld\n",
+                   plan_digest(), P.nusers, P.nrequests, P.nblocks, P.nrooms, nsend, nread);
+            return 0;
+        }
         curl_global_init(CURL_GLOBAL_DEFAULT);
         workers = xcalloc((size_t)O.clients, sizeof *workers);
         for (int i = 0; i < O.clients; i++) {

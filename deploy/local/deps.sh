@@ -4,7 +4,10 @@
 #           avro-c, civetweb, mongo-c-driver/libbson) plus libsodium, libcurl, cmocka
 #   stack:  PostgreSQL 15, Java 17 + Maven (Kafka, Connect, Apicurio), kcat; Go is expected on
 #           PATH for the FerretDB launcher (mongo.sh explains if it is missing)
-#   tests:  a Python venv in $HL_CACHE_DIR/venv with pytest, confluent-kafka, fastavro, pymongo
+#   tests:  a Python venv in $HL_CACHE_DIR/venv with pytest, confluent-kafka, fastavro, pymongo,
+#           and `names` (US Census name lists, the load generator's name corpus)
+#   corpora (with stack): Debian's fortunes (/usr/share/games/fortunes), the load generator's
+#           message text (bench/README.md, hl-loadgen)
 # Usage: deps.sh build|stack|test|all
 set -euo pipefail
 source "$(dirname "$0")/env.sh"; source "$(dirname "$0")/lib.sh"
@@ -13,8 +16,8 @@ HL_COMPONENT=deps
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config clang-format
   librdkafka-dev libpq-dev libavro-dev libcivetweb-dev libmongoc-dev libbson-dev
   libsodium-dev libcurl4-openssl-dev libcmocka-dev curl)
-STACK_PKGS=(postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven kcat)
-PY_REQS=(pytest==8.3.3 confluent-kafka==2.6.0 fastavro==1.9.7 pymongo==4.10.1 schemathesis==3.39.16 hypothesis==6.115.0 PyYAML==6.0.3)
+STACK_PKGS=(postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven kcat fortunes)
+PY_REQS=(pytest==8.3.3 confluent-kafka==2.6.0 fastavro==1.9.7 pymongo==4.10.1 schemathesis==3.39.16 hypothesis==6.115.0 PyYAML==6.0.3 names==0.3.0)
 
 apt_install() {
   local missing=()
