@@ -136,6 +136,8 @@ typedef struct {
 } vctx_t;
 
 static bool fail(vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool vctx_open(vctx_t *v);
+static void vctx_close(vctx_t *v);
 static bool fail(vctx_t *v, const char *fmt, ...)
 {
     va_list ap;
@@ -1249,7 +1251,10 @@ static bool model_daily_stats(vctx_t *v)
     return ok;
 }
 
-static bool model_watermarks(vctx_t *v)
+static bool make_scope(vctx_t *v);
+
+/* The expected watermarks of the scope (key → {v}); false on a query error. */
+static bool expected_watermarks(vctx_t *v, map_t *want)
 {
     PGresult *r = q(
         v,
@@ -1265,24 +1270,70 @@ static bool model_watermarks(vctx_t *v)
         "WHERE room_id IN " SCOPE_ROOMS " GROUP BY room_id");
     if (!r)
         return false;
-    map_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         bson_t *d = bson_new();
         BSON_APPEND_INT64(d, "v", i64(r, i, 1));
-        map_put(&want, PQgetvalue(r, i, 0), d);
+        map_put(want, PQgetvalue(r, i, 0), d);
     }
     PQclear(r);
+    return true;
+}
+
+static bool model_watermarks(vctx_t *v)
+{
+    map_t want = {0};
+    if (!expected_watermarks(v, &want)) {
+        map_free(&want, free_bson);
+        return false;
+    }
     bool ok = check_collection(v, "watermarks", &want, key_watermark, NULL, false);
     map_free(&want, free_bson);
     return ok;
+}
+
+/* Watermarks of the scope not yet at PostgreSQL's version (-1 on error). */
+static long watermarks_behind(vctx_t *v)
+{
+    map_t want = {0};
+    if (!expected_watermarks(v, &want)) {
+        map_free(&want, free_bson);
+        return -1;
+    }
+    mongoc_collection_t *coll = physical(v, "watermarks");
+    bson_t filter = BSON_INITIALIZER;
+    mongoc_cursor_t *c = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+    const bson_t *doc = NULL;
+    while (mongoc_cursor_next(c, &doc)) {
+        const char *id = doc_str(doc, "_id");
+        slot_t *s = id ? map_find(&want, id) : NULL;
+        bson_iter_t it, jt;
+        if (s && bson_iter_init_find(&it, doc, "v") && bson_iter_init_find(&jt, s->val, "v") &&
+            bson_iter_as_int64(&it) >= bson_iter_as_int64(&jt))
+            s->seen = true;
+    }
+    bson_error_t e;
+    long behind = mongoc_cursor_error(c, &e) ? -1 : 0;
+    mongoc_cursor_destroy(c);
+    bson_destroy(&filter);
+    mongoc_collection_destroy(coll);
+    for (size_t i = 0; behind >= 0 && i < want.cap; i++)
+        if (want.slots[i].key && !want.slots[i].seen)
+            behind++;
+    map_free(&want, free_bson);
+    return behind;
 }
 
 /* ---- scope ---- */
 
 static bool make_scope(vctx_t *v)
 {
-    const char *users = v->o->scope == LG_SCOPE_ALL
-                            ? "SELECT user_id FROM users"
+    char run_users[256];
+    snprintf(run_users, sizeof run_users,
+             "SELECT user_id FROM user_credentials WHERE email LIKE '%%.%s@loadgen.invalid'",
+             v->o->run_tag ? v->o->run_tag : "");
+    const char *users = v->o->scope == LG_SCOPE_ALL ? "SELECT user_id FROM users"
+                        : v->o->scope == LG_SCOPE_RUN
+                            ? run_users
                             : "SELECT user_id FROM user_credentials WHERE email LIKE "
                               "'%@loadgen.invalid'";
     char sql[2048];
@@ -1362,8 +1413,46 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static bool wait_run_scope(const lg_verify_opts_t *o, double timeout_s, char *errbuf, size_t errcap)
+{
+    lg_verify_result_t res;
+    memset(&res, 0, sizeof res);
+    vctx_t v = {.o = o, .res = &res, .err = errbuf, .errcap = errcap};
+    bool ok = false;
+    if (!vctx_open(&v))
+        goto done;
+    double t0 = mono_s();
+    int zero_rounds = 0;
+    for (;;) {
+        map_free(&v.scope_ids, NULL);
+        long behind = make_scope(&v) ? watermarks_behind(&v) : -1;
+        if (v.failed)
+            goto done;
+        zero_rounds = behind == 0 ? zero_rounds + 1 : 0;
+        if (zero_rounds >= 2) {
+            ok = true;
+            break;
+        }
+        double el = mono_s() - t0;
+        if (el > timeout_s) {
+            snprintf(errbuf, errcap,
+                     "the run's watermarks did not catch up within %.0f s (%ld behind)", timeout_s,
+                     behind);
+            break;
+        }
+        if (o->progress)
+            fprintf(stderr, "waiting for the run's watermarks: %ld behind, %.0f s\n", behind, el);
+        sleep(1);
+    }
+done:
+    vctx_close(&v);
+    return ok;
+}
+
 bool lg_wait_caught_up(const lg_verify_opts_t *o, double timeout_s, char *errbuf, size_t errcap)
 {
+    if (o->scope == LG_SCOPE_RUN)
+        return wait_run_scope(o, timeout_s, errbuf, errcap);
     PGconn *pg = PQconnectdb(o->pg_url);
     if (PQstatus(pg) != CONNECTION_OK) {
         snprintf(errbuf, errcap, "PostgreSQL %s: %s", o->pg_url, PQerrorMessage(pg));
@@ -1463,43 +1552,66 @@ static void quiet_log(mongoc_log_level_t level, const char *domain, const char *
         fprintf(stderr, "mongoc %s: %s\n", domain, message);
 }
 
+/* Connections and the event catalog of a verification context. */
+static bool vctx_open(vctx_t *v)
+{
+    const lg_verify_opts_t *o = v->o;
+    hl_error_t e = {0};
+    mongoc_init();
+    mongoc_log_set_handler(quiet_log, NULL);
+    v->pg = PQconnectdb(o->pg_url);
+    if (PQstatus(v->pg) != CONNECTION_OK)
+        return fail(v, "PostgreSQL %s: %s", o->pg_url, PQerrorMessage(v->pg));
+    PGresult *set = q(v, "SET client_min_messages = warning");
+    if (!set)
+        return false;
+    PQclear(set);
+    bson_error_t be;
+    mongoc_uri_t *uri = mongoc_uri_new_with_error(o->mongo_uri, &be);
+    if (!uri)
+        return fail(v, "bad MongoDB URI %s: %s", o->mongo_uri, be.message);
+    v->client = mongoc_client_new_from_uri(uri);
+    mongoc_uri_destroy(uri);
+    if (!v->client)
+        return fail(v, "cannot create a MongoDB client for %s", o->mongo_uri);
+    mongoc_client_set_appname(v->client, "hl-loadgen-verify");
+    v->db = mongoc_client_get_database(v->client, o->mongo_db);
+    v->catalog =
+        hl_event_catalog_load(o->schemas_dir ? o->schemas_dir : HL_DEFAULT_SCHEMAS_DIR, &e);
+    if (!v->catalog)
+        return fail(v, "schemas: %s", e.message);
+    return true;
+}
+
+static void vctx_close(vctx_t *v)
+{
+    map_free(&v->scope_ids, NULL);
+    hl_event_catalog_destroy(v->catalog);
+    if (v->db)
+        mongoc_database_destroy(v->db);
+    if (v->client)
+        mongoc_client_destroy(v->client);
+    PQfinish(v->pg);
+    mongoc_cleanup();
+    memset(v, 0, sizeof *v);
+}
+
+/* How far the scope is behind: watermarks (run scope) or the projector's offsets. */
+static long scope_behind(vctx_t *v)
+{
+    if (v->o->scope == LG_SCOPE_RUN)
+        return watermarks_behind(v);
+    return offsets_behind(v->o->projector_url);
+}
+
 bool lg_verify_run(const lg_verify_opts_t *o, lg_verify_result_t *res, char *errbuf, size_t errcap)
 {
     memset(res, 0, sizeof *res);
     vctx_t v = {.o = o, .res = res, .err = errbuf, .errcap = errcap};
     bool ok = false;
     double t0 = mono_s();
-    hl_error_t e = {0};
-    mongoc_init();
-    mongoc_log_set_handler(quiet_log, NULL);
-    v.pg = PQconnectdb(o->pg_url);
-    if (PQstatus(v.pg) != CONNECTION_OK) {
-        fail(&v, "PostgreSQL %s: %s", o->pg_url, PQerrorMessage(v.pg));
+    if (!vctx_open(&v))
         goto done;
-    }
-    PGresult *set = q(&v, "SET client_min_messages = warning");
-    if (!set)
-        goto done;
-    PQclear(set);
-    bson_error_t be;
-    mongoc_uri_t *uri = mongoc_uri_new_with_error(o->mongo_uri, &be);
-    if (!uri) {
-        fail(&v, "bad MongoDB URI %s: %s", o->mongo_uri, be.message);
-        goto done;
-    }
-    v.client = mongoc_client_new_from_uri(uri);
-    mongoc_uri_destroy(uri);
-    if (!v.client) {
-        fail(&v, "cannot create a MongoDB client for %s", o->mongo_uri);
-        goto done;
-    }
-    mongoc_client_set_appname(v.client, "hl-loadgen-verify");
-    v.db = mongoc_client_get_database(v.client, o->mongo_db);
-    v.catalog = hl_event_catalog_load(o->schemas_dir ? o->schemas_dir : HL_DEFAULT_SCHEMAS_DIR, &e);
-    if (!v.catalog) {
-        fail(&v, "schemas: %s", e.message);
-        goto done;
-    }
     char werr[512] = "";
     res->caught_up = lg_wait_caught_up(o, o->timeout_s, werr, sizeof werr);
     if (!res->caught_up)
@@ -1517,10 +1629,10 @@ bool lg_verify_run(const lg_verify_opts_t *o, lg_verify_result_t *res, char *err
         }
         res->mismatches = v.mismatches;
         uint64_t sig = fnv(v.out->str) ^ (uint64_t)v.mismatches;
-        long behind = offsets_behind(o->projector_url);
+        long behind = scope_behind(&v);
         if (v.mismatches == 0 || mono_s() > deadline || (sig == prev && behind <= 0))
             break;
-        fprintf(stderr, "verify pass %d: %ld mismatches (offsets behind %ld); comparing again\n",
+        fprintf(stderr, "verify pass %d: %ld mismatches (behind %ld); comparing again\n",
                 res->passes, v.mismatches, behind);
         prev = sig;
         bson_string_free(v.out, true);
@@ -1530,19 +1642,15 @@ bool lg_verify_run(const lg_verify_opts_t *o, lg_verify_result_t *res, char *err
     res->verify_s = mono_s() - tv;
     fputs(v.out->str, stdout);
     bson_string_free(v.out, true);
-    fprintf(stderr, "verification (%s scope):\n", o->scope == LG_SCOPE_ALL ? "all" : "loadgen");
+    fprintf(stderr, "verification (%s scope):\n",
+            o->scope == LG_SCOPE_ALL   ? "all"
+            : o->scope == LG_SCOPE_RUN ? "run"
+                                       : "loadgen");
     for (int i = 0; i < res->nmodels; i++)
         fprintf(stderr, "  %-20s %9ld documents %7ld mismatches\n", res->model[i],
                 res->model_documents[i], res->model_mismatches[i]);
     ok = true;
 done:
-    map_free(&v.scope_ids, NULL);
-    hl_event_catalog_destroy(v.catalog);
-    if (v.db)
-        mongoc_database_destroy(v.db);
-    if (v.client)
-        mongoc_client_destroy(v.client);
-    PQfinish(v.pg);
-    mongoc_cleanup();
+    vctx_close(&v);
     return ok;
 }

@@ -20,8 +20,9 @@
 #define LG_VERIFY_MAX_MODELS 16
 
 typedef enum {
-    LG_SCOPE_ALL = 0,    /* every row and document of the stack */
-    LG_SCOPE_LOADGEN = 1 /* users whose e-mail ends in @loadgen.invalid, their rooms etc. */
+    LG_SCOPE_ALL = 0,     /* every row and document of the stack */
+    LG_SCOPE_LOADGEN = 1, /* users whose e-mail ends in @loadgen.invalid, their rooms etc. */
+    LG_SCOPE_RUN = 2      /* the users of one run: e-mail ends in .<run_tag>@loadgen.invalid */
 } lg_scope_t;
 
 typedef struct {
@@ -31,8 +32,9 @@ typedef struct {
     const char *projector_url; /* http://host:port of the projector's /metrics, or NULL */
     const char *schemas_dir;   /* schemas/ (topics.json + .avsc) for decoding events payloads */
     lg_scope_t scope;
-    double timeout_s; /* bound for waiting until the projector caught up */
-    bool progress;    /* print waiting/progress lines on stderr */
+    const char *run_tag; /* LG_SCOPE_RUN: the run's tag ([a-z0-9], 1..32 characters) */
+    double timeout_s;    /* bound for waiting until the projector caught up */
+    bool progress;       /* print waiting/progress lines on stderr */
 } lg_verify_opts_t;
 
 typedef struct {
@@ -48,7 +50,9 @@ typedef struct {
 } lg_verify_result_t;
 
 /* Wait until PostgreSQL's outbox is empty and the projector reports no offsets behind (when
- * projector_url is set), at most timeout_s. Returns true when caught up; false on timeout or
+ * projector_url is set) — with LG_SCOPE_RUN instead until every watermark of the run's
+ * aggregates (docs/read-models.md `watermarks`) reached PostgreSQL's version, so a busy stack
+ * does not hold it up — at most timeout_s. Returns true when caught up; false on timeout or
  * error (errbuf says which). */
 bool lg_wait_caught_up(const lg_verify_opts_t *o, double timeout_s, char *errbuf, size_t errcap);
 

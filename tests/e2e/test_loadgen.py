@@ -2,11 +2,13 @@
 APIs whose verification pass finds zero mismatches between the read models and PostgreSQL, and
 that reports exactly the one difference when a read-model document is corrupted or missing.
 
-The verification is scoped to the load generator's users (--verify-scope=loadgen): other tests
-seed read models directly or leave documented limits behind on this shared stack."""
+The verification is scoped to this run's users, rooms and requests (--run-tag,
+--verify-scope=run; it waits on their watermarks, not on the whole projector): other tests seed
+read models directly or leave documented limits behind on this shared stack."""
 import json
 import os
 import subprocess
+import uuid
 
 from conftest import psql
 from pj_helpers import coll
@@ -20,8 +22,12 @@ def loadgen(*args, timeout=600):
                           timeout=timeout)
 
 
+TAG = "e2e" + uuid.uuid4().hex[:12]
+SCOPE = ("--verify-scope=run", f"--run-tag={TAG}")
+
+
 def verify_only():
-    r = loadgen("--verify-only", "--verify-scope=loadgen", "--verify-timeout=120")
+    r = loadgen("--verify-only", *SCOPE, "--verify-timeout=120")
     lines = [line for line in r.stdout.splitlines() if line.startswith("MISMATCH ")]
     return r, lines
 
@@ -38,7 +44,8 @@ def test_same_seed_same_plan():
 
 def test_bad_arguments_are_refused():
     for args in (["--scale=0"], ["--scale=1", "--users=5", "--messages=5"], ["--users=10"],
-                 ["--clients=0"], ["--bogus"], ["--verify-only", "--no-verify"]):
+                 ["--clients=0"], ["--bogus"], ["--verify-only", "--no-verify"],
+                 ["--verify-scope=run"], ["--run-tag=Bad-Tag"]):
         r = loadgen("--plan-only", *args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert "hl-loadgen:" in r.stderr
@@ -46,8 +53,8 @@ def test_bad_arguments_are_refused():
 
 def test_workload_verifies_and_finds_corruption(tmp_path):
     summary = tmp_path / "summary.json"
-    r = loadgen("--users=60", "--messages=600", "--seed=5", "--clients=4",
-                "--verify-scope=loadgen", "--verify-timeout=300", f"--summary-json={summary}")
+    r = loadgen("--users=60", "--messages=600", "--seed=5", "--clients=4", *SCOPE,
+                "--verify-timeout=300", f"--summary-json={summary}")
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     s = json.loads(summary.read_text())
     assert s["errors"] == 0 and s["mismatches"] == 0, s
@@ -60,8 +67,8 @@ def test_workload_verifies_and_finds_corruption(tmp_path):
 
     # a message of this run, and its read-model document
     mid = psql("SELECT m.message_id FROM messages m JOIN user_credentials c ON c.user_id ="
-               " m.sender_id WHERE c.email LIKE '%@loadgen.invalid' ORDER BY m.created_at DESC"
-               " LIMIT 1")[0].strip()
+               f" m.sender_id WHERE c.email LIKE '%.{TAG}@loadgen.invalid'"
+               " ORDER BY m.created_at DESC LIMIT 1")[0].strip()
     messages = coll("messages")
     match = {"$or": [{"message_id": mid}, {"_id": mid}]}
     doc = messages.find_one(match)
