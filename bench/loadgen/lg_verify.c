@@ -593,6 +593,11 @@ static bool key_watermark(const bson_t *doc, char *out, size_t cap, const char *
     const char *id = doc_str(doc, "_id");
     if (!id)
         return false;
+    if (!strncmp(id, "ev.", 3) && strchr(id, ':')) { /* ev.<aggregate type>:<aggregate id> */
+        snprintf(out, cap, "%s", id);
+        *sid = strchr(id, ':') + 1;
+        return true;
+    }
     for (int i = 0; prefixes[i]; i++) {
         size_t n = strlen(prefixes[i]);
         if (!strncmp(id, prefixes[i], n)) {
@@ -1254,12 +1259,22 @@ static bool model_daily_stats(vctx_t *v)
 static bool make_scope(vctx_t *v);
 
 /* The expected watermarks of the scope (key → {v}); false on a query error. */
+static bool typed_event_watermarks(vctx_t *v);
+
 static bool expected_watermarks(vctx_t *v, map_t *want)
 {
-    PGresult *r = q(
-        v,
-        "SELECT 'ev:' || aggregate_id, max(aggregate_version) FROM events WHERE aggregate_id IN"
-        " (SELECT id FROM lg_scope_aggregates) GROUP BY aggregate_id"
+    char sql[2048];
+    snprintf(
+        sql, sizeof sql, "%s",
+        typed_event_watermarks(v)
+            ? "SELECT 'ev.' || aggregate_type || ':' || aggregate_id, max(aggregate_version) FROM"
+              " events WHERE aggregate_id IN (SELECT id FROM lg_scope_aggregates) GROUP BY"
+              " aggregate_type, aggregate_id"
+            : "SELECT 'ev:' || aggregate_id, max(aggregate_version) FROM events WHERE aggregate_id"
+              " IN (SELECT id FROM lg_scope_aggregates) GROUP BY aggregate_id");
+    bson_string_t *all = bson_string_new(sql);
+    bson_string_append(
+        all,
         " UNION ALL SELECT 'cdc.users:' || user_id, version FROM users WHERE user_id "
         "IN " SCOPE_USERS " UNION ALL SELECT 'cdc.sessions:' || session_id, version FROM sessions "
         "WHERE user_id IN " SCOPE_USERS " UNION ALL SELECT 'cdc.chat_rooms:' || room_id, version"
@@ -1268,6 +1283,8 @@ static bool expected_watermarks(vctx_t *v, map_t *want)
         "WHERE room_id IN " SCOPE_ROOMS " GROUP BY room_id"
         " UNION ALL SELECT 'cdc.messages:' || room_id, max(room_version) FROM messages "
         "WHERE room_id IN " SCOPE_ROOMS " GROUP BY room_id");
+    PGresult *r = q(v, all->str);
+    bson_string_free(all, true);
     if (!r)
         return false;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -1321,6 +1338,143 @@ static long watermarks_behind(vctx_t *v)
             behind++;
     map_free(&want, free_bson);
     return behind;
+}
+
+/* Whether the store keys event watermarks by aggregate type (`ev.<type>:<id>`, newer
+ * docs/read-models.md) rather than `ev:<id>`: one _id range lookup. */
+static bool typed_event_watermarks(vctx_t *v)
+{
+    mongoc_collection_t *coll = physical(v, "watermarks");
+    bson_t *filter = BCON_NEW("_id", "{", "$gte", BCON_UTF8("ev."), "$lt", BCON_UTF8("ev/"), "}");
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1));
+    mongoc_cursor_t *c = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    const bson_t *doc = NULL;
+    bool typed = mongoc_cursor_next(c, &doc);
+    mongoc_cursor_destroy(c);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    mongoc_collection_destroy(coll);
+    return typed;
+}
+
+/* Whether the logical read model has a collection (models added by a later change are
+ * compared only where the projector writes them). */
+static bool model_present(vctx_t *v, const char *logical)
+{
+    mongoc_collection_t *coll = physical(v, logical);
+    const char *name = mongoc_collection_get_name(coll);
+    bson_error_t e;
+    bool present = mongoc_database_has_collection(v->db, name, &e);
+    mongoc_collection_destroy(coll);
+    return present;
+}
+
+static bool key_request_by_user(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    const char *u = doc_str(doc, "user_id"), *d = doc_str(doc, "direction"),
+               *rq = doc_str(doc, "request_id");
+    if (!u || !d || !rq)
+        return false;
+    snprintf(out, cap, "%s:%s:%s", u, d, rq);
+    *sid = u;
+    return true;
+}
+
+/* friend_requests_by_user: each request once per party (direction incoming/outgoing). */
+static bool model_friend_requests_by_user(vctx_t *v)
+{
+    if (!model_present(v, "friend_requests_by_user"))
+        return true;
+    PGresult *r = q(v, "SELECT request_id, from_user_id, to_user_id, status, " MS(
+                           "created_at") ", " MS("updated_at") ", version FROM friend_requests "
+                                                               "WHERE from_user_id IN " SCOPE_USERS
+                                                               " OR to_user_id IN " SCOPE_USERS);
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        for (int dir = 0; dir < 2; dir++) {
+            const char *user = PQgetvalue(r, i, dir ? 1 : 2);
+            if (!in_scope(v, user))
+                continue;
+            bson_t *d = bson_new();
+            char key[160];
+            BSON_APPEND_UTF8(d, "user_id", user);
+            BSON_APPEND_UTF8(d, "direction", dir ? "outgoing" : "incoming");
+            BSON_APPEND_UTF8(d, "request_id", PQgetvalue(r, i, 0));
+            BSON_APPEND_UTF8(d, "from_user_id", PQgetvalue(r, i, 1));
+            BSON_APPEND_UTF8(d, "to_user_id", PQgetvalue(r, i, 2));
+            BSON_APPEND_UTF8(d, "status", PQgetvalue(r, i, 3));
+            put_date(d, "created_at", r, i, 4);
+            put_date(d, "updated_at", r, i, 5);
+            BSON_APPEND_INT64(d, "v", i64(r, i, 6));
+            snprintf(key, sizeof key, "%s:%s:%s", user, dir ? "outgoing" : "incoming",
+                     PQgetvalue(r, i, 0));
+            map_put(&want, key, d);
+        }
+    }
+    PQclear(r);
+    bool ok =
+        check_collection(v, "friend_requests_by_user", &want, key_request_by_user, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+static bool key_notification_reads(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "read_all") || !key_id_or(doc, "user_id", out, cap))
+        return false;
+    *sid = out;
+    return true;
+}
+
+static void on_read_all(vctx_t *v, const char *type, avro_value_t *rec, const char *agg, int64_t us,
+                        void *ud)
+{
+    (void)v;
+    (void)type;
+    map_t *want = ud;
+    bool all = false;
+    hl_error_t e = {0};
+    if (!hl_avro_get_bool(rec, "all", &all, &e) || !all)
+        return;
+    slot_t *s = map_find(want, agg);
+    if (!s) {
+        bson_t *d = bson_new(), arr;
+        BSON_APPEND_ARRAY_BEGIN(d, "read_all", &arr);
+        bson_append_array_end(d, &arr);
+        s = map_put(want, agg, d);
+    }
+    /* rebuild the array with one more date (documents are small: a user's read-alls) */
+    bson_t *old = s->val, *d = bson_new(), arr;
+    bson_iter_t it, sub;
+    uint32_t n = 0;
+    BSON_APPEND_ARRAY_BEGIN(d, "read_all", &arr);
+    if (bson_iter_init_find(&it, old, "read_all") && bson_iter_recurse(&it, &sub))
+        while (bson_iter_next(&sub)) {
+            char idx[16];
+            snprintf(idx, sizeof idx, "%u", n++);
+            BSON_APPEND_DATE_TIME(&arr, idx, bson_iter_date_time(&sub));
+        }
+    char idx[16];
+    snprintf(idx, sizeof idx, "%u", n);
+    BSON_APPEND_DATE_TIME(&arr, idx, us / 1000);
+    bson_append_array_end(d, &arr);
+    bson_destroy(old);
+    s->val = d;
+}
+
+/* notification_reads: the times of each user's NotificationsRead {all: true} (a set). */
+static bool model_notification_reads(vctx_t *v)
+{
+    if (!model_present(v, "notification_reads"))
+        return true;
+    map_t want = {0};
+    bool ok = each_event(v, "'NotificationsRead'", SCOPE_USERS, on_read_all, &want) &&
+              check_collection(v, "notification_reads", &want, key_notification_reads, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
 }
 
 /* ---- scope ---- */
@@ -1519,6 +1673,8 @@ static const struct {
     {"daily_active_users", model_daily_active_users},
     {"daily_stats", model_daily_stats},
     {"watermarks", model_watermarks},
+    {"friend_requests_by_user", model_friend_requests_by_user},
+    {"notification_reads", model_notification_reads},
 };
 
 static bool one_pass(vctx_t *v)
