@@ -41,7 +41,7 @@ PY=$HL_CACHE_DIR/venv/bin/python
 say() { printf '[report %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 if [[ -n $RENDER_ONLY ]]; then
-  exec "$PY" "$HERE/report_render.py" "$RENDER_ONLY" "$OUT"
+  HL_REPORT_RERENDERED=1 exec "$PY" "$HERE/report_render.py" "$RENDER_ONLY" "$OUT"
 fi
 
 tag=$(date -u +%Y%m%dT%H%M%SZ)
