@@ -129,7 +129,7 @@ populate() { # scale-to-add label
     "$LOADGEN" --command-url="$COMMAND" --query-url="$QUERY" --pg-url="$PG" --mongo-uri="$MONGO" \
       --projector-url="http://127.0.0.1:$HL_PROJECTOR_PORT" --verify-scope=run \
       --run-tag="r${tag,,}x${label//./}" \
-      --scale="$add" --seed="$label" --clients="${BENCH_POPULATE_CLIENTS:-16}" \
+      --scale="$add" --seed="$((10#${label//./} + 1))" --clients="${BENCH_POPULATE_CLIENTS:-16}" \
       --summary-json="$RUN/populate-$label.json" --no-progress >"$RUN/populate-$label.log" 2>&1 || rc=$?
   else
     "$PY" "$HERE/report_populate.py" "$COMMAND" --scale="$add" --clients="${BENCH_POPULATE_CLIENTS:-16}" \
