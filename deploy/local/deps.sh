@@ -35,6 +35,12 @@ venv() {
   local v=$HL_CACHE_DIR/venv stamp=$HL_CACHE_DIR/venv/.hl-reqs want="${PY_REQS[*]}"
   if [[ -x $v/bin/python && -f $stamp && $(cat "$stamp") == "$want" ]]; then return 0; fi
   hl_dirs
+  # A venv copied from another checkout (cp -a .../.cache) keeps scripts whose #! names the
+  # original: its pip would install there. Start such a venv afresh.
+  if [[ -f $v/bin/pip && $(head -1 "$v/bin/pip") != "#!$v/bin/python"* ]]; then
+    hl_say "$v was copied from elsewhere ($(head -1 "$v/bin/pip")): recreating it"
+    rm -rf "$v"
+  fi
   hl_say "creating Python venv $v (${PY_REQS[*]})"
   python3 -m venv "$v"
   "$v/bin/pip" install -q --disable-pip-version-check "${PY_REQS[@]}"
