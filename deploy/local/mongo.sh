@@ -44,6 +44,26 @@ HL_FERRETDB_PATCH=${HL_FERRETDB_PATCH:-1}
 #     most) open until the whole command ends (a `defer` inside the loop): the 100th matching
 #     statement waits forever for a connection and every other client blocks behind it. Closing
 #     the cursor after each statement, as the delete command already does, removes the deadlock.
+#  4. _id lists and _id string ranges reach an index (the read models key every list by _id:
+#     docs/read-models.md). Without it {_id: {$in: [...]}} and {_id: {$gte: a, $lt: b}} scan and
+#     json-decode the whole table (~35 us per document). The unique _id index cannot serve ranges
+#     exactly: it holds the JSON text of the value ("..." with encoding/json escapes: \" \\ \n
+#     \u003c for <, > and &, \u2028...), whose byte order is not the strings' order (a closing "
+#     sorts above "!", every escape starts with \ = 0x5c wherever the character sorts). So every
+#     table also gets an index on  _ferretdb_sjson->>'_id'  (SQLite's unescaped value: a string
+#     _id is exactly its text, compared bytewise as MongoDB and FerretDB compare strings; numbers
+#     sort below all text) - created with the table, and for tables made by an older build when
+#     the database is opened. Query then adds, for the _id part of any filter whose _id is an
+#     operator document: $eq/$gt/$gte/$lt/$lte with a string operand as  ->>'_id' <op> ?,  and
+#     $in whose elements are all strings (1..1000) as  ->>'_id' IN (...). Each pushed condition
+#     is implied by the filter (an implicit AND), only strings can satisfy a string bound or
+#     equality (FerretDB brackets types: a number or ObjectID never matches {$gte: "a"}; an _id is
+#     never an array), and FerretDB re-applies the whole filter to what the backend returns, so a
+#     result is the same set as without the patch; only the rows read differ. Other operators
+#     ($ne, $nin, $regex, $not...), non-string operands and empty $in are left to the full scan.
+#     Explain shows the SQLite plan of that partial pushdown (filterPushdown stays false).
+#     tests/e2e/test_ferretdb_pushdown.py checks results against a Python model of MongoDB's
+#     string order on escape-heavy _ids, and that the plan uses the index.
 patch_ferretdb() {
   local dir=$1
   local meta=$dir/internal/backends/sqlite/metadata/metadata.go coll=$dir/internal/backends/sqlite/collection.go
@@ -59,6 +79,137 @@ patch_ferretdb() {
   sed -i '/^\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)$/a\
 \t\tcloser.Close() // hl patch: release this statement'"'"'s read connection now' "$upd"
   [[ $(grep -c "closer.Close() // hl patch" "$upd") == 1 ]] || return 1
+  # 4
+  local reg=$dir/internal/backends/sqlite/metadata/registry.go
+  cat > "$dir/internal/backends/sqlite/metadata/hl_id_text.go" <<'GOEOF'
+package metadata
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/FerretDB/FerretDB/internal/util/fsql"
+)
+
+// IDTextColumn is the unescaped value of _id (hl patch 4: text for a string _id).
+const IDTextColumn = DefaultColumn + "->>'_id'"
+
+// hlIDTextIndex creates the index on IDTextColumn of table when it is missing (hl patch 4).
+func hlIDTextIndex(ctx context.Context, db *fsql.DB, table string) error {
+	q := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %q ON %q (%s)", table+"__hl_id_text", table, IDTextColumn)
+	_, err := db.ExecContext(ctx, q)
+	return err
+}
+GOEOF
+  cat > "$dir/internal/backends/sqlite/hl_pushdown.go" <<'GOEOF'
+package sqlite
+
+import (
+	"strings"
+
+	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
+	"github.com/FerretDB/FerretDB/internal/types"
+)
+
+// hlIDPushdown returns a WHERE clause implied by the _id part v of a filter when v is an operator
+// document with string operands (hl patch 4, see deploy/local/mongo.sh): $eq/$gt/$gte/$lt/$lte
+// and $in of 1..1000 strings, on the unescaped _id (index <table>__hl_id_text). ok is false when
+// nothing can be pushed down.
+func hlIDPushdown(v any) (where string, args []any, ok bool) {
+	d, isDoc := v.(*types.Document)
+	if !isDoc || d.Len() == 0 {
+		return "", nil, false
+	}
+
+	ops := map[string]string{"$eq": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+	var conds []string
+
+	for _, k := range d.Keys() {
+		if !strings.HasPrefix(k, "$") {
+			return "", nil, false // an _id that is a document: equality, not operators
+		}
+
+		val, _ := d.Get(k)
+
+		if op, cmp := ops[k]; cmp {
+			if s, isStr := val.(string); isStr {
+				conds = append(conds, metadata.IDTextColumn+" "+op+" ?")
+				args = append(args, s)
+			}
+
+			continue
+		}
+
+		if k != "$in" {
+			continue
+		}
+
+		arr, isArr := val.(*types.Array)
+		if !isArr || arr.Len() == 0 || arr.Len() > 1000 {
+			continue
+		}
+
+		in := make([]any, 0, arr.Len())
+
+		for i := 0; i < arr.Len(); i++ {
+			e, _ := arr.Get(i)
+			s, isStr := e.(string)
+			if !isStr {
+				in = nil
+				break
+			}
+
+			in = append(in, s)
+		}
+
+		if in == nil {
+			continue
+		}
+
+		conds = append(conds, metadata.IDTextColumn+" IN (?"+strings.Repeat(", ?", len(in)-1)+")")
+		args = append(args, in...)
+	}
+
+	if len(conds) == 0 {
+		return "", nil, false
+	}
+
+	return " WHERE " + strings.Join(conds, " AND "), args, true
+}
+GOEOF
+  # Query: inside the (patch 2) _id block, before the equality switch
+  awk '/^func \(c \*collection\) Query\(/ {q=1}
+       q && !done && /^\t\tswitch v.\(type\) \{$/ {
+         print "\t\tif w, a, ok := hlIDPushdown(v); ok { // hl patch 4"
+         print "\t\t\twhereClause, args = w, a"
+         print "\t\t}"
+         done=1
+       }
+       {print}' "$coll" > "$coll.hl" && mv "$coll.hl" "$coll"
+  # Explain: the same partial pushdown in the plan shown (filterPushdown unchanged)
+  sed -i '/^func (c \*collection) Explain(/,/^}/s|^\torderByClause := prepareOrderByClause(params.Sort)$|\tif whereClause == "" \&\& params.Filter != nil { // hl patch 4\
+\t\tif v, _ := params.Filter.Get("_id"); v != nil {\
+\t\t\tif w, a, ok := hlIDPushdown(v); ok {\
+\t\t\t\twhereClause, args = w, a\
+\t\t\t}\
+\t\t}\
+\t}\
+\n&|' "$coll"
+  [[ $(grep -c "hl patch 4" "$coll") == 2 ]] || return 1
+  # the index: for new tables after the unique _id index, for existing ones when a database opens
+  sed -i '/^func (r \*Registry) collectionCreate(/,/^}/s|^\treturn true, nil$|\tif err = hlIDTextIndex(ctx, db, tableName); err != nil { // hl patch 4\
+\t\t_, _ = r.collectionDrop(ctx, dbName, collectionName)\
+\t\treturn false, lazyerrors.Error(err)\
+\t}\
+\n&|' "$reg"
+  sed -i '/^func (r \*Registry) initCollections(/,/^}/s|^\tr.colls\[dbName\] = colls$|\tfor _, c := range colls { // hl patch 4\
+\t\tif err = hlIDTextIndex(ctx, db, c.TableName); err != nil {\
+\t\t\treturn lazyerrors.Error(err)\
+\t\t}\
+\t}\
+\n&|' "$reg"
+  [[ $(grep -c "hl patch 4" "$reg") == 2 ]] || return 1
 }
 
 # Rebuild when the launcher sources, the patch, or the patch switch change.
@@ -107,7 +258,7 @@ install() {
     cp "$SRC/go.mod" "$work/go.mod"; cp "$SRC/go.sum" "$work/go.sum"
     printf '\nreplace github.com/FerretDB/FerretDB => %s\n' "$work/FerretDB" >> "$work/go.mod"
     modflags=(-modfile="$work/go.mod")
-    patches=sqlite-id-index,update-close-cursor
+    patches=sqlite-id-index,update-close-cursor,sqlite-id-range-in
   fi
   hl_say "building launcher (FerretDB $HL_FERRETDB_VERSION, patches: $patches) -> $BIN"
   local t0=$SECONDS

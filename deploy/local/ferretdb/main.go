@@ -8,7 +8,7 @@
 // FerretDB is a dependency (our main module), build/version skips those files, reports version
 // "unknown" and package "embedded", and nothing panics; no ldflags or build tags are needed.
 //
-// mongo.sh normally builds it against a copy of FerretDB with three small patches (lookups by _id
+// mongo.sh normally builds it against a copy of FerretDB with four small patches (lookups by _id
 // use the SQLite _id index; the update command no longer deadlocks on batches of 100+ statements;
 // see patch_ferretdb in mongo.sh) and records that in `patches` through -ldflags; a plain
 // `go build` here gives unpatched FerretDB.
