@@ -9,8 +9,9 @@
 const char *const pj_cdc_models[] = {"user_profiles", "sessions", "chat_rooms",
                                      "room_members",  "messages", NULL};
 const char *const pj_event_models[] = {
-    "friends",       "friend_requests",    "user_counters", "inbox",
-    "notifications", "daily_active_users", "daily_stats",   NULL};
+    "friends",       "friend_requests",    "friend_requests_by_user",
+    "user_counters", "inbox",              "notifications",
+    "daily_active_users", "daily_stats",   NULL};
 
 /* ---- CDC ---- */
 
@@ -23,7 +24,8 @@ typedef struct {
 typedef struct {
     const char *table;
     const char *model;
-    const char *key[2];      /* _id = key[0] or "key[0]:key[1]" */
+    const char *key[2];      /* _id = key[0] or "key[0]:key[1]" (an integer key[1] zero-padded
+                              * to PJ_SEQ_DIGITS, so _id order is numeric order) */
     const char *del_key[2];  /* primary-key columns (all a delete's before image carries) */
     const char *version_col; /* aggregate version guard */
     const char *wm_col;      /* watermark key: the aggregate id column */
@@ -69,11 +71,12 @@ static const table_spec_t specs[] = {
       {"room_version", C_LONG}}},
     {"messages",
      "messages",
-     {"message_id", NULL},
+     {"room_id", "seq"},
      {"room_id", "seq"},
      "room_version",
      "room_id",
-     {{"room_id", C_STR},
+     {{"message_id", C_STR},
+      {"room_id", C_STR},
       {"seq", C_LONG},
       {"sender_id", C_STR},
       {"body", C_STR},
@@ -124,18 +127,24 @@ static bool row_long(const bson_t *row, const char *col, int64_t *out)
     return false;
 }
 
-/* The key text of a row: the string column, or the integer as decimal. */
+/* The key text of a row: the string column, or the integer as PJ_SEQ_DIGITS zero-padded decimal
+ * digits (a negative integer is not a key). */
 static bool key_part(const bson_t *row, const char *col, char *out, size_t cap)
 {
     const char *s = row_str(row, col);
     int64_t n = 0;
     if (s)
         snprintf(out, cap, "%s", s);
-    else if (row_long(row, col, &n))
-        snprintf(out, cap, "%lld", (long long)n);
+    else if (row_long(row, col, &n) && n >= 0)
+        pj_seq_key(n, out, cap);
     else
         return false;
     return true;
+}
+
+void pj_seq_key(int64_t n, char *out, size_t cap)
+{
+    snprintf(out, cap, "%0*lld", PJ_SEQ_DIGITS, (long long)n);
 }
 
 static bool spec_plan(const table_spec_t *s, const pj_cdc_change_t *c, pj_plan_t *plan,
@@ -144,6 +153,19 @@ static bool spec_plan(const table_spec_t *s, const pj_cdc_change_t *c, pj_plan_t
     const bson_t *row = &c->row;
     if (c->op == 'd') {
         pj_op_t *op = pj_plan_add(plan, PJ_OP_DELETE, s->model);
+        if (s->key[1] && s->del_key[1] && !strcmp(s->key[0], s->del_key[0]) &&
+            !strcmp(s->key[1], s->del_key[1])) {
+            /* the primary key is the _id: address the document by it */
+            char id[160], a[64], b[64];
+            if (!key_part(row, s->key[0], a, sizeof a))
+                return bad_row(err, s->table, s->key[0]);
+            if (!key_part(row, s->key[1], b, sizeof b))
+                return bad_row(err, s->table, s->key[1]);
+            snprintf(id, sizeof id, "%s:%s", a, b);
+            BSON_APPEND_UTF8(&op->filter, "_id", id);
+            plan->source_ms = c->ts_ms;
+            return true;
+        }
         for (int k = 0; k < 2 && s->del_key[k]; k++) {
             const char *str = row_str(row, s->del_key[k]);
             int64_t n = 0;
@@ -163,7 +185,7 @@ static bool spec_plan(const table_spec_t *s, const pj_cdc_change_t *c, pj_plan_t
         plan->source_ms = c->ts_ms;
         return true;
     }
-    char id[96], a[48], b[48];
+    char id[160], a[64], b[64];
     if (!key_part(row, s->key[0], a, sizeof a))
         return bad_row(err, s->table, s->key[0]);
     if (s->key[1]) {
@@ -374,14 +396,16 @@ static void daily_count(pj_plan_t *plan, const ev_head_t *h, const char *counter
 static pj_op_t *notification_begin(pj_plan_t *plan, const ev_head_t *h, const char *recipient,
                                    const char *kind, const char *actor, bson_t *soi)
 {
-    char id[128];
-    snprintf(id, sizeof id, "%s:%s", h->event_id, recipient);
+    char id[192], at[32];
+    pj_seq_key(h->occurred_us, at, sizeof at);
+    snprintf(id, sizeof id, "%s:%s:%s", recipient, at, h->event_id);
     pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "notifications");
     BSON_APPEND_UTF8(&op->filter, "_id", id);
     BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", soi);
     BSON_APPEND_UTF8(soi, "user_id", recipient);
     BSON_APPEND_UTF8(soi, "kind", kind);
     BSON_APPEND_UTF8(soi, "actor_id", actor);
+    BSON_APPEND_UTF8(soi, "event_id", h->event_id);
     BSON_APPEND_DATE_TIME(soi, "created_at", h->occurred_us / 1000);
     BSON_APPEND_BOOL(soi, "read", false);
     BSON_APPEND_NULL(soi, "read_at");
@@ -485,23 +509,48 @@ static void friend_link(pj_plan_t *plan, const ev_head_t *h, const char *user,
     friend_count(plan, h, user, friend_id, ended);
 }
 
+static void request_fields(bson_t *set, const ev_head_t *h, const char *from, const char *to,
+                           const char *status)
+{
+    bson_t *s = set;
+    BSON_APPEND_UTF8(s, "from_user_id", from);
+    BSON_APPEND_UTF8(s, "to_user_id", to);
+    BSON_APPEND_UTF8(s, "status", status);
+    BSON_APPEND_DATE_TIME(s, "updated_at", h->occurred_us / 1000);
+    BSON_APPEND_INT64(s, "v", h->version);
+    if (!strcmp(status, "pending"))
+        BSON_APPEND_DATE_TIME(s, "created_at", h->occurred_us / 1000);
+}
+
+/* The request's state in friend_requests (_id = request id) and in friend_requests_by_user, once
+ * per party (_id "<to>:in:<request>" and "<from>:out:<request>": a user's incoming or outgoing
+ * requests are one _id range), each guarded by the aggregate version. */
 static void request_status(pj_plan_t *plan, const ev_head_t *h, const char *from, const char *to,
                            const char *status)
 {
-    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "friend_requests");
-    BSON_APPEND_UTF8(&op->filter, "_id", h->aggregate_id);
-    pj_guard_older(&op->filter, "v", h->version);
-    bson_t set;
-    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
-    BSON_APPEND_UTF8(&set, "from_user_id", from);
-    BSON_APPEND_UTF8(&set, "to_user_id", to);
-    BSON_APPEND_UTF8(&set, "status", status);
-    BSON_APPEND_DATE_TIME(&set, "updated_at", h->occurred_us / 1000);
-    BSON_APPEND_INT64(&set, "v", h->version);
-    if (!strcmp(status, "pending"))
-        BSON_APPEND_DATE_TIME(&set, "created_at", h->occurred_us / 1000);
-    bson_append_document_end(&op->update, &set);
+    for (int k = 0; k < 3; k++) {
+        char id[192];
+        const char *model = k == 0 ? "friend_requests" : "friend_requests_by_user";
+        if (k == 0)
+            snprintf(id, sizeof id, "%s", h->aggregate_id);
+        else
+            snprintf(id, sizeof id, "%s:%s:%s", k == 1 ? to : from, k == 1 ? "in" : "out",
+                     h->aggregate_id);
+        pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, model);
+        BSON_APPEND_UTF8(&op->filter, "_id", id);
+        pj_guard_older(&op->filter, "v", h->version);
+        bson_t set;
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+        if (k > 0) {
+            BSON_APPEND_UTF8(&set, "user_id", k == 1 ? to : from);
+            BSON_APPEND_UTF8(&set, "direction", k == 1 ? "incoming" : "outgoing");
+            BSON_APPEND_UTF8(&set, "request_id", h->aggregate_id);
+        }
+        request_fields(&set, h, from, to, status);
+        bson_append_document_end(&op->update, &set);
+    }
 }
+
 
 #define MAX_MEMBERS 1024
 
@@ -695,10 +744,21 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
         if (!get_string_array(rec, "notification_ids", ids, MAX_MEMBERS, &n))
             return bad_event(err, type, "notification_ids");
         pj_op_t *op = pj_plan_add(plan, PJ_OP_UPDATE_MANY, "notifications");
-        BSON_APPEND_UTF8(&op->filter, "user_id", h.aggregate_id);
-        BSON_APPEND_BOOL(&op->filter, "read", false);
         bson_t cond, in, set;
         if (all) {
+            /* the user's notifications created up to this read's millisecond: _id from
+             * "<user>:" up to "<user>:<first µs of the next ms>" (an indexed _id range), then
+             * the exact conditions */
+            char lo[96], hi[128], at[32];
+            snprintf(lo, sizeof lo, "%s:", h.aggregate_id);
+            pj_seq_key((h.occurred_us / 1000 + 1) * 1000, at, sizeof at);
+            snprintf(hi, sizeof hi, "%s:%s", h.aggregate_id, at);
+            BSON_APPEND_DOCUMENT_BEGIN(&op->filter, "_id", &cond);
+            BSON_APPEND_UTF8(&cond, "$gte", lo);
+            BSON_APPEND_UTF8(&cond, "$lt", hi);
+            bson_append_document_end(&op->filter, &cond);
+            BSON_APPEND_UTF8(&op->filter, "user_id", h.aggregate_id);
+            BSON_APPEND_BOOL(&op->filter, "read", false);
             BSON_APPEND_DOCUMENT_BEGIN(&op->filter, "created_at", &cond);
             BSON_APPEND_DATE_TIME(&cond, "$lte", h.occurred_us / 1000);
             bson_append_document_end(&op->filter, &cond);
@@ -712,6 +772,8 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
             }
             bson_append_array_end(&cond, &in);
             bson_append_document_end(&op->filter, &cond);
+            BSON_APPEND_UTF8(&op->filter, "user_id", h.aggregate_id);
+            BSON_APPEND_BOOL(&op->filter, "read", false);
         }
         BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
         BSON_APPEND_BOOL(&set, "read", true);

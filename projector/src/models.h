@@ -9,9 +9,15 @@
  * columns and removes the document (the key's partition is ordered, so nothing older follows).
  * Watermark: "cdc.<table>:<aggregate id>" with that version.
  *
- * Event read models: friends, friend_requests, user_counters, inbox, notifications,
- * daily_stats (via daily_events), daily_active_users. Watermark: "ev:<aggregate id>" with
- * aggregate_version. */
+ * Event read models: friends, friend_requests, friend_requests_by_user, user_counters, inbox,
+ * notifications, daily_stats (via daily_events), daily_active_users. Watermark:
+ * "ev:<aggregate id>" with aggregate_version.
+ *
+ * Every list a reader asks for is one _id range or _id list (FerretDB reaches only _id through an
+ * index): messages "<room>:<seq>", inbox "<user>:<room>", friends "<user>:<friend>",
+ * room_members "<room>:<user>", notifications "<user>:<occurred µs>:<event id>",
+ * friend_requests_by_user "<user>:in|out:<request>"; integers in keys are PJ_SEQ_DIGITS
+ * zero-padded decimal digits. */
 #ifndef PJ_MODELS_H
 #define PJ_MODELS_H
 
@@ -38,6 +44,14 @@ bool pj_cdc_plan(const char *table, const pj_cdc_change_t *c, pj_plan_t *plan, h
  * record name). Event types no read model consumes only set the watermark. Errors
  * (HL_ERR_AVRO / HL_ERR_INPUT, reason "bad-event"): a field missing or ill-typed. */
 bool pj_event_plan(const char *event_type, avro_value_t *record, pj_plan_t *plan, hl_error_t *err);
+
+/* Digits of an integer inside an _id: 19, every non-negative int64, so that the byte order of
+ * the keys is the numeric order. */
+#define PJ_SEQ_DIGITS 19
+
+/* n (>= 0; a message seq, a time in µs) as PJ_SEQ_DIGITS zero-padded decimal digits into
+ * out[cap] (cap >= PJ_SEQ_DIGITS + 1, else truncated). */
+void pj_seq_key(int64_t n, char *out, size_t cap);
 
 /* Preview of a message body for notifications: at most max_bytes bytes of body, cut at a UTF-8
  * character boundary, into out[cap]. */

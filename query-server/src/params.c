@@ -224,3 +224,21 @@ bool qs_users_search_filter(bson_t *filter, const char *prefix, const qs_cursor_
         qs_filter_after_string_asc(filter, "display_name_lower", c);
     return true;
 }
+
+void qs_filter_id_prefix(bson_t *filter, const char *prefix, const char *hi)
+{
+    size_t n = strlen(prefix);
+    char *lo = bson_malloc(n + 2), *end = bson_malloc(n + 2);
+    memcpy(lo, prefix, n);
+    memcpy(end, prefix, n);
+    lo[n] = ':';
+    end[n] = ';';
+    lo[n + 1] = end[n + 1] = '\0';
+    bson_t cond;
+    BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &cond);
+    BSON_APPEND_UTF8(&cond, "$gte", lo);
+    BSON_APPEND_UTF8(&cond, "$lt", hi && strcmp(hi, end) < 0 ? hi : end);
+    bson_append_document_end(filter, &cond);
+    bson_free(lo);
+    bson_free(end);
+}

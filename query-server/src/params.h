@@ -79,6 +79,12 @@ void qs_filter_after_date_desc(bson_t *filter, const char *field, const qs_curso
  */
 void qs_filter_after_string_asc(bson_t *filter, const char *field, const qs_cursor_t *c);
 
+/* Append to filter _id: {$gte: "<prefix>:", $lt: "<prefix>;" [, $lt: hi]}: every _id that
+ * starts with "<prefix>:" (';' follows ':'), one _id range, which FerretDB reads through its
+ * index (patch 4 of deploy/local/mongo.sh; docs/read-models.md). hi, when not NULL, is a tighter
+ * exclusive upper bound (it must start with "<prefix>:"). prefix and hi are borrowed. */
+void qs_filter_id_prefix(bson_t *filter, const char *prefix, const char *hi);
+
 /* Build the user search filter: {display_name_lower: {$regex: "^<escaped prefix>"}} plus the
  * cursor condition when c is not NULL. prefix is already normalised (qs_search_prefix). */
 bool qs_users_search_filter(bson_t *filter, const char *prefix, const qs_cursor_t *c);

@@ -95,6 +95,7 @@ void qs_handle_chat_rooms(hl_http_request_t *req)
     if (!qs_read_page_params(req, QS_CURSOR_ROOMS, &p, &err) ||
         !qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err))
         goto fail;
+    qs_filter_id_prefix(&filter, ctx.session.user_id, NULL); /* "<me>:<room>" */
     BSON_APPEND_UTF8(&filter, "user_id", ctx.session.user_id);
     if (p.has_cursor)
         qs_filter_after_date_desc(&filter, "last_activity_at", &p.cursor);
@@ -222,7 +223,7 @@ static int check_member(qs_ctx_t *ctx, const char *room, hl_error_t *err)
 static void render_message(const bson_t *doc, const char *room, bson_t *item)
 {
     bson_init(item);
-    BSON_APPEND_UTF8(item, "message_id", qs_doc_string(doc, "_id", ""));
+    BSON_APPEND_UTF8(item, "message_id", qs_doc_string(doc, "message_id", ""));
     BSON_APPEND_UTF8(item, "room_id", room);
     BSON_APPEND_INT64(item, "seq", qs_doc_int(doc, "seq", 0));
     BSON_APPEND_UTF8(item, "sender_id", qs_doc_string(doc, "sender_id", ""));
@@ -264,8 +265,11 @@ static bool load_page(qs_ctx_t *ctx, const char *room, int64_t lo, int64_t hi, b
     }
     if (miss_lo == INT64_MAX)
         return true;
-    bson_t *filter = BCON_NEW("room_id", BCON_UTF8(room), "seq", "{", "$gte", BCON_INT64(miss_lo),
-                              "$lte", BCON_INT64(miss_hi), "}");
+    /* _id "<room>:<seq, 19 digits>": the missing seqs are one _id range */
+    char id_lo[QS_CACHE_KEY_MAX], id_hi[QS_CACHE_KEY_MAX];
+    snprintf(id_lo, sizeof id_lo, "%s:%019lld", room, (long long)miss_lo);
+    snprintf(id_hi, sizeof id_hi, "%s:%019lld", room, (long long)miss_hi);
+    bson_t *filter = BCON_NEW("_id", "{", "$gte", BCON_UTF8(id_lo), "$lte", BCON_UTF8(id_hi), "}");
     qs_docs_t d;
     bool ok = qs_find(ctx, "messages", filter, NULL, &d, err);
     for (size_t i = 0; ok && i < d.n; i++) {
@@ -286,14 +290,13 @@ static bool load_page(qs_ctx_t *ctx, const char *room, int64_t lo, int64_t hi, b
 static bool scan_page(qs_ctx_t *ctx, const char *room, int64_t before, int limit, qs_docs_t *d,
                       hl_error_t *err)
 {
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, cond;
-    bson_t *sort = BCON_NEW("seq", BCON_INT32(-1));
-    BSON_APPEND_UTF8(&filter, "room_id", room);
-    if (before != INT64_MAX) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &cond);
-        BSON_APPEND_INT64(&cond, "$lt", before);
-        bson_append_document_end(&filter, &cond);
-    }
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    bson_t *sort = BCON_NEW("_id", BCON_INT32(-1));
+    char hi[QS_CACHE_KEY_MAX];
+    if (before != INT64_MAX)
+        snprintf(hi, sizeof hi, "%s:%019lld", room, (long long)before);
+    /* the room's _id range "<room>:<seq>", below "<room>:<before>" */
+    qs_filter_id_prefix(&filter, room, before != INT64_MAX ? hi : NULL);
     qs_page_opts(&opts, sort, limit);
     bool ok = qs_find(ctx, "messages", &filter, &opts, d, err);
     bson_destroy(sort);

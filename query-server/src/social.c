@@ -1,5 +1,7 @@
 /* social.c: user search, friends, friend requests and notifications (SPEC §3). Each list is one
- * indexed, limited find plus at most one $in on user_profiles for display names. */
+ * limited find on the caller's _id range (friends "<me>:<friend>", friend_requests_by_user
+ * "<me>:in|out:<request>", notifications "<me>:<µs>:<event>"; docs/read-models.md) plus at most
+ * one $in on user_profiles for display names. */
 #include "app.h"
 #include "page.h"
 #include "params.h"
@@ -82,6 +84,7 @@ void qs_handle_friends(hl_http_request_t *req)
     if (!qs_read_page_params(req, QS_CURSOR_FRIENDS, &p, &err) ||
         !qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err))
         goto fail;
+    qs_filter_id_prefix(&filter, ctx.session.user_id, NULL);
     BSON_APPEND_UTF8(&filter, "user_id", ctx.session.user_id);
     BSON_APPEND_BOOL(&filter, "ended", false);
     if (p.has_cursor)
@@ -146,13 +149,16 @@ void qs_handle_friend_requests(hl_http_request_t *req)
         goto fail;
     const char *mine = incoming ? "to_user_id" : "from_user_id";
     const char *theirs = incoming ? "from_user_id" : "to_user_id";
+    char prefix[HL_UUID_STR_LEN + 8];
+    snprintf(prefix, sizeof prefix, "%s:%s", ctx.session.user_id, incoming ? "in" : "out");
+    qs_filter_id_prefix(&filter, prefix, NULL);
     BSON_APPEND_UTF8(&filter, mine, ctx.session.user_id);
     BSON_APPEND_UTF8(&filter, "status", "pending");
     if (p.has_cursor)
         qs_filter_after_date_desc(&filter, "created_at", &p.cursor);
     qs_page_opts(&opts, sort, p.limit);
     size_t n = 0;
-    if (!qs_find(&ctx, "friend_requests", &filter, &opts, &d, &err))
+    if (!qs_find(&ctx, "friend_requests_by_user", &filter, &opts, &d, &err))
         goto fail;
     n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
     if (!qs_load_names(&ctx, &d, n, theirs, &names, &err))
@@ -165,7 +171,7 @@ void qs_handle_friend_requests(hl_http_request_t *req)
         bson_t item, user;
         snprintf(key, sizeof key, "%zu", i);
         BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
-        BSON_APPEND_UTF8(&item, "request_id", qs_doc_string(doc, "_id", ""));
+        BSON_APPEND_UTF8(&item, "request_id", qs_doc_string(doc, "request_id", ""));
         BSON_APPEND_UTF8(&item, "from_user_id", qs_doc_string(doc, "from_user_id", ""));
         BSON_APPEND_UTF8(&item, "to_user_id", qs_doc_string(doc, "to_user_id", ""));
         BSON_APPEND_DOCUMENT_BEGIN(&item, "user", &user);
@@ -208,6 +214,13 @@ void qs_handle_notifications(hl_http_request_t *req)
         !qs_read_page_params(req, QS_CURSOR_NOTIFICATIONS, &p, &err) ||
         !qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err))
         goto fail;
+    /* "<me>:<created µs>:<event>": a cursor at ms t also bounds the range below
+     * "<me>:<first µs of ms t + 1>" */
+    char hi[HL_UUID_STR_LEN + 32];
+    if (p.has_cursor && p.cursor.num >= 0)
+        snprintf(hi, sizeof hi, "%s:%019lld", ctx.session.user_id,
+                 (long long)((p.cursor.num + 1) * 1000));
+    qs_filter_id_prefix(&filter, ctx.session.user_id, p.has_cursor && p.cursor.num >= 0 ? hi : NULL);
     BSON_APPEND_UTF8(&filter, "user_id", ctx.session.user_id);
     if (unread)
         BSON_APPEND_BOOL(&filter, "read", false);

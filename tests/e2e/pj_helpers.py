@@ -13,7 +13,7 @@ from conftest import (COMMAND, KAFKA, MONGO_DB, MONGO_URI, PROJECTOR, REGISTRY, 
 PROJECTOR_BIN = os.path.join(os.environ.get("HL_BUILD_DIR", os.path.join(ROOT, "build")),
                              "projector", "projector")
 MODELS = ["user_profiles", "sessions", "chat_rooms", "room_members", "messages", "friends",
-          "friend_requests", "user_counters", "inbox", "notifications",
+          "friend_requests", "friend_requests_by_user", "user_counters", "inbox", "notifications",
           "daily_active_users", "daily_stats", "watermarks"]
 
 
@@ -125,12 +125,13 @@ def mismatches(user_ids, room_ids, database=None):
         if not d or d.get("room_version") != row["room_version"] or d.get("last_read_seq") != row["last_read_seq"]:
             bad.append(("room_members", row, d))
     msgs = pg_json(f"SELECT message_id, room_id, seq, body, sender_id FROM messages WHERE room_id IN ({rooms})")
-    docs = {d["_id"]: d for d in coll("messages").find({"room_id": {"$in": list(room_ids)}})}
+    docs = {d["message_id"]: d for d in coll("messages").find({"room_id": {"$in": list(room_ids)}})}
     if set(docs) != {m["message_id"] for m in msgs}:
         bad.append(("messages", len(msgs), len(docs)))
     for m in msgs:
         d = docs.get(m["message_id"])
-        if d and (d["seq"] != m["seq"] or d["body"] != m["body"]):
+        if d and (d["seq"] != m["seq"] or d["body"] != m["body"]
+                  or d["_id"] != f"{m['room_id']}:{m['seq']:019d}"):
             bad.append(("messages", m, d))
     # notifications: one new_message per recipient per message (one pass over the store: a
     # query per message would scan the collection each time on FerretDB)
@@ -149,6 +150,11 @@ def mismatches(user_ids, room_ids, database=None):
         d = coll("friend_requests").find_one({"_id": row["request_id"]})
         if not d or d.get("status") != row["status"]:
             bad.append(("friend_requests", row, d))
+        for side, key in (("in", "to_user_id"), ("out", "from_user_id")):
+            i = coll("friend_requests_by_user").find_one(
+                {"_id": f"{(d or {}).get(key)}:{side}:{row['request_id']}"})
+            if not i or i.get("status") != row["status"] or i.get("request_id") != row["request_id"]:
+                bad.append(("friend_requests_by_user", side, row, i))
     for u in user_ids:
         live = pg_json(f"SELECT CASE WHEN user_a = '{u}' THEN user_b ELSE user_a END AS f FROM friendships "
                        f"WHERE ended_at IS NULL AND (user_a = '{u}' OR user_b = '{u}')")

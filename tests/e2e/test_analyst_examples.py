@@ -60,18 +60,27 @@ def seeded():
                  "active_users": 0}}, upsert=True)
     db.daily_active_users.update_one({"_id": f"{day}:{u1}"},
                                      {"$setOnInsert": {"day": day, "user_id": u1}}, upsert=True)
-    db.messages.insert_one({"_id": str(uuid.uuid4()), "room_id": room, "seq": 1, "sender_id": u1,
+    db.messages.insert_one({"_id": f"{room}:{1:019d}", "message_id": str(uuid.uuid4()),
+                            "room_id": room, "seq": 1, "sender_id": u1,
                             "body": "hi", "client_message_id": "x", "created_at": now,
                             "room_version": 2})
     db.user_counters.insert_one({"_id": u1, "friend_count": 1})
     db.friends.insert_many([{"_id": f"{a}:{b}", "user_id": a, "friend_id": b,
                              "friendship_id": room, "since": now, "ended": False}
                             for a, b in ((u1, u2), (u2, u1))])
-    db.friend_requests.insert_one({"_id": str(uuid.uuid4()), "from_user_id": u2,
+    request, event = str(uuid.uuid4()), str(uuid.uuid4())
+    db.friend_requests.insert_one({"_id": request, "from_user_id": u2,
                                    "to_user_id": u1, "status": "pending", "created_at": now,
                                    "updated_at": now, "v": 1})
-    db.notifications.insert_one({"_id": f"{uuid.uuid4()}:{u1}", "user_id": u1,
-                                 "kind": "friend_request", "actor_id": u2, "created_at": now,
+    db.friend_requests_by_user.insert_many([
+        {"_id": f"{user}:{side}:{request}", "user_id": user, "direction": direction,
+         "request_id": request, "from_user_id": u2, "to_user_id": u1, "status": "pending",
+         "created_at": now, "updated_at": now, "v": 1}
+        for user, side, direction in ((u1, "in", "incoming"), (u2, "out", "outgoing"))])
+    micros = int(now.timestamp() * 1000) * 1000
+    db.notifications.insert_one({"_id": f"{u1}:{micros:019d}:{event}", "user_id": u1,
+                                 "kind": "friend_request", "actor_id": u2, "event_id": event,
+                                 "request_id": request, "created_at": now,
                                  "read": False, "read_at": None})
     db.chat_rooms.insert_one({"_id": room, "kind": "group", "title": "Analysts",
                               "created_by": u1, "direct_key": None, "last_seq": 1,

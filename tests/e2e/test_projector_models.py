@@ -98,7 +98,7 @@ def test_poison_is_dead_lettered_and_the_stream_goes_on():
     assert len(ours) == 3
     after = send(a, room, "after poison")
     # later events of the same aggregate are applied: no aggregate is blocked by a dead letter
-    eventually(lambda: coll("messages").find_one({"_id": after["message_id"]}), 180, "later message")
+    eventually(lambda: coll("messages").find_one({"message_id": after["message_id"]}), 180, "later message")
     eventually(lambda: (coll("inbox").find_one({"_id": f"{b.id}:{room}"}) or {}).get("last_seq") == after["seq"],
                180, "later inbox update")
 
