@@ -33,7 +33,7 @@ static void reply_room(cs_cmd_t *cmd, int status, const char *room_id, const cha
     BSON_APPEND_INT64(&cmd->reply, "version", version);
     cs_cmd_header(cmd, "Location: /v1/chat-rooms/%s\r\nETag: \"%lld\"\r\n", room_id,
                   (long long)version);
-    cs_cmd_watermark(cmd, "ev", room_id, version);
+    cs_cmd_watermark(cmd, "ev.ChatRoom", room_id, version);
     cs_cmd_watermark(cmd, "cdc.chat_rooms", room_id, version);
     cs_cmd_watermark(cmd, "cdc.room_members", room_id, version);
 }
@@ -169,7 +169,7 @@ static void reply_message(cs_cmd_t *cmd, const char *room_id, const char *messag
     BSON_APPEND_INT64(&cmd->reply, "seq", seq);
     BSON_APPEND_INT64(&cmd->reply, "version", version);
     cs_cmd_header(cmd, "ETag: \"%lld\"\r\n", (long long)version);
-    cs_cmd_watermark(cmd, "ev", room_id, version);
+    cs_cmd_watermark(cmd, "ev.ChatRoom", room_id, version);
     cs_cmd_watermark(cmd, "cdc.chat_rooms", room_id, version);
     cs_cmd_watermark(cmd, "cdc.messages", room_id, version);
 }
@@ -339,7 +339,7 @@ static bool read_exec(cs_cmd_t *cmd, hl_error_t *err)
     BSON_APPEND_INT64(&cmd->reply, "last_read_seq", advances ? up_to : last_read);
     BSON_APPEND_INT64(&cmd->reply, "version", version);
     cs_cmd_header(cmd, "ETag: \"%lld\"\r\n", (long long)version);
-    cs_cmd_watermark(cmd, "ev", room_id, version);
+    cs_cmd_watermark(cmd, "ev.ChatRoom", room_id, version);
     cs_cmd_watermark(cmd, "cdc.chat_rooms", room_id, version);
     cs_cmd_watermark(cmd, "cdc.room_members", room_id, version);
     return true;

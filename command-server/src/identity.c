@@ -62,7 +62,7 @@ static bool register_exec(cs_cmd_t *cmd, hl_error_t *err)
     BSON_APPEND_UTF8(&cmd->reply, "user_id", user_id);
     BSON_APPEND_INT64(&cmd->reply, "version", 1);
     cs_cmd_header(cmd, "Location: /v1/users/%s\r\n", user_id);
-    cs_cmd_watermark(cmd, "ev", user_id, 1);
+    cs_cmd_watermark(cmd, "ev.User", user_id, 1);
     cs_cmd_watermark(cmd, "cdc.users", user_id, 1);
     return true;
 }
@@ -203,7 +203,7 @@ static void reply_user(cs_cmd_t *cmd, int64_t version, bool changed)
     BSON_APPEND_INT64(&cmd->reply, "version", version);
     cs_cmd_header(cmd, "ETag: \"%lld\"\r\n", (long long)version);
     (void)changed;
-    cs_cmd_watermark(cmd, "ev", cmd->session.user_id, version);
+    cs_cmd_watermark(cmd, "ev.User", cmd->session.user_id, version);
     cs_cmd_watermark(cmd, "cdc.users", cmd->session.user_id, version);
 }
 

@@ -50,7 +50,7 @@ static bool notif_exec(cs_cmd_t *cmd, hl_error_t *err)
     BSON_APPEND_UTF8(&cmd->reply, "user_id", me);
     BSON_APPEND_INT64(&cmd->reply, "version", version);
     cs_cmd_header(cmd, "ETag: \"%lld\"\r\n", (long long)version);
-    cs_cmd_watermark(cmd, "ev", me, version);
+    cs_cmd_watermark(cmd, "ev.NotificationInbox", me, version);
     return true;
 }
 

@@ -65,7 +65,7 @@ static bool request_exec(cs_cmd_t *cmd, hl_error_t *err)
     BSON_APPEND_UTF8(&cmd->reply, "request_id", request_id);
     BSON_APPEND_INT64(&cmd->reply, "version", 1);
     cs_cmd_header(cmd, "ETag: \"1\"\r\n");
-    cs_cmd_watermark(cmd, "ev", request_id, 1);
+    cs_cmd_watermark(cmd, "ev.FriendRequest", request_id, 1);
     return true;
 }
 
@@ -155,7 +155,7 @@ static bool answer(cs_cmd_t *cmd, bool accepting, hl_error_t *err)
         BSON_APPEND_UTF8(&cmd->reply, "friendship_id", friendship_id);
     BSON_APPEND_INT64(&cmd->reply, "version", version);
     cs_cmd_header(cmd, "ETag: \"%lld\"\r\n", (long long)version);
-    cs_cmd_watermark(cmd, "ev", request_id, version);
+    cs_cmd_watermark(cmd, "ev.FriendRequest", request_id, version);
     return true;
 }
 
@@ -223,7 +223,7 @@ static bool unfriend_exec(cs_cmd_t *cmd, hl_error_t *err)
     cmd->status = 204;
     cs_cmd_header(cmd, "X-Aggregate-Id: %s\r\nETag: \"%lld\"\r\n", friendship_id,
                   (long long)version);
-    cs_cmd_watermark(cmd, "ev", friendship_id, version);
+    cs_cmd_watermark(cmd, "ev.Friendship", friendship_id, version);
     return true;
 }
 
@@ -264,7 +264,7 @@ static bool block_exec(cs_cmd_t *cmd, hl_error_t *err)
     BSON_APPEND_UTF8(&cmd->reply, "user_id", other);
     BSON_APPEND_INT64(&cmd->reply, "version", 1);
     cs_cmd_header(cmd, "ETag: \"1\"\r\n");
-    cs_cmd_watermark(cmd, "ev", block_id, 1);
+    cs_cmd_watermark(cmd, "ev.Block", block_id, 1);
     return true;
 }
 
@@ -314,7 +314,7 @@ static bool unblock_exec(cs_cmd_t *cmd, hl_error_t *err)
         return false;
     cmd->status = 204;
     cs_cmd_header(cmd, "X-Aggregate-Id: %s\r\nETag: \"%lld\"\r\n", block_id, (long long)version);
-    cs_cmd_watermark(cmd, "ev", block_id, version);
+    cs_cmd_watermark(cmd, "ev.Block", block_id, version);
     return true;
 }
 

@@ -13,6 +13,36 @@ void hl_watermark_set(hl_watermark_t *w, const char *input, const char *key, int
     w->version = version;
 }
 
+const char *hl_event_aggregate_type(const char *event_type)
+{
+    static const struct {
+        const char *event, *aggregate;
+    } map[] = {
+        {"UserRegistered", "User"},
+        {"UserProfileUpdated", "User"},
+        {"UserPresenceChanged", "User"},
+        {"FriendRequestSent", "FriendRequest"},
+        {"FriendRequestAccepted", "FriendRequest"},
+        {"FriendRequestRejected", "FriendRequest"},
+        {"FriendDeleted", "Friendship"},
+        {"UserBlocked", "Block"},
+        {"UserUnblocked", "Block"},
+        {"ChatRoomCreated", "ChatRoom"},
+        {"MessageSent", "ChatRoom"},
+        {"MessagesRead", "ChatRoom"},
+        {"NotificationsRead", "NotificationInbox"},
+    };
+    for (size_t i = 0; event_type && i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(map[i].event, event_type))
+            return map[i].aggregate;
+    return NULL;
+}
+
+void hl_event_watermark_input(const char *aggregate_type, char *out, size_t cap)
+{
+    snprintf(out, cap, "ev.%s", aggregate_type);
+}
+
 char *hl_consistency_token_new(const hl_token_key_t *key, const hl_watermark_t *w, size_t n)
 {
     if (n == 0 || n > HL_CONSISTENCY_MAX_WATERMARKS)

@@ -1,5 +1,6 @@
 #include "models.h"
 
+#include "hl/consistency.h"
 #include "hl/events.h"
 #include "hl/util.h"
 
@@ -669,7 +670,11 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
         return bad_event(err, type, "event_id/aggregate_id/aggregate_version/occurred_at");
     hl_format_day(h.occurred_us, h.day, sizeof h.day);
     plan->source_ms = h.occurred_us / 1000;
-    pj_plan_watermark(plan, "ev", h.aggregate_id, h.version);
+    /* "ev.<aggregate type>:<id>": a user's User and NotificationInbox share the id */
+    const char *agg_type = hl_event_aggregate_type(type);
+    char wm_input[48];
+    hl_event_watermark_input(agg_type ? agg_type : "Unknown", wm_input, sizeof wm_input);
+    pj_plan_watermark(plan, wm_input, h.aggregate_id, h.version);
 
     const char *from = NULL, *to = NULL;
     if (!strcmp(type, "UserRegistered")) {

@@ -11,7 +11,7 @@
  *
  * Event read models: friends, friend_requests, friend_requests_by_user, user_counters, inbox,
  * notifications, daily_stats (via daily_events), daily_active_users. Watermark:
- * "ev:<aggregate id>" with aggregate_version.
+ * "ev.<aggregate type>:<aggregate id>" (hl_event_watermark_input) with aggregate_version.
  *
  * Every list a reader asks for is one _id range or _id list (FerretDB reaches only _id through an
  * index): messages "<room>:<seq>", inbox "<user>:<room>", friends "<user>:<friend>",

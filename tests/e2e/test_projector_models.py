@@ -57,8 +57,14 @@ def test_read_models_follow_commands():
     wm = {d["_id"]: d["v"] for d in coll("watermarks").find({})}
     for key in [f"cdc.users:{a.id}", f"cdc.sessions:{a.session['session_id']}",
                 f"cdc.chat_rooms:{room}", f"cdc.room_members:{room}", f"cdc.messages:{room}",
-                f"ev:{room}", f"ev:{req}", f"ev:{a.id}"]:
+                f"ev.ChatRoom:{room}", f"ev.FriendRequest:{req}", f"ev.User:{a.id}",
+                f"ev.NotificationInbox:{b.id}"]:
         assert key in wm, key
+    # a user's User and NotificationInbox share the id but not the watermark: B's inbox is at
+    # version 1 (one NotificationsRead), B's User at its own version
+    assert wm[f"ev.NotificationInbox:{b.id}"] == 1
+    assert wm[f"ev.User:{b.id}"] == int(psql(f"SELECT version FROM users WHERE user_id='{b.id}'")[0])
+    assert not any(k.startswith("ev:") for k in wm)
     assert wm[f"cdc.chat_rooms:{room}"] == int(psql(f"SELECT version FROM chat_rooms WHERE room_id='{room}'")[0])
     # session revocation reaches the sessions read model
     a.call("DELETE", "/v1/sessions/current")

@@ -88,7 +88,7 @@ static void test_message_sent(void **state)
     assert_true(pj_event_plan("MessageSent", &ev.record, &p, &err));
     assert_int_equal(count_on(&p, "inbox"), 3);         /* two recipients and the sender */
     assert_int_equal(count_on(&p, "notifications"), 2); /* not the sender */
-    assert_string_equal(p.wm_input, "ev");
+    assert_string_equal(p.wm_input, "ev.ChatRoom");
     assert_string_equal(p.wm_key, AGG);
     assert_int_equal(p.wm_version, 7);
     assert_int_equal(p.source_ms, 1700000000123LL);
