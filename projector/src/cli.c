@@ -306,236 +306,7 @@ static int cmd_dlq(pj_ctx_t *ctx, int argc, char **argv)
     return rc;
 }
 
-/* ---- rebuild ---- */
-
-typedef struct {
-    int64_t applied, skipped, poison;
-} rebuild_stats_t;
-
-static bool rebuild_apply(pj_ctx_t *ctx, rd_kafka_message_t *m, void *arg)
-{
-    rebuild_stats_t *st = arg;
-    pj_plan_t plan;
-    pj_plan_init(&plan);
-    hl_error_t err = {0};
-    pj_result_t rc;
-    for (int attempt = 0;; attempt++) {
-        pj_plan_source(&plan, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
-        rc = pj_route_plan(ctx, rd_kafka_topic_name(m->rkt), m->payload, m->len, &plan, &err);
-        bool applied = false;
-        if (rc == PJ_APPLIED && !pj_plan_execute(ctx, &plan, &applied, &err))
-            rc = PJ_RETRY;
-        if (rc != PJ_RETRY || attempt == 20 || hl_sleep_or_shutdown(500))
-            break;
-        pj_plan_destroy(&plan);
-        pj_plan_init(&plan);
-    }
-    pj_plan_destroy(&plan);
-    if (rc == PJ_POISON)
-        st->poison++; /* the live projector dead-letters it; the rebuild skips it too */
-    else if (rc == PJ_RETRY)
-        return false;
-    else
-        st->applied++;
-    return true;
-}
-
-/* Apply events rows with position > *after, in position order; *after advances. */
-static bool rebuild_from_events(pj_ctx_t *ctx, PGconn *pg, int64_t *after, rebuild_stats_t *st,
-                                hl_error_t *err)
-{
-    PGresult *res = PQexec(pg, "SELECT coalesce(max(position), 0) FROM events");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        hl_pg_error(res, pg, err);
-        PQclear(res);
-        return false;
-    }
-    long long maxpos = 0;
-    hl_parse_ll(PQgetvalue(res, 0, 0), &maxpos);
-    PQclear(res);
-    int64_t start = *after, last_report = hl_mono_ms();
-    for (;;) {
-        char pos[32];
-        snprintf(pos, sizeof pos, "%lld", (long long)*after);
-        const char *params[] = {pos};
-        res = PQexecParams(pg,
-                           "SELECT position, schema_id, payload FROM events WHERE position > $1 "
-                           "ORDER BY position LIMIT 500",
-                           1, NULL, params, NULL, NULL, 1 /* binary */);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            hl_pg_error(res, pg, err);
-            PQclear(res);
-            return false;
-        }
-        int n = PQntuples(res);
-        for (int i = 0; i < n; i++) {
-            const unsigned char *p = (const unsigned char *)PQgetvalue(res, i, 0);
-            int64_t position = 0;
-            for (int b = 0; b < 8; b++)
-                position = (position << 8) | p[b];
-            const unsigned char *s = (const unsigned char *)PQgetvalue(res, i, 1);
-            int schema_id = (int)((uint32_t)s[0] << 24 | (uint32_t)s[1] << 16 |
-                                  (uint32_t)s[2] << 8 | (uint32_t)s[3]);
-            pj_plan_t plan;
-            pj_plan_init(&plan);
-            hl_error_t e = {0};
-            pj_result_t rc =
-                pj_event_body_plan(ctx, schema_id, (const uint8_t *)PQgetvalue(res, i, 2),
-                                   (size_t)PQgetlength(res, i, 2), &plan, &e);
-            bool applied = false;
-            if (rc == PJ_APPLIED && !pj_plan_execute(ctx, &plan, &applied, &e))
-                rc = PJ_RETRY;
-            pj_plan_destroy(&plan);
-            if (rc == PJ_RETRY) {
-                PQclear(res);
-                return hl_error_set(err, e.domain, e.code, "position %lld: %s", (long long)position,
-                                    e.message);
-            }
-            if (rc == PJ_POISON)
-                st->poison++;
-            else
-                st->applied++;
-            *after = position;
-        }
-        PQclear(res);
-        if (hl_mono_ms() - last_report > 2000 || n < 500) {
-            int64_t span = maxpos - start;
-            fprintf(stderr, "  progress: position %lld of %lld (%lld%%)\n", (long long)*after,
-                    maxpos, span > 0 ? (long long)((*after - start) * 100 / span) : 100LL);
-            last_report = hl_mono_ms();
-        }
-        if (n < 500)
-            return true;
-    }
-}
-
-static bool is_in(const char *const *list, const char *name)
-{
-    for (; *list; list++)
-        if (!strcmp(*list, name))
-            return true;
-    return false;
-}
-
-static bool set_alias(pj_ctx_t *ctx, const char *model, const char *collection,
-                      const char *previous, hl_error_t *err)
-{
-    mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, "read_model_aliases");
-    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, opts = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", model);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    BSON_APPEND_UTF8(&set, "collection", collection);
-    BSON_APPEND_UTF8(&set, "previous", previous);
-    BSON_APPEND_DATE_TIME(&set, "rebuilt_at", hl_now_us() / 1000);
-    bson_append_document_end(&update, &set);
-    BSON_APPEND_BOOL(&opts, "upsert", true);
-    bson_error_t berr;
-    bool ok = mongoc_collection_update_one(coll, &filter, &update, &opts, NULL, &berr);
-    if (!ok)
-        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "alias %s: %s", model, berr.message);
-    bson_destroy(&filter);
-    bson_destroy(&update);
-    bson_destroy(&opts);
-    mongoc_collection_destroy(coll);
-    return ok;
-}
-
-static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
-{
-    if (argc != 1 || (!is_in(pj_cdc_models, argv[0]) && !is_in(pj_event_models, argv[0]))) {
-        fprintf(stderr, "usage: projector rebuild <model>; models:");
-        for (const char *const *m = pj_cdc_models; *m; m++)
-            fprintf(stderr, " %s", *m);
-        for (const char *const *m = pj_event_models; *m; m++)
-            fprintf(stderr, " %s", *m);
-        fprintf(stderr, "\n");
-        return 2;
-    }
-    const char *model = argv[0];
-    bool cdc = is_in(pj_cdc_models, model);
-    /* daily_stats counts once per topic offset (its guard), so it is rebuilt from the topics */
-    bool from_events = !cdc && ctx->cfg.pg_url[0] && strcmp(model, "daily_stats") != 0;
-    hl_error_t err = {0};
-    int rc = 1;
-    PGconn *pg = NULL;
-    rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new(16);
-    char previous[64];
-    rebuild_stats_t st = {0};
-    int64_t after = 0, t0 = hl_mono_ms();
-    const char *topics[16];
-    size_t ntopics = 0;
-    for (const pj_route_t *r = pj_routes; r->topic; r++) {
-        bool is_cdc = !strncmp(r->topic, "cdc.", 4);
-        if (cdc ? (is_cdc && !strcmp(pj_cdc_model_of(r->topic + strlen("cdc.public.")), model))
-                : !is_cdc)
-            topics[ntopics++] = r->topic;
-    }
-    if (!pj_aliases_refresh(ctx, 0, &err))
-        goto done;
-    snprintf(previous, sizeof previous, "%s", pj_physical(ctx, model));
-    snprintf(ctx->rebuild_collection, sizeof ctx->rebuild_collection, "%s__rb%lld", model,
-             (long long)(hl_now_us() / 1000));
-    ctx->rebuild_model = model;
-    if (!pj_ensure_model_indexes(ctx, model, ctx->rebuild_collection, &err))
-        goto done;
-    fprintf(stderr, "rebuild %s: %s → shadow %s, from %s\n", model, previous,
-            ctx->rebuild_collection, from_events ? "the events table" : "the topics");
-    if (from_events) {
-        pg = PQconnectdb(ctx->cfg.pg_url);
-        if (PQstatus(pg) != CONNECTION_OK) {
-            hl_error_set(&err, HL_ERR_PG, 0, "connect: %s", PQerrorMessage(pg));
-            goto done;
-        }
-        if (!rebuild_from_events(ctx, pg, &after, &st, &err))
-            goto done;
-    } else if (!read_topics(ctx, topics, ntopics, NULL, NULL, &ends, rebuild_apply, &st, &err)) {
-        goto done;
-    }
-    fprintf(stderr,
-            "rebuild %s: caught up (%lld applied, %lld poison skipped) in %lld ms; "
-            "switching alias\n",
-            model, (long long)st.applied, (long long)st.poison, (long long)(hl_mono_ms() - t0));
-    if (!set_alias(ctx, model, ctx->rebuild_collection, previous, &err))
-        goto done;
-    /* The live projector re-reads aliases at least every second; what it wrote to the old
-     * collection meanwhile is re-applied here (every write is idempotent). */
-    hl_sleep_or_shutdown(2500);
-    if (from_events) {
-        if (!rebuild_from_events(ctx, pg, &after, &st, &err))
-            goto done;
-    } else {
-        rd_kafka_topic_partition_list_t *ends2 = rd_kafka_topic_partition_list_new(16);
-        bool ok = read_topics(ctx, topics, ntopics, ends, NULL, &ends2, rebuild_apply, &st, &err);
-        rd_kafka_topic_partition_list_destroy(ends2);
-        if (!ok)
-            goto done;
-    }
-    /* Readers resolve the alias per request; give in-flight reads of the old one a moment. */
-    hl_sleep_or_shutdown(2000);
-    if (strcmp(previous, ctx->rebuild_collection) != 0) {
-        mongoc_collection_t *old = mongoc_database_get_collection(ctx->db, previous);
-        bson_error_t berr;
-        if (!mongoc_collection_drop(old, &berr))
-            HL_WARN("drop %s: %s", previous, berr.message);
-        mongoc_collection_destroy(old);
-    }
-    int64_t ms = hl_mono_ms() - t0;
-    fprintf(stderr, "rebuild %s: done, %lld inputs in %lld ms (%.0f inputs/s); alias %s → %s\n",
-            model, (long long)(st.applied + st.poison), (long long)ms,
-            ms > 0 ? (double)(st.applied + st.poison) * 1000.0 / (double)ms : 0.0, model,
-            ctx->rebuild_collection);
-    rc = 0;
-done:
-    if (rc)
-        fprintf(stderr, "projector rebuild %s: %s\n", model, err.message);
-    if (pg)
-        PQfinish(pg);
-    rd_kafka_topic_partition_list_destroy(ends);
-    ctx->rebuild_model = NULL;
-    return rc;
-}
-
-/* ---- replay ---- */
+/* ---- batched application (replay and rebuild) ---- */
 
 #define REPLAY_BATCH 500
 
@@ -599,6 +370,229 @@ static bool replay_apply(pj_ctx_t *ctx, rd_kafka_message_t *m, void *arg)
     }
     rb->n++;
     return rb->n < REPLAY_BATCH || replay_flush(ctx, rb);
+}
+
+/* ---- rebuild ---- */
+
+/* Apply events rows with position > *after, in position order, in batches of REPLAY_BATCH
+ * plans (one bulk per collection, as the daemon writes); *after advances. */
+static bool rebuild_from_events(pj_ctx_t *ctx, PGconn *pg, int64_t *after, replay_batch_t *rb,
+                                hl_error_t *err)
+{
+    PGresult *res = PQexec(pg, "SELECT coalesce(max(position), 0) FROM events");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        hl_pg_error(res, pg, err);
+        PQclear(res);
+        return false;
+    }
+    long long maxpos = 0;
+    hl_parse_ll(PQgetvalue(res, 0, 0), &maxpos);
+    PQclear(res);
+    int64_t start = *after, last_report = hl_mono_ms();
+    for (;;) {
+        char pos[32];
+        snprintf(pos, sizeof pos, "%lld", (long long)*after);
+        const char *params[] = {pos};
+        res = PQexecParams(pg,
+                           "SELECT position, schema_id, payload FROM events WHERE position > $1 "
+                           "ORDER BY position LIMIT 500",
+                           1, NULL, params, NULL, NULL, 1 /* binary */);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            hl_pg_error(res, pg, err);
+            PQclear(res);
+            return false;
+        }
+        int n = PQntuples(res);
+        for (int i = 0; i < n; i++) {
+            const unsigned char *p = (const unsigned char *)PQgetvalue(res, i, 0);
+            int64_t position = 0;
+            for (int b = 0; b < 8; b++)
+                position = (position << 8) | p[b];
+            const unsigned char *s = (const unsigned char *)PQgetvalue(res, i, 1);
+            int schema_id = (int)((uint32_t)s[0] << 24 | (uint32_t)s[1] << 16 |
+                                  (uint32_t)s[2] << 8 | (uint32_t)s[3]);
+            pj_plan_t *plan = &rb->plans[rb->n];
+            pj_plan_init(plan);
+            hl_error_t e = {0};
+            pj_result_t rc =
+                pj_event_body_plan(ctx, schema_id, (const uint8_t *)PQgetvalue(res, i, 2),
+                                   (size_t)PQgetlength(res, i, 2), plan, &e);
+            rb->inputs++;
+            if (rc != PJ_APPLIED)
+                pj_plan_destroy(plan);
+            if (rc == PJ_RETRY) {
+                PQclear(res);
+                return hl_error_set(err, e.domain, e.code, "position %lld: %s", (long long)position,
+                                    e.message);
+            }
+            if (rc == PJ_POISON)
+                rb->poison++;
+            else if (rc == PJ_APPLIED && ++rb->n == REPLAY_BATCH && !replay_flush(ctx, rb)) {
+                PQclear(res);
+                *err = rb->err;
+                return false;
+            }
+            *after = position;
+        }
+        PQclear(res);
+        /* every row read so far is written before progress is reported or the pass ends */
+        if (!replay_flush(ctx, rb)) {
+            *err = rb->err;
+            return false;
+        }
+        if (hl_mono_ms() - last_report > 2000 || n < 500) {
+            int64_t span = maxpos - start;
+            fprintf(stderr, "  progress: position %lld of %lld (%lld%%)\n", (long long)*after,
+                    maxpos, span > 0 ? (long long)((*after - start) * 100 / span) : 100LL);
+            last_report = hl_mono_ms();
+        }
+        if (n < 500)
+            return true;
+    }
+}
+
+static bool is_in(const char *const *list, const char *name)
+{
+    for (; *list; list++)
+        if (!strcmp(*list, name))
+            return true;
+    return false;
+}
+
+static bool set_alias(pj_ctx_t *ctx, const char *model, const char *collection,
+                      const char *previous, hl_error_t *err)
+{
+    mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, "read_model_aliases");
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, opts = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", model);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "collection", collection);
+    BSON_APPEND_UTF8(&set, "previous", previous);
+    BSON_APPEND_DATE_TIME(&set, "rebuilt_at", hl_now_us() / 1000);
+    bson_append_document_end(&update, &set);
+    BSON_APPEND_BOOL(&opts, "upsert", true);
+    bson_error_t berr;
+    bool ok = mongoc_collection_update_one(coll, &filter, &update, &opts, NULL, &berr);
+    if (!ok)
+        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "alias %s: %s", model, berr.message);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(coll);
+    return ok;
+}
+
+static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
+{
+    if (argc != 1 || (!is_in(pj_cdc_models, argv[0]) && !is_in(pj_event_models, argv[0]))) {
+        fprintf(stderr, "usage: projector rebuild <model>; models:");
+        for (const char *const *m = pj_cdc_models; *m; m++)
+            fprintf(stderr, " %s", *m);
+        for (const char *const *m = pj_event_models; *m; m++)
+            fprintf(stderr, " %s", *m);
+        fprintf(stderr, "\n");
+        return 2;
+    }
+    const char *model = argv[0];
+    bool cdc = is_in(pj_cdc_models, model);
+    /* daily_stats counts once per topic offset (its guard), so it is rebuilt from the topics */
+    bool from_events = !cdc && ctx->cfg.pg_url[0] && strcmp(model, "daily_stats") != 0;
+    hl_error_t err = {0};
+    int rc = 1;
+    PGconn *pg = NULL;
+    rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new(16);
+    char previous[64];
+    /* inputs are planned into batches of REPLAY_BATCH and written as the daemon writes */
+    replay_batch_t *rb = calloc(1, sizeof *rb);
+    int64_t after = 0, t0 = hl_mono_ms();
+    if (!rb) {
+        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
+        goto done;
+    }
+    const char *topics[16];
+    size_t ntopics = 0;
+    for (const pj_route_t *r = pj_routes; r->topic; r++) {
+        bool is_cdc = !strncmp(r->topic, "cdc.", 4);
+        if (cdc ? (is_cdc && !strcmp(pj_cdc_model_of(r->topic + strlen("cdc.public.")), model))
+                : !is_cdc)
+            topics[ntopics++] = r->topic;
+    }
+    if (!pj_aliases_refresh(ctx, 0, &err))
+        goto done;
+    snprintf(previous, sizeof previous, "%s", pj_physical(ctx, model));
+    snprintf(ctx->rebuild_collection, sizeof ctx->rebuild_collection, "%s__rb%lld", model,
+             (long long)(hl_now_us() / 1000));
+    ctx->rebuild_model = model;
+    if (!pj_ensure_model_indexes(ctx, model, ctx->rebuild_collection, &err))
+        goto done;
+    fprintf(stderr, "rebuild %s: %s → shadow %s, from %s\n", model, previous,
+            ctx->rebuild_collection, from_events ? "the events table" : "the topics");
+    if (from_events) {
+        pg = PQconnectdb(ctx->cfg.pg_url);
+        if (PQstatus(pg) != CONNECTION_OK) {
+            hl_error_set(&err, HL_ERR_PG, 0, "connect: %s", PQerrorMessage(pg));
+            goto done;
+        }
+        if (!rebuild_from_events(ctx, pg, &after, rb, &err))
+            goto done;
+    } else if (!read_topics(ctx, topics, ntopics, NULL, NULL, &ends, replay_apply, rb, &err) ||
+               !replay_flush(ctx, rb)) {
+        if (rb->err.message[0])
+            err = rb->err;
+        goto done;
+    }
+    fprintf(stderr,
+            "rebuild %s: caught up (%lld applied, %lld poison skipped) in %lld ms; "
+            "switching alias\n",
+            model, (long long)(rb->inputs - rb->poison), (long long)rb->poison,
+            (long long)(hl_mono_ms() - t0));
+    if (!set_alias(ctx, model, ctx->rebuild_collection, previous, &err))
+        goto done;
+    /* The live projector re-reads aliases at least every second; what it wrote to the old
+     * collection meanwhile is re-applied here (every write is idempotent). */
+    hl_sleep_or_shutdown(2500);
+    if (from_events) {
+        if (!rebuild_from_events(ctx, pg, &after, rb, &err))
+            goto done;
+    } else {
+        rd_kafka_topic_partition_list_t *ends2 = rd_kafka_topic_partition_list_new(16);
+        bool ok = read_topics(ctx, topics, ntopics, ends, NULL, &ends2, replay_apply, rb, &err) &&
+                  replay_flush(ctx, rb);
+        rd_kafka_topic_partition_list_destroy(ends2);
+        if (!ok) {
+            if (rb->err.message[0])
+                err = rb->err;
+            goto done;
+        }
+    }
+    /* Readers resolve the alias per request; give in-flight reads of the old one a moment. */
+    hl_sleep_or_shutdown(2000);
+    if (strcmp(previous, ctx->rebuild_collection) != 0) {
+        mongoc_collection_t *old = mongoc_database_get_collection(ctx->db, previous);
+        bson_error_t berr;
+        if (!mongoc_collection_drop(old, &berr))
+            HL_WARN("drop %s: %s", previous, berr.message);
+        mongoc_collection_destroy(old);
+    }
+    int64_t ms = hl_mono_ms() - t0;
+    fprintf(stderr, "rebuild %s: done, %lld inputs in %lld ms (%.0f inputs/s); alias %s → %s\n",
+            model, (long long)rb->inputs, (long long)ms,
+            ms > 0 ? (double)rb->inputs * 1000.0 / (double)ms : 0.0, model,
+            ctx->rebuild_collection);
+    rc = 0;
+done:
+    if (rc)
+        fprintf(stderr, "projector rebuild %s: %s\n", model, err.message);
+    if (pg)
+        PQfinish(pg);
+    if (rb) {
+        for (size_t i = 0; i < rb->n; i++)
+            pj_plan_destroy(&rb->plans[i]);
+        free(rb);
+    }
+    rd_kafka_topic_partition_list_destroy(ends);
+    ctx->rebuild_model = NULL;
+    return rc;
 }
 
 static int cmd_replay(pj_ctx_t *ctx, int argc, char **argv)
