@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Query-side benchmark (not a test): requests/s and latency percentiles of GET profile,
-# GET chat-rooms (inbox) and GET messages page at 32 connections, with wrk (Debian package,
+# GET chat-rooms (inbox), GET messages page, GET friends, GET notifications and GET
+# friend-requests at 32 connections, with wrk (Debian package,
 # installed here when missing), against a running stack (HL_PROFILE=dev by default: `make up`;
 # HL_PROFILE=test for the test stack).
 #
@@ -67,4 +68,7 @@ PYEOF
 run "GET /v1/users/{id}" "/v1/users/$user"
 run "GET /v1/chat-rooms (inbox, 20)" "/v1/chat-rooms" auth
 run "GET .../messages (page of 20)" "/v1/chat-rooms/$room/messages" auth
+run "GET /v1/friends (20)" "/v1/friends" auth
+run "GET /v1/notifications (20)" "/v1/notifications" auth
+run "GET /v1/friend-requests (incoming)" "/v1/friend-requests" auth
 echo "[bench] $CONNECTIONS connections, ${DURATION}s per route, wrk threads $THREADS; report: $report" >&2

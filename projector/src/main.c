@@ -205,6 +205,10 @@ static rd_kafka_t *consumer_new(pj_ctx_t *ctx, hl_error_t *err)
         !hl_kafka_set(conf, "auto.commit.interval.ms", "1000", err) ||
         !hl_kafka_set(conf, "auto.offset.reset", "earliest", err) ||
         !hl_kafka_set(conf, "isolation.level", "read_committed", err) ||
+        /* the broker answers a fetch as soon as one record is there (fetch.min.bytes 1); cap
+         * its wait on idle partitions at 100 ms (default 500) so that a fetch that started just
+         * before new input does not hold that input back */
+        !hl_kafka_set(conf, "fetch.wait.max.ms", "100", err) ||
         !hl_kafka_set(conf, "topic.metadata.refresh.interval.ms", "10000", err) ||
         !hl_kafka_set(conf, "allow.auto.create.topics", "true", err) ||
         !hl_kafka_set_overrides(conf, ctx->cfg.kafka_overrides, err)) {
