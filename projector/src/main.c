@@ -467,6 +467,7 @@ int main(int argc, char **argv)
     ctx.mongo = mongoc_client_new_from_uri(uri);
     mongoc_client_set_appname(ctx.mongo, "hearlers-projector");
     ctx.db = mongoc_client_get_database(ctx.mongo, ctx.cfg.mongo_db);
+    pj_read_marks_install(&ctx);
     if (!(ctx.registry = hl_schema_registry_new(ctx.cfg.schema_registry_url, 5000, &err)) ||
         !(ctx.schemas = pj_schema_cache_new(ctx.registry))) {
         HL_ERROR("start-up failed: %s", err.message);

@@ -11,7 +11,7 @@ const char *const pj_cdc_models[] = {"user_profiles", "sessions", "chat_rooms",
                                      "room_members",  "messages", NULL};
 const char *const pj_event_models[] = {
     "friends",       "friend_requests",    "friend_requests_by_user",
-    "user_counters", "inbox",              "notifications",
+    "user_counters", "inbox",              "notifications", "notification_reads",
     "daily_active_users", "daily_stats",   NULL};
 
 /* ---- CDC ---- */
@@ -392,25 +392,84 @@ static void daily_count(pj_plan_t *plan, const ev_head_t *h, const char *counter
     bson_append_document_end(&op->update, &inc);
 }
 
-/* One notification for recipient; the caller adds kind-specific fields to *extra (a $set-on-
- * insert document begun here, ended by notification_end). */
-static pj_op_t *notification_begin(pj_plan_t *plan, const ev_head_t *h, const char *recipient,
-                                   const char *kind, const char *actor, bson_t *soi)
+static const pj_read_marks_t *read_marks;
+
+void pj_models_set_read_marks(const pj_read_marks_t *marks)
 {
-    char id[192], at[32];
+    read_marks = marks;
+}
+
+/* The notification _id of recipient for event h: "<recipient>:<occurred µs>:<event id>". */
+static void notification_id(const ev_head_t *h, const char *recipient, char *out, size_t cap)
+{
+    char at[32];
     pj_seq_key(h->occurred_us, at, sizeof at);
-    snprintf(id, sizeof id, "%s:%s:%s", recipient, at, h->event_id);
+    snprintf(out, cap, "%s:%s:%s", recipient, at, h->event_id);
+}
+
+/* One notification for recipient: an upsert by _id whose $set (begun here as *set) holds the
+ * content; the caller appends kind-specific fields, then calls notification_end. The content
+ * is $set, not $setOnInsert: a NotificationsRead by id applied before the notification existed
+ * left a stub {_id, user_id, read, read_at} (see NotificationsRead below) that this fills. */
+static pj_op_t *notification_begin(pj_plan_t *plan, const ev_head_t *h, const char *recipient,
+                                   const char *kind, const char *actor, bson_t *set)
+{
+    char id[192];
+    notification_id(h, recipient, id, sizeof id);
     pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "notifications");
     BSON_APPEND_UTF8(&op->filter, "_id", id);
-    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", soi);
-    BSON_APPEND_UTF8(soi, "user_id", recipient);
-    BSON_APPEND_UTF8(soi, "kind", kind);
-    BSON_APPEND_UTF8(soi, "actor_id", actor);
-    BSON_APPEND_UTF8(soi, "event_id", h->event_id);
-    BSON_APPEND_DATE_TIME(soi, "created_at", h->occurred_us / 1000);
-    BSON_APPEND_BOOL(soi, "read", false);
-    BSON_APPEND_NULL(soi, "read_at");
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", set);
+    BSON_APPEND_UTF8(set, "user_id", recipient);
+    BSON_APPEND_UTF8(set, "kind", kind);
+    BSON_APPEND_UTF8(set, "actor_id", actor);
+    BSON_APPEND_UTF8(set, "event_id", h->event_id);
+    BSON_APPEND_DATE_TIME(set, "created_at", h->occurred_us / 1000);
     return op;
+}
+
+/* End the notification op begun by notification_begin with its read state. A read of every
+ * notification (NotificationsRead {all}) at time t covers those created at or before t; its
+ * update only reaches the notifications that exist when it is applied, so one whose event is
+ * applied later (another topic) asks the read marks for the earliest read-all covering it:
+ *   none:    $setOnInsert {read: false, read_at: null}
+ *   t found: $setOnInsert {read: true, read_at: t}, then update {_id, read: false} $set {read:
+ *            true, read_at: t} and update {_id, read_at > t} $set {read_at: t}
+ * so that read_at is the earliest read covering it in any arrival order (the same as when the
+ * notification was there first). */
+static void notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const ev_head_t *h,
+                             const char *recipient)
+{
+    bson_append_document_end(&op->update, set);
+    int64_t created_ms = h->occurred_us / 1000;
+    int64_t t = read_marks ? read_marks->covering(read_marks->opaque, recipient, created_ms) : -1;
+    bson_t soi;
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
+    BSON_APPEND_BOOL(&soi, "read", t >= 0);
+    if (t >= 0)
+        BSON_APPEND_DATE_TIME(&soi, "read_at", t);
+    else
+        BSON_APPEND_NULL(&soi, "read_at");
+    bson_append_document_end(&op->update, &soi);
+    if (t < 0)
+        return;
+    char id[192];
+    notification_id(h, recipient, id, sizeof id);
+    for (int k = 0; k < 2; k++) {
+        pj_op_t *u = pj_plan_add(plan, PJ_OP_UPDATE, "notifications");
+        bson_t cond, upd;
+        BSON_APPEND_UTF8(&u->filter, "_id", id);
+        if (k == 0) {
+            BSON_APPEND_BOOL(&u->filter, "read", false);
+        } else {
+            BSON_APPEND_DOCUMENT_BEGIN(&u->filter, "read_at", &cond);
+            BSON_APPEND_DATE_TIME(&cond, "$gt", t);
+            bson_append_document_end(&u->filter, &cond);
+        }
+        BSON_APPEND_DOCUMENT_BEGIN(&u->update, "$set", &upd);
+        BSON_APPEND_BOOL(&upd, "read", true);
+        BSON_APPEND_DATE_TIME(&upd, "read_at", t);
+        bson_append_document_end(&u->update, &upd);
+    }
 }
 
 /* user_counters.friend_count of user follows the link user → friend_id without counting a
@@ -606,7 +665,7 @@ static bool plan_message_sent(avro_value_t *rec, const ev_head_t *h, pj_plan_t *
             BSON_APPEND_UTF8(&soi, "message_id", message_id);
             BSON_APPEND_INT64(&soi, "seq", seq);
             BSON_APPEND_UTF8(&soi, "preview", preview);
-            bson_append_document_end(&op->update, &soi);
+            notification_end(plan, op, &soi, h, user);
         }
     }
     daily_count(plan, h, "messages_sent");
@@ -695,7 +754,7 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
             request_status(plan, &h, from, to, "pending");
             pj_op_t *op = notification_begin(plan, &h, to, "friend_request", from, &soi);
             BSON_APPEND_UTF8(&soi, "request_id", h.aggregate_id);
-            bson_append_document_end(&op->update, &soi);
+            notification_end(plan, op, &soi, &h, to);
             daily_active(plan, &h, from);
         } else if (!strcmp(type, "FriendRequestAccepted")) {
             request_status(plan, &h, from, to, "accepted");
@@ -704,7 +763,7 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
             friend_link(plan, &h, to, from, friendship, false);
             pj_op_t *op = notification_begin(plan, &h, from, "friend_accepted", to, &soi);
             BSON_APPEND_UTF8(&soi, "request_id", h.aggregate_id);
-            bson_append_document_end(&op->update, &soi);
+            notification_end(plan, op, &soi, &h, from);
             daily_count(plan, &h, "friendships_formed");
             daily_active(plan, &h, to);
         } else {
@@ -767,7 +826,37 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
             BSON_APPEND_DOCUMENT_BEGIN(&op->filter, "created_at", &cond);
             BSON_APPEND_DATE_TIME(&cond, "$lte", h.occurred_us / 1000);
             bson_append_document_end(&op->filter, &cond);
+            /* remember it for notifications applied later (notification_end): the marks,
+             * and notification_reads {_id: user, read_all: [t...]} from which they reload */
+            if (read_marks)
+                read_marks->add(read_marks->opaque, h.aggregate_id, h.occurred_us / 1000);
+            pj_op_t *mark = pj_plan_add(plan, PJ_OP_UPSERT, "notification_reads");
+            bson_t add;
+            BSON_APPEND_UTF8(&mark->filter, "_id", h.aggregate_id);
+            BSON_APPEND_DOCUMENT_BEGIN(&mark->update, "$addToSet", &add);
+            BSON_APPEND_DATE_TIME(&add, "read_all", h.occurred_us / 1000);
+            bson_append_document_end(&mark->update, &add);
         } else {
+            /* a notification not applied yet gets a stub {_id, user_id, read: true, read_at}
+             * that its creation fills (notification_begin); only ids of this user's range with
+             * the shape of a notification _id, so a client cannot plant other documents */
+            char prefix[80];
+            int plen = snprintf(prefix, sizeof prefix, "%s:", h.aggregate_id);
+            for (size_t i = 0; i < n; i++) {
+                size_t len = strlen(ids[i]);
+                if (plen <= 0 || strncmp(ids[i], prefix, (size_t)plen) != 0 ||
+                    len != (size_t)plen + PJ_SEQ_DIGITS + 1 + 36 ||
+                    ids[i][plen + PJ_SEQ_DIGITS] != ':')
+                    continue;
+                pj_op_t *stub = pj_plan_add(plan, PJ_OP_UPSERT, "notifications");
+                bson_t soi;
+                BSON_APPEND_UTF8(&stub->filter, "_id", ids[i]);
+                BSON_APPEND_DOCUMENT_BEGIN(&stub->update, "$setOnInsert", &soi);
+                BSON_APPEND_UTF8(&soi, "user_id", h.aggregate_id);
+                BSON_APPEND_BOOL(&soi, "read", true);
+                BSON_APPEND_DATE_TIME(&soi, "read_at", h.occurred_us / 1000);
+                bson_append_document_end(&stub->update, &soi);
+            }
             BSON_APPEND_DOCUMENT_BEGIN(&op->filter, "_id", &cond);
             BSON_APPEND_ARRAY_BEGIN(&cond, "$in", &in);
             for (size_t i = 0; i < n; i++) {

@@ -145,4 +145,9 @@ void pj_metrics_init(void);
 bool pj_dead_letter(pj_ctx_t *ctx, const rd_kafka_message_t *msg, const char *projection,
                     const hl_error_t *reason, hl_error_t *err);
 
+/* Give the planner (models.h) the read-all marks of notification inboxes of ctx's database:
+ * an in-memory map per user, loaded from notification_reads on first use (read_marks.c). Call
+ * once ctx->db is set, before planning. */
+void pj_read_marks_install(pj_ctx_t *ctx);
+
 #endif

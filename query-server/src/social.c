@@ -222,6 +222,11 @@ void qs_handle_notifications(hl_http_request_t *req)
                  (long long)((p.cursor.num + 1) * 1000));
     qs_filter_id_prefix(&filter, ctx.session.user_id, p.has_cursor && p.cursor.num >= 0 ? hi : NULL);
     BSON_APPEND_UTF8(&filter, "user_id", ctx.session.user_id);
+    /* not a stub of a read by id whose notification is not applied yet (no kind) */
+    bson_t exists;
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "kind", &exists);
+    BSON_APPEND_BOOL(&exists, "$exists", true);
+    bson_append_document_end(&filter, &exists);
     if (unread)
         BSON_APPEND_BOOL(&filter, "read", false);
     if (p.has_cursor)

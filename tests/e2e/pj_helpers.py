@@ -14,6 +14,7 @@ PROJECTOR_BIN = os.path.join(os.environ.get("HL_BUILD_DIR", os.path.join(ROOT, "
                              "projector", "projector")
 MODELS = ["user_profiles", "sessions", "chat_rooms", "room_members", "messages", "friends",
           "friend_requests", "friend_requests_by_user", "user_counters", "inbox", "notifications",
+          "notification_reads",
           "daily_active_users", "daily_stats", "watermarks"]
 
 

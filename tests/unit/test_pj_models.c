@@ -301,6 +301,83 @@ static void test_cdc_tables(void **state)
     assert_null(pj_cdc_model_of("friendships"));
 }
 
+/* Read marks of the planner: one read-all of B at 1700000000200 ms, none of C. */
+static int64_t fake_covering(void *opaque, const char *user, int64_t created_ms)
+{
+    (void)opaque;
+    return !strcmp(user, B) && created_ms <= 1700000000200LL ? 1700000000200LL : -1;
+}
+
+static int64_t added_ms;
+static void fake_add(void *opaque, const char *user, int64_t read_ms)
+{
+    (void)opaque;
+    assert_string_equal(user, AGG);
+    added_ms = read_ms;
+}
+
+static void test_notification_read_marks(void **state)
+{
+    (void)state;
+    static const pj_read_marks_t marks = {fake_covering, fake_add, NULL};
+    pj_models_set_read_marks(&marks);
+    hl_event_t ev;
+    hl_error_t err = {0};
+    head(&ev, "MessageSent", 7);
+    const char *recipients[] = {B, C};
+    assert_true(hl_avro_set_string(&ev.record, "message_id", EVID, &err));
+    assert_true(hl_avro_set_long(&ev.record, "seq", 5, &err));
+    assert_true(hl_avro_set_string(&ev.record, "sender_id", A, &err));
+    assert_true(hl_avro_set_string(&ev.record, "body", "hi", &err));
+    assert_true(hl_avro_set_string(&ev.record, "client_message_id", "c1", &err));
+    assert_true(hl_avro_set_string_array(&ev.record, "recipient_ids", recipients, 2, &err));
+    pj_plan_t p;
+    pj_plan_init(&p);
+    assert_true(pj_event_plan("MessageSent", &ev.record, &p, &err));
+    /* B: covered by the read-all (inserted read, then existing unread/later-read lowered to
+     * it); C: unread, and its content is $set so that a by-id stub is filled */
+    assert_int_equal(count_on(&p, "notifications"), 4);
+    char *u = json(&op_on(&p, "notifications", 0)->update);
+    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"read\" : true, \"read_at\" : { \"$date\""));
+    assert_non_null(strstr(u, "\"$set\" : { \"user_id\" : \"" B "\""));
+    bson_free(u);
+    char *f = json(&op_on(&p, "notifications", 2)->filter);
+    assert_non_null(strstr(f, "\"read_at\" : { \"$gt\""));
+    bson_free(f);
+    u = json(&op_on(&p, "notifications", 3)->update);
+    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"read\" : false, \"read_at\" : null }"));
+    bson_free(u);
+    pj_plan_destroy(&p);
+    hl_event_destroy(&ev);
+
+    /* read-all: the update of what exists, the mark (memory and notification_reads) */
+    head(&ev, "NotificationsRead", 2);
+    assert_true(hl_avro_set_bool(&ev.record, "all", true, &err));
+    assert_true(hl_avro_set_string_array(&ev.record, "notification_ids", NULL, 0, &err));
+    pj_plan_init(&p);
+    assert_true(pj_event_plan("NotificationsRead", &ev.record, &p, &err));
+    assert_int_equal(added_ms, 1700000000123LL);
+    assert_int_equal(count_on(&p, "notification_reads"), 1);
+    assert_string_equal(p.wm_input, "ev.NotificationInbox");
+    pj_plan_destroy(&p);
+    hl_event_destroy(&ev);
+
+    /* by ids: a stub upsert for each id of the reader's range shaped like a notification id */
+    head(&ev, "NotificationsRead", 3);
+    const char *ids[] = {AGG ":0001700000000000000:" EVID, "someone-else:1", AGG ":short"};
+    assert_true(hl_avro_set_bool(&ev.record, "all", false, &err));
+    assert_true(hl_avro_set_string_array(&ev.record, "notification_ids", ids, 3, &err));
+    pj_plan_init(&p);
+    assert_true(pj_event_plan("NotificationsRead", &ev.record, &p, &err));
+    assert_int_equal(count_on(&p, "notifications"), 2); /* the update of existing + one stub */
+    u = json(&op_on(&p, "notifications", 1)->update);
+    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"user_id\" : \"" AGG "\", \"read\" : true"));
+    bson_free(u);
+    pj_plan_destroy(&p);
+    hl_event_destroy(&ev);
+    pj_models_set_read_marks(NULL);
+}
+
 static void test_preview(void **state)
 {
     (void)state;
@@ -319,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_watermark_only_and_many_ops),
         cmocka_unit_test(test_cdc_tables),
         cmocka_unit_test(test_preview),
+        cmocka_unit_test(test_notification_read_marks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
