@@ -154,7 +154,6 @@ void qs_handle_chat_room_check(hl_http_request_t *req)
     hl_error_t err = {0};
     qs_ctx_t ctx = {.app = req->app};
     qs_docs_t d = {0};
-    char key[2 * HL_UUID_STR_LEN + 2];
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
     if (!hl_uuid_valid(req->params[0])) {
         hl_error_set_reason(&err, HL_ERR_INPUT, 400, "invalid-parameter", "user_id must be a UUID");
@@ -162,16 +161,25 @@ void qs_handle_chat_room_check(hl_http_request_t *req)
     }
     if (!qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err))
         goto fail;
-    qs_direct_key(ctx.session.user_id, req->params[0], key, sizeof key);
-    BSON_APPEND_UTF8(&filter, "direct_key", key);
+    /* the caller's inbox (_id range "<me>:<room>") holds their direct room with the other user;
+     * chat_rooms.direct_key would be a scan of every room on FerretDB */
+    char other[HL_UUID_STR_LEN + 1];
+    for (size_t i = 0; i <= HL_UUID_STR_LEN; i++) {
+        char ch = req->params[0][i];
+        other[i] = ch >= 'A' && ch <= 'F' ? (char)(ch - 'A' + 'a') : ch;
+    }
+    qs_filter_id_prefix(&filter, ctx.session.user_id, NULL);
+    BSON_APPEND_UTF8(&filter, "kind", "direct");
+    BSON_APPEND_UTF8(&filter, "member_ids", other);
     BSON_APPEND_INT64(&opts, "limit", 1);
-    if (!qs_find(&ctx, "chat_rooms", &filter, &opts, &d, &err))
+    /* no direct room with oneself: every direct room of the caller lists the caller */
+    if (strcmp(other, ctx.session.user_id) != 0 && !qs_find(&ctx, "inbox", &filter, &opts, &d, &err))
         goto fail;
     qs_end(&ctx);
     bson_t out = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&out, "exists", d.n > 0);
     if (d.n > 0)
-        BSON_APPEND_UTF8(&out, "room_id", qs_doc_string(d.docs[0], "_id", ""));
+        BSON_APPEND_UTF8(&out, "room_id", qs_doc_string(d.docs[0], "room_id", ""));
     else
         BSON_APPEND_NULL(&out, "room_id");
     hl_http_reply_json(req, 200, &out, NULL);
