@@ -14,7 +14,8 @@
  * start, as the query server does every alias_ttl_ms):
  *   profile     user_profiles {_id: user} limit 1; user_counters {_id: user} limit 1
  *               (the same in both modes: the route has no cache).
- *   chat-rooms  steady: inbox {user_id: user} sort {last_activity_at: -1, _id: -1} limit 21
+ *   chat-rooms  steady: inbox {_id: {$gte: "<user>:", $lt: "<user>;"}, user_id: user}
+ *               sort {last_activity_at: -1, _id: -1} limit 21
  *               (the server keeps sessions and display names for <= 1 s, so under load this is
  *               the one find it issues); cold: that, plus sessions-free display names: one
  *               user_profiles {_id} find (projection {display_name: 1}, limit 1) per distinct
@@ -22,7 +23,8 @@
  *   messages    steady: chat_rooms {_id: room} limit 1 (last_seq; membership and rendered
  *               messages are kept by the server once seen); cold: room_members
  *               {_id: "<room>:<user>"} limit 1, chat_rooms {_id: room} limit 1, then messages
- *               {room_id: room, seq: {$gte: last_seq - 19, $lte: last_seq}} (the page of 20).
+ *               {_id: {$gte: "<room>:<last_seq - 19>", $lte: "<room>:<last_seq>"}} (the page of
+ *               20; seqs as 19 zero-padded digits: docs/read-models.md).
  * Output columns: route, mode, req/s, p50/p90/p99/max in ms, errors (failed finds or documents
  * not found). Exit status 0 when no request failed. */
 #define _POSIX_C_SOURCE 200809L
@@ -130,6 +132,14 @@ static bool req_rooms(mongoc_client_t *c)
 {
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
     bson_t *sort = BCON_NEW("last_activity_at", BCON_INT32(-1), "_id", BCON_INT32(-1));
+    char lo_id[64], hi_id[64];
+    snprintf(lo_id, sizeof lo_id, "%s:", O.user);
+    snprintf(hi_id, sizeof hi_id, "%s;", O.user);
+    bson_t range;
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &range);
+    BSON_APPEND_UTF8(&range, "$gte", lo_id);
+    BSON_APPEND_UTF8(&range, "$lt", hi_id);
+    bson_append_document_end(&filter, &range);
     BSON_APPEND_UTF8(&filter, "user_id", O.user);
     BSON_APPEND_DOCUMENT(&opts, "sort", sort);
     BSON_APPEND_INT64(&opts, "limit", PAGE + 1);
@@ -192,8 +202,10 @@ static bool req_messages(mongoc_client_t *c)
     if (!O.cold)
         return last > 0;
     int64_t lo = last - PAGE + 1 > 1 ? last - PAGE + 1 : 1;
-    bson_t *filter = BCON_NEW("room_id", BCON_UTF8(O.room), "seq", "{", "$gte", BCON_INT64(lo),
-                              "$lte", BCON_INT64(last), "}");
+    char lo_id[80], hi_id[80];
+    snprintf(lo_id, sizeof lo_id, "%s:%019lld", O.room, (long long)lo);
+    snprintf(hi_id, sizeof hi_id, "%s:%019lld", O.room, (long long)last);
+    bson_t *filter = BCON_NEW("_id", "{", "$gte", BCON_UTF8(lo_id), "$lte", BCON_UTF8(hi_id), "}");
     long n = find(c, "messages", filter, NULL, NULL);
     bson_destroy(filter);
     return n > 0;
