@@ -83,6 +83,11 @@ def at(seconds):
     return datetime.datetime(2026, 1, 1, tzinfo=UTC) + datetime.timedelta(seconds=seconds)
 
 
+def ts(seconds):
+    """at(seconds) in ms since the epoch (the time part of notification _ids is in µs)."""
+    return int(at(seconds).timestamp()) * 1000
+
+
 def get(path, headers=None):
     return http("GET", f"{QUERY}{path}", headers=headers)
 
@@ -145,6 +150,13 @@ def world():
          "created_at": at(42), "updated_at": at(42), "v": 1},
         {"_id": req["done"], "from_user_id": u["b"], "to_user_id": u["a"], "status": "accepted",
          "created_at": at(5), "updated_at": at(6), "v": 2}])
+    # the per-party lists the query server reads (docs/read-models.md friend_requests_by_user)
+    d.friend_requests_by_user.insert_many([
+        {**{k: v for k, v in r.items() if k != "_id"}, "_id": f"{r[key]}:{side}:{r['_id']}",
+         "user_id": r[key], "direction": direction, "request_id": r["_id"]}
+        for r in d.friend_requests.find({"_id": {"$in": list(req.values())}})
+        for key, side, direction in (("to_user_id", "in", "incoming"),
+                                     ("from_user_id", "out", "outgoing"))])
     rooms = {"ab": uid(), "group": uid(), "ac": uid()}
     lo, hi = sorted([u["a"], u["b"]])
     d.chat_rooms.insert_many([
@@ -165,7 +177,8 @@ def world():
          for m in (u["a"], u["b"], u["e"])] +
         [{"_id": f"{rooms['ac']}:{u['c']}", "room_id": rooms["ac"], "user_id": u["c"],
           "joined_at": at(52), "last_read_seq": 0, "room_version": 1}])
-    msgs = [{"_id": uid(), "room_id": rooms["ab"], "seq": s, "sender_id": u["a" if s % 2 else "b"],
+    msgs = [{"_id": f"{rooms['ab']}:{s:019d}", "message_id": uid(), "room_id": rooms["ab"],
+             "seq": s, "sender_id": u["a" if s % 2 else "b"],
              "body": f"message {s}", "client_message_id": f"c{s}", "created_at": at(100 + s),
              "room_version": s + 1} for s in range(1, 26)]
     d.messages.insert_many(msgs)
@@ -175,7 +188,7 @@ def world():
                 "title": title, "member_ids": members, "last_message": last,
                 "last_activity_at": at(activity), "last_seq": last_seq,
                 "last_read_seq": read_seq}
-    last_ab = {"message_id": msgs[-1]["_id"], "seq": 25, "sender_id": u["a"],
+    last_ab = {"message_id": msgs[-1]["message_id"], "seq": 25, "sender_id": u["a"],
                "body": "message 25", "sent_at": at(125)}
     d.inbox.insert_many([
         inbox(u["a"], rooms["ab"], "direct", None, [u["a"], u["b"]], 25, 20, 125, last_ab),
@@ -187,7 +200,9 @@ def world():
     notes = []
     for i, (kind, read) in enumerate((("friend_request", False), ("friend_accepted", True),
                                       ("new_message", False), ("new_message", True))):
-        notes.append({"_id": f"{uid()}:{u['a']}", "user_id": u["a"], "kind": kind,
+        event = uid()
+        notes.append({"_id": f"{u['a']}:{(ts(300 + i)) * 1000:019d}:{event}", "user_id": u["a"],
+                      "kind": kind, "event_id": event,
                       "actor_id": u["b"], "created_at": at(300 + i), "read": read,
                       "read_at": at(400) if read else None, "room_id": rooms["ab"],
                       "seq": i + 1, "preview": f"p{i}"})
@@ -313,7 +328,7 @@ def test_chat_rooms_inbox(world):
                                 {"id": u["b"], "display_name": names["b"]},
                                 {"id": u["e"], "display_name": names["e"]}]
     assert direct["unread_count"] == 5 and direct["title"] is None
-    assert direct["last_message"] == {"message_id": world["msgs"][-1]["_id"], "seq": 25,
+    assert direct["last_message"] == {"message_id": world["msgs"][-1]["message_id"], "seq": 25,
                                       "sender_id": u["a"], "body": "message 25",
                                       "sent_at": "2026-01-01T00:02:05.000000Z"}
     assert empty["last_message"] is None and empty["unread_count"] == 0
@@ -342,7 +357,7 @@ def test_messages_members_only_and_paging(world):
     first = get(path, auth).json()
     assert [m["seq"] for m in first["items"]] == list(range(25, 5, -1))
     m = first["items"][0]
-    assert m == {"message_id": msgs[-1]["_id"], "room_id": rooms["ab"], "seq": 25,
+    assert m == {"message_id": msgs[-1]["message_id"], "room_id": rooms["ab"], "seq": 25,
                  "sender_id": u["a"], "body": "message 25", "client_message_id": "c25",
                  "sent_at": "2026-01-01T00:02:05.000000Z"}
     rest = get(f"{path}?cursor={first['next_cursor']}", auth).json()
@@ -422,7 +437,7 @@ def test_rebuilt_read_model_switches_through_the_alias(world):
     d = db()
     u = world["u"]
     shadow = f"notifications_rebuild_{world['tag']}"
-    d[shadow].insert_one({"_id": f"{uuid.uuid4()}:{u['a']}", "user_id": u["a"],
+    d[shadow].insert_one({"_id": f"{u['a']}:{ts(999) * 1000:019d}:{uuid.uuid4()}", "user_id": u["a"],
                           "kind": "friend_accepted", "actor_id": u["c"], "created_at": at(999),
                           "read": False, "read_at": None})
     previous = d.read_model_aliases.find_one({"_id": "notifications"})
@@ -510,7 +525,8 @@ def test_message_pages_follow_the_projection(world):
                                    "joined_at": at(0), "last_read_seq": 0, "room_version": 1})
 
     def msg(r, s):
-        return {"_id": uid(), "room_id": r, "seq": s, "sender_id": u["a"], "body": f"b{s}",
+        return {"_id": f"{r}:{s:019d}", "message_id": uid(), "room_id": r, "seq": s,
+                "sender_id": u["a"], "body": f"b{s}",
                 "client_message_id": f"c{s}", "created_at": at(s), "room_version": s + 1}
     d.messages.insert_many([msg(room, s) for s in (1, 2, 3)] + [msg(other, s) for s in (1, 2, 3)])
     path = f"/v1/chat-rooms/{room}/messages"
