@@ -1,12 +1,14 @@
 /* read_marks.c: the read-all marks of notification inboxes for the planner (models.h
- * pj_read_marks_t), kept in memory per user and loaded on first use from the read model
- * notification_reads ({_id: user id, read_all: [date...]}, written by the same plans).
+ * pj_read_marks_t), kept in memory per user: the whole read model notification_reads ({_id:
+ * user id, read_all: [date...]}) is loaded once, at the first use, and this process's own plans
+ * (which also write it) keep the map up to date. One projector daemon consumes the event topics
+ * (docs/read-models.md), so nothing else adds marks meanwhile; a rebuild or replay process
+ * learns the marks of later inputs when it plans them.
  *
- * Only the consumer thread plans, so nothing here locks. Entries are never evicted: a mark
- * planned in this process but not yet written must not be forgotten before the plan that
- * writes it ran (one entry per user seen with a notification: ~100 bytes). A mark known here
- * before its NotificationsRead is applied (loaded from the store by a rebuild or a second
- * replay) is harmless: the final state of a notification is a function of all read events. */
+ * Only the consumer thread plans, so nothing here locks. Entries are never evicted (one per user
+ * with a read-all, ~100 bytes). A mark known before its NotificationsRead is applied (loaded from
+ * the store by a rebuild or a second replay) is harmless: the final state of a notification is a
+ * function of all its read events. */
 #include "projector.h"
 
 #include "models.h"
@@ -27,6 +29,7 @@ typedef struct mark_entry {
 
 typedef struct {
     pj_ctx_t *ctx;
+    bool loaded;
     mark_entry_t *buckets[MARK_BUCKETS];
 } marks_t;
 
@@ -38,6 +41,24 @@ static size_t bucket_of(const char *user)
     for (const unsigned char *p = (const unsigned char *)user; *p; p++)
         h = (h ^ *p) * 1099511628211ULL;
     return (size_t)(h % MARK_BUCKETS);
+}
+
+/* The entry of user; created (empty) when create is set, else NULL when absent. */
+static mark_entry_t *entry_get(marks_t *m, const char *user, bool create)
+{
+    size_t b = bucket_of(user);
+    for (mark_entry_t *e = m->buckets[b]; e; e = e->next)
+        if (!strcmp(e->user, user))
+            return e;
+    if (!create)
+        return NULL;
+    mark_entry_t *e = calloc(1, sizeof *e);
+    if (!e)
+        abort();
+    snprintf(e->user, sizeof e->user, "%s", user);
+    e->next = m->buckets[b];
+    m->buckets[b] = e;
+    return e;
 }
 
 static void entry_add(mark_entry_t *e, int64_t t)
@@ -61,54 +82,50 @@ static void entry_add(mark_entry_t *e, int64_t t)
     e->times[i] = t;
 }
 
-/* The entry of user, loaded from notification_reads when first asked for. A store error leaves
- * the entry unloaded (no marks known) and is logged; the notification is then planned unread,
- * as before read marks existed. */
-static mark_entry_t *entry_get(marks_t *m, const char *user)
+/* Load every document of notification_reads into the map, once (its documents are the users
+ * with a read-all: few, small). Afterwards this process's own plans keep the map complete: a
+ * user absent from it has no marks. False (logged, retried at the next call) on a store error. */
+static bool marks_load(marks_t *m)
 {
-    size_t b = bucket_of(user);
-    for (mark_entry_t *e = m->buckets[b]; e; e = e->next)
-        if (!strcmp(e->user, user))
-            return e;
-    mark_entry_t *e = calloc(1, sizeof *e);
-    if (!e)
-        abort();
-    snprintf(e->user, sizeof e->user, "%s", user);
+    if (m->loaded)
+        return true;
     mongoc_collection_t *coll =
         mongoc_database_get_collection(m->ctx->db, pj_physical(m->ctx, "notification_reads"));
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(user));
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
+    bson_t filter = BSON_INITIALIZER;
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
     const bson_t *doc;
     bson_error_t berr;
-    bool ok = true;
+    size_t users = 0;
     while (mongoc_cursor_next(cur, &doc)) {
         bson_iter_t it, arr;
+        if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
+            continue;
+        mark_entry_t *e = entry_get(m, bson_iter_utf8(&it, NULL), true);
+        users++;
         if (bson_iter_init_find(&it, doc, "read_all") && BSON_ITER_HOLDS_ARRAY(&it) &&
             bson_iter_recurse(&it, &arr))
             while (bson_iter_next(&arr))
                 if (BSON_ITER_HOLDS_DATE_TIME(&arr))
                     entry_add(e, bson_iter_date_time(&arr));
     }
-    if (mongoc_cursor_error(cur, &berr)) {
-        HL_WARN("read marks of %s: %s (planning its notifications unread)", user, berr.message);
-        ok = false;
-    }
+    bool ok = !mongoc_cursor_error(cur, &berr);
+    if (!ok)
+        HL_WARN("loading notification read marks: %s (notifications are planned unread until "
+                "it works)",
+                berr.message);
+    else
+        HL_INFO("notification read marks of %zu users loaded", users);
     mongoc_cursor_destroy(cur);
-    bson_destroy(filter);
+    bson_destroy(&filter);
     mongoc_collection_destroy(coll);
-    if (!ok) {
-        free(e->times);
-        free(e);
-        return NULL;
-    }
-    e->next = m->buckets[b];
-    m->buckets[b] = e;
-    return e;
+    m->loaded = ok;
+    return ok;
 }
 
 static int64_t marks_covering(void *opaque, const char *user, int64_t created_ms)
 {
-    mark_entry_t *e = entry_get(opaque, user);
+    marks_t *m = opaque;
+    mark_entry_t *e = marks_load(m) ? entry_get(m, user, false) : NULL;
     for (size_t i = 0; e && i < e->n; i++)
         if (e->times[i] >= created_ms)
             return e->times[i];
@@ -117,9 +134,9 @@ static int64_t marks_covering(void *opaque, const char *user, int64_t created_ms
 
 static void marks_add(void *opaque, const char *user, int64_t read_ms)
 {
-    mark_entry_t *e = entry_get(opaque, user);
-    if (e)
-        entry_add(e, read_ms);
+    marks_t *m = opaque;
+    marks_load(m); /* a mark added before the load is kept: the load only adds */
+    entry_add(entry_get(m, user, true), read_ms);
 }
 
 void pj_read_marks_install(pj_ctx_t *ctx)
