@@ -10,9 +10,8 @@
 const char *const pj_cdc_models[] = {"user_profiles", "sessions", "chat_rooms",
                                      "room_members",  "messages", NULL};
 const char *const pj_event_models[] = {
-    "friends",       "friend_requests",    "friend_requests_by_user",
-    "user_counters", "inbox",              "notifications", "notification_reads",
-    "daily_active_users", "daily_stats",   NULL};
+    "friends",       "friend_requests",    "friend_requests_by_user", "user_counters", "inbox",
+    "notifications", "notification_reads", "daily_active_users",      "daily_stats",   NULL};
 
 /* ---- CDC ---- */
 
@@ -610,7 +609,6 @@ static void request_status(pj_plan_t *plan, const ev_head_t *h, const char *from
         bson_append_document_end(&op->update, &set);
     }
 }
-
 
 #define MAX_MEMBERS 1024
 

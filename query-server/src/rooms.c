@@ -173,7 +173,8 @@ void qs_handle_chat_room_check(hl_http_request_t *req)
     BSON_APPEND_UTF8(&filter, "member_ids", other);
     BSON_APPEND_INT64(&opts, "limit", 1);
     /* no direct room with oneself: every direct room of the caller lists the caller */
-    if (strcmp(other, ctx.session.user_id) != 0 && !qs_find(&ctx, "inbox", &filter, &opts, &d, &err))
+    if (strcmp(other, ctx.session.user_id) != 0 &&
+        !qs_find(&ctx, "inbox", &filter, &opts, &d, &err))
         goto fail;
     qs_end(&ctx);
     bson_t out = BSON_INITIALIZER;

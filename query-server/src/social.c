@@ -220,7 +220,8 @@ void qs_handle_notifications(hl_http_request_t *req)
     if (p.has_cursor && p.cursor.num >= 0)
         snprintf(hi, sizeof hi, "%s:%019lld", ctx.session.user_id,
                  (long long)((p.cursor.num + 1) * 1000));
-    qs_filter_id_prefix(&filter, ctx.session.user_id, p.has_cursor && p.cursor.num >= 0 ? hi : NULL);
+    qs_filter_id_prefix(&filter, ctx.session.user_id,
+                        p.has_cursor && p.cursor.num >= 0 ? hi : NULL);
     BSON_APPEND_UTF8(&filter, "user_id", ctx.session.user_id);
     /* not a stub of a read by id whose notification is not applied yet (no kind) */
     bson_t exists;
