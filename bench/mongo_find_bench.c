@@ -26,7 +26,9 @@
  *               {_id: {$gte: "<room>:<last_seq - 19>", $lte: "<room>:<last_seq>"}} (the page of
  *               20; seqs as 19 zero-padded digits: docs/read-models.md).
  * Output columns: route, mode, req/s, p50/p90/p99/max in ms, errors (failed finds or documents
- * not found). Exit status 0 when no request failed. */
+ * not found). Requests still running at the end get a grace period (the duration, at least 30 s);
+ * what is still in flight then is left out (said on stderr). Exit status 0 when no request
+ * failed. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <mongoc/mongoc.h>
@@ -38,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_THREADS            256
 #define MAX_SAMPLES_PER_THREAD 2000000
@@ -65,8 +68,10 @@ static int naliases;
 
 typedef struct {
     int64_t *lat_us;
-    long n, errors;
+    atomic_long n, errors; /* written by the worker, read by main at the grace deadline */
 } worker_t;
+
+static atomic_int running; /* workers not yet finished */
 
 static int64_t mono_us(void)
 {
@@ -221,11 +226,15 @@ static void *work(void *arg)
                   : O.route == ROUTE_ROOMS ? req_rooms(c)
                                            : req_messages(c);
         if (!ok)
-            w->errors++;
-        if (w->n < MAX_SAMPLES_PER_THREAD)
-            w->lat_us[w->n++] = mono_us() - t0;
+            atomic_fetch_add(&w->errors, 1);
+        long n = atomic_load(&w->n);
+        if (n < MAX_SAMPLES_PER_THREAD) {
+            w->lat_us[n] = mono_us() - t0;
+            atomic_store(&w->n, n + 1);
+        }
     }
     mongoc_client_pool_push(pool, c);
+    atomic_fetch_sub(&running, 1);
     return NULL;
 }
 
@@ -366,36 +375,56 @@ int main(int argc, char **argv)
         }
     }
     int64_t t0 = mono_us();
+    atomic_store(&running, O.threads);
     for (int i = 0; i < O.threads; i++)
         pthread_create(&tid[i], NULL, work, &w[i]);
+    int in_flight = 0;
     if (!O.requests) {
-        struct timespec d = {.tv_sec = O.seconds};
+        struct timespec d = {.tv_sec = O.seconds}, tick = {.tv_nsec = 100000000};
         nanosleep(&d, NULL);
         atomic_store(&stop_flag, true);
+        /* Requests still in flight get a grace period (the duration, at least 30 s); what has
+         * not finished then is not counted, and the process exits without waiting for it. */
+        int64_t grace_end = mono_us() + (int64_t)(O.seconds > 30 ? O.seconds : 30) * 1000000;
+        while (atomic_load(&running) > 0 && mono_us() < grace_end)
+            nanosleep(&tick, NULL);
+        in_flight = atomic_load(&running);
     }
-    for (int i = 0; i < O.threads; i++)
-        pthread_join(tid[i], NULL);
+    if (in_flight == 0)
+        for (int i = 0; i < O.threads; i++)
+            pthread_join(tid[i], NULL);
     double secs = (double)(mono_us() - t0) / 1e6;
     long total = 0, errors = 0;
+    long counts[MAX_THREADS];
     for (int i = 0; i < O.threads; i++) {
-        total += w[i].n;
-        errors += w[i].errors;
+        counts[i] = atomic_load(&w[i].n);
+        total += counts[i];
+        errors += atomic_load(&w[i].errors);
     }
     int64_t *all = malloc((size_t)(total ? total : 1) * sizeof *all);
     long k = 0;
     for (int i = 0; i < O.threads; i++) {
-        memcpy(all + k, w[i].lat_us, (size_t)w[i].n * sizeof *all);
-        k += w[i].n;
-        free(w[i].lat_us);
+        memcpy(all + k, w[i].lat_us, (size_t)counts[i] * sizeof *all);
+        k += counts[i];
     }
     qsort(all, (size_t)total, sizeof *all, cmp64);
     if (O.header)
         printf("%-12s %-7s %10s %9s %9s %9s %9s %8s\n", "route", "mode", "req/s", "p50_ms",
                "p90_ms", "p99_ms", "max_ms", "errors");
-    printf("%-12s %-7s %10.0f %9.2f %9.2f %9.2f %9.2f %8ld\n", O.route_name, O.mode,
+    printf("%-12s %-7s %10.1f %9.2f %9.2f %9.2f %9.2f %8ld\n", O.route_name, O.mode,
            (double)total / secs, pct_ms(all, total, 50), pct_ms(all, total, 90),
            pct_ms(all, total, 99), total ? (double)all[total - 1] / 1000.0 : 0.0, errors);
     free(all);
+    if (in_flight) {
+        fprintf(stderr,
+                "mongo_find_bench: %d requests still in flight after the grace period, "
+                "not counted\n",
+                in_flight);
+        fflush(stdout);
+        _exit(errors ? 1 : 0); /* the workers are blocked in the driver: do not wait for them */
+    }
+    for (int i = 0; i < O.threads; i++)
+        free(w[i].lat_us);
     free(w);
     mongoc_client_pool_destroy(pool);
     mongoc_uri_destroy(uri);
