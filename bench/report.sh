@@ -119,7 +119,8 @@ say "versions"
   echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
   echo "valgrind=$(valgrind --version)"
   echo "perf=$(perf --version 2>/dev/null | awk '{print $3}')"
-  echo "workload=${LOADGEN:+hl-loadgen ($LOADGEN)}${LOADGEN:-bench/report_populate.py (hl-loadgen not built)}"
+  if [[ -n ${LOADGEN:-} ]]; then echo "workload=hl-loadgen (${LOADGEN#"$HL_ROOT"/})"
+  else echo "workload=bench/report_populate.py (hl-loadgen not built)"; fi
 } >"$RUN/versions.txt"
 
 populate() { # scale-to-add label

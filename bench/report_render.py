@@ -471,17 +471,21 @@ for name in ("profile", "chat-rooms", "messages"):
            if name == "messages" else ""))
 hc, sc, _ = qrows.get("chat-rooms", (None, None, None))
 if hc and sc and store.get("inbox"):
-    w(f"- *GET chat-rooms* is the outlier on both sides ({fr(hc['rps'])} vs {fr(sc['rps'])} req/s, "
-      f"peer p50 {f0(sc['p50'])} ms): its one find, `inbox {{user_id}}` sorted by "
-      f"`last_activity_at`, makes FerretDB read and decode all {f0(store['inbox'])} inbox "
-      "documents (stored as JSON in SQLite) for every request, and 32 of them at once queue "
-      "behind each other on two cores. No client-side work can fix that; the inbox needs an "
-      "`_id`-addressable shape or a store that pushes the filter down (bench/query_results.md).")
-w("- FerretDB 1.24 on SQLite is the floor for both sides: it pushes only `_id` equality down to "
-  "SQLite; every other filter (the inbox's `{user_id}` sorted by `last_activity_at`, the "
-  "messages range) decodes and scans the whole collection (bench/query_results.md). The *cold* "
-  "peer column shows what the routes would cost without the query server's caches: the message "
-  "page falls to the range scan, the inbox adds one `_id` find per member name.")
+    w(f"- *GET chat-rooms* costs FerretDB the most CPU per request of the three routes "
+      f"({fr(hc['rps'])} vs {fr(sc['rps'])} req/s, peer p50 {f0(sc['p50'])} ms): its find reads "
+      "every inbox document of the caller (one `_id` range `\"<user_id>:\"`, served by the "
+      "index FerretDB patch 4 adds, deploy/local/mongo.sh) and sorts them by "
+      "`last_activity_at` (FerretDB sorts after reading, so the page limit does not bound the "
+      "read), and FerretDB decodes each document from its JSON text in SQLite. The cost follows "
+      "the caller's room count, not the collection size "
+      f"({f0(store['inbox'])} inbox documents in all here).")
+w("- FerretDB 1.24 on SQLite is the floor for both sides: every document it returns is decoded "
+  "from JSON text, and it reaches documents through an index only by `_id` (equality, and with "
+  "patch 4 `_id` ranges and `$in`); the read models are keyed so that each route is one `_id` "
+  "lookup or range (docs/read-models.md, bench/query_results.md). The *cold* peer column shows "
+  "what the routes would cost without the query server's caches: the message page becomes one "
+  "`_id` range of the missing seqs plus the membership and room lookups, the inbox adds the "
+  "member names' `$in`.")
 w("- The query server's own share is HTTP (civetweb: accept, parse, one thread per "
   "connection), bearer-token signature check, JSON rendering of the BSON result "
   "(libbson → JSON text) and the alias/cache lookups; callgrind's instruction counts above "
@@ -685,6 +689,11 @@ for x in scales:
         w(f"- The {x}x phase was not completed in this run" +
           (f" (population exit {rc[0]} after {rc[1]} s)." if rc else " (stopped during its population).") +
           est + " `make bench-report` runs it by default; `--scales=1` leaves it out.")
+if "10" not in scales:
+    w("- The 10x scale (10,000 users, 200,000 messages) is not in this run (`--scales` "
+      f"{','.join(scales)}): on this machine populating it took about 50 min with hl-loadgen and "
+      "the projector still had ~900k inputs to apply when the workload ended (bench/README.md, "
+      "hl-loadgen), more than the time this report had. `make bench-report` runs it by default.")
 for name in ("chat-rooms", "messages"):
     if rd(f"q-{name}-cold-a.json") and not find_parse(rd(f"q-{name}-cold.txt")):
         w(f"- The *cold* find loop of GET {name} printed no figures: 32 concurrent uncached "
