@@ -650,128 +650,124 @@ static bool model_user_profiles(vctx_t *v)
     return ok;
 }
 
-static bool model_sessions(vctx_t *v)
+/* How one SQL result column becomes one field of an expected document. */
+typedef enum { COL_STR, COL_STR_OR_NULL, COL_I64, COL_DATE } col_kind_t;
+
+typedef struct {
+    const char *field; /* field of the read-model document */
+    int col;           /* result column */
+    col_kind_t kind;
+} col_t;
+
+/* Expected documents of a read model that copies one row into one document, field by field.
+ * sql: the rows in scope; the key is column 0, or columns 0 and 1 joined by ':' when key_cols is
+ * 2 (the same key keyf derives from a stored document). cols/ncols: the fields compared. Then
+ * check_collection() compares the stored collection (logical name) with them. Returns false on
+ * a query error or any mismatch (each printed). */
+static bool model_rows(vctx_t *v, const char *logical, const char *sql, int key_cols,
+                       const col_t *cols, size_t ncols, key_fn keyf)
 {
-    PGresult *r = q(v, "SELECT session_id, user_id, " MS("created_at") ", " MS(
-                           "expires_at") ", " MS("revoked_at") ", version FROM sessions WHERE "
-                                                               "user_id IN " SCOPE_USERS);
+    PGresult *r = q(v, sql);
     if (!r)
         return false;
     map_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         bson_t *d = bson_new();
-        BSON_APPEND_UTF8(d, "user_id", PQgetvalue(r, i, 1));
-        put_date(d, "created_at", r, i, 2);
-        put_date(d, "expires_at", r, i, 3);
-        put_date(d, "revoked_at", r, i, 4);
-        BSON_APPEND_INT64(d, "version", i64(r, i, 5));
-        map_put(&want, PQgetvalue(r, i, 0), d);
+        for (size_t c = 0; c < ncols; c++) {
+            switch (cols[c].kind) {
+            case COL_STR:
+                BSON_APPEND_UTF8(d, cols[c].field, PQgetvalue(r, i, cols[c].col));
+                break;
+            case COL_STR_OR_NULL:
+                put_str(d, cols[c].field, str_or_null(r, i, cols[c].col));
+                break;
+            case COL_I64:
+                BSON_APPEND_INT64(d, cols[c].field, i64(r, i, cols[c].col));
+                break;
+            case COL_DATE:
+                put_date(d, cols[c].field, r, i, cols[c].col);
+                break;
+            }
+        }
+        char key[256];
+        if (key_cols == 2)
+            snprintf(key, sizeof key, "%s:%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+        else
+            snprintf(key, sizeof key, "%s", PQgetvalue(r, i, 0));
+        map_put(&want, key, d);
     }
     PQclear(r);
-    bool ok = check_collection(v, "sessions", &want, key_session, NULL, false);
+    bool ok = check_collection(v, logical, &want, keyf, NULL, false);
     map_free(&want, free_bson);
     return ok;
+}
+
+#define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
+
+static bool model_sessions(vctx_t *v)
+{
+    static const col_t cols[] = {{"user_id", 1, COL_STR},
+                                 {"created_at", 2, COL_DATE},
+                                 {"expires_at", 3, COL_DATE},
+                                 {"revoked_at", 4, COL_DATE},
+                                 {"version", 5, COL_I64}};
+    return model_rows(v, "sessions",
+                      "SELECT session_id, user_id, " MS("created_at") ", " MS("expires_at") ", " MS(
+                          "revoked_at") ", version FROM sessions WHERE "
+                                        "user_id IN " SCOPE_USERS,
+                      1, cols, NCOLS(cols), key_session);
 }
 
 static bool model_chat_rooms(vctx_t *v)
 {
-    PGresult *r = q(v, "SELECT room_id, kind, title, created_by, direct_key, last_seq, " MS(
-                           "created_at") ", " MS("updated_at") ", version FROM chat_rooms "
-                                                               "WHERE room_id IN " SCOPE_ROOMS);
-    if (!r)
-        return false;
-    map_t want = {0};
-    for (int i = 0; i < PQntuples(r); i++) {
-        bson_t *d = bson_new();
-        BSON_APPEND_UTF8(d, "kind", PQgetvalue(r, i, 1));
-        put_str(d, "title", str_or_null(r, i, 2));
-        BSON_APPEND_UTF8(d, "created_by", PQgetvalue(r, i, 3));
-        put_str(d, "direct_key", str_or_null(r, i, 4));
-        BSON_APPEND_INT64(d, "last_seq", i64(r, i, 5));
-        put_date(d, "created_at", r, i, 6);
-        put_date(d, "updated_at", r, i, 7);
-        BSON_APPEND_INT64(d, "version", i64(r, i, 8));
-        map_put(&want, PQgetvalue(r, i, 0), d);
-    }
-    PQclear(r);
-    bool ok = check_collection(v, "chat_rooms", &want, key_room, NULL, false);
-    map_free(&want, free_bson);
-    return ok;
+    static const col_t cols[] = {{"kind", 1, COL_STR},        {"title", 2, COL_STR_OR_NULL},
+                                 {"created_by", 3, COL_STR},  {"direct_key", 4, COL_STR_OR_NULL},
+                                 {"last_seq", 5, COL_I64},    {"created_at", 6, COL_DATE},
+                                 {"updated_at", 7, COL_DATE}, {"version", 8, COL_I64}};
+    return model_rows(v, "chat_rooms",
+                      "SELECT room_id, kind, title, created_by, direct_key, last_seq, " MS(
+                          "created_at") ", " MS("updated_at") ", version FROM chat_rooms "
+                                                              "WHERE room_id IN " SCOPE_ROOMS,
+                      1, cols, NCOLS(cols), key_room);
 }
 
 static bool model_room_members(vctx_t *v)
 {
-    PGresult *r = q(v, "SELECT room_id, user_id, " MS(
-                           "joined_at") ", last_read_seq, room_version "
-                                        "FROM room_members WHERE room_id IN " SCOPE_ROOMS);
-    if (!r)
-        return false;
-    map_t want = {0};
-    for (int i = 0; i < PQntuples(r); i++) {
-        bson_t *d = bson_new();
-        char key[100];
-        BSON_APPEND_UTF8(d, "room_id", PQgetvalue(r, i, 0));
-        BSON_APPEND_UTF8(d, "user_id", PQgetvalue(r, i, 1));
-        put_date(d, "joined_at", r, i, 2);
-        BSON_APPEND_INT64(d, "last_read_seq", i64(r, i, 3));
-        BSON_APPEND_INT64(d, "room_version", i64(r, i, 4));
-        snprintf(key, sizeof key, "%s:%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
-        map_put(&want, key, d);
-    }
-    PQclear(r);
-    bool ok = check_collection(v, "room_members", &want, key_member, NULL, false);
-    map_free(&want, free_bson);
-    return ok;
+    static const col_t cols[] = {{"room_id", 0, COL_STR},
+                                 {"user_id", 1, COL_STR},
+                                 {"joined_at", 2, COL_DATE},
+                                 {"last_read_seq", 3, COL_I64},
+                                 {"room_version", 4, COL_I64}};
+    return model_rows(v, "room_members",
+                      "SELECT room_id, user_id, " MS("joined_at") ", last_read_seq, room_version "
+                                                                  "FROM room_members WHERE "
+                                                                  "room_id IN " SCOPE_ROOMS,
+                      2, cols, NCOLS(cols), key_member);
 }
 
 static bool model_messages(vctx_t *v)
 {
-    PGresult *r =
-        q(v, "SELECT message_id, room_id, sender_id, seq, body, client_message_id, " MS(
-                 "created_at") ", room_version FROM messages WHERE room_id IN " SCOPE_ROOMS);
-    if (!r)
-        return false;
-    map_t want = {0};
-    for (int i = 0; i < PQntuples(r); i++) {
-        bson_t *d = bson_new();
-        BSON_APPEND_UTF8(d, "room_id", PQgetvalue(r, i, 1));
-        BSON_APPEND_UTF8(d, "sender_id", PQgetvalue(r, i, 2));
-        BSON_APPEND_INT64(d, "seq", i64(r, i, 3));
-        BSON_APPEND_UTF8(d, "body", PQgetvalue(r, i, 4));
-        BSON_APPEND_UTF8(d, "client_message_id", PQgetvalue(r, i, 5));
-        put_date(d, "created_at", r, i, 6);
-        BSON_APPEND_INT64(d, "room_version", i64(r, i, 7));
-        map_put(&want, PQgetvalue(r, i, 0), d);
-    }
-    PQclear(r);
-    bool ok = check_collection(v, "messages", &want, key_message, NULL, false);
-    map_free(&want, free_bson);
-    return ok;
+    static const col_t cols[] = {
+        {"room_id", 1, COL_STR},     {"sender_id", 2, COL_STR},         {"seq", 3, COL_I64},
+        {"body", 4, COL_STR},        {"client_message_id", 5, COL_STR}, {"created_at", 6, COL_DATE},
+        {"room_version", 7, COL_I64}};
+    return model_rows(
+        v, "messages",
+        "SELECT message_id, room_id, sender_id, seq, body, client_message_id, " MS(
+            "created_at") ", room_version FROM messages WHERE room_id IN " SCOPE_ROOMS,
+        1, cols, NCOLS(cols), key_message);
 }
 
 static bool model_friend_requests(vctx_t *v)
 {
-    PGresult *r =
-        q(v, "SELECT request_id, from_user_id, to_user_id, status, " MS("created_at") ", " MS(
-                 "updated_at") ", version FROM friend_requests "
-                               "WHERE from_user_id IN " SCOPE_USERS);
-    if (!r)
-        return false;
-    map_t want = {0};
-    for (int i = 0; i < PQntuples(r); i++) {
-        bson_t *d = bson_new();
-        BSON_APPEND_UTF8(d, "from_user_id", PQgetvalue(r, i, 1));
-        BSON_APPEND_UTF8(d, "to_user_id", PQgetvalue(r, i, 2));
-        BSON_APPEND_UTF8(d, "status", PQgetvalue(r, i, 3));
-        put_date(d, "created_at", r, i, 4);
-        put_date(d, "updated_at", r, i, 5);
-        BSON_APPEND_INT64(d, "v", i64(r, i, 6));
-        map_put(&want, PQgetvalue(r, i, 0), d);
-    }
-    PQclear(r);
-    bool ok = check_collection(v, "friend_requests", &want, key_request, NULL, false);
-    map_free(&want, free_bson);
-    return ok;
+    static const col_t cols[] = {{"from_user_id", 1, COL_STR}, {"to_user_id", 2, COL_STR},
+                                 {"status", 3, COL_STR},       {"created_at", 4, COL_DATE},
+                                 {"updated_at", 5, COL_DATE},  {"v", 6, COL_I64}};
+    return model_rows(v, "friend_requests",
+                      "SELECT request_id, from_user_id, to_user_id, status, " MS(
+                          "created_at") ", " MS("updated_at") ", version FROM friend_requests "
+                                                              "WHERE from_user_id IN " SCOPE_USERS,
+                      1, cols, NCOLS(cols), key_request);
 }
 
 /* The newest friendship row of every pair (live, or the last one that ended) with the times
