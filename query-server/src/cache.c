@@ -28,20 +28,24 @@ static uint64_t hash_key(const char *key)
     return h;
 }
 
-qs_cache_t *qs_cache_new(size_t nslots)
+/* A zeroed slot array for at least nslots slots (a power of two, 16 to 2^30) of slot_size bytes
+ * each; *mask is the slot count - 1. Returns NULL when out of memory (caller frees). */
+static void *slots_new(size_t nslots, size_t slot_size, size_t *mask)
 {
     size_t n = 16;
     while (n < nslots && n < ((size_t)1 << 30))
         n <<= 1;
+    *mask = n - 1;
+    return calloc(n, slot_size);
+}
+
+qs_cache_t *qs_cache_new(size_t nslots)
+{
     qs_cache_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->slots = calloc(n, sizeof *c->slots);
-    if (!c->slots) {
+    if (!c || !(c->slots = slots_new(nslots, sizeof *c->slots, &c->mask))) {
         free(c);
         return NULL;
     }
-    c->mask = n - 1;
     pthread_mutex_init(&c->lock, NULL);
     return c;
 }
@@ -96,18 +100,11 @@ struct qs_doc_cache {
 
 qs_doc_cache_t *qs_doc_cache_new(size_t nslots)
 {
-    size_t n = 16;
-    while (n < nslots && n < ((size_t)1 << 30))
-        n <<= 1;
     qs_doc_cache_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->slots = calloc(n, sizeof *c->slots);
-    if (!c->slots) {
+    if (!c || !(c->slots = slots_new(nslots, sizeof *c->slots, &c->mask))) {
         free(c);
         return NULL;
     }
-    c->mask = n - 1;
     pthread_mutex_init(&c->lock, NULL);
     return c;
 }
