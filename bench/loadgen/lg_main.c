@@ -1342,6 +1342,19 @@ static void make_nonce(void)
         snprintf(P.nonce + 2 * i, 3, "%02x", b[i]);
 }
 
+/* The verifier's options from the command line (O); strings are borrowed from O. */
+static lg_verify_opts_t verify_opts(void)
+{
+    return (lg_verify_opts_t){.pg_url = O.pg_url,
+                              .mongo_uri = O.mongo_uri,
+                              .mongo_db = O.mongo_db,
+                              .projector_url = O.projector_url,
+                              .scope = O.scope,
+                              .run_tag = O.run_tag[0] ? O.run_tag : NULL,
+                              .timeout_s = O.verify_timeout_s,
+                              .progress = O.progress};
+}
+
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
@@ -1410,14 +1423,7 @@ int main(int argc, char **argv)
         if (O.verify) {
             /* marking "all" read covers only notifications already projected (documented limit
              * of the notifications read model): clients read them once they are visible */
-            lg_verify_opts_t vo = {.pg_url = O.pg_url,
-                                   .mongo_uri = O.mongo_uri,
-                                   .mongo_db = O.mongo_db,
-                                   .projector_url = O.projector_url,
-                                   .scope = O.scope,
-                                   .run_tag = O.run_tag[0] ? O.run_tag : NULL,
-                                   .timeout_s = O.verify_timeout_s,
-                                   .progress = O.progress};
+            lg_verify_opts_t vo = verify_opts();
             char err[512];
             double w0 = now_s();
             if (!lg_wait_caught_up(&vo, O.verify_timeout_s, err, sizeof err)) {
@@ -1445,14 +1451,7 @@ int main(int argc, char **argv)
     memset(&vr, 0, sizeof vr);
     bool verify_ok = true;
     if (O.verify) {
-        lg_verify_opts_t vo = {.pg_url = O.pg_url,
-                               .mongo_uri = O.mongo_uri,
-                               .mongo_db = O.mongo_db,
-                               .projector_url = O.projector_url,
-                               .scope = O.scope,
-                               .run_tag = O.run_tag[0] ? O.run_tag : NULL,
-                               .timeout_s = O.verify_timeout_s,
-                               .progress = O.progress};
+        lg_verify_opts_t vo = verify_opts();
         char err[512] = "";
         if (!lg_verify_run(&vo, &vr, err, sizeof err)) {
             fprintf(stderr, "hl-loadgen: verification failed to run: %s\n", err);

@@ -536,13 +536,20 @@ static bool key_request(const bson_t *doc, char *out, size_t cap, const char **s
     return true;
 }
 
-static bool key_counter(const bson_t *doc, char *out, size_t cap, const char **sid)
+/* Key of a per-user document recognised by one of its own fields (marker): the user id. */
+static bool key_user_doc(const bson_t *doc, const char *marker, char *out, size_t cap,
+                         const char **sid)
 {
     bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, "friend_count") || !key_id_or(doc, "user_id", out, cap))
+    if (!bson_iter_init_find(&it, doc, marker) || !key_id_or(doc, "user_id", out, cap))
         return false;
     *sid = out;
     return true;
+}
+
+static bool key_counter(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    return key_user_doc(doc, "friend_count", out, cap, sid);
 }
 
 static bool key_inbox(const bson_t *doc, char *out, size_t cap, const char **sid)
@@ -1418,11 +1425,7 @@ static bool model_friend_requests_by_user(vctx_t *v)
 
 static bool key_notification_reads(const bson_t *doc, char *out, size_t cap, const char **sid)
 {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, "read_all") || !key_id_or(doc, "user_id", out, cap))
-        return false;
-    *sid = out;
-    return true;
+    return key_user_doc(doc, "read_all", out, cap, sid);
 }
 
 static void on_read_all(vctx_t *v, const char *type, avro_value_t *rec, const char *agg, int64_t us,
