@@ -12,32 +12,18 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import query_seed
+from query_seed import must
+
 
 def call(method, url, body=None, headers=None):
-    data = json.dumps(body).encode() if body is not None else None
-    hdrs = {"Content-Type": "application/json"} if data is not None else {}
-    hdrs.update(headers or {})
-    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
-    for attempt in range(5):
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                raw = r.read()
-                return r.status, dict(r.headers), json.loads(raw) if raw else None
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read().decode(errors="replace")
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.5 * (attempt + 1))
-    sys.exit(f"bulk_seed: {method} {url} failed")
-
-
-def must(r, *ok):
-    if r[0] not in ok:
-        sys.exit(f"bulk_seed: unexpected {r[0]}: {r[2]}")
-    return r[1], r[2]
+    try:
+        return query_seed.call(method, url, body, headers, attempts=5)
+    except (urllib.error.URLError, ConnectionError):
+        sys.exit(f"bulk_seed: {method} {url} failed")
 
 
 def main():

@@ -15,17 +15,24 @@ import urllib.request
 import uuid
 
 
-def call(method, url, body=None, headers=None):
+def call(method, url, body=None, headers=None, attempts=1):
+    """One JSON request: (status, headers, body). A connection failure is retried up to
+    `attempts` times in all (0.5 s, 1 s, ... apart), then raised."""
     data = json.dumps(body).encode() if body is not None else None
     hdrs = {"Content-Type": "application/json"} if data is not None else {}
     hdrs.update(headers or {})
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            raw = r.read()
-            return r.status, dict(r.headers), json.loads(raw) if raw else None
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read().decode(errors="replace")
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                raw = r.read()
+                return r.status, dict(r.headers), json.loads(raw) if raw else None
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read().decode(errors="replace")
+        except (urllib.error.URLError, ConnectionError):
+            if attempt + 1 == attempts:
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 def must(status_body, *ok):
