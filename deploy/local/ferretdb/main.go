@@ -8,10 +8,10 @@
 // FerretDB is a dependency (our main module), build/version skips those files, reports version
 // "unknown" and package "embedded", and nothing panics; no ldflags or build tags are needed.
 //
-// mongo.sh normally builds it against a copy of FerretDB with four small patches (lookups by _id
+// mongo.sh normally builds it against a copy of FerretDB with six small patches (lookups by _id
 // use the SQLite _id index; the update command no longer deadlocks on batches of 100+ statements;
-// see patch_ferretdb in mongo.sh) and records that in `patches` through -ldflags; a plain
-// `go build` here gives unpatched FerretDB.
+// concurrent writers queue on a mutex; no resource tracking; see patch_ferretdb in mongo.sh) and
+// records that in `patches` through -ldflags; a plain `go build` here gives unpatched FerretDB.
 package main
 
 import (
@@ -42,6 +42,8 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:27027", "TCP address to listen on (host:port)")
 	dir := flag.String("sqlite-dir", "", "directory for the SQLite database files (created if missing)")
 	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
+	synchronous := flag.String("sqlite-synchronous", "full",
+		"SQLite PRAGMA synchronous of every database: full (fsync the WAL at each commit) or normal (fsync at checkpoints only; a commit survives a crash of this process, not of the machine)")
 	pingAddr := flag.String("ping", "", "do not serve: send {ping: 1} to this host:port, exit 0 when it answers ok: 1")
 	flag.Parse()
 
@@ -75,7 +77,23 @@ func main() {
 	}
 	// FerretDB wants a "file:" URI naming an existing directory, path ending with "/".
 	// url.URL escapes unusual characters in the path for us.
-	sqliteURL := (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs) + "/"}).String()
+	if *synchronous != "full" && *synchronous != "normal" {
+		logger.Error("bad -sqlite-synchronous: want full or normal", "value", *synchronous)
+		os.Exit(2)
+	}
+	// FerretDB keeps the _pragma values it is given and adds its own defaults (busy_timeout,
+	// journal_mode(wal), auto_vacuum(none); backends/sqlite/metadata/pool/uri.go).
+	sqliteURL := (&url.URL{
+		Scheme:   "file",
+		Path:     filepath.ToSlash(abs) + "/",
+		RawQuery: url.Values{"_pragma": {
+			"synchronous(" + *synchronous + ")",
+			// checkpoint the WAL every 10,000 pages (40 MB) instead of 1,000: the read models
+			// rewrite the same hot pages (inbox, watermarks, counters) over and over, and each
+			// checkpoint copies every page written since the last one
+			"wal_autocheckpoint(10000)",
+		}}.Encode(),
+	}).String()
 
 	// Embedded FerretDB reports version "unknown" (buildInfo.ferretdbVersion, serverStatus); tell
 	// clients the module version we were built with instead.
@@ -85,6 +103,12 @@ func main() {
 				version.Get().Version = d.Version
 			}
 		}
+	}
+
+	// FerretDB allocates per statement (documents decoded from JSON); its live heap is small
+	// (tens of MB), so collect at 4x growth instead of Go's 2x unless GOGC says otherwise.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
 	}
 
 	f, err := ferretdb.New(&ferretdb.Config{
@@ -101,7 +125,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	logger.Info("hl-ferretdb listening", "uri", f.MongoDBURI(), "sqlite", sqliteURL, "patches", patches, "pid", os.Getpid())
+	logger.Info("hl-ferretdb listening", "uri", f.MongoDBURI(), "sqlite", sqliteURL, "synchronous", *synchronous, "patches", patches, "pid", os.Getpid())
 
 	if err = f.Run(ctx); err != nil {
 		logger.Error("FerretDB stopped with an error", "err", err)
