@@ -43,6 +43,8 @@ static const hl_config_option_t options[] = {
      "PostgreSQL conninfo of the command side (rebuilds from the events table)"},
     {"max-lag-ms", "HL_PROJECTOR_MAX_LAG_MS", HL_OPT_INT, "30000", 1, 86400000, false,
      OPT(max_lag_ms), "/readyz fails while a projection lags more than this, ms"},
+    {"writers", "HL_PROJECTOR_WRITERS", HL_OPT_INT, "4", 1, 16, false, OPT(writers),
+     "read-model collections written at the same time per batch (1 = one after the other)"},
     {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
      "debug|info|warn|error"},
     {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
@@ -467,6 +469,12 @@ int main(int argc, char **argv)
     ctx.mongo = mongoc_client_new_from_uri(uri);
     mongoc_client_set_appname(ctx.mongo, "hearlers-projector");
     ctx.db = mongoc_client_get_database(ctx.mongo, ctx.cfg.mongo_db);
+    if (ctx.cfg.writers > 1) {
+        /* the consumer thread is one writer (ctx.mongo); the others take pooled clients */
+        ctx.write_pool = mongoc_client_pool_new(uri);
+        mongoc_client_pool_max_size(ctx.write_pool, (uint32_t)ctx.cfg.writers - 1);
+        mongoc_client_pool_set_appname(ctx.write_pool, "hearlers-projector-writer");
+    }
     pj_read_marks_install(&ctx);
     if (!(ctx.registry = hl_schema_registry_new(ctx.cfg.schema_registry_url, 5000, &err)) ||
         !(ctx.schemas = pj_schema_cache_new(ctx.registry))) {
@@ -538,6 +546,8 @@ done:
     }
     pj_schema_cache_destroy(ctx.schemas);
     hl_schema_registry_destroy(ctx.registry);
+    if (ctx.write_pool)
+        mongoc_client_pool_destroy(ctx.write_pool);
     if (ctx.db)
         mongoc_database_destroy(ctx.db);
     if (ctx.mongo)

@@ -27,6 +27,7 @@ typedef struct {
     char *schema_registry_url;
     char *pg_url;
     long long max_lag_ms;
+    long long writers;
     char *log_level;
     bool log_json;
 } pj_config_t;
@@ -53,6 +54,9 @@ typedef struct pj_ctx {
     rd_kafka_t *dlq_producer;
     mongoc_client_t *mongo; /* used by the consumer thread only */
     mongoc_database_t *db;
+    /* clients of the writer threads of pj_plans_execute (cfg.writers of them, one per thread);
+     * NULL = every bulk write runs on db, one collection after the other */
+    mongoc_client_pool_t *write_pool;
     hl_schema_registry_t *registry;
     pj_schema_cache_t *schemas;
     /* logical read model → physical collection, from read_model_aliases (store.c) */
@@ -95,11 +99,13 @@ pj_result_t pj_event_body_plan(pj_ctx_t *ctx, int schema_id, const uint8_t *body
                                pj_plan_t *plan, hl_error_t *err);
 
 /* Run plans (store.c), a poll batch of inputs in input order: per physical collection, every
- * operation of the plans on it in plan order as one ordered bulk write (operations never read
+ * operation of the plans on it in plan order as ordered bulk writes (operations never read
  * another collection, so only the per-collection order matters); then the watermarks, each key
- * once at its highest version of the batch (not in rebuild mode). A failed bulk is re-run one
- * operation at a time (all idempotent). Returns only after MongoDB acknowledged every write.
- * Errors: HL_ERR_MONGO (retry the whole batch). */
+ * once at its highest version of the batch (not in rebuild mode). With ctx->write_pool, up to
+ * cfg.writers collections are written at the same time, each by one thread on its own pooled
+ * client; otherwise one after the other on ctx->db. A failed bulk is re-run one operation at a
+ * time (all idempotent). Returns only after MongoDB acknowledged every write of every
+ * collection. Errors: HL_ERR_MONGO (retry the whole batch). */
 bool pj_plans_execute(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplans, hl_error_t *err);
 
 /* pj_plans_execute for one plan. *applied is true when any operation ran (in rebuild mode,
@@ -108,7 +114,7 @@ bool pj_plan_execute(pj_ctx_t *ctx, const pj_plan_t *plan, bool *applied, hl_err
 
 /* The physical collection of logical read model (alias, else the name itself), or NULL when
  * the ctx is rebuilding another model. Borrowed pointer into ctx. */
-const char *pj_physical(pj_ctx_t *ctx, const char *model);
+const char *pj_physical(const pj_ctx_t *ctx, const char *model);
 
 /* Reload read_model_aliases when older than max_age_ms (0 = always). */
 bool pj_aliases_refresh(pj_ctx_t *ctx, int64_t max_age_ms, hl_error_t *err);
@@ -120,10 +126,11 @@ bool pj_ensure_indexes(pj_ctx_t *ctx, hl_error_t *err);
 bool pj_ensure_model_indexes(pj_ctx_t *ctx, const char *model, const char *collection,
                              hl_error_t *err);
 
-/* Guarded upsert: update_one(filter, update, {upsert: true}). A duplicate-key error (E11000)
- * means the guard did not match because the stored document is as new or newer: *applied is
- * false and the call succeeds. Other errors fill err (HL_ERR_MONGO) and return false. */
-bool pj_upsert_guarded(pj_ctx_t *ctx, const char *collection, const bson_t *filter,
+/* Guarded upsert on collection of db: update_one(filter, update, {upsert: true}). A duplicate-key
+ * error (E11000) means the guard did not match because the stored document is as new or newer:
+ * *applied is false and the call succeeds. Other errors fill err (HL_ERR_MONGO) and return
+ * false. db is borrowed; use it from one thread at a time (mongoc clients are not thread-safe). */
+bool pj_upsert_guarded(mongoc_database_t *db, const char *collection, const bson_t *filter,
                        const bson_t *update, bool *applied, hl_error_t *err);
 
 /* Advance the read-your-writes watermark "<input>:<key>" to at least version ($max upsert in

@@ -4,6 +4,8 @@
 #include "hl/log.h"
 #include "hl/util.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,7 +45,7 @@ bool pj_aliases_refresh(pj_ctx_t *ctx, int64_t max_age_ms, hl_error_t *err)
     return ok;
 }
 
-const char *pj_physical(pj_ctx_t *ctx, const char *model)
+const char *pj_physical(const pj_ctx_t *ctx, const char *model)
 {
     if (ctx->rebuild_model && !strcmp(ctx->rebuild_model, model))
         return ctx->rebuild_collection;
@@ -54,24 +56,24 @@ const char *pj_physical(pj_ctx_t *ctx, const char *model)
 }
 
 /* Run one operation on its own (the slow path; a guarded upsert's E11000 means skipped). */
-static bool run_op(pj_ctx_t *ctx, const pj_op_t *op, const char *target, hl_error_t *err)
+static bool run_op(mongoc_database_t *db, const pj_op_t *op, const char *target, hl_error_t *err)
 {
     bool one = false, ok = true;
     bson_error_t berr;
     mongoc_collection_t *coll = NULL;
     switch (op->kind) {
     case PJ_OP_UPSERT:
-        return pj_upsert_guarded(ctx, target, &op->filter, &op->update, &one, err);
+        return pj_upsert_guarded(db, target, &op->filter, &op->update, &one, err);
     case PJ_OP_UPDATE:
-        coll = mongoc_database_get_collection(ctx->db, target);
+        coll = mongoc_database_get_collection(db, target);
         ok = mongoc_collection_update_one(coll, &op->filter, &op->update, NULL, NULL, &berr);
         break;
     case PJ_OP_UPDATE_MANY:
-        coll = mongoc_database_get_collection(ctx->db, target);
+        coll = mongoc_database_get_collection(db, target);
         ok = mongoc_collection_update_many(coll, &op->filter, &op->update, NULL, NULL, &berr);
         break;
     case PJ_OP_DELETE:
-        coll = mongoc_database_get_collection(ctx->db, target);
+        coll = mongoc_database_get_collection(db, target);
         ok = mongoc_collection_delete_one(coll, &op->filter, NULL, NULL, &berr);
         break;
     }
@@ -189,13 +191,14 @@ static bool bulk_flush(mongoc_collection_t *coll, const bson_t *opts,
     return ok;
 }
 
-/* Every operation of plans on collection target, in plan order, as ordered bulk writes of at
- * most BULK_STATEMENTS statements; when one fails, the same operations again one by one (each is
- * idempotent, so re-running what the bulks applied changes nothing). */
-static bool run_collection(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplans,
-                           const char *target, hl_error_t *err)
+/* Every operation of plans on collection target of db, in plan order, as ordered bulk writes of
+ * at most BULK_STATEMENTS statements; when one fails, the same operations again one by one (each
+ * is idempotent, so re-running what the bulks applied changes nothing). ctx is only read. */
+static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
+                           const pj_plan_t *const *plans, size_t nplans, const char *target,
+                           hl_error_t *err)
 {
-    mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, target);
+    mongoc_collection_t *coll = mongoc_database_get_collection(db, target);
     bson_t opts = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&opts, "ordered", true);
     mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
@@ -211,7 +214,7 @@ static bool run_collection(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t 
                 /* alone, after what precedes it: inside a bulk, FerretDB 1.24 waits ~30 s on a
                  * multi-document update's SQLite lock */
                 ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
-                if (ok && !run_op(ctx, op, target, err)) {
+                if (ok && !run_op(db, op, target, err)) {
                     mongoc_bulk_operation_destroy(bulk);
                     mongoc_collection_destroy(coll);
                     bson_destroy(&opts);
@@ -236,7 +239,7 @@ static bool run_collection(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t 
         for (size_t j = 0; j < plans[i]->n; j++) {
             const pj_op_t *op = plans[i]->ops[j];
             if (op_runs(ctx, op) && !strcmp(pj_physical(ctx, op->model), target) &&
-                !run_op(ctx, op, target, err))
+                !run_op(db, op, target, err))
                 return false;
         }
     return true;
@@ -304,10 +307,65 @@ static bool advance_watermarks(pj_ctx_t *ctx, const pj_plan_t *const *plans, siz
     return true;
 }
 
+/* The collections a pool of writer threads shares out: each thread takes the next target until
+ * none is left or one failed. */
+typedef struct {
+    const pj_ctx_t *ctx;
+    const pj_plan_t *const *plans;
+    size_t nplans;
+    const char *const *targets;
+    size_t ntargets;
+    atomic_size_t next;
+    atomic_bool failed;
+    pthread_mutex_t lock; /* guards err */
+    hl_error_t err;       /* the first failure */
+} writers_t;
+
+static void writers_fail(writers_t *w, const hl_error_t *err)
+{
+    pthread_mutex_lock(&w->lock);
+    if (!atomic_exchange(&w->failed, true))
+        w->err = *err;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Write targets on db until none is left or some writer failed. */
+static void writers_run(writers_t *w, mongoc_database_t *db)
+{
+    for (;;) {
+        size_t k = atomic_fetch_add(&w->next, 1);
+        if (k >= w->ntargets || atomic_load(&w->failed))
+            return;
+        hl_error_t err = {0};
+        int64_t t0 = hl_mono_ms();
+        if (!run_collection(w->ctx, db, w->plans, w->nplans, w->targets[k], &err)) {
+            writers_fail(w, &err);
+            return;
+        }
+        if (hl_mono_ms() - t0 > 1000)
+            HL_DEBUG("slow bulk write: %s, %lld ms for %zu inputs", w->targets[k],
+                     (long long)(hl_mono_ms() - t0), w->nplans);
+    }
+}
+
+static void *writer_thread(void *arg)
+{
+    writers_t *w = arg;
+    mongoc_client_t *client = mongoc_client_pool_pop(w->ctx->write_pool);
+    mongoc_database_t *db = mongoc_client_get_database(client, w->ctx->cfg.mongo_db);
+    writers_run(w, db);
+    mongoc_database_destroy(db);
+    mongoc_client_pool_push(w->ctx->write_pool, client);
+    return NULL;
+}
+
+#define MAX_WRITERS 16
+
 bool pj_plans_execute(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplans, hl_error_t *err)
 {
     /* Operations only ever address their own collection (no operation reads another), so the
-     * per-collection order of the plans' operations is all that decides the result. */
+     * per-collection order of the plans' operations is all that decides the result, and
+     * different collections can be written at the same time. */
     const char *targets[64];
     size_t ntargets = 0;
     for (size_t i = 0; i < nplans; i++)
@@ -326,13 +384,30 @@ bool pj_plans_execute(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplan
                                     ntargets);
             targets[ntargets++] = t;
         }
-    for (size_t k = 0; k < ntargets; k++) {
-        int64_t t0 = hl_mono_ms();
-        if (!run_collection(ctx, plans, nplans, targets[k], err))
-            return false;
-        if (hl_mono_ms() - t0 > 1000)
-            HL_DEBUG("slow bulk write: %s, %lld ms for %zu inputs", targets[k],
-                     (long long)(hl_mono_ms() - t0), nplans);
+    writers_t w = {.ctx = ctx, .plans = plans, .nplans = nplans, .targets = targets,
+                   .ntargets = ntargets};
+    atomic_init(&w.next, 0);
+    atomic_init(&w.failed, false);
+    pthread_mutex_init(&w.lock, NULL);
+    size_t nthreads = 0;
+    pthread_t threads[MAX_WRITERS];
+    if (ctx->write_pool && ntargets > 1) {
+        size_t want = (size_t)ctx->cfg.writers;
+        if (want > ntargets)
+            want = ntargets;
+        if (want > MAX_WRITERS)
+            want = MAX_WRITERS;
+        /* this thread writes too, on ctx->db: want - 1 more */
+        while (nthreads + 1 < want && !pthread_create(&threads[nthreads], NULL, writer_thread, &w))
+            nthreads++;
+    }
+    writers_run(&w, ctx->db);
+    for (size_t i = 0; i < nthreads; i++)
+        pthread_join(threads[i], NULL);
+    pthread_mutex_destroy(&w.lock);
+    if (atomic_load(&w.failed)) {
+        *err = w.err;
+        return false;
     }
     if (!ctx->rebuild_model && !advance_watermarks(ctx, plans, nplans, err))
         return false;

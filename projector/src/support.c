@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool pj_upsert_guarded(pj_ctx_t *ctx, const char *collection, const bson_t *filter,
+bool pj_upsert_guarded(mongoc_database_t *db, const char *collection, const bson_t *filter,
                        const bson_t *update, bool *applied, hl_error_t *err)
 {
-    mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, collection);
+    mongoc_collection_t *coll = mongoc_database_get_collection(db, collection);
     bson_t opts = BSON_INITIALIZER, reply;
     BSON_APPEND_BOOL(&opts, "upsert", true);
     bson_error_t berr;
