@@ -293,6 +293,60 @@ static void store_offset(pj_ctx_t *ctx, const rd_kafka_message_t *msg)
     rd_kafka_topic_partition_list_destroy(pos);
 }
 
+/* Wait backoff_ms before a retry while staying in the consumer group. librdkafka takes a
+ * consumer that has not polled for max.poll.interval.ms (default 300 s) out of the group, which
+ * then re-reads every input since the last commit once the store is back. So the first wait of a
+ * retry pauses every assigned partition (librdkafka drops what it had fetched for them and fetches
+ * nothing more) and each wait polls: that keeps the membership and serves rebalances, and returns
+ * no input. Should one arrive anyway, its partition is sought back to it, so it is delivered again
+ * after resume_consumption. *paused tracks the pause (start false). Returns true on shutdown. */
+static bool retry_wait(pj_ctx_t *ctx, bool *paused, long backoff_ms)
+{
+    if (!*paused) {
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        if (!rd_kafka_assignment(ctx->consumer, &parts) && parts) {
+            rd_kafka_pause_partitions(ctx->consumer, parts);
+            rd_kafka_topic_partition_list_destroy(parts);
+        }
+        *paused = true;
+    }
+    for (int64_t end = hl_mono_ms() + backoff_ms; !hl_shutdown_requested();) {
+        int64_t left = end - hl_mono_ms();
+        if (left <= 0)
+            return false;
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(ctx->consumer, left < 100 ? (int)left : 100);
+        if (!msg)
+            continue;
+        if (!msg->err && msg->rkt) {
+            rd_kafka_topic_partition_list_t *back = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(back, rd_kafka_topic_name(msg->rkt), msg->partition)
+                ->offset = msg->offset;
+            rd_kafka_error_t *e = rd_kafka_seek_partitions(ctx->consumer, back, 5000);
+            if (e) {
+                HL_WARN("seek back to %s[%d]@%lld: %s", rd_kafka_topic_name(msg->rkt),
+                        (int)msg->partition, (long long)msg->offset, rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+            }
+            rd_kafka_topic_partition_list_destroy(back);
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    return true;
+}
+
+/* Undo retry_wait's pause: every assigned partition fetches again from its position. */
+static void resume_consumption(pj_ctx_t *ctx, bool *paused)
+{
+    if (!*paused)
+        return;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (!rd_kafka_assignment(ctx->consumer, &parts) && parts) {
+        rd_kafka_resume_partitions(ctx->consumer, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    *paused = false;
+}
+
 /* Apply msg until it is applied, skipped or dead-lettered; then store its offset. Returns false
  * only when shutdown interrupted a retry (the offset is then not stored: it will be replayed). */
 static bool handle_message(pj_ctx_t *ctx, rd_kafka_message_t *msg)
@@ -301,6 +355,7 @@ static bool handle_message(pj_ctx_t *ctx, rd_kafka_message_t *msg)
     const pj_route_t *route = pj_route_find(topic);
     const char *projection = route ? route->projection : "unknown";
     long backoff = 100;
+    bool paused = false;
     for (;;) {
         hl_error_t err = {0};
         pj_result_t rc = pj_apply(ctx, msg, &err);
@@ -317,10 +372,11 @@ static bool handle_message(pj_ctx_t *ctx, rd_kafka_message_t *msg)
             break;
         HL_WARN("%s[%d]@%lld: %s; retrying in %ld ms", topic, (int)msg->partition,
                 (long long)msg->offset, err.message, backoff);
-        if (hl_sleep_or_shutdown(backoff))
+        if (retry_wait(ctx, &paused, backoff))
             return false;
         backoff = backoff < 5000 ? backoff * 2 : 5000;
     }
+    resume_consumption(ctx, &paused);
     store_offset(ctx, msg);
     return true;
 }
@@ -347,6 +403,7 @@ static bool flush_batch(pj_ctx_t *ctx, batch_t *b, size_t from, size_t to)
         if (b->rc[i] == PJ_APPLIED)
             plans[nplans++] = &b->plans[i];
     long backoff = 100;
+    bool paused = false;
     if (nplans) {
         hl_error_t aerr = {0};
         if (!pj_aliases_refresh(ctx, 1000, &aerr))
@@ -361,10 +418,11 @@ static bool flush_batch(pj_ctx_t *ctx, batch_t *b, size_t from, size_t to)
                 count_result(pj_route_find(rd_kafka_topic_name(b->msgs[i]->rkt))->projection,
                              PJ_RETRY);
         HL_WARN("batch of %zu inputs: %s; retrying in %ld ms", nplans, err.message, backoff);
-        if (hl_sleep_or_shutdown(backoff))
+        if (retry_wait(ctx, &paused, backoff))
             return false;
         backoff = backoff < 5000 ? backoff * 2 : 5000;
     }
+    resume_consumption(ctx, &paused);
     for (size_t i = from; i < to; i++) {
         const pj_route_t *route = pj_route_find(rd_kafka_topic_name(b->msgs[i]->rkt));
         const char *projection = route ? route->projection : "unknown";
@@ -393,16 +451,18 @@ static bool handle_batch(pj_ctx_t *ctx, batch_t *b)
             route ? pj_route_plan(ctx, route->topic, msg->payload, msg->len, &b->plans[i], &err)
                   : PJ_SKIPPED;
         if (b->rc[i] == PJ_POISON) {
+            bool paused = false;
             for (long backoff = 100;;) {
                 hl_error_t derr = {0};
                 if (pj_dead_letter(ctx, msg, route->projection, &err, &derr))
                     break;
                 HL_ERROR("cannot dead-letter %s[%d]@%lld: %s; retrying", topic, (int)msg->partition,
                          (long long)msg->offset, derr.message);
-                if (hl_sleep_or_shutdown(backoff))
+                if (retry_wait(ctx, &paused, backoff))
                     return false;
                 backoff = backoff < 5000 ? backoff * 2 : 5000;
             }
+            resume_consumption(ctx, &paused);
         } else if (b->rc[i] == PJ_RETRY) {
             if (!flush_batch(ctx, b, start, i) || !handle_message(ctx, msg))
                 return false;

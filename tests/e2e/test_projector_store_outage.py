@@ -1,0 +1,173 @@
+"""A read-model store outage longer than max.poll.interval.ms does not take the projector out of
+its consumer group: while it retries a batch it pauses its partitions and keeps polling
+(projector/src/main.c retry_wait), so nothing is re-read once the store is back and every input
+of the outage is applied.
+
+A second projector daemon (own consumer group and database, reading only new input) reaches
+FerretDB through a TCP proxy that this test cuts for 20 s, with max.poll.interval.ms at 8 s.
+Before retry_wait, the daemon slept between retries without polling: librdkafka logged
+"Application maximum poll interval (8000ms) exceeded" and took it out of the group."""
+import os
+import socket
+import subprocess
+import threading
+import time
+import uuid
+
+import pymongo
+import pytest
+
+from conftest import KAFKA, MONGO_URI, REGISTRY, eventually, http
+from pj_helpers import PROJECTOR_BIN, User, befriend, send
+
+OUTAGE_S = 20
+MAX_POLL_MS = 8000
+
+
+class CuttableProxy:
+    """TCP proxy 127.0.0.1:<port> -> upstream. cut() closes every connection and refuses new
+    ones (accepted, then closed at once) until mend()."""
+
+    def __init__(self, upstream_port):
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.down = False
+        self.closing = False
+        self.socks = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closing:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            if self.down:
+                c.close()
+                continue
+            try:
+                u = socket.create_connection(self.upstream, timeout=5)
+                u.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.socks += [c, u]
+            threading.Thread(target=self._pump, args=(c, u), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                b = src.recv(65536)
+                if not b:
+                    break
+                dst.sendall(b)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        self.down = True
+        with self.lock:
+            socks, self.socks = self.socks, []
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def mend(self):
+        self.down = False
+
+    def close(self):
+        self.closing = True
+        self.cut()
+        self.lsock.close()
+
+
+def healthy(port):
+    try:
+        return http("GET", f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200
+    except OSError:
+        return False
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_store_outage_longer_than_max_poll_interval_keeps_the_consumer_in_its_group(tmp_path):
+    tag = uuid.uuid4().hex[:10]
+    database = f"hl_outage_{tag}"
+    proxy = CuttableProxy(int(os.environ["HL_MONGO_PORT"]))
+    port = free_port()
+    log_path = tmp_path / "projector.log"
+    overrides = ("auto.offset.reset=latest,session.timeout.ms=6000,"
+                 f"max.poll.interval.ms={MAX_POLL_MS}")
+    uri = (f"mongodb://127.0.0.1:{proxy.port}/"
+           "?serverSelectionTimeoutMS=2000&connectTimeoutMS=2000&socketTimeoutMS=5000")
+    log = open(log_path, "w")
+    daemon = subprocess.Popen(
+        [PROJECTOR_BIN, f"--kafka-brokers={KAFKA}", f"--mongo-uri={uri}",
+         f"--mongo-db={database}", f"--schema-registry-url={REGISTRY}",
+         f"--group-id=hl-outage-{tag}", f"--http-listen=127.0.0.1:{port}",
+         f"--kafka-overrides={overrides}", "--log-level=info"],
+        stdout=log, stderr=subprocess.STDOUT)
+    messages = pymongo.MongoClient(MONGO_URI)[database]["messages"]
+
+    def applied(message_id):
+        return messages.find_one({"message_id": message_id}) is not None
+
+    try:
+        eventually(lambda: healthy(port), 60, "outage daemon healthy")
+        a, b = User("Outage A"), User("Outage B")
+        befriend(a, b)
+        room = a.call("POST", "/v1/chat-rooms", {"member_ids": [b.id]})["room_id"]
+        # with auto.offset.reset=latest, input sent before the assignment is never read: send
+        # probes until one is applied
+        deadline = time.time() + 120
+        while True:
+            probe = send(a, room, f"probe {uuid.uuid4().hex[:6]}")["message_id"]
+            try:
+                eventually(lambda: applied(probe), 10, "probe applied")
+                break
+            except pytest.fail.Exception:
+                assert time.time() < deadline, "the outage daemon never applied a probe"
+
+        proxy.cut()
+        sent = [send(b, room, f"during outage {i}")["message_id"] for i in range(3)]
+        time.sleep(OUTAGE_S)
+        proxy.mend()
+        eventually(lambda: all(applied(m) for m in sent), 120,
+                   "the messages sent during the outage are applied once the store is back")
+        after = [send(a, room, f"after outage {i}")["message_id"] for i in range(2)]
+        eventually(lambda: all(applied(m) for m in after), 60, "input after the outage applied")
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+        log.close()
+        proxy.close()
+        pymongo.MongoClient(MONGO_URI).drop_database(database)
+
+    text = log_path.read_text(errors="replace")
+    # the outage was real: the daemon failed to write and retried
+    assert "retrying in" in text, text[-3000:]
+    # and it never left its consumer group
+    assert "maximum poll interval" not in text.lower(), text[-3000:]
