@@ -123,6 +123,34 @@ void hl_random_hex(char *out, size_t nbytes)
     sodium_bin2hex(out, nbytes * 2 + 1, b, nbytes);
 }
 
+void hl_fold_ascii(const char *in, char *out, size_t cap)
+{
+    size_t i = 0;
+    if (!cap)
+        return;
+    for (; in && in[i] && i + 1 < cap; i++) {
+        char ch = in[i];
+        out[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+    }
+    out[i] = '\0';
+}
+
+bool hl_user_name_key(const char *display_name, const char *user_id, char *out, size_t cap)
+{
+    if (!cap)
+        return false;
+    out[0] = '\0';
+    if (!display_name || !user_id)
+        return false;
+    size_t n = strlen(display_name), m = strlen(user_id);
+    if (n + 1 + m + 1 > cap)
+        return false;
+    hl_fold_ascii(display_name, out, n + 1);
+    out[n] = HL_USER_NAME_SEP;
+    memcpy(out + n + 1, user_id, m + 1);
+    return true;
+}
+
 static bool all_hex(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)

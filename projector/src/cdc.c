@@ -61,6 +61,18 @@ bool pj_cdc_parse(const char *json, size_t len, pj_cdc_change_t *out, hl_error_t
     }
     bson_copy_to(&view, &out->row);
     out->op = opc;
+    if (opc == 'u' && bson_iter_init_find(&it, &doc, "before") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        bson_iter_document(&it, &dlen, &data);
+        bson_t before;
+        if (!bson_init_static(&before, data, dlen)) {
+            bson_destroy(&out->row);
+            out->op = 0;
+            bad(err, "before image is corrupt");
+            goto done;
+        }
+        bson_copy_to(&before, &out->before);
+        out->has_before = true;
+    }
     ok = true;
 done:
     bson_destroy(&doc);
@@ -71,8 +83,12 @@ void pj_cdc_change_destroy(pj_cdc_change_t *c)
 {
     if (c && c->op)
         bson_destroy(&c->row);
-    if (c)
+    if (c && c->has_before)
+        bson_destroy(&c->before);
+    if (c) {
         c->op = 0;
+        c->has_before = false;
+    }
 }
 
 bool pj_cdc_timestamp_us(const bson_t *row, const char *column, int64_t *us)
@@ -91,12 +107,7 @@ bool pj_cdc_timestamp_us(const bson_t *row, const char *column, int64_t *us)
 
 void pj_fold_case(const char *in, char *out, size_t cap)
 {
-    size_t i = 0;
-    for (; in[i] && i + 1 < cap; i++) {
-        char ch = in[i];
-        out[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
-    }
-    out[i] = '\0';
+    hl_fold_ascii(in, out, cap);
 }
 
 static const char *row_string(const bson_t *row, const char *col)

@@ -20,11 +20,17 @@ typedef struct {
     int64_t lsn;    /* source.lsn: position of the change in the WAL */
     int64_t ts_ms;  /* source.ts_ms: commit time in the database, ms since the epoch */
     char table[64]; /* source.table */
+    /* the before image of a 'u' when Debezium sent one (a table with REPLICA IDENTITY FULL:
+     * `users`, command-server/sql/006_users_replica_identity.sql; with the default identity
+     * an update's "before" is null); owned when has_before */
+    bool has_before;
+    bson_t before;
 } pj_cdc_change_t;
 
-/* Parse one Kafka message value. Errors (HL_ERR_INPUT, reason "bad-envelope"): not JSON, not an
- * object, missing/ill-typed op, source.lsn, source.ts_ms, or the row image the op needs.
- * On success the caller releases out with pj_cdc_change_destroy. */
+/* Parse one Kafka message value (the before image of a 'u' too, when it is an object). Errors
+ * (HL_ERR_INPUT, reason "bad-envelope"): not JSON, not an object, missing/ill-typed op, source.lsn,
+ * source.ts_ms, or the row image the op needs. On success the caller releases out with
+ * pj_cdc_change_destroy. */
 bool pj_cdc_parse(const char *json, size_t len, pj_cdc_change_t *out, hl_error_t *err);
 void pj_cdc_change_destroy(pj_cdc_change_t *c);
 
@@ -44,7 +50,8 @@ bool pj_user_profile_from_cdc(const pj_cdc_change_t *c, bson_t *filter, bson_t *
 bool pj_cdc_timestamp_us(const bson_t *row, const char *column, int64_t *us);
 
 /* ASCII case folding of a UTF-8 string into out[cap] (other bytes copied unchanged), for the
- * case-insensitive prefix index on display names. */
+ * case-insensitive prefix search on display names; the same folding as hl_fold_ascii (which
+ * the user_names keys and the query server use). */
 void pj_fold_case(const char *in, char *out, size_t cap);
 
 #endif

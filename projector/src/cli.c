@@ -513,8 +513,7 @@ static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
     size_t ntopics = 0;
     for (const pj_route_t *r = pj_routes; r->topic; r++) {
         bool is_cdc = !strncmp(r->topic, "cdc.", 4);
-        if (cdc ? (is_cdc && !strcmp(pj_cdc_model_of(r->topic + strlen("cdc.public.")), model))
-                : !is_cdc)
+        if (cdc ? (is_cdc && pj_cdc_feeds(r->topic + strlen("cdc.public."), model)) : !is_cdc)
             topics[ntopics++] = r->topic;
     }
     if (!pj_aliases_refresh(ctx, 0, &err))

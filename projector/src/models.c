@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const pj_cdc_models[] = {"user_profiles", "sessions", "chat_rooms",
-                                     "room_members",  "messages", NULL};
+const char *const pj_cdc_models[] = {"user_profiles", "user_names", "sessions", "chat_rooms",
+                                     "room_members",  "messages",   NULL};
 const char *const pj_event_models[] = {
     "friends",       "friend_requests",    "friend_requests_by_user", "user_counters", "inbox",
     "notifications", "notification_reads", "daily_active_users",      "daily_stats",   NULL};
@@ -94,6 +94,14 @@ const char *pj_cdc_model_of(const char *table)
         if (!strcmp(specs[i].table, table))
             return specs[i].model;
     return NULL;
+}
+
+bool pj_cdc_feeds(const char *table, const char *model)
+{
+    if (!strcmp(table, "users") && !strcmp(model, "user_names"))
+        return true;
+    const char *m = pj_cdc_model_of(table);
+    return m && !strcmp(m, model);
 }
 
 static bool bad_row(hl_error_t *err, const char *table, const char *col)
@@ -252,6 +260,55 @@ static bool spec_plan(const table_spec_t *s, const pj_cdc_change_t *c, pj_plan_t
     return true;
 }
 
+/* user_names from a users change (models.h): upsert the current name's key, delete the key of
+ * the before image's name when it differs, or every key of a deleted user. */
+static bool plan_user_names(const pj_cdc_change_t *c, pj_plan_t *plan, hl_error_t *err)
+{
+    const bson_t *row = &c->row;
+    const char *id = row_str(row, "user_id");
+    if (!id || !hl_uuid_valid(id))
+        return bad_row(err, "users", "user_id");
+    if (c->op == 'd') {
+        pj_op_t *op = pj_plan_add(plan, PJ_OP_DELETE_MANY, "user_names");
+        BSON_APPEND_UTF8(&op->filter, "user_id", id);
+        return true;
+    }
+    const char *name = row_str(row, "display_name");
+    int64_t version = 0;
+    char key[HL_USER_NAME_KEY_MAX], lower[HL_USER_NAME_KEY_MAX];
+    if (!name || !hl_user_name_key(name, id, key, sizeof key))
+        return bad_row(err, "users", "display_name");
+    if (!row_long(row, "version", &version))
+        return bad_row(err, "users", "version");
+    hl_fold_ascii(name, lower, sizeof lower);
+    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "user_names");
+    BSON_APPEND_UTF8(&op->filter, "_id", key);
+    pj_guard_older(&op->filter, "version", version);
+    bson_t set, src;
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "user_id", id);
+    BSON_APPEND_UTF8(&set, "display_name_lower", lower);
+    BSON_APPEND_INT64(&set, "version", version);
+    BSON_APPEND_DOCUMENT_BEGIN(&set, "source", &src);
+    BSON_APPEND_INT64(&src, "lsn", c->lsn);
+    BSON_APPEND_INT64(&src, "ts_ms", c->ts_ms);
+    bson_append_document_end(&set, &src);
+    bson_append_document_end(&op->update, &set);
+    /* a rename seen with its before image (REPLICA IDENTITY FULL): the old key goes, unless a
+     * newer change wrote it again (the same name given back later) */
+    const char *old = c->has_before ? row_str(&c->before, "display_name") : NULL;
+    char old_key[HL_USER_NAME_KEY_MAX];
+    if (old && hl_user_name_key(old, id, old_key, sizeof old_key) && strcmp(old_key, key) != 0) {
+        bson_t cond;
+        op = pj_plan_add(plan, PJ_OP_DELETE, "user_names");
+        BSON_APPEND_UTF8(&op->filter, "_id", old_key);
+        BSON_APPEND_DOCUMENT_BEGIN(&op->filter, "version", &cond);
+        BSON_APPEND_INT64(&cond, "$lt", version);
+        bson_append_document_end(&op->filter, &cond);
+    }
+    return true;
+}
+
 bool pj_cdc_plan(const char *table, const pj_cdc_change_t *c, pj_plan_t *plan, hl_error_t *err)
 {
     plan->source_ms = c->ts_ms;
@@ -265,6 +322,8 @@ bool pj_cdc_plan(const char *table, const pj_cdc_change_t *c, pj_plan_t *plan, h
         bson_copy_to_excluding_noinit(&update, &op->update, "", NULL);
         bson_destroy(&filter);
         bson_destroy(&update);
+        if (!plan_user_names(c, plan, err))
+            return false;
         int64_t version = 0;
         bson_iter_t it;
         if (!is_delete && bson_iter_init_find(&it, &c->row, "version"))

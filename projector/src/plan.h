@@ -25,6 +25,9 @@ typedef enum {
     PJ_OP_UPDATE_MANY,
     /* delete_one(filter) */
     PJ_OP_DELETE,
+    /* delete_many(filter); run on its own like PJ_OP_UPDATE_MANY (store.c). Rare: a filter
+     * other than _id scans the collection on FerretDB */
+    PJ_OP_DELETE_MANY,
 } pj_op_kind_t;
 
 typedef struct {

@@ -1,8 +1,8 @@
 /* routes.c: topic → projection, and the decode → plan → execute path of one input.
  *
  * Inputs and their read models (SPEC §5; one input kind per read model; models.h):
- *   cdc.public.<table> (Debezium CDC)  → user_profiles, sessions, chat_rooms, room_members,
- *                                         messages
+ *   cdc.public.<table> (Debezium CDC)  → user_profiles, user_names, sessions, chat_rooms,
+ *                                         room_members, messages
  *   <context>.events (Avro domain events) → friends, friend_requests, user_counters, inbox,
  *                                         notifications, daily_stats, daily_active_users
  */

@@ -76,6 +76,10 @@ static bool run_op(mongoc_database_t *db, const pj_op_t *op, const char *target,
         coll = mongoc_database_get_collection(db, target);
         ok = mongoc_collection_delete_one(coll, &op->filter, NULL, NULL, &berr);
         break;
+    case PJ_OP_DELETE_MANY:
+        coll = mongoc_database_get_collection(db, target);
+        ok = mongoc_collection_delete_many(coll, &op->filter, NULL, NULL, &berr);
+        break;
     }
     mongoc_collection_destroy(coll);
     if (!ok)
@@ -171,6 +175,9 @@ static bool bulk_add(mongoc_bulk_operation_t *bulk, const pj_op_t *op, size_t *s
     case PJ_OP_DELETE:
         *statements += 1;
         return mongoc_bulk_operation_remove_one_with_opts(bulk, &op->filter, NULL, berr);
+    case PJ_OP_DELETE_MANY:
+        *statements += 1;
+        return mongoc_bulk_operation_remove_many_with_opts(bulk, &op->filter, NULL, berr);
     }
     return false;
 }
@@ -210,7 +217,7 @@ static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
             const pj_op_t *op = plans[i]->ops[j];
             if (!op_runs(ctx, op) || strcmp(pj_physical(ctx, op->model), target) != 0)
                 continue;
-            if (op->kind == PJ_OP_UPDATE_MANY) {
+            if (op->kind == PJ_OP_UPDATE_MANY || op->kind == PJ_OP_DELETE_MANY) {
                 /* alone, after what precedes it: inside a bulk, FerretDB 1.24 waits ~30 s on a
                  * multi-document update's SQLite lock */
                 ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);

@@ -94,6 +94,7 @@ static const struct {
     const char *keys;
 } model_indexes[] = {
     {"user_profiles", "display_name_lower:1"},
+    {"user_names", "user_id:1"},
     {"sessions", "user_id:1"},
     {"chat_rooms", "direct_key:1"},
     {"room_members", "user_id:1"},

@@ -301,6 +301,96 @@ static void test_cdc_tables(void **state)
     assert_null(pj_cdc_model_of("friendships"));
 }
 
+#define USER_ROW(name, version)                                                                    \
+    "{\"user_id\":\"" A "\",\"display_name\":\"" name "\",\"bio\":\"\",\"avatar_url\":\"\","       \
+    "\"presence\":\"online\",\"version\":" #version ",\"created_at\":\"2025-01-01T00:00:00Z\","    \
+    "\"updated_at\":\"2025-01-01T00:00:00Z\"}"
+
+/* users → user_profiles and user_names: the current name's key (guarded by version), the old
+ * key of a rename with a before image, every key of a deleted user */
+static void test_user_names(void **state)
+{
+    (void)state;
+    hl_error_t err = {0};
+    pj_cdc_change_t c;
+    pj_plan_t p;
+
+    /* an update without before image (REPLICA IDENTITY DEFAULT): upsert only */
+    parse("{\"op\":\"u\",\"before\":null,\"after\":" USER_ROW(
+              "Ada Lovelace", 3) ",\"source\":{\"lsn\":5,\"ts_ms\":6}}",
+          &c);
+    assert_false(c.has_before);
+    pj_plan_init(&p);
+    assert_true(pj_cdc_plan("users", &c, &p, &err));
+    assert_int_equal(count_on(&p, "user_profiles"), 1);
+    assert_int_equal(count_on(&p, "user_names"), 1);
+    const pj_op_t *op = op_on(&p, "user_names", 0);
+    assert_int_equal(op->kind, PJ_OP_UPSERT);
+    char *f = json(&op->filter), *u = json(&op->update);
+    assert_non_null(strstr(f, "\"_id\" : \"ada lovelace\\u001f" A "\""));
+    assert_non_null(strstr(f, "\"version\" : { \"$lt\" : 3 }"));
+    assert_non_null(strstr(u, "\"user_id\" : \"" A "\""));
+    assert_non_null(strstr(u, "\"display_name_lower\" : \"ada lovelace\""));
+    assert_non_null(strstr(u, "\"version\" : 3"));
+    assert_non_null(strstr(u, "\"source\" : { \"lsn\" : 5, \"ts_ms\" : 6 }"));
+    bson_free(f);
+    bson_free(u);
+    assert_string_equal(p.wm_input, "cdc.users");
+    assert_int_equal(p.wm_version, 3);
+    pj_plan_destroy(&p);
+    pj_cdc_change_destroy(&c);
+
+    /* a rename with its before image (REPLICA IDENTITY FULL): the old key goes where older */
+    parse("{\"op\":\"u\",\"before\":" USER_ROW("Ada Lovelace", 3) ",\"after\":" USER_ROW(
+              "Ada King", 4) ",\"source\":{\"lsn\":7,\"ts_ms\":8}}",
+          &c);
+    assert_true(c.has_before);
+    pj_plan_init(&p);
+    assert_true(pj_cdc_plan("users", &c, &p, &err));
+    assert_int_equal(count_on(&p, "user_names"), 2);
+    f = json(&op_on(&p, "user_names", 0)->filter);
+    assert_non_null(strstr(f, "\"_id\" : \"ada king\\u001f" A "\""));
+    bson_free(f);
+    op = op_on(&p, "user_names", 1);
+    assert_int_equal(op->kind, PJ_OP_DELETE);
+    f = json(&op->filter);
+    assert_string_equal(f, "{ \"_id\" : \"ada lovelace\\u001f" A
+                           "\", \"version\" : { \"$lt\" : 4 } }");
+    bson_free(f);
+    pj_plan_destroy(&p);
+    pj_cdc_change_destroy(&c);
+
+    /* a change that keeps the name (only the case differs: the same key) deletes nothing */
+    parse("{\"op\":\"u\",\"before\":" USER_ROW("ada king", 4) ",\"after\":" USER_ROW(
+              "Ada King", 5) ",\"source\":{\"lsn\":9,\"ts_ms\":10}}",
+          &c);
+    pj_plan_init(&p);
+    assert_true(pj_cdc_plan("users", &c, &p, &err));
+    assert_int_equal(count_on(&p, "user_names"), 1);
+    pj_plan_destroy(&p);
+    pj_cdc_change_destroy(&c);
+
+    /* a delete carries only the key: every key of the user goes */
+    parse("{\"op\":\"d\",\"before\":{\"user_id\":\"" A "\",\"display_name\":\"\",\"version\":0},"
+          "\"after\":null,\"source\":{\"lsn\":11,\"ts_ms\":12}}",
+          &c);
+    pj_plan_init(&p);
+    assert_true(pj_cdc_plan("users", &c, &p, &err));
+    op = op_on(&p, "user_names", 0);
+    assert_int_equal(op->kind, PJ_OP_DELETE_MANY);
+    f = json(&op->filter);
+    assert_string_equal(f, "{ \"user_id\" : \"" A "\" }");
+    bson_free(f);
+    assert_int_equal(op_on(&p, "user_profiles", 0)->kind, PJ_OP_DELETE);
+    pj_plan_destroy(&p);
+    pj_cdc_change_destroy(&c);
+
+    assert_true(pj_cdc_feeds("users", "user_names"));
+    assert_true(pj_cdc_feeds("users", "user_profiles"));
+    assert_false(pj_cdc_feeds("sessions", "user_names"));
+    assert_true(pj_cdc_feeds("messages", "messages"));
+}
+
 /* Read marks of the planner: one read-all of B at 1700000000200 ms, none of C. */
 static int64_t fake_covering(void *opaque, const char *user, int64_t created_ms)
 {
@@ -395,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_friendship),
         cmocka_unit_test(test_watermark_only_and_many_ops),
         cmocka_unit_test(test_cdc_tables),
+        cmocka_unit_test(test_user_names),
         cmocka_unit_test(test_preview),
         cmocka_unit_test(test_notification_read_marks),
     };

@@ -47,4 +47,22 @@ void hl_traceparent_next(const char *incoming, char out[HL_TRACEPARENT_LEN + 1])
 /* Lowercase hex of n random bytes into out[2n+1]. */
 void hl_random_hex(char *out, size_t nbytes);
 
+/* ASCII case folding of the UTF-8 string in into out[cap] ('A'-'Z' → 'a'-'z', every other byte
+ * copied unchanged, so multi-byte characters stay intact; truncated to cap - 1 bytes). The
+ * display_name_lower of the read models and the normalised GET /v1/users?q= prefix. */
+void hl_fold_ascii(const char *in, char *out, size_t cap);
+
+/* Separator of the user_names read-model key "<display_name_lower>\x1f<user_id>"
+ * (docs/read-models.md). 0x1f (ASCII unit separator) sorts below every printable byte, so the
+ * byte order of the keys is the order of (display_name_lower, user_id): "ann" < "ann smith" <
+ * "ann2" as names and as keys (with ':' the key "ann2:..." would sort before "ann:..."). */
+#define HL_USER_NAME_SEP '\x1f'
+
+/* The user_names key of user user_id (a UUID, copied as given) named display_name (folded with
+ * hl_fold_ascii) into out[cap]: "<display_name_lower>\x1f<user_id>". False (out empty) when a
+ * string is NULL or the key does not fit; a display name of 64 characters needs at most
+ * 4 * 64 + 1 + 36 + 1 = 294 bytes (HL_USER_NAME_KEY_MAX). */
+#define HL_USER_NAME_KEY_MAX 320
+bool hl_user_name_key(const char *display_name, const char *user_id, char *out, size_t cap);
+
 #endif
