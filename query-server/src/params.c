@@ -152,27 +152,102 @@ bool qs_search_prefix(const char *q, char *out, size_t cap, hl_error_t *err)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)q[i] < 0x20 || q[i] == 0x7f)
             return bad_param(err, "q", "text without control characters");
-    lower_ascii(q, out, n);
+    if (!bson_utf8_validate(q, n, false))
+        return bad_param(err, "q", "UTF-8 text");
+    hl_fold_ascii(q, out, cap);
     return true;
 }
 
-bool qs_regex_prefix(const char *text, char *out, size_t cap)
+/* Length of the UTF-8 sequence starting with byte b (1 for a stray byte). */
+static size_t utf8_len(unsigned char b)
 {
-    static const char meta[] = "\\^$.|?*+()[]{}";
-    size_t o = 0;
-    if (cap < 2)
+    return b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+}
+
+bool qs_prefix_upper_bound(const char *prefix, char *out, size_t cap)
+{
+    size_t n = prefix ? strlen(prefix) : 0;
+    if (!n || n >= cap || !bson_utf8_validate(prefix, n, false))
         return false;
-    out[o++] = '^';
-    for (const char *p = text; *p; p++) {
-        bool esc = strchr(meta, *p) != NULL;
-        if (o + (esc ? 2 : 1) >= cap)
+    memcpy(out, prefix, n + 1);
+    while (n > 0) {
+        /* the last character: its first byte is the last byte that is no continuation byte */
+        size_t start = n - 1;
+        while (start > 0 && ((unsigned char)out[start] & 0xc0) == 0x80)
+            start--;
+        const unsigned char *c = (const unsigned char *)out + start;
+        size_t len = utf8_len(c[0]);
+        uint32_t cp = len == 1   ? c[0]
+                      : len == 2 ? (uint32_t)(c[0] & 0x1f) << 6 | (c[1] & 0x3f)
+                      : len == 3 ? (uint32_t)(c[0] & 0x0f) << 12 | (uint32_t)(c[1] & 0x3f) << 6 |
+                                       (c[2] & 0x3f)
+                                 : (uint32_t)(c[0] & 0x07) << 18 | (uint32_t)(c[1] & 0x3f) << 12 |
+                                       (uint32_t)(c[2] & 0x3f) << 6 | (c[3] & 0x3f);
+        n = start;
+        if (cp >= 0x10ffff)
+            continue; /* no character follows U+10FFFF: bump the one before it */
+        cp = cp + 1 == 0xd800 ? 0xe000 : cp + 1; /* surrogates are no characters */
+        unsigned char enc[4];
+        size_t el = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        if (el == 1) {
+            enc[0] = (unsigned char)cp;
+        } else if (el == 2) {
+            enc[0] = (unsigned char)(0xc0 | cp >> 6);
+            enc[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        } else if (el == 3) {
+            enc[0] = (unsigned char)(0xe0 | cp >> 12);
+            enc[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+            enc[2] = (unsigned char)(0x80 | (cp & 0x3f));
+        } else {
+            enc[0] = (unsigned char)(0xf0 | cp >> 18);
+            enc[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+            enc[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+            enc[3] = (unsigned char)(0x80 | (cp & 0x3f));
+        }
+        if (n + el >= cap)
             return false;
-        if (esc)
-            out[o++] = '\\';
-        out[o++] = *p;
+        memcpy(out + n, enc, el);
+        out[n + el] = '\0';
+        return true;
     }
-    out[o] = '\0';
+    return false;
+}
+
+void qs_users_search_range(bson_t *filter, const char *prefix, const char *after)
+{
+    char hi[QS_QUERY_MAX + 8];
+    bson_t cond;
+    BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &cond);
+    if (after && strcmp(after, prefix) >= 0)
+        BSON_APPEND_UTF8(&cond, "$gt", after);
+    else
+        BSON_APPEND_UTF8(&cond, "$gte", prefix);
+    if (qs_prefix_upper_bound(prefix, hi, sizeof hi))
+        BSON_APPEND_UTF8(&cond, "$lt", hi);
+    bson_append_document_end(filter, &cond);
+}
+
+bool qs_user_name_cursor(const char *key, qs_cursor_t *c)
+{
+    size_t n = key ? strlen(key) : 0;
+    memset(c, 0, sizeof *c);
+    if (n < HL_UUID_STR_LEN + 1 || key[n - HL_UUID_STR_LEN - 1] != HL_USER_NAME_SEP ||
+        n - HL_UUID_STR_LEN - 1 >= sizeof c->key || !hl_uuid_valid(key + n - HL_UUID_STR_LEN))
+        return false;
+    memcpy(c->key, key, n - HL_UUID_STR_LEN - 1);
+    memcpy(c->id, key + n - HL_UUID_STR_LEN, HL_UUID_STR_LEN + 1);
     return true;
+}
+
+bool qs_user_name_after(const qs_cursor_t *c, char *out, size_t cap)
+{
+    return hl_uuid_valid(c->id) && hl_user_name_key(c->key, c->id, out, cap);
+}
+
+bool qs_user_name_live(const char *key_name, const char *profile_name, const char *prefix)
+{
+    return key_name && profile_name && prefix && !strcmp(key_name, profile_name) &&
+           !strncmp(profile_name, prefix, strlen(prefix));
 }
 
 void qs_filter_after_date_desc(bson_t *filter, const char *field, const qs_cursor_t *c)
@@ -191,38 +266,6 @@ void qs_filter_after_date_desc(bson_t *filter, const char *field, const qs_curso
     bson_append_document_end(&b, &idlt);
     bson_append_document_end(& or, &b);
     bson_append_array_end(filter, & or);
-}
-
-void qs_filter_after_string_asc(bson_t *filter, const char *field, const qs_cursor_t *c)
-{
-    bson_t or, a, b, gt, idgt;
-    BSON_APPEND_ARRAY_BEGIN(filter, "$or", & or);
-    BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &a);
-    BSON_APPEND_DOCUMENT_BEGIN(&a, field, &gt);
-    BSON_APPEND_UTF8(&gt, "$gt", c->key);
-    bson_append_document_end(&a, &gt);
-    bson_append_document_end(& or, &a);
-    BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &b);
-    BSON_APPEND_UTF8(&b, field, c->key);
-    BSON_APPEND_DOCUMENT_BEGIN(&b, "_id", &idgt);
-    BSON_APPEND_UTF8(&idgt, "$gt", c->id);
-    bson_append_document_end(&b, &idgt);
-    bson_append_document_end(& or, &b);
-    bson_append_array_end(filter, & or);
-}
-
-bool qs_users_search_filter(bson_t *filter, const char *prefix, const qs_cursor_t *c)
-{
-    char pattern[2 * QS_QUERY_MAX + 2];
-    if (!qs_regex_prefix(prefix, pattern, sizeof pattern))
-        return false;
-    bson_t cond;
-    BSON_APPEND_DOCUMENT_BEGIN(filter, "display_name_lower", &cond);
-    BSON_APPEND_UTF8(&cond, "$regex", pattern);
-    bson_append_document_end(filter, &cond);
-    if (c)
-        qs_filter_after_string_asc(filter, "display_name_lower", c);
-    return true;
 }
 
 void qs_filter_id_prefix(bson_t *filter, const char *prefix, const char *hi)

@@ -29,7 +29,8 @@ enum {
 };
 
 /* The position after the last item of a page: (num, id) for lists sorted by a time or sequence
- * and then _id, (key, id) for the name search. Unused parts are 0 / "". */
+ * and then _id, (key, id) for the name search (the last user_names _id scanned: its
+ * display_name_lower and user id). Unused parts are 0 / "". */
 typedef struct {
     int64_t num;                 /* a time in ms since the epoch, or a message seq */
     char id[QS_CURSOR_ID_MAX];   /* _id of the last item (tie-breaker); no '|' */
@@ -60,33 +61,49 @@ bool qs_cursor_decode(const char *text, char kind, qs_cursor_t *out, hl_error_t 
  * compared as strings) into out[74]. False unless both are valid UUIDs. */
 bool qs_direct_key(const char *a, const char *b, char *out, size_t cap);
 
-/* Normalise a display-name search prefix: trims nothing, lower-cases ASCII (as the projector's
- * display_name_lower does) into out[cap]. Error: 400 "invalid-parameter" when empty, longer
- * than QS_QUERY_MAX bytes, or holding control characters. */
+/* Normalise a display-name search prefix: trims nothing, lower-cases ASCII (hl_fold_ascii, as
+ * the projector's display_name_lower) into out[cap]. Error: 400 "invalid-parameter" when empty,
+ * longer than QS_QUERY_MAX bytes, holding control characters, or not UTF-8. */
 bool qs_search_prefix(const char *q, char *out, size_t cap, hl_error_t *err);
 
-/* Escape every regular-expression metacharacter of text so it matches literally, prefixed by
- * '^' (an anchored prefix pattern) into out[cap]. False when out is too small. */
-bool qs_regex_prefix(const char *text, char *out, size_t cap);
+/* The smallest UTF-8 string above every string that starts with prefix (valid UTF-8, 1 or more
+ * bytes): prefix with its last character replaced by the next code point (a trailing U+10FFFF
+ * dropped first; surrogates skipped), into out[cap]. So for valid UTF-8 s: s starts with prefix
+ * iff prefix <= s < bound, in byte order. False when no such bound exists (prefix is only
+ * U+10FFFF characters), prefix is not UTF-8, or out is too small. */
+bool qs_prefix_upper_bound(const char *prefix, char *out, size_t cap);
+
+/* Append to filter the user_names range of a search page: _id: {$gte: prefix | $gt: after,
+ * $lt: qs_prefix_upper_bound(prefix)} (no $lt when there is no bound). after (NULL on the first
+ * page) is the last user_names _id of the previous page; it replaces $gte when it is not below
+ * prefix. One _id range: FerretDB reads it through its index (patch 4 of deploy/local/mongo.sh).
+ * prefix (normalised, qs_search_prefix) and after are borrowed. */
+void qs_users_search_range(bson_t *filter, const char *prefix, const char *after);
+
+/* Split a user_names _id "<display_name_lower>\x1f<user id>" (hl_user_name_key) into a search
+ * cursor: c->key = the name, c->id = the user id, c->num = 0. False when key is not shaped so
+ * (or the name does not fit QS_CURSOR_KEY_MAX). */
+bool qs_user_name_cursor(const char *key, qs_cursor_t *c);
+
+/* The user_names _id a search cursor stands for (the inverse of qs_user_name_cursor) into
+ * out[cap] (HL_USER_NAME_KEY_MAX). False when c->id is no UUID or out is too small. */
+bool qs_user_name_after(const qs_cursor_t *c, char *out, size_t cap);
+
+/* Whether a user_names key of the name key_name (its display_name_lower) is live for a search
+ * of prefix: it is the user's current name (profile_name, user_profiles.display_name_lower;
+ * NULL when the profile is missing) and starts with prefix. A key that fails is stale (a rename
+ * whose old key was not removed) or only shares the prefix through its separator and id. */
+bool qs_user_name_live(const char *key_name, const char *profile_name, const char *prefix);
 
 /* Append to filter the condition "strictly after the cursor" for a list sorted by
  * {field: -1, _id: -1} where field holds dates (c->num is ms since the epoch):
  * $or: [{field: {$lt: t}}, {field: t, _id: {$lt: id}}]. filter must have no "$or" yet. */
 void qs_filter_after_date_desc(bson_t *filter, const char *field, const qs_cursor_t *c);
 
-/* Append to filter the condition "strictly after the cursor" for a list sorted by
- * {field: 1, _id: 1} on a string field: $or: [{field: {$gt: key}}, {field: key, _id: {$gt: id}}].
- */
-void qs_filter_after_string_asc(bson_t *filter, const char *field, const qs_cursor_t *c);
-
 /* Append to filter _id: {$gte: "<prefix>:", $lt: "<prefix>;" [, $lt: hi]}: every _id that
  * starts with "<prefix>:" (';' follows ':'), one _id range, which FerretDB reads through its
  * index (patch 4 of deploy/local/mongo.sh; docs/read-models.md). hi, when not NULL, is a tighter
  * exclusive upper bound (it must start with "<prefix>:"). prefix and hi are borrowed. */
 void qs_filter_id_prefix(bson_t *filter, const char *prefix, const char *hi);
-
-/* Build the user search filter: {display_name_lower: {$regex: "^<escaped prefix>"}} plus the
- * cursor condition when c is not NULL. prefix is already normalised (qs_search_prefix). */
-bool qs_users_search_filter(bson_t *filter, const char *prefix, const qs_cursor_t *c);
 
 #endif

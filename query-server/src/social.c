@@ -1,7 +1,8 @@
 /* social.c: user search, friends, friend requests and notifications (SPEC §3). Each list is one
- * limited find on the caller's _id range (friends "<me>:<friend>", friend_requests_by_user
- * "<me>:in|out:<request>", notifications "<me>:<µs>:<event>"; docs/read-models.md) plus at most
- * one $in on user_profiles for display names. */
+ * limited find on an _id range (user_names "<name>\x1f<user>" for the search prefix, friends
+ * "<me>:<friend>", friend_requests_by_user "<me>:in|out:<request>", notifications
+ * "<me>:<µs>:<event>"; docs/read-models.md) plus at most one $in on user_profiles for display
+ * names or profiles (the search repeats the pair when it drops stale keys, QS_SEARCH_ROUNDS). */
 #include "app.h"
 #include "page.h"
 #include "params.h"
@@ -12,60 +13,101 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Pages of user_names read per search request at most: when keys are dropped (stale or
+ * renamed), the next page of keys is read until `limit` live ones are found, the range ends,
+ * or this many pages were read (then the answer is short and next_cursor goes on from the last
+ * key read). */
+#define QS_SEARCH_ROUNDS 4
+
+/* Append the search item of profile doc to items under index i. */
+static void append_user_item(bson_t *items, size_t i, const bson_t *doc)
+{
+    char key[24];
+    bson_t item;
+    snprintf(key, sizeof key, "%zu", i);
+    BSON_APPEND_DOCUMENT_BEGIN(items, key, &item);
+    BSON_APPEND_UTF8(&item, "id", qs_doc_string(doc, "_id", ""));
+    BSON_APPEND_UTF8(&item, "display_name", qs_doc_string(doc, "display_name", ""));
+    BSON_APPEND_UTF8(&item, "bio", qs_doc_string(doc, "bio", ""));
+    BSON_APPEND_UTF8(&item, "avatar_url", qs_doc_string(doc, "avatar_url", ""));
+    BSON_APPEND_UTF8(&item, "presence", qs_doc_string(doc, "presence", "offline"));
+    qs_append_date(&item, "created_at", doc, "created_at");
+    BSON_APPEND_INT64(&item, "version", qs_doc_int(doc, "version", 0));
+    bson_append_document_end(items, &item);
+}
+
+/* GET /v1/users?q=: pages of the user_names _id range of the prefix (sorted by _id: name, then
+ * user id), each followed by one $in on user_profiles for the items' fields; a key whose
+ * profile's current display_name_lower differs (stale) or is missing is dropped
+ * (docs/read-models.md, user_names). */
 void qs_handle_users_search(hl_http_request_t *req)
 {
     hl_error_t err = {0};
     qs_ctx_t ctx = {.app = req->app};
-    qs_docs_t d = {0};
+    qs_docs_t d = {0}, profiles = {0};
     qs_page_params_t p;
     char q[QS_QUERY_MAX * 3 + 1], prefix[QS_QUERY_MAX + 1];
+    char after[HL_USER_NAME_KEY_MAX] = "", last_kept[HL_USER_NAME_KEY_MAX] = "";
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, items = BSON_INITIALIZER;
-    bson_t *sort = BCON_NEW("display_name_lower", BCON_INT32(1), "_id", BCON_INT32(1));
+    bson_t *sort = BCON_NEW("_id", BCON_INT32(1));
     int qr = qs_param(req, "q", q, sizeof q, &err);
     if (qr < 0 || !qs_search_prefix(qr ? q : NULL, prefix, sizeof prefix, &err) ||
         !qs_read_page_params(req, QS_CURSOR_USERS, &p, &err))
         goto fail;
-    if (!qs_users_search_filter(&filter, prefix, p.has_cursor ? &p.cursor : NULL)) {
-        hl_error_set_reason(&err, HL_ERR_INPUT, 400, "invalid-parameter", "q is too long");
+    if (p.has_cursor && !qs_user_name_after(&p.cursor, after, sizeof after)) {
+        hl_error_set_reason(&err, HL_ERR_INPUT, 400, "invalid-cursor",
+                            "cursor is not a cursor of this list; pass back next_cursor as given");
         goto fail;
     }
+    if (!qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err))
+        goto fail;
+    /* limit + 1 keys a page: one more than fits tells whether a next page exists */
     qs_page_opts(&opts, sort, p.limit);
-    if (!qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err) ||
-        !qs_find(&ctx, "user_profiles", &filter, &opts, &d, &err))
-        goto fail;
+    size_t kept = 0;
+    bool more = false, exhausted = false;
+    for (int round = 0; round < QS_SEARCH_ROUNDS && !more && !exhausted; round++) {
+        bson_reinit(&filter);
+        qs_users_search_range(&filter, prefix, after[0] ? after : NULL);
+        qs_docs_free(&d);
+        qs_docs_free(&profiles);
+        if (!qs_find(&ctx, "user_names", &filter, &opts, &d, &err))
+            goto fail;
+        exhausted = d.n <= (size_t)p.limit;
+        const char *ids[QS_LIMIT_MAX + 1];
+        size_t nids = qs_collect_ids(&d, d.n, "user_id", ids, sizeof ids / sizeof ids[0]);
+        if (!qs_find_ids(&ctx, "user_profiles", ids, nids, NULL, &profiles, &err))
+            goto fail;
+        for (size_t i = 0; i < d.n; i++) {
+            const char *key = qs_doc_string(d.docs[i], "_id", "");
+            const bson_t *prof = qs_docs_by_id(&profiles, qs_doc_string(d.docs[i], "user_id", ""));
+            if (qs_user_name_live(qs_doc_string(d.docs[i], "display_name_lower", NULL),
+                                  prof ? qs_doc_string(prof, "display_name_lower", NULL) : NULL,
+                                  prefix)) {
+                if (kept == (size_t)p.limit) {
+                    more = true; /* a live key after a full page: the next page starts here */
+                    break;
+                }
+                append_user_item(&items, kept++, prof);
+                snprintf(last_kept, sizeof last_kept, "%s", key);
+            }
+            snprintf(after, sizeof after, "%s", key);
+        }
+    }
     qs_end(&ctx);
-    size_t n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
-    for (size_t i = 0; i < n; i++) {
-        const bson_t *doc = d.docs[i];
-        char key[24];
-        bson_t item;
-        snprintf(key, sizeof key, "%zu", i);
-        BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
-        BSON_APPEND_UTF8(&item, "id", qs_doc_string(doc, "_id", ""));
-        BSON_APPEND_UTF8(&item, "display_name", qs_doc_string(doc, "display_name", ""));
-        BSON_APPEND_UTF8(&item, "bio", qs_doc_string(doc, "bio", ""));
-        BSON_APPEND_UTF8(&item, "avatar_url", qs_doc_string(doc, "avatar_url", ""));
-        BSON_APPEND_UTF8(&item, "presence", qs_doc_string(doc, "presence", "offline"));
-        qs_append_date(&item, "created_at", doc, "created_at");
-        BSON_APPEND_INT64(&item, "version", qs_doc_int(doc, "version", 0));
-        bson_append_document_end(&items, &item);
-    }
+    /* next page: after the last item when a live key follows it; after the last key read when
+     * the rounds ran out before the range did (keys beyond it may still be live) */
+    const char *resume = more ? last_kept : !exhausted ? after : NULL;
     char next[QS_CURSOR_TEXT_MAX];
-    bool more = false;
-    if (d.n > (size_t)p.limit) {
-        qs_cursor_t c;
-        memset(&c, 0, sizeof c);
-        const bson_t *last = d.docs[n - 1];
-        snprintf(c.id, sizeof c.id, "%s", qs_doc_string(last, "_id", ""));
-        snprintf(c.key, sizeof c.key, "%s", qs_doc_string(last, "display_name_lower", ""));
-        more = qs_cursor_encode(QS_CURSOR_USERS, &c, next, sizeof next);
-    }
-    qs_reply_page(req, &items, more ? next : NULL);
+    qs_cursor_t c;
+    bool has_next = resume && qs_user_name_cursor(resume, &c) &&
+                    qs_cursor_encode(QS_CURSOR_USERS, &c, next, sizeof next);
+    qs_reply_page(req, &items, has_next ? next : NULL);
     goto done;
 fail:
     qs_end(&ctx);
     qs_reply_error(req, &err);
 done:
+    qs_docs_free(&profiles);
     qs_docs_free(&d);
     bson_destroy(sort);
     bson_destroy(&items);

@@ -123,6 +123,10 @@ def world():
         {"_id": u[k], "display_name": n, "display_name_lower": n.lower(), "bio": f"bio {k}",
          "avatar_url": "", "presence": "online", "created_at": at(i), "updated_at": at(i),
          "version": 1, "source": {"lsn": 1, "ts_ms": 1}} for i, (k, n) in enumerate(names.items())])
+    # the search index the projector writes next to every profile (docs/read-models.md user_names)
+    d.user_names.insert_many([
+        {"_id": f"{n.lower()}\x1f{u[k]}", "user_id": u[k], "display_name_lower": n.lower(),
+         "version": 1, "source": {"lsn": 1, "ts_ms": 1}} for k, n in names.items()])
     d.user_counters.insert_one({"_id": u["a"], "friend_count": 2})
     sid = {"a": uid(), "c": uid(), "revoked": uid()}
     d.sessions.insert_many([
