@@ -426,7 +426,7 @@ static bool check_collection(vctx_t *v, const char *logical, map_t *want, key_fn
     const bson_t *doc = NULL;
     long docs = 0;
     while (mongoc_cursor_next(c, &doc)) {
-        char key[256];
+        char key[HL_USER_NAME_KEY_MAX + 64]; /* the longest: user_names "<user id>:<name>" */
         const char *sid = NULL;
         if (!keyf(doc, key, sizeof key, &sid))
             continue;
@@ -479,6 +479,27 @@ static bool key_user_profile(const bson_t *doc, char *out, size_t cap, const cha
     if (!key_id_or(doc, "user_id", out, cap) || !hl_uuid_valid(out))
         return false;
     *sid = doc_str(doc, "user_id") ? doc_str(doc, "user_id") : doc_str(doc, "_id");
+    return true;
+}
+
+/* user_names: "<user id>:<display_name_lower>" read from the _id "<display_name_lower>\x1f<user
+ * id>" (the key is the document: a stored _id that is not shaped so is keyed by itself, so it
+ * is reported as unexpected) */
+static bool key_user_name(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    const char *id = doc_str(doc, "_id");
+    size_t n = id ? strlen(id) : 0;
+    if (!id)
+        return false;
+    *sid = doc_str(doc, "user_id");
+    if (n > HL_UUID_STR_LEN && id[n - HL_UUID_STR_LEN - 1] == HL_USER_NAME_SEP &&
+        hl_uuid_valid(id + n - HL_UUID_STR_LEN)) {
+        snprintf(out, cap, "%s:%.*s", id + n - HL_UUID_STR_LEN, (int)(n - HL_UUID_STR_LEN - 1), id);
+        if (!*sid)
+            *sid = id + n - HL_UUID_STR_LEN;
+    } else {
+        snprintf(out, cap, "malformed _id %s", id);
+    }
     return true;
 }
 
@@ -653,6 +674,33 @@ static bool model_user_profiles(vctx_t *v)
     }
     PQclear(r);
     bool ok = check_collection(v, "user_profiles", &want, key_user_profile, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+/* user_names: exactly one key per user, its current name's (hl_user_name_key), with the user's
+ * version. A key of an earlier name is an unexpected document: the projector deletes it from
+ * the update's before image (users has REPLICA IDENTITY FULL, command-server/sql/006); only
+ * updates from before that migration leave such keys, which the query server skips. */
+static bool model_user_names(vctx_t *v)
+{
+    PGresult *r =
+        q(v, "SELECT user_id, display_name, version FROM users WHERE user_id IN " SCOPE_USERS);
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        char lower[HL_USER_NAME_KEY_MAX], key[HL_USER_NAME_KEY_MAX + 64];
+        ascii_lower(PQgetvalue(r, i, 1), lower, sizeof lower);
+        BSON_APPEND_UTF8(d, "user_id", PQgetvalue(r, i, 0));
+        BSON_APPEND_UTF8(d, "display_name_lower", lower);
+        BSON_APPEND_INT64(d, "version", i64(r, i, 2));
+        snprintf(key, sizeof key, "%s:%s", PQgetvalue(r, i, 0), lower);
+        map_put(&want, key, d);
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "user_names", &want, key_user_name, NULL, false);
     map_free(&want, free_bson);
     return ok;
 }
@@ -1660,6 +1708,7 @@ static const struct {
     model_fn fn;
 } models[] = {
     {"user_profiles", model_user_profiles},
+    {"user_names", model_user_names},
     {"sessions", model_sessions},
     {"chat_rooms", model_chat_rooms},
     {"room_members", model_room_members},

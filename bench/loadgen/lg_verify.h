@@ -7,7 +7,8 @@
  *
  * Documents are matched on content fields (user_id, room_id, message_id, request_id, kind,
  * day…), never on the format of `_id` (except where `_id` is the documented key and no content
- * field exists: user_profiles, sessions, chat_rooms, watermarks). One comparison function per
+ * field exists: user_profiles, sessions, chat_rooms, watermarks; and user_names, whose `_id`
+ * "<display_name_lower>\x1f<user id>" is what the search reads). One comparison function per
  * collection; every difference is printed as one line
  *     MISMATCH <collection> <key> <field>: expected <value>, actual <value>
  * on stdout, with a missing or unexpected document as field "document". */
@@ -17,7 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define LG_VERIFY_MAX_MODELS 16
+#define LG_VERIFY_MAX_MODELS 24
 
 typedef enum {
     LG_SCOPE_ALL = 0,     /* every row and document of the stack */

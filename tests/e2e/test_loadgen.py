@@ -89,5 +89,21 @@ def test_workload_verifies_and_finds_corruption(tmp_path):
                          "actual missing document"], lines[:10]
     finally:
         messages.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    # a user_names key of a name the user no longer has (what a rename without before image
+    # would leave) is a stale extra: reported, as the projector removes such keys itself
+    uid = psql("SELECT u.user_id FROM users u JOIN user_credentials c USING (user_id)"
+               f" WHERE c.email LIKE '%.{TAG}@loadgen.invalid' LIMIT 1")[0].strip()
+    names = coll("user_names")
+    stale = f"stale name of the test\x1f{uid}"
+    names.insert_one({"_id": stale, "user_id": uid, "display_name_lower": "stale name of the test",
+                      "version": 0})
+    try:
+        r, lines = verify_only()
+        assert r.returncode == 1, r.stderr[-2000:]
+        assert lines == [f"MISMATCH user_names {uid}:stale name of the test document: expected "
+                         "(absent), actual unexpected document"], lines[:10]
+    finally:
+        names.delete_one({"_id": stale})
     r, lines = verify_only()
     assert r.returncode == 0 and lines == [], (lines[:10], r.stderr[-2000:])
