@@ -12,7 +12,7 @@ from conftest import (COMMAND, KAFKA, MONGO_DB, MONGO_URI, PROJECTOR, REGISTRY, 
 
 PROJECTOR_BIN = os.path.join(os.environ.get("HL_BUILD_DIR", os.path.join(ROOT, "build")),
                              "projector", "projector")
-MODELS = ["user_profiles", "sessions", "chat_rooms", "room_members", "messages", "friends",
+MODELS = ["user_profiles", "user_names", "sessions", "chat_rooms", "room_members", "messages", "friends",
           "friend_requests", "friend_requests_by_user", "user_counters", "inbox", "notifications",
           "notification_reads",
           "daily_active_users", "daily_stats", "watermarks"]
@@ -107,6 +107,12 @@ def mismatches(user_ids, room_ids, database=None):
         d = coll("user_profiles").find_one({"_id": row["user_id"]})
         if not d or d.get("version") != row["version"] or d.get("display_name") != row["display_name"]:
             bad.append(("user_profiles", row, d))
+        # user_names: exactly the key of the current name (the projector deletes a renamed
+        # user's old key from the update's before image: users has REPLICA IDENTITY FULL)
+        lower = "".join(ch.lower() if "A" <= ch <= "Z" else ch for ch in row["display_name"])
+        keys = [(k["_id"], k.get("version")) for k in coll("user_names").find({"user_id": row["user_id"]})]
+        if keys != [(f"{lower}\x1f{row['user_id']}", row["version"])]:
+            bad.append(("user_names", row, keys))
     for row in pg_json(f"SELECT session_id, version, revoked_at IS NOT NULL AS revoked FROM sessions "
                        f"WHERE user_id IN ({users})"):
         d = coll("sessions").find_one({"_id": row["session_id"]})

@@ -53,6 +53,9 @@ def seeded():
                                  "display_name_lower": name.lower(), "bio": "", "avatar_url": "",
                                  "presence": "online", "created_at": now, "updated_at": now,
                                  "version": 1, "source": {"lsn": 1, "ts_ms": int(now.timestamp() * 1000)}})
+    db.user_names.insert_one({"_id": f"{name.lower()}\x1f{u1}", "user_id": u1,
+                              "display_name_lower": name.lower(), "version": 1,
+                              "source": {"lsn": 1, "ts_ms": int(now.timestamp() * 1000)}})
     # today's counters exist (a counter the projector has not $inc'ed yet is absent: $max 0)
     db.daily_stats.update_one({"_id": day}, {
         "$setOnInsert": {"day": now.replace(hour=0, minute=0, second=0, microsecond=0)},

@@ -23,8 +23,11 @@ def test_read_models_follow_commands():
     m2 = send(a, room, "second é message")
     send(c, group, "hi all")
     b.call("POST", f"/v1/chat-rooms/{room}/read", {"up_to_seq": m2["seq"]})
+    # a rename: user_names holds the new name's key only (compared by wait_equal)
+    c.call("PATCH", "/v1/users/me", {"display_name": "Cy Pj Renamed"})
     users, rooms = [a.id, b.id, c.id], [room, group]
     wait_equal(users, rooms)
+    assert coll("user_names").count_documents({"user_id": c.id}) == 1
 
     # inbox: newest activity, unread counts
     ib = coll("inbox").find_one({"_id": f"{b.id}:{room}"})

@@ -3,7 +3,7 @@ switch; reads keep answering throughout and the result equals PostgreSQL."""
 import subprocess
 import threading
 
-from conftest import PG, psql
+from conftest import PG, eventually, psql
 from pj_helpers import PROJECTOR_BIN, User, befriend, cli, coll, db
 
 
@@ -40,3 +40,21 @@ def test_rebuild_friend_requests_while_reading():
     assert got[req] == "accepted"
     assert {k: got.get(k) for k in before} == before  # every request PostgreSQL had
     assert cli("rebuild", "no_such_model").returncode == 2
+
+
+def test_rebuild_user_names_from_the_topic():
+    """user_names is rebuilt from cdc.public.users (as user_profiles): one key per user with its
+    current name, the old key of a rename gone again (the update's before image deletes it)."""
+    a = User("Rebuild Names A")
+    a.call("PATCH", "/v1/users/me", {"display_name": "Rebuild Names Renamed"})
+    eventually(lambda: coll("user_names").find_one(
+        {"_id": f"rebuild names renamed\x1f{a.id}"}), 60, "the renamed key")
+    r = cli("rebuild", "user_names")
+    assert r.returncode == 0, r.stderr
+    assert "from the topics" in r.stderr and "switching alias" in r.stderr
+    alias = db().read_model_aliases.find_one({"_id": "user_names"})
+    assert alias and alias["collection"].startswith("user_names__rb")
+    keys = [d["_id"] for d in coll("user_names").find({"user_id": a.id})]
+    assert keys == [f"rebuild names renamed\x1f{a.id}"]
+    rows = psql("SELECT count(*) FROM users")[0]
+    assert coll("user_names").count_documents({}) >= int(rows)
