@@ -1,6 +1,8 @@
 /* Unit tests for projector/src/cdc.c: Debezium envelopes → read-model updates.
- * The golden envelope in tests/golden/cdc_users_create.json was captured from the real
- * Debezium 3.2.3 PostgreSQL connector (pgoutput, JsonConverter, schemas.enable=false). */
+ * The golden envelopes in tests/golden/cdc_users_create.json and cdc_users_rename_full.json
+ * (an update of `users` with REPLICA IDENTITY FULL: "before" holds the whole old row) were
+ * captured from the real Debezium 3.2.3 PostgreSQL connector (pgoutput, JsonConverter,
+ * schemas.enable=false). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -75,6 +77,34 @@ static void test_parse_real_envelope(void **state)
     bson_destroy(&update);
     pj_cdc_change_destroy(&c);
     free(json);
+}
+
+static void test_parse_update_with_before_image(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    char *json = slurp("cdc_users_rename_full.json", &len);
+    pj_cdc_change_t c;
+    hl_error_t err = {0};
+    assert_true(pj_cdc_parse(json, len, &c, &err));
+    assert_int_equal(c.op, 'u');
+    assert_true(c.has_before);
+    bson_iter_t it = find(&c.row, "display_name");
+    assert_string_equal(bson_iter_utf8(&it, NULL), "Zsrch028988f4 Renamed");
+    it = find(&c.before, "display_name");
+    assert_string_equal(bson_iter_utf8(&it, NULL), "Srch028988f4 Ann");
+    it = find(&c.before, "version");
+    assert_int_equal(bson_iter_as_int64(&it), 1);
+    pj_cdc_change_destroy(&c);
+    assert_false(c.has_before);
+    free(json);
+
+    /* the default identity: "before" is null on an update */
+    const char *plain = "{\"op\":\"u\",\"before\":null,\"after\":{\"user_id\":\"x\"},"
+                        "\"source\":{\"lsn\":1,\"ts_ms\":2}}";
+    assert_true(pj_cdc_parse(plain, strlen(plain), &c, &err));
+    assert_false(c.has_before);
+    pj_cdc_change_destroy(&c);
 }
 
 static void test_snapshot_and_delete(void **state)
@@ -175,8 +205,11 @@ static void test_fold_case(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_real_envelope), cmocka_unit_test(test_snapshot_and_delete),
-        cmocka_unit_test(test_bad_envelopes),       cmocka_unit_test(test_bad_rows),
+        cmocka_unit_test(test_parse_real_envelope),
+        cmocka_unit_test(test_parse_update_with_before_image),
+        cmocka_unit_test(test_snapshot_and_delete),
+        cmocka_unit_test(test_bad_envelopes),
+        cmocka_unit_test(test_bad_rows),
         cmocka_unit_test(test_fold_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
