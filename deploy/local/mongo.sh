@@ -34,7 +34,7 @@ HL_FERRETDB_SYNCHRONOUS=${HL_FERRETDB_SYNCHRONOUS:-normal}
 # HL_FERRETDB_PATCH=0 builds the module exactly as published.
 HL_FERRETDB_PATCH=${HL_FERRETDB_PATCH:-1}
 
-# patch_ferretdb DIR — six small fixes to FerretDB 1.24 (SQLite backend and the update command),
+# patch_ferretdb DIR — seven small fixes to FerretDB 1.24 (SQLite backend and the update command),
 # applied to a writable copy of the module. Measured on v1.24.2 without them: every update/delete
 # by _id scans and json-parses the whole table (~40 ms per update at 10,000 documents, growing
 # linearly), and one `update` command with 100 or more matching single-document statements (a
@@ -81,6 +81,16 @@ HL_FERRETDB_PATCH=${HL_FERRETDB_PATCH:-1}
 #     iterator in a pprof profile with its stack and a finalizer) becomes a no-op: it took 9.6 %
 #     of FerretDB's CPU under the projector's writes (perf record). Only the panic on an
 #     iterator that was never closed goes with it.
+#  7. A find whose filter is only an _id range that patch 4 pushes down completely
+#     ($eq/$gt/$gte/$lt/$lte with string operands), sorted by {_id: 1} or {_id: -1}, without skip
+#     and with a limit, has SQLite sort and limit it: ORDER BY the unescaped _id (bytewise, the
+#     order FerretDB and MongoDB give strings) LIMIT n, on the patch-4 index. For the rows to be
+#     exactly the matches, the pushed-down conditions also require the _id's schema type to be
+#     string (an ObjectID _id is stored as its hex text, which a string range would otherwise
+#     return and FerretDB then drop, leaving a limited page short). FerretDB still filters, sorts
+#     and limits what comes back, so the result is the same; without the patch a page read
+#     every document of the range (a one-letter user search read all of that letter's
+#     user_names keys). Other finds are untouched.
 patch_ferretdb() {
   local dir=$1
   local meta=$dir/internal/backends/sqlite/metadata/metadata.go coll=$dir/internal/backends/sqlite/collection.go
@@ -192,6 +202,11 @@ func hlIDPushdown(v any) (where string, args []any, ok bool) {
 		return "", nil, false
 	}
 
+	// Only a string _id can satisfy these conditions, but an ObjectID _id is stored as its hex
+	// text too: keep to _ids whose schema type is string, so that the rows are exactly the
+	// matches and SQLite may also sort and limit them (hl patch 7).
+	conds = append(conds, metadata.DefaultColumn+`->>'$."$s".p._id.t' = 'string'`)
+
 	return " WHERE " + strings.Join(conds, " AND "), args, true
 }
 GOEOF
@@ -238,6 +253,61 @@ GOEOF
   sed -i 's|^func Track(obj any, token \*Token) {$|&\n\tif hlNoTracking { // hl patch 6\n\t\treturn\n\t}|; s|^func Untrack(obj any, token \*Token) {$|&\n\tif hlNoTracking { // hl patch 6\n\t\treturn\n\t}|' "$res"
   printf '\n// hlNoTracking turns Track and Untrack into no-ops (hl patch 6).\nconst hlNoTracking = true\n' >> "$res"
   [[ $(grep -c "hl patch 6" "$res") == 3 ]] || return 1
+  # 7
+  local find=$dir/internal/handler/msg_find.go query=$dir/internal/backends/sqlite/query.go
+  cat > "$dir/internal/handler/hl_id_range_sort.go" <<'GOEOF'
+package handler
+
+import "github.com/FerretDB/FerretDB/internal/types"
+
+// hlIDRangeSort reports whether a find with this filter and sort may have its sort and limit
+// done by SQLite (hl patch 7, see deploy/local/mongo.sh): the filter is only an _id range whose
+// every condition patch 4 pushes down ($eq/$gt/$gte/$lt/$lte with a string operand), so the
+// rows SQLite returns are exactly the matches, and the sort is {_id: 1} or {_id: -1}, which
+// ORDER BY the unescaped _id gives for strings (bytewise, as FerretDB compares strings).
+func hlIDRangeSort(filter, sort *types.Document) bool {
+	if filter == nil || sort == nil || filter.Len() != 1 || sort.Len() != 1 {
+		return false
+	}
+
+	if _, err := sort.Get("_id"); err != nil {
+		return false
+	}
+
+	v, _ := filter.Get("_id")
+
+	d, ok := v.(*types.Document)
+	if !ok || d.Len() == 0 {
+		return false
+	}
+
+	for _, k := range d.Keys() {
+		switch k {
+		case "$eq", "$gt", "$gte", "$lt", "$lte":
+		default:
+			return false
+		}
+
+		if op, _ := d.Get(k); op == nil {
+			return false
+		} else if _, isStr := op.(string); !isStr {
+			return false
+		}
+	}
+
+	return true
+}
+GOEOF
+  sed -i 's|^	h.L.DebugContext(ctx, fmt.Sprintf("Converted %+v for %+v to %+v.", params, cInfo, qp))$|	if !h.DisablePushdown \&\& params.Skip == 0 \&\& params.Limit > 0 \&\& qp.Sort == nil \&\& qp.Limit == 0 \&\& hlIDRangeSort(params.Filter, params.Sort) { // hl patch 7\n\t\tqp.Sort = params.Sort\n\t\tqp.Limit = params.Limit\n\t}\n\n&|' "$find"
+  [[ $(grep -c "hl patch 7" "$find") == 1 ]] || return 1
+  sed -i '/^func prepareOrderByClause(/,/^}/s|^	v := must.NotFail(sort.Get("$natural"))$|	if id, err := sort.Get("_id"); err == nil { // hl patch 7: {_id: 1\|-1} on the unescaped _id\n\t\tif n, _ := id.(int64); n == -1 {\n\t\t\treturn " ORDER BY " + metadata.IDTextColumn + " DESC"\n\t\t}\n\n\t\treturn " ORDER BY " + metadata.IDTextColumn\n\t}\n\n&|' "$query"
+  [[ $(grep -c "hl patch 7" "$query") == 1 ]] || return 1
+  local expl=$dir/internal/handler/msg_explain.go bcoll=$dir/internal/backends/collection.go
+  sed -i 's|^\tres, err := coll.Explain(connCtx, qp)$|\tif !h.DisablePushdown \&\& params.Skip == 0 \&\& params.Limit > 0 \&\& qp.Sort == nil \&\& qp.Limit == 0 \&\& hlIDRangeSort(params.Filter, params.Sort) { // hl patch 7\n\t\tqp.Sort = params.Sort\n\t\tqp.Limit = params.Limit\n\t}\n\n&|' "$expl"
+  [[ $(grep -c "hl patch 7" "$expl") == 1 ]] || return 1
+  # the backend contract asserts that a pushed-down sort is $natural: accept {_id: 1|-1} too
+  sed -i 's|^\t\tsortValue := params.Sort.Map()\["\$natural"\].(int64)$|\t\tsortValue, natural := params.Sort.Map()["$natural"].(int64)\n\t\tif !natural { // hl patch 7\n\t\t\tsortValue = params.Sort.Map()["_id"].(int64)\n\t\t}|' "$bcoll"
+  [[ $(grep -c "hl patch 7" "$bcoll") == 2 ]] || return 1
 }
 
 # Rebuild when the launcher sources, the patch, or the patch switch change.
@@ -286,7 +356,7 @@ install() {
     cp "$SRC/go.mod" "$work/go.mod"; cp "$SRC/go.sum" "$work/go.sum"
     printf '\nreplace github.com/FerretDB/FerretDB => %s\n' "$work/FerretDB" >> "$work/go.mod"
     modflags=(-modfile="$work/go.mod")
-    patches=sqlite-id-index,update-close-cursor,sqlite-id-range-in,sqlite-tx-mutex,no-resource-tracking
+    patches=sqlite-id-index,update-close-cursor,sqlite-id-range-in,sqlite-tx-mutex,no-resource-tracking,sqlite-id-sort-limit
   fi
   hl_say "building launcher (FerretDB $HL_FERRETDB_VERSION, patches: $patches) -> $BIN"
   local t0=$SECONDS

@@ -1,5 +1,6 @@
 """FerretDB patch 4 (deploy/local/mongo.sh): _id $in lists and _id string ranges are read through
-the index on the unescaped _id, and give exactly the documents MongoDB's semantics give.
+the index on the unescaped _id, and give exactly the documents MongoDB's semantics give. Patch 7:
+a range sorted by _id with a limit is sorted and limited by SQLite, with the same result.
 
 The _ids are chosen to break every shortcut: characters that encoding/json escapes (quote,
 backslash, control characters, <, >, &, U+2028/2029), characters just below and above the
@@ -98,3 +99,34 @@ def test_plan_uses_the_unescaped_id_index(coll):
         assert "__hl_id_text" in text and "USING INDEX" in text, (flt, text)
     plan = coll.database.command("explain", {"find": coll.name, "filter": {"n": 1}})
     assert "__hl_id_text" not in " ".join(plan["queryPlanner"]["Plan"])
+
+
+def test_range_sorted_by_id_with_limit(coll):
+    """Patch 7: {_id: range} sorted by {_id: +-1} with a limit gives MongoDB's first n, and the
+    plan shows SQLite doing the ORDER BY on the index (no temp B-tree for the sort)."""
+    bounds = ["", "a", "a\x00", "a<", "a\\", "ab", "ab:", "room:", "room;", "zz"]
+    checked = 0
+    for lo, hi in itertools.product(bounds, repeat=2):
+        if key(lo) > key(hi):
+            continue
+        inside = sorted((s for s in STRINGS if key(lo) <= key(s) < key(hi)), key=key)
+        for direction, limit in itertools.product((1, -1), (1, 2, 3, 7, 100)):
+            docs = list(coll.find({"_id": {"$gte": lo, "$lt": hi}}).sort("_id", direction)
+                        .limit(limit))
+            want = (inside if direction == 1 else inside[::-1])[:limit]
+            assert [d["_id"] for d in docs] == want, (lo, hi, direction, limit)
+            checked += 1
+    # with another condition, a skip, or another sort key the limit stays in FerretDB: same answers
+    assert [d["_id"] for d in coll.find({"_id": {"$gte": "a", "$lt": "b"}, "n": {"$gte": 0}})
+            .sort("_id", -1).limit(2)] == sorted((s for s in STRINGS if b"a" <= key(s) < b"b"),
+                                                 key=key)[::-1][:2]
+    assert [d["_id"] for d in coll.find({"_id": {"$gte": "a", "$lt": "b"}}).sort("_id", 1)
+            .skip(1).limit(2)] == sorted((s for s in STRINGS if b"a" <= key(s) < b"b"),
+                                         key=key)[1:3]
+    assert checked > 200
+    plan = coll.database.command("explain", {"find": coll.name,
+                                             "filter": {"_id": {"$gte": "a", "$lt": "b"}},
+                                             "sort": {"_id": -1}, "limit": 3})
+    text = " ".join(plan["queryPlanner"]["Plan"])
+    assert plan["sortPushdown"] and plan["limitPushdown"], plan
+    assert "__hl_id_text" in text and "TEMP B-TREE" not in text, text
