@@ -207,6 +207,11 @@ static rd_kafka_t *consumer_new(pj_ctx_t *ctx, hl_error_t *err)
         !hl_kafka_set(conf, "auto.commit.interval.ms", "1000", err) ||
         !hl_kafka_set(conf, "auto.offset.reset", "earliest", err) ||
         !hl_kafka_set(conf, "isolation.level", "read_committed", err) ||
+        /* a projector that died is noticed after 10 s (default 45), so its restart (or another
+         * member) takes its partitions over that much sooner; librdkafka heartbeats from its own
+         * thread, so a slow batch does not count against it */
+        !hl_kafka_set(conf, "session.timeout.ms", "10000", err) ||
+        !hl_kafka_set(conf, "heartbeat.interval.ms", "3000", err) ||
         /* the broker answers a fetch as soon as one record is there (fetch.min.bytes 1); cap
          * its wait on idle partitions at 100 ms (default 500) so that a fetch that started just
          * before new input does not hold that input back */
