@@ -2,7 +2,8 @@
  * limited find on an _id range (user_names "<name>\x1f<user>" for the search prefix, friends
  * "<me>:<friend>", friend_requests_by_user "<me>:in|out:<request>", notifications
  * "<me>:<µs>:<event>"; docs/read-models.md) plus at most one $in on user_profiles for display
- * names or profiles (the search repeats the pair when it drops stale keys, QS_SEARCH_ROUNDS). */
+ * names or profiles (the search repeats the pair when it drops stale keys, QS_SEARCH_ROUNDS;
+ * notifications read on past stubs and read ones, NOTIFICATION_READS). */
 #include "app.h"
 #include "page.h"
 #include "params.h"
@@ -241,6 +242,29 @@ done:
     bson_destroy(&filter);
 }
 
+/* Reads of notifications per request at most; each reads up to (limit + 1) x 4 documents when
+ * only unread ones are wanted, limit + 1 otherwise. */
+#define NOTIFICATION_READS 4
+
+/* Whether a notifications document of user `me` is listed: not a stub of a read by id whose
+ * notification is not applied yet (no kind), and unread when only unread ones are wanted. */
+static bool notification_listed(const bson_t *doc, const char *me, bool unread_only)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "kind") || strcmp(qs_doc_string(doc, "user_id", ""), me))
+        return false;
+    return !unread_only ||
+           (bson_iter_init_find(&it, doc, "read") && BSON_ITER_HOLDS_BOOL(&it) &&
+            !bson_iter_bool(&it));
+}
+
+/* Newest first is _id descending ("<me>:<created µs, 19 digits>:<event>": created_at, then the
+ * event id, the order of SPEC §3), so every read is one _id range sorted by _id with a limit,
+ * which FerretDB answers from its index (deploy/local/mongo.sh, patch 7). Stubs and, with
+ * unread=true, read notifications are skipped here; when they leave the page short the next
+ * read starts below the last _id seen, NOTIFICATION_READS times at most, after which a short
+ * page comes with a cursor that goes on from there. The cursor is the last _id (its created_at
+ * is kept for clients that look at it). */
 void qs_handle_notifications(hl_http_request_t *req)
 {
     hl_error_t err = {0};
@@ -249,36 +273,63 @@ void qs_handle_notifications(hl_http_request_t *req)
     qs_page_params_t p;
     char unread_text[8];
     bool unread = false;
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, items = BSON_INITIALIZER;
-    bson_t *sort = BCON_NEW("created_at", BCON_INT32(-1), "_id", BCON_INT32(-1));
+    bson_t items = BSON_INITIALIZER;
+    bson_t *sort = BCON_NEW("_id", BCON_INT32(-1));
+    char upper[QS_CURSOR_ID_MAX] = "", last[QS_CURSOR_ID_MAX] = "";
+    bool exhausted = false;
     int ur = qs_param(req, "unread", unread_text, sizeof unread_text, &err);
     if (ur < 0 || (ur > 0 && !qs_parse_bool("unread", unread_text, &unread, &err)) ||
         !qs_read_page_params(req, QS_CURSOR_NOTIFICATIONS, &p, &err) ||
         !qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err))
         goto fail;
-    /* "<me>:<created µs>:<event>": a cursor at ms t also bounds the range below
-     * "<me>:<first µs of ms t + 1>" */
-    char hi[HL_UUID_STR_LEN + 32];
-    if (p.has_cursor && p.cursor.num >= 0)
-        snprintf(hi, sizeof hi, "%s:%019lld", ctx.session.user_id,
-                 (long long)((p.cursor.num + 1) * 1000));
-    qs_filter_id_prefix(&filter, ctx.session.user_id,
-                        p.has_cursor && p.cursor.num >= 0 ? hi : NULL);
-    BSON_APPEND_UTF8(&filter, "user_id", ctx.session.user_id);
-    /* not a stub of a read by id whose notification is not applied yet (no kind) */
-    bson_t exists;
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "kind", &exists);
-    BSON_APPEND_BOOL(&exists, "$exists", true);
-    bson_append_document_end(&filter, &exists);
-    if (unread)
-        BSON_APPEND_BOOL(&filter, "read", false);
-    if (p.has_cursor)
-        qs_filter_after_date_desc(&filter, "created_at", &p.cursor);
-    qs_page_opts(&opts, sort, p.limit);
-    size_t n = 0;
-    if (!qs_find(&ctx, "notifications", &filter, &opts, &d, &err))
+    const char *me = ctx.session.user_id;
+    size_t melen = strlen(me);
+    if (p.has_cursor) {
+        if (strncmp(p.cursor.id, me, melen) != 0 || p.cursor.id[melen] != ':') {
+            hl_error_set_reason(&err, HL_ERR_INPUT, 400, "invalid-cursor",
+                                "cursor is not a cursor of this list; pass back next_cursor as "
+                                "given");
+            goto fail;
+        }
+        memcpy(upper, p.cursor.id, strlen(p.cursor.id) + 1);
+    }
+    d.docs = calloc((size_t)p.limit + 1, sizeof *d.docs);
+    if (!d.docs) {
+        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
         goto fail;
-    n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
+    }
+    int chunk = unread ? (p.limit + 1) * 4 : p.limit + 1;
+    for (int r = 0; r < NOTIFICATION_READS && d.n <= (size_t)p.limit && !exhausted; r++) {
+        qs_docs_t got = {0};
+        bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+        qs_filter_id_prefix(&filter, me, upper[0] ? upper : NULL);
+        qs_page_opts(&opts, sort, chunk - 1);
+        bool ok = qs_find(&ctx, "notifications", &filter, &opts, &got, &err);
+        bson_destroy(&opts);
+        bson_destroy(&filter);
+        if (!ok) {
+            qs_docs_free(&got);
+            goto fail;
+        }
+        for (size_t i = 0; i < got.n; i++) {
+            const char *id = qs_doc_string(got.docs[i], "_id", "");
+            if (strlen(id) < sizeof last)
+                memcpy(last, id, strlen(id) + 1);
+            if (d.n <= (size_t)p.limit && notification_listed(got.docs[i], me, unread)) {
+                d.docs[d.n++] = got.docs[i];
+                got.docs[i] = NULL; /* moved into d */
+            }
+        }
+        exhausted = got.n < (size_t)chunk;
+        memcpy(upper, last, sizeof upper);
+        for (size_t i = 0; i < got.n; i++)
+            if (got.docs[i])
+                bson_destroy(got.docs[i]);
+        free(got.docs);
+        if (!upper[0])
+            break;
+    }
+    size_t n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
     if (!qs_load_names(&ctx, &d, n, "actor_id", &names, &err))
         goto fail;
     qs_end(&ctx);
@@ -314,8 +365,18 @@ void qs_handle_notifications(hl_http_request_t *req)
         bson_append_document_end(&items, &item);
     }
     char next[QS_CURSOR_TEXT_MAX];
-    bool more = d.n > (size_t)p.limit && qs_date_cursor(QS_CURSOR_NOTIFICATIONS, d.docs[n - 1],
-                                                        "created_at", next, sizeof next);
+    bool more = false;
+    if (d.n > (size_t)p.limit) {
+        more = qs_date_cursor(QS_CURSOR_NOTIFICATIONS, d.docs[n - 1], "created_at", next,
+                              sizeof next);
+    } else if (!exhausted && last[0]) {
+        /* the reads ran out before the page filled: go on below the last _id seen */
+        qs_cursor_t c;
+        memset(&c, 0, sizeof c);
+        c.num = -1;
+        memcpy(c.id, last, sizeof c.id);
+        more = qs_cursor_encode(QS_CURSOR_NOTIFICATIONS, &c, next, sizeof next);
+    }
     qs_reply_page(req, &items, more ? next : NULL);
     goto done;
 fail:
@@ -326,6 +387,4 @@ done:
     qs_docs_free(&d);
     bson_destroy(sort);
     bson_destroy(&items);
-    bson_destroy(&opts);
-    bson_destroy(&filter);
 }

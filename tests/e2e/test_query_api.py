@@ -402,6 +402,39 @@ def test_notifications(world):
     assert get("/v1/notifications", world["auth_c"]).json()["items"] == []
 
 
+def test_notifications_read_past_stubs_and_read_ones(world):
+    """Each read is one _id range sorted by _id with a limit (FerretDB patch 7); the query
+    server skips stubs and, for unread=true, read notifications, and reads on below them."""
+    d, u, auth = db(), world["u"], world["auth_c"]
+    notes = []
+    for i in range(80):  # oldest first: one unread, then a stub, then 78 read ones
+        event = uid()
+        doc = {"_id": f"{u['c']}:{(ts(500 + i)) * 1000:019d}:{event}", "user_id": u["c"],
+               "event_id": event}
+        if i != 1:
+            doc.update(kind="new_message", actor_id=u["a"], created_at=at(500 + i),
+                       read=i != 0, read_at=at(600) if i else None, room_id=world["rooms"]["ab"],
+                       seq=i + 1, preview=f"n{i}")
+        notes.append(doc)
+    d.notifications.insert_many(notes)
+    try:
+        listed = [n["_id"] for n in reversed(notes) if "kind" in n]
+        for limit in (1, 7, 79, 100):
+            items, _ = all_pages("/v1/notifications", auth, limit)
+            assert [i["id"] for i in items] == listed, limit
+        # 78 read ones above the only unread one: more than one request's reads at limit 2 (4
+        # reads of 12), so a short page with a cursor comes first, then the unread one once
+        items, pages = all_pages("/v1/notifications?unread=true", auth, 2)
+        assert [i["id"] for i in items] == [notes[0]["_id"]] and pages > 1
+        items, pages = all_pages("/v1/notifications?unread=true", auth, 100)
+        assert [i["id"] for i in items] == [notes[0]["_id"]]
+        # a cursor of another user's notifications is refused
+        other = get("/v1/notifications?limit=1", world["auth"]).json()["next_cursor"]
+        assert get(f"/v1/notifications?cursor={other}", auth).status == 400
+    finally:
+        d.notifications.delete_many({"user_id": u["c"]})
+
+
 def test_read_your_writes_waits_for_the_watermark(world):
     d = db()
     key = f"ev:{uuid.uuid4()}"
