@@ -18,7 +18,8 @@
 # Phases (each prints what it does): deps, build, stack, populate, command (command_bench vs
 # pgbench), query (wrk on the query server vs bench/mongo_find_bench.c, CPU per process), perf
 # (cpu-clock samples of query-server and FerretDB), callgrind (instructions per request), projector
-# (bench/projector_peer_bench.sh vs mongo-kafka-connect), lag + RSS per scale.
+# (bench/projector_peer_bench.sh vs mongo-kafka-connect), lag + RSS per scale, verify-all (the
+# whole store against PostgreSQL at the last scale).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -295,6 +296,19 @@ for s in "${scale_list[@]:1}"; do
   prev=$s
   lag_rss "$s"
 done
+
+# ---- the whole store against PostgreSQL at the last scale (every user, room, request and
+# event, the benchmarks' own included), not only each populate run's ----
+settle verify-all
+say "verify-all: hl-loadgen --verify-only --verify-scope=all"
+if [[ -n $LOADGEN ]]; then
+  t0=$SECONDS; rc=0
+  "$LOADGEN" --command-url="$COMMAND" --query-url="$QUERY" --pg-url="$PG" --mongo-uri="$MONGO" \
+    --projector-url="http://127.0.0.1:$HL_PROJECTOR_PORT" --verify-only --verify-scope=all \
+    --summary-json="$RUN/verify-all.json" --no-progress >"$RUN/verify-all.log" 2>&1 || rc=$?
+  echo "$rc $((SECONDS - t0))" >"$RUN/verify-all.rc"
+  say "verify-all: rc $rc in $((SECONDS - t0)) s"
+fi
 
 "$PY" "$HERE/report_util.py" machine "$RUN/machine-after.json"
 say "rendering $OUT"

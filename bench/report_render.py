@@ -172,8 +172,27 @@ for s in scales:
 w("")
 w("The demo scale (1x) is 1,000 users and 20,000 messages; 10x adds nine more of those. "
   "PostgreSQL counts include the rows the benchmarks themselves create (bench users, rooms and "
-  "messages).")
+  "messages). Each populate run verifies the users, rooms and requests it created "
+  "(`--verify-scope=run`).")
 w("")
+va = js("verify-all.json", {}) or {}
+if va.get("verify"):
+    v = va["verify"]
+    docs = v.get("documents_per_model", {})
+    per = v.get("mismatches_per_model", {})
+    bad = [f"{m} {n}" for m, n in per.items() if n]
+    w(f"**Whole store at the end ({scales[-1]}x):** `hl-loadgen --verify-only --verify-scope=all` "
+      f"compared {f0(sum(docs.values()))} documents of {len(docs)} read models with PostgreSQL "
+      f"(every user, room, request and event, the benchmarks' own included) and found "
+      f"**{f0(va.get('mismatches', 0))} mismatches**" + (f" ({', '.join(bad)})" if bad else "") +
+      f"; exit {rd('verify-all.rc', '?').split()[0]}, waited {f0(v.get('wait_s', 0))} s for the "
+      f"projector, compared in {f0(v.get('verify_s', 0))} s.")
+    w("")
+    w("| read model | documents | mismatches |")
+    w("|---|---:|---:|")
+    for m in sorted(docs):
+        w(f"| {m} | {f0(docs[m])} | {f0(per.get(m, 0))} |")
+    w("")
 
 settles = []
 for label, what in ([(f"populate-{scales[0]}", f"after populating {scales[0]}x"),
