@@ -319,7 +319,8 @@ static bool retry_wait(pj_ctx_t *ctx, bool *paused, long backoff_ms)
         int64_t left = end - hl_mono_ms();
         if (left <= 0)
             return false;
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(ctx->consumer, left < 100 ? (int)left : 100);
+        rd_kafka_message_t *msg =
+            rd_kafka_consumer_poll(ctx->consumer, left < 100 ? (int)left : 100);
         if (!msg)
             continue;
         if (!msg->err && msg->rkt) {

@@ -391,8 +391,8 @@ bool pj_plans_execute(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplan
                                     ntargets);
             targets[ntargets++] = t;
         }
-    writers_t w = {.ctx = ctx, .plans = plans, .nplans = nplans, .targets = targets,
-                   .ntargets = ntargets};
+    writers_t w = {
+        .ctx = ctx, .plans = plans, .nplans = nplans, .targets = targets, .ntargets = ntargets};
     atomic_init(&w.next, 0);
     atomic_init(&w.failed, false);
     pthread_mutex_init(&w.lock, NULL);
