@@ -117,6 +117,11 @@ bool qs_cursor_decode(const char *text, char kind, qs_cursor_t *out, hl_error_t 
     return true;
 bad:
     memset(out, 0, sizeof *out);
+    return qs_invalid_cursor(err);
+}
+
+bool qs_invalid_cursor(hl_error_t *err)
+{
     return hl_error_set_reason(err, HL_ERR_INPUT, 400, "invalid-cursor",
                                "cursor is not a cursor of this list; pass back next_cursor as "
                                "given");

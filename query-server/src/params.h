@@ -57,6 +57,10 @@ bool qs_cursor_encode(char kind, const qs_cursor_t *c, char *out, size_t cap);
  * "invalid-cursor" for anything but a cursor this server produced for that list. */
 bool qs_cursor_decode(const char *text, char kind, qs_cursor_t *out, hl_error_t *err);
 
+/* Fill err with the 400 "invalid-cursor" problem (a cursor that is not one this server gave
+ * out for this list, or for this caller) and return false. */
+bool qs_invalid_cursor(hl_error_t *err);
+
 /* The direct-room key of two user ids: "<lower uuid>:<higher uuid>" (both lower-cased first,
  * compared as strings) into out[74]. False unless both are valid UUIDs. */
 bool qs_direct_key(const char *a, const char *b, char *out, size_t cap);

@@ -56,8 +56,7 @@ void qs_handle_users_search(hl_http_request_t *req)
         !qs_read_page_params(req, QS_CURSOR_USERS, &p, &err))
         goto fail;
     if (p.has_cursor && !qs_user_name_after(&p.cursor, after, sizeof after)) {
-        hl_error_set_reason(&err, HL_ERR_INPUT, 400, "invalid-cursor",
-                            "cursor is not a cursor of this list; pass back next_cursor as given");
+        qs_invalid_cursor(&err);
         goto fail;
     }
     if (!qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err))
@@ -253,9 +252,8 @@ static bool notification_listed(const bson_t *doc, const char *me, bool unread_o
     bson_iter_t it;
     if (!bson_iter_init_find(&it, doc, "kind") || strcmp(qs_doc_string(doc, "user_id", ""), me))
         return false;
-    return !unread_only ||
-           (bson_iter_init_find(&it, doc, "read") && BSON_ITER_HOLDS_BOOL(&it) &&
-            !bson_iter_bool(&it));
+    return !unread_only || (bson_iter_init_find(&it, doc, "read") && BSON_ITER_HOLDS_BOOL(&it) &&
+                            !bson_iter_bool(&it));
 }
 
 /* Newest first is _id descending ("<me>:<created µs, 19 digits>:<event>": created_at, then the
@@ -286,9 +284,7 @@ void qs_handle_notifications(hl_http_request_t *req)
     size_t melen = strlen(me);
     if (p.has_cursor) {
         if (strncmp(p.cursor.id, me, melen) != 0 || p.cursor.id[melen] != ':') {
-            hl_error_set_reason(&err, HL_ERR_INPUT, 400, "invalid-cursor",
-                                "cursor is not a cursor of this list; pass back next_cursor as "
-                                "given");
+            qs_invalid_cursor(&err);
             goto fail;
         }
         memcpy(upper, p.cursor.id, strlen(p.cursor.id) + 1);
@@ -367,8 +363,8 @@ void qs_handle_notifications(hl_http_request_t *req)
     char next[QS_CURSOR_TEXT_MAX];
     bool more = false;
     if (d.n > (size_t)p.limit) {
-        more = qs_date_cursor(QS_CURSOR_NOTIFICATIONS, d.docs[n - 1], "created_at", next,
-                              sizeof next);
+        more =
+            qs_date_cursor(QS_CURSOR_NOTIFICATIONS, d.docs[n - 1], "created_at", next, sizeof next);
     } else if (!exhausted && last[0]) {
         /* the reads ran out before the page filled: go on below the last _id seen */
         qs_cursor_t c;
