@@ -69,19 +69,27 @@ static char *json(const bson_t *b)
     return bson_as_relaxed_extended_json(b, NULL);
 }
 
+/* ev = MessageSent of chat room AGG at version 7: A sends body (message EVID, seq 5) to B and
+ * C. */
+static void message_sent(hl_event_t *ev, const char *body)
+{
+    hl_error_t err = {0};
+    head(ev, "MessageSent", 7);
+    const char *recipients[] = {B, C};
+    assert_true(hl_avro_set_string(&ev->record, "message_id", EVID, &err));
+    assert_true(hl_avro_set_long(&ev->record, "seq", 5, &err));
+    assert_true(hl_avro_set_string(&ev->record, "sender_id", A, &err));
+    assert_true(hl_avro_set_string(&ev->record, "body", body, &err));
+    assert_true(hl_avro_set_string(&ev->record, "client_message_id", "c1", &err));
+    assert_true(hl_avro_set_string_array(&ev->record, "recipient_ids", recipients, 2, &err));
+}
+
 static void test_message_sent(void **state)
 {
     (void)state;
     hl_event_t ev;
     hl_error_t err = {0};
-    head(&ev, "MessageSent", 7);
-    const char *recipients[] = {B, C};
-    assert_true(hl_avro_set_string(&ev.record, "message_id", EVID, &err));
-    assert_true(hl_avro_set_long(&ev.record, "seq", 5, &err));
-    assert_true(hl_avro_set_string(&ev.record, "sender_id", A, &err));
-    assert_true(hl_avro_set_string(&ev.record, "body", "hi there", &err));
-    assert_true(hl_avro_set_string(&ev.record, "client_message_id", "c1", &err));
-    assert_true(hl_avro_set_string_array(&ev.record, "recipient_ids", recipients, 2, &err));
+    message_sent(&ev, "hi there");
     pj_plan_t p;
     pj_plan_init(&p);
     pj_plan_source(&p, "message.events", 1, 41);
@@ -413,14 +421,7 @@ static void test_notification_read_marks(void **state)
     pj_models_set_read_marks(&marks);
     hl_event_t ev;
     hl_error_t err = {0};
-    head(&ev, "MessageSent", 7);
-    const char *recipients[] = {B, C};
-    assert_true(hl_avro_set_string(&ev.record, "message_id", EVID, &err));
-    assert_true(hl_avro_set_long(&ev.record, "seq", 5, &err));
-    assert_true(hl_avro_set_string(&ev.record, "sender_id", A, &err));
-    assert_true(hl_avro_set_string(&ev.record, "body", "hi", &err));
-    assert_true(hl_avro_set_string(&ev.record, "client_message_id", "c1", &err));
-    assert_true(hl_avro_set_string_array(&ev.record, "recipient_ids", recipients, 2, &err));
+    message_sent(&ev, "hi");
     pj_plan_t p;
     pj_plan_init(&p);
     assert_true(pj_event_plan("MessageSent", &ev.record, &p, &err));
