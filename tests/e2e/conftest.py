@@ -48,6 +48,31 @@ def http(method, url, body=None, headers=None, raw=None, timeout=30):
         return Response(e.code, e.headers, e.read())
 
 
+def healthy(base_url):
+    """Whether the server at base_url answers GET /healthz with 200 (False while it is down)."""
+    try:
+        return http("GET", f"{base_url}/healthz", timeout=2).status == 200
+    except OSError:
+        return False
+
+
+def all_pages(fetch, path, limit, max_pages=100):
+    """Follow next_cursor from the first page of path (limit items a page) to the last one;
+    fetch(url) returns a page's JSON body. Returns (items of every page, number of pages)."""
+    sep = "&" if "?" in path else "?"
+    items, cursor, pages = [], None, 0
+    while True:
+        body = fetch(f"{path}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""))
+        assert set(body) == {"items", "next_cursor"}
+        assert len(body["items"]) <= limit
+        items += body["items"]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items, pages
+        assert pages < max_pages
+
+
 def eventually(check, timeout_s=30.0, what="condition"):
     """Poll check() until it returns a truthy value or timeout_s passes; return that value."""
     deadline = time.monotonic() + timeout_s

@@ -11,8 +11,8 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from conftest import (COMMAND, KAFKA, PG, ROOT, befriend, eventually, http, new_user, psql,
-                      register)
+from conftest import (COMMAND, KAFKA, PG, ROOT, befriend, eventually, healthy, http, new_user,
+                      psql, register)
 
 RELAY_LOCK_KEY = int.from_bytes(b"hloutbox", "big")  # outbox_relay.c RELAY_LOCK_KEY
 SERVERS = os.path.join(ROOT, "deploy", "local", "servers.sh")
@@ -35,14 +35,7 @@ def kill9_command_server():
 def start_command_server():
     subprocess.run(["bash", SERVERS, "start", "command-server"], check=True,
                    capture_output=True, timeout=180)
-    eventually(healthy, 60, "command server")
-
-
-def healthy():
-    try:
-        return http("GET", f"{COMMAND}/healthz", timeout=2).status == 200
-    except OSError:
-        return False
+    eventually(lambda: healthy(COMMAND), 60, "command server")
 
 
 class RelayLockHolder:

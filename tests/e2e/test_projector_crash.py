@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 
-from conftest import PROJECTOR, ROOT, eventually, http, psql
+from conftest import PROJECTOR, ROOT, eventually, healthy, psql
 from pj_helpers import User, befriend, coll, offsets_behind, send, wait_equal
 
 SERVERS = os.path.join(ROOT, "deploy", "local", "servers.sh")
@@ -21,20 +21,13 @@ def projector_pid():
         return int(f.read().strip())
 
 
-def healthy():
-    try:
-        return http("GET", f"{PROJECTOR}/healthz", timeout=2).status == 200
-    except OSError:
-        return False
-
-
 def kill9_and_restart():
     pid = projector_pid()
     os.kill(pid, 9)
     eventually(lambda: not os.path.exists(f"/proc/{pid}"), 30, "projector reaped")
     subprocess.run(["bash", SERVERS, "start", "projector"], check=True, capture_output=True,
                    timeout=180)
-    eventually(healthy, 60, "projector healthy again")
+    eventually(lambda: healthy(PROJECTOR), 60, "projector healthy again")
 
 
 class Load(threading.Thread):

@@ -17,7 +17,7 @@ import uuid
 import pymongo
 import pytest
 
-from conftest import KAFKA, MONGO_URI, REGISTRY, eventually, http
+from conftest import KAFKA, MONGO_URI, REGISTRY, eventually, healthy
 from pj_helpers import PROJECTOR_BIN, User, befriend, send
 
 OUTAGE_S = 20
@@ -97,13 +97,6 @@ class CuttableProxy:
         self.lsock.close()
 
 
-def healthy(port):
-    try:
-        return http("GET", f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200
-    except OSError:
-        return False
-
-
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,7 +126,7 @@ def test_store_outage_longer_than_max_poll_interval_keeps_the_consumer_in_its_gr
         return messages.find_one({"message_id": message_id}) is not None
 
     try:
-        eventually(lambda: healthy(port), 60, "outage daemon healthy")
+        eventually(lambda: healthy(f"http://127.0.0.1:{port}"), 60, "outage daemon healthy")
         a, b = User("Outage A"), User("Outage B")
         befriend(a, b)
         room = a.call("POST", "/v1/chat-rooms", {"member_ids": [b.id]})["room_id"]

@@ -18,6 +18,7 @@ import uuid
 import pymongo
 import pytest
 
+import conftest
 from conftest import MONGO_DB, MONGO_URI, QUERY, eventually, http
 
 SECRET = os.environ.get("HL_TOKEN_SECRET", "hearlers-dev-secret-change-me")
@@ -93,22 +94,12 @@ def get(path, headers=None):
 
 
 def all_pages(path, headers, limit):
-    """Follow next_cursor to the end; returns the items of every page."""
-    sep = "&" if "?" in path else "?"
-    items, cursor, pages = [], None, 0
-    while True:
-        url = f"{path}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+    """Every page of path for headers (conftest.all_pages); each answer must be a 200."""
+    def fetch(url):
         r = get(url, headers)
         assert r.status == 200, r.body
-        body = r.json()
-        assert set(body) == {"items", "next_cursor"}
-        assert len(body["items"]) <= limit
-        items += body["items"]
-        pages += 1
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return items, pages
-        assert pages < 100
+        return r.json()
+    return conftest.all_pages(fetch, path, limit)
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,8 @@ read model (docs/read-models.md) and FerretDB reaches it through its _id index; 
 user findable by the new name only. Reads carry the write's X-Consistency-Token (no sleeps)."""
 import uuid
 
-import pymongo
-
-from conftest import COMMAND, MONGO_DB, MONGO_URI, QUERY, http, login, register
+from conftest import COMMAND, QUERY, all_pages, http, login, register
+from pj_helpers import coll
 
 WAIT = {"X-Consistency-Wait-Ms": "10000"}
 SEP = "\x1f"  # HL_USER_NAME_SEP: "<display_name_lower>\x1f<user_id>"
@@ -37,24 +36,10 @@ def new_user(name):
 
 def pages(q, headers, limit, token=None):
     """Every page of a search; returns (items, number of pages)."""
-    items, cursor, n = [], None, 0
-    while True:
-        path = f"/v1/users?q={q}&limit={limit}" + (f"&cursor={cursor}" if cursor else "")
-        body = read(path, headers, token)
-        assert set(body) == {"items", "next_cursor"} and len(body["items"]) <= limit
-        items += body["items"]
-        n += 1
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return items, n
-        assert n < 50
+    return all_pages(lambda url: read(url, headers, token), f"/v1/users?q={q}", limit,
+                     max_pages=50)
 
 
-def rm(name):
-    """The physical collection that serves read model name (read_model_aliases)."""
-    db = pymongo.MongoClient(MONGO_URI)[MONGO_DB]
-    a = db.read_model_aliases.find_one({"_id": name})
-    return db[a["collection"] if a else name]
 
 
 def test_prefix_paging_and_renames():
@@ -99,7 +84,7 @@ def test_prefix_paging_and_renames():
     assert [i["id"] for i in old] == want[1:]
     # the projector removed the old key (users has REPLICA IDENTITY FULL: the update carried
     # its before image) and wrote the new one
-    keys = sorted(d["_id"] for d in rm("user_names").find({"user_id": ann}))
+    keys = sorted(d["_id"] for d in coll("user_names").find({"user_id": ann}))
     assert keys == [f"zsrch{tag} renamed{SEP}{ann}"]
     # and renaming back makes it findable by the old name again
     r = http("PATCH", f"{COMMAND}/v1/users/me", {"display_name": names[0]}, users[ann][1])
@@ -115,15 +100,15 @@ def test_stale_keys_are_dropped_and_pages_refilled():
     out by the query server, which reads further pages of keys to fill the answer."""
     tag = uuid.uuid4().hex[:8]
     uid, me, token = new_user(f"Stale{tag} Zed")
-    coll = rm("user_names")
+    names = coll("user_names")
     # 12 stale keys of that user sort before its live key
-    coll.insert_many([{"_id": f"stale{tag} a{i:02d}{SEP}{uid}", "user_id": uid,
-                       "display_name_lower": f"stale{tag} a{i:02d}", "version": 0}
-                      for i in range(12)])
+    names.insert_many([{"_id": f"stale{tag} a{i:02d}{SEP}{uid}", "user_id": uid,
+                        "display_name_lower": f"stale{tag} a{i:02d}", "version": 0}
+                       for i in range(12)])
     # a key of a user that has no profile
     ghost = str(uuid.uuid4())
-    coll.insert_one({"_id": f"stale{tag} b{SEP}{ghost}", "user_id": ghost,
-                     "display_name_lower": f"stale{tag} b", "version": 1})
+    names.insert_one({"_id": f"stale{tag} b{SEP}{ghost}", "user_id": ghost,
+                      "display_name_lower": f"stale{tag} b", "version": 1})
     # limit 5: six keys a round; the third round reaches the live key
     body = read(f"/v1/users?q=stale{tag}&limit=5", me)
     assert [i["id"] for i in body["items"]] == [uid] and body["next_cursor"] is None
@@ -131,22 +116,22 @@ def test_stale_keys_are_dropped_and_pages_refilled():
     # with a cursor after the last key read, and the second one holds the live key
     items, n = pages(f"stale{tag}", me, 1)
     assert [i["id"] for i in items] == [uid] and n == 2
-    coll.delete_many({"_id": {"$gte": f"stale{tag}", "$lt": f"stale{tag}~"}, "version": {"$lt": 1}})
-    coll.delete_one({"_id": f"stale{tag} b{SEP}{ghost}"})
+    names.delete_many({"_id": {"$gte": f"stale{tag}", "$lt": f"stale{tag}~"}, "version": {"$lt": 1}})
+    names.delete_one({"_id": f"stale{tag} b{SEP}{ghost}"})
 
 
 def test_search_reads_an_id_range_through_the_index():
     """explain on FerretDB of the filter the query server sends: the SQLite plan uses the index
     on the unescaped _id (patch 4 of deploy/local/mongo.sh), not a scan."""
-    coll = rm("user_names")
+    names = coll("user_names")
     for flt in ({"_id": {"$gte": "ann", "$lt": "ano"}},
                 {"_id": {"$gt": f"ann{SEP}{uuid.uuid4()}", "$lt": "ano"}}):
-        plan = coll.database.command("explain", {"find": coll.name, "filter": flt,
-                                                 "sort": {"_id": 1}, "limit": 21})
+        plan = names.database.command("explain", {"find": names.name, "filter": flt,
+                                                  "sort": {"_id": 1}, "limit": 21})
         text = " ".join(plan["queryPlanner"]["Plan"])
         assert "__hl_id_text" in text and "USING INDEX" in text, (flt, text)
     # the old search filter scanned
-    prof = rm("user_profiles")
+    prof = coll("user_profiles")
     plan = prof.database.command("explain", {"find": prof.name,
                                              "filter": {"display_name_lower": {"$regex": "^ann"}}})
     assert "__hl_id_text" not in " ".join(plan["queryPlanner"]["Plan"])
