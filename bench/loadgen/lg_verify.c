@@ -852,6 +852,25 @@ static bool model_friend_requests(vctx_t *v)
                                                                 " ORDER BY f.user_a, f.user_b, "   \
                                                                 "f.since DESC"
 
+/* One direction of a LATEST_FRIENDSHIPS row: user's link to friend. Times in µs since the
+ * epoch; ended_us is 0 for a live link. Strings are borrowed from the result. */
+typedef struct {
+    const char *user, *friend_id, *friendship_id;
+    bool ended;
+    int64_t since_us, ended_us;
+} friend_link_t;
+
+/* Row i of a LATEST_FRIENDSHIPS result seen from user_a (dir 0) or user_b (dir 1). */
+static friend_link_t friend_link(PGresult *r, int i, int dir)
+{
+    friend_link_t l = {.user = PQgetvalue(r, i, dir), .friend_id = PQgetvalue(r, i, 1 - dir)};
+    l.friendship_id = PQgetvalue(r, i, 2);
+    l.ended = !PQgetisnull(r, i, 4);
+    l.since_us = i64(r, i, 3);
+    l.ended_us = l.ended ? i64(r, i, 4) : 0;
+    return l;
+}
+
 static bool model_friends(vctx_t *v)
 {
     PGresult *r = q(v, LATEST_FRIENDSHIPS);
@@ -860,25 +879,23 @@ static bool model_friends(vctx_t *v)
     map_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         for (int dir = 0; dir < 2; dir++) {
-            const char *u = PQgetvalue(r, i, dir), *f = PQgetvalue(r, i, 1 - dir);
-            bool ended = !PQgetisnull(r, i, 4);
-            int64_t since = i64(r, i, 3), end = ended ? i64(r, i, 4) : 0;
+            friend_link_t l = friend_link(r, i, dir);
             bson_t *d = bson_new();
             char key[100];
-            BSON_APPEND_UTF8(d, "user_id", u);
-            BSON_APPEND_UTF8(d, "friend_id", f);
-            BSON_APPEND_BOOL(d, "ended", ended);
-            BSON_APPEND_INT64(d, "at", ended ? end : since);
-            if (ended) {
+            BSON_APPEND_UTF8(d, "user_id", l.user);
+            BSON_APPEND_UTF8(d, "friend_id", l.friend_id);
+            BSON_APPEND_BOOL(d, "ended", l.ended);
+            BSON_APPEND_INT64(d, "at", l.ended ? l.ended_us : l.since_us);
+            if (l.ended) {
                 /* since/friendship_id of an ended link depend on arrival order (accept and
                  * delete are different aggregates): not compared */
-                BSON_APPEND_DATE_TIME(d, "ended_at", end / 1000);
+                BSON_APPEND_DATE_TIME(d, "ended_at", l.ended_us / 1000);
             } else {
-                BSON_APPEND_DATE_TIME(d, "since", since / 1000);
-                BSON_APPEND_UTF8(d, "friendship_id", PQgetvalue(r, i, 2));
+                BSON_APPEND_DATE_TIME(d, "since", l.since_us / 1000);
+                BSON_APPEND_UTF8(d, "friendship_id", l.friendship_id);
                 BSON_APPEND_NULL(d, "ended_at");
             }
-            snprintf(key, sizeof key, "%s:%s", u, f);
+            snprintf(key, sizeof key, "%s:%s", l.user, l.friend_id);
             map_put(&want, key, d);
         }
     }
@@ -897,17 +914,15 @@ static bool model_user_counters(vctx_t *v)
     map_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         for (int dir = 0; dir < 2; dir++) {
-            const char *u = PQgetvalue(r, i, dir), *f = PQgetvalue(r, i, 1 - dir);
-            bool ended = !PQgetisnull(r, i, 4);
-            int64_t at = ended ? i64(r, i, 4) : i64(r, i, 3);
-            slot_t *s = map_find(&want, u);
+            friend_link_t l = friend_link(r, i, dir);
+            slot_t *s = map_find(&want, l.user);
             if (!s)
-                s = map_put(&want, u, bson_new());
+                s = map_put(&want, l.user, bson_new());
             bson_t *links = s->val; /* links only for now; wrapped below */
             bson_t link;
-            BSON_APPEND_DOCUMENT_BEGIN(links, f, &link);
-            BSON_APPEND_INT64(&link, "at", at);
-            BSON_APPEND_BOOL(&link, "live", !ended);
+            BSON_APPEND_DOCUMENT_BEGIN(links, l.friend_id, &link);
+            BSON_APPEND_INT64(&link, "at", l.ended ? l.ended_us : l.since_us);
+            BSON_APPEND_BOOL(&link, "live", !l.ended);
             bson_append_document_end(links, &link);
         }
     }
