@@ -298,12 +298,14 @@ func hlIDRangeSort(filter, sort *types.Document) bool {
 	return true
 }
 GOEOF
-  sed -i 's|^	h.L.DebugContext(ctx, fmt.Sprintf("Converted %+v for %+v to %+v.", params, cInfo, qp))$|	if !h.DisablePushdown \&\& params.Skip == 0 \&\& params.Limit > 0 \&\& qp.Sort == nil \&\& qp.Limit == 0 \&\& hlIDRangeSort(params.Filter, params.Sort) { // hl patch 7\n\t\tqp.Sort = params.Sort\n\t\tqp.Limit = params.Limit\n\t}\n\n&|' "$find"
+  # find and explain take the same pushdown, just before they use their query parameters
+  local pushdown='\tif !h.DisablePushdown \&\& params.Skip == 0 \&\& params.Limit > 0 \&\& qp.Sort == nil \&\& qp.Limit == 0 \&\& hlIDRangeSort(params.Filter, params.Sort) { // hl patch 7\n\t\tqp.Sort = params.Sort\n\t\tqp.Limit = params.Limit\n\t}\n\n'
+  sed -i "s|^\th.L.DebugContext(ctx, fmt.Sprintf(\"Converted %+v for %+v to %+v.\", params, cInfo, qp))\$|$pushdown&|" "$find"
   [[ $(grep -c "hl patch 7" "$find") == 1 ]] || return 1
   sed -i '/^func prepareOrderByClause(/,/^}/s|^	v := must.NotFail(sort.Get("$natural"))$|	if id, err := sort.Get("_id"); err == nil { // hl patch 7: {_id: 1\|-1} on the unescaped _id\n\t\tif n, _ := id.(int64); n == -1 {\n\t\t\treturn " ORDER BY " + metadata.IDTextColumn + " DESC"\n\t\t}\n\n\t\treturn " ORDER BY " + metadata.IDTextColumn\n\t}\n\n&|' "$query"
   [[ $(grep -c "hl patch 7" "$query") == 1 ]] || return 1
   local expl=$dir/internal/handler/msg_explain.go bcoll=$dir/internal/backends/collection.go
-  sed -i 's|^\tres, err := coll.Explain(connCtx, qp)$|\tif !h.DisablePushdown \&\& params.Skip == 0 \&\& params.Limit > 0 \&\& qp.Sort == nil \&\& qp.Limit == 0 \&\& hlIDRangeSort(params.Filter, params.Sort) { // hl patch 7\n\t\tqp.Sort = params.Sort\n\t\tqp.Limit = params.Limit\n\t}\n\n&|' "$expl"
+  sed -i "s|^\tres, err := coll.Explain(connCtx, qp)\$|$pushdown&|" "$expl"
   [[ $(grep -c "hl patch 7" "$expl") == 1 ]] || return 1
   # the backend contract asserts that a pushed-down sort is $natural: accept {_id: 1|-1} too
   sed -i 's|^\t\tsortValue := params.Sort.Map()\["\$natural"\].(int64)$|\t\tsortValue, natural := params.Sort.Map()["$natural"].(int64)\n\t\tif !natural { // hl patch 7\n\t\t\tsortValue = params.Sort.Map()["_id"].(int64)\n\t\t}|' "$bcoll"
