@@ -98,6 +98,9 @@ COMMAND=http://127.0.0.1:$HL_COMMAND_PORT
 QUERY=http://127.0.0.1:$HL_QUERY_PORT
 PG=postgresql://$HL_PG_USER@127.0.0.1:$HL_PG_PORT/$HL_PG_DB
 MONGO=mongodb://127.0.0.1:$HL_MONGO_PORT/
+# hl-loadgen's view of this stack (populate, verify-all)
+LOADGEN_STACK=(--command-url="$COMMAND" --query-url="$QUERY" --pg-url="$PG" --mongo-uri="$MONGO"
+               --projector-url="http://127.0.0.1:$HL_PROJECTOR_PORT")
 snap() { "$PY" "$HERE/report_util.py" snap "$RUN/$1.json"; }
 
 # ---- versions ----
@@ -128,8 +131,7 @@ populate() { # scale-to-add label
   local add=$1 label=$2 t0=$SECONDS rc=0
   say "populate: +$add x demo population (total ${label}x)"
   if [[ -n $LOADGEN ]]; then
-    "$LOADGEN" --command-url="$COMMAND" --query-url="$QUERY" --pg-url="$PG" --mongo-uri="$MONGO" \
-      --projector-url="http://127.0.0.1:$HL_PROJECTOR_PORT" --verify-scope=run \
+    "$LOADGEN" "${LOADGEN_STACK[@]}" --verify-scope=run \
       --run-tag="r${tag,,}x${label//./}" \
       --scale="$add" --seed="$((10#${label//./} + 1))" --clients="${BENCH_POPULATE_CLIENTS:-16}" \
       --summary-json="$RUN/populate-$label.json" --no-progress >"$RUN/populate-$label.log" 2>&1 || rc=$?
@@ -303,8 +305,7 @@ settle verify-all
 say "verify-all: hl-loadgen --verify-only --verify-scope=all"
 if [[ -n $LOADGEN ]]; then
   t0=$SECONDS; rc=0
-  "$LOADGEN" --command-url="$COMMAND" --query-url="$QUERY" --pg-url="$PG" --mongo-uri="$MONGO" \
-    --projector-url="http://127.0.0.1:$HL_PROJECTOR_PORT" --verify-only --verify-scope=all \
+  "$LOADGEN" "${LOADGEN_STACK[@]}" --verify-only --verify-scope=all \
     --summary-json="$RUN/verify-all.json" --no-progress >"$RUN/verify-all.log" 2>&1 || rc=$?
   echo "$rc $((SECONDS - t0))" >"$RUN/verify-all.rc"
   say "verify-all: rc $rc in $((SECONDS - t0)) s"
