@@ -7,7 +7,9 @@
 # test stack (HL_TEST_PROFILE=verify make test) for checking a clean run while "test" is busy.
 # "lab1".."lab4" are scratch stacks for parallel work (benchmarks, experiments): state in
 # .stack-labN, ports 1N001.. (PostgreSQL 1N001, Kafka 1N002/1N003, Connect 1N004, registry 1N005,
-# FerretDB 1N006, servers 1N010-1N012), below the kernel's ephemeral port range.
+# FerretDB 1N006, servers 1N010-1N012, gateway 1N000, stream listener 1N013, payment simulator
+# 1N015, object store 1N016, Prometheus 1N017, Jaeger UI/OTLP 1N018/1N019), below the kernel's
+# ephemeral port range.
 
 HL_ROOT=${HL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 HL_PROFILE=${HL_PROFILE:-dev}
@@ -28,6 +30,14 @@ if [[ -n ${_hl_lab:-} ]]; then
   HL_COMMAND_PORT=${HL_COMMAND_PORT:-${_hl_lab}010}
   HL_QUERY_PORT=${HL_QUERY_PORT:-${_hl_lab}011}
   HL_PROJECTOR_PORT=${HL_PROJECTOR_PORT:-${_hl_lab}012}
+  HL_GATEWAY_PORT=${HL_GATEWAY_PORT:-${_hl_lab}000}
+  HL_GATEWAY_TLS_PORT=${HL_GATEWAY_TLS_PORT:-${_hl_lab}009}
+  HL_STREAM_PORT=${HL_STREAM_PORT:-${_hl_lab}013}
+  HL_PAYMENT_PORT=${HL_PAYMENT_PORT:-${_hl_lab}015}
+  HL_S3_PORT=${HL_S3_PORT:-${_hl_lab}016}
+  HL_PROMETHEUS_PORT=${HL_PROMETHEUS_PORT:-${_hl_lab}017}
+  HL_JAEGER_PORT=${HL_JAEGER_PORT:-${_hl_lab}018}
+  HL_OTLP_PORT=${HL_OTLP_PORT:-${_hl_lab}019}
 fi
 unset _hl_lab
 HL_STACK_DIR=${HL_STACK_DIR:-$_hl_stack}
@@ -46,6 +56,15 @@ HL_MONGO_PORT=${HL_MONGO_PORT:-${_hl_p}7027}
 HL_COMMAND_PORT=${HL_COMMAND_PORT:-${_hl_srv}0}     # dev: 8080, test: 8180
 HL_QUERY_PORT=${HL_QUERY_PORT:-${_hl_srv}1}         # dev: 8081, test: 8181
 HL_PROJECTOR_PORT=${HL_PROJECTOR_PORT:-${_hl_srv}2} # dev: 8082, test: 8182
+HL_STREAM_PORT=${HL_STREAM_PORT:-${_hl_srv}3}       # dev: 8083, test: 8183 (stream listener)
+HL_PAYMENT_PORT=${HL_PAYMENT_PORT:-${_hl_srv}5}     # dev: 8085: payment provider simulator
+# The gateway (nginx, SPEC §7): the one URL clients use. dev: 8000 (TLS 8043), test: 8100 (8143).
+HL_GATEWAY_PORT=${HL_GATEWAY_PORT:-${_hl_srv%?}00}
+HL_GATEWAY_TLS_PORT=${HL_GATEWAY_TLS_PORT:-${_hl_srv%?}43}
+HL_S3_PORT=${HL_S3_PORT:-${_hl_p}9000}              # S3-compatible object store
+HL_PROMETHEUS_PORT=${HL_PROMETHEUS_PORT:-${_hl_p}9090}
+HL_JAEGER_PORT=${HL_JAEGER_PORT:-${_hl_p}6686}      # Jaeger UI and API
+HL_OTLP_PORT=${HL_OTLP_PORT:-${_hl_p}4318}          # OTLP/HTTP receiver
 HL_REGISTRY_URL=${HL_REGISTRY_URL:-http://127.0.0.1:$HL_REGISTRY_PORT/apis/ccompat/v7}  # Confluent-compatible base URL (Apicurio ccompat)
 
 # Pinned versions.

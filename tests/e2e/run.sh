@@ -6,7 +6,8 @@ export HL_PROFILE=${HL_PROFILE:-test}
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../../deploy/local/env.sh"
 export HL_PG_PORT HL_PG_DB HL_PG_USER HL_KAFKA_PORT HL_REGISTRY_URL HL_MONGO_PORT HL_MONGO_DB \
-  HL_COMMAND_PORT HL_QUERY_PORT HL_PROJECTOR_PORT HL_CONNECT_PORT
+  HL_COMMAND_PORT HL_QUERY_PORT HL_PROJECTOR_PORT HL_CONNECT_PORT HL_GATEWAY_PORT \
+  HL_GATEWAY_TLS_PORT HL_STREAM_PORT HL_PAYMENT_PORT HL_S3_PORT HL_LOG_DIR HL_RUN_DIR HL_STACK_DIR
 PY=$HL_CACHE_DIR/venv/bin/python
 [[ -x $PY ]] || { echo "no test venv: run 'bash deploy/local/deps.sh test'" >&2; exit 1; }
 test_file=$1; shift
