@@ -29,6 +29,10 @@ typedef struct {
     long long idempotency_ttl_s;
     long long pg_acquire_timeout_ms;
     long long session_ttl_s;
+    long long login_max_failures;
+    long long login_window_s;
+    long long login_lockout_s;
+    long long login_lockout_max_s;
     char *log_level;
     bool log_json;
 } cs_config_t;

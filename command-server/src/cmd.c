@@ -450,6 +450,7 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
         rollback(cmd);
         cmd->status = 0;
         cmd->nw = 0;
+        cmd->refused = false;
         cmd->headers[0] = '\0';
         bson_reinit(&cmd->reply);
         if (!begin(cmd, &err))
@@ -467,7 +468,7 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
                 continue;
             break;
         }
-        if (cmd->nw > 0) {
+        if (cmd->nw > 0 && !cmd->refused) {
             char *token = hl_consistency_token_new(&app->consistency_key, cmd->w, cmd->nw);
             if (!token) {
                 hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
@@ -478,7 +479,7 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
             cs_cmd_header(cmd, "X-Consistency-Token: %s\r\n", token);
             free(token);
         }
-        if (idem_key) {
+        if (idem_key && !cmd->refused) {
             char *json =
                 cmd->status == 204 ? NULL : bson_as_relaxed_extended_json(&cmd->reply, NULL);
             char status_text[8];
@@ -533,6 +534,11 @@ release:
         }
         reply_stored(req, &stored);
         replied = true;
+    } else if (ok && cmd->refused) {
+        const hl_error_t *r = &cmd->refusal;
+        hl_http_reply_problem(req, r->code, r->reason[0] ? r->reason : "invalid-request",
+                              hl_http_status_text(r->code), r->message, cmd->headers);
+        replied = true;
     } else if (ok) {
         if (cmd->status == 204)
             hl_http_reply_empty(req, 204, cmd->headers);
@@ -563,6 +569,13 @@ fail:
     bson_destroy(&cmd->reply);
     sodium_memzero(cmd->scratch, sizeof cmd->scratch);
     free(cmd);
+}
+
+bool cs_cmd_refuse_committed(cs_cmd_t *cmd, const hl_error_t *err)
+{
+    cmd->refused = true;
+    cmd->refusal = *err;
+    return true;
 }
 
 bool cs_cmd_emit(cs_cmd_t *cmd, hl_event_t *ev, const char *aggregate_type,

@@ -80,6 +80,9 @@ struct cs_cmd {
     char headers[1536];
     hl_watermark_t w[HL_CONSISTENCY_MAX_WATERMARKS];
     size_t nw;
+    /* Set by cs_cmd_refuse_committed: answer this problem, yet commit the transaction. */
+    bool refused;
+    hl_error_t refusal;
     /* Statements sent on conn whose results are not read yet (pipeline mode), in order. */
     struct {
         PGresult **out; /* where the result goes at the next flush, or NULL to discard it */
@@ -94,6 +97,13 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state);
 /* Add watermark "<input>:<key>" at version to the reply's consistency token (ignored past
  * HL_CONSISTENCY_MAX_WATERMARKS). */
 void cs_cmd_watermark(cs_cmd_t *cmd, const char *input, const char *key, int64_t version);
+
+/* For an exec that refuses the command but must keep what it wrote (a failed log-in's throttle
+ * state): copies err (HL_ERR_INPUT or HL_ERR_DOMAIN with status and reason) and returns true, so
+ * the exec returns it and the pipeline COMMITs, then answers err's problem document with
+ * cmd->headers (e.g. Retry-After). No consistency token; nothing is stored under an
+ * Idempotency-Key, so a retry with the key runs again. */
+bool cs_cmd_refuse_committed(cs_cmd_t *cmd, const hl_error_t *err);
 
 /* Append a "Name: value\r\n" header line (printf-style) to cmd->headers. */
 void cs_cmd_header(cs_cmd_t *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -6,6 +6,7 @@
 
 #include "hl/json.h"
 #include "hl/log.h"
+#include "hl/metrics.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -85,32 +86,133 @@ static bool login_prepare(cs_cmd_t *cmd, hl_error_t *err)
     return cs_validate_login(&cmd->body, cmd->state, err);
 }
 
+/* The login_throttle key and lock of an e-mail address, as SQL on parameter $1 (the address):
+ * PostgreSQL's lower() is the one the unique e-mail index uses, so every spelling of one
+ * address shares one throttle. */
+#define THROTTLE_KEY "sha256(convert_to(lower($1), 'UTF8'))"
+
+static void count_login(const char *result)
+{
+    char labels[48];
+    snprintf(labels, sizeof labels, "result=\"%s\"", result);
+    hl_metric_add(hl_metric_get(HL_METRIC_COUNTER, "hl_login_attempts_total", labels,
+                                "log-ins by outcome (ok, failed, locked: refused with 429 during "
+                                "a lock-out)"),
+                  1);
+}
+
+/* Throttle state of the address c->email (zeroed when it has none) and its credentials, in one
+ * round trip, holding a transaction-scoped advisory lock on the address so that concurrent
+ * log-ins for it are counted one after the other. */
+static bool login_load(cs_cmd_t *cmd, const char *email, cs_login_throttle_t *t, char *user_id,
+                       size_t user_id_cap, char *hash, size_t hash_cap, bool *found,
+                       hl_error_t *err)
+{
+    const char *p[1] = {email};
+    PGresult *tr = NULL, *r = NULL;
+    if (!cs_sql_queue(cmd, "SELECT pg_advisory_xact_lock(hashtextextended(lower($1), 7256002))", 1,
+                      p, NULL, NULL, NULL, err) ||
+        !cs_sql_queue(cmd,
+                      "SELECT failures, window_start_us, locked_until_us, lockouts"
+                      " FROM login_throttle WHERE email_key = " THROTTLE_KEY,
+                      1, p, NULL, NULL, &tr, err) ||
+        !cs_sql(cmd,
+                "SELECT user_id, password_hash FROM user_credentials"
+                " WHERE lower(email) = lower($1)",
+                1, p, &r, err)) {
+        PQclear(tr);
+        return false;
+    }
+    memset(t, 0, sizeof *t);
+    if (PQntuples(tr) == 1) {
+        t->failures = (int)strtol(PQgetvalue(tr, 0, 0), NULL, 10);
+        t->window_start_us = strtoll(PQgetvalue(tr, 0, 1), NULL, 10);
+        t->locked_until_us = strtoll(PQgetvalue(tr, 0, 2), NULL, 10);
+        t->lockouts = (int)strtol(PQgetvalue(tr, 0, 3), NULL, 10);
+    }
+    PQclear(tr);
+    *found = PQntuples(r) == 1;
+    if (*found) {
+        snprintf(user_id, user_id_cap, "%s", PQgetvalue(r, 0, 0));
+        snprintf(hash, hash_cap, "%s", PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    return true;
+}
+
+/* A failed log-in: store the address's new throttle state (committed although the command is
+ * refused) and answer 401, the same for unknown and known addresses. */
+static bool login_failed(cs_cmd_t *cmd, const char *email, cs_login_throttle_t *t, hl_error_t *err)
+{
+    const cs_config_t *cfg = &cmd->app->cfg;
+    cs_login_policy_t policy = {.max_failures = (int)cfg->login_max_failures,
+                                .window_us = cfg->login_window_s * 1000000LL,
+                                .lockout_us = cfg->login_lockout_s * 1000000LL,
+                                .lockout_max_us = cfg->login_lockout_max_s * 1000000LL};
+    if (cs_login_record_failure(t, &policy, cmd->now_us)) {
+        hl_metric_add(hl_metric_get(HL_METRIC_COUNTER, "hl_login_lockouts_total", NULL,
+                                    "e-mail addresses locked out after repeated failed log-ins"),
+                      1);
+        HL_WARN("log-in: an e-mail address is locked out for %lld s after %lld failures",
+                (long long)cs_login_locked_for_s(t, cmd->now_us), cfg->login_max_failures);
+    }
+    char failures[16], window[24], locked[24], lockouts[16];
+    snprintf(failures, sizeof failures, "%d", t->failures);
+    snprintf(window, sizeof window, "%lld", (long long)t->window_start_us);
+    snprintf(locked, sizeof locked, "%lld", (long long)t->locked_until_us);
+    snprintf(lockouts, sizeof lockouts, "%d", t->lockouts);
+    const char *p[5] = {email, failures, window, locked, lockouts};
+    if (!cs_sql_queue(cmd,
+                      "INSERT INTO login_throttle (email_key, failures, window_start_us,"
+                      " locked_until_us, lockouts) VALUES (" THROTTLE_KEY ", $2, $3, $4, $5)"
+                      " ON CONFLICT (email_key) DO UPDATE SET failures = EXCLUDED.failures,"
+                      " window_start_us = EXCLUDED.window_start_us,"
+                      " locked_until_us = EXCLUDED.locked_until_us,"
+                      " lockouts = EXCLUDED.lockouts, updated_at = now()",
+                      5, p, NULL, NULL, NULL, err))
+        return false;
+    count_login("failed");
+    hl_error_t refusal = {0};
+    hl_error_set_reason(&refusal, HL_ERR_INPUT, 401, "invalid-credentials",
+                        "e-mail or password is wrong");
+    return cs_cmd_refuse_committed(cmd, &refusal);
+}
+
 static bool login_exec(cs_cmd_t *cmd, hl_error_t *err)
 {
     cs_login_cmd_t *c = cmd->state;
-    const char *p[1] = {c->email};
-    PGresult *r = NULL;
-    if (!cs_sql(cmd,
-                "SELECT user_id, password_hash FROM user_credentials"
-                " WHERE lower(email) = lower($1)",
-                1, p, &r, err))
-        return false;
-    bool found = PQntuples(r) == 1;
+    cs_login_throttle_t throttle;
+    bool found = false;
     char user_id[HL_UUID_STR_LEN + 1] = "";
     char hash[crypto_pwhash_STRBYTES] = "";
-    if (found) {
-        snprintf(user_id, sizeof user_id, "%s", PQgetvalue(r, 0, 0));
-        snprintf(hash, sizeof hash, "%s", PQgetvalue(r, 0, 1));
+    if (!login_load(cmd, c->email, &throttle, user_id, sizeof user_id, hash, sizeof hash, &found,
+                    err))
+        return false;
+    int64_t locked_s = cs_login_locked_for_s(&throttle, cmd->now_us);
+    if (locked_s > 0) {
+        /* Whatever the password: a lock-out is not lifted by guessing right. */
+        sodium_memzero(hash, sizeof hash);
+        count_login("locked");
+        cs_cmd_header(cmd, "Retry-After: %lld\r\n", (long long)locked_s);
+        hl_error_t refusal = {0};
+        hl_error_set_reason(&refusal, HL_ERR_INPUT, 429, "login-locked",
+                            "too many failed log-ins for this e-mail address; retry later");
+        return cs_cmd_refuse_committed(cmd, &refusal);
     }
-    PQclear(r);
     /* Unknown e-mail: verify against a dummy hash so both paths cost one argon2id run. */
     bool good = crypto_pwhash_str_verify(found ? hash : cmd->app->dummy_hash, c->password,
                                          strlen(c->password)) == 0 &&
                 found;
     sodium_memzero(hash, sizeof hash);
     if (!good)
-        return hl_error_set_reason(err, HL_ERR_INPUT, 401, "invalid-credentials",
-                                   "e-mail or password is wrong");
+        return login_failed(cmd, c->email, &throttle, err);
+    if (throttle.window_start_us || throttle.lockouts) {
+        const char *p[1] = {c->email};
+        if (!cs_sql_queue(cmd, "DELETE FROM login_throttle WHERE email_key = " THROTTLE_KEY, 1, p,
+                          NULL, NULL, NULL, err))
+            return false;
+    }
+    count_login("ok");
     hl_session_t s = {0};
     hl_uuid_v7(s.session_id);
     snprintf(s.user_id, sizeof s.user_id, "%s", user_id);

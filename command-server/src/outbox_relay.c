@@ -193,6 +193,16 @@ static void sweep_idempotency_keys(cs_relay_t *relay)
         if (n < CS_IDEMPOTENCY_SWEEP_ROWS)
             break;
     }
+    /* Log-in throttle rows (007_login_throttle.sql) quiet for a day and not locked: forgetting
+     * them resets the lock-out growth of an address nobody has tried since. */
+    PGresult *r =
+        PQexec(relay->pg, "DELETE FROM login_throttle WHERE ctid = ANY (ARRAY(SELECT ctid FROM"
+                          " login_throttle WHERE updated_at < now() - interval '1 day' AND"
+                          " locked_until_us < (extract(epoch FROM now()) * 1000000)::bigint"
+                          " LIMIT 1000))");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        HL_WARN("outbox relay: expiring log-in throttle rows failed: %s", PQresultErrorMessage(r));
+    PQclear(r);
 }
 
 /* Publish one batch. Returns the number of rows acknowledged (0 when idle), -1 on error. */

@@ -193,3 +193,31 @@ void cs_direct_key(const char *a, const char *b, char out[2 * HL_UUID_STR_LEN + 
     const char *hi = lo == la ? lb : la;
     snprintf(out, 2 * HL_UUID_STR_LEN + 2, "%s:%s", lo, hi);
 }
+
+int64_t cs_login_locked_for_s(const cs_login_throttle_t *t, int64_t now_us)
+{
+    if (t->locked_until_us <= now_us)
+        return 0;
+    return (t->locked_until_us - now_us + 999999) / 1000000;
+}
+
+bool cs_login_record_failure(cs_login_throttle_t *t, const cs_login_policy_t *p, int64_t now_us)
+{
+    if (t->failures <= 0 || now_us - t->window_start_us >= p->window_us) {
+        t->failures = 0;
+        t->window_start_us = now_us;
+    }
+    t->failures++;
+    if (t->failures < p->max_failures)
+        return false;
+    int64_t d = p->lockout_us;
+    for (int i = 0; i < t->lockouts && d < p->lockout_max_us; i++)
+        d *= 2;
+    if (d > p->lockout_max_us)
+        d = p->lockout_max_us;
+    t->locked_until_us = now_us + d;
+    t->lockouts++;
+    t->failures = 0;
+    t->window_start_us = now_us;
+    return true;
+}

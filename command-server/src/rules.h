@@ -15,6 +15,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Per-account log-in throttling (OWASP Authentication Cheat Sheet, account lockout): after
+ * max_failures failed log-ins within window_us, log-ins for that e-mail address are refused with
+ * 429 for lockout_us, doubling with each further lock-out up to lockout_max_us. Unknown and known
+ * addresses are throttled alike (no account enumeration). State lives in the login_throttle
+ * table (command-server/sql/007_login_throttle.sql); a successful log-in clears it. */
+typedef struct {
+    int max_failures;       /* >= 1 */
+    int64_t window_us;      /* > 0 */
+    int64_t lockout_us;     /* first lock-out, > 0 */
+    int64_t lockout_max_us; /* >= lockout_us */
+} cs_login_policy_t;
+
+typedef struct {
+    int failures;            /* in the current window */
+    int64_t window_start_us; /* epoch µs of the window's first failure */
+    int64_t locked_until_us; /* epoch µs; 0 = not locked */
+    int lockouts;            /* lock-outs since the last successful log-in */
+} cs_login_throttle_t;
+
+/* Seconds (rounded up, >= 1) until a locked address may try again at now_us; 0 when not
+ * locked. */
+int64_t cs_login_locked_for_s(const cs_login_throttle_t *t, int64_t now_us);
+
+/* Record one failed log-in at now_us in *t (a zeroed struct for an address seen first). Returns
+ * true when this failure started a lock-out (t->locked_until_us is then set). */
+bool cs_login_record_failure(cs_login_throttle_t *t, const cs_login_policy_t *p, int64_t now_us);
+
 /* Most members a chat room may start with, creator included. */
 #define CS_ROOM_MAX_MEMBERS 50
 

@@ -59,6 +59,21 @@ const char *hl_http_status_text(int status)
     }
 }
 
+bool hl_http_request_id_valid(const char *id)
+{
+    if (!id || !*id)
+        return false;
+    size_t n = 0;
+    for (const char *p = id; *p; p++, n++) {
+        char c = *p;
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok || n >= HL_HTTP_REQUEST_ID_MAX)
+            return false;
+    }
+    return true;
+}
+
 /* Match path against pattern; on success fill req params (copied into path_buf segments). */
 static bool route_match(const char *pattern, hl_http_request_t *req)
 {
@@ -289,10 +304,11 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     snprintf(req.path_buf, sizeof req.path_buf, "%s", ri->local_uri ? ri->local_uri : "/");
     req.path = req.path_buf;
     const char *rid = mg_get_header(conn, "X-Request-Id");
-    if (rid && strlen(rid) <= 36 && *rid)
+    if (hl_http_request_id_valid(rid))
         snprintf(req.request_id, sizeof req.request_id, "%s", rid);
     else
         hl_uuid_v7(req.request_id);
+    hl_log_set_request_id(req.request_id);
 
     const char *method = req.method;
     bool is_head = !strcmp(method, "HEAD");
@@ -351,9 +367,16 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     hl_metric_observe_us(hl_metric_get(HL_METRIC_HISTOGRAM, "hl_http_request_duration_seconds",
                                        labels, "HTTP request latency"),
                          us);
-    if (hl_log_enabled(HL_LOG_DEBUG))
-        HL_DEBUG("%s %s -> %d in %lld us (request %s)", method, req.path, req.status, (long long)us,
-                 req.request_id);
+    /* Probes (health, readiness, metrics) come every few seconds: access lines at debug only. */
+    bool probe = !strcmp(req.route, "/healthz") || !strcmp(req.route, "/readyz") ||
+                 !strcmp(req.route, "/metrics");
+    hl_log_level_t level = probe ? HL_LOG_DEBUG : HL_LOG_INFO;
+    if (hl_log_enabled(level)) {
+        char path[3 * sizeof req.path_buf + 1];
+        uri_reference(req.path, path, sizeof path);
+        hl_log(level, "%s %s %d %.1f ms", method, path, req.status, (double)us / 1000.0);
+    }
+    hl_log_set_request_id(NULL);
     return req.status;
 }
 
@@ -382,7 +405,10 @@ hl_http_server_t *hl_http_server_start(const char *listen, int nthreads,
     snprintf(threads, sizeof threads, "%d", nthreads);
     const char *options[] = {"listening_ports", listen, "num_threads", threads,
                              "request_timeout_ms", "30000", "enable_keep_alive", "yes",
-                             "keep_alive_timeout_ms", "60000",
+                             /* Longer than the gateway's upstream keepalive_timeout
+                              * (10 s): the gateway closes an idle pooled connection
+                              * first, so it never reuses one civetweb just closed. */
+                             "keep_alive_timeout_ms", "15000",
                              /* Headers and body go out in separate writes: without
                               * TCP_NODELAY, Nagle + the client's delayed ACK add ~40 ms to
                               * every keep-alive response. */

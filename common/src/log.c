@@ -13,6 +13,9 @@ static bool log_json = false;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
+/* The request this thread is serving (hl_log_set_request_id), "" when none. */
+static _Thread_local char log_request_id[65];
+
 void hl_log_init(const char *component, hl_log_level_t level, bool json)
 {
     log_component = component;
@@ -29,6 +32,16 @@ bool hl_log_level_parse(const char *text, hl_log_level_t *out)
         }
     }
     return false;
+}
+
+void hl_log_set_request_id(const char *request_id)
+{
+    snprintf(log_request_id, sizeof log_request_id, "%s", request_id ? request_id : "");
+}
+
+const char *hl_log_request_id(void)
+{
+    return log_request_id;
 }
 
 bool hl_log_enabled(hl_log_level_t level)
@@ -94,8 +107,18 @@ void hl_log(hl_log_level_t level, const char *fmt, ...)
     if (log_json) {
         char esc[8192];
         json_escape(esc, sizeof esc, msg);
-        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"}\n",
-                when, level_names[level], log_component, esc);
+        if (log_request_id[0])
+            fprintf(stderr,
+                    "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\","
+                    "\"request_id\":\"%s\"}\n",
+                    when, level_names[level], log_component, esc, log_request_id);
+        else
+            fprintf(stderr,
+                    "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"}\n", when,
+                    level_names[level], log_component, esc);
+    } else if (log_request_id[0]) {
+        fprintf(stderr, "%s %-5s %s: %s request_id=%s\n", when, level_names[level], log_component,
+                msg, log_request_id);
     } else {
         fprintf(stderr, "%s %-5s %s: %s\n", when, level_names[level], log_component, msg);
     }

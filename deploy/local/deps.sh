@@ -16,7 +16,8 @@ HL_COMPONENT=deps
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config clang-format
   librdkafka-dev libpq-dev libavro-dev libcivetweb-dev libmongoc-dev libbson-dev
   libsodium-dev libcurl4-openssl-dev libcmocka-dev curl)
-STACK_PKGS=(postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven kcat fortunes)
+STACK_PKGS=(postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven kcat fortunes
+  nginx gettext-base wrk)
 PY_REQS=(pytest==8.3.3 confluent-kafka==2.6.0 fastavro==1.9.7 pymongo==4.10.1 schemathesis==3.39.16 hypothesis==6.115.0 PyYAML==6.0.3 names==0.3.0)
 
 apt_install() {
@@ -27,8 +28,14 @@ apt_install() {
   ((${#missing[@]})) || return 0
   [[ $(id -u) == 0 ]] || hl_die "missing Debian packages (${missing[*]}) and not root: install them"
   hl_say "apt-get install ${missing[*]}"
+  # The stack runs its own PostgreSQL cluster and nginx on project ports: the packages' system
+  # services must not start (they would take 5432 and 80). policy-rc.d answers "no" meanwhile.
+  local policy=/usr/sbin/policy-rc.d created=0 rc=0
+  if [[ ! -e $policy ]]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created=1; fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+  ((created)) && rm -f "$policy"
+  ((rc == 0)) || hl_die "apt-get install failed (exit $rc)"
 }
 
 venv() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole local stack in dependency order: PostgreSQL, Kafka, schema registry, MongoDB-wire
 # store (FerretDB), command-server (applies the schema), Kafka Connect + Debezium connector,
-# projector, query-server. `up` twice is harmless; `down` stops everything this profile started.
+# projector, query-server, and in front of them the gateway (nginx, deploy/local/gateway.sh). `up` twice is harmless; `down` stops everything this profile started.
 # Usage: stack.sh up|down|down-if-owned|status|infra-up
 #   HL_FRESH=1 stack.sh up: wipe this profile's state first (tests use it).
 #   HL_PROFILE=dev (default, make up) or test (make test): separate state dirs and ports.
@@ -65,10 +65,14 @@ up() {
   bash "$HERE/servers.sh" start command-server   # creates the tables Debezium captures
   connect_up
   bash "$HERE/servers.sh" start projector query-server
+  bash "$HERE/gateway.sh" start
   cat <<MSG
 [stack] up in $((SECONDS - t0))s (profile $HL_PROFILE)
-  command API   http://127.0.0.1:$HL_COMMAND_PORT   (POST /v1/users ...)
-  query API     http://127.0.0.1:$HL_QUERY_PORT   (GET /v1/users/{id} ...)
+  gateway       http://127.0.0.1:$HL_GATEWAY_PORT   <- the API: every client request goes here
+                (GET/HEAD /v1/** reads, POST/PUT/PATCH/DELETE /v1/** writes, streams, /readyz)
+  internal ports (loopback only; tools and tests that need a server directly):
+  command API   http://127.0.0.1:$HL_COMMAND_PORT
+  query API     http://127.0.0.1:$HL_QUERY_PORT
   projector     http://127.0.0.1:$HL_PROJECTOR_PORT/metrics
   PostgreSQL    postgresql://$HL_PG_USER@127.0.0.1:$HL_PG_PORT/$HL_PG_DB
   Kafka         127.0.0.1:$HL_KAFKA_PORT
@@ -81,6 +85,7 @@ MSG
 
 down() {
   # Reverse order; each script is a no-op when its process is not running.
+  bash "$HERE/gateway.sh" stop || true
   bash "$HERE/servers.sh" stop || true
   bash "$HERE/connect.sh" stop || true
   external HL_MONGO_URI || bash "$HERE/mongo.sh" stop || true
@@ -97,6 +102,7 @@ status() {
     bash "$HERE/$c.sh" status >/dev/null 2>&1 && echo "$c running" || { echo "$c stopped"; rc=1; }
   done
   bash "$HERE/servers.sh" status || rc=1
+  bash "$HERE/gateway.sh" status || rc=1
   return $rc
 }
 

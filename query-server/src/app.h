@@ -15,6 +15,8 @@
 typedef struct {
     char *http_listen;
     long long http_threads;
+    long long max_waits;
+    long long mongo_pool;
     char *mongo_uri;
     char *mongo_db;
     char *token_secret;
@@ -43,8 +45,11 @@ typedef struct {
     bool loading;
 } qs_alias_cache_t;
 
-typedef struct {
+typedef struct qs_wm_waiter qs_wm_waiter_t;
+
+typedef struct qs_app {
     qs_config_t cfg;
+    qs_wm_waiter_t *waiter; /* read-your-writes waits (watermark_wait.h) */
     mongoc_client_pool_t *pool;
     hl_token_key_t consistency_key;
     hl_token_key_t session_key;
@@ -71,9 +76,10 @@ void qs_alias_resolve(qs_app_t *app, mongoc_client_t *client, const char *logica
 /* Read-your-writes (SPEC §3): when the request carries X-Consistency-Token, wait until the read
  * models reflect the write behind it, at most X-Consistency-Wait-Ms (default/max from config).
  * Errors: 400 "invalid-consistency-token" for a token that does not verify or parse; HL_ERR_TIMEOUT
- * (answered as 503 with Retry-After) when the wait runs out. No header: returns true at once. */
-bool qs_await_consistency(qs_app_t *app, hl_http_request_t *req, mongoc_client_t *client,
-                          hl_error_t *err);
+ * (answered as 503 with Retry-After) when the wait runs out or cfg.max_waits reads already wait;
+ * HL_ERR_MONGO when the store fails. The wait holds no store client. No header: returns true at
+ * once. */
+bool qs_await_consistency(qs_app_t *app, hl_http_request_t *req, hl_error_t *err);
 
 /* How a route treats the bearer token. */
 typedef enum {
@@ -92,8 +98,8 @@ typedef struct {
 } qs_ctx_t;
 
 /* Start a read: check the bearer token's signature and expiry (no I/O; 401 "missing-token",
- * "invalid-token", "expired-token"), borrow a store client, wait for X-Consistency-Token
- * (qs_await_consistency), then refuse a revoked session (401 "revoked-token": the `sessions`
+ * "invalid-token", "expired-token"), wait for X-Consistency-Token (qs_await_consistency), borrow
+ * a store client, then refuse a revoked session (401 "revoked-token": the `sessions`
  * read model has revoked_at set; a session not projected yet is accepted, since its revocation
  * cannot have been projected either). A session found live is remembered for
  * cfg.session_cache_ms, except by requests with a consistency token, which always read it. On

@@ -1,5 +1,6 @@
 /* query-server: answers REST reads (SPEC §3) from the MongoDB read models only. */
 #include "app.h"
+#include "watermark_wait.h"
 
 #include "hl/config.h"
 #include "hl/server.h"
@@ -14,8 +15,14 @@
 static const hl_config_option_t options[] = {
     {"http-listen", "HL_QUERY_LISTEN", HL_OPT_STRING, "127.0.0.1:8081", 0, 0, false,
      OPT(http_listen), "address:port to serve the query API on"},
-    {"http-threads", "HL_QUERY_THREADS", HL_OPT_INT, "32", 1, 512, false, OPT(http_threads),
-     "HTTP worker threads"},
+    {"http-threads", "HL_QUERY_THREADS", HL_OPT_INT, "288", 2, 1024, false, OPT(http_threads),
+     "HTTP worker threads (idle ones cost memory only: the gateway holds the client connections "
+     "and keeps at most --gateway keep-alive pool idle connections here)"},
+    {"max-waits", "HL_QUERY_MAX_WAITS", HL_OPT_INT, "256", 1, 1023, false, OPT(max_waits),
+     "reads that may wait for their X-Consistency-Token at once; must be below --http-threads, "
+     "whose remaining workers stay free for every other read; more waits answer 503 at once"},
+    {"mongo-pool", "HL_QUERY_MONGO_POOL", HL_OPT_INT, "64", 1, 1024, false, OPT(mongo_pool),
+     "MongoDB connections (a waiting read holds none)"},
     {"mongo-uri", "HL_MONGO_URI", HL_OPT_STRING, "mongodb://127.0.0.1:27027/", 0, 0, false,
      OPT(mongo_uri), "MongoDB connection string"},
     {"mongo-db", "HL_MONGO_DB", HL_OPT_STRING, "hearlers_read", 0, 0, false, OPT(mongo_db),
@@ -76,6 +83,12 @@ int main(int argc, char **argv)
         rc = code;
         goto done;
     }
+    if (app.cfg.max_waits >= app.cfg.http_threads) {
+        fprintf(stderr, "query-server: --max-waits (%lld) must be below --http-threads (%lld)\n",
+                app.cfg.max_waits, app.cfg.http_threads);
+        rc = 2;
+        goto done;
+    }
     if (!hl_token_key_derive(&app.consistency_key, app.cfg.token_secret, "consistency", &err) ||
         !hl_token_key_derive(&app.session_key, app.cfg.token_secret, "session", &err)) {
         HL_ERROR("%s", err.message);
@@ -98,10 +111,14 @@ int main(int argc, char **argv)
         goto done;
     }
     mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYWRITES, false);
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE, (int32_t)app.cfg.http_threads);
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE, (int32_t)app.cfg.mongo_pool);
     app.pool = mongoc_client_pool_new(uri);
     mongoc_client_pool_set_appname(app.pool, "hearlers-query-server");
     mongoc_client_pool_set_error_api(app.pool, MONGOC_ERROR_API_VERSION_2);
+    if (!(app.waiter = qs_wm_waiter_new(&app, (int)app.cfg.max_waits, &err))) {
+        HL_ERROR("%s", err.message);
+        goto done;
+    }
     http = hl_http_server_start(app.cfg.http_listen, (int)app.cfg.http_threads, routes,
                                 sizeof routes / sizeof routes[0],
                                 HL_HTTP_HEAD_AS_GET | HL_HTTP_READ_ONLY, &app, &err);
@@ -116,6 +133,7 @@ int main(int argc, char **argv)
     rc = 0;
 done:
     hl_http_server_stop(http);
+    qs_wm_waiter_destroy(app.waiter);
     if (app.pool)
         mongoc_client_pool_destroy(app.pool);
     mongoc_uri_destroy(uri);

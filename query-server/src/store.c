@@ -70,9 +70,9 @@ bool qs_begin(hl_http_request_t *req, qs_auth_t auth, qs_ctx_t *ctx, hl_error_t 
         ctx->authenticated = true;
     }
     ctx->consistent = hl_http_header(req, "X-Consistency-Token") != NULL;
-    ctx->client = qs_client_acquire(ctx->app);
-    if (!qs_await_consistency(ctx->app, req, ctx->client, err))
+    if (!qs_await_consistency(ctx->app, req, err))
         goto fail;
+    ctx->client = qs_client_acquire(ctx->app);
     if (ctx->authenticated && !check_not_revoked(ctx, err))
         goto fail;
     return true;

@@ -279,6 +279,41 @@ static void test_validators(void **state)
     bson_destroy(&d);
 }
 
+/* Log-in throttling: 5 failures in 15 min lock for 1, then 2, 4 ... minutes, capped; a
+ * window that runs out starts the count again; nothing changes while locked. */
+static void test_login_throttle(void **state)
+{
+    (void)state;
+    const int64_t s = 1000000, t0 = 1700000000LL * s;
+    cs_login_policy_t p = {
+        .max_failures = 5, .window_us = 900 * s, .lockout_us = 60 * s, .lockout_max_us = 300 * s};
+    cs_login_throttle_t t = {0};
+    assert_int_equal(cs_login_locked_for_s(&t, t0), 0);
+    for (int i = 0; i < 4; i++)
+        assert_false(cs_login_record_failure(&t, &p, t0 + i * s));
+    assert_int_equal(cs_login_locked_for_s(&t, t0 + 4 * s), 0);
+    assert_true(cs_login_record_failure(&t, &p, t0 + 4 * s));
+    assert_int_equal(cs_login_locked_for_s(&t, t0 + 4 * s), 60);
+    assert_int_equal(cs_login_locked_for_s(&t, t0 + 4 * s + 1), 60); /* rounded up */
+    assert_int_equal(cs_login_locked_for_s(&t, t0 + 63 * s), 1);
+    assert_int_equal(cs_login_locked_for_s(&t, t0 + 64 * s), 0);
+    /* The next five failures lock for 2 minutes, then 4, then the cap of 5. */
+    int64_t now = t0 + 100 * s;
+    const int64_t want[] = {120, 240, 300, 300};
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 4; i++)
+            assert_false(cs_login_record_failure(&t, &p, now + i));
+        assert_true(cs_login_record_failure(&t, &p, now + 4));
+        assert_int_equal(cs_login_locked_for_s(&t, now + 4), want[round]);
+        now += 1000 * s;
+    }
+    /* Failures spread over more than the window never lock. */
+    cs_login_throttle_t slow = {0};
+    for (int i = 0; i < 20; i++)
+        assert_false(cs_login_record_failure(&slow, &p, t0 + i * 300 * s));
+    assert_int_equal(slow.lockouts, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_block),          cmocka_unit_test(test_direct_room),
         cmocka_unit_test(test_send_message),   cmocka_unit_test(test_mark_read),
         cmocka_unit_test(test_room_members),   cmocka_unit_test(test_validators),
+        cmocka_unit_test(test_login_throttle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,13 @@
  * civetweb request handler running on civetweb's worker threads; handlers must therefore only
  * touch thread-safe state. Unknown paths get 404, known paths with another method 405 with an
  * Allow header, both as RFC 9457 application/problem+json. Every response is counted in
- * hl_http_requests_total{route,status} and timed in hl_http_request_duration_seconds. */
+ * hl_http_requests_total{route,status} and timed in hl_http_request_duration_seconds.
+ *
+ * Request ids: a valid X-Request-Id from the caller (normally the gateway) is kept, otherwise
+ * a UUIDv7 is minted; it is echoed in X-Request-Id, put in problem documents, tagged on every
+ * log line the worker writes during the request (hl_log_set_request_id) and on one access line
+ * per request at info level ("<method> <path> <status> <ms> ms"; health, readiness and metrics
+ * probes at debug level only). */
 #ifndef HL_HTTP_H
 #define HL_HTTP_H
 
@@ -17,6 +23,12 @@
 struct mg_connection;
 
 #define HL_HTTP_MAX_PARAMS 4
+#define HL_HTTP_REQUEST_ID_MAX 64
+
+/* Whether id is a request id a client or the gateway may set: 1..64 bytes of [A-Za-z0-9._-]
+ * (the gateway, deploy/gateway/nginx.conf.template, keeps exactly those and mints the others).
+ * Such an id is safe in log lines, JSON and headers without escaping. */
+bool hl_http_request_id_valid(const char *id);
 
 typedef struct hl_http_request {
     struct mg_connection *conn;
@@ -28,7 +40,7 @@ typedef struct hl_http_request {
     size_t nparams;
     void *app;  /* the server's context pointer given to hl_http_server_start */
     int status; /* set by the reply functions */
-    char request_id[37];
+    char request_id[HL_HTTP_REQUEST_ID_MAX + 1]; /* X-Request-Id (hl_http_request_id_valid) */
     char path_buf[1024];
 } hl_http_request_t;
 

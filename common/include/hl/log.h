@@ -26,6 +26,15 @@ void hl_log(hl_log_level_t level, const char *fmt, ...) __attribute__((format(pr
 #define HL_WARN(...)  hl_log(HL_LOG_WARN, __VA_ARGS__)
 #define HL_ERROR(...) hl_log(HL_LOG_ERROR, __VA_ARGS__)
 
+/* Tag every line this thread writes from now on with request_id (text: " request_id=<id>" after
+ * the message; JSON: a "request_id" member), until hl_log_set_request_id(NULL). The id is copied
+ * (at most 64 bytes); callers pass only ids they validated (hl_http: <= 64 of [A-Za-z0-9._-]),
+ * so it needs no escaping. The HTTP layer sets it around each request it dispatches. */
+void hl_log_set_request_id(const char *request_id);
+
+/* The request id this thread's lines carry, or "" when none. */
+const char *hl_log_request_id(void);
+
 /* True when a line at level would be written. */
 bool hl_log_enabled(hl_log_level_t level);
 
