@@ -76,3 +76,10 @@ bench-report:
 demo: up
 	bash deploy/local/deps.sh test
 	bash bench/demo.sh
+
+# Gateway benchmark (bench/gateway_bench.sh): wrk through the gateway and directly to the
+# servers, 32 and 1,000 connections, profile read and send-message write, plus a read's p99
+# with 5,000 idle connections held; needs a running stack (default: the dev profile).
+.PHONY: bench-gateway
+bench-gateway:
+	bash bench/gateway_bench.sh

@@ -9,13 +9,13 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../deploy/local/env.sh"
-export HL_COMMAND_PORT HL_QUERY_PORT HL_PG_PORT HL_PG_USER HL_PG_DB HL_MONGO_PORT HL_MONGO_DB \
+export HL_GATEWAY_PORT HL_COMMAND_PORT HL_QUERY_PORT HL_PG_PORT HL_PG_USER HL_PG_DB HL_MONGO_PORT HL_MONGO_DB \
   HL_PROJECTOR_PORT HL_CACHE_DIR
 LOADGEN=$HL_BUILD_DIR/bench/hl-loadgen
 [[ -x $LOADGEN ]] || { echo "demo: $LOADGEN missing: run make build" >&2; exit 2; }
 SUMMARY=$HL_STACK_DIR/demo-summary.json
-Q=http://127.0.0.1:$HL_QUERY_PORT
-C=http://127.0.0.1:$HL_COMMAND_PORT
+Q=http://127.0.0.1:$HL_GATEWAY_PORT   # the gateway: reads and writes
+C=$Q
 
 rc=0
 if [[ ${DEMO_SKIP_LOADGEN:-0} != 1 ]]; then

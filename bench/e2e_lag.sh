@@ -6,8 +6,8 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../deploy/local/env.sh"
-COMMAND=http://127.0.0.1:$HL_COMMAND_PORT
-QUERY=http://127.0.0.1:$HL_QUERY_PORT
+COMMAND=http://127.0.0.1:$HL_GATEWAY_PORT   # through the gateway, as clients do
+QUERY=$COMMAND
 curl -fsS -o /dev/null "$QUERY/healthz" || { echo "query-server not up at $QUERY (make up?)" >&2; exit 1; }
 curl -fsS -o /dev/null "$COMMAND/healthz" || { echo "command-server not up at $COMMAND" >&2; exit 1; }
 PY=${HL_CACHE_DIR}/venv/bin/python

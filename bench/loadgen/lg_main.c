@@ -1071,7 +1071,7 @@ static void usage(FILE *f)
           "        --plan-only (print the plan's digest and sizes, send nothing)\n"
           "        --names-dir=DIR (PyPI `names` lists) --fortunes-dir=DIR "
           "(/usr/share/games/fortunes)\n"
-          "Defaults come from HL_COMMAND_PORT, HL_QUERY_PORT, HL_PG_PORT, HL_PG_USER, HL_PG_DB,\n"
+          "Defaults come from HL_GATEWAY_PORT (command and query URL), HL_PG_PORT, HL_PG_USER, HL_PG_DB,\n"
           "HL_MONGO_PORT, HL_MONGO_DB, HL_PROJECTOR_PORT (deploy/local/env.sh), or HL_PG_URL /\n"
           "HL_MONGO_URI. Scale 1 = 1000 users and 20000 messages. Exit 0 iff every command was\n"
           "answered as planned and the verification found zero mismatches; 1 otherwise; 2 on\n"
@@ -1092,10 +1092,11 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 
 static void parse_args(int argc, char **argv)
 {
+    /* Clients go through the gateway (SPEC §7): writes and reads share its one URL. */
     snprintf(O.command_url, sizeof O.command_url, "http://127.0.0.1:%s",
-             env_or("HL_COMMAND_PORT", "8080"));
+             env_or("HL_GATEWAY_PORT", "8000"));
     snprintf(O.query_url, sizeof O.query_url, "http://127.0.0.1:%s",
-             env_or("HL_QUERY_PORT", "8081"));
+             env_or("HL_GATEWAY_PORT", "8000"));
     snprintf(O.projector_url, sizeof O.projector_url, "http://127.0.0.1:%s",
              env_or("HL_PROJECTOR_PORT", "8082"));
     if (getenv("HL_PG_URL") && *getenv("HL_PG_URL"))

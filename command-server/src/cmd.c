@@ -33,7 +33,22 @@ void cs_cmd_header(cs_cmd_t *cmd, const char *fmt, ...)
 
 const char *cs_cmd_causation(const cs_cmd_t *cmd)
 {
-    return hl_uuid_valid(cmd->req->request_id) ? cmd->req->request_id : NULL;
+    const char *id = cmd->req->request_id;
+    if (hl_uuid_valid(id))
+        return id;
+    return cmd->causation[0] ? cmd->causation : NULL;
+}
+
+/* The gateway mints 32 lower-case hex digits (nginx $request_id, 128 random bits): written in the
+ * 8-4-4-4-12 form they are the causation id of the command's events. */
+static void causation_from_request_id(cs_cmd_t *cmd)
+{
+    const char *id = cmd->req->request_id;
+    cmd->causation[0] = '\0';
+    if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
+        return;
+    snprintf(cmd->causation, sizeof cmd->causation, "%.8s-%.4s-%.4s-%.4s-%.12s", id, id + 8,
+             id + 12, id + 16, id + 20);
 }
 
 /* ---- statements: pipeline mode, prepared once per connection ---- */
@@ -401,6 +416,7 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
     cmd->app = app;
     cmd->state = state;
     cmd->now_us = hl_now_us();
+    causation_from_request_id(cmd);
     bson_init(&cmd->reply);
     hl_traceparent_next(hl_http_header(req, "traceparent"), cmd->traceparent);
 

@@ -70,6 +70,7 @@ struct cs_cmd {
     bool has_if_match;
     int64_t if_match; /* -1 = "*" */
     char traceparent[HL_TRACEPARENT_LEN + 1];
+    char causation[HL_UUID_STR_LEN + 1]; /* a gateway request id in UUID form, or "" */
     int64_t now_us;
     /* Scratch space for prepare → exec (e.g. the password hash); wiped at the end. */
     char scratch[256];
@@ -108,7 +109,8 @@ bool cs_cmd_refuse_committed(cs_cmd_t *cmd, const hl_error_t *err);
 /* Append a "Name: value\r\n" header line (printf-style) to cmd->headers. */
 void cs_cmd_header(cs_cmd_t *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Causation/correlation id of events this command emits (the request id when it is a UUID). */
+/* Causation/correlation id of events this command emits: the request id when it is a UUID or
+ * the gateway's 32 hex digits (then written as a UUID); NULL for other client-chosen ids. */
 const char *cs_cmd_causation(const cs_cmd_t *cmd);
 
 /* Run a parameterised statement on cmd->conn expecting PGRES_TUPLES_OK or COMMAND_OK; *out

@@ -14,8 +14,13 @@ import uuid
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-COMMAND = f"http://127.0.0.1:{os.environ['HL_COMMAND_PORT']}"
-QUERY = f"http://127.0.0.1:{os.environ['HL_QUERY_PORT']}"
+# Clients reach both APIs through the gateway (SPEC §7): COMMAND and QUERY are its one URL.
+# The servers' own (internal) ports are for tests that need a server directly, on purpose.
+GATEWAY = f"http://127.0.0.1:{os.environ['HL_GATEWAY_PORT']}"
+COMMAND = GATEWAY
+QUERY = GATEWAY
+COMMAND_DIRECT = f"http://127.0.0.1:{os.environ['HL_COMMAND_PORT']}"
+QUERY_DIRECT = f"http://127.0.0.1:{os.environ['HL_QUERY_PORT']}"
 PROJECTOR = f"http://127.0.0.1:{os.environ['HL_PROJECTOR_PORT']}"
 KAFKA = f"127.0.0.1:{os.environ['HL_KAFKA_PORT']}"
 REGISTRY = os.environ["HL_REGISTRY_URL"]

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from conftest import (COMMAND, KAFKA, PG, ROOT, befriend, eventually, healthy, http, new_user,
+from conftest import (COMMAND, COMMAND_DIRECT, KAFKA, PG, ROOT, befriend, eventually, healthy, http, new_user,
                       psql, register)
 
 RELAY_LOCK_KEY = int.from_bytes(b"hloutbox", "big")  # outbox_relay.c RELAY_LOCK_KEY
@@ -35,7 +35,7 @@ def kill9_command_server():
 def start_command_server():
     subprocess.run(["bash", SERVERS, "start", "command-server"], check=True,
                    capture_output=True, timeout=180)
-    eventually(lambda: healthy(COMMAND), 60, "command server")
+    eventually(lambda: healthy(COMMAND_DIRECT), 60, "command server")
 
 
 class RelayLockHolder:
@@ -89,7 +89,7 @@ def key_events(topic, key):
 
 
 def metric(name):
-    text = http("GET", f"{COMMAND}/metrics").body.decode()
+    text = http("GET", f"{COMMAND_DIRECT}/metrics").body.decode()
     m = re.search(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+-]+)$", text, re.M)
     return float(m.group(1)) if m else None
 

@@ -19,7 +19,7 @@ import pymongo
 import pytest
 
 import conftest
-from conftest import MONGO_DB, MONGO_URI, QUERY, eventually, http
+from conftest import MONGO_DB, MONGO_URI, QUERY, QUERY_DIRECT, eventually, http
 
 SECRET = os.environ.get("HL_TOKEN_SECRET", "hearlers-dev-secret-change-me")
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
@@ -241,7 +241,7 @@ def test_caller_routes_need_a_valid_unrevoked_token(world):
 def test_only_get_and_head(world):
     for path in CALLER_ROUTES + [f"/v1/users/{world['u']['a']}", "/v1/stats/daily"]:
         for method in WRITES:
-            r = http(method, f"{QUERY}{path}", {}, headers=world["auth"])
+            r = http(method, f"{QUERY_DIRECT}{path}", {}, headers=world["auth"])  # the server itself
             assert r.status == 405, (method, path, r.status)
             assert r.headers["Content-Type"] == "application/problem+json"
     assert http("HEAD", f"{QUERY}/v1/friends", headers=world["auth"]).status == 200
@@ -453,7 +453,7 @@ def test_read_your_writes_waits_for_the_watermark(world):
     assert get(path, {"X-Consistency-Token": tok, "X-Consistency-Wait-Ms": "10001"}).status == 400
     assert get(path, {"X-Consistency-Token": tok, "X-Consistency-Wait-Ms": "-1"}).status == 400
     # /metrics: the projection lag reads waited for, and waits by outcome
-    metrics = get("/metrics").body.decode()
+    metrics = http("GET", f"{QUERY_DIRECT}/metrics").body.decode()
     assert "hl_query_projection_lag_seconds_count" in metrics
     assert 'hl_query_consistency_waits_total{result="timeout"}' in metrics
     assert 'hl_query_consistency_waits_total{result="reached"}' in metrics

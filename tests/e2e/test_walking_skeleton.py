@@ -13,7 +13,7 @@ import pymongo
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from conftest import (COMMAND, KAFKA, MONGO_DB, MONGO_URI, QUERY, REGISTRY, ROOT, eventually,
+from conftest import (COMMAND, KAFKA, MONGO_DB, MONGO_URI, QUERY, QUERY_DIRECT, REGISTRY, ROOT, eventually,
                       http, psql, register)
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -146,7 +146,7 @@ def test_registered_users_reach_every_layer():
 
     # Unknown user and write methods on the query side.
     assert http("GET", f"{QUERY}/v1/users/{uuid.uuid4()}").status == 404
-    assert http("POST", f"{QUERY}/v1/users/{first['user_id']}", {}).status == 405
+    assert http("POST", f"{QUERY_DIRECT}/v1/users/{first['user_id']}", {}).status == 405
 
     # PostgreSQL: one users row, one credentials row with an argon2id hash, one event.
     for body, email, password, name in users:
