@@ -412,7 +412,11 @@ hl_http_server_t *hl_http_server_start(const char *listen, int nthreads,
                              /* Headers and body go out in separate writes: without
                               * TCP_NODELAY, Nagle + the client's delayed ACK add ~40 ms to
                               * every keep-alive response. */
-                             "tcp_nodelay", "1", NULL};
+                             "tcp_nodelay", "1",
+                             /* A burst of connections from the gateway waits in the kernel
+                              * and civetweb's queue for a free worker instead of timing out
+                              * in connect (civetweb's defaults: backlog 200, queue 20). */
+                             "listen_backlog", "4096", "connection_queue", "1024", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.log_message = civet_log;
