@@ -46,27 +46,14 @@ request = function()
 end
 EOF
 
-# run NAME URL [wrk args...] -> "rps p50 p99 errors"
+# measure URL [wrk args...] -> "rps p50_ms p99_ms errors" (conns from the caller's loop)
 measure() {
   local url=$1; shift
   local txt
   txt=$(wrk -t2 -c"$conns" -d"${DURATION}s" --timeout 5s --latency "$@" "$url" 2>&1) || true
-  "$PY" - "$txt" <<'PYEOF'
-import re, sys
-txt = sys.argv[1]
-def ms(v):
-    n, unit = float(re.match(r"[\d.]+", v).group()), re.search(r"[a-z]+$", v).group()
-    return n * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
-pct = {p: ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", txt, re.M)}
-m = re.search(r"Requests/sec:\s+([\d.]+)", txt)
-rps = float(m.group(1)) if m else 0.0
-errs = 0
-m = re.search(r"Non-2xx or 3xx responses: (\d+)", txt)
-errs += int(m.group(1)) if m else 0
-m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", txt)
-errs += sum(map(int, m.groups())) if m else 0
-print(f"{rps:.0f} {pct.get('50', float('nan')):.2f} {pct.get('99', float('nan')):.2f} {errs}")
-PYEOF
+  local rps p50 p90 p99 mx errs
+  read -r rps p50 p90 p99 mx errs <<<"$("$PY" "$HERE/wrk_summary.py" "$txt")"
+  echo "$rps $p50 $p99 $errs"
 }
 
 printf '%-22s %6s %-8s %9s %9s %9s %9s %8s\n' operation conns via "req/s" p50_ms p99_ms errors "gw/direct" | tee "$report"

@@ -48,22 +48,9 @@ run() { # name path [auth]
   curl -fsS -o /dev/null "${hdr[@]}" "$QUERY$path"
   local txt
   txt=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${hdr[@]}" "$QUERY$path")
-  "$PY" - "$name" "$txt" <<'PYEOF' | tee -a "$report"
-import re, sys
-name, txt = sys.argv[1], sys.argv[2]
-def ms(v):
-    n, unit = float(re.match(r"[\d.]+", v).group()), re.search(r"[a-z]+$", v).group()
-    return n * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
-pct = {p: ms(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)", txt, re.M)}
-mx = ms(re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", txt).group(1))
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", txt).group(1))
-errs = 0
-m = re.search(r"Non-2xx or 3xx responses: (\d+)", txt)
-errs += int(m.group(1)) if m else 0
-m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", txt)
-errs += sum(map(int, m.groups())) if m else 0
-print(f"{name:<34} {rps:>10.0f} {pct['50']:>9.2f} {pct['90']:>9.2f} {pct['99']:>9.2f} {mx:>9.2f} {errs:>8}")
-PYEOF
+  local rps p50 p90 p99 mx errs
+  read -r rps p50 p90 p99 mx errs <<<"$("$PY" "$HERE/wrk_summary.py" "$txt")"
+  printf '%-34s %10s %9s %9s %9s %9s %8s\n' "$name" "$rps" "$p50" "$p90" "$p99" "$mx" "$errs" | tee -a "$report"
 }
 run "GET /v1/users/{id}" "/v1/users/$user"
 run "GET /v1/chat-rooms (inbox, 20)" "/v1/chat-rooms" auth
