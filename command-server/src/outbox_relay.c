@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 
 #define RELAY_LOCK_KEY 0x686c6f7574626f78LL /* "hloutbox" */
 
@@ -141,12 +140,11 @@ static void wait_notify(cs_relay_t *relay, long timeout_ms)
         hl_sleep_or_shutdown(timeout_ms);
         return;
     }
-    int fd = PQsocket(relay->pg);
-    fd_set rfds;
-    FD_ZERO(&rfds);
-    FD_SET(fd, &rfds);
-    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    if (select(fd + 1, &rfds, NULL, NULL, &tv) > 0) {
+    /* poll(2), not select(2): the socket may be any descriptor, also >= FD_SETSIZE */
+    int ready = hl_wait_readable(PQsocket(relay->pg), timeout_ms);
+    if (ready < 0)
+        hl_sleep_or_shutdown(timeout_ms); /* no socket (connection lost): the loop reconnects */
+    if (ready > 0) {
         PQconsumeInput(relay->pg);
         PGnotify *n;
         while ((n = PQnotifies(relay->pg)))

@@ -354,7 +354,6 @@ static bool replay_apply(pj_ctx_t *ctx, rd_kafka_message_t *m, void *arg)
             break;
         pj_plan_destroy(plan);
         pj_plan_init(plan);
-        pj_plan_source(plan, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
         rc = pj_route_plan(ctx, rd_kafka_topic_name(m->rkt), m->payload, m->len, plan, &err);
     }
     rb->inputs++;
@@ -495,8 +494,7 @@ static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
     }
     const char *model = argv[0];
     bool cdc = is_in(pj_cdc_models, model);
-    /* daily_stats counts once per topic offset (its guard), so it is rebuilt from the topics */
-    bool from_events = !cdc && ctx->cfg.pg_url[0] && strcmp(model, "daily_stats") != 0;
+    bool from_events = !cdc && ctx->cfg.pg_url[0];
     hl_error_t err = {0};
     int rc = 1;
     PGconn *pg = NULL;

@@ -43,15 +43,6 @@ pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model)
     return op;
 }
 
-void pj_plan_source(pj_plan_t *plan, const char *topic, int32_t partition, int64_t offset)
-{
-    int n = snprintf(plan->src_key, sizeof plan->src_key, "%s-%d", topic, (int)partition);
-    for (int i = 0; i < n && i < (int)sizeof plan->src_key; i++)
-        if (plan->src_key[i] == '.')
-            plan->src_key[i] = '_'; /* '.' would be a path in a field name */
-    plan->src_pos = offset;
-}
-
 void pj_plan_watermark(pj_plan_t *plan, const char *input, const char *key, int64_t version)
 {
     snprintf(plan->wm_input, sizeof plan->wm_input, "%s", input);
