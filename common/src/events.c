@@ -5,6 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void *bounded_realloc(void *user_data, void *ptr, size_t osize, size_t nsize)
+{
+    (void)user_data;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return nsize > HL_AVRO_MAX_ALLOC ? NULL : realloc(ptr, nsize);
+}
+
+void hl_avro_bound_allocations(void)
+{
+    avro_set_allocator(bounded_realloc, NULL);
+}
+
 struct hl_event_catalog {
     size_t ntopics;
     hl_topic_schema_t *topics;
@@ -151,6 +167,7 @@ hl_event_catalog_t *hl_event_catalog_load(const char *schemas_dir, hl_error_t *e
         hl_error_set(err, HL_ERR_CONFIG, 0, "%s: missing object \"topics\"", path);
         goto fail;
     }
+    hl_avro_bound_allocations();
     cat = calloc(1, sizeof *cat);
     cat->topics = calloc(32, sizeof *cat->topics);
     if (!cat->topics) {
@@ -429,12 +446,123 @@ bool hl_confluent_unframe(const uint8_t *buf, size_t len, int *schema_id, const 
     return true;
 }
 
+/* One zig-zag varint long (Avro spec "Binary Encoding") at *p, at most 10 bytes before end. */
+static bool shape_long(const uint8_t **p, const uint8_t *end, int64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (*p >= end)
+            return false;
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether [*p, end) starts with a well-formed encoding of schema s: every length and count
+ * within the bytes that are there, every union branch and enum symbol in range. Advances *p.
+ * avro-c 1.11.1 trusts the lengths it reads: it allocates a string's claimed size first (a few
+ * corrupt bytes claimed 7 GB; tests/fuzz/fuzz_event_plan), leaks that buffer when the bytes are
+ * missing (AVRO-4246, fixed upstream after 1.11.1) and crashes freeing an array whose growth
+ * failed; so hl_event_decode lets it read only input this walk accepted. */
+static bool shape_ok(avro_schema_t s, const uint8_t **p, const uint8_t *end, int depth)
+{
+    int64_t n = 0;
+    if (depth > 32)
+        return false;
+    switch (avro_typeof(s)) {
+    case AVRO_NULL:
+        return true;
+    case AVRO_BOOLEAN:
+        return *p < end && *(*p)++ <= 1;
+    case AVRO_INT32:
+    case AVRO_INT64:
+        return shape_long(p, end, &n);
+    case AVRO_FLOAT:
+    case AVRO_DOUBLE: {
+        size_t w = avro_typeof(s) == AVRO_FLOAT ? 4 : 8;
+        if ((size_t)(end - *p) < w)
+            return false;
+        *p += w;
+        return true;
+    }
+    case AVRO_STRING:
+    case AVRO_BYTES:
+        if (!shape_long(p, end, &n) || n < 0 || (uint64_t)n > (uint64_t)(end - *p))
+            return false;
+        *p += n;
+        return true;
+    case AVRO_FIXED:
+        n = avro_schema_fixed_size(s);
+        if (n < 0 || (uint64_t)n > (uint64_t)(end - *p))
+            return false;
+        *p += n;
+        return true;
+    case AVRO_ENUM:
+        return shape_long(p, end, &n) && n >= 0 && n < avro_schema_enum_number_of_symbols(s);
+    case AVRO_UNION:
+        if (!shape_long(p, end, &n) || n < 0 || (uint64_t)n >= avro_schema_union_size(s))
+            return false;
+        return shape_ok(avro_schema_union_branch(s, (int)n), p, end, depth + 1);
+    case AVRO_RECORD:
+        for (size_t i = 0; i < avro_schema_record_size(s); i++)
+            if (!shape_ok(avro_schema_record_field_get_by_index(s, (int)i), p, end, depth + 1))
+                return false;
+        return true;
+    case AVRO_ARRAY:
+    case AVRO_MAP:
+        for (;;) { /* blocks: count (negative: then the block's byte size), items; 0 ends */
+            int64_t size = 0;
+            if (!shape_long(p, end, &n))
+                return false;
+            if (n == 0)
+                return true;
+            if (n < 0) {
+                if (n == INT64_MIN || !shape_long(p, end, &size) || size < 0)
+                    return false;
+                n = -n;
+            }
+            /* every item takes at least one byte here (no zero-width item types in arrays of
+             * ours; a null or empty-record item would take none): a count above the bytes left
+             * is corrupt */
+            if ((uint64_t)n > (uint64_t)(end - *p))
+                return false;
+            for (int64_t i = 0; i < n; i++) {
+                int64_t klen = 0; /* a map key: a string */
+                if (avro_typeof(s) == AVRO_MAP &&
+                    (!shape_long(p, end, &klen) || klen < 0 ||
+                     (uint64_t)klen > (uint64_t)(end - *p) || (*p += klen, false)))
+                    return false;
+                avro_schema_t item = avro_typeof(s) == AVRO_MAP ? avro_schema_map_values(s)
+                                                                : avro_schema_array_items(s);
+                if (!shape_ok(item, p, end, depth + 1))
+                    return false;
+            }
+        }
+    case AVRO_LINK:
+        return shape_ok(avro_schema_link_target(s), p, end, depth + 1);
+    }
+    return false;
+}
+
 bool hl_event_decode(avro_value_iface_t *writer_iface, const uint8_t *body, size_t len,
                      avro_value_t *out, avro_value_t *record, const char **event_type,
                      hl_error_t *err)
 {
     if (avro_generic_value_new(writer_iface, out) != 0)
         return hl_error_set(err, HL_ERR_AVRO, 0, "avro value: %s", avro_strerror());
+    const uint8_t *at = body;
+    if (!body || !shape_ok(avro_value_get_schema(out), &at, body + len, 0)) {
+        avro_value_decref(out);
+        return hl_error_set_reason(err, HL_ERR_AVRO, 0, "undecodable",
+                                   "Avro body does not decode with the writer schema: a length, "
+                                   "count or branch beyond the %zu bytes",
+                                   len);
+    }
     avro_reader_t r = avro_reader_memory((const char *)body, (int64_t)len);
     int rc = avro_value_read(r, out);
     /* avro-c's memory reader cannot say how much it consumed (avro_reader_is_eof only works for

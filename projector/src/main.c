@@ -5,6 +5,7 @@
 #include "projector.h"
 
 #include "hl/config.h"
+#include "hl/events.h"
 #include "hl/server.h"
 #include "hl/http.h"
 #include "hl/kafka.h"
@@ -512,6 +513,7 @@ int main(int argc, char **argv)
     }
     hl_log_init("projector", level, ctx.cfg.log_json);
     hl_config_log(options, NOPTS, &ctx.cfg);
+    hl_avro_bound_allocations(); /* poison records must not make avro-c allocate gigabytes */
     mongoc_init();
     hl_log_route_mongoc();
     bson_error_t berr;

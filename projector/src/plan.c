@@ -16,7 +16,7 @@ void pj_plan_destroy(pj_plan_t *plan)
     for (size_t i = 0; i < plan->n; i++) {
         bson_destroy(&plan->ops[i]->filter);
         bson_destroy(&plan->ops[i]->update);
-        free(plan->ops[i]);
+        bson_free(plan->ops[i]);
     }
     free(plan->ops);
     memset(plan, 0, sizeof *plan);
@@ -32,9 +32,9 @@ pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model)
         plan->ops = ops;
         plan->cap = cap;
     }
-    pj_op_t *op = calloc(1, sizeof *op);
-    if (!op)
-        abort();
+    /* bson_t is declared 128-byte aligned: malloc's 16 bytes are not enough (UBSan, fuzzing);
+     * bson_aligned_alloc0 aborts on out-of-memory like the rest of libbson */
+    pj_op_t *op = bson_aligned_alloc0(BSON_ALIGNOF(pj_op_t), sizeof *op);
     plan->ops[plan->n++] = op;
     op->kind = kind;
     snprintf(op->model, sizeof op->model, "%s", model);
