@@ -16,6 +16,7 @@
 #include "hl/config.h"
 #include "hl/kafka.h"
 #include "hl/log.h"
+#include "hl/mem.h"
 #include "hl/util.h"
 
 #include <stdio.h>
@@ -220,7 +221,7 @@ static bool check_configs(rd_kafka_t *rk, rd_kafka_queue_t *q, const hl_topic_li
 static int run(const opts_t *o, bool fix)
 {
     hl_error_t err = {0};
-    hl_topic_list_t *list = calloc(1, sizeof *list);
+    hl_topic_list_t *list = hl_xcalloc(1, sizeof *list);
     rd_kafka_t *rk = NULL;
     rd_kafka_queue_t *q = NULL;
     const struct rd_kafka_metadata *md = NULL;

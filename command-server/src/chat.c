@@ -12,6 +12,7 @@
 #include "validate.h"
 
 #include "hl/log.h"
+#include "hl/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,7 +223,7 @@ static bool message_exec(cs_cmd_t *cmd, hl_error_t *err)
         return true;
     }
     /* Recipients: split the comma list into an array of pointers into a copy. */
-    char *list = strdup(PQgetvalue(r, 0, 4));
+    char *list = hl_xstrdup(PQgetvalue(r, 0, 4));
     PQclear(r);
     if (!list)
         return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");

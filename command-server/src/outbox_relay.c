@@ -3,6 +3,7 @@
 #include "hl/events.h"
 #include "hl/kafka.h"
 #include "hl/log.h"
+#include "hl/mem.h"
 #include "hl/metrics.h"
 #include "hl/pg.h"
 #include "hl/util.h"
@@ -216,7 +217,7 @@ static int publish_batch(cs_relay_t *relay)
         PQclear(res);
         return 0;
     }
-    inflight_t *fl = calloc((size_t)n, sizeof *fl);
+    inflight_t *fl = hl_xcalloc((size_t)n, sizeof *fl);
     int produced = 0;
     for (int i = 0; i < n; i++) {
         fl[i].position = strtoll(PQgetvalue(res, i, 0), NULL, 10);
@@ -333,8 +334,8 @@ static void *relay_main(void *arg)
 
 cs_relay_t *cs_relay_start(const cs_relay_config_t *cfg, hl_error_t *err)
 {
-    cs_relay_t *relay = calloc(1, sizeof *relay);
-    if (!relay || !(relay->conninfo = strdup(cfg->pg_conninfo))) {
+    cs_relay_t *relay = hl_xcalloc(1, sizeof *relay);
+    if (!relay || !(relay->conninfo = hl_xstrdup(cfg->pg_conninfo))) {
         free(relay);
         hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
         return NULL;

@@ -1,5 +1,7 @@
 #include "hl/events.h"
 
+#include "hl/mem.h"
+
 #include <bson/bson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +15,7 @@ static void *bounded_realloc(void *user_data, void *ptr, size_t osize, size_t ns
         free(ptr);
         return NULL;
     }
-    return nsize > HL_AVRO_MAX_ALLOC ? NULL : realloc(ptr, nsize);
+    return nsize > HL_AVRO_MAX_ALLOC ? NULL : hl_xrealloc(ptr, nsize);
 }
 
 void hl_avro_bound_allocations(void)
@@ -38,7 +40,7 @@ static char *read_file(const char *path, size_t *len, hl_error_t *err)
     for (;;) {
         if (n + 4096 + 1 > cap) {
             cap = cap ? cap * 2 : 8192;
-            char *nb = realloc(buf, cap);
+            char *nb = hl_xrealloc(buf, cap);
             if (!nb) {
                 free(buf);
                 fclose(f);
@@ -87,9 +89,9 @@ void hl_event_catalog_destroy(hl_event_catalog_t *cat)
 static bool topic_load(hl_topic_schema_t *t, const char *dir, const char *topic, bson_iter_t *types,
                        hl_error_t *err)
 {
-    t->topic = strdup(topic);
+    t->topic = hl_xstrdup(topic);
     size_t sl = strlen(topic) + sizeof "-value";
-    char *subject = malloc(sl);
+    char *subject = hl_xmalloc(sl);
     if (!t->topic || !subject) {
         free(subject);
         return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
@@ -97,7 +99,7 @@ static bool topic_load(hl_topic_schema_t *t, const char *dir, const char *topic,
     snprintf(subject, sl, "%s-value", topic);
     t->subject = subject;
     size_t cap = 64, ntypes = 0;
-    t->event_types = calloc(cap, sizeof *t->event_types);
+    t->event_types = hl_xcalloc(cap, sizeof *t->event_types);
     bson_string_t *json = bson_string_new("[");
     bool ok = t->event_types != NULL;
     while (ok && bson_iter_next(types)) {
@@ -129,7 +131,7 @@ static bool topic_load(hl_topic_schema_t *t, const char *dir, const char *topic,
         bson_string_append(json, ntypes ? "," : "");
         bson_string_append(json, compact);
         bson_free(compact);
-        t->event_types[ntypes++] = strdup(name);
+        t->event_types[ntypes++] = hl_xstrdup(name);
     }
     bson_string_append(json, "]");
     t->nevents = ntypes;
@@ -168,8 +170,8 @@ hl_event_catalog_t *hl_event_catalog_load(const char *schemas_dir, hl_error_t *e
         goto fail;
     }
     hl_avro_bound_allocations();
-    cat = calloc(1, sizeof *cat);
-    cat->topics = calloc(32, sizeof *cat->topics);
+    cat = hl_xcalloc(1, sizeof *cat);
+    cat->topics = hl_xcalloc(32, sizeof *cat->topics);
     if (!cat->topics) {
         hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
         goto fail;
@@ -397,7 +399,7 @@ bool hl_event_serialize(hl_event_t *ev, uint8_t **out, size_t *len, hl_error_t *
     *out = NULL;
     if (avro_value_sizeof(&ev->value, &size) != 0)
         return hl_error_set(err, HL_ERR_AVRO, 0, "avro sizeof: %s", avro_strerror());
-    uint8_t *buf = malloc(size ? size : 1);
+    uint8_t *buf = hl_xmalloc(size ? size : 1);
     if (!buf)
         return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
     avro_writer_t w = avro_writer_memory((const char *)buf, (int64_t)size);
@@ -416,7 +418,7 @@ bool hl_event_serialize(hl_event_t *ev, uint8_t **out, size_t *len, hl_error_t *
 bool hl_confluent_frame(int schema_id, const uint8_t *body, size_t len, uint8_t **out,
                         size_t *out_len, hl_error_t *err)
 {
-    uint8_t *buf = malloc(len + 5);
+    uint8_t *buf = hl_xmalloc(len + 5);
     if (!buf)
         return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
     uint32_t id = (uint32_t)schema_id;

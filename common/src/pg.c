@@ -1,5 +1,6 @@
 #include "hl/pg.h"
 
+#include "hl/mem.h"
 #include "hl/util.h"
 
 #include <errno.h>
@@ -19,10 +20,10 @@ struct hl_pg_pool {
 
 hl_pg_pool_t *hl_pg_pool_new(const char *conninfo, int size, hl_error_t *err)
 {
-    hl_pg_pool_t *p = calloc(1, sizeof *p);
-    if (!p || !(p->conninfo = strdup(conninfo)) ||
-        !(p->conns = calloc((size_t)size, sizeof *p->conns)) ||
-        !(p->busy = calloc((size_t)size, sizeof *p->busy))) {
+    hl_pg_pool_t *p = hl_xcalloc(1, sizeof *p);
+    if (!p || !(p->conninfo = hl_xstrdup(conninfo)) ||
+        !(p->conns = hl_xcalloc((size_t)size, sizeof *p->conns)) ||
+        !(p->busy = hl_xcalloc((size_t)size, sizeof *p->busy))) {
         if (p) {
             free(p->conninfo);
             free(p->conns);

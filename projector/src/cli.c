@@ -17,6 +17,7 @@
 #include "hl/kafka.h"
 #include "hl/config.h"
 #include "hl/log.h"
+#include "hl/mem.h"
 #include "hl/pg.h"
 #include "hl/signals.h"
 #include "hl/util.h"
@@ -501,7 +502,7 @@ static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
     rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new(16);
     char previous[64];
     /* inputs are planned into batches of REPLAY_BATCH and written as the daemon writes */
-    replay_batch_t *rb = calloc(1, sizeof *rb);
+    replay_batch_t *rb = hl_xcalloc(1, sizeof *rb);
     int64_t after = 0, t0 = hl_mono_ms();
     if (!rb) {
         hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
@@ -598,7 +599,7 @@ static int cmd_replay(pj_ctx_t *ctx, int argc, char **argv)
     int rc = 1;
     rd_kafka_topic_partition_list_t *until = NULL;
     rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new(32);
-    replay_batch_t *rb = calloc(1, sizeof *rb);
+    replay_batch_t *rb = hl_xcalloc(1, sizeof *rb);
     const char *topics[16];
     size_t ntopics = 0;
     for (const pj_route_t *r = pj_routes; r->topic && ntopics < 16; r++)

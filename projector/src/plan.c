@@ -1,5 +1,7 @@
 #include "plan.h"
 
+#include "hl/mem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,7 @@ pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model)
 {
     if (plan->n == plan->cap) {
         size_t cap = plan->cap ? plan->cap * 2 : 8;
-        pj_op_t **ops = realloc(plan->ops, cap * sizeof *ops);
+        pj_op_t **ops = hl_xrealloc(plan->ops, cap * sizeof *ops);
         if (!ops)
             abort();
         plan->ops = ops;

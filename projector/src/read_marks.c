@@ -14,6 +14,7 @@
 #include "models.h"
 
 #include "hl/log.h"
+#include "hl/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,7 @@ static mark_entry_t *entry_get(marks_t *m, const char *user, bool create)
             return e;
     if (!create)
         return NULL;
-    mark_entry_t *e = calloc(1, sizeof *e);
+    mark_entry_t *e = hl_xcalloc(1, sizeof *e);
     if (!e)
         abort();
     snprintf(e->user, sizeof e->user, "%s", user);
@@ -68,7 +69,7 @@ static void entry_add(mark_entry_t *e, int64_t t)
             return;
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 4;
-        int64_t *times = realloc(e->times, cap * sizeof *times);
+        int64_t *times = hl_xrealloc(e->times, cap * sizeof *times);
         if (!times)
             abort();
         e->times = times;

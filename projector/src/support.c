@@ -2,6 +2,7 @@
 #include "projector.h"
 
 #include "hl/log.h"
+#include "hl/mem.h"
 #include "hl/metrics.h"
 #include "hl/util.h"
 
@@ -207,7 +208,7 @@ struct pj_schema_cache {
 
 pj_schema_cache_t *pj_schema_cache_new(hl_schema_registry_t *reg)
 {
-    pj_schema_cache_t *c = calloc(1, sizeof *c);
+    pj_schema_cache_t *c = hl_xcalloc(1, sizeof *c);
     if (c)
         c->reg = reg;
     return c;

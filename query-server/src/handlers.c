@@ -2,6 +2,7 @@
 #include "app.h"
 
 #include "hl/log.h"
+#include "hl/mem.h"
 #include "hl/metrics.h"
 #include "hl/util.h"
 
@@ -125,7 +126,7 @@ void qs_handle_daily_stats(hl_http_request_t *req)
         return;
     }
     int ndays = (int)(to_days - from_days + 1);
-    int64_t(*counts)[4] = calloc((size_t)ndays, sizeof *counts);
+    int64_t(*counts)[4] = hl_xcalloc((size_t)ndays, sizeof *counts);
     qs_ctx_t ctx;
     mongoc_client_t *client = NULL;
     mongoc_collection_t *coll = NULL;
