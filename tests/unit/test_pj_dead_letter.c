@@ -40,19 +40,20 @@ static rd_kafka_t *producer(pj_ctx_t *ctx, const char *message_timeout_ms)
     return rk;
 }
 
-/* A consumed message as pj_dead_letter receives it (topic handle, key, value, position). */
-static rd_kafka_message_t input(rd_kafka_t *rk, rd_kafka_topic_t **rkt)
+/* A consumed message as pj_dead_letter receives it (topic handle, key, value, position), in
+ * *buf. librdkafka's rd_kafka_message_t is the head of its private rd_kafka_msg_t, which
+ * rd_kafka_message_headers reads: the zeroed tail of buf is "no headers". */
+static rd_kafka_message_t *input(rd_kafka_t *rk, rd_kafka_topic_t **rkt, void *buf)
 {
     *rkt = rd_kafka_topic_new(rk, "cdc.public.sessions", NULL);
-    rd_kafka_message_t m;
-    memset(&m, 0, sizeof m);
-    m.rkt = *rkt;
-    m.partition = 2;
-    m.offset = 17;
-    m.payload = (void *)"{\"op\":\"d\"}";
-    m.len = strlen(m.payload);
-    m.key = (void *)"k";
-    m.key_len = 1;
+    rd_kafka_message_t *m = buf;
+    m->rkt = *rkt;
+    m->partition = 2;
+    m->offset = 17;
+    m->payload = (void *)"{\"op\":\"d\"}";
+    m->len = strlen(m->payload);
+    m->key = (void *)"k";
+    m->key_len = 1;
     return m;
 }
 
@@ -68,12 +69,14 @@ static void test_late_report_after_timeout(void **state)
     ctx.dlq_producer = producer(&ctx, "400");
     ctx.dlq_wait_ms = 100;
     rd_kafka_topic_t *rkt = NULL;
-    rd_kafka_message_t m = input(ctx.dlq_producer, &rkt);
+    static _Alignas(64) unsigned char buf[4096];
+    memset(buf, 0, sizeof buf);
+    const rd_kafka_message_t *m = input(ctx.dlq_producer, &rkt, buf);
     hl_error_t reason = {0}, err = {0};
     hl_error_set_reason(&reason, HL_ERR_INPUT, 0, "bad-row", "sessions row: column session_id");
 
     int64_t t0 = hl_mono_ms();
-    assert_false(pj_dead_letter(&ctx, &m, "sessions", &reason, &err));
+    assert_false(pj_dead_letter(&ctx, m, "sessions", &reason, &err));
     assert_non_null(strstr(err.message, "timed out"));
     assert_true(hl_mono_ms() - t0 < 1000);
     assert_int_equal(ctx.dlq_late, 0);
@@ -82,7 +85,7 @@ static void test_late_report_after_timeout(void **state)
      * its own (failed: the broker is down) */
     ctx.dlq_wait_ms = 3000;
     memset(&err, 0, sizeof err);
-    assert_false(pj_dead_letter(&ctx, &m, "sessions", &reason, &err));
+    assert_false(pj_dead_letter(&ctx, m, "sessions", &reason, &err));
     assert_string_not_equal(err.message, "dead-letter delivery: timed out");
     assert_int_equal(err.code, RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
     assert_int_equal(ctx.dlq_late, 1);
