@@ -44,8 +44,6 @@ static bool set_option(const hl_config_option_t *o, void *cfg, const char *value
     case HL_OPT_STRING: {
         char **slot = (char **)base;
         char *copy = hl_xstrdup(value ? value : "");
-        if (!copy)
-            return hl_error_set(err, HL_ERR_SYSTEM, ENOMEM, "out of memory");
         free(*slot);
         *slot = copy;
         return true;

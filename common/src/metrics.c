@@ -39,8 +39,6 @@ static collector_t *collectors = NULL;
 static char *xstrdup(const char *s)
 {
     char *c = hl_xstrdup(s ? s : "");
-    if (!c)
-        abort();
     return c;
 }
 
@@ -57,8 +55,6 @@ hl_metric_t *hl_metric_get(hl_metric_kind_t kind, const char *name, const char *
         }
     }
     hl_metric_t *m = hl_xcalloc(1, sizeof *m);
-    if (!m)
-        abort();
     m->kind = kind;
     m->name = xstrdup(name);
     m->labels = xstrdup(labels);
@@ -94,8 +90,6 @@ void hl_metric_observe_us(hl_metric_t *m, int64_t us)
 void hl_metrics_add_collector(hl_metrics_collector_fn fn, void *ctx)
 {
     collector_t *c = hl_xcalloc(1, sizeof *c);
-    if (!c)
-        abort();
     c->fn = fn;
     c->ctx = ctx;
     pthread_mutex_lock(&registry_lock);
@@ -118,8 +112,6 @@ static void sb_reserve(strbuf_t *sb, size_t more)
     while (cap < sb->len + more + 1)
         cap *= 2;
     char *nb = hl_xrealloc(sb->buf, cap);
-    if (!nb)
-        abort();
     sb->buf = nb;
     sb->cap = cap;
 }

@@ -56,8 +56,6 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     if (b->len + n > (1u << 22))
         return 0; /* refuse responses over 4 MiB */
     char *nd = hl_xrealloc(b->data, b->len + n + 1);
-    if (!nd)
-        return 0;
     memcpy(nd + b->len, ptr, n);
     b->len += n;
     nd[b->len] = '\0';

@@ -29,8 +29,6 @@ pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model)
     if (plan->n == plan->cap) {
         size_t cap = plan->cap ? plan->cap * 2 : 8;
         pj_op_t **ops = hl_xrealloc(plan->ops, cap * sizeof *ops);
-        if (!ops)
-            abort();
         plan->ops = ops;
         plan->cap = cap;
     }

@@ -54,8 +54,6 @@ static mark_entry_t *entry_get(marks_t *m, const char *user, bool create)
     if (!create)
         return NULL;
     mark_entry_t *e = hl_xcalloc(1, sizeof *e);
-    if (!e)
-        abort();
     snprintf(e->user, sizeof e->user, "%s", user);
     e->next = m->buckets[b];
     m->buckets[b] = e;
@@ -70,8 +68,6 @@ static void entry_add(mark_entry_t *e, int64_t t)
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 4;
         int64_t *times = hl_xrealloc(e->times, cap * sizeof *times);
-        if (!times)
-            abort();
         e->times = times;
         e->cap = cap;
     }
