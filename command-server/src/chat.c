@@ -225,8 +225,6 @@ static bool message_exec(cs_cmd_t *cmd, hl_error_t *err)
     /* Recipients: split the comma list into an array of pointers into a copy. */
     char *list = hl_xstrdup(PQgetvalue(r, 0, 4));
     PQclear(r);
-    if (!list)
-        return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
     const char *recipients[CS_ROOM_MAX_MEMBERS + 8];
     size_t nrec = 0;
     for (char *s = list; *s && nrec < sizeof recipients / sizeof recipients[0];) {

@@ -90,7 +90,7 @@ static conn_stmts_t *conn_stmts(PGconn *conn)
     if (st)
         return st;
     st = hl_xcalloc(1, sizeof *st);
-    if (!st || !PQregisterEventProc(conn, conn_stmts_event, "hl-cmd-statements", NULL) ||
+    if (!PQregisterEventProc(conn, conn_stmts_event, "hl-cmd-statements", NULL) ||
         !PQsetInstanceData(conn, conn_stmts_event, st)) {
         free(st);
         return NULL;

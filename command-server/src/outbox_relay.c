@@ -335,11 +335,7 @@ static void *relay_main(void *arg)
 cs_relay_t *cs_relay_start(const cs_relay_config_t *cfg, hl_error_t *err)
 {
     cs_relay_t *relay = hl_xcalloc(1, sizeof *relay);
-    if (!relay || !(relay->conninfo = hl_xstrdup(cfg->pg_conninfo))) {
-        free(relay);
-        hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-        return NULL;
-    }
+    relay->conninfo = hl_xstrdup(cfg->pg_conninfo);
     relay->batch_size = cfg->batch_size;
     relay->poll_interval_ms = cfg->poll_interval_ms;
     relay->idempotency_ttl_s = cfg->idempotency_ttl_s;

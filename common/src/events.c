@@ -41,12 +41,6 @@ static char *read_file(const char *path, size_t *len, hl_error_t *err)
         if (n + 4096 + 1 > cap) {
             cap = cap ? cap * 2 : 8192;
             char *nb = hl_xrealloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-                return NULL;
-            }
             buf = nb;
         }
         size_t r = fread(buf + n, 1, cap - n - 1, f);
@@ -92,16 +86,12 @@ static bool topic_load(hl_topic_schema_t *t, const char *dir, const char *topic,
     t->topic = hl_xstrdup(topic);
     size_t sl = strlen(topic) + sizeof "-value";
     char *subject = hl_xmalloc(sl);
-    if (!t->topic || !subject) {
-        free(subject);
-        return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-    }
     snprintf(subject, sl, "%s-value", topic);
     t->subject = subject;
     size_t cap = 64, ntypes = 0;
     t->event_types = hl_xcalloc(cap, sizeof *t->event_types);
     bson_string_t *json = bson_string_new("[");
-    bool ok = t->event_types != NULL;
+    bool ok = true;
     while (ok && bson_iter_next(types)) {
         if (!BSON_ITER_HOLDS_UTF8(types) || ntypes == cap) {
             ok =
@@ -172,10 +162,6 @@ hl_event_catalog_t *hl_event_catalog_load(const char *schemas_dir, hl_error_t *e
     hl_avro_bound_allocations();
     cat = hl_xcalloc(1, sizeof *cat);
     cat->topics = hl_xcalloc(32, sizeof *cat->topics);
-    if (!cat->topics) {
-        hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-        goto fail;
-    }
     while (bson_iter_next(&topics)) {
         bson_iter_t types;
         if (cat->ntopics == 32 || !BSON_ITER_HOLDS_ARRAY(&topics) ||

@@ -22,13 +22,10 @@ static void curl_init_once(void)
 
 hl_schema_registry_t *hl_schema_registry_new(const char *base_url, long timeout_ms, hl_error_t *err)
 {
+    (void)err; /* nothing can fail: allocation failure aborts (hl/mem.h) */
     pthread_once(&curl_once, curl_init_once);
     hl_schema_registry_t *r = hl_xcalloc(1, sizeof *r);
-    if (!r || !(r->base_url = hl_xstrdup(base_url))) {
-        free(r);
-        hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-        return NULL;
-    }
+    r->base_url = hl_xstrdup(base_url);
     size_t n = strlen(r->base_url);
     while (n && r->base_url[n - 1] == '/')
         r->base_url[--n] = '\0';

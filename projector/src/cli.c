@@ -504,10 +504,6 @@ static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
     /* inputs are planned into batches of REPLAY_BATCH and written as the daemon writes */
     replay_batch_t *rb = hl_xcalloc(1, sizeof *rb);
     int64_t after = 0, t0 = hl_mono_ms();
-    if (!rb) {
-        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
-        goto done;
-    }
     const char *topics[16];
     size_t ntopics = 0;
     for (const pj_route_t *r = pj_routes; r->topic; r++) {
@@ -604,10 +600,6 @@ static int cmd_replay(pj_ctx_t *ctx, int argc, char **argv)
     size_t ntopics = 0;
     for (const pj_route_t *r = pj_routes; r->topic && ntopics < 16; r++)
         topics[ntopics++] = r->topic;
-    if (!rb) {
-        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
-        goto done;
-    }
     if (argc > 0) {
         until = rd_kafka_topic_partition_list_new(argc);
         for (int i = 0; i < argc; i++) {

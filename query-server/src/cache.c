@@ -44,10 +44,7 @@ static void *slots_new(size_t nslots, size_t slot_size, size_t *mask)
 qs_cache_t *qs_cache_new(size_t nslots)
 {
     qs_cache_t *c = hl_xcalloc(1, sizeof *c);
-    if (!c || !(c->slots = slots_new(nslots, sizeof *c->slots, &c->mask))) {
-        free(c);
-        return NULL;
-    }
+    c->slots = slots_new(nslots, sizeof *c->slots, &c->mask);
     pthread_mutex_init(&c->lock, NULL);
     return c;
 }
@@ -103,10 +100,7 @@ struct qs_doc_cache {
 qs_doc_cache_t *qs_doc_cache_new(size_t nslots)
 {
     qs_doc_cache_t *c = hl_xcalloc(1, sizeof *c);
-    if (!c || !(c->slots = slots_new(nslots, sizeof *c->slots, &c->mask))) {
-        free(c);
-        return NULL;
-    }
+    c->slots = slots_new(nslots, sizeof *c->slots, &c->mask);
     pthread_mutex_init(&c->lock, NULL);
     return c;
 }

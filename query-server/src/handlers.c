@@ -133,10 +133,6 @@ void qs_handle_daily_stats(hl_http_request_t *req)
     mongoc_cursor_t *cur = NULL;
     memset(&ctx, 0, sizeof ctx);
     ctx.app = app;
-    if (!counts) {
-        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
-        goto fail;
-    }
     if (!qs_begin(req, QS_AUTH_OPTIONAL, &ctx, &err))
         goto fail;
     client = ctx.client;

@@ -105,10 +105,6 @@ void qs_handle_chat_rooms(hl_http_request_t *req)
         goto fail;
     size_t n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
     ids = hl_xcalloc(ROOM_NAMES_MAX, sizeof *ids);
-    if (!ids) {
-        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
-        goto fail;
-    }
     size_t k = collect_members(&d, n, ids, ROOM_NAMES_MAX);
     if (!qs_display_names(&ctx, ids, k, &names, &err))
         goto fail;
