@@ -83,3 +83,12 @@ demo: up
 .PHONY: bench-gateway
 bench-gateway:
 	bash bench/gateway_bench.sh
+
+# Fuzzing (issue 17, tests/fuzz): libFuzzer targets for every decoder of untrusted bytes, built
+# with clang in build-fuzz (-DHL_FUZZ=ON: ASan + UBSan), each run FUZZ_SECONDS (default 60) on
+# its seed corpus; prints executions, seconds and crashes per target. FUZZ_TARGETS to pick some.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	bash deploy/local/deps.sh fuzz
+	bash tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)

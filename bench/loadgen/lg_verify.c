@@ -597,20 +597,16 @@ static bool key_dau(const bson_t *doc, char *out, size_t cap, const char **sid)
     return key_pair(doc, "day", "user_id", out, cap);
 }
 
+/* daily_stats: "<day>:<aggregate type>:<aggregate id>" (a document of the earlier per-day
+ * shape, _id the bare day, is keyed by its _id too and reported as unexpected) */
 static bool key_daily(const bson_t *doc, char *out, size_t cap, const char **sid)
 {
     *sid = NULL;
     const char *id = doc_str(doc, "_id");
-    bson_iter_t it;
-    if (id && strlen(id) == 10 && id[4] == '-') {
-        snprintf(out, cap, "%s", id);
-        return true;
-    }
-    if (bson_iter_init_find(&it, doc, "day") && BSON_ITER_HOLDS_DATE_TIME(&it)) {
-        hl_format_day(bson_iter_date_time(&it) * 1000, out, cap);
-        return true;
-    }
-    return false;
+    if (!id)
+        return false;
+    snprintf(out, cap, "%s", id);
+    return true;
 }
 
 static bool key_watermark(const bson_t *doc, char *out, size_t cap, const char **sid)
@@ -1293,19 +1289,22 @@ static bool model_daily_active_users(vctx_t *v)
     return ok;
 }
 
+/* daily_stats: one document per UTC day and aggregate with counted events, its counters and
+ * v = the highest aggregate_version counted that day (docs/read-models.md), all from the
+ * events table; so each document is compared exactly, and the day sums with it. */
 static bool model_daily_stats(vctx_t *v)
 {
     if (v->o->scope != LG_SCOPE_ALL)
         return true; /* whole-stack counters: nothing to compare for a subset of users */
-    PGresult *r = q(
-        v,
-        "SELECT " DAY(
-            "occurred_at") ", count(*) FILTER (WHERE event_type = "
-                           "'UserRegistered'), count(*) FILTER (WHERE event_type = 'MessageSent'), "
-                           "count(*) FILTER (WHERE event_type = 'FriendRequestAccepted') FROM "
-                           "events "
-                           "WHERE event_type IN ('UserRegistered', 'MessageSent', "
-                           "'FriendRequestAccepted') GROUP BY 1");
+    PGresult *r =
+        q(v,
+          "SELECT " DAY(
+              "occurred_at") " || ':' || aggregate_type || ':' || "
+                             "aggregate_id, count(*) FILTER (WHERE event_type = 'UserRegistered'), "
+                             "count(*) FILTER (WHERE event_type = 'MessageSent'), count(*) FILTER "
+                             "(WHERE event_type = 'FriendRequestAccepted'), max(aggregate_version) "
+                             "FROM events WHERE event_type IN ('UserRegistered', 'MessageSent', "
+                             "'FriendRequestAccepted') GROUP BY 1");
     if (!r)
         return false;
     map_t want = {0};
@@ -1314,6 +1313,7 @@ static bool model_daily_stats(vctx_t *v)
         BSON_APPEND_INT64(d, "users_registered", i64(r, i, 1));
         BSON_APPEND_INT64(d, "messages_sent", i64(r, i, 2));
         BSON_APPEND_INT64(d, "friendships_formed", i64(r, i, 3));
+        BSON_APPEND_INT64(d, "v", i64(r, i, 4));
         map_put(&want, PQgetvalue(r, i, 0), d);
     }
     PQclear(r);

@@ -12,6 +12,7 @@
 #include "validate.h"
 
 #include "hl/log.h"
+#include "hl/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,10 +223,8 @@ static bool message_exec(cs_cmd_t *cmd, hl_error_t *err)
         return true;
     }
     /* Recipients: split the comma list into an array of pointers into a copy. */
-    char *list = strdup(PQgetvalue(r, 0, 4));
+    char *list = hl_xstrdup(PQgetvalue(r, 0, 4));
     PQclear(r);
-    if (!list)
-        return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
     const char *recipients[CS_ROOM_MAX_MEMBERS + 8];
     size_t nrec = 0;
     for (char *s = list; *s && nrec < sizeof recipients / sizeof recipients[0];) {

@@ -4,6 +4,7 @@
 
 #include "hl/json.h"
 #include "hl/log.h"
+#include "hl/mem.h"
 #include "hl/pg.h"
 
 #include <libpq-events.h>
@@ -103,8 +104,8 @@ static conn_stmts_t *conn_stmts(PGconn *conn)
     conn_stmts_t *st = PQinstanceData(conn, conn_stmts_event);
     if (st)
         return st;
-    st = calloc(1, sizeof *st);
-    if (!st || !PQregisterEventProc(conn, conn_stmts_event, "hl-cmd-statements", NULL) ||
+    st = hl_xcalloc(1, sizeof *st);
+    if (!PQregisterEventProc(conn, conn_stmts_event, "hl-cmd-statements", NULL) ||
         !PQsetInstanceData(conn, conn_stmts_event, st)) {
         free(st);
         return NULL;
@@ -326,8 +327,8 @@ static bool idem_lookup(cs_cmd_t *cmd, const char *scope, const char *key,
         PQfreemem(stored);
         out->status = (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
         const char *b = PQgetvalue(r, 0, 2);
-        out->body = b[0] ? strdup(b) : NULL;
-        out->headers = strdup(PQgetvalue(r, 0, 3));
+        out->body = b[0] ? hl_xstrdup(b) : NULL;
+        out->headers = hl_xstrdup(PQgetvalue(r, 0, 3));
     }
     PQclear(r);
     return true;
@@ -401,7 +402,7 @@ static bool session_live(cs_cmd_t *cmd, hl_error_t *err)
 void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
 {
     cs_app_t *app = req->app;
-    cs_cmd_t *cmd = calloc(1, sizeof *cmd);
+    cs_cmd_t *cmd = hl_xcalloc(1, sizeof *cmd);
     hl_error_t err = {0};
     char *raw = NULL;
     size_t raw_len = 0;

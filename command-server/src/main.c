@@ -3,6 +3,7 @@
 #include "app.h"
 
 #include "hl/config.h"
+#include "hl/mem.h"
 #include "hl/server.h"
 #include "hl/log.h"
 #include "hl/schema_registry.h"
@@ -117,7 +118,7 @@ static bool apply_migrations(cs_app_t *app, hl_error_t *err)
     while ((e = readdir(d)) && n < 256) {
         size_t l = strlen(e->d_name);
         if (l > 4 && !strcmp(e->d_name + l - 4, ".sql"))
-            names[n++] = strdup(e->d_name);
+            names[n++] = hl_xstrdup(e->d_name);
     }
     closedir(d);
     qsort(names, n, sizeof names[0], cmp_str);
@@ -133,7 +134,7 @@ static bool apply_migrations(cs_app_t *app, hl_error_t *err)
             ok = hl_error_set(err, HL_ERR_CONFIG, 0, "cannot read %s", path);
             break;
         }
-        char *sql = calloc(1, 1 << 20);
+        char *sql = hl_xcalloc(1, 1 << 20);
         size_t len = sql ? fread(sql, 1, (1 << 20) - 1, f) : 0;
         fclose(f);
         ok = sql && len > 0 && hl_pg_exec(conn, "BEGIN", err) && hl_pg_exec(conn, sql, err) &&

@@ -3,6 +3,7 @@
 #include "hl/events.h"
 #include "hl/kafka.h"
 #include "hl/log.h"
+#include "hl/mem.h"
 #include "hl/metrics.h"
 #include "hl/pg.h"
 #include "hl/util.h"
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 
 #define RELAY_LOCK_KEY 0x686c6f7574626f78LL /* "hloutbox" */
 
@@ -141,12 +141,11 @@ static void wait_notify(cs_relay_t *relay, long timeout_ms)
         hl_sleep_or_shutdown(timeout_ms);
         return;
     }
-    int fd = PQsocket(relay->pg);
-    fd_set rfds;
-    FD_ZERO(&rfds);
-    FD_SET(fd, &rfds);
-    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    if (select(fd + 1, &rfds, NULL, NULL, &tv) > 0) {
+    /* poll(2), not select(2): the socket may be any descriptor, also >= FD_SETSIZE */
+    int ready = hl_wait_readable(PQsocket(relay->pg), timeout_ms);
+    if (ready < 0)
+        hl_sleep_or_shutdown(timeout_ms); /* no socket (connection lost): the loop reconnects */
+    if (ready > 0) {
         PQconsumeInput(relay->pg);
         PGnotify *n;
         while ((n = PQnotifies(relay->pg)))
@@ -228,7 +227,7 @@ static int publish_batch(cs_relay_t *relay)
         PQclear(res);
         return 0;
     }
-    inflight_t *fl = calloc((size_t)n, sizeof *fl);
+    inflight_t *fl = hl_xcalloc((size_t)n, sizeof *fl);
     int produced = 0;
     for (int i = 0; i < n; i++) {
         fl[i].position = strtoll(PQgetvalue(res, i, 0), NULL, 10);
@@ -345,12 +344,8 @@ static void *relay_main(void *arg)
 
 cs_relay_t *cs_relay_start(const cs_relay_config_t *cfg, hl_error_t *err)
 {
-    cs_relay_t *relay = calloc(1, sizeof *relay);
-    if (!relay || !(relay->conninfo = strdup(cfg->pg_conninfo))) {
-        free(relay);
-        hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-        return NULL;
-    }
+    cs_relay_t *relay = hl_xcalloc(1, sizeof *relay);
+    relay->conninfo = hl_xstrdup(cfg->pg_conninfo);
     relay->batch_size = cfg->batch_size;
     relay->poll_interval_ms = cfg->poll_interval_ms;
     relay->idempotency_ttl_s = cfg->idempotency_ttl_s;

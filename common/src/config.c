@@ -1,6 +1,7 @@
 #include "hl/config.h"
 
 #include "hl/log.h"
+#include "hl/mem.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -42,9 +43,7 @@ static bool set_option(const hl_config_option_t *o, void *cfg, const char *value
     switch (o->type) {
     case HL_OPT_STRING: {
         char **slot = (char **)base;
-        char *copy = strdup(value ? value : "");
-        if (!copy)
-            return hl_error_set(err, HL_ERR_SYSTEM, ENOMEM, "out of memory");
+        char *copy = hl_xstrdup(value ? value : "");
         free(*slot);
         *slot = copy;
         return true;

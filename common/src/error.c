@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static void error_vset(hl_error_t *err, hl_error_domain_t domain, int code, const char *fmt,
-                       va_list ap)
+__attribute__((format(printf, 4, 0))) static void
+error_vset(hl_error_t *err, hl_error_domain_t domain, int code, const char *fmt, va_list ap)
 {
     err->domain = domain;
     err->code = code;

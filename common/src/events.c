@@ -1,9 +1,27 @@
 #include "hl/events.h"
 
+#include "hl/mem.h"
+
 #include <bson/bson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void *bounded_realloc(void *user_data, void *ptr, size_t osize, size_t nsize)
+{
+    (void)user_data;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return nsize > HL_AVRO_MAX_ALLOC ? NULL : hl_xrealloc(ptr, nsize);
+}
+
+void hl_avro_bound_allocations(void)
+{
+    avro_set_allocator(bounded_realloc, NULL);
+}
 
 struct hl_event_catalog {
     size_t ntopics;
@@ -22,13 +40,7 @@ static char *read_file(const char *path, size_t *len, hl_error_t *err)
     for (;;) {
         if (n + 4096 + 1 > cap) {
             cap = cap ? cap * 2 : 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-                return NULL;
-            }
+            char *nb = hl_xrealloc(buf, cap);
             buf = nb;
         }
         size_t r = fread(buf + n, 1, cap - n - 1, f);
@@ -71,19 +83,15 @@ void hl_event_catalog_destroy(hl_event_catalog_t *cat)
 static bool topic_load(hl_topic_schema_t *t, const char *dir, const char *topic, bson_iter_t *types,
                        hl_error_t *err)
 {
-    t->topic = strdup(topic);
+    t->topic = hl_xstrdup(topic);
     size_t sl = strlen(topic) + sizeof "-value";
-    char *subject = malloc(sl);
-    if (!t->topic || !subject) {
-        free(subject);
-        return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-    }
+    char *subject = hl_xmalloc(sl);
     snprintf(subject, sl, "%s-value", topic);
     t->subject = subject;
     size_t cap = 64, ntypes = 0;
-    t->event_types = calloc(cap, sizeof *t->event_types);
+    t->event_types = hl_xcalloc(cap, sizeof *t->event_types);
     bson_string_t *json = bson_string_new("[");
-    bool ok = t->event_types != NULL;
+    bool ok = true;
     while (ok && bson_iter_next(types)) {
         if (!BSON_ITER_HOLDS_UTF8(types) || ntypes == cap) {
             ok =
@@ -113,7 +121,7 @@ static bool topic_load(hl_topic_schema_t *t, const char *dir, const char *topic,
         bson_string_append(json, ntypes ? "," : "");
         bson_string_append(json, compact);
         bson_free(compact);
-        t->event_types[ntypes++] = strdup(name);
+        t->event_types[ntypes++] = hl_xstrdup(name);
     }
     bson_string_append(json, "]");
     t->nevents = ntypes;
@@ -151,12 +159,9 @@ hl_event_catalog_t *hl_event_catalog_load(const char *schemas_dir, hl_error_t *e
         hl_error_set(err, HL_ERR_CONFIG, 0, "%s: missing object \"topics\"", path);
         goto fail;
     }
-    cat = calloc(1, sizeof *cat);
-    cat->topics = calloc(32, sizeof *cat->topics);
-    if (!cat->topics) {
-        hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-        goto fail;
-    }
+    hl_avro_bound_allocations();
+    cat = hl_xcalloc(1, sizeof *cat);
+    cat->topics = hl_xcalloc(32, sizeof *cat->topics);
     while (bson_iter_next(&topics)) {
         bson_iter_t types;
         if (cat->ntopics == 32 || !BSON_ITER_HOLDS_ARRAY(&topics) ||
@@ -380,9 +385,7 @@ bool hl_event_serialize(hl_event_t *ev, uint8_t **out, size_t *len, hl_error_t *
     *out = NULL;
     if (avro_value_sizeof(&ev->value, &size) != 0)
         return hl_error_set(err, HL_ERR_AVRO, 0, "avro sizeof: %s", avro_strerror());
-    uint8_t *buf = malloc(size ? size : 1);
-    if (!buf)
-        return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
+    uint8_t *buf = hl_xmalloc(size ? size : 1);
     avro_writer_t w = avro_writer_memory((const char *)buf, (int64_t)size);
     int rc = avro_value_write(w, &ev->value);
     avro_writer_free(w);
@@ -399,9 +402,8 @@ bool hl_event_serialize(hl_event_t *ev, uint8_t **out, size_t *len, hl_error_t *
 bool hl_confluent_frame(int schema_id, const uint8_t *body, size_t len, uint8_t **out,
                         size_t *out_len, hl_error_t *err)
 {
-    uint8_t *buf = malloc(len + 5);
-    if (!buf)
-        return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
+    (void)err; /* nothing can fail: allocation failure aborts (hl/mem.h) */
+    uint8_t *buf = hl_xmalloc(len + 5);
     uint32_t id = (uint32_t)schema_id;
     buf[0] = 0;
     buf[1] = (uint8_t)(id >> 24);
@@ -429,12 +431,123 @@ bool hl_confluent_unframe(const uint8_t *buf, size_t len, int *schema_id, const 
     return true;
 }
 
+/* One zig-zag varint long (Avro spec "Binary Encoding") at *p, at most 10 bytes before end. */
+static bool shape_long(const uint8_t **p, const uint8_t *end, int64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (*p >= end)
+            return false;
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether [*p, end) starts with a well-formed encoding of schema s: every length and count
+ * within the bytes that are there, every union branch and enum symbol in range. Advances *p.
+ * avro-c 1.11.1 trusts the lengths it reads: it allocates a string's claimed size first (a few
+ * corrupt bytes claimed 7 GB; tests/fuzz/fuzz_event_plan), leaks that buffer when the bytes are
+ * missing (AVRO-4246, fixed upstream after 1.11.1) and crashes freeing an array whose growth
+ * failed; so hl_event_decode lets it read only input this walk accepted. */
+static bool shape_ok(avro_schema_t s, const uint8_t **p, const uint8_t *end, int depth)
+{
+    int64_t n = 0;
+    if (depth > 32)
+        return false;
+    switch (avro_typeof(s)) {
+    case AVRO_NULL:
+        return true;
+    case AVRO_BOOLEAN:
+        return *p < end && *(*p)++ <= 1;
+    case AVRO_INT32:
+    case AVRO_INT64:
+        return shape_long(p, end, &n);
+    case AVRO_FLOAT:
+    case AVRO_DOUBLE: {
+        size_t w = avro_typeof(s) == AVRO_FLOAT ? 4 : 8;
+        if ((size_t)(end - *p) < w)
+            return false;
+        *p += w;
+        return true;
+    }
+    case AVRO_STRING:
+    case AVRO_BYTES:
+        if (!shape_long(p, end, &n) || n < 0 || (uint64_t)n > (uint64_t)(end - *p))
+            return false;
+        *p += n;
+        return true;
+    case AVRO_FIXED:
+        n = avro_schema_fixed_size(s);
+        if (n < 0 || (uint64_t)n > (uint64_t)(end - *p))
+            return false;
+        *p += n;
+        return true;
+    case AVRO_ENUM:
+        return shape_long(p, end, &n) && n >= 0 && n < avro_schema_enum_number_of_symbols(s);
+    case AVRO_UNION:
+        if (!shape_long(p, end, &n) || n < 0 || (uint64_t)n >= avro_schema_union_size(s))
+            return false;
+        return shape_ok(avro_schema_union_branch(s, (int)n), p, end, depth + 1);
+    case AVRO_RECORD:
+        for (size_t i = 0; i < avro_schema_record_size(s); i++)
+            if (!shape_ok(avro_schema_record_field_get_by_index(s, (int)i), p, end, depth + 1))
+                return false;
+        return true;
+    case AVRO_ARRAY:
+    case AVRO_MAP:
+        for (;;) { /* blocks: count (negative: then the block's byte size), items; 0 ends */
+            int64_t size = 0;
+            if (!shape_long(p, end, &n))
+                return false;
+            if (n == 0)
+                return true;
+            if (n < 0) {
+                if (n == INT64_MIN || !shape_long(p, end, &size) || size < 0)
+                    return false;
+                n = -n;
+            }
+            /* every item takes at least one byte here (no zero-width item types in arrays of
+             * ours; a null or empty-record item would take none): a count above the bytes left
+             * is corrupt */
+            if ((uint64_t)n > (uint64_t)(end - *p))
+                return false;
+            for (int64_t i = 0; i < n; i++) {
+                int64_t klen = 0; /* a map key: a string */
+                if (avro_typeof(s) == AVRO_MAP &&
+                    (!shape_long(p, end, &klen) || klen < 0 ||
+                     (uint64_t)klen > (uint64_t)(end - *p) || (*p += klen, false)))
+                    return false;
+                avro_schema_t item = avro_typeof(s) == AVRO_MAP ? avro_schema_map_values(s)
+                                                                : avro_schema_array_items(s);
+                if (!shape_ok(item, p, end, depth + 1))
+                    return false;
+            }
+        }
+    case AVRO_LINK:
+        return shape_ok(avro_schema_link_target(s), p, end, depth + 1);
+    }
+    return false;
+}
+
 bool hl_event_decode(avro_value_iface_t *writer_iface, const uint8_t *body, size_t len,
                      avro_value_t *out, avro_value_t *record, const char **event_type,
                      hl_error_t *err)
 {
     if (avro_generic_value_new(writer_iface, out) != 0)
         return hl_error_set(err, HL_ERR_AVRO, 0, "avro value: %s", avro_strerror());
+    const uint8_t *at = body;
+    if (!body || !shape_ok(avro_value_get_schema(out), &at, body + len, 0)) {
+        avro_value_decref(out);
+        return hl_error_set_reason(err, HL_ERR_AVRO, 0, "undecodable",
+                                   "Avro body does not decode with the writer schema: a length, "
+                                   "count or branch beyond the %zu bytes",
+                                   len);
+    }
     avro_reader_t r = avro_reader_memory((const char *)body, (int64_t)len);
     int rc = avro_value_read(r, out);
     /* avro-c's memory reader cannot say how much it consumed (avro_reader_is_eof only works for

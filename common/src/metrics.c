@@ -1,5 +1,7 @@
 #include "hl/metrics.h"
 
+#include "hl/mem.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,9 +38,7 @@ static collector_t *collectors = NULL;
 
 static char *xstrdup(const char *s)
 {
-    char *c = strdup(s ? s : "");
-    if (!c)
-        abort();
+    char *c = hl_xstrdup(s ? s : "");
     return c;
 }
 
@@ -54,9 +54,7 @@ hl_metric_t *hl_metric_get(hl_metric_kind_t kind, const char *name, const char *
             return m;
         }
     }
-    hl_metric_t *m = calloc(1, sizeof *m);
-    if (!m)
-        abort();
+    hl_metric_t *m = hl_xcalloc(1, sizeof *m);
     m->kind = kind;
     m->name = xstrdup(name);
     m->labels = xstrdup(labels);
@@ -91,9 +89,7 @@ void hl_metric_observe_us(hl_metric_t *m, int64_t us)
 
 void hl_metrics_add_collector(hl_metrics_collector_fn fn, void *ctx)
 {
-    collector_t *c = calloc(1, sizeof *c);
-    if (!c)
-        abort();
+    collector_t *c = hl_xcalloc(1, sizeof *c);
     c->fn = fn;
     c->ctx = ctx;
     pthread_mutex_lock(&registry_lock);
@@ -115,9 +111,7 @@ static void sb_reserve(strbuf_t *sb, size_t more)
     size_t cap = sb->cap ? sb->cap : 4096;
     while (cap < sb->len + more + 1)
         cap *= 2;
-    char *nb = realloc(sb->buf, cap);
-    if (!nb)
-        abort();
+    char *nb = hl_xrealloc(sb->buf, cap);
     sb->buf = nb;
     sb->cap = cap;
 }

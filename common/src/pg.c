@@ -1,5 +1,6 @@
 #include "hl/pg.h"
 
+#include "hl/mem.h"
 #include "hl/util.h"
 
 #include <errno.h>
@@ -19,18 +20,11 @@ struct hl_pg_pool {
 
 hl_pg_pool_t *hl_pg_pool_new(const char *conninfo, int size, hl_error_t *err)
 {
-    hl_pg_pool_t *p = calloc(1, sizeof *p);
-    if (!p || !(p->conninfo = strdup(conninfo)) ||
-        !(p->conns = calloc((size_t)size, sizeof *p->conns)) ||
-        !(p->busy = calloc((size_t)size, sizeof *p->busy))) {
-        if (p) {
-            free(p->conninfo);
-            free(p->conns);
-            free(p);
-        }
-        hl_error_set(err, HL_ERR_SYSTEM, ENOMEM, "out of memory");
-        return NULL;
-    }
+    (void)err; /* nothing can fail: allocation failure aborts (hl/mem.h) */
+    hl_pg_pool_t *p = hl_xcalloc(1, sizeof *p);
+    p->conninfo = hl_xstrdup(conninfo);
+    p->conns = hl_xcalloc((size_t)size, sizeof *p->conns);
+    p->busy = hl_xcalloc((size_t)size, sizeof *p->busy);
     p->size = size;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->freed, NULL);

@@ -1,5 +1,7 @@
 #include "hl/schema_registry.h"
 
+#include "hl/mem.h"
+
 #include <bson/bson.h>
 #include <curl/curl.h>
 #include <pthread.h>
@@ -20,13 +22,10 @@ static void curl_init_once(void)
 
 hl_schema_registry_t *hl_schema_registry_new(const char *base_url, long timeout_ms, hl_error_t *err)
 {
+    (void)err; /* nothing can fail: allocation failure aborts (hl/mem.h) */
     pthread_once(&curl_once, curl_init_once);
-    hl_schema_registry_t *r = calloc(1, sizeof *r);
-    if (!r || !(r->base_url = strdup(base_url))) {
-        free(r);
-        hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-        return NULL;
-    }
+    hl_schema_registry_t *r = hl_xcalloc(1, sizeof *r);
+    r->base_url = hl_xstrdup(base_url);
     size_t n = strlen(r->base_url);
     while (n && r->base_url[n - 1] == '/')
         r->base_url[--n] = '\0';
@@ -53,9 +52,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     if (b->len + n > (1u << 22))
         return 0; /* refuse responses over 4 MiB */
-    char *nd = realloc(b->data, b->len + n + 1);
-    if (!nd)
-        return 0;
+    char *nd = hl_xrealloc(b->data, b->len + n + 1);
     memcpy(nd + b->len, ptr, n);
     b->len += n;
     nd[b->len] = '\0';
@@ -221,7 +218,7 @@ char *hl_schema_registry_get(hl_schema_registry_t *reg, int id, hl_error_t *err)
     bson_iter_t it;
     char *out = NULL;
     if (bson_iter_init_find(&it, &resp, "schema") && BSON_ITER_HOLDS_UTF8(&it))
-        out = strdup(bson_iter_utf8(&it, NULL));
+        out = hl_xstrdup(bson_iter_utf8(&it, NULL));
     else
         hl_error_set(err, HL_ERR_HTTP, 0, "schema %d reply lacks a schema", id);
     bson_destroy(&resp);

@@ -1,5 +1,7 @@
 #include "hl/token.h"
 
+#include "hl/mem.h"
+
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +32,7 @@ char *hl_token_sign(const hl_token_key_t *key, const void *payload, size_t len)
     const int variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
     size_t b64cap = sodium_base64_ENCODED_LEN(len, variant);
     size_t cap = b64cap + 1 + MAC_B64_LEN + 1;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
+    char *out = hl_xmalloc(cap);
     sodium_bin2base64(out, b64cap, payload, len, variant);
     size_t plen = strlen(out);
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
@@ -61,9 +61,7 @@ bool hl_token_verify(const hl_token_key_t *key, const char *token, char **payloa
         return hl_error_set_reason(err, HL_ERR_INPUT, 401, "invalid-token",
                                    "token signature does not match");
     size_t b64len = (size_t)(dot - token);
-    char *buf = malloc(b64len + 1);
-    if (!buf)
-        return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
+    char *buf = hl_xmalloc(b64len + 1);
     size_t n = 0;
     if (sodium_base642bin((unsigned char *)buf, b64len, token, b64len, NULL, &n, NULL,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {

@@ -1,5 +1,7 @@
 #include "hl/util.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -234,4 +236,20 @@ bool hl_parse_rfc3339_us(const char *text, int64_t *us)
         return false;
     *us = ((days * 86400 + hh * 3600 + mm * 60 + ss) - offset_s) * 1000000 + frac_us;
     return true;
+}
+
+int hl_wait_readable(int fd, long timeout_ms)
+{
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int timeout = timeout_ms < 0 ? 0 : timeout_ms > 86400000L ? 86400000 : (int)timeout_ms;
+    int n = poll(&p, 1, timeout);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    if (n == 0)
+        return 0;
+    return (p.revents & POLLNVAL) ? (errno = EBADF, -1) : 1;
 }

@@ -8,7 +8,8 @@
 #           and `names` (US Census name lists, the load generator's name corpus)
 #   corpora (with stack): Debian's fortunes (/usr/share/games/fortunes), the load generator's
 #           message text (bench/README.md, hl-loadgen)
-# Usage: deps.sh build|stack|test|all
+#   fuzz:   clang 14 with libFuzzer and the sanitizer runtimes (make fuzz, ctest -L fuzz)
+# Usage: deps.sh build|stack|test|fuzz|all
 set -euo pipefail
 source "$(dirname "$0")/env.sh"; source "$(dirname "$0")/lib.sh"
 HL_COMPONENT=deps
@@ -16,6 +17,7 @@ HL_COMPONENT=deps
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config clang-format
   librdkafka-dev libpq-dev libavro-dev libcivetweb-dev libmongoc-dev libbson-dev
   libsodium-dev libcurl4-openssl-dev libcmocka-dev curl)
+FUZZ_PKGS=(clang libclang-rt-14-dev)
 STACK_PKGS=(postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven kcat fortunes
   nginx gettext-base wrk)
 PY_REQS=(pytest==8.3.3 confluent-kafka==2.6.0 fastavro==1.9.7 pymongo==4.10.1 schemathesis==3.39.16 hypothesis==6.115.0 PyYAML==6.0.3 names==0.3.0)
@@ -58,6 +60,7 @@ case "${1:-all}" in
   build) apt_install "${BUILD_PKGS[@]}" ;;
   stack) apt_install "${STACK_PKGS[@]}" ;;
   test) venv ;;
-  all) apt_install "${BUILD_PKGS[@]}" "${STACK_PKGS[@]}"; venv ;;
-  *) echo "usage: $0 build|stack|test|all" >&2; exit 2 ;;
+  fuzz) apt_install "${FUZZ_PKGS[@]}" ;;
+  all) apt_install "${BUILD_PKGS[@]}" "${STACK_PKGS[@]}" "${FUZZ_PKGS[@]}"; venv ;;
+  *) echo "usage: $0 build|stack|test|fuzz|all" >&2; exit 2 ;;
 esac

@@ -5,7 +5,10 @@
 #   jars       $HL_CACHE_DIR/kafka/libs   (deploy/local/maven/kafka/pom.xml, also used by connect.sh)
 #   state      $HL_STACK_DIR/kafka/{data,server.properties,log4j.properties,cluster.id}
 #   log        $HL_LOG_DIR/kafka.log
-# Usage: kafka.sh install|start|stop|status|topics
+# Usage: kafka.sh install|start|stop|status|topics|ensure-topics
+#   ensure-topics: create and configure every topic of deploy/topics.conf (build/tools/hl-topics;
+#   against HL_KAFKA_BROKERS when set, else this profile's broker); stack.sh runs it right after
+#   Kafka starts, before any server.
 # Knobs: HL_KAFKA_HEAP (default "-Xms128m -Xmx512m"), HL_KAFKA_START_TIMEOUT (s, default 90),
 #        HL_M2_REPO (Maven local repository; default ~/.m2/repository).
 set -euo pipefail
@@ -95,7 +98,10 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=10
 group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=true
+# Every topic is declared in deploy/topics.conf and created by hl-topics before the servers start
+# (kafka.sh ensure-topics): an undeclared topic fails at its first record instead of appearing
+# with broker defaults.
+auto.create.topics.enable=false
 
 # Small machine.
 num.network.threads=2
@@ -198,6 +204,14 @@ topics() {
     | jq -r '.topics[] | "\(.topic)\t\(.partitions | length)"' | sort
 }
 
+# ensure-topics — deploy/topics.conf onto the broker (hl-topics ensure; see that file)
+ensure_topics() {
+  local bin=$HL_BUILD_DIR/tools/hl-topics
+  [[ -x $bin ]] || hl_die "$bin is missing: build first (make build)"
+  "$bin" --brokers="${HL_KAFKA_BROKERS:-$BOOTSTRAP}" --file="$HL_ROOT/deploy/topics.conf" ensure \
+    | sed 's/^/[kafka] /' || hl_die "hl-topics ensure failed (deploy/topics.conf)"
+}
+
 cmd=${1:-}; shift || true
 case "$cmd" in
   install) install ;;
@@ -205,5 +219,6 @@ case "$cmd" in
   stop) stop ;;
   status) status ;;
   topics) topics ;;
-  *) echo "usage: $0 install|start|stop|status|topics" >&2; exit 2 ;;
+  ensure-topics) ensure_topics ;;
+  *) echo "usage: $0 install|start|stop|status|topics|ensure-topics" >&2; exit 2 ;;
 esac

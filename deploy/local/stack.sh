@@ -18,6 +18,7 @@ external() { [[ -n ${!1:-} ]]; }
 infra_up() {
   external HL_PG_URL && hl_say "using external PostgreSQL (HL_PG_URL)" || bash "$HERE/postgres.sh" start
   external HL_KAFKA_BROKERS && hl_say "using external Kafka (HL_KAFKA_BROKERS)" || bash "$HERE/kafka.sh" start
+  bash "$HERE/kafka.sh" ensure-topics   # deploy/topics.conf, before any server or Debezium starts
   external HL_SCHEMA_REGISTRY_URL && hl_say "using external schema registry" \
     || bash "$HERE/registry.sh" start >/dev/null
   external HL_MONGO_URI && hl_say "using external MongoDB (HL_MONGO_URI)" || bash "$HERE/mongo.sh" start

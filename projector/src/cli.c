@@ -17,6 +17,7 @@
 #include "hl/kafka.h"
 #include "hl/config.h"
 #include "hl/log.h"
+#include "hl/mem.h"
 #include "hl/pg.h"
 #include "hl/signals.h"
 #include "hl/util.h"
@@ -354,7 +355,6 @@ static bool replay_apply(pj_ctx_t *ctx, rd_kafka_message_t *m, void *arg)
             break;
         pj_plan_destroy(plan);
         pj_plan_init(plan);
-        pj_plan_source(plan, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
         rc = pj_route_plan(ctx, rd_kafka_topic_name(m->rkt), m->payload, m->len, plan, &err);
     }
     rb->inputs++;
@@ -495,20 +495,15 @@ static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
     }
     const char *model = argv[0];
     bool cdc = is_in(pj_cdc_models, model);
-    /* daily_stats counts once per topic offset (its guard), so it is rebuilt from the topics */
-    bool from_events = !cdc && ctx->cfg.pg_url[0] && strcmp(model, "daily_stats") != 0;
+    bool from_events = !cdc && ctx->cfg.pg_url[0];
     hl_error_t err = {0};
     int rc = 1;
     PGconn *pg = NULL;
     rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new(16);
     char previous[64];
     /* inputs are planned into batches of REPLAY_BATCH and written as the daemon writes */
-    replay_batch_t *rb = calloc(1, sizeof *rb);
+    replay_batch_t *rb = hl_xcalloc(1, sizeof *rb);
     int64_t after = 0, t0 = hl_mono_ms();
-    if (!rb) {
-        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
-        goto done;
-    }
     const char *topics[16];
     size_t ntopics = 0;
     for (const pj_route_t *r = pj_routes; r->topic; r++) {
@@ -600,15 +595,11 @@ static int cmd_replay(pj_ctx_t *ctx, int argc, char **argv)
     int rc = 1;
     rd_kafka_topic_partition_list_t *until = NULL;
     rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new(32);
-    replay_batch_t *rb = calloc(1, sizeof *rb);
+    replay_batch_t *rb = hl_xcalloc(1, sizeof *rb);
     const char *topics[16];
     size_t ntopics = 0;
     for (const pj_route_t *r = pj_routes; r->topic && ntopics < 16; r++)
         topics[ntopics++] = r->topic;
-    if (!rb) {
-        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
-        goto done;
-    }
     if (argc > 0) {
         until = rd_kafka_topic_partition_list_new(argc);
         for (int i = 0; i < argc; i++) {

@@ -5,6 +5,7 @@
 #include "projector.h"
 
 #include "hl/config.h"
+#include "hl/events.h"
 #include "hl/server.h"
 #include "hl/http.h"
 #include "hl/kafka.h"
@@ -243,17 +244,6 @@ static rd_kafka_t *consumer_new(pj_ctx_t *ctx, hl_error_t *err)
     return rk;
 }
 
-static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    (void)opaque;
-    int *done = m->_private;
-    if (done) {
-        done[1] = m->err;
-        done[0] = 1;
-    }
-}
-
 static rd_kafka_t *dlq_producer_new(pj_ctx_t *ctx, hl_error_t *err)
 {
     rd_kafka_conf_t *conf =
@@ -265,7 +255,8 @@ static rd_kafka_t *dlq_producer_new(pj_ctx_t *ctx, hl_error_t *err)
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr);
+    rd_kafka_conf_set_dr_msg_cb(conf, pj_dead_letter_report);
+    rd_kafka_conf_set_opaque(conf, ctx);
     char errstr[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!rk) {
@@ -452,7 +443,6 @@ static bool handle_batch(pj_ctx_t *ctx, batch_t *b)
         const char *topic = rd_kafka_topic_name(msg->rkt);
         const pj_route_t *route = pj_route_find(topic);
         hl_error_t err = {0};
-        pj_plan_source(&b->plans[i], topic, msg->partition, msg->offset);
         b->rc[i] =
             route ? pj_route_plan(ctx, route->topic, msg->payload, msg->len, &b->plans[i], &err)
                   : PJ_SKIPPED;
@@ -523,6 +513,7 @@ int main(int argc, char **argv)
     }
     hl_log_init("projector", level, ctx.cfg.log_json);
     hl_config_log(options, NOPTS, &ctx.cfg);
+    hl_avro_bound_allocations(); /* poison records must not make avro-c allocate gigabytes */
     mongoc_init();
     hl_log_route_mongoc();
     bson_error_t berr;

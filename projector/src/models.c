@@ -24,9 +24,10 @@ typedef struct {
 typedef struct {
     const char *table;
     const char *model;
-    const char *key[2];      /* _id = key[0] or "key[0]:key[1]" (an integer key[1] zero-padded
-                              * to PJ_SEQ_DIGITS, so _id order is numeric order) */
-    const char *del_key[2];  /* primary-key columns (all a delete's before image carries) */
+    /* the primary-key columns (all a delete's before image carries): _id = key[0] or
+     * "key[0]:key[1]"; a key column declared C_LONG in cols is an integer (zero-padded to
+     * PJ_SEQ_DIGITS, so _id order is numeric order), any other is a uuid string */
+    const char *key[2];
     const char *version_col; /* aggregate version guard */
     const char *wm_col;      /* watermark key: the aggregate id column */
     col_t cols[10];
@@ -35,7 +36,6 @@ typedef struct {
 static const table_spec_t specs[] = {
     {"sessions",
      "sessions",
-     {"session_id", NULL},
      {"session_id", NULL},
      "version",
      "session_id",
@@ -46,7 +46,6 @@ static const table_spec_t specs[] = {
       {"version", C_LONG}}},
     {"chat_rooms",
      "chat_rooms",
-     {"room_id", NULL},
      {"room_id", NULL},
      "version",
      "room_id",
@@ -61,7 +60,6 @@ static const table_spec_t specs[] = {
     {"room_members",
      "room_members",
      {"room_id", "user_id"},
-     {"room_id", "user_id"},
      "room_version",
      "room_id",
      {{"room_id", C_STR},
@@ -71,7 +69,6 @@ static const table_spec_t specs[] = {
       {"room_version", C_LONG}}},
     {"messages",
      "messages",
-     {"room_id", "seq"},
      {"room_id", "seq"},
      "room_version",
      "room_id",
@@ -135,18 +132,49 @@ static bool row_long(const bson_t *row, const char *col, int64_t *out)
     return false;
 }
 
-/* The key text of a row: the string column, or the integer as PJ_SEQ_DIGITS zero-padded decimal
- * digits (a negative integer is not a key). */
-static bool key_part(const bson_t *row, const char *col, char *out, size_t cap)
+/* Whether column col of spec s is declared an integer (C_LONG). */
+static bool spec_col_is_long(const table_spec_t *s, const char *col)
 {
-    const char *s = row_str(row, col);
+    for (const col_t *c = s->cols; c->name; c++)
+        if (!strcmp(c->name, col))
+            return c->type == C_LONG;
+    return false;
+}
+
+/* The key text of column col of a row into out[cap]: a uuid string, or for an integer key
+ * column a non-negative integer as PJ_SEQ_DIGITS zero-padded digits. Anything else (another
+ * JSON type, an empty or oversized string, a negative number) is not a key: false. */
+static bool key_part(const table_spec_t *s, const bson_t *row, const char *col, char *out,
+                     size_t cap)
+{
     int64_t n = 0;
-    if (s)
-        snprintf(out, cap, "%s", s);
-    else if (row_long(row, col, &n) && n >= 0)
+    if (spec_col_is_long(s, col)) {
+        if (!row_long(row, col, &n) || n < 0 || cap <= PJ_SEQ_DIGITS)
+            return false;
         pj_seq_key(n, out, cap);
-    else
+        return true;
+    }
+    const char *str = row_str(row, col);
+    if (!str || !hl_uuid_valid(str) || strlen(str) >= cap)
         return false;
+    memcpy(out, str, strlen(str) + 1);
+    return true;
+}
+
+/* The _id of a row of spec s (key columns, models.h) into out[cap]; false = bad-row in err. */
+static bool spec_id(const table_spec_t *s, const bson_t *row, char *out, size_t cap,
+                    hl_error_t *err)
+{
+    char a[64], b[64];
+    if (!key_part(s, row, s->key[0], a, sizeof a))
+        return bad_row(err, s->table, s->key[0]);
+    if (!s->key[1]) {
+        snprintf(out, cap, "%s", a);
+        return true;
+    }
+    if (!key_part(s, row, s->key[1], b, sizeof b))
+        return bad_row(err, s->table, s->key[1]);
+    snprintf(out, cap, "%s:%s", a, b);
     return true;
 }
 
@@ -159,55 +187,21 @@ static bool spec_plan(const table_spec_t *s, const pj_cdc_change_t *c, pj_plan_t
                       hl_error_t *err)
 {
     const bson_t *row = &c->row;
+    char id[160];
+    if (!spec_id(s, row, id, sizeof id, err))
+        return false;
+    plan->source_ms = c->ts_ms;
     if (c->op == 'd') {
+        /* the before image of a delete carries only the key: address the document by _id */
         pj_op_t *op = pj_plan_add(plan, PJ_OP_DELETE, s->model);
-        if (s->key[1] && s->del_key[1] && !strcmp(s->key[0], s->del_key[0]) &&
-            !strcmp(s->key[1], s->del_key[1])) {
-            /* the primary key is the _id: address the document by it */
-            char id[160], a[64], b[64];
-            if (!key_part(row, s->key[0], a, sizeof a))
-                return bad_row(err, s->table, s->key[0]);
-            if (!key_part(row, s->key[1], b, sizeof b))
-                return bad_row(err, s->table, s->key[1]);
-            snprintf(id, sizeof id, "%s:%s", a, b);
-            BSON_APPEND_UTF8(&op->filter, "_id", id);
-            plan->source_ms = c->ts_ms;
-            return true;
-        }
-        for (int k = 0; k < 2 && s->del_key[k]; k++) {
-            const char *str = row_str(row, s->del_key[k]);
-            int64_t n = 0;
-            if (str)
-                BSON_APPEND_UTF8(&op->filter, s->del_key[k], str);
-            else if (row_long(row, s->del_key[k], &n))
-                BSON_APPEND_INT64(&op->filter, s->del_key[k], n);
-            else
-                return bad_row(err, s->table, s->del_key[k]);
-        }
-        if (!strcmp(s->del_key[0], s->key[0]) && !s->key[1] && !s->del_key[1]) {
-            /* single-column key: address the document by _id */
-            const char *id = row_str(row, s->key[0]);
-            bson_reinit(&op->filter);
-            BSON_APPEND_UTF8(&op->filter, "_id", id);
-        }
-        plan->source_ms = c->ts_ms;
+        BSON_APPEND_UTF8(&op->filter, "_id", id);
         return true;
-    }
-    char id[160], a[64], b[64];
-    if (!key_part(row, s->key[0], a, sizeof a))
-        return bad_row(err, s->table, s->key[0]);
-    if (s->key[1]) {
-        if (!key_part(row, s->key[1], b, sizeof b))
-            return bad_row(err, s->table, s->key[1]);
-        snprintf(id, sizeof id, "%s:%s", a, b);
-    } else {
-        snprintf(id, sizeof id, "%s", a);
     }
     int64_t version = 0;
     if (!row_long(row, s->version_col, &version))
         return bad_row(err, s->table, s->version_col);
     const char *wm_key = row_str(row, s->wm_col);
-    if (!wm_key)
+    if (!wm_key || !hl_uuid_valid(wm_key))
         return bad_row(err, s->table, s->wm_col);
 
     pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, s->model);
@@ -426,24 +420,26 @@ static void daily_active(pj_plan_t *plan, const ev_head_t *h, const char *user_i
     bson_append_document_end(&op->update, &soi);
 }
 
-/* daily_stats.<counter> of the event's day counts the event once: the increment and the guard
- * applied.<source> = offset are one atomic update of the day's document, which only matches
- * when the source (topic partition) position stored there is older. Offsets only grow per
- * partition and a partition is applied in order, so a replay or a duplicate never counts twice;
- * the document stays small (one key per partition), unlike a per-event or per-aggregate guard. */
+/* daily_stats counts the event once in the document of its day and aggregate, {_id: "<day>:
+ * <aggregate type>:<aggregate id>", day, v, <counter>}: the $inc and the guard v =
+ * aggregate_version are one atomic update that only matches while the stored v is older
+ * (docs/read-models.md). An aggregate's events reach the projector in version order on one
+ * partition, so a replay, or the same event again at a new offset (the outbox relay republishes
+ * after a crash: at-least-once), never counts twice; and each document has one writer, the
+ * owner of the aggregate's partition, however many projectors share the consumer group. The
+ * query server sums a day's documents. */
 static void daily_count(pj_plan_t *plan, const ev_head_t *h, const char *counter)
 {
-    if (!plan->src_key[0])
-        return; /* not read from a topic (events table): no position to guard with */
-    char key[128];
-    snprintf(key, sizeof key, "applied.%s", plan->src_key);
+    const char *agg_type = hl_event_aggregate_type(h->type);
+    char id[160];
+    snprintf(id, sizeof id, "%s:%s:%s", h->day, agg_type ? agg_type : "Unknown", h->aggregate_id);
     pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "daily_stats");
-    BSON_APPEND_UTF8(&op->filter, "_id", h->day);
-    pj_guard_older(&op->filter, key, plan->src_pos);
+    BSON_APPEND_UTF8(&op->filter, "_id", id);
+    pj_guard_older(&op->filter, "v", h->version);
     bson_t set, inc;
     BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
     BSON_APPEND_DATE_TIME(&set, "day", (h->occurred_us / 86400000000LL) * 86400000LL);
-    BSON_APPEND_INT64(&set, key, plan->src_pos);
+    BSON_APPEND_INT64(&set, "v", h->version);
     bson_append_document_end(&op->update, &set);
     BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$inc", &inc);
     BSON_APPEND_INT64(&inc, counter, 1);

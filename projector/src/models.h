@@ -18,7 +18,8 @@
  * before image leaves behind is stale: readers compare it with user_profiles.
  *
  * Event read models: friends, friend_requests, friend_requests_by_user, user_counters, inbox,
- * notifications, daily_stats (via daily_events), daily_active_users. Watermark:
+ * notifications, daily_stats (one document per day and aggregate, guarded by the aggregate
+ * version), daily_active_users. Watermark:
  * "ev.<aggregate type>:<aggregate id>" (hl_event_watermark_input) with aggregate_version.
  *
  * Every list a reader asks for is one _id range or _id list (FerretDB reaches only _id through an
@@ -48,7 +49,8 @@ const char *pj_cdc_model_of(const char *table);
 bool pj_cdc_feeds(const char *table, const char *model);
 
 /* Plan the writes of change c of table (the part after "cdc.public."). Errors (HL_ERR_INPUT,
- * reason "bad-row"): a required column missing or ill-typed; "unknown-table". plan must be
+ * reason "bad-row"): a required column missing or ill-typed, a key column that is not a uuid
+ * string (messages.seq: a non-negative integer); "unknown-table". plan must be
  * initialised; on failure it may hold partial operations (destroy it). */
 bool pj_cdc_plan(const char *table, const pj_cdc_change_t *c, pj_plan_t *plan, hl_error_t *err);
 

@@ -1,5 +1,7 @@
 #include "plan.h"
 
+#include "hl/mem.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,7 @@ void pj_plan_destroy(pj_plan_t *plan)
     for (size_t i = 0; i < plan->n; i++) {
         bson_destroy(&plan->ops[i]->filter);
         bson_destroy(&plan->ops[i]->update);
-        free(plan->ops[i]);
+        bson_free(plan->ops[i]);
     }
     free(plan->ops);
     memset(plan, 0, sizeof *plan);
@@ -26,30 +28,19 @@ pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model)
 {
     if (plan->n == plan->cap) {
         size_t cap = plan->cap ? plan->cap * 2 : 8;
-        pj_op_t **ops = realloc(plan->ops, cap * sizeof *ops);
-        if (!ops)
-            abort();
+        pj_op_t **ops = hl_xrealloc(plan->ops, cap * sizeof *ops);
         plan->ops = ops;
         plan->cap = cap;
     }
-    pj_op_t *op = calloc(1, sizeof *op);
-    if (!op)
-        abort();
+    /* bson_t is declared 128-byte aligned: malloc's 16 bytes are not enough (UBSan, fuzzing);
+     * bson_aligned_alloc0 aborts on out-of-memory like the rest of libbson */
+    pj_op_t *op = bson_aligned_alloc0(BSON_ALIGNOF(pj_op_t), sizeof *op);
     plan->ops[plan->n++] = op;
     op->kind = kind;
     snprintf(op->model, sizeof op->model, "%s", model);
     bson_init(&op->filter);
     bson_init(&op->update);
     return op;
-}
-
-void pj_plan_source(pj_plan_t *plan, const char *topic, int32_t partition, int64_t offset)
-{
-    int n = snprintf(plan->src_key, sizeof plan->src_key, "%s-%d", topic, (int)partition);
-    for (int i = 0; i < n && i < (int)sizeof plan->src_key; i++)
-        if (plan->src_key[i] == '.')
-            plan->src_key[i] = '_'; /* '.' would be a path in a field name */
-    plan->src_pos = offset;
 }
 
 void pj_plan_watermark(pj_plan_t *plan, const char *input, const char *key, int64_t version)

@@ -48,10 +48,6 @@ typedef struct {
     char wm_key[64];
     int64_t wm_version;
     int64_t source_ms; /* event or commit time, ms since the epoch (lag metrics) */
-    /* where the input was read: "<topic with '.' as '_'>-<partition>" and its offset; empty for
-     * the events table (then no daily_stats counter is planned: its guard is this position) */
-    char src_key[96];
-    int64_t src_pos;
 } pj_plan_t;
 
 /* Start an empty plan. */
@@ -63,10 +59,6 @@ void pj_plan_destroy(pj_plan_t *plan);
 /* Append an operation of kind on model and return it with filter and update initialised
  * (empty), for the caller to fill. Aborts on out-of-memory (like bson itself). */
 pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model);
-
-/* Record where the plan's input was read (topic partition and offset); call after
- * pj_plan_init and before the mapping. */
-void pj_plan_source(pj_plan_t *plan, const char *topic, int32_t partition, int64_t offset);
 
 /* Set the watermark the plan advances. */
 void pj_plan_watermark(pj_plan_t *plan, const char *input, const char *key, int64_t version);

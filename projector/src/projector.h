@@ -70,6 +70,15 @@ typedef struct pj_ctx {
      * watermarks are written */
     const char *rebuild_model;
     char rebuild_collection[64];
+    /* dead letters (support.c): the message pj_dead_letter waits for carries dlq_seq as its
+     * librdkafka opaque, never an address: a delivery report of an earlier message it gave up
+     * on (librdkafka reports every message, also after message.timeout.ms) only counts in
+     * dlq_late. Consumer thread only (the reports are served by its rd_kafka_poll). */
+    uint64_t dlq_seq;
+    bool dlq_done;
+    rd_kafka_resp_err_t dlq_err;
+    long long dlq_late;
+    long long dlq_wait_ms; /* how long pj_dead_letter waits for the acknowledgement; 0 = 10 s */
 } pj_ctx_t;
 
 /* A route maps a topic to the projection it feeds (metrics label, dead-letter header). */
@@ -148,9 +157,17 @@ int64_t pj_last_lag_ms(const char *projection);
 void pj_metrics_init(void);
 
 /* Produce msg to the dead-letter topic with the reason in headers and wait for the broker's
- * acknowledgement (up to 10 s). */
+ * acknowledgement (up to ctx->dlq_wait_ms, default 10 s; the message stays queued in
+ * librdkafka after a timeout, and the caller retries, so a dead letter may be written twice).
+ * ctx->dlq_producer must have pj_dead_letter_report as its delivery-report callback and ctx as
+ * its opaque. Errors: HL_ERR_KAFKA (produce refused, delivery failed or timed out). */
 bool pj_dead_letter(pj_ctx_t *ctx, const rd_kafka_message_t *msg, const char *projection,
                     const hl_error_t *reason, hl_error_t *err);
+
+/* The dead-letter producer's delivery-report callback (rd_kafka_conf_set_dr_msg_cb; opaque:
+ * the pj_ctx_t, rd_kafka_conf_set_opaque): completes the wait of pj_dead_letter when the report
+ * is for the message it waits for, else counts a late report in ctx->dlq_late. */
+void pj_dead_letter_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 
 /* Give the planner (models.h) the read-all marks of notification inboxes of ctx's database:
  * an in-memory map per user, loaded from notification_reads on first use (read_marks.c). Call

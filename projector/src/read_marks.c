@@ -14,6 +14,7 @@
 #include "models.h"
 
 #include "hl/log.h"
+#include "hl/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,9 +53,7 @@ static mark_entry_t *entry_get(marks_t *m, const char *user, bool create)
             return e;
     if (!create)
         return NULL;
-    mark_entry_t *e = calloc(1, sizeof *e);
-    if (!e)
-        abort();
+    mark_entry_t *e = hl_xcalloc(1, sizeof *e);
     snprintf(e->user, sizeof e->user, "%s", user);
     e->next = m->buckets[b];
     m->buckets[b] = e;
@@ -68,9 +67,7 @@ static void entry_add(mark_entry_t *e, int64_t t)
             return;
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 4;
-        int64_t *times = realloc(e->times, cap * sizeof *times);
-        if (!times)
-            abort();
+        int64_t *times = hl_xrealloc(e->times, cap * sizeof *times);
         e->times = times;
         e->cap = cap;
     }

@@ -100,7 +100,6 @@ pj_result_t pj_apply(pj_ctx_t *ctx, const rd_kafka_message_t *msg, hl_error_t *e
         return PJ_SKIPPED;
     pj_plan_t plan;
     pj_plan_init(&plan);
-    pj_plan_source(&plan, route->topic, msg->partition, msg->offset);
     pj_result_t rc = pj_route_plan(ctx, route->topic, msg->payload, msg->len, &plan, err);
     if (rc == PJ_APPLIED) {
         hl_error_t aerr = {0};

@@ -1,6 +1,8 @@
 /* cache.c: see cache.h. */
 #include "cache.h"
 
+#include "hl/mem.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,16 +38,13 @@ static void *slots_new(size_t nslots, size_t slot_size, size_t *mask)
     while (n < nslots && n < ((size_t)1 << 30))
         n <<= 1;
     *mask = n - 1;
-    return calloc(n, slot_size);
+    return hl_xcalloc(n, slot_size);
 }
 
 qs_cache_t *qs_cache_new(size_t nslots)
 {
-    qs_cache_t *c = calloc(1, sizeof *c);
-    if (!c || !(c->slots = slots_new(nslots, sizeof *c->slots, &c->mask))) {
-        free(c);
-        return NULL;
-    }
+    qs_cache_t *c = hl_xcalloc(1, sizeof *c);
+    c->slots = slots_new(nslots, sizeof *c->slots, &c->mask);
     pthread_mutex_init(&c->lock, NULL);
     return c;
 }
@@ -100,11 +99,8 @@ struct qs_doc_cache {
 
 qs_doc_cache_t *qs_doc_cache_new(size_t nslots)
 {
-    qs_doc_cache_t *c = calloc(1, sizeof *c);
-    if (!c || !(c->slots = slots_new(nslots, sizeof *c->slots, &c->mask))) {
-        free(c);
-        return NULL;
-    }
+    qs_doc_cache_t *c = hl_xcalloc(1, sizeof *c);
+    c->slots = slots_new(nslots, sizeof *c->slots, &c->mask);
     pthread_mutex_init(&c->lock, NULL);
     return c;
 }

@@ -2,6 +2,7 @@
 #include "app.h"
 
 #include "hl/log.h"
+#include "hl/mem.h"
 #include "hl/metrics.h"
 #include "hl/util.h"
 
@@ -125,23 +126,25 @@ void qs_handle_daily_stats(hl_http_request_t *req)
         return;
     }
     int ndays = (int)(to_days - from_days + 1);
-    int64_t(*counts)[4] = calloc((size_t)ndays, sizeof *counts);
+    int64_t(*counts)[4] = hl_xcalloc((size_t)ndays, sizeof *counts);
     qs_ctx_t ctx;
     mongoc_client_t *client = NULL;
     mongoc_collection_t *coll = NULL;
     mongoc_cursor_t *cur = NULL;
     memset(&ctx, 0, sizeof ctx);
     ctx.app = app;
-    if (!counts) {
-        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
-        goto fail;
-    }
     if (!qs_begin(req, QS_AUTH_OPTIONAL, &ctx, &err))
         goto fail;
     client = ctx.client;
     coll = qs_collection(app, client, "daily_stats");
-    bson_t *filter = BCON_NEW("_id", "{", "$gte", BCON_UTF8(from), "$lte", BCON_UTF8(to), "}");
-    /* only the counters, not the per-partition guards */
+    /* one document per day and aggregate, _id "<day>:<aggregate type>:<aggregate id>"
+     * (docs/read-models.md): the days [from, to] are the _id range [from, "<to>;") (';' follows
+     * ':'), summed here. A document of the earlier shape (_id the bare day, counters guarded by
+     * topic offsets) is not counted: `projector rebuild daily_stats` recounts those days. */
+    char hi[24];
+    snprintf(hi, sizeof hi, "%s;", to);
+    bson_t *filter = BCON_NEW("_id", "{", "$gte", BCON_UTF8(from), "$lt", BCON_UTF8(hi), "}");
+    /* only the counters, not the guards */
     bson_t *opts = BCON_NEW("projection", "{", "users_registered", BCON_INT32(1), "messages_sent",
                             BCON_INT32(1), "friendships_formed", BCON_INT32(1), "}");
     cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
@@ -152,11 +155,17 @@ void qs_handle_daily_stats(hl_http_request_t *req)
                                          "active_users"};
     const bson_t *doc;
     while (mongoc_cursor_next(cur, &doc)) {
+        const char *id = qs_doc_string(doc, "_id", "");
+        char day[16];
         int64_t d = 0;
-        if (!hl_parse_day(qs_doc_string(doc, "_id", ""), &d) || d < from_days || d > to_days)
+        if (strlen(id) <= 10 || id[10] != ':')
+            continue;
+        memcpy(day, id, 10);
+        day[10] = '\0';
+        if (!hl_parse_day(day, &d) || d < from_days || d > to_days)
             continue;
         for (int f = 0; f < 3; f++)
-            counts[d - from_days][f] = qs_doc_int(doc, fields[f], 0);
+            counts[d - from_days][f] += qs_doc_int(doc, fields[f], 0);
     }
     bson_error_t berr;
     if (mongoc_cursor_error(cur, &berr)) {

@@ -4,6 +4,7 @@
 #include "page.h"
 #include "params.h"
 
+#include "hl/mem.h"
 #include "hl/util.h"
 
 #include <stdio.h>
@@ -103,11 +104,7 @@ void qs_handle_chat_rooms(hl_http_request_t *req)
     if (!qs_find(&ctx, "inbox", &filter, &opts, &d, &err))
         goto fail;
     size_t n = d.n > (size_t)p.limit ? (size_t)p.limit : d.n;
-    ids = calloc(ROOM_NAMES_MAX, sizeof *ids);
-    if (!ids) {
-        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
-        goto fail;
-    }
+    ids = hl_xcalloc(ROOM_NAMES_MAX, sizeof *ids);
     size_t k = collect_members(&d, n, ids, ROOM_NAMES_MAX);
     if (!qs_display_names(&ctx, ids, k, &names, &err))
         goto fail;

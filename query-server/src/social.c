@@ -8,6 +8,7 @@
 #include "page.h"
 #include "params.h"
 
+#include "hl/mem.h"
 #include "hl/util.h"
 
 #include <stdio.h>
@@ -289,11 +290,7 @@ void qs_handle_notifications(hl_http_request_t *req)
         }
         memcpy(upper, p.cursor.id, strlen(p.cursor.id) + 1);
     }
-    d.docs = calloc((size_t)p.limit + 1, sizeof *d.docs);
-    if (!d.docs) {
-        hl_error_set(&err, HL_ERR_SYSTEM, 0, "out of memory");
-        goto fail;
-    }
+    d.docs = hl_xcalloc((size_t)p.limit + 1, sizeof *d.docs);
     int chunk = unread ? (p.limit + 1) * 4 : p.limit + 1;
     for (int r = 0; r < NOTIFICATION_READS && d.n <= (size_t)p.limit && !exhausted; r++) {
         qs_docs_t got = {0};

@@ -3,6 +3,7 @@
 #include "app.h"
 
 #include "hl/log.h"
+#include "hl/mem.h"
 #include "hl/util.h"
 
 #include <stdio.h>
@@ -109,12 +110,7 @@ bool qs_find(qs_ctx_t *ctx, const char *logical, const bson_t *filter, const bso
     while (mongoc_cursor_next(cur, &doc)) {
         if (out->n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
-            bson_t **grown = realloc(out->docs, ncap * sizeof *grown);
-            if (!grown) {
-                ok = hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-                goto done;
-            }
-            out->docs = grown;
+            out->docs = hl_xrealloc(out->docs, ncap * sizeof *out->docs);
             cap = ncap;
         }
         out->docs[out->n++] = bson_copy(doc);
@@ -122,7 +118,6 @@ bool qs_find(qs_ctx_t *ctx, const char *logical, const bson_t *filter, const bso
     bson_error_t berr;
     if (mongoc_cursor_error(cur, &berr))
         ok = hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "%s: %s", logical, berr.message);
-done:
     mongoc_cursor_destroy(cur);
     mongoc_collection_destroy(coll);
     return ok;
@@ -142,11 +137,7 @@ bool qs_find_ids(qs_ctx_t *ctx, const char *logical, const char *const *ids, siz
     if (n <= QS_FIND_IDS_EQ_MAX) {
         /* a single id: an _id equality lookup (limit 1) */
         size_t cap = n;
-        out->docs = calloc(cap, sizeof *out->docs);
-        if (!out->docs) {
-            ok = hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-            goto done;
-        }
+        out->docs = hl_xcalloc(cap, sizeof *out->docs);
         BSON_APPEND_INT64(&opts, "limit", 1);
         for (size_t i = 0; i < n && ok; i++) {
             qs_docs_t one;
@@ -304,13 +295,9 @@ bool qs_display_names(qs_ctx_t *ctx, const char *const *ids, size_t n, qs_docs_t
     size_t nmiss = 0;
     qs_docs_t found = {0};
     bool ok = true;
-    names->docs = n ? calloc(n, sizeof *names->docs) : NULL;
+    names->docs = n ? hl_xcalloc(n, sizeof *names->docs) : NULL;
     names->n = 0;
-    miss = n ? calloc(n, sizeof *miss) : NULL;
-    if (n && (!names->docs || !miss)) {
-        ok = hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-        goto done;
-    }
+    miss = n ? hl_xcalloc(n, sizeof *miss) : NULL;
     for (size_t i = 0; i < n; i++) {
         bson_t cached;
         if (!ctx->consistent && app->cfg.name_cache_ms > 0 &&
@@ -339,7 +326,6 @@ bool qs_display_names(qs_ctx_t *ctx, const char *const *ids, size_t n, qs_docs_t
             qs_doc_cache_put(app->names, id, doc);
         names->docs[names->n++] = doc;
     }
-done:
     qs_docs_free(&found);
     free(miss);
     return ok;

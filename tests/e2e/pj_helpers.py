@@ -65,6 +65,16 @@ def cli(*args, timeout=300):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def daily_totals(day, database=None):
+    """The daily_stats counters of day (YYYY-MM-DD) summed over its documents (one per day and
+    aggregate, docs/read-models.md)."""
+    out = {"users_registered": 0, "messages_sent": 0, "friendships_formed": 0}
+    for d in coll("daily_stats", database).find({"_id": {"$gte": day, "$lt": day + ";"}}):
+        for k in out:
+            out[k] += d.get(k, 0)
+    return out
+
+
 def metrics():
     return http("GET", f"{PROJECTOR}/metrics").body.decode()
 

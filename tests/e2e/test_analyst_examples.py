@@ -56,11 +56,10 @@ def seeded():
     db.user_names.insert_one({"_id": f"{name.lower()}\x1f{u1}", "user_id": u1,
                               "display_name_lower": name.lower(), "version": 1,
                               "source": {"lsn": 1, "ts_ms": int(now.timestamp() * 1000)}})
-    # today's counters exist (a counter the projector has not $inc'ed yet is absent: $max 0)
-    db.daily_stats.update_one({"_id": day}, {
-        "$setOnInsert": {"day": now.replace(hour=0, minute=0, second=0, microsecond=0)},
-        "$max": {"users_registered": 0, "messages_sent": 0, "friendships_formed": 0,
-                 "active_users": 0}}, upsert=True)
+    # today's counters: one document per day and aggregate (docs/read-models.md, daily_stats)
+    db.daily_stats.update_one({"_id": f"{day}:User:{u1}"}, {
+        "$setOnInsert": {"day": now.replace(hour=0, minute=0, second=0, microsecond=0),
+                         "v": 1, "users_registered": 1}}, upsert=True)
     db.daily_active_users.update_one({"_id": f"{day}:{u1}"},
                                      {"$setOnInsert": {"day": day, "user_id": u1}}, upsert=True)
     db.messages.insert_one({"_id": f"{room}:{1:019d}", "message_id": str(uuid.uuid4()),

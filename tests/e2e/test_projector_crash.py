@@ -10,7 +10,7 @@ import time
 import uuid
 
 from conftest import PROJECTOR, ROOT, eventually, healthy, psql
-from pj_helpers import User, befriend, coll, offsets_behind, send, wait_equal
+from pj_helpers import User, befriend, daily_totals, offsets_behind, send, wait_equal
 
 SERVERS = os.path.join(ROOT, "deploy", "local", "servers.sh")
 KILLS = 4
@@ -77,8 +77,7 @@ def today_counts():
     """(daily_stats.messages_sent of today, PostgreSQL's messages of today)."""
     day = psql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')")[0]
     pg = int(psql(f"SELECT count(*) FROM messages WHERE (created_at AT TIME ZONE 'UTC')::date = '{day}'")[0])
-    doc = coll("daily_stats").find_one({"_id": day}) or {}
-    return day, doc.get("messages_sent", 0), pg
+    return day, daily_totals(day)["messages_sent"], pg
 
 
 def test_kill9_under_load_then_read_models_converge():

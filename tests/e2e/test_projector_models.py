@@ -8,7 +8,7 @@ import uuid
 from confluent_kafka import Producer
 
 from conftest import KAFKA, eventually, http, psql
-from pj_helpers import User, befriend, cli, coll, metrics, send, wait_equal
+from pj_helpers import User, befriend, cli, coll, daily_totals, metrics, send, wait_equal
 
 
 def test_read_models_follow_commands():
@@ -53,7 +53,7 @@ def test_read_models_follow_commands():
     assert coll("friends").find_one({"_id": f"{b.id}:{a.id}"})["ended"] is True
     # daily stats and activity
     day = psql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')")[0]
-    st = coll("daily_stats").find_one({"_id": day})
+    st = daily_totals(day)
     assert st["messages_sent"] >= 3 and st["friendships_formed"] >= 1 and st["users_registered"] >= 3
     assert coll("daily_active_users").count_documents({"day": day, "user_id": {"$in": users}}) == 3
     # watermarks for every input

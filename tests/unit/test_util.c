@@ -12,6 +12,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <unistd.h>
 
 static bool is_lower_hex(char c)
 {
@@ -294,6 +297,40 @@ static void test_parse_ll(void **state)
     assert_int_equal(v, 99);                               /* untouched on failure */
 }
 
+/* hl_wait_readable on a descriptor above FD_SETSIZE (the outbox relay's PostgreSQL socket in a
+ * process with many connections; select(2) cannot take it, issue 17): readable, timeout, and
+ * a bad descriptor. */
+static void test_wait_readable_high_fd(void **state)
+{
+    (void)state;
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    int want = FD_SETSIZE + 100;
+    if (rl.rlim_cur < (rlim_t)want + 1) {
+        if (rl.rlim_max < (rlim_t)want + 1)
+            skip(); /* the hard limit forbids a descriptor this high */
+        rl.rlim_cur = (rlim_t)want + 1;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    int hi = dup2(p[0], want);
+    assert_int_equal(hi, want);
+    int64_t t0 = hl_mono_ms();
+    assert_int_equal(hl_wait_readable(hi, 50), 0); /* nothing to read: times out */
+    assert_true(hl_mono_ms() - t0 >= 45);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    assert_int_equal(hl_wait_readable(hi, 1000), 1);
+    close(p[1]);
+    char c;
+    assert_int_equal(read(hi, &c, 1), 1);
+    assert_int_equal(hl_wait_readable(hi, 1000), 1); /* hung up: readable, read() sees EOF */
+    close(hi);
+    close(p[0]);
+    assert_int_equal(hl_wait_readable(hi, 10), -1); /* closed descriptor */
+    assert_int_equal(hl_wait_readable(-1, 10), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_traceparent_new),
         cmocka_unit_test(test_random_hex),
         cmocka_unit_test(test_parse_ll),
+        cmocka_unit_test(test_wait_readable_high_fd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

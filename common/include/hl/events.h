@@ -21,6 +21,17 @@
 
 typedef struct hl_event_catalog hl_event_catalog_t;
 
+/* Largest single allocation avro-c may make, bytes. avro-c 1.11 allocates a string's or
+ * array's declared length before reading it, so a few corrupt bytes claiming 7 GB made the
+ * projector ask for 7 GB (found by tests/fuzz/fuzz_event_plan). An event is one Kafka record
+ * (message.max.bytes, 1 MiB by default), so nothing legitimate comes near this. */
+#define HL_AVRO_MAX_ALLOC (64u << 20)
+
+/* Route avro-c's allocations through a realloc that refuses any single block over
+ * HL_AVRO_MAX_ALLOC (the decode then fails cleanly: HL_ERR_AVRO). Process-wide; call once at
+ * start before threads use Avro (hl_event_catalog_load and the projector's main do). */
+void hl_avro_bound_allocations(void);
+
 /* One topic's value schema. Owned by the catalog. */
 typedef struct {
     const char *topic;       /* "user.events" */

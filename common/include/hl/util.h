@@ -14,6 +14,12 @@ int64_t hl_now_us(void);
 /* Monotonic clock in milliseconds (for timeouts and latency). */
 int64_t hl_mono_ms(void);
 
+/* Wait until fd is readable (or has hung up / failed: the next read reports it) or timeout_ms
+ * (>= 0) passes, with poll(2), so any descriptor works (select(2) is limited to fds below
+ * FD_SETSIZE). Returns 1 readable, 0 timed out or interrupted by a signal, -1 fd is negative
+ * or poll failed (errno set). */
+int hl_wait_readable(int fd, long timeout_ms);
+
 /* Monotonic clock in microseconds. */
 int64_t hl_mono_us(void);
 
