@@ -6,7 +6,7 @@
 #   state      $HL_STACK_DIR/kafka/{data,server.properties,log4j.properties,cluster.id}
 #   log        $HL_LOG_DIR/kafka.log
 # Usage: kafka.sh install|start|stop|status|topics|ensure-topics
-#   ensure-topics: create and configure every topic of deploy/topics.conf (build/tools/hl-topics;
+#   ensure-topics: create and configure every topic of deploy/topics.conf (build/common/tools/hl-topics;
 #   against HL_KAFKA_BROKERS when set, else this profile's broker); stack.sh runs it right after
 #   Kafka starts, before any server.
 # Knobs: HL_KAFKA_HEAP (default "-Xms128m -Xmx512m"), HL_KAFKA_START_TIMEOUT (s, default 90),
@@ -206,7 +206,7 @@ topics() {
 
 # ensure-topics — deploy/topics.conf onto the broker (hl-topics ensure; see that file)
 ensure_topics() {
-  local bin=$HL_BUILD_DIR/tools/hl-topics
+  local bin=$HL_BUILD_DIR/common/tools/hl-topics
   [[ -x $bin ]] || hl_die "$bin is missing: build first (make build)"
   "$bin" --brokers="${HL_KAFKA_BROKERS:-$BOOTSTRAP}" --file="$HL_ROOT/deploy/topics.conf" ensure \
     | sed 's/^/[kafka] /' || hl_die "hl-topics ensure failed (deploy/topics.conf)"
