@@ -8,6 +8,7 @@
 #include "hl/pg.h"
 #include "hl/token.h"
 #include "outbox_relay.h"
+#include "saga.h"
 
 typedef struct {
     char *http_listen;
@@ -35,6 +36,14 @@ typedef struct {
     long long login_lockout_max_s;
     char *log_level;
     bool log_json;
+    /* counselling and payments (SPEC §9) */
+    char *payment_url;
+    char *payment_secret;
+    long long payment_timeout_ms;
+    long long saga_workers;
+    long long saga_poll_ms;
+    long long saga_deadline_ms;
+    char *saga_crash_at;
 } cs_config_t;
 
 typedef struct {
@@ -47,6 +56,7 @@ typedef struct {
      * hold passwords, and an unkeyed hash of them would be an offline-guessable password hash. */
     hl_token_key_t idempotency_key;
     cs_relay_t *relay;
+    cs_saga_runner_t *saga; /* the booking saga's process manager (saga.h) */
     /* An argon2id hash of a random password: log-in with an unknown e-mail verifies against
      * it so that both paths cost the same. */
     char dummy_hash[128];
@@ -70,5 +80,15 @@ void cs_handle_send_message(hl_http_request_t *req);
 void cs_handle_mark_read(hl_http_request_t *req);
 void cs_handle_notifications_read(hl_http_request_t *req);
 void cs_handle_readyz(hl_http_request_t *req);
+/* counselling.c, booking.c (SPEC §9) */
+void cs_handle_register_counsellor(hl_http_request_t *req);
+void cs_handle_update_counsellor(hl_http_request_t *req);
+void cs_handle_verify_counsellor(hl_http_request_t *req);
+void cs_handle_publish_slots(hl_http_request_t *req);
+void cs_handle_withdraw_slot(hl_http_request_t *req);
+void cs_handle_book(hl_http_request_t *req);
+void cs_handle_cancel_booking(hl_http_request_t *req);
+void cs_handle_complete_booking(hl_http_request_t *req);
+void cs_handle_review_booking(hl_http_request_t *req);
 
 #endif

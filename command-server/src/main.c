@@ -76,6 +76,21 @@ static const hl_config_option_t options[] = {
      "debug|info|warn|error"},
     {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
      "JSON lines logs"},
+    {"payment-url", "HL_PAYMENT_URL", HL_OPT_STRING, "http://127.0.0.1:8085", 0, 0, false,
+     OPT(payment_url), "payment provider base URL (Stripe PaymentIntents API subset)"},
+    {"payment-secret", "HL_PAYMENT_SECRET", HL_OPT_STRING, "sk_test_hearlers", 0, 0, true,
+     OPT(payment_secret), "payment provider secret key"},
+    {"payment-timeout-ms", "HL_PAYMENT_TIMEOUT_MS", HL_OPT_INT, "3000", 50, 120000, false,
+     OPT(payment_timeout_ms), "time-out of one payment provider call, ms"},
+    {"saga-workers", "HL_SAGA_WORKERS", HL_OPT_INT, "8", 1, 128, false, OPT(saga_workers),
+     "booking saga worker threads (each with its own PostgreSQL connection)"},
+    {"saga-poll-ms", "HL_SAGA_POLL_MS", HL_OPT_INT, "200", 10, 60000, false, OPT(saga_poll_ms),
+     "how often idle saga workers look for due sagas, ms"},
+    {"saga-deadline-ms", "HL_SAGA_DEADLINE_MS", HL_OPT_INT, "30000", 100, 86400000, false,
+     OPT(saga_deadline_ms),
+     "how long a booking keeps retrying the provider before it is compensated, ms"},
+    {"saga-crash-at", "HL_SAGA_CRASH_AT", HL_OPT_STRING, "", 0, 0, false, OPT(saga_crash_at),
+     "TEST HOOK: SIGKILL the process at this saga point (after-hold, after-confirm-call, ...)"},
 };
 #define NOPTS (sizeof options / sizeof options[0])
 
@@ -95,6 +110,15 @@ static const hl_http_route_t routes[] = {
     {"POST", "/v1/chat-rooms/{room_id}/messages", cs_handle_send_message},
     {"POST", "/v1/chat-rooms/{room_id}/read", cs_handle_mark_read},
     {"POST", "/v1/notifications/read", cs_handle_notifications_read},
+    {"POST", "/v1/counsellors", cs_handle_register_counsellor},
+    {"PATCH", "/v1/counsellors/me", cs_handle_update_counsellor},
+    {"POST", "/v1/counsellors/me/slots", cs_handle_publish_slots},
+    {"DELETE", "/v1/counsellors/me/slots/{slot_id}", cs_handle_withdraw_slot},
+    {"POST", "/v1/counsellors/{id}/verify", cs_handle_verify_counsellor},
+    {"POST", "/v1/bookings", cs_handle_book},
+    {"POST", "/v1/bookings/{id}/cancel", cs_handle_cancel_booking},
+    {"POST", "/v1/bookings/{id}/complete", cs_handle_complete_booking},
+    {"POST", "/v1/bookings/{id}/review", cs_handle_review_booking},
     {"GET", "/healthz", hl_server_handle_healthz},
     {"GET", "/readyz", cs_handle_readyz},
     {"GET", "/metrics", hl_server_handle_metrics},
@@ -183,8 +207,74 @@ static bool register_schemas(cs_app_t *app, hl_error_t *err)
     return ok;
 }
 
+/* `command-server grant-role|revoke-role <email> <role> [flags]`: grant or revoke a role
+ * (SPEC §9: operator is granted from the command line only, never over HTTP). Applies the
+ * migrations first so it works on a fresh database. Exit 0 done, 1 unknown e-mail or database
+ * error, 2 usage. */
+static int role_command(int argc, char **argv)
+{
+    bool grant = !strcmp(argv[1], "grant-role");
+    if (argc < 4 || strcmp(argv[3], "operator") != 0) {
+        fprintf(stderr, "usage: command-server %s <email> operator [--pg-url=...]\n", argv[1]);
+        return 2;
+    }
+    const char *email = argv[2];
+    char *args[64];
+    int n = 0;
+    args[n++] = argv[0];
+    for (int i = 4; i < argc && n < 63; i++)
+        args[n++] = argv[i];
+    args[n] = NULL;
+    cs_app_t app;
+    memset(&app, 0, sizeof app);
+    hl_error_t err = {0};
+    int rc = hl_server_configure("command-server", options, NOPTS, &app.cfg, OPT(log_level),
+                                 OPT(log_json), n, args);
+    if (rc >= 0) {
+        hl_config_free(options, NOPTS, &app.cfg);
+        return rc;
+    }
+    rc = 1;
+    PGconn *conn = NULL;
+    if (!(app.pool = hl_pg_pool_new(app.cfg.pg_url, 1, &err)) || !apply_migrations(&app, &err) ||
+        !(conn = hl_pg_pool_acquire(app.pool, 30000, &err))) {
+        fprintf(stderr, "command-server %s: %s\n", argv[1], err.message);
+    } else {
+        const char *p[2] = {email, argv[3]};
+        PGresult *r = PQexecParams(
+            conn,
+            grant ? "INSERT INTO user_roles (user_id, role, granted_at) SELECT user_id, $2, now()"
+                    " FROM user_credentials WHERE lower(email) = lower($1)"
+                    " ON CONFLICT DO NOTHING RETURNING user_id"
+                  : "DELETE FROM user_roles WHERE role = $2 AND user_id = (SELECT user_id FROM"
+                    " user_credentials WHERE lower(email) = lower($1)) RETURNING user_id",
+            2, NULL, p, NULL, NULL, 0);
+        PGresult *known = PQexecParams(
+            conn, "SELECT user_id FROM user_credentials WHERE lower(email) = lower($1)", 1, NULL, p,
+            NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQresultStatus(known) != PGRES_TUPLES_OK) {
+            fprintf(stderr, "command-server %s: %s", argv[1], PQerrorMessage(conn));
+        } else if (PQntuples(known) == 0) {
+            fprintf(stderr, "command-server %s: no user with e-mail %s\n", argv[1], email);
+        } else {
+            printf("%s %s %s (user %s)%s\n", grant ? "granted" : "revoked", argv[3],
+                   grant ? "to" : "from", PQgetvalue(known, 0, 0),
+                   PQntuples(r) == 0 ? ": nothing changed" : "");
+            rc = 0;
+        }
+        PQclear(r);
+        PQclear(known);
+        hl_pg_pool_release(app.pool, conn);
+    }
+    hl_pg_pool_destroy(app.pool);
+    hl_config_free(options, NOPTS, &app.cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && (!strcmp(argv[1], "grant-role") || !strcmp(argv[1], "revoke-role")))
+        return role_command(argc, argv);
     cs_app_t app;
     memset(&app, 0, sizeof app);
     hl_error_t err = {0};
@@ -232,6 +322,18 @@ int main(int argc, char **argv)
         HL_ERROR("outbox relay failed to start: %s", err.message);
         goto done;
     }
+    cs_saga_config_t scfg = {.pg_conninfo = app.cfg.pg_url,
+                             .payment_url = app.cfg.payment_url,
+                             .payment_secret = app.cfg.payment_secret,
+                             .payment_timeout_ms = (long)app.cfg.payment_timeout_ms,
+                             .workers = (int)app.cfg.saga_workers,
+                             .poll_ms = (long)app.cfg.saga_poll_ms,
+                             .crash_at = app.cfg.saga_crash_at,
+                             .catalog = app.catalog};
+    if (!(app.saga = cs_saga_start(&scfg, &err))) {
+        HL_ERROR("booking saga failed to start: %s", err.message);
+        goto done;
+    }
     http = hl_http_server_start(app.cfg.http_listen, (int)app.cfg.http_threads, routes,
                                 sizeof routes / sizeof routes[0], 0, &app, &err);
     if (!http) {
@@ -245,6 +347,7 @@ int main(int argc, char **argv)
     rc = 0;
 done:
     hl_http_server_stop(http);
+    cs_saga_stop(app.saga);
     cs_relay_stop(app.relay);
     hl_pg_pool_destroy(app.pool);
     hl_event_catalog_destroy(app.catalog);

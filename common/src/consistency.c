@@ -31,6 +31,22 @@ const char *hl_event_aggregate_type(const char *event_type)
         {"MessageSent", "ChatRoom"},
         {"MessagesRead", "ChatRoom"},
         {"NotificationsRead", "NotificationInbox"},
+        {"CounsellorRegistered", "Counsellor"},
+        {"CounsellorProfileUpdated", "Counsellor"},
+        {"CounsellorVerified", "Counsellor"},
+        {"SlotsPublished", "Counsellor"},
+        {"SlotWithdrawn", "Counsellor"},
+        {"BookingRequested", "Booking"},
+        {"BookingConfirmed", "Booking"},
+        {"BookingFailed", "Booking"},
+        {"BookingCancelled", "Booking"},
+        {"BookingCompleted", "Booking"},
+        {"ReviewSubmitted", "Booking"},
+        {"PaymentAuthorized", "Payment"},
+        {"PaymentDeclined", "Payment"},
+        {"PaymentCaptured", "Payment"},
+        {"PaymentVoided", "Payment"},
+        {"PaymentRefunded", "Payment"},
     };
     for (size_t i = 0; event_type && i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(map[i].event, event_type))

@@ -3,6 +3,7 @@
 #include "hl/mem.h"
 
 #include <bson/bson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,8 +287,28 @@ bool hl_avro_set_long(avro_value_t *rec, const char *name, int64_t v, hl_error_t
     avro_value_t f;
     if (!field(rec, name, &f, err))
         return false;
+    if (avro_value_get_type(&f) == AVRO_INT32 && v >= INT32_MIN && v <= INT32_MAX &&
+        avro_value_set_int(&f, (int32_t)v) == 0)
+        return true;
     if (avro_value_get_type(&f) != AVRO_INT64 || avro_value_set_long(&f, v) != 0)
         return hl_error_set(err, HL_ERR_AVRO, 0, "field \"%s\" is not a long", name);
+    return true;
+}
+
+bool hl_avro_set_long_array(avro_value_t *rec, const char *name, const int64_t *items, size_t n,
+                            hl_error_t *err)
+{
+    avro_value_t f;
+    if (!field(rec, name, &f, err))
+        return false;
+    if (avro_value_get_type(&f) != AVRO_ARRAY)
+        return hl_error_set(err, HL_ERR_AVRO, 0, "field \"%s\" is not an array", name);
+    avro_value_reset(&f);
+    for (size_t i = 0; i < n; i++) {
+        avro_value_t item;
+        if (avro_value_append(&f, &item, NULL) != 0 || avro_value_set_long(&item, items[i]) != 0)
+            return hl_error_set(err, HL_ERR_AVRO, 0, "field \"%s\": append failed", name);
+    }
     return true;
 }
 

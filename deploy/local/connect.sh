@@ -9,7 +9,7 @@
 # Usage: connect.sh install|start|stop|status|register
 #   register  PUT /connectors/hearlers-pg/config (idempotent), then wait until the connector and its
 #             task are RUNNING. Captured tables: HL_CDC_TABLES (default
-#             "public.users,public.sessions,public.chat_rooms,public.room_members,public.messages"); the topic
+#             "public.users,public.sessions,public.chat_rooms,public.room_members,public.messages,public.jobs"); the topic
 #             of table public.X is cdc.public.X.
 # Needs Kafka (deploy/local/kafka.sh start) and, for register, PostgreSQL (postgres.sh start) with
 # the captured tables already created and owned by $HL_PG_USER (publication autocreate needs it).
@@ -40,7 +40,7 @@ CONNECT_HEAP=${HL_CONNECT_HEAP:--Xms128m -Xmx512m}
 CONNECT_START_TIMEOUT=${HL_CONNECT_START_TIMEOUT:-120}
 REST=http://127.0.0.1:$HL_CONNECT_PORT
 CONNECTOR=hearlers-pg
-HL_CDC_TABLES=${HL_CDC_TABLES:-public.users,public.sessions,public.chat_rooms,public.room_members,public.messages}
+HL_CDC_TABLES=${HL_CDC_TABLES:-public.users,public.sessions,public.chat_rooms,public.room_members,public.messages,public.jobs}
 HL_CDC_PARTITIONS=${HL_CDC_PARTITIONS:-3}
 
 install() {

@@ -63,6 +63,7 @@ up() {
     if [[ ${HL_MARK_OWNER:-0} == 1 ]]; then mkdir -p "$HL_STACK_DIR"; : > "$HL_STACK_DIR/.owned"; fi
   fi
   infra_up
+  bash "$HERE/payment.sh" start                  # payment provider simulator (booking saga)
   bash "$HERE/servers.sh" start command-server   # creates the tables Debezium captures
   connect_up
   bash "$HERE/servers.sh" start projector query-server
@@ -79,6 +80,7 @@ up() {
   Kafka         127.0.0.1:$HL_KAFKA_PORT
   Registry      $HL_REGISTRY_URL
   Connect       http://127.0.0.1:$HL_CONNECT_PORT
+  Payment sim   http://127.0.0.1:$HL_PAYMENT_PORT   (/_admin/ledger, /_admin/faults)
   MongoDB wire  mongodb://127.0.0.1:$HL_MONGO_PORT/$HL_MONGO_DB   (deploy/local/mongosh.sh)
   logs          $HL_LOG_DIR
 MSG
@@ -88,6 +90,7 @@ down() {
   # Reverse order; each script is a no-op when its process is not running.
   bash "$HERE/gateway.sh" stop || true
   bash "$HERE/servers.sh" stop || true
+  bash "$HERE/payment.sh" stop || true
   bash "$HERE/connect.sh" stop || true
   external HL_MONGO_URI || bash "$HERE/mongo.sh" stop || true
   external HL_SCHEMA_REGISTRY_URL || bash "$HERE/registry.sh" stop || true

@@ -85,6 +85,10 @@ bool hl_avro_set_long(avro_value_t *rec, const char *field, int64_t v, hl_error_
 bool hl_avro_set_bool(avro_value_t *rec, const char *field, bool v, hl_error_t *err);
 bool hl_avro_set_string_array(avro_value_t *rec, const char *field, const char *const *items,
                               size_t n, hl_error_t *err);
+/* An array of long (e.g. timestamp-micros) field, replaced as a whole. hl_avro_set_long also sets
+ * an "int" field when v fits in 32 bits. */
+bool hl_avro_set_long_array(avro_value_t *rec, const char *field, const int64_t *items, size_t n,
+                            hl_error_t *err);
 
 /* Field getters. Strings point into the value (valid while it lives); a null optional yields
  * NULL with true. Errors: HL_ERR_AVRO when the field is missing or of another type. */
