@@ -1,4 +1,5 @@
 #include "models.h"
+#include "counselling_models.h"
 
 #include "hl/consistency.h"
 #include "hl/events.h"
@@ -8,14 +9,18 @@
 #include <string.h>
 
 const char *const pj_cdc_models[] = {"user_profiles", "user_names", "sessions", "chat_rooms",
-                                     "room_members",  "messages",   NULL};
+                                     "room_members",  "messages",   "jobs",     NULL};
 const char *const pj_event_models[] = {
-    "friends",       "friend_requests",    "friend_requests_by_user", "user_counters", "inbox",
-    "notifications", "notification_reads", "daily_active_users",      "daily_stats",   NULL};
+    "friends", "friend_requests", "friend_requests_by_user", "user_counters", "inbox",
+    "notifications", "notification_reads", "daily_active_users", "daily_stats",
+    /* counselling and payments (counselling_models.h) */
+    "counsellors", "slots", "bookings", "bookings_by_user", "daily_bookings", NULL};
 
 /* ---- CDC ---- */
 
-typedef enum { C_STR, C_STR_OPT, C_TS, C_TS_OPT, C_LONG } col_type_t;
+/* C_JSON(_OPT): a json/jsonb column (Debezium io.debezium.data.Json: the JSON text), stored as
+ * the document or array it holds. */
+typedef enum { C_STR, C_STR_OPT, C_TS, C_TS_OPT, C_LONG, C_JSON, C_JSON_OPT } col_type_t;
 typedef struct {
     const char *name;
     col_type_t type;
@@ -30,7 +35,7 @@ typedef struct {
     const char *key[2];
     const char *version_col; /* aggregate version guard */
     const char *wm_col;      /* watermark key: the aggregate id column */
-    col_t cols[10];
+    col_t cols[12];
 } table_spec_t;
 
 static const table_spec_t specs[] = {
@@ -80,6 +85,22 @@ static const table_spec_t specs[] = {
       {"client_message_id", C_STR},
       {"created_at", C_TS},
       {"room_version", C_LONG}}},
+    {"jobs",
+     "jobs",
+     {"job_id", NULL},
+     {"job_id", NULL},
+     "version",
+     "job_id",
+     {{"owner_id", C_STR},
+      {"kind", C_STR},
+      {"status", C_STR},
+      {"booking_id", C_STR},
+      {"steps", C_JSON},
+      {"result", C_JSON_OPT},
+      {"error", C_JSON_OPT},
+      {"created_at", C_TS},
+      {"updated_at", C_TS},
+      {"version", C_LONG}}},
 };
 #define NSPECS (sizeof specs / sizeof specs[0])
 
@@ -178,6 +199,24 @@ static bool spec_id(const table_spec_t *s, const bson_t *row, char *out, size_t 
     return true;
 }
 
+/* Append key: the JSON value text (an object or array) as a BSON document or array. */
+static bool append_json(bson_t *doc, const char *key, const char *text)
+{
+    bson_string_t *wrapped = bson_string_new("{\"v\": ");
+    bson_string_append(wrapped, text);
+    bson_string_append(wrapped, "}");
+    bson_t parsed;
+    bson_error_t berr;
+    bool ok = bson_init_from_json(&parsed, wrapped->str, -1, &berr);
+    bson_string_free(wrapped, true);
+    if (!ok)
+        return false;
+    bson_iter_t it;
+    ok = bson_iter_init_find(&it, &parsed, "v") && bson_append_iter(doc, key, -1, &it);
+    bson_destroy(&parsed);
+    return ok;
+}
+
 void pj_seq_key(int64_t n, char *out, size_t cap)
 {
     snprintf(out, cap, "%0*lld", PJ_SEQ_DIGITS, (long long)n);
@@ -235,6 +274,17 @@ static bool spec_plan(const table_spec_t *s, const pj_cdc_change_t *c, pj_plan_t
             if (!row_long(row, col->name, &n))
                 goto bad;
             BSON_APPEND_INT64(&set, col->name, n);
+            break;
+        case C_JSON:
+        case C_JSON_OPT:
+            if ((str = row_str(row, col->name))) {
+                if (!append_json(&set, col->name, str))
+                    goto bad;
+            } else if (col->type == C_JSON_OPT && row_null(row, col->name)) {
+                BSON_APPEND_NULL(&set, col->name);
+            } else {
+                goto bad;
+            }
             break;
         }
         continue;
@@ -788,6 +838,12 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
     hl_event_watermark_input(agg_type ? agg_type : "Unknown", wm_input, sizeof wm_input);
     pj_plan_watermark(plan, wm_input, h.aggregate_id, h.version);
 
+    pj_event_head_t ch = {type, h.event_id, h.aggregate_id, h.version, h.occurred_us, h.day};
+    bool handled = false;
+    if (!pj_counselling_plan(&ch, rec, plan, &handled, err))
+        return false;
+    if (handled)
+        return true;
     const char *from = NULL, *to = NULL;
     if (!strcmp(type, "UserRegistered")) {
         daily_count(plan, &h, "users_registered");

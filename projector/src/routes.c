@@ -21,11 +21,14 @@ const pj_route_t pj_routes[] = {
     {"cdc.public.chat_rooms", "chat_rooms"},
     {"cdc.public.room_members", "room_members"},
     {"cdc.public.messages", "messages"},
+    {"cdc.public.jobs", "jobs"},
     {"user.events", "user_events"},
     {"friend.events", "friend_events"},
     {"chat.events", "chat_events"},
     {"message.events", "message_events"},
     {"notification.events", "notification_events"},
+    {"counselling.events", "counselling_events"},
+    {"payment.events", "payment_events"},
     {NULL, NULL},
 };
 
