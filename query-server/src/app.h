@@ -182,5 +182,12 @@ void qs_handle_messages(hl_http_request_t *req);
 void qs_handle_notifications(hl_http_request_t *req);
 void qs_handle_daily_stats(hl_http_request_t *req);
 void qs_handle_readyz(hl_http_request_t *req);
+/* counselling.c (SPEC §9) */
+void qs_handle_job(hl_http_request_t *req);
+void qs_handle_counsellors(hl_http_request_t *req);
+void qs_handle_counsellor(hl_http_request_t *req);
+void qs_handle_counsellor_slots(hl_http_request_t *req);
+void qs_handle_bookings(hl_http_request_t *req);
+void qs_handle_booking(hl_http_request_t *req);
 
 #endif
