@@ -90,8 +90,7 @@ static void test_validate_counsellor(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_true(parse(bad[i], &d));
-        expect_refusal(cs_validate_counsellor(&d, false, &c, &err), &err, 422,
-                       "validation-failed");
+        expect_refusal(cs_validate_counsellor(&d, false, &c, &err), &err, 422, "validation-failed");
         bson_destroy(&d);
     }
     assert_true(parse("{\"price_minor\":6100}", &d));
@@ -121,9 +120,9 @@ static void test_validate_slots(void **state)
     bson_destroy(&d);
     static const char *const bad[] = {
         "{\"slots\":[]}",
-        "{\"slots\":[{\"starts_at\":\"2020-01-01T10:00:00Z\"}]}",   /* past */
-        "{\"slots\":[{\"starts_at\":\"2027-06-01T10:00:00Z\"}]}",   /* > 90 days */
-        "{\"slots\":[{\"starts_at\":\"2026-12-03T10:00:30Z\"}]}",   /* not a whole minute */
+        "{\"slots\":[{\"starts_at\":\"2020-01-01T10:00:00Z\"}]}", /* past */
+        "{\"slots\":[{\"starts_at\":\"2027-06-01T10:00:00Z\"}]}", /* > 90 days */
+        "{\"slots\":[{\"starts_at\":\"2026-12-03T10:00:30Z\"}]}", /* not a whole minute */
         "{\"slots\":[{\"starts_at\":\"tomorrow\"}]}",
         "{\"slots\":[{\"starts_at\":\"2026-12-03T10:00:00Z\",\"x\":1}]}",
         "{\"slots\":[\"2026-12-03T10:00:00Z\"]}",
