@@ -92,6 +92,7 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	bash deploy/local/deps.sh fuzz
 	bash tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # Booking saga benchmark (bench/booking_bench.py): bookings/s and p50/p99 POST /v1/bookings ->
 # job succeeded at simulator latency 0 and 200 ms, 1/8/32 clients, beside send-message; needs a
 # running stack (default: the test profile). BOOKING_ARGS e.g. --seconds=10 --clients=1,8,32

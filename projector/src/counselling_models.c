@@ -50,22 +50,26 @@ static void append_strings(bson_t *doc, const char *key, const char *const *item
     bson_append_array_end(doc, &arr);
 }
 
-/* daily_bookings of the event's day: $inc of counters[i] by amounts[i], once per input (the
- * applied.<source> guard, as daily_stats in models.c). */
-static void daily(pj_plan_t *plan, const pj_event_head_t *h, const char *const *counters,
-                  const int64_t *amounts, size_t n)
+/* daily_bookings: the event counted once in the document of its day and aggregate,
+ * {_id: "<day>:<aggregate type>:<aggregate id>", day, v, <counters>}: the $inc and the guard
+ * v = aggregate_version are one atomic update that only matches while the stored v is older, as
+ * daily_stats (models.c): a replay, or the same event again at a new offset, never counts twice.
+ * Analysts sum a day's documents. currency (revenue documents) is $set for grouping. */
+static void daily(pj_plan_t *plan, const pj_event_head_t *h, const char *aggregate_type,
+                  const char *currency, const char *const *counters, const int64_t *amounts,
+                  size_t n)
 {
-    if (!plan->src_key[0])
-        return; /* from the events table: no position to guard with (rebuild from the topics) */
-    char key[128];
-    snprintf(key, sizeof key, "applied.%s", plan->src_key);
+    char id[160];
+    snprintf(id, sizeof id, "%s:%s:%s", h->day, aggregate_type, h->aggregate_id);
     pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "daily_bookings");
-    BSON_APPEND_UTF8(&op->filter, "_id", h->day);
-    pj_guard_older(&op->filter, key, plan->src_pos);
+    BSON_APPEND_UTF8(&op->filter, "_id", id);
+    pj_guard_older(&op->filter, "v", h->version);
     bson_t set, inc;
     BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
-    BSON_APPEND_DATE_TIME(&set, "day", (h->occurred_us / 86400000000LL) * 86400000LL);
-    BSON_APPEND_INT64(&set, key, plan->src_pos);
+    BSON_APPEND_UTF8(&set, "day", h->day);
+    BSON_APPEND_INT64(&set, "v", h->version);
+    if (currency)
+        BSON_APPEND_UTF8(&set, "currency", currency);
     bson_append_document_end(&op->update, &set);
     BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$inc", &inc);
     for (size_t i = 0; i < n; i++)
@@ -426,7 +430,7 @@ static bool plan_booking(const pj_event_head_t *h, avro_value_t *rec, pj_plan_t 
     counters[0] = counter;
     slot_doc(plan, b.counsellor, b.slot, b.starts, b.minutes, b.slot_status, b.slot_version);
     booking_docs(plan, h->aggregate_id, b.client, b.counsellor, "v", h->version, fill_booking, &f);
-    daily(plan, h, counters, ones, ncounters);
+    daily(plan, h, "Booking", NULL, counters, ones, ncounters);
     if (f.room_id) {
         notify(plan, h, b.client, b.counsellor, f.room_id, b.starts);
         notify(plan, h, b.counsellor, b.client, f.room_id, b.starts);
@@ -459,16 +463,13 @@ static bool plan_payment(const pj_event_head_t *h, avro_value_t *rec, pj_plan_t 
     else
         return false;
     booking_docs(plan, booking, client, counsellor, "payment_v", h->version, fill_payment, &f);
-    char rev[64], refunded[64];
-    snprintf(rev, sizeof rev, "revenue.%s", currency);
-    snprintf(refunded, sizeof refunded, "refunded.%s", currency);
     if (!strcmp(h->type, "PaymentCaptured")) {
-        const char *c[1] = {rev};
-        daily(plan, h, c, &amount, 1);
+        const char *c[1] = {"revenue_minor"};
+        daily(plan, h, "Payment", currency, c, &amount, 1);
     } else if (!strcmp(h->type, "PaymentRefunded")) {
-        const char *c[2] = {rev, refunded};
+        const char *c[2] = {"revenue_minor", "refunded_minor"};
         int64_t a[2] = {-amount, amount};
-        daily(plan, h, c, a, 2);
+        daily(plan, h, "Payment", currency, c, a, 2);
     }
     return true;
 }

@@ -12,10 +12,11 @@
  *   bookings           _id booking id; bookings_by_user _id "<user>:client|counsellor:<booking>"
  *                      (the same document for each party): guard `v` = the Booking's version;
  *                      payment_status guarded apart by payment_v (the Payment's version)
- *   daily_bookings     _id "YYYY-MM-DD": requested, confirmed, failed, failed_by_reason.<slug>,
- *                      cancelled, completed, revenue.<ISO 4217> (captured minor units); each
- *                      input counted once by the guard applied.<topic-partition> = offset, as
- *                      daily_stats; no client free text
+ *   daily_bookings     _id "<day>:Booking|Payment:<aggregate id>": requested, confirmed, failed,
+ *                      failed_by_reason.<slug>, cancelled, completed (Booking documents);
+ *                      currency, revenue_minor (captured less refunded), refunded_minor (Payment
+ *                      documents); each event counted once by the guard v = aggregate version,
+ *                      as daily_stats; analysts sum a day's documents; no client free text
  *   notifications      BookingConfirmed: kind booking_confirmed for both parties
  *
  * The watermark of every event ("ev.<aggregate type>:<id>") is set by pj_event_plan. */

@@ -88,7 +88,6 @@ static const table_spec_t specs[] = {
     {"jobs",
      "jobs",
      {"job_id", NULL},
-     {"job_id", NULL},
      "version",
      "job_id",
      {{"owner_id", C_STR},

@@ -90,10 +90,13 @@ def seeded():
     db.inbox.insert_one({"_id": f"{u1}:{room}", "user_id": u1, "room_id": room, "kind": "group",
                          "title": "Analysts", "member_ids": [u1], "last_message": None,
                          "last_activity_at": now, "last_seq": 1, "last_read_seq": 0})
-    db.daily_bookings.update_one({"_id": day}, {
-        "$setOnInsert": {"day": now.replace(hour=0, minute=0, second=0, microsecond=0)},
-        "$max": {"requested": 2, "confirmed": 2, "cancelled": 1, "completed": 1,
-                 "revenue.EUR": 5000}}, upsert=True)
+    b1, b2, pay = (str(uuid.uuid4()) for _ in range(3))
+    db.daily_bookings.insert_many([
+        {"_id": f"{day}:Booking:{b1}", "day": day, "v": 3, "requested": 1, "confirmed": 1,
+         "cancelled": 1},
+        {"_id": f"{day}:Booking:{b2}", "day": day, "v": 2, "requested": 1, "confirmed": 1},
+        {"_id": f"{day}:Payment:{pay}", "day": day, "v": 3, "currency": "EUR",
+         "revenue_minor": 5000}])
     # an alias of a logical name nobody reads, so that the alias example has a row
     db.read_model_aliases.update_one({"_id": "analyst_example"},
                                      {"$set": {"collection": "analyst_example"}}, upsert=True)

@@ -303,9 +303,10 @@ def test_directory_filters_rating_and_next_open_slot(operator):
                      (f"&cursor={cursor}" if cursor else ""))
             assert r.status == 200, r.body
             for item in r.json()["items"]:
-                ids.add(item["counsellor_id"])
-                if item["counsellor_id"] == cid:
-                    assert item["next_open_slot"]["slot_id"] == slot
+                # listed with its next open slot (the slots may be projected a moment later)
+                if item["counsellor_id"] != cid or (item["next_open_slot"] or {}).get(
+                        "slot_id") == slot:
+                    ids.add(item["counsellor_id"])
             cursor = r.json()["next_cursor"]
             if not cursor:
                 return ids
