@@ -3,8 +3,9 @@
 
 For each payment-simulator latency (0 and 200 ms by default) and each client count (1, 8, 32):
 clients book distinct open slots for --seconds; each measures POST /v1/bookings -> the job's
-`succeeded` on the query server (GET /v1/jobs/{id} polled every 10 ms: the saga's steps plus the
-CDC projection of the job row), and the run prints bookings/s, p50 and p99. Beside it, the same
+`succeeded` on the query server (GET /v1/jobs/{id} polled every 10 ms, backing off to 50 ms: the
+saga's steps plus the CDC projection of the job row), and the run prints bookings/s, p50 and p99,
+and the saga alone (the job row's updated_at - created_at in PostgreSQL, read after the cell). Beside it, the same
 clients send messages (POST /v1/chat-rooms/{id}/messages -> 201) for the same time: the
 send-message figure of the same stack. Needs a running stack (HL_PROFILE, default test) with the
 payment simulator; prints a Markdown table. A harness, not a test: it prints figures.
@@ -51,6 +52,25 @@ def user(name):
     return b["user_id"], {"Authorization": f"Bearer {s['token']}"}, email
 
 
+JOBS = []
+
+
+def saga_ms(job_ids):
+    """(p50, p99) of the saga alone: each job row's updated_at - created_at, in PostgreSQL."""
+    import subprocess
+    if not job_ids:
+        return float("nan"), float("nan")
+    ids = ",".join(f"'{j}'" for j in job_ids)
+    out = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", os.environ["HL_PG_PORT"], "-U", os.environ["HL_PG_USER"],
+         "-d", os.environ["HL_PG_DB"], "-qAt", "-c",
+         f"SELECT extract(epoch FROM updated_at - created_at) * 1000 FROM jobs"
+         f" WHERE status = 'succeeded' AND job_id IN ({ids})"],
+        check=True, capture_output=True, text=True)
+    values = [float(x) for x in out.stdout.split()]
+    return percentile(values, 50), percentile(values, 99)
+
+
 def percentile(values, p):
     if not values:
         return float("nan")
@@ -91,7 +111,7 @@ def setup(n_counsellors, slots_each, operator_email):
     return slots
 
 
-def book_loop(headers, slots, deadline, lat, errors):
+def book_loop(headers, slots, deadline, lat, errors, jobs=None):
     while time.monotonic() < deadline:
         try:
             slot = slots.get_nowait()
@@ -104,6 +124,8 @@ def book_loop(headers, slots, deadline, lat, errors):
         if st != 202:
             errors.append(f"book {st}")
             continue
+        JOBS.append(b["job_id"])
+        pause = 0.01
         while True:
             st, j = http("GET", f"{QUERY}/v1/jobs/{b['job_id']}", None, headers)
             if st == 200 and j["status"] in ("succeeded", "failed"):
@@ -111,7 +133,8 @@ def book_loop(headers, slots, deadline, lat, errors):
             if time.monotonic() - t0 > 60:
                 errors.append("job timeout")
                 break
-            time.sleep(0.01)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.05)
         if st == 200 and j["status"] == "succeeded":
             lat.append(time.monotonic() - t0)
         else:
@@ -169,21 +192,23 @@ def main():
         http("POST", f"{SIM}/_admin/faults", {"latency_ms": latency})
         for n in counts:
             who = [(people[i][1], slots) for i in range(n)]
+            JOBS.clear()
             bps, p50, p99, errs = run(who, args.seconds, book_loop, args)
+            s50, s99 = saga_ms(list(JOBS))
             mwho = [(people[i][1], rooms[i]) for i in range(n)]
             mps, m50, m99, merrs = run(mwho, args.seconds, message_loop, args)
-            rows.append((latency, n, bps, p50, p99, len(errs), mps, m50, m99))
+            rows.append((latency, n, bps, p50, p99, s50, s99, len(errs), mps, m50, m99))
             print(f"latency {latency} ms, {n} clients: {bps:.1f} bookings/s p50 {p50:.0f} ms "
-                  f"p99 {p99:.0f} ms ({len(errs)} errors{': ' + errs[0] if errs else ''}); "
+                  f"p99 {p99:.0f} ms, saga p50 {s50:.0f} p99 {s99:.0f} ms ({len(errs)} errors{': ' + errs[0] if errs else ''}); "
                   f"send-message {mps:.0f}/s p50 {m50:.1f} ms p99 {m99:.1f} ms",
                   file=sys.stderr)
     http("POST", f"{SIM}/_admin/faults", {})
-    print("| simulator latency | clients | bookings/s | POST → job succeeded p50 | p99 | errors "
-          "| send-message/s | send-message p50 | p99 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| simulator latency | clients | bookings/s | POST → job succeeded (query) p50 | p99 "
+          "| saga alone p50 | p99 | errors | send-message/s | send-message p50 | p99 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} ms | {r[1]} | {r[2]:.1f} | {r[3]:.0f} ms | {r[4]:.0f} ms | {r[5]} "
-              f"| {r[6]:.0f} | {r[7]:.1f} ms | {r[8]:.1f} ms |")
+        print(f"| {r[0]} ms | {r[1]} | {r[2]:.1f} | {r[3]:.0f} ms | {r[4]:.0f} ms | {r[5]:.0f} ms "
+              f"| {r[6]:.0f} ms | {r[7]} | {r[8]:.0f} | {r[9]:.1f} ms | {r[10]:.1f} ms |")
 
 
 if __name__ == "__main__":
