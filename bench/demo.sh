@@ -3,6 +3,7 @@
 #   1. hl-loadgen at DEMO_SCALE (default 1: 1,000 users, 20,000 messages) with verification,
 #   2. a few query-API answers as one of the run's busiest users (profile, chat rooms, a page of
 #      messages, notifications, daily stats),
+#   2b. a counselling booking (bench/demo_booking.py: counsellor, slots, directory, booking, job),
 #   3. every analyst example of docs/read-models.md ("Example queries") through mongosh.
 # Exit status: hl-loadgen's (0 = workload ok and zero mismatches). DEMO_ARGS go to hl-loadgen;
 # DEMO_SKIP_LOADGEN=1 shows steps 2 and 3 for the last run's summary only.
@@ -55,6 +56,9 @@ fi
 show "GET /v1/notifications?limit=3" "${AUTH[@]}" "$Q/v1/notifications?limit=3"
 show "GET /v1/friends?limit=3" "${AUTH[@]}" "$Q/v1/friends?limit=3"
 show "GET /v1/stats/daily" "${AUTH[@]}" "$Q/v1/stats/daily"
+
+echo; echo "== 2b. a counselling booking through the gateway (bench/demo_booking.py)"
+HL_PAYMENT_PORT=$HL_PAYMENT_PORT HL_BUILD_DIR=$HL_BUILD_DIR python3 "$HERE/demo_booking.py" || rc=$?
 
 echo; echo "== 3. analyst examples (docs/read-models.md) through deploy/local/mongosh.sh"
 JS=$(python3 - "$HERE/../docs/read-models.md" <<'PY'
