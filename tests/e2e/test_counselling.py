@@ -218,7 +218,7 @@ def test_complete_captures_once_and_review_once_after_completion(operator):
     twice = http("POST", f"{url}/review", {"rating": 1}, c["kh"])
     assert twice.status == 409 and twice.json()["type"].endswith(":already-reviewed")
     assert ops(c["booking"]) == ["authorize", "capture"]
-    prof = eventually(lambda: (lambda d: d if d["rating"]["count"] == 1 else None)(
+    prof = eventually(lambda: (lambda d: d if d.get("rating", {}).get("count") == 1 else None)(
         http("GET", f"{QUERY}/v1/counsellors/{c['counsellor']}").json()), 30, "rating")
     assert prof["rating"]["average"] == 4.0
 
