@@ -5,8 +5,8 @@
 
 #include "models.h"
 
-static const char *const tables[] = {"users",        "sessions", "chat_rooms",
-                                     "room_members", "messages", "friendships"};
+static const char *const tables[] = {"users",    "sessions", "chat_rooms", "room_members",
+                                     "messages", "jobs",     "friendships"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

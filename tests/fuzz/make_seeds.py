@@ -79,7 +79,7 @@ def tokens():
 
 
 def cdc():
-    tables = ["users", "sessions", "chat_rooms", "room_members", "messages"]
+    tables = ["users", "sessions", "chat_rooms", "room_members", "messages", "jobs"]
     for name in sorted(os.listdir(GOLDEN)):
         if name.startswith("cdc_") and name.endswith(".json"):
             with open(os.path.join(GOLDEN, name), "rb") as f:
@@ -95,6 +95,11 @@ def cdc():
         "messages": {"message_id": U[3], "room_id": U[2], "seq": 7, "sender_id": U[1],
                      "body": "hi", "client_message_id": "c-1",
                      "created_at": "2025-01-01T00:00:00.123456Z", "room_version": 8},
+        "jobs": {"job_id": U[4], "owner_id": U[1], "kind": "booking", "status": "running",
+                 "booking_id": U[5], "steps": json.dumps([{"step": "hold", "at": TS}]),
+                 "result": None, "error": json.dumps({"reason": "declined"}),
+                 "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:01Z",
+                 "version": 3},
     }
     for table, row in rows.items():
         sel = bytes([tables.index(table)])
@@ -102,7 +107,7 @@ def cdc():
             env = {"before": None, "after": row, "op": op, "ts_ms": 1,
                    "source": {"lsn": 5, "ts_ms": 6, "table": table, "snapshot": "false"}}
             write("cdc_plan", f"{table}-{op}", sel + json.dumps(env).encode())
-        key = {k: row[k] for k in ("session_id", "room_id", "user_id", "seq") if k in row}
+        key = {k: row[k] for k in ("session_id", "room_id", "user_id", "seq", "job_id") if k in row}
         env = {"before": key, "after": None, "op": "d", "ts_ms": 1, "source": {"lsn": 5, "ts_ms": 6}}
         write("cdc_plan", f"{table}-d", sel + json.dumps(env).encode())
 

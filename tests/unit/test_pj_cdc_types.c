@@ -38,6 +38,10 @@ static const struct {
     {"messages",
      "{\"message_id\":\"" U1 "\",\"room_id\":\"" U2 "\",\"seq\":7,\"sender_id\":\"" U1
      "\",\"body\":\"hi\",\"client_message_id\":\"c-1\",\"created_at\":" TS ",\"room_version\":8}"},
+    {"jobs",
+     "{\"job_id\":\"" U2 "\",\"owner_id\":\"" U1 "\",\"kind\":\"booking\",\"status\":"
+     "\"running\",\"booking_id\":\"" U1 "\",\"steps\":\"[{\\\"step\\\":\\\"hold\\\"}]\","
+     "\"result\":null,\"error\":null,\"created_at\":" TS ",\"updated_at\":" TS ",\"version\":3}"},
 };
 
 /* What replaces one column: a JSON value, or NULL = the column is removed. */
