@@ -4,6 +4,7 @@
 #include "app.h"
 
 #include "hl/log.h"
+#include "hl/mem.h"
 #include "hl/util.h"
 
 #include <errno.h>
@@ -86,13 +87,8 @@ static size_t collect_ids(qs_wm_waiter_t *q)
         if (u == 0 || strcmp(q->ids[u - 1], q->ids[i]) != 0)
             q->ids[u++] = q->ids[i];
     /* The entries (and so the strings) may go away once the lock is released: copy them. */
-    for (size_t i = 0; i < u; i++) {
-        q->ids[i] = strdup(q->ids[i]);
-        if (!q->ids[i]) { /* out of memory: read fewer this round */
-            u = i;
-            break;
-        }
-    }
+    for (size_t i = 0; i < u; i++)
+        q->ids[i] = hl_xstrdup(q->ids[i]);
     return u;
 }
 
@@ -198,15 +194,15 @@ static bool cond_init_monotonic(pthread_cond_t *c)
 
 qs_wm_waiter_t *qs_wm_waiter_new(struct qs_app *app, int max_waits, hl_error_t *err)
 {
-    qs_wm_waiter_t *q = calloc(1, sizeof *q);
-    if (!q || max_waits < 1)
-        goto fail;
+    if (max_waits < 1) {
+        hl_error_set(err, HL_ERR_CONFIG, 0, "max_waits must be >= 1");
+        return NULL;
+    }
+    qs_wm_waiter_t *q = hl_xcalloc(1, sizeof *q);
     q->app = app;
     q->max_waits = max_waits;
-    q->ids = calloc(ROUND_IDS_MAX, sizeof *q->ids);
-    q->versions = calloc(ROUND_IDS_MAX, sizeof *q->versions);
-    if (!q->ids || !q->versions)
-        goto fail;
+    q->ids = hl_xcalloc(ROUND_IDS_MAX, sizeof *q->ids);
+    q->versions = hl_xcalloc(ROUND_IDS_MAX, sizeof *q->versions);
     pthread_mutex_init(&q->lock, NULL);
     if (!cond_init_monotonic(&q->wake))
         goto fail;
@@ -216,11 +212,9 @@ qs_wm_waiter_t *qs_wm_waiter_new(struct qs_app *app, int max_waits, hl_error_t *
     }
     return q;
 fail:
-    if (q) {
-        free(q->ids);
-        free(q->versions);
-        free(q);
-    }
+    free(q->ids);
+    free(q->versions);
+    free(q);
     hl_error_set(err, HL_ERR_SYSTEM, 0, "cannot start the consistency-wait poller");
     return NULL;
 }
