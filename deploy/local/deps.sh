@@ -16,7 +16,8 @@ HL_COMPONENT=deps
 
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config clang-format
   librdkafka-dev libpq-dev libavro-dev libcivetweb-dev libmongoc-dev libbson-dev
-  libsodium-dev libcurl4-openssl-dev libcmocka-dev curl)
+  libsodium-dev libcurl4-openssl-dev libcmocka-dev curl
+  libwebsockets-dev)
 FUZZ_PKGS=(clang libclang-rt-14-dev)
 STACK_PKGS=(postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven kcat fortunes
   nginx gettext-base wrk)

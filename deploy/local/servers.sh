@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The three hearlers servers, run from $HL_BUILD_DIR against the local stack of this profile.
-# Usage: servers.sh start|stop|status [command-server|projector|query-server ...]
+# Usage: servers.sh start|stop|status [command-server|projector|query-server|stream-listener ...]
 # Each is configured only through the environment variables its --help lists; this script sets
 # them to this profile's ports. Logs: $HL_LOG_DIR/<server>.log.
 set -euo pipefail
@@ -16,12 +16,14 @@ export HL_PAYMENT_URL=${HL_PAYMENT_URL:-http://127.0.0.1:$HL_PAYMENT_PORT}
 export HL_COMMAND_LISTEN=127.0.0.1:$HL_COMMAND_PORT
 export HL_QUERY_LISTEN=127.0.0.1:$HL_QUERY_PORT
 export HL_PROJECTOR_LISTEN=127.0.0.1:$HL_PROJECTOR_PORT
+export HL_STREAM_LISTEN=127.0.0.1:$HL_STREAM_PORT
 
 port_of() {
   case $1 in
     command-server) echo "$HL_COMMAND_PORT" ;;
     projector) echo "$HL_PROJECTOR_PORT" ;;
     query-server) echo "$HL_QUERY_PORT" ;;
+    stream-listener) echo "$HL_STREAM_PORT" ;;
   esac
 }
 
@@ -29,6 +31,7 @@ healthy() { curl -fsS -o /dev/null "http://127.0.0.1:$1/healthz"; }
 
 start_one() {
   local name=$1 port bin=$HL_BUILD_DIR/$1/$1
+  [[ $name == stream-listener ]] && bin=$HL_BUILD_DIR/query-server/stream-listener
   port=$(port_of "$name")
   [[ -x $bin ]] || hl_die "$bin is missing: run 'make build' first"
   if hl_pid_alive "$name"; then
@@ -53,7 +56,7 @@ stop_one() {
 
 cmd=${1:-}; shift || true
 names=("$@")
-[[ ${#names[@]} -gt 0 ]] || names=(command-server projector query-server)
+[[ ${#names[@]} -gt 0 ]] || names=(command-server projector query-server stream-listener)
 case "$cmd" in
   start) for n in "${names[@]}"; do start_one "$n"; done ;;
   stop)

@@ -66,7 +66,7 @@ up() {
   bash "$HERE/payment.sh" start                  # payment provider simulator (booking saga)
   bash "$HERE/servers.sh" start command-server   # creates the tables Debezium captures
   connect_up
-  bash "$HERE/servers.sh" start projector query-server
+  bash "$HERE/servers.sh" start projector query-server stream-listener
   bash "$HERE/gateway.sh" start
   cat <<MSG
 [stack] up in $((SECONDS - t0))s (profile $HL_PROFILE)
@@ -75,6 +75,7 @@ up() {
   internal ports (loopback only; tools and tests that need a server directly):
   command API   http://127.0.0.1:$HL_COMMAND_PORT
   query API     http://127.0.0.1:$HL_QUERY_PORT
+  streams       http://127.0.0.1:$HL_STREAM_PORT   (SSE and /v1/ws; the gateway routes them)
   projector     http://127.0.0.1:$HL_PROJECTOR_PORT/metrics
   PostgreSQL    postgresql://$HL_PG_USER@127.0.0.1:$HL_PG_PORT/$HL_PG_DB
   Kafka         127.0.0.1:$HL_KAFKA_PORT

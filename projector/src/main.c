@@ -3,6 +3,7 @@
  * dead-lettered) and committed from the stored positions, so a crash replays, never skips. */
 #include "cli.h"
 #include "projector.h"
+#include "feed.h"
 
 #include "hl/config.h"
 #include "hl/events.h"
@@ -46,6 +47,10 @@ static const hl_config_option_t options[] = {
      OPT(max_lag_ms), "/readyz fails while a projection lags more than this, ms"},
     {"writers", "HL_PROJECTOR_WRITERS", HL_OPT_INT, "4", 1, 16, false, OPT(writers),
      "read-model collections written at the same time per batch (1 = one after the other)"},
+    {"feed-topic", "HL_STREAM_FEED_TOPIC", HL_OPT_STRING, "stream.changes", 0, 0, false,
+     OPT(feed_topic), "change-feed topic for the stream listeners (empty: no feed)"},
+    {"schemas-dir", "HL_SCHEMAS_DIR", HL_OPT_STRING, HL_DEFAULT_SCHEMAS_DIR, 0, 0, false,
+     OPT(schemas_dir), "directory holding topics.json and the .avsc files"},
     {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
      "debug|info|warn|error"},
     {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
@@ -419,6 +424,17 @@ static bool flush_batch(pj_ctx_t *ctx, batch_t *b, size_t from, size_t to)
             return false;
         backoff = backoff < 5000 ? backoff * 2 : 5000;
     }
+    /* the change feed, after MongoDB acknowledged the batch and before its offsets are stored
+     * (feed.h); a failure retries the publish only: the writes are done */
+    for (backoff = 100; nplans && ctx->feed;) {
+        hl_error_t err = {0};
+        if (pj_feed_publish(ctx->feed, plans, nplans, 10000, &err))
+            break;
+        HL_WARN("change feed of %zu inputs: %s; retrying in %ld ms", nplans, err.message, backoff);
+        if (retry_wait(ctx, &paused, backoff))
+            return false;
+        backoff = backoff < 5000 ? backoff * 2 : 5000;
+    }
     resume_consumption(ctx, &paused);
     for (size_t i = from; i < to; i++) {
         const pj_route_t *route = pj_route_find(rd_kafka_topic_name(b->msgs[i]->rkt));
@@ -550,6 +566,18 @@ int main(int argc, char **argv)
         HL_WARN("MongoDB not ready (%s); retrying", err.message);
         hl_sleep_or_shutdown(1000);
     }
+    if (ctx.cfg.feed_topic[0]) {
+        for (int64_t deadline = hl_mono_ms() + 60000;
+             !(ctx.feed = pj_feed_new(ctx.cfg.kafka_brokers, ctx.cfg.schema_registry_url,
+                                      ctx.cfg.schemas_dir, ctx.cfg.feed_topic, &err));) {
+            if (hl_mono_ms() > deadline || hl_shutdown_requested() || err.domain == HL_ERR_CONFIG) {
+                HL_ERROR("change feed: %s", err.message);
+                goto done;
+            }
+            HL_WARN("change feed not ready (%s); retrying", err.message);
+            hl_sleep_or_shutdown(1000);
+        }
+    }
     if (!(ctx.dlq_producer = dlq_producer_new(&ctx, &err)) ||
         !(ctx.consumer = consumer_new(&ctx, &err))) {
         HL_ERROR("start-up failed: %s", err.message);
@@ -597,6 +625,7 @@ done:
         rd_kafka_consumer_close(ctx.consumer); /* commits the stored offsets */
         rd_kafka_destroy(ctx.consumer);
     }
+    pj_feed_destroy(ctx.feed);
     if (ctx.dlq_producer) {
         rd_kafka_flush(ctx.dlq_producer, 10000);
         rd_kafka_destroy(ctx.dlq_producer);

@@ -28,6 +28,8 @@ typedef struct {
     char *pg_url;
     long long max_lag_ms;
     long long writers;
+    char *feed_topic;  /* change feed (feed.h); empty = none */
+    char *schemas_dir; /* topics.json + .avsc, for the change feed's schema */
     char *log_level;
     bool log_json;
 } pj_config_t;
@@ -79,6 +81,9 @@ typedef struct pj_ctx {
     rd_kafka_resp_err_t dlq_err;
     long long dlq_late;
     long long dlq_wait_ms; /* how long pj_dead_letter waits for the acknowledgement; 0 = 10 s */
+    /* the change feed (feed.h) the daemon publishes after each acknowledged batch; NULL in the
+     * operator commands and when cfg.feed_topic is empty */
+    struct pj_feed *feed;
 } pj_ctx_t;
 
 /* A route maps a topic to the projection it feeds (metrics label, dead-letter header). */

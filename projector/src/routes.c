@@ -8,6 +8,7 @@
  */
 #include "models.h"
 #include "projector.h"
+#include "feed.h"
 
 #include "hl/events.h"
 #include "hl/log.h"
@@ -109,7 +110,9 @@ pj_result_t pj_apply(pj_ctx_t *ctx, const rd_kafka_message_t *msg, hl_error_t *e
         if (!pj_aliases_refresh(ctx, 1000, &aerr))
             HL_WARN("%s (keeping the previous aliases)", aerr.message);
         bool applied = false;
-        if (!pj_plan_execute(ctx, &plan, &applied, err))
+        const pj_plan_t *one = &plan;
+        if (!pj_plan_execute(ctx, &plan, &applied, err) ||
+            (ctx->feed && !pj_feed_publish(ctx->feed, &one, 1, 10000, err)))
             rc = PJ_RETRY;
         else
             rc = applied ? PJ_APPLIED : PJ_SKIPPED;

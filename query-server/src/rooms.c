@@ -2,6 +2,7 @@
  * Only members read a room's messages (room_members); the inbox holds only the caller's rooms. */
 #include "app.h"
 #include "page.h"
+#include "read_api.h"
 #include "params.h"
 
 #include "hl/mem.h"
@@ -192,10 +193,7 @@ done:
     bson_destroy(&filter);
 }
 
-/* Membership of the caller in room (remembered for cfg.member_cache_ms once seen: SPEC §2 has
- * no command that removes a member): 1 member, 0 not (err: 403 not-a-member or 404 not-found),
- * -1 store error. */
-static int check_member(qs_ctx_t *ctx, const char *room, hl_error_t *err)
+int qs_check_member(qs_ctx_t *ctx, const char *room, hl_error_t *err)
 {
     char id[2 * HL_UUID_STR_LEN + 2];
     int64_t member = 0, now = hl_mono_ms();
@@ -225,8 +223,7 @@ static int check_member(qs_ctx_t *ctx, const char *room, hl_error_t *err)
     return 0;
 }
 
-/* Render a `messages` document as an API item of room into *item (bson_init'ed here). */
-static void render_message(const bson_t *doc, const char *room, bson_t *item)
+void qs_render_message(const bson_t *doc, const char *room, bson_t *item)
 {
     bson_init(item);
     BSON_APPEND_UTF8(item, "message_id", qs_doc_string(doc, "message_id", ""));
@@ -282,7 +279,7 @@ static bool load_page(qs_ctx_t *ctx, const char *room, int64_t lo, int64_t hi, b
         int64_t seq = qs_doc_int(d.docs[i], "seq", 0);
         if (seq < lo || seq > hi || present[hi - seq])
             continue;
-        render_message(d.docs[i], room, &page[hi - seq]);
+        qs_render_message(d.docs[i], room, &page[hi - seq]);
         present[hi - seq] = true;
         snprintf(key, sizeof key, "%s:%lld", room, (long long)seq);
         qs_doc_cache_put(ctx->app->messages, key, &page[hi - seq]);
@@ -345,7 +342,7 @@ void qs_handle_messages(hl_http_request_t *req)
         if (p.cursor.num < before)
             before = p.cursor.num;
     }
-    if (!qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err) || check_member(&ctx, room, &err) <= 0)
+    if (!qs_begin(req, QS_AUTH_REQUIRED, &ctx, &err) || qs_check_member(&ctx, room, &err) <= 0)
         goto fail;
     int known = room_last_seq(&ctx, room, &last_seq, &err);
     if (known < 0)
@@ -372,7 +369,7 @@ void qs_handle_messages(hl_http_request_t *req)
         for (size_t i = 0; i < n; i++) {
             char key[24];
             bson_t item;
-            render_message(d.docs[i], room, &item);
+            qs_render_message(d.docs[i], room, &item);
             snprintf(key, sizeof key, "%zu", i);
             BSON_APPEND_DOCUMENT(&items, key, &item);
             bson_destroy(&item);

@@ -7,6 +7,7 @@
 #include "app.h"
 #include "page.h"
 #include "params.h"
+#include "read_api.h"
 
 #include "hl/mem.h"
 #include "hl/util.h"
@@ -242,6 +243,34 @@ done:
     bson_destroy(&filter);
 }
 
+void qs_render_notification(const bson_t *doc, const qs_docs_t *names, bson_t *item)
+{
+    const char *actor = qs_doc_string(doc, "actor_id", NULL);
+    bson_t who;
+    bson_iter_t it;
+    BSON_APPEND_UTF8(item, "id", qs_doc_string(doc, "_id", ""));
+    BSON_APPEND_UTF8(item, "kind", qs_doc_string(doc, "kind", ""));
+    BSON_APPEND_DOCUMENT_BEGIN(item, "actor", &who);
+    if (actor)
+        BSON_APPEND_UTF8(&who, "id", actor);
+    else
+        BSON_APPEND_NULL(&who, "id");
+    qs_append_name(&who, "display_name", names, actor);
+    bson_append_document_end(item, &who);
+    qs_append_string_or_null(item, "request_id", doc, "request_id");
+    qs_append_string_or_null(item, "room_id", doc, "room_id");
+    qs_append_string_or_null(item, "message_id", doc, "message_id");
+    if (bson_iter_init_find(&it, doc, "seq") &&
+        (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
+        BSON_APPEND_INT64(item, "seq", bson_iter_as_int64(&it));
+    else
+        BSON_APPEND_NULL(item, "seq");
+    qs_append_string_or_null(item, "preview", doc, "preview");
+    qs_append_date(item, "created_at", doc, "created_at");
+    BSON_APPEND_BOOL(item, "read", qs_doc_bool(doc, "read", false));
+    qs_append_date(item, "read_at", doc, "read_at");
+}
+
 /* Reads of notifications per request at most; each reads up to (limit + 1) x 4 documents when
  * only unread ones are wanted, limit + 1 otherwise. */
 #define NOTIFICATION_READS 4
@@ -328,33 +357,11 @@ void qs_handle_notifications(hl_http_request_t *req)
     qs_end(&ctx);
     for (size_t i = 0; i < n; i++) {
         const bson_t *doc = d.docs[i];
-        const char *actor = qs_doc_string(doc, "actor_id", NULL);
         char key[24];
-        bson_t item, who;
-        bson_iter_t it;
+        bson_t item;
         snprintf(key, sizeof key, "%zu", i);
         BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
-        BSON_APPEND_UTF8(&item, "id", qs_doc_string(doc, "_id", ""));
-        BSON_APPEND_UTF8(&item, "kind", qs_doc_string(doc, "kind", ""));
-        BSON_APPEND_DOCUMENT_BEGIN(&item, "actor", &who);
-        if (actor)
-            BSON_APPEND_UTF8(&who, "id", actor);
-        else
-            BSON_APPEND_NULL(&who, "id");
-        qs_append_name(&who, "display_name", &names, actor);
-        bson_append_document_end(&item, &who);
-        qs_append_string_or_null(&item, "request_id", doc, "request_id");
-        qs_append_string_or_null(&item, "room_id", doc, "room_id");
-        qs_append_string_or_null(&item, "message_id", doc, "message_id");
-        if (bson_iter_init_find(&it, doc, "seq") &&
-            (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
-            BSON_APPEND_INT64(&item, "seq", bson_iter_as_int64(&it));
-        else
-            BSON_APPEND_NULL(&item, "seq");
-        qs_append_string_or_null(&item, "preview", doc, "preview");
-        qs_append_date(&item, "created_at", doc, "created_at");
-        BSON_APPEND_BOOL(&item, "read", qs_doc_bool(doc, "read", false));
-        qs_append_date(&item, "read_at", doc, "read_at");
+        qs_render_notification(doc, &names, &item);
         bson_append_document_end(&items, &item);
     }
     char next[QS_CURSOR_TEXT_MAX];

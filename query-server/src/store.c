@@ -1,6 +1,7 @@
 /* store.c: request lifecycle (token, read-your-writes, revocation) and read-model access
  * helpers shared by the routes. */
 #include "app.h"
+#include "read_api.h"
 
 #include "hl/log.h"
 #include "hl/mem.h"
@@ -23,7 +24,7 @@ void qs_client_release(qs_app_t *app, mongoc_client_t *client)
 }
 
 /* A session document with revoked_at set (any non-null value) is revoked. */
-static bool check_not_revoked(qs_ctx_t *ctx, hl_error_t *err)
+bool qs_check_session(qs_ctx_t *ctx, hl_error_t *err)
 {
     qs_app_t *app = ctx->app;
     char key[2 * HL_UUID_STR_LEN + 2];
@@ -74,7 +75,7 @@ bool qs_begin(hl_http_request_t *req, qs_auth_t auth, qs_ctx_t *ctx, hl_error_t 
     if (!qs_await_consistency(ctx->app, req, err))
         goto fail;
     ctx->client = qs_client_acquire(ctx->app);
-    if (ctx->authenticated && !check_not_revoked(ctx, err))
+    if (ctx->authenticated && !qs_check_session(ctx, err))
         goto fail;
     return true;
 fail:

@@ -1,0 +1,31 @@
+/* read_api.h: the pieces of the query API that the stream listener (stream_*.c) shares with the
+ * REST routes, so that a streamed item and its session/membership checks are the query API's
+ * own code, not a copy: the revocation check of a bearer token's session, the membership check
+ * of a room, and the rendering of a message and of a notification as list items (SPEC §3, §8).
+ * All take a qs_ctx_t holding a borrowed store client (qs_client_acquire) and, for the checks,
+ * the verified session (hl_session_verify_header). They do I/O: call them off any event loop. */
+#ifndef QS_READ_API_H
+#define QS_READ_API_H
+
+#include "app.h"
+
+/* Refuse a revoked session: ctx->session verified, ctx->client borrowed. Reads the `sessions`
+ * read model by _id (a session seen live is remembered for cfg.session_cache_ms unless
+ * ctx->consistent). Errors: 401 "revoked-token" (revoked_at set, or the session belongs to
+ * another user); HL_ERR_MONGO. A session not projected yet is accepted. */
+bool qs_check_session(qs_ctx_t *ctx, hl_error_t *err);
+
+/* Membership of ctx->session.user_id in room (lower-case uuid), remembered for
+ * cfg.member_cache_ms once seen. Returns 1 member, 0 not (err: 403 "not-a-member" or 404
+ * "not-found"), -1 store error (HL_ERR_MONGO). */
+int qs_check_member(qs_ctx_t *ctx, const char *room, hl_error_t *err);
+
+/* Render a `messages` read-model document as the item of GET /v1/chat-rooms/{room}/messages
+ * into *item (bson_init'ed here; caller destroys). No I/O. */
+void qs_render_message(const bson_t *doc, const char *room, bson_t *item);
+
+/* Append the fields of the GET /v1/notifications item of `notifications` document doc to item
+ * (an open document); names holds {_id, display_name} of its actor (qs_load_names). No I/O. */
+void qs_render_notification(const bson_t *doc, const qs_docs_t *names, bson_t *item);
+
+#endif

@@ -1,0 +1,144 @@
+/* stream_app.h: the stream listener's process state and the messages its threads exchange
+ * (SPEC §8). Threads:
+ *   - the event loop (stream_loop.c, libwebsockets): owns every connection, subscription,
+ *     channel and send queue; never does I/O other than its sockets;
+ *   - the feed thread (stream_feed.c): consumes every partition of the change feed (no consumer
+ *     group), renders each change once into a refcounted st_event_t (the query API's own
+ *     renderers, read_api.h) and hands it to the loop;
+ *   - the worker pool (stream_work.c): the MongoDB reads of a subscription (session and
+ *     membership checks, the gap after a Last-Event-ID, presence snapshots), results handed to
+ *     the loop.
+ * Hand-over: st_post() appends to the loop's inbox under a mutex and calls lws_cancel_service();
+ * the loop drains it in LWS_CALLBACK_EVENT_WAIT_CANCELLED. */
+#ifndef QS_STREAM_APP_H
+#define QS_STREAM_APP_H
+
+#include "app.h"
+#include "stream_ids.h"
+#include "stream_proto.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct {
+    char *listen;
+    char *kafka_brokers;
+    char *feed_topic;
+    char *schema_registry_url;
+    char *mongo_uri;
+    char *mongo_db;
+    char *token_secret;
+    long long workers;
+    long long send_buffer_bytes;
+    long long heartbeat_ms;
+    long long retry_ms;
+    long long max_connections;
+    char *web_root;
+    char *log_level;
+    bool log_json;
+} st_config_t;
+
+/* One change to fan out, rendered once and shared by every subscriber (refcount changed on the
+ * loop thread only; the feed thread creates it with refs 1 and gives it to the loop). */
+typedef struct st_event {
+    int refs;
+    char channel[96]; /* feed channel: room:<id>, notifications:<user>, presence:<user>, ... */
+    char kind[16];    /* SSE event name; internal kinds: revoked, member-removed */
+    st_pos_t pos;     /* message a=seq; read b=room version; notification a=b=µs, extra=event */
+    int64_t version;  /* room version of a message or read (orders a gap read) */
+    char subject[40]; /* read/member-removed: the member; revoked: the session */
+    int64_t projected_us; /* feed record time (lag) */
+    size_t len;
+    char data[]; /* one-line JSON */
+} st_event_t;
+
+/* New event with data[0..len) copied; refs 1. NULL on OOM. */
+st_event_t *st_event_new(const char *channel, const char *kind, const char *data, size_t len);
+void st_event_unref(st_event_t *ev);
+
+/* A subscription request's gap/initial read, done by a worker. */
+typedef struct st_job {
+    struct st_job *next;
+    uint64_t conn_id; /* the connection (looked up again on the loop; it may be gone) */
+    uint64_t sub_id;
+    st_route_t route;
+    char route_id[37]; /* room or job id */
+    hl_session_t session;
+    bool has_last;
+    st_pos_t from; /* the position to read after (has_last) */
+    bool gap_only; /* a hole-filling read of a live subscription: no checks */
+    /* result */
+    hl_error_t err;
+    bool failed;
+    st_pos_t pos; /* the position after the events (or the current one) */
+    st_event_t **events;
+    size_t nevents;
+    char (*friends)[37]; /* presence: friend ids; friend_versions[i] their user versions */
+    int64_t *friend_versions;
+    size_t nfriends;
+} st_job_t;
+
+void st_job_free(st_job_t *job);
+
+/* Render the notifications documents d (stubs skipped) as events of channel appended to
+ * job->events (*cap its capacity), with the actors' names read once (stream_work.c). */
+bool st_render_notifications(qs_ctx_t *ctx, const char *channel, qs_docs_t *d, st_job_t *job,
+                             size_t *cap, hl_error_t *err);
+
+/* What the loop's inbox carries. */
+typedef enum { ST_MSG_EVENT, ST_MSG_JOB } st_msg_kind_t;
+
+typedef struct st_msg {
+    struct st_msg *next;
+    st_msg_kind_t kind;
+    st_event_t *event;
+    st_job_t *job;
+} st_msg_t;
+
+typedef struct st_app {
+    st_config_t cfg;
+    qs_app_t qs; /* the query server's store access (pool, keys, aliases, caches) */
+    struct lws_context *lws;
+    /* inbox of the loop */
+    pthread_mutex_t inbox_lock;
+    st_msg_t *inbox_head, *inbox_tail;
+    /* worker pool */
+    pthread_mutex_t jobs_lock;
+    pthread_cond_t jobs_cond;
+    st_job_t *jobs_head, *jobs_tail;
+    pthread_t *workers;
+    size_t nworkers;
+    /* channels some subscriber listens to (the feed thread renders only those): guarded */
+    pthread_mutex_t interest_lock;
+    struct st_interest *interest;
+    pthread_t feed_thread;
+    atomic_bool feed_ready;  /* every partition of the feed assigned */
+    atomic_bool mongo_ready; /* last store round trip succeeded */
+    atomic_bool stopping;
+} st_app_t;
+
+/* Hand a message to the loop and wake it (any thread; takes msg over). */
+void st_post(st_app_t *app, st_msg_t *msg);
+
+/* Interest of the loop's subscribers in a feed channel (add +1/-1 on the loop; feed thread
+ * asks st_interested). */
+void st_interest_add(st_app_t *app, const char *channel, int delta);
+bool st_interested(st_app_t *app, const char *channel);
+
+/* Worker pool (stream_work.c): start cfg.workers threads; queue a job (takes it over; its
+ * result comes back as ST_MSG_JOB); stop and join. */
+bool st_workers_start(st_app_t *app, hl_error_t *err);
+void st_job_submit(st_app_t *app, st_job_t *job);
+void st_workers_stop(st_app_t *app);
+
+/* Feed thread (stream_feed.c). */
+bool st_feed_start(st_app_t *app, hl_error_t *err);
+void st_feed_stop(st_app_t *app);
+
+/* The event loop (stream_loop.c): create the lws context on cfg.listen; run until shutdown. */
+bool st_loop_init(st_app_t *app, hl_error_t *err);
+void st_loop_run(st_app_t *app);
+void st_loop_destroy(st_app_t *app);
+
+#endif

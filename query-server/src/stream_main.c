@@ -1,0 +1,127 @@
+/* stream-listener: the read side's real-time streams (SPEC §8): SSE routes and the /v1/ws
+ * WebSocket on one libwebsockets event loop, fed by the projector's change feed
+ * (stream.changes), with the query server's session, membership and rendering code
+ * (read_api.h). See stream_app.h for its threads. */
+#include "stream_app.h"
+
+#include "hl/config.h"
+#include "hl/log.h"
+#include "hl/server.h"
+#include "hl/signals.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define OPT(field) offsetof(st_config_t, field)
+static const hl_config_option_t options[] = {
+    {"listen", "HL_STREAM_LISTEN", HL_OPT_STRING, "127.0.0.1:8083", 0, 0, false, OPT(listen),
+     "address:port of the SSE and WebSocket streams"},
+    {"kafka-brokers", "HL_KAFKA_BROKERS", HL_OPT_STRING, "127.0.0.1:29092", 0, 0, false,
+     OPT(kafka_brokers), "Kafka bootstrap servers"},
+    {"feed-topic", "HL_STREAM_FEED_TOPIC", HL_OPT_STRING, "stream.changes", 0, 0, false,
+     OPT(feed_topic), "the projector's change-feed topic"},
+    {"schema-registry-url", "HL_SCHEMA_REGISTRY_URL", HL_OPT_STRING,
+     "http://127.0.0.1:28081/apis/ccompat/v7", 0, 0, false, OPT(schema_registry_url),
+     "Confluent-compatible schema registry base URL"},
+    {"mongo-uri", "HL_MONGO_URI", HL_OPT_STRING, "mongodb://127.0.0.1:27027/", 0, 0, false,
+     OPT(mongo_uri), "MongoDB connection string"},
+    {"mongo-db", "HL_MONGO_DB", HL_OPT_STRING, "hearlers_read", 0, 0, false, OPT(mongo_db),
+     "read-model database"},
+    {"token-secret", "HL_TOKEN_SECRET", HL_OPT_STRING, "hearlers-dev-secret-change-me", 0, 0, true,
+     OPT(token_secret), "secret shared with command-server for verifying tokens"},
+    {"workers", "HL_STREAM_WORKERS", HL_OPT_INT, "4", 1, 64, false, OPT(workers),
+     "threads doing the MongoDB reads of subscriptions (checks, gaps, snapshots)"},
+    {"send-buffer-bytes", "HL_STREAM_SEND_BUFFER", HL_OPT_INT, "262144", 4096, 16777216, false,
+     OPT(send_buffer_bytes), "queued bytes per connection before it is closed as too slow"},
+    {"heartbeat-ms", "HL_STREAM_HEARTBEAT_MS", HL_OPT_INT, "15000", 100, 600000, false,
+     OPT(heartbeat_ms), "idle time after which a heartbeat is sent, ms"},
+    {"retry-ms", "HL_STREAM_RETRY_MS", HL_OPT_INT, "1000", 0, 600000, false, OPT(retry_ms),
+     "the SSE retry: field sent on connect, ms"},
+    {"max-connections", "HL_STREAM_MAX_CONNECTIONS", HL_OPT_INT, "20000", 16, 1000000, false,
+     OPT(max_connections), "connections the loop is sized for (raise ulimit -n to match)"},
+    {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
+     "debug|info|warn|error"},
+    {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
+     "JSON lines logs"},
+};
+#define NOPTS (sizeof options / sizeof options[0])
+
+int main(int argc, char **argv)
+{
+    static st_app_t app;
+    hl_error_t err = {0};
+    int rc = 1;
+    mongoc_uri_t *uri = NULL;
+    bool workers = false, feed = false;
+    pthread_mutex_init(&app.inbox_lock, NULL);
+    pthread_mutex_init(&app.jobs_lock, NULL);
+    pthread_mutex_init(&app.interest_lock, NULL);
+    pthread_cond_init(&app.jobs_cond, NULL);
+    pthread_mutex_init(&app.qs.aliases.lock, NULL);
+    int code = hl_server_configure("stream-listener", options, NOPTS, &app.cfg, OPT(log_level),
+                                   OPT(log_json), argc, argv);
+    if (code >= 0) {
+        rc = code;
+        goto done;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    /* the query server's store state: the same checks and caches as the query API */
+    qs_config_t *q = &app.qs.cfg;
+    q->mongo_uri = app.cfg.mongo_uri;
+    q->mongo_db = app.cfg.mongo_db;
+    q->alias_ttl_ms = 1000;
+    q->session_cache_ms = 1000;
+    q->member_cache_ms = 60000;
+    q->name_cache_ms = 1000;
+    if (!hl_token_key_derive(&app.qs.session_key, app.cfg.token_secret, "session", &err) ||
+        !hl_token_key_derive(&app.qs.consistency_key, app.cfg.token_secret, "consistency", &err)) {
+        HL_ERROR("%s", err.message);
+        goto done;
+    }
+    app.qs.sessions = qs_cache_new(8192);
+    app.qs.members = qs_cache_new(8192);
+    app.qs.messages = qs_doc_cache_new(1024);
+    app.qs.names = qs_doc_cache_new(16384);
+    mongoc_init();
+    hl_log_route_mongoc();
+    bson_error_t berr;
+    if (!(uri = mongoc_uri_new_with_error(app.cfg.mongo_uri, &berr))) {
+        HL_ERROR("bad --mongo-uri: %s", berr.message);
+        rc = 2;
+        goto done;
+    }
+    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE, (int32_t)app.cfg.workers + 2);
+    app.qs.pool = mongoc_client_pool_new(uri);
+    mongoc_client_pool_set_appname(app.qs.pool, "hearlers-stream-listener");
+    mongoc_client_pool_set_error_api(app.qs.pool, MONGOC_ERROR_API_VERSION_2);
+    atomic_store(&app.mongo_ready, true);
+    if (!st_loop_init(&app, &err) || !(workers = st_workers_start(&app, &err)) ||
+        !(feed = st_feed_start(&app, &err))) {
+        HL_ERROR("start-up failed: %s", err.message);
+        goto done;
+    }
+    HL_INFO("streams listening on http://%s (feed %s)", app.cfg.listen, app.cfg.feed_topic);
+    st_loop_run(&app);
+    HL_INFO("shutting down: closing streams");
+    rc = 0;
+done:
+    atomic_store(&app.stopping, true);
+    if (feed)
+        st_feed_stop(&app);
+    if (workers)
+        st_workers_stop(&app);
+    st_loop_destroy(&app);
+    if (app.qs.pool)
+        mongoc_client_pool_destroy(app.qs.pool);
+    mongoc_uri_destroy(uri);
+    if (app.qs.pool)
+        mongoc_cleanup();
+    qs_cache_destroy(app.qs.sessions);
+    qs_cache_destroy(app.qs.members);
+    qs_doc_cache_destroy(app.qs.messages);
+    qs_doc_cache_destroy(app.qs.names);
+    hl_config_free(options, NOPTS, &app.cfg);
+    return rc;
+}

@@ -1,0 +1,348 @@
+"""Real-time streams (issue 11, SPEC §8) against the real stack: the projector's change feed
+(stream.changes) and the stream listener's SSE routes and /v1/ws WebSocket. Every streamed item
+is compared with what the query API answers right after; resumes read the gap from the read
+models (Last-Event-ID), however long it is."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import (COMMAND, QUERY, ROOT, befriend, eventually, http, login, new_user)
+from stream_client import SSE, WS
+
+PORT = int(os.environ["HL_STREAM_PORT"])
+BUILD = os.environ.get("HL_BUILD_DIR", os.path.join(ROOT, "build"))
+LISTENER = os.path.join(BUILD, "query-server", "stream-listener")
+
+
+def send(room, headers, body=None):
+    r = http("POST", f"{COMMAND}/v1/chat-rooms/{room}/messages",
+             {"body": body or f"hello {uuid.uuid4().hex[:8]}", "client_message_id": uuid.uuid4().hex},
+             headers)
+    assert r.status == 201, r.body
+    return r.json()
+
+
+def pair():
+    """Two friends with a direct room: (a_id, a_headers, b_id, b_headers, room)."""
+    a, ah, _, _ = new_user("Ada")
+    b, bh, _, _ = new_user("Bob")
+    befriend(ah, b, bh)
+    r = http("POST", f"{COMMAND}/v1/chat-rooms", {"member_ids": [b]}, ah)
+    assert r.status in (200, 201), r.body
+    room = r.json()["room_id"]
+    for h in (ah, bh):  # streams answer as the query API does: only once the room is projected
+        eventually(lambda: http("GET", f"{QUERY}/v1/chat-rooms/{room}/messages", None, h).status
+                   == 200, 30, "the room in the read models")
+    return a, ah, b, bh, room
+
+
+def room_path(room):
+    return f"/v1/chat-rooms/{room}/messages/stream"
+
+
+def query_message(room, headers, seq):
+    r = http("GET", f"{QUERY}/v1/chat-rooms/{room}/messages?before_seq={seq + 1}&limit=1", None,
+             headers)
+    assert r.status == 200, r.body
+    return r.json()["items"][0]
+
+
+def open_room(room, headers, port=PORT, last=None, **kw):
+    h = dict(headers)
+    if last:
+        h["Last-Event-ID"] = last
+    s = SSE(port, room_path(room), h, **kw)
+    assert s.status == 200, s.body
+    assert s.headers["Content-Type"].startswith("text/event-stream")
+    return s
+
+
+def wait_subscribed(stream, room, headers, sender_headers):
+    """Send messages until the stream shows one (the subscription's start is asynchronous):
+    returns that event."""
+    ev = None
+    for _ in range(50):
+        send(room, sender_headers)
+        try:
+            ev = stream.next_event(timeout=1)
+        except (socket.timeout, TimeoutError):
+            continue
+        if ev:
+            return ev
+    pytest.fail("the stream never delivered")
+
+
+def test_room_stream_live_message_and_read_equal_query_api():
+    a, ah, b, bh, room = pair()
+    s = open_room(room, ah)
+    first = wait_subscribed(s, room, ah, bh)
+    assert first["event"] == "message"
+    assert s.retry == 1000
+    t0 = time.monotonic()
+    sent = send(room, bh, "live one")
+    ev = s.next_event(timeout=5)
+    latency = time.monotonic() - t0
+    assert ev["event"] == "message" and ev["data"]["seq"] == sent["seq"]
+    assert ev["data"] == query_message(room, ah, sent["seq"])
+    assert latency < 3, latency
+    r = http("POST", f"{COMMAND}/v1/chat-rooms/{room}/read", {"up_to_seq": sent["seq"]}, ah)
+    assert r.status == 200, r.body
+    ev = s.next_event(timeout=5)
+    assert ev["event"] == "read" and ev["data"] == {"user_id": a, "up_to_seq": sent["seq"]}
+    s.close()
+
+
+def test_resume_after_5_missed_then_live():
+    a, ah, b, bh, room = pair()
+    s = open_room(room, ah)
+    last = wait_subscribed(s, room, ah, bh)["id"]
+    s.close()
+    seqs = [send(room, bh)["seq"] for _ in range(5)]
+    eventually(lambda: query_message(room, ah, seqs[-1])["seq"] == seqs[-1], 15, "projection")
+    s = open_room(room, ah, last=last)
+    got = s.events(5)
+    assert [e["data"]["seq"] for e in got] == seqs
+    assert [e["data"] for e in got] == [query_message(room, ah, q) for q in seqs]
+    live = send(room, bh)
+    ev = s.next_event(timeout=5)
+    assert ev["data"]["seq"] == live["seq"]  # no duplicate, no hole
+    s.close()
+
+
+def test_resume_after_1000_missed():
+    a, ah, b, bh, room = pair()
+    s = open_room(room, ah)
+    last = wait_subscribed(s, room, ah, bh)["id"]
+    s.close()
+    seqs = [send(room, bh, f"m{i}")["seq"] for i in range(1000)]
+    def projected():
+        items = http("GET", f"{QUERY}/v1/chat-rooms/{room}/messages?limit=1", None, ah)
+        return items.json()["items"] and items.json()["items"][0]["seq"] == seqs[-1]
+    eventually(projected, 120, "projection of 1000 messages")
+    s = open_room(room, ah, last=last, timeout=60)
+    got = s.events(1000, timeout=60)
+    assert [e["data"]["seq"] for e in got] == seqs
+    s.close()
+
+
+def test_refusals_are_problem_documents():
+    a, ah, b, bh, room = pair()
+    c, ch, _, _ = new_user("Cy")
+    cases = [
+        (SSE(PORT, room_path(room)), 401, "missing-token"),
+        (SSE(PORT, room_path(room), {"Authorization": "Bearer nope"}), 401, "invalid-token"),
+        (SSE(PORT, room_path(room), ch), 403, "not-a-member"),
+        (SSE(PORT, room_path(str(uuid.uuid4())), ah), 404, "not-found"),
+        (SSE(PORT, room_path(room), {**ah, "Last-Event-ID": "garbage"}), 400,
+         "invalid-last-event-id"),
+        (SSE(PORT, "/v1/nope/stream", ah), 404, "not-found"),
+    ]
+    for s, status, reason in cases:
+        assert s.status == status, (s.status, s.body)
+        p = s.problem()
+        assert p["type"] == f"urn:hearlers:problem:{reason}" and p["status"] == status, p
+        assert s.headers["Content-Type"] == "application/problem+json"
+        s.close()
+    # an id of another stream
+    n = SSE(PORT, "/v1/notifications/stream", ah)
+    assert n.status == 200
+    n.close()
+    other = open_room(room, ah)
+    rid = wait_subscribed(other, room, ah, bh)["id"]
+    other.close()
+    s = SSE(PORT, "/v1/notifications/stream", {**ah, "Last-Event-ID": rid})
+    assert s.status == 400 and "another stream" in s.problem()["detail"], s.body
+
+
+def test_access_token_parameter_and_last_event_id_parameter():
+    a, ah, b, bh, room = pair()
+    token = ah["Authorization"].split()[1]
+    s = SSE(PORT, f"{room_path(room)}?access_token={token}")
+    assert s.status == 200, s.body
+    first = wait_subscribed(s, room, ah, bh)
+    s.close()
+    sent = send(room, bh)
+    s = SSE(PORT, f"{room_path(room)}?access_token={token}&last_event_id={first['id']}")
+    assert s.status == 200, s.body
+    assert s.next_event(timeout=10)["data"]["seq"] == sent["seq"]
+    s.close()
+    log = open(os.path.join(os.environ["HL_LOG_DIR"], "stream-listener.log")).read()
+    assert token not in log
+
+
+def test_notifications_stream_item_equals_query_api():
+    a, ah, b, bh, room = pair()
+    s = SSE(PORT, "/v1/notifications/stream", ah)
+    assert s.status == 200, s.body
+    time.sleep(0.3)  # the subscription starts asynchronously; a missed one comes on resume
+    send(room, bh, "notify me")
+    ev = s.next_event(timeout=10)
+    assert ev["event"] == "notification"
+    items = http("GET", f"{QUERY}/v1/notifications?limit=5", None, ah).json()["items"]
+    assert ev["data"] in items
+    last = ev["id"]
+    s.close()
+    for i in range(3):
+        send(room, bh, f"while away {i}")
+    eventually(lambda: len(http("GET", f"{QUERY}/v1/notifications?limit=10", None, ah)
+                           .json()["items"]) >= 4, 15, "notifications")
+    s = SSE(PORT, "/v1/notifications/stream", {**ah, "Last-Event-ID": last})
+    got = s.events(3)
+    assert [e["data"]["preview"] for e in got] == [f"while away {i}" for i in range(3)]
+    s.close()
+
+
+def test_stream_ends_after_log_out():
+    a, ah, b, bh, room = pair()
+    s = open_room(room, ah)
+    wait_subscribed(s, room, ah, bh)
+    r = http("DELETE", f"{COMMAND}/v1/sessions/current", None, ah)
+    assert r.status == 204
+    t0 = time.monotonic()
+    assert s.ended(10), "the stream of a revoked session stayed open"
+    assert time.monotonic() - t0 < 4
+    # a new stream is refused once the session read model shows the log-out (the live-session
+    # cache of the query API's check lasts 1 s)
+    def refused():
+        s = SSE(PORT, room_path(room), ah)
+        s.close()
+        return s.status == 401 and s.problem()["type"].endswith("revoked-token")
+    eventually(refused, 5, "401 revoked-token")
+
+
+def test_websocket_subscribe_resume_and_errors():
+    a, ah, b, bh, room = pair()
+    ws = WS(PORT, headers=ah)
+    assert ws.status == 101
+    ws.send({"op": "subscribe", "channel": f"room:{room}"})
+    time.sleep(0.3)
+    sent = send(room, bh)
+    m = ws.recv_event()
+    assert m["channel"] == f"room:{room}" and m["event"] == "message"
+    assert m["data"] == query_message(room, ah, sent["seq"])
+    ws.send({"op": "dance"})
+    err = ws.recv_event()
+    assert err["error"]["type"].endswith("unknown-op"), err
+    ws.send({"op": "subscribe", "channel": "notifications", "last_event_id": m["id"]})
+    err = ws.recv_event()
+    assert err["channel"] == "notifications" and err["error"]["status"] == 400, err
+    ws.send({"op": "subscribe", "channel": f"room:{uuid.uuid4()}"})
+    err = ws.recv_event()
+    assert err["error"]["status"] == 404, err
+    ws.send({"op": "unsubscribe", "channel": f"room:{room}"})
+    missed = [send(room, bh)["seq"] for _ in range(3)]
+    eventually(lambda: query_message(room, ah, missed[-1]), 15, "projection")
+    ws.send({"op": "subscribe", "channel": f"room:{room}", "last_event_id": m["id"]})
+    got = [ws.recv_event() for _ in range(3)]
+    assert [g["data"]["seq"] for g in got] == missed
+    ws.send_text("x" * 70000)
+    assert ws.recv(timeout=10) is None and ws.close_code == 1009
+    ws.close()
+    bad = WS(PORT, headers={"Authorization": "Bearer nope"})
+    assert bad.status != 101
+    bad.close()
+
+
+def test_presence_stream_snapshot_then_changes():
+    a, ah, b, bh, room = pair()
+    s = SSE(PORT, "/v1/friends/presence/stream", ah)
+    assert s.status == 200, s.body
+    snap = s.next_event(timeout=10)
+    assert snap["event"] == "snapshot"
+    assert [i["user_id"] for i in snap["data"]["items"]] == [b]
+    r = http("PUT", f"{COMMAND}/v1/users/me/presence", {"status": "away"}, bh)
+    assert r.status == 200, r.body
+    ev = s.next_event(timeout=10)
+    assert ev["event"] == "presence" and ev["data"]["user_id"] == b
+    assert ev["data"]["presence"] == "away"
+    assert http("GET", f"{QUERY}/v1/users/{b}").json()["presence"] == "away"
+    s.close()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_listener(port, **env):
+    e = dict(os.environ, HL_STREAM_LISTEN=f"127.0.0.1:{port}",
+             HL_KAFKA_BROKERS=f"127.0.0.1:{os.environ['HL_KAFKA_PORT']}",
+             HL_SCHEMA_REGISTRY_URL=os.environ["HL_REGISTRY_URL"],
+             HL_MONGO_URI=f"mongodb://127.0.0.1:{os.environ['HL_MONGO_PORT']}/",
+             HL_MONGO_DB=os.environ["HL_MONGO_DB"], **env)
+    log = open(os.path.join(os.environ["HL_LOG_DIR"], f"stream-listener-{port}.log"), "ab")
+    p = subprocess.Popen([LISTENER], env=e, stdout=log, stderr=log, start_new_session=True)
+
+    def ready():
+        try:
+            return http("GET", f"http://127.0.0.1:{port}/readyz", timeout=2).status == 200
+        except OSError:
+            return False
+    eventually(ready, 30, "a second stream listener")
+    return p
+
+
+def test_resume_after_kill_9_of_the_listener():
+    port = free_port()
+    p = start_listener(port)
+    try:
+        a, ah, b, bh, room = pair()
+        s = open_room(room, ah, port=port)
+        last = wait_subscribed(s, room, ah, bh)["id"]
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        s.close()
+        seqs = [send(room, bh)["seq"] for _ in range(4)]
+        p = start_listener(port)
+        s = open_room(room, ah, port=port, last=last)
+        assert [e["data"]["seq"] for e in s.events(4)] == seqs
+        s.close()
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_slow_reader_is_disconnected_fast_reader_keeps_up():
+    port = free_port()
+    p = start_listener(port, HL_STREAM_SEND_BUFFER="8192")
+    try:
+        a, ah, b, bh, room = pair()
+        slow = open_room(room, bh, port=port, rcvbuf=4096)
+        fast = open_room(room, ah, port=port)
+        wait_subscribed(fast, room, ah, bh)
+        big = "y" * 3900
+        lat = []
+        for _ in range(100):
+            t0 = time.monotonic()
+            sent = send(room, ah, big)
+            while True:
+                ev = fast.next_event(timeout=10)
+                if ev["data"]["seq"] == sent["seq"]:
+                    break
+            lat.append(time.monotonic() - t0)
+        metrics = http("GET", f"http://127.0.0.1:{port}/metrics").body.decode()
+        slow_line = [l for l in metrics.splitlines()
+                     if l.startswith("hl_stream_slow_disconnects_total")]
+        assert slow_line and int(float(slow_line[0].split()[-1])) >= 1, slow_line
+        lat.sort()
+        assert lat[len(lat) // 2] < 1.0, lat
+        slow.close()
+        fast.close()
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_metrics_and_readyz():
+    r = http("GET", f"http://127.0.0.1:{PORT}/readyz")
+    assert r.status == 200 and r.json()["feed"] is True, r.body
+    text = http("GET", f"http://127.0.0.1:{PORT}/metrics").body.decode()
+    for name in ("hl_stream_connections", "hl_stream_events_sent_total"):
+        assert name in text

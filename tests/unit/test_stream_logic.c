@@ -1,0 +1,165 @@
+/* Unit tests of the stream listener's pure parts (stream_ids.h, stream_proto.h) and of the
+ * projector's change-feed derivation (feed.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "feed.h"
+#include "stream_ids.h"
+#include "stream_proto.h"
+
+#include <string.h>
+
+#define ROOM "01a23789-6934-72b2-b15c-136da2763dbb"
+#define EV   "01a23789-0000-7000-8000-000000000001"
+
+static void test_ids_round_trip_and_other_stream(void **state)
+{
+    (void)state;
+    st_pos_t p = {.a = 42, .b = 7}, q;
+    char id[ST_ID_MAX];
+    hl_error_t err = {0};
+    st_id_format("room:" ROOM, &p, id);
+    assert_true(st_id_parse("room:" ROOM, id, &q, &err));
+    assert_int_equal(q.a, 42);
+    assert_int_equal(q.b, 7);
+    assert_false(st_id_parse("notifications:" ROOM, id, &q, &err));
+    assert_string_equal(err.reason, "invalid-last-event-id");
+    assert_non_null(strstr(err.message, "another stream"));
+    st_pos_t n = {.a = 1700000000000000, .b = 1700000000000000};
+    memcpy(n.extra, EV, sizeof EV);
+    st_id_format("notifications:u", &n, id);
+    assert_true(st_id_parse("notifications:u", id, &q, &err));
+    assert_string_equal(q.extra, EV);
+    assert_false(st_pos_after(&q, &n));
+    q.extra[35] = '2';
+    assert_true(st_pos_after(&q, &n));
+}
+
+static void test_ids_malformed(void **state)
+{
+    (void)state;
+    const char *bad[] = {"",
+                         "garbage",
+                         "zzzzzzzz.1.2",
+                         "00000000.1",
+                         "00000000.1.2.x",
+                         "00000000.-1.2",
+                         "00000000.1.2.3.4",
+                         "00000000.1234567890123456789.0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        st_pos_t q;
+        hl_error_t err = {0};
+        assert_false(st_id_parse("room:" ROOM, bad[i], &q, &err));
+        assert_int_equal(err.code, 400);
+    }
+}
+
+static void test_ws_ops(void **state)
+{
+    (void)state;
+    st_ws_op_t op;
+    hl_error_t err = {0};
+    const char *ok = "{\"op\":\"subscribe\",\"channel\":\"room:" ROOM "\",\"last_event_id\":\"x\"}";
+    assert_true(st_ws_op_parse(ok, strlen(ok), &op, &err));
+    assert_int_equal(op.op, ST_OP_SUBSCRIBE);
+    assert_string_equal(op.last_event_id, "x");
+    char id[37];
+    assert_int_equal(st_channel_route(op.channel, id), ST_ROUTE_ROOM);
+    assert_string_equal(id, ROOM);
+    const char *cases[][2] = {{"{\"op\":\"dance\",\"channel\":\"presence\"}", "unknown-op"},
+                              {"[1,2]", "unknown-op"},
+                              {"not json", "invalid-json"},
+                              {"{\"op\":\"subscribe\"}", "invalid-channel"},
+                              {"{\"op\":\"subscribe\",\"channel\":1}", "invalid-channel"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hl_error_clear(&err);
+        assert_false(st_ws_op_parse(cases[i][0], strlen(cases[i][0]), &op, &err));
+        assert_string_equal(err.reason, cases[i][1]);
+    }
+}
+
+static void test_routes_and_frames(void **state)
+{
+    (void)state;
+    char id[37], buf[256];
+    assert_int_equal(st_route_match("/v1/chat-rooms/" ROOM "/messages/stream", id), ST_ROUTE_ROOM);
+    assert_string_equal(id, ROOM);
+    assert_int_equal(st_route_match("/v1/chat-rooms/nope/messages/stream", id), ST_ROUTE_ROOM);
+    assert_string_equal(id, "");
+    assert_int_equal(st_route_match("/v1/notifications/stream", id), ST_ROUTE_NOTIFICATIONS);
+    assert_int_equal(st_route_match("/v1/friends/presence/stream", id), ST_ROUTE_PRESENCE);
+    assert_int_equal(st_route_match("/v1/jobs/" ROOM "/stream", id), ST_ROUTE_JOB);
+    assert_int_equal(st_route_match("/v1/chat-rooms/a/b/messages/stream", id), ST_ROUTE_NONE);
+    size_t n = st_sse_event(buf, sizeof buf, "i", "message", "{\"a\":1}", 7);
+    assert_string_equal(buf, "id: i\nevent: message\ndata: {\"a\":1}\n\n");
+    assert_int_equal(n, strlen(buf));
+    assert_int_equal(st_sse_event(buf, 10, "i", "message", "{\"a\":1}", 7), 0);
+    st_ws_event(buf, sizeof buf, "presence", "i", "presence", "{}", 2);
+    assert_string_equal(
+        buf, "{\"channel\":\"presence\",\"id\":\"i\",\"event\":\"presence\",\"data\":{}}");
+    hl_error_t err = {0};
+    hl_error_set(&err, HL_ERR_MONGO, 1, "secret detail");
+    assert_int_equal(st_problem_json(&err, "/x", buf, sizeof buf), 500);
+    assert_null(strstr(buf, "secret"));
+}
+
+static void test_feed_changes_of_plans(void **state)
+{
+    (void)state;
+    pj_plan_t plan;
+    pj_plan_init(&plan);
+    pj_op_t *m = pj_plan_add(&plan, PJ_OP_UPSERT, "messages");
+    BSON_APPEND_UTF8(&m->filter, "_id", ROOM ":0000000000000000003");
+    bson_t set;
+    BSON_APPEND_DOCUMENT_BEGIN(&m->update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "room_id", ROOM);
+    BSON_APPEND_INT64(&set, "seq", 3);
+    BSON_APPEND_INT64(&set, "room_version", 9);
+    bson_append_document_end(&m->update, &set);
+    pj_op_t *r = pj_plan_add(&plan, PJ_OP_UPSERT, "room_members");
+    BSON_APPEND_UTF8(&r->filter, "_id", ROOM ":u");
+    BSON_APPEND_DOCUMENT_BEGIN(&r->update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "room_id", ROOM);
+    BSON_APPEND_INT64(&set, "room_version", 1); /* room creation: not a read marker */
+    bson_append_document_end(&r->update, &set);
+    pj_op_t *n = pj_plan_add(&plan, PJ_OP_UPSERT, "notifications");
+    BSON_APPEND_UTF8(&n->filter, "_id", "u:0001700000000000000:" EV);
+    BSON_APPEND_DOCUMENT_BEGIN(&n->update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "user_id", "u");
+    BSON_APPEND_UTF8(&set, "kind", "new_message");
+    bson_append_document_end(&n->update, &set);
+    pj_op_t *d = pj_plan_add(&plan, PJ_OP_DELETE, "room_members");
+    BSON_APPEND_UTF8(&d->filter, "_id", ROOM ":gone");
+    pj_op_t *o = pj_plan_add(&plan, PJ_OP_UPSERT, "inbox"); /* not streamed */
+    BSON_APPEND_UTF8(&o->filter, "_id", "x");
+    pj_feed_change_t c[8];
+    size_t k = pj_feed_changes(&plan, c, 8);
+    assert_int_equal(k, 3);
+    assert_string_equal(c[0].channel, "room:" ROOM);
+    assert_string_equal(c[0].kind, "message");
+    assert_int_equal(c[0].position, 3);
+    assert_int_equal(c[0].version, 9);
+    assert_string_equal(c[0].key, ROOM);
+    assert_string_equal(c[1].channel, "notifications:u");
+    assert_int_equal(c[1].position, 1700000000000000);
+    assert_string_equal(c[1].key, "u");
+    assert_string_equal(c[2].kind, "member-removed");
+    assert_non_null(strstr(c[2].document, "gone"));
+    pj_feed_changes_free(c, k);
+    pj_plan_destroy(&plan);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ids_round_trip_and_other_stream),
+        cmocka_unit_test(test_ids_malformed),
+        cmocka_unit_test(test_ws_ops),
+        cmocka_unit_test(test_routes_and_frames),
+        cmocka_unit_test(test_feed_changes_of_plans),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
