@@ -260,7 +260,9 @@ void st_feed_stop(st_app_t *app)
     if (!f->rk)
         return;
     pthread_join(app->feed_thread, NULL);
-    rd_kafka_destroy(f->rk); /* assign() only: nothing to commit, no group to leave */
+    /* assign() only: nothing to commit, no group to leave, so no consumer close (which can
+     * wait on the group coordinator) */
+    rd_kafka_destroy_flags(f->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     for (size_t i = 0; i < f->nschemas; i++) {
         avro_value_iface_decref(f->schemas[i].iface);
         avro_schema_decref(f->schemas[i].schema);

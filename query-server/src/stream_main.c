@@ -123,5 +123,7 @@ done:
     qs_doc_cache_destroy(app.qs.messages);
     qs_doc_cache_destroy(app.qs.names);
     hl_config_free(options, NOPTS, &app.cfg);
+    if (rc == 0)
+        HL_INFO("stopped");
     return rc;
 }
