@@ -293,7 +293,12 @@ def start_listener(port, **env):
             return http("GET", f"http://127.0.0.1:{port}/readyz", timeout=2).status == 200
         except OSError:
             return False
-    eventually(ready, 30, "a second stream listener")
+    try:
+        eventually(ready, 30, "a second stream listener")
+    except BaseException:
+        p.kill()
+        p.wait()
+        raise
     return p
 
 
