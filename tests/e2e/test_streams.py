@@ -69,18 +69,13 @@ def open_room(room, headers, port=PORT, last=None, **kw):
 
 
 def wait_subscribed(stream, room, headers, sender_headers):
-    """Send messages until the stream shows one (the subscription's start is asynchronous):
-    returns that event."""
-    ev = None
-    for _ in range(50):
-        send(room, sender_headers, base=COMMAND_DIRECT)
-        try:
-            ev = stream.next_event(timeout=1)
-        except (socket.timeout, TimeoutError):
-            continue
-        if ev:
-            return ev
-    pytest.fail("the stream never delivered")
+    """Send one message and return its event. The listener answers 200 only once the
+    subscription is attached to its channel, so a message sent now is delivered (live or from
+    the read model); the bound is the projection's latency on a loaded machine."""
+    sent = send(room, sender_headers, base=COMMAND_DIRECT)
+    ev = stream.next_event(timeout=30)
+    assert ev and ev["event"] == "message" and ev["data"]["seq"] == sent["seq"], ev
+    return ev
 
 
 def test_room_stream_live_message_and_read_equal_query_api():
@@ -91,14 +86,14 @@ def test_room_stream_live_message_and_read_equal_query_api():
     assert s.retry == 1000
     t0 = time.monotonic()
     sent = send(room, bh, "live one")
-    ev = s.next_event(timeout=5)
+    ev = s.next_event(timeout=15)
     latency = time.monotonic() - t0
     assert ev["event"] == "message" and ev["data"]["seq"] == sent["seq"]
     assert ev["data"] == query_message(room, ah, sent["seq"])
-    assert latency < 3, latency
+    assert latency < 5, latency
     r = http("POST", f"{COMMAND}/v1/chat-rooms/{room}/read", {"up_to_seq": sent["seq"]}, ah)
     assert r.status == 200, r.body
-    ev = s.next_event(timeout=5)
+    ev = s.next_event(timeout=15)
     assert ev["event"] == "read" and ev["data"] == {"user_id": a, "up_to_seq": sent["seq"]}
     s.close()
 
@@ -116,7 +111,7 @@ def test_resume_after_5_missed_then_live():
     assert [e["data"]["seq"] for e in got] == seqs
     assert [e["data"] for e in got] == [query_message(room, ah, q) for q in seqs]
     live = send(room, bh)
-    ev = s.next_event(timeout=5)
+    ev = s.next_event(timeout=15)
     assert ev["data"]["seq"] == live["seq"]  # no duplicate, no hole
     s.close()
 
@@ -178,7 +173,7 @@ def test_access_token_parameter_and_last_event_id_parameter():
     sent = send(room, bh)
     s = SSE(PORT, f"{room_path(room)}?access_token={token}&last_event_id={first['id']}")
     assert s.status == 200, s.body
-    assert s.next_event(timeout=10)["data"]["seq"] == sent["seq"]
+    assert s.next_event(timeout=30)["data"]["seq"] == sent["seq"]
     s.close()
     log = open(os.path.join(os.environ["HL_LOG_DIR"], "stream-listener.log")).read()
     assert token not in log
