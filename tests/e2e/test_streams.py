@@ -254,6 +254,8 @@ def test_websocket_subscribe_resume_and_errors():
 
 def test_presence_stream_snapshot_then_changes():
     a, ah, b, bh, room = pair()
+    eventually(lambda: [f["id"] for f in http("GET", f"{QUERY}/v1/friends", None, ah)
+                        .json()["items"]] == [b], 30, "the friendship in the read models")
     s = SSE(PORT, "/v1/friends/presence/stream", ah)
     assert s.status == 200, s.body
     snap = s.next_event(timeout=10)
