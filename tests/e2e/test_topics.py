@@ -13,7 +13,7 @@ from conftest import COMMAND, KAFKA, QUERY, ROOT, http
 from pj_helpers import User
 
 TOPICS_FILE = os.path.join(ROOT, "deploy", "topics.conf")
-HL_TOPICS = os.path.join(os.environ.get("HL_BUILD_DIR", os.path.join(ROOT, "build")), "tools",
+HL_TOPICS = os.path.join(os.environ.get("HL_BUILD_DIR", os.path.join(ROOT, "build")), "common", "tools",
                          "hl-topics")
 
 
