@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 #include <mongoc/mongoc.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1771,13 +1772,24 @@ static void quiet_log(mongoc_log_level_t level, const char *domain, const char *
         fprintf(stderr, "mongoc %s: %s\n", domain, message);
 }
 
+/* mongoc_init once per process, mongoc_cleanup at exit: contexts nest (lg_verify_run opens one
+ * and lg_wait_caught_up another inside it), and mongoc_cleanup frees the driver's global
+ * handshake data, which a client still open then reads on its next server scan (ASan:
+ * heap-use-after-free in _mongoc_handshake_build_doc_with_application). */
+static void mongoc_once(void)
+{
+    mongoc_init();
+    mongoc_log_set_handler(quiet_log, NULL);
+    atexit(mongoc_cleanup);
+}
+
 /* Connections and the event catalog of a verification context. */
 static bool vctx_open(vctx_t *v)
 {
     const lg_verify_opts_t *o = v->o;
     hl_error_t e = {0};
-    mongoc_init();
-    mongoc_log_set_handler(quiet_log, NULL);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, mongoc_once);
     v->pg = PQconnectdb(o->pg_url);
     if (PQstatus(v->pg) != CONNECTION_OK)
         return fail(v, "PostgreSQL %s: %s", o->pg_url, PQerrorMessage(v->pg));
@@ -1811,7 +1823,6 @@ static void vctx_close(vctx_t *v)
     if (v->client)
         mongoc_client_destroy(v->client);
     PQfinish(v->pg);
-    mongoc_cleanup();
     memset(v, 0, sizeof *v);
 }
 
