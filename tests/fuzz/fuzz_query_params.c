@@ -10,10 +10,8 @@
 
 #include <sodium.h>
 
-
-
-static const char kinds[] = {QS_CURSOR_USERS,    QS_CURSOR_FRIENDS,  QS_CURSOR_REQUESTS,
-                             QS_CURSOR_ROOMS,    QS_CURSOR_MESSAGES, QS_CURSOR_NOTIFICATIONS};
+static const char kinds[] = {QS_CURSOR_USERS, QS_CURSOR_FRIENDS,  QS_CURSOR_REQUESTS,
+                             QS_CURSOR_ROOMS, QS_CURSOR_MESSAGES, QS_CURSOR_NOTIFICATIONS};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -58,7 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (qs_cursor_encode(kind, &c, out, sizeof out)) {
                 hl_error_t e2 = {0};
                 FUZZ_CHECK(qs_cursor_decode(out, kind, &again, &e2));
-                FUZZ_CHECK(again.num == c.num && !strcmp(again.id, c.id) && !strcmp(again.key, c.key));
+                FUZZ_CHECK(again.num == c.num && !strcmp(again.id, c.id) &&
+                           !strcmp(again.key, c.key));
             }
         }
         break;

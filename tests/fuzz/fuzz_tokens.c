@@ -8,7 +8,6 @@
 #include "hl/session.h"
 #include "hl/token.h"
 
-
 #include <stdio.h>
 
 static hl_token_key_t session_key, consistency_key;

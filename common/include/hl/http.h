@@ -22,7 +22,7 @@
 
 struct mg_connection;
 
-#define HL_HTTP_MAX_PARAMS 4
+#define HL_HTTP_MAX_PARAMS     4
 #define HL_HTTP_REQUEST_ID_MAX 64
 
 /* Whether id is a request id a client or the gateway may set: 1..64 bytes of [A-Za-z0-9._-]
