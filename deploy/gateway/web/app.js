@@ -79,7 +79,9 @@ function showMessage(m) {
   const el = document.createElement("div");
   el.className = "msg"; el.dataset.seq = m.seq;
   el.append(text("b", m.sender_id === me ? "me" : m.sender_id.slice(-4)), document.createTextNode(": " + m.body));
-  $("messages").append(el);
+  // in seq order, whether it came from the history page or the stream
+  const later = [...$("messages").children].find((c) => Number(c.dataset.seq) > m.seq);
+  $("messages").insertBefore(el, later || null);
   $("messages").scrollTop = $("messages").scrollHeight;
 }
 
@@ -88,9 +90,15 @@ async function openRoom(id, title) {
   $("room-title").textContent = title;
   $("messages").replaceChildren();
   if (roomStream) roomStream.close();
+  // Stream first, history once the stream is attached (the listener answers only then): a
+  // message sent meanwhile is in the page or on the stream, never in neither.
+  roomStream = stream(`/v1/chat-rooms/${id}/messages/stream`, { message: showMessage });
+  await new Promise((resolve) => {
+    roomStream.addEventListener("open", resolve, { once: true });
+    setTimeout(resolve, 5000);
+  });
   const page = await api("GET", `/v1/chat-rooms/${id}/messages?limit=50`);
   page.items.reverse().forEach(showMessage);
-  roomStream = stream(`/v1/chat-rooms/${id}/messages/stream`, { message: showMessage });
   loadRooms();
 }
 
