@@ -5,7 +5,7 @@
 # Profiles: "dev" (make up) and "test" (make test) run side by side with their own state
 # directories and ports, so tests never touch a developer's running stack. "verify" is a second
 # test stack (HL_TEST_PROFILE=verify make test) for checking a clean run while "test" is busy.
-# "lab1".."lab4" are scratch stacks for parallel work (benchmarks, experiments): state in
+# "lab1".."lab8" are scratch stacks for parallel work (benchmarks, experiments): state in
 # .stack-labN, ports 1N001.. (PostgreSQL 1N001, Kafka 1N002/1N003, Connect 1N004, registry 1N005,
 # FerretDB 1N006, servers 1N010-1N012, gateway 1N000, stream listener 1N013, payment simulator
 # 1N015, object store 1N016, Prometheus 1N017, Jaeger UI/OTLP 1N018/1N019), below the kernel's
@@ -17,8 +17,8 @@ case "$HL_PROFILE" in
   dev)  _hl_stack=$HL_ROOT/.stack;      _hl_p=2; _hl_srv=808 ;;
   test) _hl_stack=$HL_ROOT/.stack-test; _hl_p=3; _hl_srv=818 ;;
   verify) _hl_stack=$HL_ROOT/.stack-verify; _hl_p=5; _hl_srv=838 ;;  # a second test stack
-  lab[1-4]) _hl_stack=$HL_ROOT/.stack-$HL_PROFILE; _hl_lab=1${HL_PROFILE#lab} ;;
-  *) echo "HL_PROFILE must be dev, test, verify or lab1..lab4, not $HL_PROFILE" >&2; return 1 2>/dev/null || exit 1 ;;
+  lab[1-8]) _hl_stack=$HL_ROOT/.stack-$HL_PROFILE; _hl_lab=1${HL_PROFILE#lab} ;;
+  *) echo "HL_PROFILE must be dev, test, verify or lab1..lab8, not $HL_PROFILE" >&2; return 1 2>/dev/null || exit 1 ;;
 esac
 if [[ -n ${_hl_lab:-} ]]; then
   HL_PG_PORT=${HL_PG_PORT:-${_hl_lab}001}
