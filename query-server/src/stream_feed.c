@@ -14,6 +14,7 @@
 #include "hl/log.h"
 #include "hl/schema_registry.h"
 #include "hl/util.h"
+#include "hl/mem.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
@@ -163,7 +164,7 @@ static void handle(feed_t *f, const rd_kafka_message_t *m)
         bool wanted = !strcmp(kind, "revoked") || st_interested(f->app, channel);
         st_event_t *ev =
             wanted ? render(f, channel, kind, position, version, doc_id, document) : NULL;
-        st_msg_t *msg = ev ? calloc(1, sizeof *msg) : NULL;
+        st_msg_t *msg = ev ? hl_xcalloc(1, sizeof *msg) : NULL;
         if (msg) {
             ev->projected_us = projected;
             msg->kind = ST_MSG_EVENT;
