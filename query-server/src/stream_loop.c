@@ -1079,6 +1079,36 @@ static int ws_writable(struct lws *wsi, st_conn_t *c)
     return 0;
 }
 
+/* Before a WebSocket upgrade (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE): a request without a valid
+ * token is answered 401 problem+json here, as an SSE request is. Refusing it later, in the
+ * protocol filter, would only hang up, and the gateway would answer the client 503 (retryable)
+ * for what is a refusal. Returns 0 (upgrade may proceed), 1 (answered), -1 (hang up). */
+static int ws_confirm_upgrade(struct lws *wsi)
+{
+    char uri[160], auth[1300], body[1024];
+    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/v1/ws"))
+        return 0; /* the protocol filter refuses other paths */
+    hl_session_t session;
+    hl_error_t err = {0};
+    if (hl_session_verify_header(&g_app->qs.session_key,
+                                 bearer_of(wsi, auth, sizeof auth) ? auth : NULL,
+                                 hl_now_us() / 1000, &session, &err))
+        return 0;
+    int status = st_problem_json(&err, "/v1/ws", body, sizeof body);
+    size_t len = strlen(body);
+    unsigned char *start = g_scratch + LWS_PRE, *p = start, *end = g_scratch + sizeof g_scratch - 1;
+    if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/problem+json", len, &p,
+                                    end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                    (const unsigned char *)"Bearer", 6, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    memcpy(g_scratch + LWS_PRE, body, len);
+    if (lws_write(wsi, g_scratch + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) != (int)len)
+        return -1;
+    return 1;
+}
+
 static int ws_filter(struct lws *wsi, void **pss)
 {
     char uri[160], auth[1300];
@@ -1132,6 +1162,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
         return 0;
     }
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return ws_confirm_upgrade(wsi);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return ws_filter(wsi, pss);
     case LWS_CALLBACK_ESTABLISHED:
