@@ -46,9 +46,15 @@ class Response:
 SECRETS_FILE = os.path.join(os.environ.get("HL_RUN_DIR", "/tmp"), "e2e-secrets.txt")
 
 
+_recorded = set()
+
+
 def record_secret(value):
-    """Append value (a password or bearer token, >= 8 characters) to SECRETS_FILE."""
-    if isinstance(value, str) and len(value) >= 8 and "\n" not in value:
+    """Append value (a password or bearer token, >= 8 characters) to SECRETS_FILE (once per
+    process)."""
+    if isinstance(value, str) and len(value) >= 8 and "\n" not in value and \
+            value not in _recorded:
+        _recorded.add(value)
         with open(SECRETS_FILE, "a") as f:
             f.write(value + "\n")
 
