@@ -60,12 +60,19 @@ def stream_routes():
             {("WS", c) for c in channels} | ({("GET", "/v1/ws")} if "/v1/ws" in exact else set()))
 
 
-def openapi_routes():
+def openapi_routes(name="command-api.yaml", token_optional=False):
+    """(METHOD, path) of the /v1 operations of an OpenAPI document of schemas/openapi; with
+    token_optional, only those whose security allows no token ({} among the alternatives)."""
     import yaml
-    with open(os.path.join(ROOT, "schemas", "openapi", "command-api.yaml")) as f:
+    with open(os.path.join(ROOT, "schemas", "openapi", name)) as f:
         doc = yaml.safe_load(f)
-    return {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops
-            if m in ("get", "post", "put", "patch", "delete") and p.startswith("/v1/")}
+    return {(m.upper(), p) for p, ops in doc["paths"].items() for m, op in ops.items()
+            if m in ("get", "post", "put", "patch", "delete") and p.startswith("/v1/")
+            and (not token_optional or {} in (op.get("security") or [{"bearer": []}]))}
+
+
+def same_shape(path):
+    return re.sub(r"\{[a-z_]+\}", "{id}", path)
 
 
 # ---- tokens -----------------------------------------------------------------------------------
@@ -378,6 +385,12 @@ def test_every_route_has_a_row():
     sse, ws = stream_routes()
     assert len(cmd) >= 20 and len(qry) >= 10 and len(sse) >= 4 and len(ws) >= 4, (cmd, qry, sse)
     assert cmd == openapi_routes(), "command route table and OpenAPI document differ"
+    documented = {(m, same_shape(p)) for m, p in openapi_routes("query-api.yaml")}
+    served = {(m, same_shape(p)) for m, p in qry | sse | {r for r in ws if r[0] == "GET"}}
+    assert served == documented, "query/stream route tables and query-api.yaml differ"
+    # the reads the query document lets go without a token are exactly the matrix's public ones
+    optional = {(m, same_shape(p)) for m, p in openapi_routes("query-api.yaml", True)}
+    assert optional == {(k[0], same_shape(k[1])) for k, r in ROWS.items() if r.get("public_read")}
     # stream routes are written with {id}; the others keep their table's names
     tables = cmd | qry | sse | ws
     assert tables == set(ROWS), (f"routes without a row: {sorted(tables - set(ROWS))}; "
