@@ -118,6 +118,9 @@ def test_rotation_under_load_logs_nobody_out(restore):
         assert w.status == 200, w.body
         users.append((headers, w.json()["consistency_token"]))
     old_kid = kid(users[0][0])
+    idem = {**users[0][0], "Idempotency-Key": str(uuid.uuid4())}
+    first = http("POST", f"{COMMAND}/v1/notifications/read", {"all": True}, idem)
+    assert first.status == 200, first.body
     load = Load(users)
     try:
         until = int(time.time()) + 3600
@@ -138,6 +141,11 @@ def test_rotation_under_load_logs_nobody_out(restore):
     print(f"rotation under load: {len(seen)} calls, "
           f"{sum(s in RETRYABLE or s == 0 for _, s in seen)} retryable while a server restarted, "
           f"0 refused")
+
+    # A retry across the rotation replays the stored answer (the request hash was keyed with
+    # the previous key), not 422 idempotency-key-reused.
+    again = http("POST", f"{COMMAND}/v1/notifications/read", {"all": True}, idem)
+    assert again.status == 200 and again.headers.get("Idempotent-Replayed") == "true", again.body
 
     # New tokens: signed with the new key, valid everywhere; old ones still valid.
     uid, new_headers, email, password = new_user("RotNew")
