@@ -171,3 +171,60 @@ def befriend(a_headers, b_id, b_headers):
                b_headers)
     assert acc.status == 200, acc.body
     return acc
+
+
+# Read-your-writes helpers shared by the query tests (SPEC §3).
+CONSISTENCY_WAIT = {"X-Consistency-Wait-Ms": "10000"}
+
+
+def token_of(r):
+    """The consistency token of a write's Response (header X-Consistency-Token)."""
+    return r.headers["X-Consistency-Token"]
+
+
+def read(path, headers, token=None, retries=2):
+    """GET QUERY+path (with the write's consistency token when given, waiting up to 10 s) and
+    return the JSON body, asserting 200. A 503 (the wait ran out) is retried as SPEC §3 tells
+    clients to, at most `retries` times: on a fresh stack the projector notices a topic's first
+    event only at its next metadata refresh (10 s)."""
+    extra = {**CONSISTENCY_WAIT, "X-Consistency-Token": token} if token else {}
+    for _ in range(retries + 1):
+        r = http("GET", f"{QUERY}{path}", headers={**headers, **extra})
+        if r.status != 503:
+            break
+    assert r.status == 200, (path, r.status, r.body)
+    return r.json()
+
+
+def new_visible_user(display_name):
+    """Register and log in a fresh user whose profile (and user_names key, written in the same
+    plan) the query side already shows: read back with the registration's token. Returns
+    (user_id, auth headers dict, the registration's consistency token)."""
+    r, email, password = register(display_name)
+    assert r.status == 201, r.body
+    uid, token = r.json()["user_id"], token_of(r)
+    assert read(f"/v1/users/{uid}", {}, token)["display_name"] == display_name
+    s = login(email, password)
+    assert s.status == 201, s.body
+    return uid, {"Authorization": f"Bearer {s.json()['token']}"}, token
+
+
+class ReadModels:
+    """The read-model database seen through read_model_aliases (as the query server sees it):
+    rm.inbox is the physical collection that serves the logical read model `inbox` now."""
+
+    def __init__(self):
+        import pymongo
+        self._db = pymongo.MongoClient(MONGO_URI)[MONGO_DB]
+
+    def __getattr__(self, name):
+        return self[name]
+
+    def __getitem__(self, name):
+        if name == "read_model_aliases" or name.startswith("_"):
+            return self._db[name]
+        alias = self._db.read_model_aliases.find_one({"_id": name})
+        return self._db[alias["collection"] if alias else name]
+
+    def drop_collection(self, name):
+        self._db.drop_collection(name)

@@ -123,13 +123,13 @@ static void test_tampered(void **state)
 
     /* Flip one character of the key id and the payload, at several positions. */
     for (size_t pos = 0; pos < dot; pos += 3) {
-        strcpy(t, tok);
+        memcpy(t, tok, n + 1);
         t[pos] = t[pos] == 'A' ? 'B' : 'A';
         assert_invalid(&key, t);
     }
     /* Flip one character of the MAC, at every position. */
     for (size_t pos = dot + 1; pos < n; pos++) {
-        strcpy(t, tok);
+        memcpy(t, tok, n + 1);
         t[pos] = t[pos] == 'A' ? 'B' : 'A';
         assert_invalid(&key, t);
     }
@@ -138,17 +138,16 @@ static void test_tampered(void **state)
     const char *odot = strrchr(other, '.');
     char *spliced = malloc(strlen(other) + n);
     memcpy(spliced, other, (size_t)(odot - other));
-    strcpy(spliced + (odot - other), tok + dot);
+    memcpy(spliced + (odot - other), tok + dot, n - dot + 1);
     assert_invalid(&key, spliced);
     free(spliced);
     free(other);
 
     /* Truncated or extended MAC, appended data. */
-    strcpy(t, tok);
+    memcpy(t, tok, n + 1);
     t[n - 1] = '\0';
     assert_invalid(&key, t);
-    strcpy(t, tok);
-    strcat(t, "A");
+    snprintf(t, n + 2, "%sA", tok);
     assert_invalid(&key, t);
     free(t);
     free(tok);
