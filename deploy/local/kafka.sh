@@ -9,7 +9,7 @@
 #   ensure-topics: create and configure every topic of deploy/topics.conf (build/common/tools/hl-topics;
 #   against HL_KAFKA_BROKERS when set, else this profile's broker); stack.sh runs it right after
 #   Kafka starts, before any server.
-# Knobs: HL_KAFKA_HEAP (default "-Xms128m -Xmx512m"), HL_KAFKA_START_TIMEOUT (s, default 90),
+# Knobs: HL_KAFKA_HEAP (default "-Xms128m -Xmx512m"), HL_KAFKA_START_TIMEOUT (s, default 180),
 #        HL_M2_REPO (Maven local repository; default ~/.m2/repository).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"; source "$(dirname "$0")/lib.sh"
@@ -24,7 +24,7 @@ KAFKA_CONF=$KAFKA_STATE/server.properties
 KAFKA_LOG4J=$KAFKA_STATE/log4j.properties
 KAFKA_LOG=$HL_LOG_DIR/kafka.log
 KAFKA_HEAP=${HL_KAFKA_HEAP:--Xms128m -Xmx512m}
-KAFKA_START_TIMEOUT=${HL_KAFKA_START_TIMEOUT:-90}
+KAFKA_START_TIMEOUT=${HL_KAFKA_START_TIMEOUT:-180}
 BOOTSTRAP=127.0.0.1:$HL_KAFKA_PORT
 
 mvn_args() {
