@@ -124,6 +124,15 @@ static bool change_of(const pj_op_t *op, pj_feed_change_t *c)
         c->version = c->position;
         snprintf(c->channel, sizeof c->channel, "presence:%s", owner);
         c->kind = "presence";
+    } else if (!strcmp(op->model, "presence")) {
+        /* a connection-presence change (presence.h); the sweeper's $set has connected only
+         * when the value changed */
+        owner = id;
+        if (!doc_str(&set, "connected") || !doc_long(&set, "pos", &c->position))
+            return false;
+        c->version = c->position;
+        snprintf(c->channel, sizeof c->channel, "presence:%s", owner);
+        c->kind = "presence";
     } else {
         return false;
     }

@@ -13,7 +13,8 @@
  * kind; read-state updates are not streamed) user_profiles upsert   → presence:<user_id> presence
  * position version sessions upsert with revoked_at → session:<session_id> revoked  (the listener
  * ends its streams) room_members delete    → room:<room_id>           member-removed (the member's
- * streams end) A new channel kind (job:<id>) adds a line to the table in feed.c. */
+ * streams end) presence upsert with connected → presence:<user_id> presence position pos µs
+ * (presence.h) A new channel kind (job:<id>) adds a line to the table in feed.c. */
 #ifndef PJ_FEED_H
 #define PJ_FEED_H
 

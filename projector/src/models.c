@@ -1,4 +1,5 @@
 #include "models.h"
+#include "presence.h"
 #include "counselling_models.h"
 
 #include "hl/consistency.h"
@@ -824,6 +825,8 @@ static bool plan_room_created(avro_value_t *rec, const ev_head_t *h, pj_plan_t *
 bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_error_t *err)
 {
     ev_head_t h = {.type = type};
+    if (!strcmp(type, "StreamConnection")) /* a stream listener's fact, not a domain event */
+        return pj_presence_fact_plan(rec, plan, err);
     if (!hl_avro_get_string(rec, "event_id", &h.event_id, err) ||
         !hl_avro_get_string(rec, "aggregate_id", &h.aggregate_id, err) ||
         !hl_avro_get_long(rec, "aggregate_version", &h.version, err) ||

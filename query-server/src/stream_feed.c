@@ -67,6 +67,7 @@ static st_event_t *render(feed_t *f, const char *channel, const char *kind, int6
     bson_t *doc = bson_new_from_json((const uint8_t *)document, -1, &berr);
     st_event_t *ev = NULL;
     bson_t item = BSON_INITIALIZER;
+    char presence[16] = "";
     if (!doc) {
         HL_WARN("feed: undecodable document of %s: %s", channel, berr.message);
         goto done;
@@ -78,9 +79,31 @@ static st_event_t *render(feed_t *f, const char *channel, const char *kind, int6
         BSON_APPEND_UTF8(&item, "user_id", qs_doc_string(doc, "user_id", ""));
         BSON_APPEND_INT64(&item, "up_to_seq", qs_doc_int(doc, "last_read_seq", 0));
     } else if (!strcmp(kind, "presence")) {
+        /* the effective presence as the read models hold it now (a user_profiles change of
+         * the user-set status or a presence change of the connections: either needs the
+         * other; qs_presence_effective) */
+        qs_ctx_t ctx;
+        memset(&ctx, 0, sizeof ctx);
+        ctx.app = &f->app->qs;
+        ctx.client = qs_client_acquire(&f->app->qs);
+        hl_error_t err = {0};
+        bson_t profile, conn;
+        int pf = qs_find_one(&ctx, "user_profiles", doc_id, &profile, &err);
+        int cf = pf < 0 ? -1 : qs_find_one(&ctx, "presence", doc_id, &conn, &err);
+        qs_end(&ctx);
+        if (pf < 0 || cf < 0) {
+            HL_WARN("feed: presence of %s: %s", doc_id, err.message);
+            if (pf > 0)
+                bson_destroy(&profile);
+            goto done;
+        }
         BSON_APPEND_UTF8(&item, "user_id", doc_id);
-        BSON_APPEND_UTF8(&item, "presence", qs_doc_string(doc, "presence", "offline"));
-        qs_append_date(&item, "since", doc, "updated_at");
+        snprintf(presence, sizeof presence, "%s",
+                 qs_presence_effective(pf ? &profile : NULL, cf ? &conn : NULL, &item));
+        if (pf)
+            bson_destroy(&profile);
+        if (cf)
+            bson_destroy(&conn);
     } else if (!strcmp(kind, "notification")) {
         /* the document as the read model holds it now (read state, stubs filled) */
         qs_ctx_t ctx;
@@ -127,6 +150,8 @@ done:
         ev->version = version;
         if (!strcmp(kind, "read") || !strcmp(kind, "member-removed"))
             snprintf(ev->subject, sizeof ev->subject, "%s", qs_doc_string(doc, "user_id", ""));
+        else if (!strcmp(kind, "presence"))
+            snprintf(ev->subject, sizeof ev->subject, "%s", presence);
         else if (!strcmp(kind, "revoked") && !strncmp(channel, "session:", 8))
             snprintf(ev->subject, sizeof ev->subject, "%s", channel + 8);
     }

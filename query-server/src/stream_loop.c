@@ -66,6 +66,7 @@ typedef struct st_sub {
     size_t nbuf, capbuf;
     struct st_sub *parent; /* presence: a friend's subscription → the stream's own */
     int64_t counter;       /* presence stream: events sent */
+    char presence[16];     /* presence: a friend's effective presence last sent */
     int hole_tries;
     int64_t retry_at_ms; /* hole re-read due; 0 = none */
     st_job_t *gap;       /* a gap read being sent, paced by the send queue */
@@ -106,6 +107,7 @@ typedef struct st_conn {
     char *rx;
     size_t rxlen;
     bool rx_too_big;
+    bool counted; /* an open stream connection of its user (stream_presence.c) */
 } st_conn_t;
 
 static st_app_t *g_app;
@@ -289,6 +291,8 @@ static void conn_free(st_conn_t *c)
     }
     if (c->session_sub)
         sub_free(c->session_sub);
+    if (c->counted)
+        st_presence_close(c->session.user_id);
     queue_free(c);
     free(c->body);
     free(c->rx);
@@ -416,7 +420,14 @@ static void deliver(st_sub_t *s, st_event_t *ev)
             return;
         s->pos = ev->pos;
         send_event(s, ev);
-    } else if (!strcmp(ev->kind, "presence") || !strcmp(ev->kind, "job")) {
+    } else if (!strcmp(ev->kind, "presence")) {
+        /* rendered from the read models when it arrived (stream_feed.c): send a change of the
+         * effective value only (either of its two inputs may change without changing it) */
+        if (!ev->subject[0] || !strcmp(ev->subject, s->presence))
+            return;
+        snprintf(s->presence, sizeof s->presence, "%.15s", ev->subject);
+        send_event(s, ev);
+    } else if (!strcmp(ev->kind, "job")) {
         if (ev->pos.a <= s->pos.a)
             return;
         s->pos.a = ev->pos.a;
@@ -645,6 +656,10 @@ static bool job_done(st_job_t *job)
     if (!job->gap_only && !c->ws) {
         /* the stream starts: 200 text/event-stream, then retry: */
         c->streaming = true;
+        if (!c->counted) {
+            c->counted = true;
+            st_presence_open(c->session.user_id);
+        }
         char retry[48];
         int n = snprintf(retry, sizeof retry, "retry: %lld\n\n", g_app->cfg.retry_ms);
         queue_raw(c, retry, (size_t)n, false);
@@ -661,6 +676,7 @@ static bool job_done(st_job_t *job)
             snprintf(name, sizeof name, "presence:%s", job->friends[i]);
             f->parent = s;
             f->pos.a = job->friend_versions[i];
+            snprintf(f->presence, sizeof f->presence, "%.15s", job->friend_presence[i]);
             f->live = true;
             f->cnext = c->subs;
             c->subs = f;
@@ -1112,6 +1128,8 @@ static int ws_filter(struct lws *wsi, void **pss)
     snprintf(sess, sizeof sess, "session:%s", c->session.session_id);
     if ((c->session_sub = sub_new(c, ST_ROUTE_NONE, "", "")))
         channel_attach(c->session_sub, sess);
+    c->counted = true; /* an accepted WebSocket is a stream connection of its user */
+    st_presence_open(c->session.user_id);
     *pss = c;
     return 0;
 }

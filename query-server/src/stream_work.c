@@ -44,6 +44,7 @@ void st_job_free(st_job_t *job)
     free(job->events);
     free(job->friends);
     free(job->friend_versions);
+    free(job->friend_presence);
     free(job);
 }
 
@@ -276,7 +277,7 @@ static bool presence_read(qs_ctx_t *ctx, st_job_t *job, hl_error_t *err)
 {
     const char *me = job->session.user_id;
     char lo[64], hi[64], channel[96];
-    qs_docs_t friends = {0}, profiles = {0};
+    qs_docs_t friends = {0}, profiles = {0}, conns = {0};
     const char **ids = NULL;
     size_t cap = 0;
     bool ok = false;
@@ -290,7 +291,8 @@ static bool presence_read(qs_ctx_t *ctx, st_job_t *job, hl_error_t *err)
     ids = calloc(friends.n + 1, sizeof *ids);
     job->friends = calloc(friends.n + 1, sizeof *job->friends);
     job->friend_versions = calloc(friends.n + 1, sizeof *job->friend_versions);
-    if (!ids || !job->friends || !job->friend_versions) {
+    job->friend_presence = calloc(friends.n + 1, sizeof *job->friend_presence);
+    if (!ids || !job->friends || !job->friend_versions || !job->friend_presence) {
         hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
         goto done;
     }
@@ -302,7 +304,8 @@ static bool presence_read(qs_ctx_t *ctx, st_job_t *job, hl_error_t *err)
     }
     bson_t *proj =
         BCON_NEW("presence", BCON_INT32(1), "updated_at", BCON_INT32(1), "version", BCON_INT32(1));
-    ok = qs_find_ids(ctx, "user_profiles", ids, n, proj, &profiles, err);
+    ok = qs_find_ids(ctx, "user_profiles", ids, n, proj, &profiles, err) &&
+         qs_find_ids(ctx, "presence", ids, n, NULL, &conns, err);
     bson_destroy(proj);
     if (!ok)
         goto done;
@@ -315,13 +318,9 @@ static bool presence_read(qs_ctx_t *ctx, st_job_t *job, hl_error_t *err)
         snprintf(key, sizeof key, "%zu", i);
         BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
         BSON_APPEND_UTF8(&item, "user_id", ids[i]);
-        BSON_APPEND_UTF8(&item, "presence",
-                         p ? qs_doc_string(p, "presence", "offline") : "offline");
-        if (p)
-            qs_append_date(&item, "since", p, "updated_at");
-        else
-            BSON_APPEND_NULL(&item, "since");
+        const char *value = qs_presence_effective(p, qs_docs_by_id(&conns, ids[i]), &item);
         bson_append_document_end(&items, &item);
+        snprintf(job->friend_presence[i], sizeof job->friend_presence[i], "%s", value);
         snprintf(job->friends[i], sizeof job->friends[i], "%s", ids[i]);
         job->friend_versions[i] = p ? qs_doc_int(p, "version", 0) : 0;
     }
@@ -334,6 +333,7 @@ done:
     free(ids);
     qs_docs_free(&friends);
     qs_docs_free(&profiles);
+    qs_docs_free(&conns);
     return ok;
 }
 
