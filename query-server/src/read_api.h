@@ -28,6 +28,12 @@ void qs_render_message(const bson_t *doc, const char *room, bson_t *item);
  * (an open document); names holds {_id, display_name} of its actor (qs_load_names). No I/O. */
 void qs_render_notification(const bson_t *doc, const qs_docs_t *names, bson_t *item);
 
+/* Render a `jobs` read-model document (SPEC §9 job: job_id, kind, status, booking_id, steps,
+ * result, error, created_at, updated_at, version) as GET /v1/jobs/{id} answers it into item
+ * (an open document). Returns true when the job has ended (status succeeded or failed). No
+ * I/O. */
+bool qs_render_job(const bson_t *doc, const char *job_id, bson_t *item);
+
 /* The effective presence of a user (SPEC §8) appended to item as "presence" (online | away |
  * offline) and "since" (RFC 3339 or null): a status the user set (profile, user_profiles:
  * presence, updated_at) of away or offline wins; online or never set follows the connection

@@ -68,6 +68,7 @@ static st_event_t *render(feed_t *f, const char *channel, const char *kind, int6
     st_event_t *ev = NULL;
     bson_t item = BSON_INITIALIZER;
     char presence[16] = "";
+    bool ended = false;
     if (!doc) {
         HL_WARN("feed: undecodable document of %s: %s", channel, berr.message);
         goto done;
@@ -132,8 +133,9 @@ static st_event_t *render(feed_t *f, const char *channel, const char *kind, int6
     } else if (strcmp(kind, "revoked") && strcmp(kind, "member-removed") && strcmp(kind, "job")) {
         goto done; /* a kind this listener does not know yet */
     } else if (!strcmp(kind, "job")) {
-        bson_destroy(&item);
-        bson_copy_to(doc, &item);
+        /* the fields the projector wrote are the whole job row (CDC): render them as
+         * GET /v1/jobs/{id} does */
+        ended = qs_render_job(doc, doc_id, &item);
     }
     size_t len = 0;
     char *json = bson_as_relaxed_extended_json(&item, &len);
@@ -152,6 +154,8 @@ done:
             snprintf(ev->subject, sizeof ev->subject, "%s", qs_doc_string(doc, "user_id", ""));
         else if (!strcmp(kind, "presence"))
             snprintf(ev->subject, sizeof ev->subject, "%s", presence);
+        else if (!strcmp(kind, "job") && ended)
+            snprintf(ev->subject, sizeof ev->subject, "ended");
         else if (!strcmp(kind, "revoked") && !strncmp(channel, "session:", 8))
             snprintf(ev->subject, sizeof ev->subject, "%s", channel + 8);
     }

@@ -72,6 +72,7 @@ typedef struct st_sub {
     st_job_t *gap;       /* a gap read being sent, paced by the send queue */
     size_t gap_next;
     bool gap_resumed;
+    bool done; /* job: its last event is sent; nothing more on this subscription */
 } st_sub_t;
 
 typedef struct channel {
@@ -107,7 +108,8 @@ typedef struct st_conn {
     char *rx;
     size_t rxlen;
     bool rx_too_big;
-    bool counted; /* an open stream connection of its user (stream_presence.c) */
+    bool counted;     /* an open stream connection of its user (stream_presence.c) */
+    bool drain_close; /* SSE: close once the queue is written (a job stream that ended) */
 } st_conn_t;
 
 static st_app_t *g_app;
@@ -388,12 +390,26 @@ static void buffer_event(st_sub_t *s, st_event_t *ev)
 
 static void start_read(st_sub_t *s, bool gap_only);
 
+/* A job stream after the job's last event: SSE closes once that event is written; a WebSocket
+ * channel stays subscribed but silent (the client unsubscribes). */
+static void end_job_stream(st_sub_t *s)
+{
+    s->done = true;
+    if (!s->conn->ws) {
+        s->conn->drain_close = true;
+        if (s->conn->wsi)
+            lws_callback_on_writable(s->conn->wsi);
+    }
+}
+
 static void end_sub(st_sub_t *s, const char *reason, int status, const char *detail);
 
 /* Offer ev to s: send it when it is the next of s's stream, drop it when already sent, hold it
  * when s is not live (or a message hole opens). */
 static void deliver(st_sub_t *s, st_event_t *ev)
 {
+    if (s->done)
+        return;
     if (!s->live) {
         buffer_event(s, ev);
         return;
@@ -432,6 +448,8 @@ static void deliver(st_sub_t *s, st_event_t *ev)
             return;
         s->pos.a = ev->pos.a;
         send_event(s, ev);
+        if (!strcmp(ev->subject, "ended")) /* the job's last state: its stream ends */
+            end_job_stream(s);
     } else if (!strcmp(ev->kind, "member-removed")) {
         if (!strcmp(ev->subject, s->conn->session.user_id))
             end_sub(s, "not-a-member", 403, "no longer a member of this chat room");
@@ -684,7 +702,24 @@ static bool job_done(st_job_t *job)
         }
         return false;
     }
-    bool resumed = job->has_last;
+    if (job->route == ST_ROUTE_JOB && job->ended && !job->nevents) {
+        /* resumed at the job's last state: nothing will follow. SSE: 204, which tells an
+         * EventSource to stop reconnecting (WHATWG HTML, server-sent events) */
+        s->done = true;
+        if (!c->ws) {
+            queue_free(c);
+            c->streaming = false;
+            c->status = 204;
+            free(c->body);
+            c->body = NULL;
+            c->bodylen = 0;
+            lws_callback_on_writable(c->wsi);
+        }
+        return false;
+    }
+    /* a job stream always starts with the job's current state (its from is 0 without a
+     * Last-Event-ID) */
+    bool resumed = job->has_last || job->route == ST_ROUTE_JOB;
     s->pos = resumed ? job->from : job->pos;
     s->gap = job; /* sent by gap_refill as the queue drains; the caller must not free it */
     s->gap_next = 0;
@@ -955,13 +990,13 @@ refuse:
 
 static int sse_writable(struct lws *wsi, st_conn_t *c)
 {
-    if (c->closing)
+    if (c->closing || (c->drain_close && c->headers_sent && !c->qh))
         return -1;
     if (c->status) {
         int status = c->status;
         c->status = 0;
-        return write_simple(wsi, status, "application/problem+json", c->body, c->bodylen,
-                            c->unauthorized);
+        return write_simple(wsi, status, status == 204 ? "text/plain" : "application/problem+json",
+                            c->body, c->bodylen, c->unauthorized);
     }
     if (!c->streaming)
         return 0;
@@ -1015,8 +1050,8 @@ static int sse_writable(struct lws *wsi, st_conn_t *c)
         if (s->gap)
             gap_refill(s);
     c->last_write_ms = hl_mono_ms();
-    if (c->qh)
-        lws_callback_on_writable(wsi);
+    if (c->qh || c->drain_close)
+        lws_callback_on_writable(wsi); /* drain_close: closes once lws flushed what it holds */
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Documents read per round trip of a gap read; a gap of any size is read in such pages. */
 #define GAP_PAGE 500
@@ -337,6 +338,45 @@ done:
     return ok;
 }
 
+/* Job "job:<id>" (SPEC §9 jobs): its owner only, with the query API's answers (404 unknown,
+ * 403 not-owner); the job document as one event when its version is after from.a (always
+ * without a Last-Event-ID), and job->ended when it has finished. */
+static bool job_read(qs_ctx_t *ctx, st_job_t *job, hl_error_t *err)
+{
+    char channel[96];
+    size_t cap = 0;
+    bson_t doc;
+    snprintf(channel, sizeof channel, "job:%s", job->route_id);
+    int found = qs_find_one(ctx, "jobs", job->route_id, &doc, err);
+    if (found < 0)
+        return false;
+    if (!found)
+        return hl_error_set_reason(err, HL_ERR_INPUT, 404, "not-found", "no job with this id");
+    bool ok = true;
+    if (strcasecmp(qs_doc_string(&doc, "owner_id", ""), job->session.user_id) != 0) {
+        ok = hl_error_set_reason(err, HL_ERR_INPUT, 403, "not-owner", "this job is not yours");
+    } else {
+        int64_t version = qs_doc_int(&doc, "version", 0);
+        bson_t item = BSON_INITIALIZER;
+        job->ended = qs_render_job(&doc, job->route_id, &item);
+        job->pos = job->from;
+        if (!job->has_last || version > job->from.a) {
+            st_event_t *ev = event_of(channel, "job", &item);
+            if (ev) {
+                ev->pos.a = version;
+                ev->version = version;
+                if (job->ended)
+                    snprintf(ev->subject, sizeof ev->subject, "ended");
+            }
+            ok = push_event(job, ev, &cap, err);
+            job->pos.a = version;
+        }
+        bson_destroy(&item);
+    }
+    bson_destroy(&doc);
+    return ok;
+}
+
 static void run_job(st_app_t *app, st_job_t *job)
 {
     qs_ctx_t ctx;
@@ -360,9 +400,11 @@ static void run_job(st_app_t *app, st_job_t *job)
         case ST_ROUTE_PRESENCE:
             ok = presence_read(&ctx, job, err);
             break;
+        case ST_ROUTE_JOB:
+            ok = job_read(&ctx, job, err);
+            break;
         default:
-            /* jobs (SPEC §9) have no read model yet: no job is known (issue 12 adds them) */
-            ok = hl_error_set_reason(err, HL_ERR_INPUT, 404, "not-found", "no job with this id");
+            ok = hl_error_set_reason(err, HL_ERR_INPUT, 404, "not-found", "no such stream");
             break;
         }
     }
