@@ -124,6 +124,17 @@ static bool change_of(const pj_op_t *op, pj_feed_change_t *c)
         c->version = c->position;
         snprintf(c->channel, sizeof c->channel, "presence:%s", owner);
         c->kind = "presence";
+    } else if (!strcmp(op->model, "blocks")) {
+        /* a block: the blocked user's streams of their direct room with the blocker end */
+        bson_iter_t it;
+        owner = doc_str(&set, "blocked_id");
+        if (!owner || !doc_str(&set, "blocker_id") || !bson_iter_init_find(&it, &set, "active") ||
+            !BSON_ITER_HOLDS_BOOL(&it) || !bson_iter_bool(&it) ||
+            !doc_long(&set, "version", &c->position))
+            return false;
+        c->version = c->position;
+        snprintf(c->channel, sizeof c->channel, "blocked:%s", owner);
+        c->kind = "blocked";
     } else if (!strcmp(op->model, "jobs")) {
         /* a job's new state (SPEC §9 jobs, CDC of the jobs table): the job:<id> channel of its
          * owner's streams */

@@ -14,7 +14,8 @@
  * position version sessions upsert with revoked_at → session:<session_id> revoked  (the listener
  * ends its streams) room_members delete    → room:<room_id>           member-removed (the member's
  * streams end) presence upsert with connected → presence:<user_id> presence position pos µs
- * (presence.h) jobs upsert → job:<job_id> job position version. A new channel kind (job:<id>) adds a line to the table in feed.c. */
+ * (presence.h) blocks upsert with active → blocked:<blocked_id> blocked (the blocked user's
+ * streams of the direct room end) jobs upsert → job:<job_id> job position version. A new channel kind (job:<id>) adds a line to the table in feed.c. */
 #ifndef PJ_FEED_H
 #define PJ_FEED_H
 

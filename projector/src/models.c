@@ -985,7 +985,29 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
         BSON_APPEND_DATE_TIME(&set, "read_at", h.occurred_us / 1000);
         bson_append_document_end(&op->update, &set);
     }
-    /* UserProfileUpdated, UserBlocked, UserUnblocked: no event read model (profiles come from
-     * CDC); only the watermark advances. */
+    if (!strcmp(type, "UserBlocked") || !strcmp(type, "UserUnblocked")) {
+        /* blocks {_id: "<blocker>:<blocked>", active}: the query side refuses a direct room
+         * to the user its other member blocks (and the change feed ends their streams of it) */
+        const char *blocker = NULL, *blocked = NULL;
+        if (!hl_avro_get_string(rec, "blocker_id", &blocker, err) ||
+            !hl_avro_get_string(rec, "blocked_id", &blocked, err))
+            return bad_event(err, type, "blocker_id/blocked_id");
+        char id[96];
+        snprintf(id, sizeof id, "%s:%s", blocker, blocked);
+        pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "blocks");
+        BSON_APPEND_UTF8(&op->filter, "_id", id);
+        pj_guard_older(&op->filter, "version", h.version);
+        bson_t set;
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+        BSON_APPEND_UTF8(&set, "blocker_id", blocker);
+        BSON_APPEND_UTF8(&set, "blocked_id", blocked);
+        BSON_APPEND_BOOL(&set, "active", !strcmp(type, "UserBlocked"));
+        BSON_APPEND_UTF8(&set, "block_id", h.aggregate_id);
+        BSON_APPEND_INT64(&set, "version", h.version);
+        BSON_APPEND_DATE_TIME(&set, "updated_at", h.occurred_us / 1000);
+        bson_append_document_end(&op->update, &set);
+    }
+    /* UserProfileUpdated: no event read model (profiles come from CDC); only the watermark
+     * advances. */
     return true;
 }

@@ -16,9 +16,15 @@
 bool qs_check_session(qs_ctx_t *ctx, hl_error_t *err);
 
 /* Membership of ctx->session.user_id in room (lower-case uuid), remembered for
- * cfg.member_cache_ms once seen. Returns 1 member, 0 not (err: 403 "not-a-member" or 404
- * "not-found"), -1 store error (HL_ERR_MONGO). */
+ * cfg.member_cache_ms once seen. A member of a direct room whose other member blocks them may
+ * no longer read it (issue 11: a room stream ends after a block). Returns 1 member, 0 not
+ * (err: 403 "not-a-member", 403 "blocked" or 404 "not-found"), -1 store error
+ * (HL_ERR_MONGO). */
 int qs_check_member(qs_ctx_t *ctx, const char *room, hl_error_t *err);
+
+/* Drop the caller's cached membership of room, so that the next qs_check_member reads the
+ * read models (a block may have ended it). */
+void qs_forget_member(qs_ctx_t *ctx, const char *room);
 
 /* Render a `messages` read-model document as the item of GET /v1/chat-rooms/{room}/messages
  * into *item (bson_init'ed here; caller destroys). No I/O. */

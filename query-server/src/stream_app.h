@@ -71,6 +71,7 @@ typedef struct st_job {
     bool has_last;
     st_pos_t from; /* the position to read after (has_last) */
     bool gap_only; /* a hole-filling read of a live subscription: no checks */
+    bool recheck;  /* a live room subscription's membership again, uncached (after a block) */
     /* result */
     hl_error_t err;
     bool failed;

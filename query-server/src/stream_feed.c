@@ -130,7 +130,8 @@ static st_event_t *render(feed_t *f, const char *channel, const char *kind, int6
             st_event_unref(tmp.events[i]);
         free(tmp.events);
         goto done;
-    } else if (strcmp(kind, "revoked") && strcmp(kind, "member-removed") && strcmp(kind, "job")) {
+    } else if (strcmp(kind, "revoked") && strcmp(kind, "member-removed") && strcmp(kind, "job") &&
+               strcmp(kind, "blocked")) {
         goto done; /* a kind this listener does not know yet */
     } else if (!strcmp(kind, "job")) {
         /* the fields the projector wrote are the whole job row (CDC): render them as
@@ -189,7 +190,8 @@ static void handle(feed_t *f, const rd_kafka_message_t *m)
         hl_avro_get_string(&rec, "doc_id", &doc_id, &err) &&
         hl_avro_get_string(&rec, "document", &document, &err) &&
         hl_avro_get_long(&rec, "projected_at", &projected, &err)) {
-        bool wanted = !strcmp(kind, "revoked") || st_interested(f->app, channel);
+        bool wanted =
+            !strcmp(kind, "revoked") || !strcmp(kind, "blocked") || st_interested(f->app, channel);
         st_event_t *ev =
             wanted ? render(f, channel, kind, position, version, doc_id, document) : NULL;
         st_msg_t *msg = ev ? calloc(1, sizeof *msg) : NULL;

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CHANNEL_BUCKETS 16384
 #define CONN_BUCKETS    4096
@@ -508,6 +509,30 @@ static void fan_out(st_event_t *ev)
         }
         return;
     }
+    if (!strcmp(ev->kind, "blocked") && !strncmp(ev->channel, "blocked:", 8)) {
+        /* the blocked user's room streams: check each again (the direct room with the blocker
+         * is refused now); blocks are rare, so a walk over the connections is fine */
+        const char *user = ev->channel + 8;
+        for (st_conn_t *conn = g_conns; conn; conn = conn->next) {
+            if (conn->closing || strcasecmp(conn->session.user_id, user))
+                continue;
+            for (st_sub_t *s = conn->subs; s; s = s->cnext) {
+                if (s->route != ST_ROUTE_ROOM || s->parent)
+                    continue;
+                st_job_t *job = calloc(1, sizeof *job);
+                if (!job)
+                    continue;
+                job->conn_id = conn->id;
+                job->sub_id = s->id;
+                job->route = s->route;
+                job->recheck = true;
+                snprintf(job->route_id, sizeof job->route_id, "%s", s->route_id);
+                job->session = conn->session;
+                st_job_submit(g_app, job);
+            }
+        }
+        return;
+    }
     channel_t *c = channel_find(ev->channel);
     int64_t now = hl_now_us();
     for (st_sub_t *s = c ? c->subs : NULL, *next; s; s = next) {
@@ -657,6 +682,11 @@ static bool job_done(st_job_t *job)
             s = x;
     if (!s || c->closing)
         return false;
+    if (job->recheck) { /* after a block: the reader may no longer read the room */
+        if (job->failed && job->err.domain == HL_ERR_INPUT)
+            end_sub(s, job->err.reason, job->err.code, job->err.message);
+        return false;
+    }
     s->reading = false;
     if (job->failed) {
         if (job->gap_only) { /* the store failed a hole read: try again at the next sweep */

@@ -386,6 +386,20 @@ static void run_job(st_app_t *app, st_job_t *job)
     ctx.authenticated = true;
     ctx.session = job->session;
     hl_error_t *err = &job->err;
+    if (job->recheck) {
+        qs_forget_member(&ctx, job->route_id);
+        job->failed = qs_check_member(&ctx, job->route_id, err) == 0;
+        qs_end(&ctx);
+        st_msg_t *msg = calloc(1, sizeof *msg);
+        if (!msg) {
+            st_job_free(job);
+            return;
+        }
+        msg->kind = ST_MSG_JOB;
+        msg->job = job;
+        st_post(app, msg);
+        return;
+    }
     bool ok = job->gap_only || qs_check_session(&ctx, err);
     if (ok && job->route == ST_ROUTE_ROOM && !job->gap_only)
         ok = qs_check_member(&ctx, job->route_id, err) > 0;
