@@ -334,7 +334,10 @@ bool qs_display_names(qs_ctx_t *ctx, const char *const *ids, size_t n, qs_docs_t
 
 const char *qs_presence_effective(const bson_t *profile, const bson_t *conn, bson_t *item)
 {
-    const char *set = profile ? qs_doc_string(profile, "presence", "online") : "online";
+    bson_iter_t it;
+    bool chosen = profile && bson_iter_init_find(&it, profile, "presence_set") &&
+                  BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+    const char *set = chosen ? qs_doc_string(profile, "presence", "online") : "online";
     const char *value;
     if (!strcmp(set, "away") || !strcmp(set, "offline")) {
         value = !strcmp(set, "away") ? "away" : "offline";
