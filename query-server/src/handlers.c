@@ -52,7 +52,8 @@ void qs_handle_user(hl_http_request_t *req)
     BSON_APPEND_UTF8(&out, "bio", qs_doc_string(&profile, "bio", ""));
     BSON_APPEND_UTF8(&out, "avatar_url", qs_doc_string(&profile, "avatar_url", ""));
     bson_t eff = BSON_INITIALIZER; /* the effective presence (SPEC §8); its since is not shown */
-    BSON_APPEND_UTF8(&out, "presence", qs_presence_effective(&profile, pfound ? &conn : NULL, &eff));
+    BSON_APPEND_UTF8(&out, "presence",
+                     qs_presence_effective(&profile, pfound ? &conn : NULL, &eff));
     bson_destroy(&eff);
     BSON_APPEND_INT64(&out, "friend_count", cfound ? qs_doc_int(&counters, "friend_count", 0) : 0);
     qs_append_date(&out, "created_at", &profile, "created_at");

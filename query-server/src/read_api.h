@@ -42,8 +42,8 @@ bool qs_render_job(const bson_t *doc, const char *job_id, bson_t *item);
 
 /* The effective presence of a user (SPEC §8) appended to item as "presence" (online | away |
  * offline) and "since" (RFC 3339 or null): a status the user set (profile, user_profiles:
- * presence when presence_set, updated_at) of away or offline wins; online or never set follows the connection
- * presence (conn, the projector's presence document {connected, since}; NULL or without
+ * presence when presence_set, updated_at) of away or offline wins; online or never set follows the
+ * connection presence (conn, the projector's presence document {connected, since}; NULL or without
  * connected = offline). Returns the presence value (a static string). profile may be NULL. */
 const char *qs_presence_effective(const bson_t *profile, const bson_t *conn, bson_t *item);
 

@@ -75,7 +75,7 @@ typedef struct st_job {
     /* result */
     hl_error_t err;
     bool failed;
-    bool ended; /* job: the job has finished (its stream ends after its last event) */
+    bool ended;   /* job: the job has finished (its stream ends after its last event) */
     st_pos_t pos; /* the position after the events (or the current one) */
     st_event_t **events;
     size_t nevents;
