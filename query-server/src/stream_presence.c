@@ -2,8 +2,9 @@
  * Each listener process is one instance (a UUIDv7 drawn at start); it produces to
  * cfg.connections_topic (schemas/StreamConnection.avsc, registered as
  * "<topic>-value", Kafka key = the instance id so its facts keep their order):
- *   connect / disconnect: a user's stream connection (an SSE stream that started, a WebSocket
- *       that was accepted) opened or closed, with that user's open connections here after it;
+ *   connect / disconnect: a user's first stream connection here opened (an SSE stream that
+ *       started, a WebSocket that was accepted) or their last one closed (open 1 / 0): only
+ *       those change presence, so a user with 10,000 streams costs two facts, not 20,000;
  *   heartbeat: every cfg.presence_beat_ms, the instance's totals.
  * The projector derives presence from them (projector/src/presence.h). The loop thread keeps
  * the per-user counts and produces connect/disconnect (rd_kafka_produce never blocks); a
@@ -201,7 +202,8 @@ void st_presence_open(const char *user)
     }
     int64_t open = ++(*pp)->open;
     atomic_fetch_add(&g_pr.connections, 1);
-    produce("connect", user, open, 0);
+    if (open == 1) /* only the first one changes presence: one fact, not one per connection */
+        produce("connect", user, open, 0);
 }
 
 void st_presence_close(const char *user)
@@ -216,9 +218,8 @@ void st_presence_close(const char *user)
         *pp = u->next;
         free(u);
         atomic_fetch_sub(&g_pr.users, 1);
-        open = 0;
+        produce("disconnect", user, 0, 0); /* the last one closed */
     }
-    produce("disconnect", user, open, 0);
 }
 
 void st_presence_stop(st_app_t *app)
