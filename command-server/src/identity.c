@@ -366,10 +366,12 @@ static bool presence_exec(cs_cmd_t *cmd, hl_error_t *err)
     snprintf(now, sizeof now, "%lld", (long long)cmd->now_us);
     const char *p[3] = {cmd->session.user_id, *status, now};
     PGresult *r = NULL;
-    /* Setting the presence it already has changes nothing and emits no event. */
+    /* Setting the presence it already has changes nothing and emits no event (but a first
+     * choice is one: presence_set, migration 008). */
     if (!cs_sql(cmd,
-                "UPDATE users SET presence = $2, version = version + 1, updated_at = " CS_TS(
-                    3) " WHERE user_id = $1 AND presence <> $2 RETURNING version",
+                "UPDATE users SET presence = $2, presence_set = true, version = version + 1,"
+                " updated_at = " CS_TS(3) " WHERE user_id = $1 AND (presence <> $2 OR NOT"
+                                          " presence_set) RETURNING version",
                 3, p, &r, err))
         return false;
     bool changed = PQntuples(r) == 1;

@@ -67,6 +67,13 @@ HL_JAEGER_PORT=${HL_JAEGER_PORT:-${_hl_p}6686}      # Jaeger UI and API
 HL_OTLP_PORT=${HL_OTLP_PORT:-${_hl_p}4318}          # OTLP/HTTP receiver
 HL_REGISTRY_URL=${HL_REGISTRY_URL:-http://127.0.0.1:$HL_REGISTRY_PORT/apis/ccompat/v7}  # Confluent-compatible base URL (Apicurio ccompat)
 
+# Presence from connections (SPEC §8): the projector's grace period and the listeners'
+# heartbeat. dev keeps the product defaults (30 s, 5 s); test and scratch stacks use short ones
+# so the e2e tests see offline within seconds.
+if [[ $HL_PROFILE != dev ]]; then
+  export HL_PRESENCE_GRACE_MS=${HL_PRESENCE_GRACE_MS:-3000} HL_STREAM_PRESENCE_BEAT_MS=${HL_STREAM_PRESENCE_BEAT_MS:-1000}
+fi
+
 # Pinned versions.
 HL_PG_MAJOR=15
 HL_KAFKA_VERSION=3.9.1

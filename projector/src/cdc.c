@@ -159,6 +159,11 @@ bool pj_user_profile_from_cdc(const pj_cdc_change_t *c, bson_t *filter, bson_t *
     BSON_APPEND_UTF8(&set, "bio", bio);
     BSON_APPEND_UTF8(&set, "avatar_url", avatar);
     BSON_APPEND_UTF8(&set, "presence", presence);
+    /* whether the user ever set it (migration 008; absent in rows captured before: false) */
+    bson_iter_t ps;
+    BSON_APPEND_BOOL(&set, "presence_set",
+                     bson_iter_init_find(&ps, row, "presence_set") && BSON_ITER_HOLDS_BOOL(&ps) &&
+                         bson_iter_bool(&ps));
     BSON_APPEND_DATE_TIME(&set, "created_at", created / 1000);
     BSON_APPEND_DATE_TIME(&set, "updated_at", updated / 1000);
     BSON_APPEND_INT64(&set, "version", version);

@@ -125,6 +125,35 @@ static bool change_of(const pj_op_t *op, pj_feed_change_t *c)
         c->version = c->position;
         snprintf(c->channel, sizeof c->channel, "presence:%s", owner);
         c->kind = "presence";
+    } else if (!strcmp(op->model, "blocks")) {
+        /* a block: the blocked user's streams of their direct room with the blocker end */
+        bson_iter_t it;
+        owner = doc_str(&set, "blocked_id");
+        if (!owner || !doc_str(&set, "blocker_id") || !bson_iter_init_find(&it, &set, "active") ||
+            !BSON_ITER_HOLDS_BOOL(&it) || !bson_iter_bool(&it) ||
+            !doc_long(&set, "version", &c->position))
+            return false;
+        c->version = c->position;
+        snprintf(c->channel, sizeof c->channel, "blocked:%s", owner);
+        c->kind = "blocked";
+    } else if (!strcmp(op->model, "jobs")) {
+        /* a job's new state (SPEC §9 jobs, CDC of the jobs table): the job:<id> channel of its
+         * owner's streams */
+        owner = id;
+        if (!doc_str(&set, "status") || !doc_long(&set, "version", &c->position))
+            return false;
+        c->version = c->position;
+        snprintf(c->channel, sizeof c->channel, "job:%s", owner);
+        c->kind = "job";
+    } else if (!strcmp(op->model, "presence")) {
+        /* a connection-presence change (presence.h); the sweeper's $set has connected only
+         * when the value changed */
+        owner = id;
+        if (!doc_str(&set, "connected") || !doc_long(&set, "pos", &c->position))
+            return false;
+        c->version = c->position;
+        snprintf(c->channel, sizeof c->channel, "presence:%s", owner);
+        c->kind = "presence";
     } else {
         return false;
     }

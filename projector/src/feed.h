@@ -5,15 +5,21 @@
  * after the broker acknowledged every record, so a crash in between re-projects the batch and
  * re-publishes its changes (at least once; listeners deduplicate by position).
  *
- * Which changes (pj_feed_changes, pure):
- *   messages upsert        → room:<room_id>           message       position seq, version
- * room_version room_members upsert    → room:<room_id>           read          position
- * room_version (> 1: not the row written at room creation) notifications upsert   →
- * notifications:<user_id>  notification  position created µs (from _id) (the creation: its $set has
- * kind; read-state updates are not streamed) user_profiles upsert   → presence:<user_id> presence
- * position version sessions upsert with revoked_at → session:<session_id> revoked  (the listener
- * ends its streams) room_members delete    → room:<room_id>           member-removed (the member's
- * streams end) A new channel kind (job:<id>) adds a line to the table in feed.c. */
+ * Which changes (pj_feed_changes, pure), model and operation → channel, kind, position:
+ *   messages upsert → room:<room_id> message, seq (version: room_version)
+ *   room_members upsert with room_version > 1 (not the row written at room creation)
+ *       → room:<room_id> read, room_version
+ *   notifications upsert with kind (the creation; read-state updates are not streamed)
+ *       → notifications:<user_id> notification, created µs (from _id)
+ *   user_profiles upsert with presence → presence:<user_id> presence, version
+ *   presence upsert with connected (presence.h) → presence:<user_id> presence, pos µs
+ *   sessions upsert with revoked_at → session:<session_id> revoked (the listener ends its
+ *       streams)
+ *   room_members delete → room:<room_id> member-removed (the member's streams end)
+ *   blocks upsert with active → blocked:<blocked_id> blocked (the blocked user's streams of
+ *       the direct room end)
+ *   jobs upsert → job:<job_id> job, version
+ * A new channel kind adds a line to the table in feed.c. */
 #ifndef PJ_FEED_H
 #define PJ_FEED_H
 

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "projector.h"
 #include "feed.h"
+#include "presence.h"
 
 #include "hl/config.h"
 #include "hl/events.h"
@@ -51,6 +52,10 @@ static const hl_config_option_t options[] = {
      OPT(feed_topic), "change-feed topic for the stream listeners (empty: no feed)"},
     {"schemas-dir", "HL_SCHEMAS_DIR", HL_OPT_STRING, HL_DEFAULT_SCHEMAS_DIR, 0, 0, false,
      OPT(schemas_dir), "directory holding topics.json and the .avsc files"},
+    {"presence-grace-ms", "HL_PRESENCE_GRACE_MS", HL_OPT_INT, "30000", 100, 3600000, false,
+     OPT(presence_grace_ms),
+     "a user turns offline this long after their last stream connection closed or its listener "
+     "stopped heart-beating, ms (longer than the listeners' heartbeat interval)"},
     {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
      "debug|info|warn|error"},
     {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
@@ -494,6 +499,7 @@ int main(int argc, char **argv)
     hl_http_server_t *http = NULL;
     hl_log_level_t level = HL_LOG_INFO;
     mongoc_uri_t *uri = NULL;
+    pj_presence_t *presence = NULL;
 
     int npos = 0;
     hl_signals_install();
@@ -592,7 +598,16 @@ int main(int argc, char **argv)
         HL_ERROR("%s", err.message);
         goto done;
     }
+    presence = pj_presence_new(ctx.cfg.presence_grace_ms);
+    for (int64_t deadline = hl_mono_ms() + 60000; !pj_presence_load(&ctx, presence, &err);) {
+        if (hl_mono_ms() > deadline || hl_shutdown_requested()) {
+            HL_ERROR("presence: %s", err.message);
+            goto done;
+        }
+        hl_sleep_or_shutdown(1000);
+    }
     HL_INFO("projector consuming; health on http://%s", ctx.cfg.http_listen);
+    int64_t next_sweep_ms = 0;
     while (!hl_shutdown_requested()) {
         /* wait up to 200 ms for an input, then take whatever else is already fetched */
         batch.n = 0;
@@ -612,6 +627,16 @@ int main(int argc, char **argv)
             pj_plan_init(&batch.plans[i]);
         if (batch.n && !handle_batch(&ctx, &batch))
             HL_INFO("shutdown during a batch: its offsets stay unstored (replayed at restart)");
+        for (size_t i = 0; i < batch.n; i++)
+            if (batch.rc[i] == PJ_APPLIED)
+                pj_presence_note_plan(presence, &batch.plans[i]);
+        /* connection presence (presence.h): the users due now, at most every 250 ms */
+        if (hl_mono_ms() >= next_sweep_ms) {
+            hl_error_t perr = {0};
+            if (!pj_presence_sweep(&ctx, presence, &perr))
+                HL_WARN("presence sweep: %s (retried at the next one)", perr.message);
+            next_sweep_ms = hl_mono_ms() + 250;
+        }
         for (size_t i = 0; i < batch.n; i++) {
             pj_plan_destroy(&batch.plans[i]);
             rd_kafka_message_destroy(batch.msgs[i]);
@@ -626,6 +651,7 @@ done:
         rd_kafka_destroy(ctx.consumer);
     }
     pj_feed_destroy(ctx.feed);
+    pj_presence_destroy(presence);
     if (ctx.dlq_producer) {
         rd_kafka_flush(ctx.dlq_producer, 10000);
         rd_kafka_destroy(ctx.dlq_producer);

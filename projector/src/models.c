@@ -1,4 +1,5 @@
 #include "models.h"
+#include "presence.h"
 #include "counselling_models.h"
 
 #include "hl/consistency.h"
@@ -824,6 +825,8 @@ static bool plan_room_created(avro_value_t *rec, const ev_head_t *h, pj_plan_t *
 bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_error_t *err)
 {
     ev_head_t h = {.type = type};
+    if (!strcmp(type, "StreamConnection")) /* a stream listener's fact, not a domain event */
+        return pj_presence_fact_plan(rec, plan, err);
     if (!hl_avro_get_string(rec, "event_id", &h.event_id, err) ||
         !hl_avro_get_string(rec, "aggregate_id", &h.aggregate_id, err) ||
         !hl_avro_get_long(rec, "aggregate_version", &h.version, err) ||
@@ -982,7 +985,29 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
         BSON_APPEND_DATE_TIME(&set, "read_at", h.occurred_us / 1000);
         bson_append_document_end(&op->update, &set);
     }
-    /* UserProfileUpdated, UserBlocked, UserUnblocked: no event read model (profiles come from
-     * CDC); only the watermark advances. */
+    if (!strcmp(type, "UserBlocked") || !strcmp(type, "UserUnblocked")) {
+        /* blocks {_id: "<blocker>:<blocked>", active}: the query side refuses a direct room
+         * to the user its other member blocks (and the change feed ends their streams of it) */
+        const char *blocker = NULL, *blocked = NULL;
+        if (!hl_avro_get_string(rec, "blocker_id", &blocker, err) ||
+            !hl_avro_get_string(rec, "blocked_id", &blocked, err))
+            return bad_event(err, type, "blocker_id/blocked_id");
+        char id[96];
+        snprintf(id, sizeof id, "%s:%s", blocker, blocked);
+        pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "blocks");
+        BSON_APPEND_UTF8(&op->filter, "_id", id);
+        pj_guard_older(&op->filter, "version", h.version);
+        bson_t set;
+        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
+        BSON_APPEND_UTF8(&set, "blocker_id", blocker);
+        BSON_APPEND_UTF8(&set, "blocked_id", blocked);
+        BSON_APPEND_BOOL(&set, "active", !strcmp(type, "UserBlocked"));
+        BSON_APPEND_UTF8(&set, "block_id", h.aggregate_id);
+        BSON_APPEND_INT64(&set, "version", h.version);
+        BSON_APPEND_DATE_TIME(&set, "updated_at", h.occurred_us / 1000);
+        bson_append_document_end(&op->update, &set);
+    }
+    /* UserProfileUpdated: no event read model (profiles come from CDC); only the watermark
+     * advances. */
     return true;
 }

@@ -28,8 +28,9 @@ typedef struct {
     char *pg_url;
     long long max_lag_ms;
     long long writers;
-    char *feed_topic;  /* change feed (feed.h); empty = none */
-    char *schemas_dir; /* topics.json + .avsc, for the change feed's schema */
+    char *feed_topic;            /* change feed (feed.h); empty = none */
+    char *schemas_dir;           /* topics.json + .avsc, for the change feed's schema */
+    long long presence_grace_ms; /* presence.h: offline this long after the last connection */
     char *log_level;
     bool log_json;
 } pj_config_t;

@@ -30,6 +30,7 @@ const pj_route_t pj_routes[] = {
     {"notification.events", "notification_events"},
     {"counselling.events", "counselling_events"},
     {"payment.events", "payment_events"},
+    {"stream.connections", "presence"},
     {NULL, NULL},
 };
 

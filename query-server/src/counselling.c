@@ -12,6 +12,7 @@
 #include "app.h"
 #include "page.h"
 #include "params.h"
+#include "read_api.h"
 
 #include "hl/util.h"
 
@@ -51,6 +52,22 @@ static void copy_value(bson_t *out, const char *key, const bson_t *doc, const ch
 
 /* ---- jobs ---- */
 
+bool qs_render_job(const bson_t *doc, const char *job_id, bson_t *item)
+{
+    const char *status = qs_doc_string(doc, "status", "");
+    BSON_APPEND_UTF8(item, "job_id", job_id);
+    BSON_APPEND_UTF8(item, "kind", qs_doc_string(doc, "kind", ""));
+    BSON_APPEND_UTF8(item, "status", status);
+    BSON_APPEND_UTF8(item, "booking_id", qs_doc_string(doc, "booking_id", ""));
+    copy_value(item, "steps", doc, "steps");
+    copy_value(item, "result", doc, "result");
+    copy_value(item, "error", doc, "error");
+    qs_append_date(item, "created_at", doc, "created_at");
+    qs_append_date(item, "updated_at", doc, "updated_at");
+    BSON_APPEND_INT64(item, "version", qs_doc_int(doc, "version", 0));
+    return !strcmp(status, "succeeded") || !strcmp(status, "failed");
+}
+
 void qs_handle_job(hl_http_request_t *req)
 {
     hl_error_t err = {0};
@@ -73,16 +90,7 @@ void qs_handle_job(hl_http_request_t *req)
         return;
     }
     bson_t out = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&out, "job_id", id);
-    BSON_APPEND_UTF8(&out, "kind", qs_doc_string(&job, "kind", ""));
-    BSON_APPEND_UTF8(&out, "status", qs_doc_string(&job, "status", ""));
-    BSON_APPEND_UTF8(&out, "booking_id", qs_doc_string(&job, "booking_id", ""));
-    copy_value(&out, "steps", &job, "steps");
-    copy_value(&out, "result", &job, "result");
-    copy_value(&out, "error", &job, "error");
-    qs_append_date(&out, "created_at", &job, "created_at");
-    qs_append_date(&out, "updated_at", &job, "updated_at");
-    BSON_APPEND_INT64(&out, "version", qs_doc_int(&job, "version", 0));
+    qs_render_job(&job, id, &out);
     hl_http_reply_json(req, 200, &out, NULL);
     bson_destroy(&out);
     bson_destroy(&job);

@@ -1,5 +1,6 @@
 /* handlers.c: the query API routes (SPEC §3), reading MongoDB read models only. */
 #include "app.h"
+#include "read_api.h"
 
 #include "hl/log.h"
 #include "hl/mem.h"
@@ -36,9 +37,13 @@ void qs_handle_user(hl_http_request_t *req)
         return;
     }
     cfound = qs_find_one(&ctx, "user_counters", id, &counters, &err);
+    bson_t conn;
+    int pfound = cfound < 0 ? 0 : qs_find_one(&ctx, "presence", id, &conn, &err);
     qs_end(&ctx);
-    if (cfound < 0) {
+    if (cfound < 0 || pfound < 0) {
         bson_destroy(&profile);
+        if (cfound > 0)
+            bson_destroy(&counters);
         goto fail;
     }
     bson_t out = BSON_INITIALIZER;
@@ -46,7 +51,10 @@ void qs_handle_user(hl_http_request_t *req)
     BSON_APPEND_UTF8(&out, "display_name", qs_doc_string(&profile, "display_name", ""));
     BSON_APPEND_UTF8(&out, "bio", qs_doc_string(&profile, "bio", ""));
     BSON_APPEND_UTF8(&out, "avatar_url", qs_doc_string(&profile, "avatar_url", ""));
-    BSON_APPEND_UTF8(&out, "presence", qs_doc_string(&profile, "presence", "offline"));
+    bson_t eff = BSON_INITIALIZER; /* the effective presence (SPEC §8); its since is not shown */
+    BSON_APPEND_UTF8(&out, "presence",
+                     qs_presence_effective(&profile, pfound ? &conn : NULL, &eff));
+    bson_destroy(&eff);
     BSON_APPEND_INT64(&out, "friend_count", cfound ? qs_doc_int(&counters, "friend_count", 0) : 0);
     qs_append_date(&out, "created_at", &profile, "created_at");
     BSON_APPEND_INT64(&out, "version", qs_doc_int(&profile, "version", 0));
@@ -55,6 +63,8 @@ void qs_handle_user(hl_http_request_t *req)
     bson_destroy(&profile);
     if (cfound)
         bson_destroy(&counters);
+    if (pfound)
+        bson_destroy(&conn);
     return;
 fail:
     qs_end(&ctx);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define ROOM_NAMES_MAX 1000 /* distinct members named per inbox page */
 
@@ -193,21 +194,86 @@ done:
     bson_destroy(&filter);
 }
 
+/* Whether room is a direct room (*direct set true, when not NULL) whose other member blocks the
+ * caller (the `blocks` read model, events UserBlocked/UserUnblocked): 1 yes, 0 no, -1 store
+ * error. */
+static int blocked_from_direct(qs_ctx_t *ctx, const char *room, bool *direct, hl_error_t *err)
+{
+    bson_t doc;
+    int found = qs_find_one(ctx, "chat_rooms", room, &doc, err);
+    if (found <= 0)
+        return found;
+    const char *key = qs_doc_string(&doc, "direct_key", NULL), *me = ctx->session.user_id;
+    char other[HL_UUID_STR_LEN + 1] = "";
+    size_t n = strlen(me);
+    if (key && strlen(key) == 2 * n + 1 && key[n] == ':') {
+        if (!strncasecmp(key, me, n))
+            snprintf(other, sizeof other, "%s", key + n + 1);
+        else if (!strcasecmp(key + n + 1, me))
+            snprintf(other, sizeof other, "%.*s", (int)n, key);
+    }
+    bson_destroy(&doc);
+    if (!other[0])
+        return 0;
+    if (direct)
+        *direct = true;
+    char id[2 * HL_UUID_STR_LEN + 2], lme[HL_UUID_STR_LEN + 1];
+    hl_fold_ascii(me, lme, sizeof lme);
+    snprintf(id, sizeof id, "%s:%s", other, lme);
+    found = qs_find_one(ctx, "blocks", id, &doc, err);
+    if (found <= 0)
+        return found;
+    bson_iter_t it;
+    int active = bson_iter_init_find(&it, &doc, "active") && BSON_ITER_HOLDS_BOOL(&it) &&
+                 bson_iter_bool(&it);
+    bson_destroy(&doc);
+    return active;
+}
+
+void qs_forget_member(qs_ctx_t *ctx, const char *room)
+{
+    char id[2 * HL_UUID_STR_LEN + 2];
+    snprintf(id, sizeof id, "%s:%s", room, ctx->session.user_id);
+    qs_cache_put(ctx->app->members, id, 0, hl_mono_ms() + 1);
+}
+
 int qs_check_member(qs_ctx_t *ctx, const char *room, hl_error_t *err)
 {
     char id[2 * HL_UUID_STR_LEN + 2];
     int64_t member = 0, now = hl_mono_ms();
     snprintf(id, sizeof id, "%s:%s", room, ctx->session.user_id);
-    if (qs_cache_get(ctx->app->members, id, now, &member) && member)
+    /* cached: 1 a member of a room with more members, 2 of a direct room (a block may end
+     * that at any time: checked on every read, one _id lookup each in chat_rooms and blocks) */
+    if (qs_cache_get(ctx->app->members, id, now, &member) && member == 1)
         return 1;
+    int blocked = 0;
+    if (member == 2) {
+        if ((blocked = blocked_from_direct(ctx, room, NULL, err)) < 0)
+            return -1;
+        if (!blocked)
+            return 1;
+        hl_error_set_reason(err, HL_ERR_INPUT, 403, "blocked",
+                            "the other member of this direct room blocks you");
+        return 0;
+    }
     bson_t doc;
     int found = qs_find_one(ctx, "room_members", id, &doc, err);
     if (found < 0)
         return -1;
     if (found > 0) {
         bson_destroy(&doc);
+        bool direct = false;
+        blocked = blocked_from_direct(ctx, room, &direct, err);
+        if (blocked < 0)
+            return -1;
+        if (blocked) {
+            hl_error_set_reason(err, HL_ERR_INPUT, 403, "blocked",
+                                "the other member of this direct room blocks you");
+            return 0;
+        }
         if (ctx->app->cfg.member_cache_ms > 0)
-            qs_cache_put(ctx->app->members, id, 1, now + ctx->app->cfg.member_cache_ms);
+            qs_cache_put(ctx->app->members, id, direct ? 2 : 1,
+                         now + ctx->app->cfg.member_cache_ms);
         return 1;
     }
     found = qs_find_one(ctx, "chat_rooms", room, &doc, err);

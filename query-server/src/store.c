@@ -331,3 +331,28 @@ bool qs_display_names(qs_ctx_t *ctx, const char *const *ids, size_t n, qs_docs_t
     free(miss);
     return ok;
 }
+
+const char *qs_presence_effective(const bson_t *profile, const bson_t *conn, bson_t *item)
+{
+    bson_iter_t it;
+    bool chosen = profile && bson_iter_init_find(&it, profile, "presence_set") &&
+                  BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+    const char *set = chosen ? qs_doc_string(profile, "presence", "online") : "online";
+    const char *value;
+    if (!strcmp(set, "away") || !strcmp(set, "offline")) {
+        value = !strcmp(set, "away") ? "away" : "offline";
+        BSON_APPEND_UTF8(item, "presence", value);
+        qs_append_date(item, "since", profile, "updated_at");
+        return value;
+    }
+    const char *c = conn ? qs_doc_string(conn, "connected", "offline") : "offline";
+    value = !strcmp(c, "online") ? "online" : "offline";
+    BSON_APPEND_UTF8(item, "presence", value);
+    if (conn && qs_doc_string(conn, "connected", NULL))
+        qs_append_date(item, "since", conn, "since");
+    else if (profile)
+        qs_append_date(item, "since", profile, "updated_at");
+    else
+        BSON_APPEND_NULL(item, "since");
+    return value;
+}

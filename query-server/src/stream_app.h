@@ -36,6 +36,9 @@ typedef struct {
     long long heartbeat_ms;
     long long retry_ms;
     long long max_connections;
+    char *connections_topic; /* presence facts (stream_presence.c); empty = none */
+    char *schemas_dir;
+    long long presence_beat_ms;
     char *web_root;
     char *log_level;
     bool log_json;
@@ -70,14 +73,17 @@ typedef struct st_job {
     bool has_last;
     st_pos_t from; /* the position to read after (has_last) */
     bool gap_only; /* a hole-filling read of a live subscription: no checks */
+    bool recheck;  /* a live room subscription's membership again, uncached (after a block) */
     /* result */
     hl_error_t err;
     bool failed;
+    bool ended;   /* job: the job has finished (its stream ends after its last event) */
     st_pos_t pos; /* the position after the events (or the current one) */
     st_event_t **events;
     size_t nevents;
     char (*friends)[37]; /* presence: friend ids; friend_versions[i] their user versions */
     int64_t *friend_versions;
+    char (*friend_presence)[16]; /* their effective presence in the snapshot */
     size_t nfriends;
 } st_job_t;
 
@@ -137,6 +143,16 @@ void st_workers_stop(st_app_t *app);
 /* Feed thread (stream_feed.c). */
 bool st_feed_start(st_app_t *app, hl_error_t *err);
 void st_feed_stop(st_app_t *app);
+
+/* Connection facts for presence (stream_presence.c): start the producer and the heartbeat
+ * thread (nothing when cfg.connections_topic is empty); open/close count a user's stream
+ * connection and produce its fact (loop thread only); stop after the loop closed every
+ * connection (flushes their disconnects). Errors: HL_ERR_CONFIG, HL_ERR_HTTP (registry),
+ * HL_ERR_KAFKA. */
+bool st_presence_start(st_app_t *app, hl_error_t *err);
+void st_presence_open(const char *user);
+void st_presence_close(const char *user);
+void st_presence_stop(st_app_t *app);
 
 /* The event loop (stream_loop.c): create the lws context on cfg.listen; run until shutdown. */
 bool st_loop_init(st_app_t *app, hl_error_t *err);

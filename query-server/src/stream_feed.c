@@ -68,6 +68,8 @@ static st_event_t *render(feed_t *f, const char *channel, const char *kind, int6
     bson_t *doc = bson_new_from_json((const uint8_t *)document, -1, &berr);
     st_event_t *ev = NULL;
     bson_t item = BSON_INITIALIZER;
+    char presence[16] = "";
+    bool ended = false;
     if (!doc) {
         HL_WARN("feed: undecodable document of %s: %s", channel, berr.message);
         goto done;
@@ -79,9 +81,31 @@ static st_event_t *render(feed_t *f, const char *channel, const char *kind, int6
         BSON_APPEND_UTF8(&item, "user_id", qs_doc_string(doc, "user_id", ""));
         BSON_APPEND_INT64(&item, "up_to_seq", qs_doc_int(doc, "last_read_seq", 0));
     } else if (!strcmp(kind, "presence")) {
+        /* the effective presence as the read models hold it now (a user_profiles change of
+         * the user-set status or a presence change of the connections: either needs the
+         * other; qs_presence_effective) */
+        qs_ctx_t ctx;
+        memset(&ctx, 0, sizeof ctx);
+        ctx.app = &f->app->qs;
+        ctx.client = qs_client_acquire(&f->app->qs);
+        hl_error_t err = {0};
+        bson_t profile, conn;
+        int pf = qs_find_one(&ctx, "user_profiles", doc_id, &profile, &err);
+        int cf = pf < 0 ? -1 : qs_find_one(&ctx, "presence", doc_id, &conn, &err);
+        qs_end(&ctx);
+        if (pf < 0 || cf < 0) {
+            HL_WARN("feed: presence of %s: %s", doc_id, err.message);
+            if (pf > 0)
+                bson_destroy(&profile);
+            goto done;
+        }
         BSON_APPEND_UTF8(&item, "user_id", doc_id);
-        BSON_APPEND_UTF8(&item, "presence", qs_doc_string(doc, "presence", "offline"));
-        qs_append_date(&item, "since", doc, "updated_at");
+        snprintf(presence, sizeof presence, "%s",
+                 qs_presence_effective(pf ? &profile : NULL, cf ? &conn : NULL, &item));
+        if (pf)
+            bson_destroy(&profile);
+        if (cf)
+            bson_destroy(&conn);
     } else if (!strcmp(kind, "notification")) {
         /* the document as the read model holds it now (read state, stubs filled) */
         qs_ctx_t ctx;
@@ -107,11 +131,13 @@ static st_event_t *render(feed_t *f, const char *channel, const char *kind, int6
             st_event_unref(tmp.events[i]);
         free(tmp.events);
         goto done;
-    } else if (strcmp(kind, "revoked") && strcmp(kind, "member-removed") && strcmp(kind, "job")) {
+    } else if (strcmp(kind, "revoked") && strcmp(kind, "member-removed") && strcmp(kind, "job") &&
+               strcmp(kind, "blocked")) {
         goto done; /* a kind this listener does not know yet */
     } else if (!strcmp(kind, "job")) {
-        bson_destroy(&item);
-        bson_copy_to(doc, &item);
+        /* the fields the projector wrote are the whole job row (CDC): render them as
+         * GET /v1/jobs/{id} does */
+        ended = qs_render_job(doc, doc_id, &item);
     }
     size_t len = 0;
     char *json = bson_as_relaxed_extended_json(&item, &len);
@@ -128,6 +154,10 @@ done:
         ev->version = version;
         if (!strcmp(kind, "read") || !strcmp(kind, "member-removed"))
             snprintf(ev->subject, sizeof ev->subject, "%s", qs_doc_string(doc, "user_id", ""));
+        else if (!strcmp(kind, "presence"))
+            snprintf(ev->subject, sizeof ev->subject, "%s", presence);
+        else if (!strcmp(kind, "job") && ended)
+            snprintf(ev->subject, sizeof ev->subject, "ended");
         else if (!strcmp(kind, "revoked") && !strncmp(channel, "session:", 8))
             snprintf(ev->subject, sizeof ev->subject, "%s", channel + 8);
     }
@@ -155,7 +185,8 @@ static void handle(feed_t *f, const rd_kafka_message_t *m)
         return;
     }
     if (st_change_decode(&rec, &ch, &err)) {
-        bool wanted = !strcmp(ch.kind, "revoked") || st_interested(f->app, ch.channel);
+        bool wanted = !strcmp(ch.kind, "revoked") || !strcmp(ch.kind, "blocked") ||
+                      st_interested(f->app, ch.channel);
         st_event_t *ev =
             wanted ? render(f, ch.channel, ch.kind, ch.position, ch.version, ch.doc_id, ch.document)
                    : NULL;

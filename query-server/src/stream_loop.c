@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CHANNEL_BUCKETS 16384
 #define CONN_BUCKETS    4096
@@ -67,11 +68,13 @@ typedef struct st_sub {
     size_t nbuf, capbuf;
     struct st_sub *parent; /* presence: a friend's subscription → the stream's own */
     int64_t counter;       /* presence stream: events sent */
+    char presence[16];     /* presence: a friend's effective presence last sent */
     int hole_tries;
     int64_t retry_at_ms; /* hole re-read due; 0 = none */
     st_job_t *gap;       /* a gap read being sent, paced by the send queue */
     size_t gap_next;
     bool gap_resumed;
+    bool done; /* job: its last event is sent; nothing more on this subscription */
 } st_sub_t;
 
 typedef struct channel {
@@ -107,6 +110,8 @@ typedef struct st_conn {
     char *rx;
     size_t rxlen;
     bool rx_too_big;
+    bool counted;     /* an open stream connection of its user (stream_presence.c) */
+    bool drain_close; /* SSE: close once the queue is written (a job stream that ended) */
 } st_conn_t;
 
 static st_app_t *g_app;
@@ -286,6 +291,8 @@ static void conn_free(st_conn_t *c)
     }
     if (c->session_sub)
         sub_free(c->session_sub);
+    if (c->counted)
+        st_presence_close(c->session.user_id);
     queue_free(c);
     free(c->body);
     free(c->rx);
@@ -377,12 +384,26 @@ static void buffer_event(st_sub_t *s, st_event_t *ev)
 
 static void start_read(st_sub_t *s, bool gap_only);
 
+/* A job stream after the job's last event: SSE closes once that event is written; a WebSocket
+ * channel stays subscribed but silent (the client unsubscribes). */
+static void end_job_stream(st_sub_t *s)
+{
+    s->done = true;
+    if (!s->conn->ws) {
+        s->conn->drain_close = true;
+        if (s->conn->wsi)
+            lws_callback_on_writable(s->conn->wsi);
+    }
+}
+
 static void end_sub(st_sub_t *s, const char *reason, int status, const char *detail);
 
 /* Offer ev to s: send it when it is the next of s's stream, drop it when already sent, hold it
  * when s is not live (or a message hole opens). */
 static void deliver(st_sub_t *s, st_event_t *ev)
 {
+    if (s->done)
+        return;
     if (!s->live) {
         buffer_event(s, ev);
         return;
@@ -409,11 +430,20 @@ static void deliver(st_sub_t *s, st_event_t *ev)
             return;
         s->pos = ev->pos;
         send_event(s, ev);
-    } else if (!strcmp(ev->kind, "presence") || !strcmp(ev->kind, "job")) {
+    } else if (!strcmp(ev->kind, "presence")) {
+        /* rendered from the read models when it arrived (stream_feed.c): send a change of the
+         * effective value only (either of its two inputs may change without changing it) */
+        if (!ev->subject[0] || !strcmp(ev->subject, s->presence))
+            return;
+        snprintf(s->presence, sizeof s->presence, "%.15s", ev->subject);
+        send_event(s, ev);
+    } else if (!strcmp(ev->kind, "job")) {
         if (ev->pos.a <= s->pos.a)
             return;
         s->pos.a = ev->pos.a;
         send_event(s, ev);
+        if (!strcmp(ev->subject, "ended")) /* the job's last state: its stream ends */
+            end_job_stream(s);
     } else if (!strcmp(ev->kind, "member-removed")) {
         if (!strcmp(ev->subject, s->conn->session.user_id))
             end_sub(s, "not-a-member", 403, "no longer a member of this chat room");
@@ -468,6 +498,30 @@ static void fan_out(st_event_t *ev)
                 lws_callback_on_writable(conn->wsi);
             } else {
                 conn_close(conn, 0);
+            }
+        }
+        return;
+    }
+    if (!strcmp(ev->kind, "blocked") && !strncmp(ev->channel, "blocked:", 8)) {
+        /* the blocked user's room streams: check each again (the direct room with the blocker
+         * is refused now); blocks are rare, so a walk over the connections is fine */
+        const char *user = ev->channel + 8;
+        for (st_conn_t *conn = g_conns; conn; conn = conn->next) {
+            if (conn->closing || strcasecmp(conn->session.user_id, user))
+                continue;
+            for (st_sub_t *s = conn->subs; s; s = s->cnext) {
+                if (s->route != ST_ROUTE_ROOM || s->parent)
+                    continue;
+                st_job_t *job = calloc(1, sizeof *job);
+                if (!job)
+                    continue;
+                job->conn_id = conn->id;
+                job->sub_id = s->id;
+                job->route = s->route;
+                job->recheck = true;
+                snprintf(job->route_id, sizeof job->route_id, "%s", s->route_id);
+                job->session = conn->session;
+                st_job_submit(g_app, job);
             }
         }
         return;
@@ -617,6 +671,11 @@ static bool job_done(st_job_t *job)
             s = x;
     if (!s || c->closing)
         return false;
+    if (job->recheck) { /* after a block: the reader may no longer read the room */
+        if (job->failed && job->err.domain == HL_ERR_INPUT)
+            end_sub(s, job->err.reason, job->err.code, job->err.message);
+        return false;
+    }
     s->reading = false;
     if (job->failed) {
         if (job->gap_only) { /* the store failed a hole read: try again at the next sweep */
@@ -634,6 +693,10 @@ static bool job_done(st_job_t *job)
     if (!job->gap_only && !c->ws) {
         /* the stream starts: 200 text/event-stream, then retry: */
         c->streaming = true;
+        if (!c->counted) {
+            c->counted = true;
+            st_presence_open(c->session.user_id);
+        }
         char retry[48];
         int n = snprintf(retry, sizeof retry, "retry: %lld\n\n", g_app->cfg.retry_ms);
         queue_raw(c, retry, (size_t)n, false);
@@ -650,6 +713,7 @@ static bool job_done(st_job_t *job)
             snprintf(name, sizeof name, "presence:%s", job->friends[i]);
             f->parent = s;
             f->pos.a = job->friend_versions[i];
+            snprintf(f->presence, sizeof f->presence, "%.15s", job->friend_presence[i]);
             f->live = true;
             f->cnext = c->subs;
             c->subs = f;
@@ -657,7 +721,24 @@ static bool job_done(st_job_t *job)
         }
         return false;
     }
-    bool resumed = job->has_last;
+    if (job->route == ST_ROUTE_JOB && job->ended && !job->nevents) {
+        /* resumed at the job's last state: nothing will follow. SSE: 204, which tells an
+         * EventSource to stop reconnecting (WHATWG HTML, server-sent events) */
+        s->done = true;
+        if (!c->ws) {
+            queue_free(c);
+            c->streaming = false;
+            c->status = 204;
+            free(c->body);
+            c->body = NULL;
+            c->bodylen = 0;
+            lws_callback_on_writable(c->wsi);
+        }
+        return false;
+    }
+    /* a job stream always starts with the job's current state (its from is 0 without a
+     * Last-Event-ID) */
+    bool resumed = job->has_last || job->route == ST_ROUTE_JOB;
     s->pos = resumed ? job->from : job->pos;
     s->gap = job; /* sent by gap_refill as the queue drains; the caller must not free it */
     s->gap_next = 0;
@@ -928,13 +1009,13 @@ refuse:
 
 static int sse_writable(struct lws *wsi, st_conn_t *c)
 {
-    if (c->closing)
+    if (c->closing || (c->drain_close && c->headers_sent && !c->qh))
         return -1;
     if (c->status) {
         int status = c->status;
         c->status = 0;
-        return write_simple(wsi, status, "application/problem+json", c->body, c->bodylen,
-                            c->unauthorized);
+        return write_simple(wsi, status, status == 204 ? "text/plain" : "application/problem+json",
+                            c->body, c->bodylen, c->unauthorized);
     }
     if (!c->streaming)
         return 0;
@@ -988,8 +1069,8 @@ static int sse_writable(struct lws *wsi, st_conn_t *c)
         if (s->gap)
             gap_refill(s);
     c->last_write_ms = hl_mono_ms();
-    if (c->qh)
-        lws_callback_on_writable(wsi);
+    if (c->qh || c->drain_close)
+        lws_callback_on_writable(wsi); /* drain_close: closes once lws flushed what it holds */
     return 0;
 }
 
@@ -1131,6 +1212,8 @@ static int ws_filter(struct lws *wsi, void **pss)
     snprintf(sess, sizeof sess, "session:%s", c->session.session_id);
     if ((c->session_sub = sub_new(c, ST_ROUTE_NONE, "", "")))
         channel_attach(c->session_sub, sess);
+    c->counted = true; /* an accepted WebSocket is a stream connection of its user */
+    st_presence_open(c->session.user_id);
     *pss = c;
     return 0;
 }

@@ -47,6 +47,15 @@ static const hl_config_option_t options[] = {
      "the SSE retry: field sent on connect, ms"},
     {"max-connections", "HL_STREAM_MAX_CONNECTIONS", HL_OPT_INT, "20000", 16, 1000000, false,
      OPT(max_connections), "connections the loop is sized for (raise ulimit -n to match)"},
+    {"connections-topic", "HL_STREAM_CONNECTIONS_TOPIC", HL_OPT_STRING, "stream.connections", 0, 0,
+     false, OPT(connections_topic),
+     "topic of the connection facts and heartbeats presence is derived from (empty: none)"},
+    {"schemas-dir", "HL_SCHEMAS_DIR", HL_OPT_STRING, HL_DEFAULT_SCHEMAS_DIR, 0, 0, false,
+     OPT(schemas_dir), "directory holding topics.json and the .avsc files"},
+    {"presence-beat-ms", "HL_STREAM_PRESENCE_BEAT_MS", HL_OPT_INT, "5000", 100, 600000, false,
+     OPT(presence_beat_ms),
+     "heartbeat interval of this instance on the connections topic, ms (shorter than the "
+     "projector's presence grace period)"},
     {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
      "debug|info|warn|error"},
     {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
@@ -60,7 +69,7 @@ int main(int argc, char **argv)
     hl_error_t err = {0};
     int rc = 1;
     mongoc_uri_t *uri = NULL;
-    bool workers = false, feed = false;
+    bool workers = false, feed = false, presence = false;
     pthread_mutex_init(&app.inbox_lock, NULL);
     pthread_mutex_init(&app.jobs_lock, NULL);
     pthread_mutex_init(&app.interest_lock, NULL);
@@ -113,7 +122,7 @@ int main(int argc, char **argv)
     mongoc_client_pool_set_error_api(app.qs.pool, MONGOC_ERROR_API_VERSION_2);
     atomic_store(&app.mongo_ready, true);
     if (!st_loop_init(&app, &err) || !(workers = st_workers_start(&app, &err)) ||
-        !(feed = st_feed_start(&app, &err))) {
+        !(feed = st_feed_start(&app, &err)) || !(presence = st_presence_start(&app, &err))) {
         HL_ERROR("start-up failed: %s", err.message);
         goto done;
     }
@@ -128,6 +137,8 @@ done:
     if (workers)
         st_workers_stop(&app);
     st_loop_destroy(&app);
+    if (presence)
+        st_presence_stop(&app); /* after the loop closed the connections: their disconnects */
     if (app.qs.pool)
         mongoc_client_pool_destroy(app.qs.pool);
     mongoc_uri_destroy(uri);

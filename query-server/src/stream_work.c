@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Documents read per round trip of a gap read; a gap of any size is read in such pages. */
 #define GAP_PAGE 500
@@ -43,6 +44,7 @@ void st_job_free(st_job_t *job)
     free(job->events);
     free(job->friends);
     free(job->friend_versions);
+    free(job->friend_presence);
     free(job);
 }
 
@@ -275,7 +277,7 @@ static bool presence_read(qs_ctx_t *ctx, st_job_t *job, hl_error_t *err)
 {
     const char *me = job->session.user_id;
     char lo[64], hi[64], channel[96];
-    qs_docs_t friends = {0}, profiles = {0};
+    qs_docs_t friends = {0}, profiles = {0}, conns = {0};
     const char **ids = NULL;
     size_t cap = 0;
     bool ok = false;
@@ -289,7 +291,8 @@ static bool presence_read(qs_ctx_t *ctx, st_job_t *job, hl_error_t *err)
     ids = hl_xcalloc(friends.n + 1, sizeof *ids);
     job->friends = hl_xcalloc(friends.n + 1, sizeof *job->friends);
     job->friend_versions = hl_xcalloc(friends.n + 1, sizeof *job->friend_versions);
-    if (!ids || !job->friends || !job->friend_versions) {
+    job->friend_presence = hl_xcalloc(friends.n + 1, sizeof *job->friend_presence);
+    if (!ids || !job->friends || !job->friend_versions || !job->friend_presence) {
         hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
         goto done;
     }
@@ -301,7 +304,8 @@ static bool presence_read(qs_ctx_t *ctx, st_job_t *job, hl_error_t *err)
     }
     bson_t *proj =
         BCON_NEW("presence", BCON_INT32(1), "updated_at", BCON_INT32(1), "version", BCON_INT32(1));
-    ok = qs_find_ids(ctx, "user_profiles", ids, n, proj, &profiles, err);
+    ok = qs_find_ids(ctx, "user_profiles", ids, n, proj, &profiles, err) &&
+         qs_find_ids(ctx, "presence", ids, n, NULL, &conns, err);
     bson_destroy(proj);
     if (!ok)
         goto done;
@@ -314,13 +318,9 @@ static bool presence_read(qs_ctx_t *ctx, st_job_t *job, hl_error_t *err)
         snprintf(key, sizeof key, "%zu", i);
         BSON_APPEND_DOCUMENT_BEGIN(&items, key, &item);
         BSON_APPEND_UTF8(&item, "user_id", ids[i]);
-        BSON_APPEND_UTF8(&item, "presence",
-                         p ? qs_doc_string(p, "presence", "offline") : "offline");
-        if (p)
-            qs_append_date(&item, "since", p, "updated_at");
-        else
-            BSON_APPEND_NULL(&item, "since");
+        const char *value = qs_presence_effective(p, qs_docs_by_id(&conns, ids[i]), &item);
         bson_append_document_end(&items, &item);
+        snprintf(job->friend_presence[i], sizeof job->friend_presence[i], "%s", value);
         snprintf(job->friends[i], sizeof job->friends[i], "%s", ids[i]);
         job->friend_versions[i] = p ? qs_doc_int(p, "version", 0) : 0;
     }
@@ -333,6 +333,46 @@ done:
     free(ids);
     qs_docs_free(&friends);
     qs_docs_free(&profiles);
+    qs_docs_free(&conns);
+    return ok;
+}
+
+/* Job "job:<id>" (SPEC §9 jobs): its owner only, with the query API's answers (404 unknown,
+ * 403 not-owner); the job document as one event when its version is after from.a (always
+ * without a Last-Event-ID), and job->ended when it has finished. */
+static bool job_read(qs_ctx_t *ctx, st_job_t *job, hl_error_t *err)
+{
+    char channel[96];
+    size_t cap = 0;
+    bson_t doc;
+    snprintf(channel, sizeof channel, "job:%s", job->route_id);
+    int found = qs_find_one(ctx, "jobs", job->route_id, &doc, err);
+    if (found < 0)
+        return false;
+    if (!found)
+        return hl_error_set_reason(err, HL_ERR_INPUT, 404, "not-found", "no job with this id");
+    bool ok = true;
+    if (strcasecmp(qs_doc_string(&doc, "owner_id", ""), job->session.user_id) != 0) {
+        ok = hl_error_set_reason(err, HL_ERR_INPUT, 403, "not-owner", "this job is not yours");
+    } else {
+        int64_t version = qs_doc_int(&doc, "version", 0);
+        bson_t item = BSON_INITIALIZER;
+        job->ended = qs_render_job(&doc, job->route_id, &item);
+        job->pos = job->from;
+        if (!job->has_last || version > job->from.a) {
+            st_event_t *ev = event_of(channel, "job", &item);
+            if (ev) {
+                ev->pos.a = version;
+                ev->version = version;
+                if (job->ended)
+                    snprintf(ev->subject, sizeof ev->subject, "ended");
+            }
+            ok = push_event(job, ev, &cap, err);
+            job->pos.a = version;
+        }
+        bson_destroy(&item);
+    }
+    bson_destroy(&doc);
     return ok;
 }
 
@@ -345,6 +385,20 @@ static void run_job(st_app_t *app, st_job_t *job)
     ctx.authenticated = true;
     ctx.session = job->session;
     hl_error_t *err = &job->err;
+    if (job->recheck) {
+        qs_forget_member(&ctx, job->route_id);
+        job->failed = qs_check_member(&ctx, job->route_id, err) == 0;
+        qs_end(&ctx);
+        st_msg_t *msg = calloc(1, sizeof *msg);
+        if (!msg) {
+            st_job_free(job);
+            return;
+        }
+        msg->kind = ST_MSG_JOB;
+        msg->job = job;
+        st_post(app, msg);
+        return;
+    }
     bool ok = job->gap_only || qs_check_session(&ctx, err);
     if (ok && job->route == ST_ROUTE_ROOM && !job->gap_only)
         ok = qs_check_member(&ctx, job->route_id, err) > 0;
@@ -359,9 +413,11 @@ static void run_job(st_app_t *app, st_job_t *job)
         case ST_ROUTE_PRESENCE:
             ok = presence_read(&ctx, job, err);
             break;
+        case ST_ROUTE_JOB:
+            ok = job_read(&ctx, job, err);
+            break;
         default:
-            /* jobs (SPEC §9) have no read model yet: no job is known (issue 12 adds them) */
-            ok = hl_error_set_reason(err, HL_ERR_INPUT, 404, "not-found", "no job with this id");
+            ok = hl_error_set_reason(err, HL_ERR_INPUT, 404, "not-found", "no such stream");
             break;
         }
     }

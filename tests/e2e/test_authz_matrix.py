@@ -293,19 +293,18 @@ ROWS = {
     ("GET", "/v1/chat-rooms/{id}/messages/stream"): dict(
         stream=True, request=lambda w: (f"/v1/chat-rooms/{w.room_ab}/messages/stream", None),
         foreign={"C": (403, "not-a-member"), "D": (403, "not-a-member")}),
-    # the job channel is not served yet (README "what streams do not do yet"): 404 for everyone,
-    # its owner included; the row pins that no one reads a job through it
+    # the job channel: its owner only, with GET /v1/jobs/{job_id}'s answers (issue 11)
     ("GET", "/v1/jobs/{id}/stream"): dict(
         stream=True, request=lambda w: (f"/v1/jobs/{w.job}/stream", None),
-        foreign={"C": (404, None), "K": (404, None), "A": (404, None)}),
+        foreign={"C": (403, "not-owner"), "K": (403, "not-owner")}),
     # WebSocket: the handshake, then each channel
     ("GET", "/v1/ws"): dict(ws=True, request=lambda w: ("/v1/ws", None)),
     ("WS", "notifications"): dict(channel=lambda w: "notifications"),
     ("WS", "presence"): dict(channel=lambda w: "presence"),
     ("WS", "room:{id}"): dict(channel=lambda w: f"room:{w.room_ab}",
                               foreign={"C": (403, None), "D": (403, None)}),
-    ("WS", "job:{id}"): dict(channel=lambda w: f"job:{w.job}", not_served=True,
-                             foreign={"C": (404, None), "K": (404, None), "A": (404, None)}),
+    ("WS", "job:{id}"): dict(channel=lambda w: f"job:{w.job}",
+                             foreign={"C": (403, None), "K": (403, None)}),
 }
 # the owner of each row's resource (who gets a 2xx); default A
 OWNER = {("POST", "/v1/friend-requests"): "C", ("DELETE", "/v1/blocks/{user_id}"): "A",

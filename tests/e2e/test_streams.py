@@ -274,6 +274,31 @@ def test_presence_stream_snapshot_then_changes():
     s.close()
 
 
+def test_room_stream_ends_when_its_reader_is_blocked():
+    """Issue 11: a room stream ends when its reader may no longer read the room, e.g. after a
+    block: the blocked member of a direct room loses it (stream, query API, new streams); the
+    blocker keeps reading; an unblock gives it back."""
+    a, ah, b, bh, room = pair()
+    sb = open_room(room, bh)
+    wait_subscribed(sb, room, bh, ah)
+    sa = open_room(room, ah)
+    wait_subscribed(sa, room, ah, bh)
+    r = http("POST", f"{COMMAND}/v1/blocks", {"user_id": b}, ah)
+    assert r.status == 201, r.body
+    assert sb.ended(30), "the blocked reader's stream did not end"
+    again = SSE(PORT, room_path(room), bh)
+    assert again.status == 403 and again.problem()["type"].endswith(":blocked"), again.body
+    r = http("GET", f"{QUERY}/v1/chat-rooms/{room}/messages", None, bh)
+    assert r.status == 403 and r.json()["type"].endswith(":blocked"), r.body
+    # the blocker keeps reading (neither may send now: the command side refuses both ways)
+    assert http("GET", f"{QUERY}/v1/chat-rooms/{room}/messages", None, ah).status == 200
+    assert not sa.ended(2), "the blocker's stream ended"
+    sa.close()
+    assert http("DELETE", f"{COMMAND}/v1/blocks/{b}", None, ah).status == 204
+    eventually(lambda: http("GET", f"{QUERY}/v1/chat-rooms/{room}/messages", None, bh).status
+               == 200, 30, "the room readable again after the unblock")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

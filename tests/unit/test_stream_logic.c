@@ -1,5 +1,5 @@
 /* Unit tests of the stream listener's pure parts (stream_ids.h, stream_proto.h) and of the
- * projector's change-feed derivation (feed.h). */
+ * projector's change-feed derivation (feed.h) and presence rule (presence.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "feed.h"
+#include "presence.h"
 #include "stream_ids.h"
 #include "stream_proto.h"
 
@@ -152,6 +153,88 @@ static void test_feed_changes_of_plans(void **state)
     pj_plan_destroy(&plan);
 }
 
+/* The presence rule (presence.h): seen until max(heartbeat, record time) + grace while open,
+ * the close time + grace once closed. */
+static void test_presence_rule(void **state)
+{
+    (void)state;
+    const int64_t g = 30000, t = 1000000;
+    pj_presence_state_t st;
+    bool expired[3];
+    /* no records: offline, nothing due */
+    pj_presence_evaluate(NULL, 0, t, g, &st, NULL);
+    assert_false(st.online);
+    assert_int_equal(st.due_ms, PJ_PRESENCE_NEVER);
+    /* open on a listener that beat 1 s ago: online, due when that beat's grace ends */
+    pj_presence_conn_t open1 = {.open = 1, .at_ms = t - 60000, .beat_ms = t - 1000};
+    pj_presence_evaluate(&open1, 1, t, g, &st, expired);
+    assert_true(st.online);
+    assert_false(expired[0]);
+    assert_int_equal(st.due_ms, t - 1000 + g);
+    assert_int_equal(st.since_ms, t - 60000);
+    /* its listener stopped heart-beating 31 s ago (kill -9): offline since beat + grace */
+    open1.beat_ms = t - 31000;
+    pj_presence_evaluate(&open1, 1, t, g, &st, expired);
+    assert_false(st.online);
+    assert_true(expired[0]);
+    assert_int_equal(st.since_ms, t - 31000 + g);
+    /* closed 10 s ago: still online (grace), due at close + grace; then offline */
+    pj_presence_conn_t closed = {.open = 0, .at_ms = t - 10000, .beat_ms = t};
+    pj_presence_evaluate(&closed, 1, t, g, &st, expired);
+    assert_true(st.online);
+    assert_int_equal(st.due_ms, t + 20000);
+    pj_presence_evaluate(&closed, 1, t + 20000, g, &st, expired);
+    assert_false(st.online);
+    assert_true(expired[0]);
+    /* two listeners: the dead one's record expires, the live one keeps the user online */
+    pj_presence_conn_t two[2] = {{.open = 2, .at_ms = t - 50000, .beat_ms = t - 40000},
+                                 {.open = 1, .at_ms = t - 2000, .beat_ms = t - 500}};
+    pj_presence_evaluate(two, 2, t, g, &st, expired);
+    assert_true(st.online);
+    assert_true(expired[0]);
+    assert_false(expired[1]);
+}
+
+/* A connection fact plans the guarded record and makes its user due; the sweeper's presence
+ * change is a feed record, its due-time-only update is not. */
+static void test_presence_facts_and_feed(void **state)
+{
+    (void)state;
+    pj_plan_t plan;
+    pj_plan_init(&plan);
+    pj_op_t *p = pj_plan_add(&plan, PJ_OP_UPSERT, "presence");
+    BSON_APPEND_UTF8(&p->filter, "_id", ROOM);
+    bson_t set;
+    BSON_APPEND_DOCUMENT_BEGIN(&p->update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "connected", "online");
+    BSON_APPEND_INT64(&set, "pos", 42);
+    BSON_APPEND_INT64(&set, "due_at", 7);
+    bson_append_document_end(&p->update, &set);
+    pj_op_t *q = pj_plan_add(&plan, PJ_OP_UPSERT, "presence");
+    BSON_APPEND_UTF8(&q->filter, "_id", EV);
+    BSON_APPEND_DOCUMENT_BEGIN(&q->update, "$set", &set);
+    BSON_APPEND_INT64(&set, "due_at", 0);
+    bson_append_document_end(&q->update, &set);
+    pj_op_t *j = pj_plan_add(&plan, PJ_OP_UPSERT, "jobs");
+    BSON_APPEND_UTF8(&j->filter, "_id", EV);
+    BSON_APPEND_DOCUMENT_BEGIN(&j->update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "status", "running");
+    BSON_APPEND_INT64(&set, "version", 3);
+    bson_append_document_end(&j->update, &set);
+    pj_feed_change_t c[4];
+    size_t k = pj_feed_changes(&plan, c, 4);
+    assert_int_equal(k, 2);
+    assert_string_equal(c[0].channel, "presence:" ROOM);
+    assert_string_equal(c[0].kind, "presence");
+    assert_int_equal(c[0].position, 42);
+    assert_string_equal(c[1].channel, "job:" EV);
+    assert_string_equal(c[1].kind, "job");
+    assert_int_equal(c[1].position, 3);
+    assert_string_equal(c[1].key, EV);
+    pj_feed_changes_free(c, k);
+    pj_plan_destroy(&plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +243,8 @@ int main(void)
         cmocka_unit_test(test_ws_ops),
         cmocka_unit_test(test_routes_and_frames),
         cmocka_unit_test(test_feed_changes_of_plans),
+        cmocka_unit_test(test_presence_rule),
+        cmocka_unit_test(test_presence_facts_and_feed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

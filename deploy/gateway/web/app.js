@@ -50,13 +50,14 @@ async function login(email, password) {
       for (const f of s.items) {
         try { names[f.user_id] = (await api("GET", "/v1/users/" + f.user_id)).display_name; } catch (e) { names[f.user_id] = f.user_id; }
         const el = text("div", `${names[f.user_id]} (${f.presence})`, f.presence);
+        if (f.since) el.title = "since " + f.since;
         el.id = "friend-" + f.user_id;
         $("friends").append(el);
       }
     },
     presence: (p) => {
       const el = $("friend-" + p.user_id);
-      if (el) { el.textContent = `${names[p.user_id] || p.user_id} (${p.presence})`; el.className = p.presence; }
+      if (el) { el.textContent = `${names[p.user_id] || p.user_id} (${p.presence})`; el.className = p.presence; el.title = p.since ? "since " + p.since : ""; }
     },
   });
 }
@@ -101,6 +102,12 @@ async function openRoom(id, title) {
   page.items.reverse().forEach(showMessage);
   loadRooms();
 }
+
+// Friends show their effective presence (SPEC §8): online while one of their streams is open,
+// unless they set away or invisible (offline) here.
+$("my-presence").onchange = async (e) => {
+  await api("PUT", "/v1/users/me/presence", { status: e.target.value });
+};
 
 $("login").onsubmit = async (e) => {
   e.preventDefault();
