@@ -6,6 +6,7 @@
 #include "hl/mem.h"
 #include "hl/metrics.h"
 #include "hl/pg.h"
+#include "hl/trace.h"
 #include "hl/util.h"
 
 #include "hl/signals.h"
@@ -42,8 +43,27 @@ struct cs_relay {
 typedef struct {
     int64_t position;
     int64_t occurred_at_us;
-    int state; /* 0 pending, 1 delivered, -1 failed */
+    int state;       /* 0 pending, 1 delivered, -1 failed */
+    hl_span_t *span; /* outbox.publish of a sampled event, NULL otherwise (owned) */
 } inflight_t;
+
+/* Start the publish span of an event whose stored traceparent is sampled; tp_out gets the
+ * traceparent the Kafka record carries (the span's, or the stored one unchanged). */
+static hl_span_t *publish_span(const char *stored_tp, const char *topic, const char *etype,
+                               char tp_out[HL_TRACE_PARENT_LEN + 1])
+{
+    hl_trace_ctx_t parent;
+    snprintf(tp_out, HL_TRACE_PARENT_LEN + 1, "%s", stored_tp);
+    if (!hl_trace_parse(stored_tp, &parent) || !parent.sampled)
+        return NULL;
+    hl_span_t *s = hl_xmalloc(sizeof *s);
+    hl_span_start(s, "outbox.publish", HL_SPAN_PRODUCER, &parent, 0);
+    hl_span_attr_str(s, "messaging.system", "kafka");
+    hl_span_attr_str(s, "messaging.destination.name", topic);
+    hl_span_attr_str(s, "hl.event_type", etype);
+    hl_trace_format(&s->ctx, tp_out);
+    return s;
+}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -246,8 +266,9 @@ static int publish_batch(cs_relay_t *relay)
         }
         PQfreemem(payload);
         const char *key = PQgetvalue(res, i, 2);
-        const char *tp = PQgetvalue(res, i, 7);
         const char *etype = PQgetvalue(res, i, 3);
+        char tp[HL_TRACE_PARENT_LEN + 1];
+        fl[i].span = publish_span(PQgetvalue(res, i, 7), PQgetvalue(res, i, 4), etype, tp);
         const char *eid = PQgetvalue(res, i, 1);
         rd_kafka_resp_err_t kerr = rd_kafka_producev(
             relay->rk, RD_KAFKA_V_TOPIC(PQgetvalue(res, i, 4)), RD_KAFKA_V_KEY(key, strlen(key)),
@@ -306,6 +327,15 @@ static int publish_batch(cs_relay_t *relay)
     }
     if (acked < produced || produced < n)
         rc = rc > 0 ? rc : -1;
+    for (int i = 0; i < n; i++) {
+        if (!fl[i].span)
+            continue;
+        hl_span_attr_int(fl[i].span, "hl.position", fl[i].position);
+        if (fl[i].state != 1)
+            hl_span_error(fl[i].span, "not acknowledged: will be re-sent");
+        hl_span_end(fl[i].span, 0);
+        free(fl[i].span);
+    }
     free(fl);
     return rc;
 }

@@ -1,6 +1,7 @@
 #include "hl/http.h"
 
 #include "hl/log.h"
+#include "hl/trace.h"
 #include "hl/metrics.h"
 #include "hl/util.h"
 
@@ -338,6 +339,21 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
             snprintf(allow + strlen(allow), sizeof allow - strlen(allow), ", HEAD");
         free_params(&req);
     }
+    /* The request's server span (not for probes), parent: the caller's traceparent. */
+    hl_span_t span;
+    bool traced = match && strcmp(match->pattern, "/healthz") != 0 &&
+                  strcmp(match->pattern, "/readyz") != 0 && strcmp(match->pattern, "/metrics") != 0;
+    if (traced) {
+        hl_trace_ctx_t parent;
+        bool remote = hl_trace_parse(mg_get_header(conn, "traceparent"), &parent);
+        char name[48];
+        snprintf(name, sizeof name, "%s %s", method, match->pattern);
+        hl_span_start(&span, name, HL_SPAN_SERVER, remote ? &parent : NULL, 0);
+        hl_span_attr_str(&span, "http.request.method", method);
+        hl_span_attr_str(&span, "http.route", match->pattern);
+        hl_span_attr_str(&span, "http.request_id", req.request_id);
+        hl_span_make_current(&span);
+    }
     if (match) {
         req.route = match->pattern;
         match->handler(&req);
@@ -355,6 +371,12 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
     if (!req.status) {
         HL_ERROR("handler for %s %s sent no reply", method, req.path);
         hl_http_reply_problem(&req, 500, "internal", NULL, NULL, NULL);
+    }
+    if (traced) {
+        hl_span_attr_int(&span, "http.response.status_code", req.status);
+        if (req.status >= 500)
+            hl_span_error(&span, hl_http_status_text(req.status));
+        hl_span_end(&span, 0);
     }
     int64_t us = hl_mono_us() - t0;
     char labels[256];
