@@ -173,9 +173,42 @@ static void wait_notify(cs_relay_t *relay, long timeout_ms)
     }
 }
 
+/* Gauges for alerting (deploy/prometheus/rules/alerts.yml), read with the backlog: sagas past
+ * their deadline and not done, and this database's logical replication slots (Debezium's):
+ * how many are active (a connected, streaming walsender) and the largest WAL distance in bytes
+ * from the current LSN to a slot's confirmed flush position. */
+static void update_ops_gauges(cs_relay_t *relay)
+{
+    PGresult *r = PQexec(
+        relay->pg,
+        "SELECT (SELECT count(*) FROM sagas WHERE NOT done AND deadline_at < now()),"
+        " (SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'"
+        "   AND database = current_database() AND active),"
+        " (SELECT COALESCE(max(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)), 0)"
+        "   ::bigint FROM pg_replication_slots WHERE slot_type = 'logical'"
+        "   AND database = current_database())");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        hl_metric_set(hl_metric_get(HL_METRIC_GAUGE, "hl_saga_overdue", NULL,
+                                    "Sagas not done past their deadline"),
+                      strtoll(PQgetvalue(r, 0, 0), NULL, 10));
+        hl_metric_set(hl_metric_get(HL_METRIC_GAUGE, "hl_cdc_slots_active", NULL,
+                                    "Logical replication slots of this database in use (Debezium"
+                                    " streaming)"),
+                      strtoll(PQgetvalue(r, 0, 1), NULL, 10));
+        hl_metric_set(hl_metric_get(HL_METRIC_GAUGE, "hl_cdc_slot_lag_bytes", NULL,
+                                    "WAL bytes between now and the furthest-behind logical slot's"
+                                    " confirmed flush"),
+                      strtoll(PQgetvalue(r, 0, 2), NULL, 10));
+    } else {
+        HL_WARN("outbox relay: reading saga and slot gauges failed: %s", PQresultErrorMessage(r));
+    }
+    PQclear(r);
+}
+
 static void update_backlog(cs_relay_t *relay)
 {
     relay->last_backlog_ms = hl_mono_ms();
+    update_ops_gauges(relay);
     PGresult *r =
         PQexec(relay->pg, "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(e.occurred_at))"
                           " * 1000, 0)::bigint FROM outbox o JOIN events e USING (position)");
