@@ -603,6 +603,11 @@ fail:
     free(cmd);
 }
 
+const char *cs_cmd_traceparent(const cs_cmd_t *cmd)
+{
+    return cmd->traceparent;
+}
+
 bool cs_cmd_refuse_committed(cs_cmd_t *cmd, const hl_error_t *err)
 {
     cmd->refused = true;

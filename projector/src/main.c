@@ -398,8 +398,9 @@ typedef struct {
     bool traced[BATCH_MAX];
 } batch_t;
 
-/* Start input i's apply span when its record carries a traceparent (the outbox's). */
-static void apply_span_start(batch_t *b, size_t i)
+/* Start input i's apply span at start_ns (0: now) when it has a trace context: row_tp (a
+ * captured row's traceparent column) or else its record's traceparent header (the outbox's). */
+static void apply_span_start(batch_t *b, size_t i, const char *row_tp, int64_t start_ns)
 {
     rd_kafka_headers_t *h = NULL;
     const void *v = NULL;
@@ -407,15 +408,19 @@ static void apply_span_start(batch_t *b, size_t i)
     char tp[HL_TRACE_PARENT_LEN + 1];
     hl_trace_ctx_t parent;
     b->traced[i] = false;
-    if (rd_kafka_message_headers(b->msgs[i], &h) != 0 || !h ||
-        rd_kafka_header_get_last(h, "traceparent", &v, &len) != 0 || !v ||
-        len != HL_TRACE_PARENT_LEN)
-        return;
-    memcpy(tp, v, len);
-    tp[len] = '\0';
+    if (row_tp) {
+        snprintf(tp, sizeof tp, "%s", row_tp);
+    } else {
+        if (rd_kafka_message_headers(b->msgs[i], &h) != 0 || !h ||
+            rd_kafka_header_get_last(h, "traceparent", &v, &len) != 0 || !v ||
+            len != HL_TRACE_PARENT_LEN)
+            return;
+        memcpy(tp, v, len);
+        tp[len] = '\0';
+    }
     if (!hl_trace_parse(tp, &parent))
         return;
-    hl_span_start(&b->spans[i], "projector.apply", HL_SPAN_CONSUMER, &parent, 0);
+    hl_span_start(&b->spans[i], "projector.apply", HL_SPAN_CONSUMER, &parent, start_ns);
     hl_span_attr_str(&b->spans[i], "messaging.source.name", rd_kafka_topic_name(b->msgs[i]->rkt));
     hl_span_attr_int(&b->spans[i], "messaging.kafka.offset", b->msgs[i]->offset);
     b->traced[i] = true;
@@ -511,10 +516,13 @@ static bool handle_batch(pj_ctx_t *ctx, batch_t *b)
         const char *topic = rd_kafka_topic_name(msg->rkt);
         const pj_route_t *route = pj_route_find(topic);
         hl_error_t err = {0};
-        apply_span_start(b, i);
+        int64_t plan_ns = hl_trace_now_ns();
+        apply_span_start(b, i, NULL, 0);
         b->rc[i] =
             route ? pj_route_plan(ctx, route->topic, msg->payload, msg->len, &b->plans[i], &err)
                   : PJ_SKIPPED;
+        if (!b->traced[i] && b->plans[i].traceparent[0]) /* a captured row's (CDC) */
+            apply_span_start(b, i, b->plans[i].traceparent, plan_ns);
         if (b->traced[i])
             hl_trace_format(&b->spans[i].ctx, b->plans[i].traceparent);
         if (b->rc[i] == PJ_POISON) {
