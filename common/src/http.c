@@ -372,12 +372,6 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
         HL_ERROR("handler for %s %s sent no reply", method, req.path);
         hl_http_reply_problem(&req, 500, "internal", NULL, NULL, NULL);
     }
-    if (traced) {
-        hl_span_attr_int(&span, "http.response.status_code", req.status);
-        if (req.status >= 500)
-            hl_span_error(&span, hl_http_status_text(req.status));
-        hl_span_end(&span, 0);
-    }
     int64_t us = hl_mono_us() - t0;
     char labels[256];
     snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%d\"", method, req.route,
@@ -397,6 +391,13 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
         char path[3 * sizeof req.path_buf + 1];
         uri_reference(req.path, path, sizeof path);
         hl_log(level, "%s %s %d %.1f ms", method, path, req.status, (double)us / 1000.0);
+    }
+    /* after the access line, which carries the trace id too */
+    if (traced) {
+        hl_span_attr_int(&span, "http.response.status_code", req.status);
+        if (req.status >= 500)
+            hl_span_error(&span, hl_http_status_text(req.status));
+        hl_span_end(&span, 0);
     }
     hl_log_set_request_id(NULL);
     return req.status;

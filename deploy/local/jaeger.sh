@@ -35,7 +35,6 @@ render() {
   hl_dirs; mkdir -p "$STATE"
   export HL_JAEGER_QUERY_LISTEN=127.0.0.1:$HL_JAEGER_PORT
   export HL_JAEGER_OTLP_LISTEN=127.0.0.1:$HL_OTLP_PORT
-  export HL_JAEGER_GRPC_SOCKET=$STATE/query-grpc.sock
   export HL_JAEGER_MAX_TRACES=${HL_JAEGER_MAX_TRACES:-50000}
   local vars; vars=$(grep -o '\${HL_JAEGER_[A-Z_]*}' "$TEMPLATE" | sort -u | tr '\n' ' ')
   envsubst "$vars" < "$TEMPLATE" > "$STATE/jaeger.yaml"
@@ -51,7 +50,6 @@ case "${1:-}" in
       hl_port_open "$p" && hl_die "port $p is taken by another process: cannot start Jaeger"
     done
     install; render
-    rm -f "$STATE/query-grpc.sock"
     hl_start_bg $NAME "$BIN" --config "file:$STATE/jaeger.yaml"
     hl_wait_for 60 "Jaeger on :$HL_JAEGER_PORT" healthy || { tail -n 20 "$HL_LOG_DIR/$NAME.log" >&2; hl_die "Jaeger did not start; see $HL_LOG_DIR/$NAME.log"; }
     hl_say "ready: UI http://127.0.0.1:$HL_JAEGER_PORT, OTLP/HTTP http://127.0.0.1:$HL_OTLP_PORT (pid $(cat "$HL_RUN_DIR/$NAME.pid"))" ;;
