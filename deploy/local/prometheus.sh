@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Metrics and alerts: Prometheus (Debian `prometheus` 2.42, with promtool) scraping this
-# profile's servers, the payment simulator and the gateway (nginx stub_status on the gateway's
-# internal socket, through Debian's prometheus-nginx-exporter), with the rule files of
+# profile's servers, the payment simulator and the gateway (nginx stub_status, loopback only,
+# through Debian's prometheus-nginx-exporter), with the rule files of
 # deploy/prometheus/rules. Config: deploy/prometheus/prometheus.yml.template rendered per profile.
 #   UI and API      http://127.0.0.1:$HL_PROMETHEUS_PORT   (dev 29090; /alerts, /targets)
 #   nginx exporter  http://127.0.0.1:$HL_NGINX_EXPORTER_PORT/metrics
@@ -36,7 +36,7 @@ render() {
   export HL_PROM_QUERY=127.0.0.1:$HL_QUERY_PORT
   export HL_PROM_PROJECTOR=127.0.0.1:$HL_PROJECTOR_PORT
   export HL_PROM_STREAM=127.0.0.1:$HL_STREAM_PORT
-  export HL_PROM_PAYMENT=127.0.0.1:$HL_PAYMENT_PORT
+  export HL_PROM_PAYMENT_TARGETS="\"127.0.0.1:$HL_PAYMENT_PORT\""
   export HL_PROM_GATEWAY_EXPORTER=127.0.0.1:$HL_NGINX_EXPORTER_PORT
   local vars; vars=$(grep -o '\${HL_PROM_[A-Z_]*}' "$TEMPLATE" | sort -u | tr '\n' ' ')
   envsubst "$vars" < "$TEMPLATE" > "$CONF.tmp"
@@ -49,11 +49,11 @@ healthy() { curl -fsS -o /dev/null "http://127.0.0.1:$HL_PROMETHEUS_PORT/-/ready
 
 start() {
   install
-  # The gateway's stub_status is on its internal unix socket (nginx.conf.template).
+  # The gateway's stub_status (nginx.conf.template, loopback callers only).
   if ! hl_pid_alive $EXPORTER; then
     hl_port_open "$HL_NGINX_EXPORTER_PORT" && hl_die "port $HL_NGINX_EXPORTER_PORT is taken by another process"
     hl_start_bg $EXPORTER prometheus-nginx-exporter \
-      -nginx.scrape-uri "unix:$HL_STACK_DIR/${HL_GATEWAY_NAME:-gateway}/temp/internal.sock:/stub_status" \
+      -nginx.scrape-uri "http://127.0.0.1:$HL_GATEWAY_PORT/_stub_status" \
       -web.listen-address "127.0.0.1:$HL_NGINX_EXPORTER_PORT"
   fi
   if hl_pid_alive $NAME; then hl_say "already running on :$HL_PROMETHEUS_PORT"; return 0; fi

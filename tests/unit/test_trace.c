@@ -8,11 +8,13 @@
 
 #include <cmocka.h>
 
+#include "hl/log.h"
 #include "hl/trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void test_parse_format(void **state)
 {
@@ -121,11 +123,51 @@ static void test_sampling_and_drops(void **state)
     assert_int_equal(st.dropped_export_failed, st.queued);
 }
 
+/* A log line (JSON mode) written while a span is current carries the request and trace ids. */
+static void test_log_lines_carry_ids(void **state)
+{
+    (void)state;
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(dup2(fileno(tmp), 2) >= 0);
+    hl_log_init("test-trace", HL_LOG_INFO, true);
+    hl_log_set_request_id("req-42");
+    hl_trace_ctx_t parent;
+    assert_true(hl_trace_parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &parent));
+    hl_span_t s;
+    hl_span_start(&s, "GET /x", HL_SPAN_SERVER, &parent, 0);
+    hl_span_make_current(&s);
+    HL_INFO("inside \"quoted\"");
+    hl_span_end(&s, 0);
+    HL_INFO("after the span");
+    hl_log_set_request_id(NULL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char buf[2048] = "";
+    rewind(tmp);
+    size_t n = fread(buf, 1, sizeof buf - 1, tmp);
+    buf[n] = '\0';
+    fclose(tmp);
+    char *second = strchr(buf, '\n');
+    assert_non_null(second);
+    *second++ = '\0';
+    assert_non_null(strstr(buf, "\"msg\":\"inside \\\"quoted\\\"\""));
+    assert_non_null(strstr(buf, "\"request_id\":\"req-42\""));
+    assert_non_null(strstr(buf, "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}"));
+    /* the span ended: the request's next line has no trace id */
+    assert_non_null(strstr(second, "\"request_id\":\"req-42\""));
+    assert_null(strstr(second, "trace_id"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_format),
         cmocka_unit_test(test_parent_child_current),
+        cmocka_unit_test(test_log_lines_carry_ids),
         cmocka_unit_test(test_sampling_and_drops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
