@@ -26,7 +26,8 @@ curl -fsS -o /dev/null "http://127.0.0.1:$HL_JAEGER_PORT/api/services" \
   || { echo "Jaeger is not up on :$HL_JAEGER_PORT (stack.sh up)" >&2; exit 1; }
 out_dir=$HL_STACK_DIR/bench; mkdir -p "$out_dir"
 report=$out_dir/tracing-$(date -u +%Y%m%dT%H%M%SZ).txt
-declare -A CMD QRY
+declare -A CMD PGB QRY
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "-" }'; }
 restore() {
   unset HL_OTLP_ENDPOINT HL_TRACE_SAMPLE
   bash "$HERE/../deploy/local/servers.sh" stop >/dev/null 2>&1 || true
@@ -43,18 +44,22 @@ for mode in $MODES; do
     --clients="$CLIENTS" --only=send-message)
   echo "$txt" >&2
   CMD[$mode]=$(awk '$1 == "send-message" {print $3}' <<<"$txt")
+  PGB[$mode]=$(awk '$1 == "send-message" {print $7}' <<<"$txt")  # pgbench, same SQL, same minute
   txt=$(bash "$HERE/query_bench.sh")
   echo "$txt" >&2
   # sum of req/s over the six routes (same routes, same seed size in every mode)
   QRY[$mode]=$(awk 'NR > 1 {s += $(NF-5)} END {printf "%.0f", s}' <<<"$txt")
 done
 {
-  printf '%-6s %16s %8s %18s %8s\n' sample "send-message/s" ratio "query req/s (sum)" ratio
+  # "vs pgbench": cmd/s over the pgbench figure of the same mode, relative to "off": the peer
+  # runs the same SQL without our servers, so machine-wide slowdowns between modes cancel out.
+  printf '%-6s %14s %8s %12s %18s %8s\n' sample "send-message/s" ratio "vs pgbench" "query req/s (sum)" ratio
+  off_norm=$(ratio "${CMD[off]:-0}" "${PGB[off]:-0}")
   for mode in $MODES; do
-    printf '%-6s %16s %8s %18s %8s\n' "$mode" "${CMD[$mode]}" \
-      "$(awk -v a="${CMD[$mode]}" -v b="${CMD[off]:-0}" 'BEGIN {printf b > 0 ? "%.3f" : "-", a / (b > 0 ? b : 1)}')" \
-      "${QRY[$mode]}" \
-      "$(awk -v a="${QRY[$mode]}" -v b="${QRY[off]:-0}" 'BEGIN {printf b > 0 ? "%.3f" : "-", a / (b > 0 ? b : 1)}')"
+    printf '%-6s %14s %8s %12s %18s %8s\n' "$mode" "${CMD[$mode]}" \
+      "$(ratio "${CMD[$mode]}" "${CMD[off]:-0}")" \
+      "$(ratio "$(ratio "${CMD[$mode]}" "${PGB[$mode]}")" "$off_norm")" \
+      "${QRY[$mode]}" "$(ratio "${QRY[$mode]}" "${QRY[off]:-0}")"
   done
   echo "($CLIENTS command clients x ${SECONDS_PER}s; query bench ${BENCH_DURATION}s per route, 32 connections; profile $HL_PROFILE)"
 } | tee "$report"
