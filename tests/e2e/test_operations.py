@@ -20,9 +20,8 @@ import urllib.parse
 import pytest
 from confluent_kafka import Producer
 
-from conftest import COMMAND, COMMAND_DIRECT, KAFKA, ROOT, eventually, http
+from conftest import COMMAND, COMMAND_DIRECT, KAFKA, QUERY, ROOT, befriend, eventually, http, new_user
 from stream_client import SSE
-from test_streams import pair, room_path
 
 PROM = f"http://127.0.0.1:{os.environ['HL_PROMETHEUS_PORT']}"
 JAEGER = f"http://127.0.0.1:{os.environ['HL_JAEGER_PORT']}"
@@ -51,6 +50,24 @@ def metric(base, name, labels=""):
 
 def script(name, *args, timeout=300):
     subprocess.run(["bash", os.path.join(LOCAL, name), *args], check=True, timeout=timeout)
+
+
+def pair():
+    """Two friends with a direct room, projected: (a_id, a_headers, b_id, b_headers, room)."""
+    a, ah, _, _ = new_user("Ops A")
+    b, bh, _, _ = new_user("Ops B")
+    befriend(ah, b, bh)
+    r = http("POST", f"{COMMAND}/v1/chat-rooms", {"member_ids": [b]}, ah)
+    assert r.status in (200, 201), r.body
+    room = r.json()["room_id"]
+    for h in (ah, bh):
+        eventually(lambda: http("GET", f"{QUERY}/v1/chat-rooms/{room}/messages", None, h).status
+                   == 200, 30, "the room in the read models")
+    return a, ah, b, bh, room
+
+
+def room_path(room):
+    return f"/v1/chat-rooms/{room}/messages/stream"
 
 
 def test_every_target_up():
