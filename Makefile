@@ -55,6 +55,12 @@ bench-query:
 bench-lag:
 	bash bench/e2e_lag.sh $(LAG_ARGS)
 
+# Tracing overhead (bench/tracing_bench.sh): command and query benches with tracing off, sampled
+# at 0.01 and at 1.0, in one run on a running stack (HL_PROFILE, default dev).
+.PHONY: bench-tracing
+bench-tracing: build
+	bash bench/tracing_bench.sh
+
 # Projector benchmark (bench/README.md): events/s of a second projector daemon (own consumer
 # group and database) catching up on every topic, alone and during a rebuild; needs a running
 # stack (default: the dev profile; HL_PROFILE=test for the test one).

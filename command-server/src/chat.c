@@ -245,8 +245,9 @@ static bool message_exec(cs_cmd_t *cmd, hl_error_t *err)
     snprintf(now, sizeof now, "%lld", (long long)cmd->now_us);
     snprintf(seq_text, sizeof seq_text, "%lld", (long long)seq);
     snprintf(version_text, sizeof version_text, "%lld", (long long)version);
-    const char *mp[8] = {room_id,      seq_text, message_id, me, c->body, c->client_message_id,
-                         version_text, now};
+    const char *mp[9] = {room_id,      seq_text, message_id,
+                         me,           c->body,  c->client_message_id,
+                         version_text, now,      cs_cmd_traceparent(cmd)};
     /* Rides with the event insert and COMMIT. */
     bool ok = cs_sql_queue(
         cmd,
@@ -254,9 +255,9 @@ static bool message_exec(cs_cmd_t *cmd, hl_error_t *err)
         " updated_at = " CS_TS(
             8) " WHERE room_id = $1)"
                " INSERT INTO messages (room_id, seq, message_id, sender_id, body,"
-               " client_message_id, room_version, created_at) VALUES ($1, $2, $3, $4, $5, $6,"
-               " $7, " CS_TS(8) ")",
-        8, mp, NULL, NULL, NULL, err);
+               " client_message_id, room_version, created_at, traceparent) VALUES ($1, $2, $3,"
+               " $4, $5, $6, $7, " CS_TS(8) ", $9)",
+        9, mp, NULL, NULL, NULL, err);
     hl_event_t ev = {0};
     ok = ok && hl_event_init(&ev, cmd->app->catalog, "MessageSent", err) &&
          hl_avro_set_string(&ev.record, "message_id", message_id, err) &&

@@ -6,6 +6,7 @@
 #include "hl/log.h"
 #include "hl/mem.h"
 #include "hl/pg.h"
+#include "hl/trace.h"
 
 #include <libpq-events.h>
 #include <pthread.h>
@@ -425,7 +426,11 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
     cmd->now_us = hl_now_us();
     causation_from_request_id(cmd);
     bson_init(&cmd->reply);
-    hl_traceparent_next(hl_http_header(req, "traceparent"), cmd->traceparent);
+    /* The events carry the request span's context (hl/http.c made it current). */
+    if (hl_trace_current())
+        hl_trace_format(hl_trace_current(), cmd->traceparent);
+    else
+        hl_traceparent_next(hl_http_header(req, "traceparent"), cmd->traceparent);
 
     if (spec->auth) {
         if (!hl_session_verify_header(&app->session_key, hl_http_header(req, "Authorization"),
@@ -466,9 +471,15 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
     }
     const char *scope = cmd->authenticated ? cmd->session.user_id : "anonymous";
 
+    hl_span_t tx_span; /* the PostgreSQL transaction, attempts included */
+    hl_span_start_child(&tx_span, "pg.transaction", HL_SPAN_CLIENT);
+    hl_span_attr_str(&tx_span, "db.system", "postgresql");
     cmd->conn = hl_pg_pool_acquire(app->pool, (long)app->cfg.pg_acquire_timeout_ms, &err);
-    if (!cmd->conn)
+    if (!cmd->conn) {
+        hl_span_error(&tx_span, err.message);
+        hl_span_end(&tx_span, 0);
         goto fail;
+    }
     bool ok = false;
     if (!PQenterPipelineMode(cmd->conn)) {
         hl_pg_error(NULL, cmd->conn, &err);
@@ -556,6 +567,10 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
 release:
     hl_pg_pool_release(app->pool, cmd->conn);
     cmd->conn = NULL;
+    if (!ok && !stored.found)
+        hl_span_error(&tx_span, err.message[0] ? err.message : "transaction failed");
+    hl_span_attr_int(&tx_span, "hl.events", cmd->nw);
+    hl_span_end(&tx_span, 0);
     if (stored.found) {
         if (!stored.same_request) {
             hl_error_set_reason(&err, HL_ERR_INPUT, 422, "idempotency-key-reused",
@@ -599,6 +614,11 @@ fail:
     bson_destroy(&cmd->reply);
     sodium_memzero(cmd->scratch, sizeof cmd->scratch);
     free(cmd);
+}
+
+const char *cs_cmd_traceparent(const cs_cmd_t *cmd)
+{
+    return cmd->traceparent;
 }
 
 bool cs_cmd_refuse_committed(cs_cmd_t *cmd, const hl_error_t *err)

@@ -99,6 +99,10 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state);
  * HL_CONSISTENCY_MAX_WATERMARKS). */
 void cs_cmd_watermark(cs_cmd_t *cmd, const char *input, const char *key, int64_t version);
 
+/* The W3C traceparent of this command's request span (what its events carry), for a captured
+ * row's traceparent column (010_trace_context.sql). Owned by cmd. */
+const char *cs_cmd_traceparent(const cs_cmd_t *cmd);
+
 /* For an exec that refuses the command but must keep what it wrote (a failed log-in's throttle
  * state): copies err (HL_ERR_INPUT or HL_ERR_DOMAIN with status and reason) and returns true, so
  * the exec returns it and the pipeline COMMITs, then answers err's problem document with

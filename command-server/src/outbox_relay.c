@@ -6,6 +6,7 @@
 #include "hl/mem.h"
 #include "hl/metrics.h"
 #include "hl/pg.h"
+#include "hl/trace.h"
 #include "hl/util.h"
 
 #include "hl/signals.h"
@@ -42,8 +43,27 @@ struct cs_relay {
 typedef struct {
     int64_t position;
     int64_t occurred_at_us;
-    int state; /* 0 pending, 1 delivered, -1 failed */
+    int state;       /* 0 pending, 1 delivered, -1 failed */
+    hl_span_t *span; /* outbox.publish of a sampled event, NULL otherwise (owned) */
 } inflight_t;
+
+/* Start the publish span of an event whose stored traceparent is sampled; tp_out gets the
+ * traceparent the Kafka record carries (the span's, or the stored one unchanged). */
+static hl_span_t *publish_span(const char *stored_tp, const char *topic, const char *etype,
+                               char tp_out[HL_TRACE_PARENT_LEN + 1])
+{
+    hl_trace_ctx_t parent;
+    snprintf(tp_out, HL_TRACE_PARENT_LEN + 1, "%s", stored_tp);
+    if (!hl_trace_parse(stored_tp, &parent) || !parent.sampled)
+        return NULL;
+    hl_span_t *s = hl_xmalloc(sizeof *s);
+    hl_span_start(s, "outbox.publish", HL_SPAN_PRODUCER, &parent, 0);
+    hl_span_attr_str(s, "messaging.system", "kafka");
+    hl_span_attr_str(s, "messaging.destination.name", topic);
+    hl_span_attr_str(s, "hl.event_type", etype);
+    hl_trace_format(&s->ctx, tp_out);
+    return s;
+}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -153,9 +173,42 @@ static void wait_notify(cs_relay_t *relay, long timeout_ms)
     }
 }
 
+/* Gauges for alerting (deploy/prometheus/rules/alerts.yml), read with the backlog: sagas past
+ * their deadline and not done, and this database's logical replication slots (Debezium's):
+ * how many are active (a connected, streaming walsender) and the largest WAL distance in bytes
+ * from the current LSN to a slot's confirmed flush position. */
+static void update_ops_gauges(cs_relay_t *relay)
+{
+    PGresult *r = PQexec(
+        relay->pg,
+        "SELECT (SELECT count(*) FROM sagas WHERE NOT done AND deadline_at < now()),"
+        " (SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'"
+        "   AND database = current_database() AND active),"
+        " (SELECT COALESCE(max(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)), 0)"
+        "   ::bigint FROM pg_replication_slots WHERE slot_type = 'logical'"
+        "   AND database = current_database())");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        hl_metric_set(hl_metric_get(HL_METRIC_GAUGE, "hl_saga_overdue", NULL,
+                                    "Sagas not done past their deadline"),
+                      strtoll(PQgetvalue(r, 0, 0), NULL, 10));
+        hl_metric_set(hl_metric_get(HL_METRIC_GAUGE, "hl_cdc_slots_active", NULL,
+                                    "Logical replication slots of this database in use (Debezium"
+                                    " streaming)"),
+                      strtoll(PQgetvalue(r, 0, 1), NULL, 10));
+        hl_metric_set(hl_metric_get(HL_METRIC_GAUGE, "hl_cdc_slot_lag_bytes", NULL,
+                                    "WAL bytes between now and the furthest-behind logical slot's"
+                                    " confirmed flush"),
+                      strtoll(PQgetvalue(r, 0, 2), NULL, 10));
+    } else {
+        HL_WARN("outbox relay: reading saga and slot gauges failed: %s", PQresultErrorMessage(r));
+    }
+    PQclear(r);
+}
+
 static void update_backlog(cs_relay_t *relay)
 {
     relay->last_backlog_ms = hl_mono_ms();
+    update_ops_gauges(relay);
     PGresult *r =
         PQexec(relay->pg, "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(e.occurred_at))"
                           " * 1000, 0)::bigint FROM outbox o JOIN events e USING (position)");
@@ -246,8 +299,9 @@ static int publish_batch(cs_relay_t *relay)
         }
         PQfreemem(payload);
         const char *key = PQgetvalue(res, i, 2);
-        const char *tp = PQgetvalue(res, i, 7);
         const char *etype = PQgetvalue(res, i, 3);
+        char tp[HL_TRACE_PARENT_LEN + 1];
+        fl[i].span = publish_span(PQgetvalue(res, i, 7), PQgetvalue(res, i, 4), etype, tp);
         const char *eid = PQgetvalue(res, i, 1);
         rd_kafka_resp_err_t kerr = rd_kafka_producev(
             relay->rk, RD_KAFKA_V_TOPIC(PQgetvalue(res, i, 4)), RD_KAFKA_V_KEY(key, strlen(key)),
@@ -306,6 +360,15 @@ static int publish_batch(cs_relay_t *relay)
     }
     if (acked < produced || produced < n)
         rc = rc > 0 ? rc : -1;
+    for (int i = 0; i < n; i++) {
+        if (!fl[i].span)
+            continue;
+        hl_span_attr_int(fl[i].span, "hl.position", fl[i].position);
+        if (fl[i].state != 1)
+            hl_span_error(fl[i].span, "not acknowledged: will be re-sent");
+        hl_span_end(fl[i].span, 0);
+        free(fl[i].span);
+    }
     free(fl);
     return rc;
 }

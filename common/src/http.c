@@ -2,6 +2,7 @@
 #include "hl/http.h"
 
 #include "hl/log.h"
+#include "hl/trace.h"
 #include "hl/metrics.h"
 #include "hl/util.h"
 
@@ -336,6 +337,21 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
             snprintf(allow + strlen(allow), sizeof allow - strlen(allow), ", HEAD");
         free_params(&req);
     }
+    /* The request's server span (not for probes), parent: the caller's traceparent. */
+    hl_span_t span;
+    bool traced = match && strcmp(match->pattern, "/healthz") != 0 &&
+                  strcmp(match->pattern, "/readyz") != 0 && strcmp(match->pattern, "/metrics") != 0;
+    if (traced) {
+        hl_trace_ctx_t parent;
+        bool remote = hl_trace_parse(mg_get_header(conn, "traceparent"), &parent);
+        char name[48];
+        snprintf(name, sizeof name, "%s %s", method, match->pattern);
+        hl_span_start(&span, name, HL_SPAN_SERVER, remote ? &parent : NULL, 0);
+        hl_span_attr_str(&span, "http.request.method", method);
+        hl_span_attr_str(&span, "http.route", match->pattern);
+        hl_span_attr_str(&span, "http.request_id", req.request_id);
+        hl_span_make_current(&span);
+    }
     if (match) {
         req.route = match->pattern;
         match->handler(&req);
@@ -373,6 +389,13 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
         char path[3 * sizeof req.path_buf + 1];
         uri_reference(req.path, path, sizeof path);
         hl_log(level, "%s %s %d %.1f ms", method, path, req.status, (double)us / 1000.0);
+    }
+    /* after the access line, which carries the trace id too */
+    if (traced) {
+        hl_span_attr_int(&span, "http.response.status_code", req.status);
+        if (req.status >= 500)
+            hl_span_error(&span, hl_http_status_text(req.status));
+        hl_span_end(&span, 0);
     }
     hl_log_set_request_id(NULL);
     return req.status;

@@ -15,6 +15,8 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 /* The request this thread is serving (hl_log_set_request_id), "" when none. */
 static _Thread_local char log_request_id[65];
+/* The trace of this thread's current span (hl_log_set_trace_id), "" when none. */
+static _Thread_local char log_trace_id[33];
 
 void hl_log_init(const char *component, hl_log_level_t level, bool json)
 {
@@ -37,6 +39,11 @@ bool hl_log_level_parse(const char *text, hl_log_level_t *out)
 void hl_log_set_request_id(const char *request_id)
 {
     snprintf(log_request_id, sizeof log_request_id, "%s", request_id ? request_id : "");
+}
+
+void hl_log_set_trace_id(const char *trace_id)
+{
+    snprintf(log_trace_id, sizeof log_trace_id, "%s", trace_id ? trace_id : "");
 }
 
 const char *hl_log_request_id(void)
@@ -104,23 +111,26 @@ void hl_log(hl_log_level_t level, const char *fmt, ...)
     size_t w = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + w, sizeof when - w, ".%03ldZ", ts.tv_nsec / 1000000);
 
+    /* request and trace ids: validated tokens ([A-Za-z0-9._-], hex), no escaping needed */
+    char ids[160] = "";
     if (log_json) {
+        size_t n = 0;
+        if (log_request_id[0])
+            n +=
+                (size_t)snprintf(ids + n, sizeof ids - n, ",\"request_id\":\"%s\"", log_request_id);
+        if (log_trace_id[0])
+            snprintf(ids + n, sizeof ids - n, ",\"trace_id\":\"%s\"", log_trace_id);
         char esc[8192];
         json_escape(esc, sizeof esc, msg);
-        if (log_request_id[0])
-            fprintf(stderr,
-                    "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\","
-                    "\"request_id\":\"%s\"}\n",
-                    when, level_names[level], log_component, esc, log_request_id);
-        else
-            fprintf(stderr,
-                    "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"}\n", when,
-                    level_names[level], log_component, esc);
-    } else if (log_request_id[0]) {
-        fprintf(stderr, "%s %-5s %s: %s request_id=%s\n", when, level_names[level], log_component,
-                msg, log_request_id);
+        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"%s}\n",
+                when, level_names[level], log_component, esc, ids);
     } else {
-        fprintf(stderr, "%s %-5s %s: %s\n", when, level_names[level], log_component, msg);
+        size_t n = 0;
+        if (log_request_id[0])
+            n += (size_t)snprintf(ids + n, sizeof ids - n, " request_id=%s", log_request_id);
+        if (log_trace_id[0])
+            snprintf(ids + n, sizeof ids - n, " trace_id=%s", log_trace_id);
+        fprintf(stderr, "%s %-5s %s: %s%s\n", when, level_names[level], log_component, msg, ids);
     }
 }
 

@@ -3,6 +3,7 @@
 #include "hl/log.h"
 #include "hl/metrics.h"
 #include "hl/signals.h"
+#include "hl/trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,10 @@ int hl_server_configure(const char *name, const hl_config_option_t *opts, size_t
     }
     hl_log_init(name, level, json);
     hl_config_log(opts, n, cfg);
+    if (!hl_trace_init(name, &err)) {
+        fprintf(stderr, "%s: %s\n", name, err.message);
+        return 2;
+    }
     return -1;
 }
 

@@ -2,8 +2,10 @@
 # Install what building and testing hearlers needs on a Debian bookworm machine (idempotent).
 #   build:  C toolchain, CMake/Ninja, the five libraries the design names (librdkafka, libpq,
 #           avro-c, civetweb, mongo-c-driver/libbson) plus libsodium, libcurl, cmocka
-#   stack:  PostgreSQL 15, Java 17 + Maven (Kafka, Connect, Apicurio), kcat; Go is expected on
-#           PATH for the FerretDB launcher (mongo.sh explains if it is missing)
+#   stack:  PostgreSQL 15, Java 17 + Maven (Kafka, Connect, Apicurio), kcat, nginx, Prometheus
+#           (+ promtool, prometheus-nginx-exporter); Go is expected on PATH for the FerretDB
+#           launcher (mongo.sh explains if it is missing) and Jaeger (jaeger.sh install: a go
+#           build of several minutes the first time, cached in $HL_CACHE_DIR/jaeger)
 #   tests:  a Python venv in $HL_CACHE_DIR/venv with pytest, confluent-kafka, fastavro, pymongo,
 #           schemathesis, check-jsonschema (the k8s manifests), and `names` (US Census name
 #           lists, the load generator's name corpus)
@@ -21,7 +23,7 @@ BUILD_PKGS=(build-essential cmake ninja-build pkg-config clang-format
   libwebsockets-dev)
 FUZZ_PKGS=(clang libclang-rt-14-dev)
 STACK_PKGS=(postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven kcat fortunes
-  nginx gettext-base wrk)
+  nginx gettext-base wrk prometheus prometheus-nginx-exporter)
 PY_REQS=(pytest==8.3.3 confluent-kafka==2.6.0 fastavro==1.9.7 pymongo==4.10.1 schemathesis==3.39.16 hypothesis==6.115.0 PyYAML==6.0.3 names==0.3.0
   check-jsonschema==0.39.0)
 
@@ -61,9 +63,10 @@ venv() {
 
 case "${1:-all}" in
   build) apt_install "${BUILD_PKGS[@]}" ;;
-  stack) apt_install "${STACK_PKGS[@]}" ;;
+  stack) apt_install "${STACK_PKGS[@]}"; bash "$(dirname "$0")/jaeger.sh" install ;;
   test) venv ;;
   fuzz) apt_install "${FUZZ_PKGS[@]}" ;;
-  all) apt_install "${BUILD_PKGS[@]}" "${STACK_PKGS[@]}" "${FUZZ_PKGS[@]}"; venv ;;
+  all) apt_install "${BUILD_PKGS[@]}" "${STACK_PKGS[@]}" "${FUZZ_PKGS[@]}"; venv
+    bash "$(dirname "$0")/jaeger.sh" install ;;
   *) echo "usage: $0 build|stack|test|fuzz|all" >&2; exit 2 ;;
 esac

@@ -8,7 +8,7 @@
 # "lab1".."lab8" are scratch stacks for parallel work (benchmarks, experiments): state in
 # .stack-labN, ports 1N001.. (PostgreSQL 1N001, Kafka 1N002/1N003, Connect 1N004, registry 1N005,
 # FerretDB 1N006, servers 1N010-1N012, gateway 1N000, stream listener 1N013, payment simulator
-# 1N015, object store 1N016, Prometheus 1N017, Jaeger UI/OTLP 1N018/1N019), below the kernel's
+# 1N015, object store 1N016, nginx exporter 1N014, Prometheus 1N017, Jaeger UI/OTLP 1N018/1N019), below the kernel's
 # ephemeral port range.
 
 HL_ROOT=${HL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -38,6 +38,7 @@ if [[ -n ${_hl_lab:-} ]]; then
   HL_PROMETHEUS_PORT=${HL_PROMETHEUS_PORT:-${_hl_lab}017}
   HL_JAEGER_PORT=${HL_JAEGER_PORT:-${_hl_lab}018}
   HL_OTLP_PORT=${HL_OTLP_PORT:-${_hl_lab}019}
+  HL_NGINX_EXPORTER_PORT=${HL_NGINX_EXPORTER_PORT:-${_hl_lab}014}
 fi
 unset _hl_lab
 HL_STACK_DIR=${HL_STACK_DIR:-$_hl_stack}
@@ -65,6 +66,7 @@ HL_S3_PORT=${HL_S3_PORT:-${_hl_p}9000}              # S3-compatible object store
 HL_PROMETHEUS_PORT=${HL_PROMETHEUS_PORT:-${_hl_p}9090}
 HL_JAEGER_PORT=${HL_JAEGER_PORT:-${_hl_p}6686}      # Jaeger UI and API
 HL_OTLP_PORT=${HL_OTLP_PORT:-${_hl_p}4318}          # OTLP/HTTP receiver
+HL_NGINX_EXPORTER_PORT=${HL_NGINX_EXPORTER_PORT:-${_hl_p}9113}  # gateway stub_status exporter
 HL_REGISTRY_URL=${HL_REGISTRY_URL:-http://127.0.0.1:$HL_REGISTRY_PORT/apis/ccompat/v7}  # Confluent-compatible base URL (Apicurio ccompat)
 
 # Presence from connections (SPEC §8): the projector's grace period and the listeners'
@@ -81,6 +83,7 @@ HL_KAFKA_SCALA=2.13
 HL_DEBEZIUM_VERSION=${HL_DEBEZIUM_VERSION:-3.2.3.Final}   # newest 3.2.x on Central; built against Kafka 3.9.1
 HL_FERRETDB_VERSION=v1.24.2
 HL_APICURIO_VERSION=${HL_APICURIO_VERSION:-3.0.9}
+HL_JAEGER_VERSION=v1.75.0   # deploy/local/jaeger/go.mod pins it
 
 # Database names.
 HL_PG_DB=${HL_PG_DB:-hearlers}

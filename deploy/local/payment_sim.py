@@ -31,12 +31,14 @@ For tests (never in front of clients):
   GET  /_admin/faults     the current faults
   POST /_admin/reset      clears faults, intents, idempotency records and the ledger
   GET  /healthz
+  GET  /metrics           Prometheus text: hl_payment_sim_requests_total{method,route,status}
 
 Usage: payment_sim.py --port PORT [--host 127.0.0.1]
 """
 import argparse
 import hashlib
 import json
+import re
 import secrets
 import threading
 import time
@@ -194,13 +196,33 @@ def route(method, path, form, key):
                  f"({method}: {path}).")
 
 
+# Requests answered by (method, route, status), for GET /metrics (Prometheus text 0.0.4);
+# its own lock (answer() runs under LOCK on the admin routes).
+COUNTS = {}
+COUNTS_LOCK = threading.Lock()
+
+
+def metrics_text():
+    lines = ["# HELP hl_payment_sim_requests_total Requests the simulator answered",
+             "# TYPE hl_payment_sim_requests_total counter"]
+    with COUNTS_LOCK:
+        for (method, route_, status), n in sorted(COUNTS.items()):
+            lines.append(f'hl_payment_sim_requests_total{{method="{method}",route="{route_}",'
+                         f'status="{status}"}} {n}')
+    return ("\n".join(lines) + "\n").encode()
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    route_label = "unmatched"
 
     def log_message(self, fmt, *args):  # quiet: the tests read the ledger, not the log
         pass
 
     def answer(self, status, body, headers=None):
+        with COUNTS_LOCK:
+            k = (self.command, self.route_label, status)
+            COUNTS[k] = COUNTS.get(k, 0) + 1
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -240,6 +262,16 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         path = url.path
         raw = self.body()
+        # ids out of the route label (bounded series): /v1/payment_intents/{id}/capture
+        self.route_label = re.sub(r"/(pi|re|pm|cus)_[A-Za-z0-9_]+", "/{id}", path)[:64]
+        if path == "/metrics" and method == "GET":
+            data = metrics_text()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if path == "/healthz":
             return self.answer(200, {"status": "ok"})
         if path.startswith("/_admin/"):

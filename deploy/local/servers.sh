@@ -17,6 +17,9 @@ export HL_COMMAND_LISTEN=127.0.0.1:$HL_COMMAND_PORT
 export HL_QUERY_LISTEN=127.0.0.1:$HL_QUERY_PORT
 export HL_PROJECTOR_LISTEN=127.0.0.1:$HL_PROJECTOR_PORT
 export HL_STREAM_LISTEN=127.0.0.1:$HL_STREAM_PORT
+# Traces to this profile's Jaeger (deploy/local/jaeger.sh); HL_OTLP_ENDPOINT= (empty) exports none.
+export HL_OTLP_ENDPOINT=${HL_OTLP_ENDPOINT-http://127.0.0.1:$HL_OTLP_PORT}
+export HL_TRACE_SAMPLE=${HL_TRACE_SAMPLE:-1.0}
 
 port_of() {
   case $1 in

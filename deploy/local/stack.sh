@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole local stack in dependency order: PostgreSQL, Kafka, schema registry, MongoDB-wire
 # store (FerretDB), command-server (applies the schema), Kafka Connect + Debezium connector,
-# projector, query-server, and in front of them the gateway (nginx, deploy/local/gateway.sh). `up` twice is harmless; `down` stops everything this profile started.
+# projector, query-server, and in front of them the gateway (nginx, deploy/local/gateway.sh);
+# Jaeger (traces) before the servers, Prometheus (metrics, alerts) last. HL_JAEGER=0 /
+# HL_PROMETHEUS=0 leave either out. `up` twice is harmless; `down` stops everything this profile started.
 # Usage: stack.sh up|down|down-if-owned|status|infra-up
 #   HL_FRESH=1 stack.sh up: wipe this profile's state first (tests use it).
 #   HL_PROFILE=dev (default, make up) or test (make test): separate state dirs and ports.
@@ -64,10 +66,12 @@ up() {
   fi
   infra_up
   bash "$HERE/payment.sh" start                  # payment provider simulator (booking saga)
+  [[ ${HL_JAEGER:-1} == 0 ]] || bash "$HERE/jaeger.sh" start   # traces (OTLP/HTTP)
   bash "$HERE/servers.sh" start command-server   # creates the tables Debezium captures
   connect_up
   bash "$HERE/servers.sh" start projector query-server stream-listener
   bash "$HERE/gateway.sh" start
+  [[ ${HL_PROMETHEUS:-1} == 0 ]] || bash "$HERE/prometheus.sh" start   # metrics and alerts
   cat <<MSG
 [stack] up in $((SECONDS - t0))s (profile $HL_PROFILE)
   gateway       http://127.0.0.1:$HL_GATEWAY_PORT   <- the API: every client request goes here
@@ -83,15 +87,19 @@ up() {
   Connect       http://127.0.0.1:$HL_CONNECT_PORT
   Payment sim   http://127.0.0.1:$HL_PAYMENT_PORT   (/_admin/ledger, /_admin/faults)
   MongoDB wire  mongodb://127.0.0.1:$HL_MONGO_PORT/$HL_MONGO_DB   (deploy/local/mongosh.sh)
+  Prometheus    http://127.0.0.1:$HL_PROMETHEUS_PORT   (/alerts, /targets)
+  Jaeger        http://127.0.0.1:$HL_JAEGER_PORT   (traces; OTLP/HTTP on :$HL_OTLP_PORT)
   logs          $HL_LOG_DIR
 MSG
 }
 
 down() {
   # Reverse order; each script is a no-op when its process is not running.
+  bash "$HERE/prometheus.sh" stop || true
   bash "$HERE/gateway.sh" stop || true
   bash "$HERE/servers.sh" stop || true
   bash "$HERE/payment.sh" stop || true
+  bash "$HERE/jaeger.sh" stop || true
   bash "$HERE/connect.sh" stop || true
   external HL_MONGO_URI || bash "$HERE/mongo.sh" stop || true
   external HL_SCHEMA_REGISTRY_URL || bash "$HERE/registry.sh" stop || true
@@ -103,7 +111,7 @@ down() {
 status() {
   local rc=0
   bash "$HERE/postgres.sh" status && echo "postgres running" || { echo "postgres stopped"; rc=1; }
-  for c in kafka registry mongo connect; do
+  for c in kafka registry mongo connect jaeger prometheus; do
     bash "$HERE/$c.sh" status >/dev/null 2>&1 && echo "$c running" || { echo "$c stopped"; rc=1; }
   done
   bash "$HERE/servers.sh" status || rc=1

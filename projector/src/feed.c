@@ -5,6 +5,8 @@
 #include "hl/events.h"
 #include "hl/kafka.h"
 #include "hl/log.h"
+#include "hl/mem.h"
+#include "hl/trace.h"
 #include "hl/schema_registry.h"
 #include "hl/util.h"
 #include "hl/mem.h"
@@ -275,6 +277,22 @@ static bool encode(pj_feed_t *f, const pj_feed_change_t *c, int64_t now_us, uint
     return ok;
 }
 
+/* Produce one framed record (ownership of frame passes on success), with a traceparent header
+ * when tp is not empty. */
+static rd_kafka_resp_err_t produce(pj_feed_t *f, uint8_t *frame, size_t flen, const char *key,
+                                   const char *tp, feed_batch_t *batch)
+{
+    if (tp[0])
+        return rd_kafka_producev(
+            f->producer, RD_KAFKA_V_RKT(f->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+            RD_KAFKA_V_VALUE(frame, flen), RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_OPAQUE(batch), RD_KAFKA_V_HEADER("traceparent", tp, -1), RD_KAFKA_V_END);
+    return rd_kafka_producev(f->producer, RD_KAFKA_V_RKT(f->topic),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                             RD_KAFKA_V_VALUE(frame, flen), RD_KAFKA_V_KEY(key, strlen(key)),
+                             RD_KAFKA_V_OPAQUE(batch), RD_KAFKA_V_END);
+}
+
 bool pj_feed_publish(pj_feed_t *feed, const pj_plan_t *const *plans, size_t n, int timeout_ms,
                      hl_error_t *err)
 {
@@ -283,8 +301,27 @@ bool pj_feed_publish(pj_feed_t *feed, const pj_plan_t *const *plans, size_t n, i
     bool ok = true;
     enum { PER_PLAN = 64 };
     pj_feed_change_t changes[PER_PLAN];
+    hl_span_t **spans = NULL; /* changefeed.record of sampled plans with changes (owned) */
     for (size_t p = 0; p < n && ok; p++) {
         size_t k = pj_feed_changes(plans[p], changes, PER_PLAN);
+        /* the records carry on the trace of their input (feed.h): the span's traceparent */
+        char tp[HL_TRACE_PARENT_LEN + 1] = "";
+        hl_trace_ctx_t parent;
+        if (k && hl_trace_parse(plans[p]->traceparent, &parent)) {
+            hl_trace_format(&parent, tp);
+            if (parent.sampled) {
+                if (!spans)
+                    spans = hl_xcalloc(n, sizeof *spans);
+                spans[p] = hl_xmalloc(sizeof *spans[p]);
+                hl_span_start(spans[p], "changefeed.record", HL_SPAN_PRODUCER, &parent, 0);
+                hl_span_attr_str(spans[p], "messaging.system", "kafka");
+                hl_span_attr_str(spans[p], "messaging.destination.name",
+                                 rd_kafka_topic_name(feed->topic));
+                hl_span_attr_int(spans[p], "hl.records", (int64_t)k);
+                hl_span_attr_str(spans[p], "hl.channel", changes[0].channel);
+                hl_trace_format(&spans[p]->ctx, tp);
+            }
+        }
         for (size_t i = 0; i < k && ok; i++) {
             uint8_t *frame = NULL;
             size_t flen = 0;
@@ -293,12 +330,11 @@ bool pj_feed_publish(pj_feed_t *feed, const pj_plan_t *const *plans, size_t n, i
                 break;
             }
             for (;;) {
-                if (rd_kafka_produce(feed->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, frame,
-                                     flen, changes[i].key, strlen(changes[i].key), &batch) == 0) {
+                rd_kafka_resp_err_t e = produce(feed, frame, flen, changes[i].key, tp, &batch);
+                if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
                     batch.pending++;
                     break;
                 }
-                rd_kafka_resp_err_t e = rd_kafka_last_error();
                 if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                     free(frame);
                     ok = hl_error_set(err, HL_ERR_KAFKA, e, "produce %s: %s",
@@ -324,6 +360,15 @@ bool pj_feed_publish(pj_feed_t *feed, const pj_plan_t *const *plans, size_t n, i
     if (ok && batch.first_err)
         ok = hl_error_set(err, HL_ERR_KAFKA, batch.first_err, "change feed: %s",
                           rd_kafka_err2str(batch.first_err));
+    for (size_t p = 0; spans && p < n; p++) {
+        if (!spans[p])
+            continue;
+        if (!ok)
+            hl_span_error(spans[p], err->message);
+        hl_span_end(spans[p], 0);
+        free(spans[p]);
+    }
+    free(spans);
     return ok;
 }
 

@@ -14,6 +14,7 @@
 #include "hl/log.h"
 #include "hl/metrics.h"
 #include "hl/signals.h"
+#include "hl/trace.h"
 #include "hl/util.h"
 
 #include <stddef.h>
@@ -397,7 +398,49 @@ typedef struct {
     pj_plan_t plans[BATCH_MAX];
     pj_result_t rc[BATCH_MAX];
     size_t n;
+    /* projector.apply of inputs whose Kafka record carries a traceparent (traced[i]) */
+    hl_span_t spans[BATCH_MAX];
+    bool traced[BATCH_MAX];
 } batch_t;
+
+/* Start input i's apply span at start_ns (0: now) when it has a trace context: row_tp (a
+ * captured row's traceparent column) or else its record's traceparent header (the outbox's). */
+static void apply_span_start(batch_t *b, size_t i, const char *row_tp, int64_t start_ns)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v = NULL;
+    size_t len = 0;
+    char tp[HL_TRACE_PARENT_LEN + 1];
+    hl_trace_ctx_t parent;
+    b->traced[i] = false;
+    if (row_tp) {
+        snprintf(tp, sizeof tp, "%s", row_tp);
+    } else {
+        if (rd_kafka_message_headers(b->msgs[i], &h) != 0 || !h ||
+            rd_kafka_header_get_last(h, "traceparent", &v, &len) != 0 || !v ||
+            len != HL_TRACE_PARENT_LEN)
+            return;
+        memcpy(tp, v, len);
+        tp[len] = '\0';
+    }
+    if (!hl_trace_parse(tp, &parent))
+        return;
+    hl_span_start(&b->spans[i], "projector.apply", HL_SPAN_CONSUMER, &parent, start_ns);
+    hl_span_attr_str(&b->spans[i], "messaging.source.name", rd_kafka_topic_name(b->msgs[i]->rkt));
+    hl_span_attr_int(&b->spans[i], "messaging.kafka.offset", b->msgs[i]->offset);
+    b->traced[i] = true;
+}
+
+/* End input i's apply span (outcome: why it ended other than applied, or NULL). */
+static void apply_span_end(batch_t *b, size_t i, const char *outcome)
+{
+    if (!b->traced[i])
+        return;
+    b->traced[i] = false;
+    if (outcome)
+        hl_span_error(&b->spans[i], outcome);
+    hl_span_end(&b->spans[i], 0);
+}
 
 /* Execute the planned inputs msgs[from..to) of b, retrying the whole batch until MongoDB
  * acknowledged every write (all writes are idempotent), then store their offsets. Returns false
@@ -416,6 +459,7 @@ static bool flush_batch(pj_ctx_t *ctx, batch_t *b, size_t from, size_t to)
         if (!pj_aliases_refresh(ctx, 1000, &aerr))
             HL_WARN("%s (keeping the previous aliases)", aerr.message);
     }
+    int64_t write_ns = hl_trace_now_ns();
     for (;;) {
         hl_error_t err = {0};
         if (!nplans || pj_plans_execute(ctx, plans, nplans, &err))
@@ -428,6 +472,17 @@ static bool flush_batch(pj_ctx_t *ctx, batch_t *b, size_t from, size_t to)
         if (retry_wait(ctx, &paused, backoff))
             return false;
         backoff = backoff < 5000 ? backoff * 2 : 5000;
+    }
+    /* each traced input's share of the batch's MongoDB write: the write that carried it */
+    for (size_t i = from; i < to; i++) {
+        if (!b->traced[i] || b->rc[i] != PJ_APPLIED)
+            continue;
+        hl_span_t w;
+        hl_span_start(&w, "mongodb.write", HL_SPAN_CLIENT, &b->spans[i].ctx, write_ns);
+        hl_span_attr_str(&w, "db.system", "mongodb");
+        hl_span_attr_int(&w, "hl.batch_inputs", (int64_t)nplans);
+        hl_span_attr_int(&w, "hl.operations", (int64_t)b->plans[i].n);
+        hl_span_end(&w, 0);
     }
     /* the change feed, after MongoDB acknowledged the batch and before its offsets are stored
      * (feed.h); a failure retries the publish only: the writes are done */
@@ -448,6 +503,8 @@ static bool flush_batch(pj_ctx_t *ctx, batch_t *b, size_t from, size_t to)
         if (b->rc[i] == PJ_APPLIED)
             pj_observe_lag(projection, b->plans[i].source_ms);
         store_offset(ctx, b->msgs[i]);
+        apply_span_end(b, i,
+                       b->rc[i] == PJ_APPLIED || b->rc[i] == PJ_SKIPPED ? NULL : "dead-lettered");
     }
     return true;
 }
@@ -464,9 +521,15 @@ static bool handle_batch(pj_ctx_t *ctx, batch_t *b)
         const char *topic = rd_kafka_topic_name(msg->rkt);
         const pj_route_t *route = pj_route_find(topic);
         hl_error_t err = {0};
+        int64_t plan_ns = hl_trace_now_ns();
+        apply_span_start(b, i, NULL, 0);
         b->rc[i] =
             route ? pj_route_plan(ctx, route->topic, msg->payload, msg->len, &b->plans[i], &err)
                   : PJ_SKIPPED;
+        if (!b->traced[i] && b->plans[i].traceparent[0]) /* a captured row's (CDC) */
+            apply_span_start(b, i, b->plans[i].traceparent, plan_ns);
+        if (b->traced[i])
+            hl_trace_format(&b->spans[i].ctx, b->plans[i].traceparent);
         if (b->rc[i] == PJ_POISON) {
             bool paused = false;
             for (long backoff = 100;;) {
@@ -481,6 +544,7 @@ static bool handle_batch(pj_ctx_t *ctx, batch_t *b)
             }
             resume_consumption(ctx, &paused);
         } else if (b->rc[i] == PJ_RETRY) {
+            apply_span_end(b, i, "not plannable now: applied alone");
             if (!flush_batch(ctx, b, start, i) || !handle_message(ctx, msg))
                 return false;
             start = i + 1;
@@ -535,6 +599,11 @@ int main(int argc, char **argv)
     }
     hl_log_init("projector", level, ctx.cfg.log_json);
     hl_config_log(options, NOPTS, &ctx.cfg);
+    if (!hl_trace_init("projector", &err)) {
+        HL_ERROR("%s", err.message);
+        rc = 2;
+        goto done;
+    }
     hl_avro_bound_allocations(); /* poison records must not make avro-c allocate gigabytes */
     mongoc_init();
     hl_log_route_mongoc();
@@ -638,6 +707,7 @@ int main(int argc, char **argv)
             next_sweep_ms = hl_mono_ms() + 250;
         }
         for (size_t i = 0; i < batch.n; i++) {
+            apply_span_end(&batch, i, "interrupted by shutdown");
             pj_plan_destroy(&batch.plans[i]);
             rd_kafka_message_destroy(batch.msgs[i]);
         }

@@ -48,6 +48,9 @@ typedef struct {
     char wm_key[64];
     int64_t wm_version;
     int64_t source_ms; /* event or commit time, ms since the epoch (lag metrics) */
+    /* W3C traceparent of the apply span of this input, "" when untraced: the parent of the
+     * change-feed records' spans (feed.c) */
+    char traceparent[56];
 } pj_plan_t;
 
 /* Start an empty plan. */

@@ -85,6 +85,11 @@ pj_result_t pj_route_plan(pj_ctx_t *ctx, const char *topic, const void *payload,
             return PJ_POISON;
         pj_result_t rc =
             pj_cdc_plan(topic + strlen(CDC_PREFIX), &change, plan, err) ? PJ_APPLIED : PJ_POISON;
+        /* an inserted row's trace context (010_trace_context.sql), for the apply span */
+        bson_iter_t tp;
+        if (rc == PJ_APPLIED && change.op == 'c' &&
+            bson_iter_init_find(&tp, &change.row, "traceparent") && BSON_ITER_HOLDS_UTF8(&tp))
+            snprintf(plan->traceparent, sizeof plan->traceparent, "%s", bson_iter_utf8(&tp, NULL));
         pj_cdc_change_destroy(&change);
         return rc;
     }

@@ -54,6 +54,8 @@ typedef struct st_event {
     int64_t version;  /* room version of a message or read (orders a gap read) */
     char subject[40]; /* read/member-removed: the member; revoked: the session */
     int64_t projected_us; /* feed record time (lag) */
+    char traceparent[56]; /* the feed record's W3C traceparent header, "" when none */
+    int64_t received_ns;  /* when the feed thread took the record (Unix ns; stream.push span) */
     size_t len;
     char data[]; /* one-line JSON */
 } st_event_t;

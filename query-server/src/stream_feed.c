@@ -13,6 +13,7 @@
 #include "hl/kafka.h"
 #include "hl/log.h"
 #include "hl/schema_registry.h"
+#include "hl/trace.h"
 #include "hl/util.h"
 #include "hl/mem.h"
 
@@ -167,8 +168,24 @@ done:
     return ev;
 }
 
+/* The record's traceparent header into out (HL_TRACE_PARENT_LEN + 1 bytes), "" when none. */
+static void traceparent_of(const rd_kafka_message_t *m, char *out)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v = NULL;
+    size_t len = 0;
+    out[0] = '\0';
+    if (rd_kafka_message_headers(m, &h) == 0 && h &&
+        rd_kafka_header_get_last(h, "traceparent", &v, &len) == 0 && v &&
+        len == HL_TRACE_PARENT_LEN) {
+        memcpy(out, v, len);
+        out[len] = '\0';
+    }
+}
+
 static void handle(feed_t *f, const rd_kafka_message_t *m)
 {
+    int64_t received_ns = hl_trace_now_ns();
     hl_error_t err = {0};
     int id = 0;
     const uint8_t *body = NULL;
@@ -193,6 +210,8 @@ static void handle(feed_t *f, const rd_kafka_message_t *m)
         st_msg_t *msg = ev ? hl_xcalloc(1, sizeof *msg) : NULL;
         if (msg) {
             ev->projected_us = ch.projected_at;
+            ev->received_ns = received_ns;
+            traceparent_of(m, ev->traceparent);
             msg->kind = ST_MSG_EVENT;
             msg->event = ev;
             st_post(f->app, msg);

@@ -19,6 +19,7 @@
 #include "hl/metrics.h"
 #include "hl/session.h"
 #include "hl/signals.h"
+#include "hl/trace.h"
 #include "hl/util.h"
 #include "hl/mem.h"
 
@@ -528,9 +529,21 @@ static void fan_out(st_event_t *ev)
     }
     channel_t *c = channel_find(ev->channel);
     int64_t now = hl_now_us();
+    int64_t subscribers = 0;
     for (st_sub_t *s = c ? c->subs : NULL, *next; s; s = next) {
         next = s->hnext; /* deliver may end s */
         deliver(s, ev);
+        subscribers++;
+    }
+    hl_trace_ctx_t parent;
+    if (subscribers && hl_trace_parse(ev->traceparent, &parent)) {
+        /* stream.push: from the feed record's arrival to its place in every subscriber's queue */
+        hl_span_t span;
+        hl_span_start(&span, "stream.push", HL_SPAN_CONSUMER, &parent, ev->received_ns);
+        hl_span_attr_str(&span, "hl.channel", ev->channel);
+        hl_span_attr_str(&span, "hl.kind", ev->kind);
+        hl_span_attr_int(&span, "hl.subscribers", subscribers);
+        hl_span_end(&span, 0);
     }
     if (c && ev->projected_us > 0)
         hl_metric_observe_us(hl_metric_get(HL_METRIC_HISTOGRAM, "hl_stream_feed_lag_seconds", NULL,

@@ -32,6 +32,11 @@ void hl_log(hl_log_level_t level, const char *fmt, ...) __attribute__((format(pr
  * so it needs no escaping. The HTTP layer sets it around each request it dispatches. */
 void hl_log_set_request_id(const char *request_id);
 
+/* Tag every line this thread writes with trace_id (32 hex, W3C Trace Context; text:
+ * " trace_id=<id>", JSON: a "trace_id" member) until hl_log_set_trace_id(NULL), so a log line
+ * leads to its trace. hl/trace.h sets it for the thread's current span. Copied (32 bytes). */
+void hl_log_set_trace_id(const char *trace_id);
+
 /* The request id this thread's lines carry, or "" when none. */
 const char *hl_log_request_id(void);
 
