@@ -245,6 +245,40 @@ def canary(mongo, deadline_s):
     return None
 
 
+def applied_total():
+    """The projector's applied inputs (sum of hl_projection_inputs_total{result="applied"} of its
+    /metrics), or None when it does not answer."""
+    try:
+        r = requests.get(f"http://127.0.0.1:{ENV['HL_PROJECTOR_PORT']}/metrics", timeout=2)
+    except requests.RequestException:
+        return None
+    total = 0
+    for line in r.text.splitlines():
+        if line.startswith("hl_projection_inputs_total{") and 'result="applied"' in line:
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+class FirstMove(threading.Thread):
+    """Seconds from start until the projector applies an input again (its applied count differs
+    from the one at start: a restarted projector counts from 0), or None before stop()."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.t0 = time.monotonic()
+        self.base = applied_total()
+        self.seconds = None
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            now = applied_total()
+            if now and now != self.base:
+                self.seconds = time.monotonic() - self.t0
+                return
+            time.sleep(0.2)
+
+
 def verify():
     """hl-loadgen --verify-only --verify-scope=all: the whole store against PostgreSQL."""
     summary = os.path.join(LOG_DIR, f"chaos-verify-{uuid.uuid4().hex[:8]}.json")
@@ -354,7 +388,10 @@ def main():
         else:
             lasted, note = inject(fault, a.freeze, proxy_port, fault_port)
         log(f"{fault}: restored after {lasted:.1f} s ({note}); canary")
+        move = FirstMove()
+        move.start()
         lag = canary(mongo, a.recover_timeout)
+        move.done.set()
         since_fault = time.monotonic() - t_fault
         log(f"{fault}: read models move again {lag if lag is None else round(lag, 1)} s after "
             f"restore ({since_fault:.1f} s after the fault)")
@@ -369,6 +406,7 @@ def main():
                           else w.answers["transport"]))
         row = {"fault": fault, "restored_s": round(lasted, 1),
                "recover_s": None if lag is None else round(lag, 1),
+               "first_apply_s": None if move.seconds is None else round(move.seconds, 1),
                "since_fault_s": round(since_fault, 1), "runs": w.runs,
                "answers": w.answers, "failed_ops": w.failed_ops,
                "non_retryable": non_retryable, "mismatches": m, "detail": detail,
@@ -379,13 +417,15 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
-    table = ["| fault | restored after (s) | read models move again (s after restore) | answers "
+    table = ["| fault | restored after (s) | first input applied (s after restore) "
+             "| canary in the read models (s after restore) | answers "
              "| 503 + Retry-After | other 5xx / 429 | lost connections | failed ops "
-             "| mismatches |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| mismatches |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         an = r["answers"]
         total = sum(an.values())
-        table.append(f"| `{r['fault']}` | {r['restored_s']} | {r['recover_s']} | {total} "
+        table.append(f"| `{r['fault']}` | {r['restored_s']} | {r['first_apply_s']} "
+                     f"| {r['recover_s']} | {total} "
                      f"| {an['503_retry_after']} | {an['5xx_other'] + an['429_retry_after']} "
                      f"| {an['transport']} | {r['failed_ops']} | {r['mismatches']} |")
     print("\n".join(table))
