@@ -93,9 +93,14 @@ def stack_up():
     PostgreSQL killed with SIGKILL may refuse to start while its orphaned backends are still
     exiting, so this tries a few times."""
     last = None
+    # A JVM recovering its logs after SIGKILL on a loaded machine needs longer than the scripts'
+    # default start timeouts (Kafka 90 s): they would stop it mid-recovery and start over.
+    env = dict(ENV)
+    env.setdefault("HL_KAFKA_START_TIMEOUT", "400")
+    env.setdefault("HL_REGISTRY_START_TIMEOUT", "400")
     for _ in range(5):
         try:
-            return sh(os.path.join(LOCAL, "stack.sh"), "up")
+            return sh(os.path.join(LOCAL, "stack.sh"), "up", env=env)
         except RuntimeError as e:
             last = e
             log(f"stack.sh up failed, retrying in 3 s: {str(e)[-300:]}")
