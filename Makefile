@@ -113,3 +113,21 @@ bench-booking:
 .PHONY: bench-streams
 bench-streams:
 	bash bench/stream_bench.sh $(STREAM_BENCH_ARGS)
+
+# Sanitizers over the real thing (issue 17, tests/sanitize/run.sh): builds build-asan
+# (-DHL_SANITIZE=ON: ASan + UBSan, -fno-sanitize-recover=undefined), runs the e2e label against
+# those servers and tools (stack of HL_TEST_PROFILE, default test) and fails on any ASan, UBSan
+# or LeakSanitizer report (log_path under the stack's log dir). SANITIZE_ARGS go to ctest.
+.PHONY: test-sanitize
+test-sanitize: build
+	bash deploy/local/deps.sh all
+	SAN_BUILD_DIR=$(CURDIR)/build-asan bash tests/sanitize/run.sh $(SANITIZE_ARGS)
+
+# The fault matrix (issue 17, tests/chaos, docs/RELIABILITY.md): every process of the stack
+# SIGKILLed and restarted, Kafka/FerretDB/projector frozen 30 s, the projector's TCP to Kafka
+# cut 30 s, under hl-loadgen; verified against PostgreSQL after each. Stack HL_PROFILE (default
+# test). CHAOS_ARGS e.g. --faults=kill:kafka,stop:projector --freeze=30
+.PHONY: chaos
+chaos: build
+	bash deploy/local/deps.sh all
+	HL_PROFILE=$${HL_PROFILE:-test} bash tests/chaos/run.sh $(CHAOS_ARGS)

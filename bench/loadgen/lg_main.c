@@ -67,6 +67,14 @@ static atomic_long op_errors[OP_COUNT];
 static atomic_long phase_done, phase_errors;
 static atomic_long errors_printed;
 
+/* Every answer (also the retried ones) by class, for the fault matrix (tests/chaos): 503 with
+ * Retry-After is the one retryable answer the SPEC allows under a fault; the others count as
+ * errors a client would see. */
+enum { ANS_OK, ANS_503_RA, ANS_429_RA, ANS_5XX_OTHER, ANS_TRANSPORT, ANS_OTHER, ANS_COUNT };
+static const char *ans_names[ANS_COUNT] = {"expected",  "503_retry_after", "429_retry_after",
+                                           "5xx_other", "transport",       "other"};
+static atomic_long answers[ANS_COUNT];
+
 /* ---- options ---- */
 
 typedef struct {
@@ -80,6 +88,7 @@ typedef struct {
     lg_scope_t scope;
     char run_tag[33];
     double verify_timeout_s;
+    long retry_for_s; /* 0: five attempts; else retry retryable answers this long */
 } opts_t;
 
 static opts_t O;
@@ -604,6 +613,13 @@ static uint64_t plan_digest(void)
 
 /* ---- HTTP ---- */
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 typedef struct {
     CURL *curl;
     char *buf;
@@ -635,8 +651,11 @@ static char *to_json(const bson_t *b)
 }
 
 /* One REST call with retries on transport errors and 5xx/429 (same Idempotency-Key, so a
- * retried command is applied once). Counts the operation; an answer other than ok1/ok2 is an
- * error (printed, the first 20). Returns the status (0: no answer); the body is in w->buf. */
+ * retried command is applied once): five attempts 0.2..1.6 s apart, or with --retry-for=S
+ * attempts for S seconds, each after the answer's Retry-After (RFC 9110 §10.2.3, delay-seconds,
+ * capped at 5 s) or a doubling backoff up to 2 s. Counts every answer by class (answers[]) and
+ * the operation; a final answer other than ok1/ok2 is an error (printed, the first 20). Returns
+ * the status (0: no answer); the body is in w->buf. */
 static long call(worker_t *w, op_kind_t kind, const char *base, const char *method,
                  const char *path, const char *token, const char *idem, const bson_t *body,
                  long ok1, long ok2)
@@ -645,9 +664,12 @@ static long call(worker_t *w, op_kind_t kind, const char *base, const char *meth
     snprintf(url, sizeof url, "%s%s", base, path);
     long status = 0;
     char cerr[CURL_ERROR_SIZE] = "";
-    for (int attempt = 0; attempt < 5; attempt++) {
+    double give_up = now_s() + (double)O.retry_for_s;
+    long wait_ms = 0;
+    for (int attempt = 0; O.retry_for_s ? attempt == 0 || now_s() < give_up : attempt < 5;
+         attempt++) {
         if (attempt > 0)
-            usleep((useconds_t)(100000u << attempt));
+            usleep(O.retry_for_s ? (useconds_t)wait_ms * 1000u : (useconds_t)(100000u << attempt));
         struct curl_slist *h = NULL;
         char line[1200];
         h = curl_slist_append(h, "Content-Type: application/json");
@@ -681,8 +703,24 @@ static long call(worker_t *w, op_kind_t kind, const char *base, const char *meth
         status = 0;
         if (rc == CURLE_OK)
             curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
+        struct curl_header *ra = NULL;
+        long ra_s = -1;
+        if (rc == CURLE_OK &&
+            curl_easy_header(w->curl, "Retry-After", 0, CURLH_HEADER, -1, &ra) == CURLHE_OK)
+            ra_s = strtol(ra->value, NULL, 10);
+        int cls = rc != CURLE_OK                   ? ANS_TRANSPORT
+                  : status == ok1 || status == ok2 ? ANS_OK
+                  : status == 503 && ra_s >= 0     ? ANS_503_RA
+                  : status == 429 && ra_s >= 0     ? ANS_429_RA
+                  : status >= 500 || status == 429 ? ANS_5XX_OTHER
+                                                   : ANS_OTHER;
+        atomic_fetch_add(&answers[cls], 1);
         if (rc == CURLE_OK && status < 500 && status != 429)
             break;
+        long backoff = 100L << (attempt < 5 ? attempt : 5);
+        wait_ms = ra_s >= 0 ? (ra_s < 5 ? ra_s * 1000 : 5000) : backoff < 2000 ? backoff : 2000;
+        if (wait_ms == 0)
+            wait_ms = 100;
     }
     bson_free(json);
     atomic_fetch_add(&op_done[kind], 1);
@@ -746,13 +784,6 @@ static int nphases;
 static phase_t *volatile current_phase;
 static atomic_bool progress_stop;
 static worker_t *workers;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double phase_t0;
 
@@ -1069,6 +1100,8 @@ static void usage(FILE *f)
           "        --verify-scope=run verifies only that run's users, rooms and requests)\n"
           "        --verify-timeout=SECONDS (default 3600) --progress (force the bar)\n"
           "        --plan-only (print the plan's digest and sizes, send nothing)\n"
+          "        --retry-for=SECONDS (retry 5xx/429/no answer that long, after Retry-After;\n"
+          "        default five attempts in 3 s; for fault injection, tests/chaos)\n"
           "        --names-dir=DIR (PyPI `names` lists) --fortunes-dir=DIR "
           "(/usr/share/games/fortunes)\n"
           "Defaults come from HL_GATEWAY_PORT (command and query URL), HL_PG_PORT, HL_PG_USER, "
@@ -1178,6 +1211,9 @@ static void parse_args(int argc, char **argv)
             if (!parse_long(v, 1, 86400, &n))
                 die("--verify-timeout wants seconds 1..86400, not '%s'", v);
             O.verify_timeout_s = (double)n;
+        } else if (IS("--retry-for") && eq) {
+            if (!parse_long(v, 1, 3600, &O.retry_for_s))
+                die("--retry-for wants seconds 1..3600, not '%s'", v);
         } else if (IS("--verify-scope") && eq) {
             if (!strcmp(v, "all"))
                 O.scope = LG_SCOPE_ALL;
@@ -1247,6 +1283,10 @@ static void write_summary(double elapsed, const lg_verify_result_t *vr, bool ver
     BSON_APPEND_DOCUMENT_BEGIN(&d, "op_errors", &errs);
     for (int k = 0; k < OP_COUNT; k++)
         BSON_APPEND_INT64(&errs, op_names[k], atomic_load(&op_errors[k]));
+    bson_append_document_end(&d, &errs);
+    BSON_APPEND_DOCUMENT_BEGIN(&d, "answers", &errs);
+    for (int k = 0; k < ANS_COUNT; k++)
+        BSON_APPEND_INT64(&errs, ans_names[k], atomic_load(&answers[k]));
     bson_append_document_end(&d, &errs);
     BSON_APPEND_ARRAY_BEGIN(&d, "phases", &ph);
     for (int i = 0; i < nphases; i++) {

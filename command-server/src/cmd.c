@@ -132,7 +132,7 @@ bool cs_sql_queue(cs_cmd_t *cmd, const char *sql, int n, const char *const *para
         return false;
     int id = cmd->app->cfg.pg_prepare ? stmt_id(sql) : -1;
     conn_stmts_t *st = id >= 0 ? conn_stmts(cmd->conn) : NULL;
-    char name[16];
+    char name[24];
     int sent;
     if (st) {
         snprintf(name, sizeof name, "hl_cmd_%d", id);

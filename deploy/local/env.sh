@@ -7,8 +7,9 @@
 # test stack (HL_TEST_PROFILE=verify make test) for checking a clean run while "test" is busy.
 # "lab1".."lab8" are scratch stacks for parallel work (benchmarks, experiments): state in
 # .stack-labN, ports 1N001.. (PostgreSQL 1N001, Kafka 1N002/1N003, Connect 1N004, registry 1N005,
-# FerretDB 1N006, servers 1N010-1N012, gateway 1N000, stream listener 1N013, payment simulator
-# 1N015, object store 1N016, nginx exporter 1N014, Prometheus 1N017, Jaeger UI/OTLP 1N018/1N019), below the kernel's
+# FerretDB 1N006, Kafka fault listener/proxy 1N007/1N008, servers 1N010-1N012, gateway 1N000,
+# stream listener 1N013, nginx exporter 1N014, payment simulator 1N015, object store 1N016,
+# Prometheus 1N017, Jaeger UI/OTLP 1N018/1N019), below the kernel's
 # ephemeral port range.
 
 HL_ROOT=${HL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -24,6 +25,8 @@ if [[ -n ${_hl_lab:-} ]]; then
   HL_PG_PORT=${HL_PG_PORT:-${_hl_lab}001}
   HL_KAFKA_PORT=${HL_KAFKA_PORT:-${_hl_lab}002}
   HL_KAFKA_CONTROLLER_PORT=${HL_KAFKA_CONTROLLER_PORT:-${_hl_lab}003}
+  HL_KAFKA_FAULT_PORT=${HL_KAFKA_FAULT_PORT:-${_hl_lab}007}
+  HL_KAFKA_PROXY_PORT=${HL_KAFKA_PROXY_PORT:-${_hl_lab}008}
   HL_CONNECT_PORT=${HL_CONNECT_PORT:-${_hl_lab}004}
   HL_REGISTRY_PORT=${HL_REGISTRY_PORT:-${_hl_lab}005}
   HL_MONGO_PORT=${HL_MONGO_PORT:-${_hl_lab}006}
@@ -51,6 +54,10 @@ HL_RUN_DIR=${HL_RUN_DIR:-$HL_STACK_DIR/run}            # pid files
 HL_PG_PORT=${HL_PG_PORT:-${_hl_p}5432}
 HL_KAFKA_PORT=${HL_KAFKA_PORT:-${_hl_p}9092}
 HL_KAFKA_CONTROLLER_PORT=${HL_KAFKA_CONTROLLER_PORT:-${_hl_p}9093}
+# The fault matrix (tests/chaos): Kafka's FAULT listener, advertised as the port of the TCP proxy
+# the matrix starts in front of it (a client bootstrapped there stays behind the proxy).
+HL_KAFKA_FAULT_PORT=${HL_KAFKA_FAULT_PORT:-${_hl_p}9094}
+HL_KAFKA_PROXY_PORT=${HL_KAFKA_PROXY_PORT:-${_hl_p}9095}
 HL_CONNECT_PORT=${HL_CONNECT_PORT:-${_hl_p}8083}
 HL_REGISTRY_PORT=${HL_REGISTRY_PORT:-${_hl_p}8081}
 HL_MONGO_PORT=${HL_MONGO_PORT:-${_hl_p}7027}

@@ -81,11 +81,12 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$HL_KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$HL_KAFKA_PORT,CONTROLLER://127.0.0.1:$HL_KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$HL_KAFKA_PORT
+# FAULT: for the fault matrix (tests/chaos), advertised as the port of its TCP proxy.
+listeners=PLAINTEXT://127.0.0.1:$HL_KAFKA_PORT,CONTROLLER://127.0.0.1:$HL_KAFKA_CONTROLLER_PORT,FAULT://127.0.0.1:$HL_KAFKA_FAULT_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$HL_KAFKA_PORT,FAULT://127.0.0.1:$HL_KAFKA_PROXY_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,FAULT:PLAINTEXT
 log.dirs=$KAFKA_DATA
 
 # Single node: every replication factor is 1.

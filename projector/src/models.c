@@ -804,7 +804,7 @@ static bool plan_room_created(avro_value_t *rec, const ev_head_t *h, pj_plan_t *
             BSON_APPEND_NULL(&set, "title");
         BSON_APPEND_ARRAY_BEGIN(&set, "member_ids", &arr);
         for (size_t j = 0; j < n; j++) {
-            char key[16];
+            char key[24];
             snprintf(key, sizeof key, "%zu", j);
             BSON_APPEND_UTF8(&arr, key, members[j]);
         }
@@ -971,7 +971,7 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
             BSON_APPEND_DOCUMENT_BEGIN(&op->filter, "_id", &cond);
             BSON_APPEND_ARRAY_BEGIN(&cond, "$in", &in);
             for (size_t i = 0; i < n; i++) {
-                char key[16];
+                char key[24];
                 snprintf(key, sizeof key, "%zu", i);
                 BSON_APPEND_UTF8(&in, key, ids[i]);
             }
