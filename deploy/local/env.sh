@@ -65,6 +65,11 @@ HL_S3_PORT=${HL_S3_PORT:-${_hl_p}9000}              # S3-compatible object store
 HL_PROMETHEUS_PORT=${HL_PROMETHEUS_PORT:-${_hl_p}9090}
 HL_JAEGER_PORT=${HL_JAEGER_PORT:-${_hl_p}6686}      # Jaeger UI and API
 HL_OTLP_PORT=${HL_OTLP_PORT:-${_hl_p}4318}          # OTLP/HTTP receiver
+# The object store (objectstore.sh; the command server's HL_S3_*): local root keys, not secrets.
+HL_S3_BUCKET=${HL_S3_BUCKET:-hearlers-media}
+HL_S3_REGION=${HL_S3_REGION:-us-east-1}
+HL_S3_ACCESS_KEY=${HL_S3_ACCESS_KEY:-hearlers}
+HL_S3_SECRET_KEY=${HL_S3_SECRET_KEY:-hearlers-dev-s3-secret}
 HL_REGISTRY_URL=${HL_REGISTRY_URL:-http://127.0.0.1:$HL_REGISTRY_PORT/apis/ccompat/v7}  # Confluent-compatible base URL (Apicurio ccompat)
 
 # Pinned versions.
@@ -74,6 +79,7 @@ HL_KAFKA_SCALA=2.13
 HL_DEBEZIUM_VERSION=${HL_DEBEZIUM_VERSION:-3.2.3.Final}   # newest 3.2.x on Central; built against Kafka 3.9.1
 HL_FERRETDB_VERSION=v1.24.2
 HL_APICURIO_VERSION=${HL_APICURIO_VERSION:-3.0.9}
+HL_VERSITYGW_VERSION=${HL_VERSITYGW_VERSION:-v1.8.0}   # S3-compatible object store (objectstore.sh)
 
 # Database names.
 HL_PG_DB=${HL_PG_DB:-hearlers}

@@ -64,6 +64,8 @@ up() {
   fi
   infra_up
   bash "$HERE/payment.sh" start                  # payment provider simulator (booking saga)
+  external HL_S3_ENDPOINT && hl_say "using external object store (HL_S3_ENDPOINT)" \
+    || bash "$HERE/objectstore.sh" start         # S3-compatible store for avatars (issue 18)
   bash "$HERE/servers.sh" start command-server   # creates the tables Debezium captures
   connect_up
   bash "$HERE/servers.sh" start projector query-server stream-listener
@@ -82,6 +84,7 @@ up() {
   Registry      $HL_REGISTRY_URL
   Connect       http://127.0.0.1:$HL_CONNECT_PORT
   Payment sim   http://127.0.0.1:$HL_PAYMENT_PORT   (/_admin/ledger, /_admin/faults)
+  Object store  http://127.0.0.1:$HL_S3_PORT   (S3 API, bucket $HL_S3_BUCKET; /media/ on the gateway)
   MongoDB wire  mongodb://127.0.0.1:$HL_MONGO_PORT/$HL_MONGO_DB   (deploy/local/mongosh.sh)
   logs          $HL_LOG_DIR
 MSG
@@ -92,6 +95,7 @@ down() {
   bash "$HERE/gateway.sh" stop || true
   bash "$HERE/servers.sh" stop || true
   bash "$HERE/payment.sh" stop || true
+  external HL_S3_ENDPOINT || bash "$HERE/objectstore.sh" stop || true
   bash "$HERE/connect.sh" stop || true
   external HL_MONGO_URI || bash "$HERE/mongo.sh" stop || true
   external HL_SCHEMA_REGISTRY_URL || bash "$HERE/registry.sh" stop || true

@@ -46,6 +46,7 @@ void qs_handle_user(hl_http_request_t *req)
     BSON_APPEND_UTF8(&out, "display_name", qs_doc_string(&profile, "display_name", ""));
     BSON_APPEND_UTF8(&out, "bio", qs_doc_string(&profile, "bio", ""));
     BSON_APPEND_UTF8(&out, "avatar_url", qs_doc_string(&profile, "avatar_url", ""));
+    qs_append_avatar(&out, &profile);
     BSON_APPEND_UTF8(&out, "presence", qs_doc_string(&profile, "presence", "offline"));
     BSON_APPEND_INT64(&out, "friend_count", cfound ? qs_doc_int(&counters, "friend_count", 0) : 0);
     qs_append_date(&out, "created_at", &profile, "created_at");

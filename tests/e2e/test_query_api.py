@@ -251,7 +251,7 @@ def test_profile(world):
     u = world["u"]
     p = get(f"/v1/users/{u['a']}").json()
     assert p == {"id": u["a"], "display_name": world["names"]["a"], "bio": "bio a",
-                 "avatar_url": "", "presence": "online", "friend_count": 2,
+                 "avatar_url": "", "avatar": None, "presence": "online", "friend_count": 2,
                  "created_at": "2026-01-01T00:00:00.000000Z", "version": 1}
     assert get(f"/v1/users/{u['a'].upper()}").json()["id"] == u["a"]
     assert get(f"/v1/users/{u['b']}").json()["friend_count"] == 0
