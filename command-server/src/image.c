@@ -120,21 +120,84 @@ static VipsImage *open_header(const unsigned char *buf, size_t len, cs_image_for
     return rc == 0 ? img : NULL;
 }
 
-static bool encode(VipsImage *img, cs_image_rendition_t *out, int size, hl_error_t *err)
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* Drop the metadata chunks (EXIF, "XMP ", ICCP) of a WebP file in place and clear their flags in
+ * the VP8X header (WebP container, RFC 9649 §2.7): libvips 8.14 writes an EXIF chunk it builds
+ * from the resolution and orientation even with strip=TRUE. Returns the new length, or 0 when
+ * buf is not a well-formed RIFF/WEBP file. */
+static size_t webp_strip(unsigned char *buf, size_t len)
+{
+    if (len < 12 || memcmp(buf, "RIFF", 4) || memcmp(buf + 8, "WEBP", 4) ||
+        le32(buf + 4) + 8 != len)
+        return 0;
+    size_t in = 12, out = 12;
+    while (in + 8 <= len) {
+        uint32_t n = le32(buf + in + 4);
+        size_t total = 8 + (size_t)n + (n & 1);
+        if (total > len - in)
+            return 0;
+        bool meta = !memcmp(buf + in, "EXIF", 4) || !memcmp(buf + in, "XMP ", 4) ||
+                    !memcmp(buf + in, "ICCP", 4);
+        if (!meta) {
+            if (!memcmp(buf + in, "VP8X", 4) && n >= 1)
+                buf[in + 8] &= (unsigned char)~(0x20 | 0x08 | 0x04); /* ICC, EXIF, XMP */
+            memmove(buf + out, buf + in, total);
+            out += total;
+        }
+        in += total;
+    }
+    if (in != len)
+        return 0;
+    put_le32(buf + 4, (uint32_t)(out - 8));
+    return out;
+}
+
+static bool encode(VipsImage *in, cs_image_rendition_t *out, int size, hl_error_t *err)
 {
     void *buf = NULL;
     size_t len = 0;
-    /* strip: no EXIF, XMP, IPTC or ICC chunk in the output (libvips 8.14; "keep" from 8.15). */
-    if (vips_webpsave_buffer(img, &buf, &len, "Q", 82, "strip", TRUE, NULL) != 0) {
+    /* Every metadata item goes (EXIF with its GPS block, XMP, IPTC, ICC, comments): libvips
+     * 8.14 still writes an EXIF block despite strip=TRUE, so the items are
+     * removed from a copy's header first (vips_image_remove leaves the core fields alone). */
+    VipsImage *img = NULL;
+    if (vips_copy(in, &img, NULL) != 0) {
+        hl_error_set(err, HL_ERR_SYSTEM, 0, "copy failed: %s", vips_error_buffer());
+        vips_error_clear();
+        return false;
+    }
+    gchar **fields = vips_image_get_fields(img);
+    for (int i = 0; fields[i]; i++)
+        vips_image_remove(img, fields[i]);
+    g_strfreev(fields);
+    int rc = vips_webpsave_buffer(img, &buf, &len, "Q", 82, "strip", TRUE, NULL);
+    g_object_unref(img);
+    if (rc != 0) {
         hl_error_set(err, HL_ERR_SYSTEM, 0, "WebP encoding failed: %s", vips_error_buffer());
         vips_error_clear();
         return false;
     }
     out->data = hl_xmalloc(len);
     memcpy(out->data, buf, len);
-    out->len = len;
-    out->size = size;
     g_free(buf);
+    out->len = webp_strip(out->data, len);
+    if (!out->len) {
+        free(out->data);
+        out->data = NULL;
+        return hl_error_set(err, HL_ERR_SYSTEM, 0, "libvips wrote a malformed WebP file");
+    }
+    out->size = size;
     return true;
 }
 
