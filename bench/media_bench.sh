@@ -46,6 +46,7 @@ for q in range(40, 100, 5):
 open(sys.argv[1], "wb").write(best)
 PYEOF
 size=$(stat -c %s "$jpeg")
+jpeg_sha=$(sha256sum "$jpeg" | cut -d' ' -f1)
 
 # One user (and token) per client.
 maxc=0; for c in $CLIENTS; do ((c > maxc)) && maxc=$c; done
@@ -82,6 +83,7 @@ peer_put() { # clients seconds -> "req/s p50_ms p99_ms" of PUTs of the JPEG stra
       while ((SECONDS < end)); do
         curl -sS -o /dev/null -w '%{time_total}\n' -X PUT --aws-sigv4 "aws:amz:$HL_S3_REGION:s3" \
           --user "$HL_S3_ACCESS_KEY:$HL_S3_SECRET_KEY" -H 'Content-Type: image/jpeg' \
+          -H "x-amz-content-sha256: $jpeg_sha" \
           --data-binary "@$jpeg" "$S3/$HL_S3_BUCKET/bench/peer-$k.jpg" >> "$dir/t$k"
       done ) &
   done

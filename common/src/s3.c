@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,15 @@ static bool request(hl_s3_t *s, const char *method, const char *key, const void 
     } else {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     }
+    /* S3 requires the payload's SHA-256 (hex) in x-amz-content-sha256, which is also the
+     * payload hash of the SigV4 canonical request; libcurl 7.88 does not add it by itself and
+     * uses the value given (later versions add it for the "s3" service). */
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char hdr[40 + 2 * crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, data ? data : (const void *)"", data ? len : 0);
+    memcpy(hdr, "x-amz-content-sha256: ", 22);
+    sodium_bin2hex(hdr + 22, sizeof hdr - 22, h, sizeof h);
+    headers = curl_slist_append(headers, hdr);
     headers = curl_slist_append(headers, "Expect:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     CURLcode rc = curl_easy_perform(c);

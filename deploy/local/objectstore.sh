@@ -28,11 +28,15 @@ install() {
   mv "$VGW_DIR.tmp.$$/versitygw" "$VGW_BIN"; rm -rf "$VGW_DIR.tmp.$$"
 }
 
-# s3 METHOD PATH [curl args...]: a SigV4-signed request with the root keys.
+# s3 METHOD PATH [BODY]: a SigV4-signed request with the root keys; prints the HTTP status.
+# S3 wants the payload's SHA-256 in x-amz-content-sha256 (curl 7.88 does not add it; newer
+# curl does, and uses the value given).
 s3() {
-  local method=$1 path=$2; shift 2
+  local method=$1 path=$2 body=${3:-} sha
+  sha=$(printf '%s' "$body" | sha256sum | cut -d' ' -f1)
   curl -sS -o /dev/null -w '%{http_code}' -X "$method" --aws-sigv4 "aws:amz:$HL_S3_REGION:s3" \
-    --user "$HL_S3_ACCESS_KEY:$HL_S3_SECRET_KEY" "$URL$path" "$@"
+    --user "$HL_S3_ACCESS_KEY:$HL_S3_SECRET_KEY" -H "x-amz-content-sha256: $sha" \
+    ${body:+-H 'Content-Type: application/json' --data-binary "$body"} "$URL$path"
 }
 
 healthy() { [[ $(s3 GET "/") == 200 ]]; }
@@ -43,7 +47,7 @@ ensure_bucket() {
   [[ $code == 200 || $code == 409 ]] || hl_die "creating bucket $HL_S3_BUCKET answered HTTP $code"
   local policy
   policy=$(printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%s/*"]}]}' "$HL_S3_BUCKET")
-  code=$(s3 PUT "/$HL_S3_BUCKET?policy=" -H 'Content-Type: application/json' --data-binary "$policy")
+  code=$(s3 PUT "/$HL_S3_BUCKET?policy=" "$policy")
   [[ $code == 200 || $code == 204 ]] || hl_die "setting the public-read policy of $HL_S3_BUCKET answered HTTP $code"
 }
 

@@ -31,7 +31,7 @@ def s3(method, path, *args):
         ["curl", "-sS", "-X", method, "-w", "\n%{http_code}", "--aws-sigv4",
          f"aws:amz:{os.environ['HL_S3_REGION']}:s3", "--user",
          f"{os.environ['HL_S3_ACCESS_KEY']}:{os.environ['HL_S3_SECRET_KEY']}",
-         f"{S3}{path}", *args], check=True, capture_output=True, text=True)
+         "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", f"{S3}{path}", *args], check=True, capture_output=True, text=True)
     body, _, code = out.stdout.rpartition("\n")
     return int(code), body
 
