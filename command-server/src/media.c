@@ -86,8 +86,8 @@ static void count_upload(const char *result)
  * the sweep collect the objects if the command never commits. */
 static bool pending_and_version(cs_cmd_t *cmd, avatar_cmd_t *c, hl_error_t *err)
 {
-    PGconn *conn = hl_pg_pool_acquire(cmd->app->pool, (long)cmd->app->cfg.pg_acquire_timeout_ms,
-                                      err);
+    PGconn *conn =
+        hl_pg_pool_acquire(cmd->app->pool, (long)cmd->app->cfg.pg_acquire_timeout_ms, err);
     if (!conn)
         return false;
     const char *p[1] = {cmd->session.user_id};
@@ -352,8 +352,8 @@ int cs_media_sweep(void *app_ptr, long long interval_s, long long grace_s)
             continue;
         }
         const char *k[1] = {key};
-        PGresult *d = PQexecParams(conn, "DELETE FROM media_pending WHERE object_key = $1", 1,
-                                   NULL, k, NULL, NULL, 0);
+        PGresult *d = PQexecParams(conn, "DELETE FROM media_pending WHERE object_key = $1", 1, NULL,
+                                   k, NULL, NULL, 0);
         if (PQresultStatus(d) == PGRES_COMMAND_OK)
             deleted++;
         PQclear(d);

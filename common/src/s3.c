@@ -139,8 +139,8 @@ static bool request(hl_s3_t *s, const char *method, const char *key, const void 
     return ok;
 }
 
-bool hl_s3_put(hl_s3_t *s, const char *key, const void *data, size_t len,
-               const char *content_type, const char *cache_control, hl_error_t *err)
+bool hl_s3_put(hl_s3_t *s, const char *key, const void *data, size_t len, const char *content_type,
+               const char *cache_control, hl_error_t *err)
 {
     char h[256];
     struct curl_slist *headers = NULL;

@@ -32,8 +32,8 @@ void hl_s3_destroy(hl_s3_t *s3);
 /* PUT data[len] under key (safe characters only: [A-Za-z0-9/._-]) with the given Content-Type
  * and Cache-Control (NULL: none), which the store keeps and returns on GET. Errors: HL_ERR_HTTP
  * with the HTTP status as code (0 when the server could not be reached). */
-bool hl_s3_put(hl_s3_t *s3, const char *key, const void *data, size_t len,
-               const char *content_type, const char *cache_control, hl_error_t *err);
+bool hl_s3_put(hl_s3_t *s3, const char *key, const void *data, size_t len, const char *content_type,
+               const char *cache_control, hl_error_t *err);
 
 /* DELETE key; a missing key is success (S3 answers 204 either way). Errors as hl_s3_put. */
 bool hl_s3_delete(hl_s3_t *s3, const char *key, hl_error_t *err);
