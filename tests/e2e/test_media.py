@@ -27,8 +27,9 @@ GPS_TAG = 0x8825
 
 def s3(method, path, *args):
     """A SigV4-signed request to the object store with the root keys; returns (status, body)."""
+    verb = ["-I"] if method == "HEAD" else ["-X", method]  # -X HEAD would wait for a body
     out = subprocess.run(
-        ["curl", "-sS", "-X", method, "-w", "\n%{http_code}", "--aws-sigv4",
+        ["curl", "-sS", "-o", "/dev/stdout", *verb, "-w", "\n%{http_code}", "--aws-sigv4",
          f"aws:amz:{os.environ['HL_S3_REGION']}:s3", "--user",
          f"{os.environ['HL_S3_ACCESS_KEY']}:{os.environ['HL_S3_SECRET_KEY']}",
          "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", f"{S3}{path}", *args], check=True, capture_output=True, text=True)
