@@ -107,8 +107,9 @@ for c in $CLIENTS; do
   t0=$(cpu_ticks)
   wrk -t"$c" -c"$c" -d"${DURATION}s" --timeout 30s --latency -s "$lua" "$GW" > "$out"
   t1=$(cpu_ticks)
-  read -r rps p50 _ p99 _ errs < <("$PY" "$HERE/wrk_summary.py" "$out")
+  read -r _ p50 _ p99 _ errs < <("$PY" "$HERE/wrk_summary.py" "$(cat "$out")")
   n=$(total_requests "$out")
+  rps=$("$PY" -c 'import sys; print(int(sys.argv[1]) / float(sys.argv[2]))' "${n:-0}" "$DURATION")
   printf '%-36s %8.1f %9.1f %9.1f %7d\n' "upload via gateway, $c client(s)" "$rps" "$p50" "$p99" "$errs" | tee -a "$report"
   read -r prps pp50 pp99 < <(peer_put "$c" "$DURATION")
   printf '%-36s %8.1f %9.1f %9.1f %7s\n' "peer: raw PUT to the store, $c" "$prps" "$pp50" "$pp99" "-" | tee -a "$report"
@@ -127,7 +128,7 @@ curl -fsS -o /dev/null "$GW$url"
 for target in "gateway /media/ (cache HIT)|$GW$url" "peer: object store GET|$S3/$HL_S3_BUCKET/${url#/media/}"; do
   out=$out_dir/media-read.txt
   wrk -t2 -c32 -d"${DURATION}s" --latency "${target#*|}" > "$out"
-  read -r rps p50 _ p99 _ errs < <("$PY" "$HERE/wrk_summary.py" "$out")
+  read -r rps p50 _ p99 _ errs < <("$PY" "$HERE/wrk_summary.py" "$(cat "$out")")
   printf '%-36s %8.1f %9.2f %9.2f %7d\n' "${target%%|*}, 32 conns" "$rps" "$p50" "$p99" "$errs" | tee -a "$report"
 done
 echo "[bench] report: $report" >&2
