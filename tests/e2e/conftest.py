@@ -40,17 +40,53 @@ class Response:
         return json.loads(self.body)
 
 
+# Every password and bearer token the e2e tests send or receive through http() is appended to
+# this file of the stack (one a line); e2e_secret_scan, the last e2e test, looks for each of
+# them in the stack's logs, Kafka topics and read models (none may be there).
+SECRETS_FILE = os.path.join(os.environ.get("HL_RUN_DIR", "/tmp"), "e2e-secrets.txt")
+
+
+_recorded = set()
+
+
+def record_secret(value):
+    """Append value (a password or bearer token, >= 8 characters) to SECRETS_FILE (once per
+    process)."""
+    if isinstance(value, str) and len(value) >= 8 and "\n" not in value and \
+            value not in _recorded:
+        _recorded.add(value)
+        with open(SECRETS_FILE, "a") as f:
+            f.write(value + "\n")
+
+
+def _record_exchange(body, headers, resp_body):
+    if isinstance(body, dict):
+        for k in ("password", "new_password"):
+            record_secret(body.get(k))
+    auth = (headers or {}).get("Authorization", "")
+    if auth.startswith("Bearer "):
+        record_secret(auth[7:])
+    if resp_body[:1] == b"{" and b'"token"' in resp_body:
+        try:
+            record_secret(json.loads(resp_body).get("token"))
+        except ValueError:
+            pass
+
+
 def http(method, url, body=None, headers=None, raw=None, timeout=30):
-    """One HTTP request; returns Response for any status (no exception on 4xx/5xx)."""
+    """One HTTP request; returns Response for any status (no exception on 4xx/5xx). Passwords
+    and bearer tokens it carries are recorded (record_secret)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     hdrs = {"Content-Type": "application/json"} if data is not None else {}
     hdrs.update(headers or {})
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return Response(r.status, r.headers, r.read())
+            resp = Response(r.status, r.headers, r.read())
     except urllib.error.HTTPError as e:
-        return Response(e.code, e.headers, e.read())
+        resp = Response(e.code, e.headers, e.read())
+    _record_exchange(body, hdrs, resp.body)
+    return resp
 
 
 def healthy(base_url):
