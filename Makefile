@@ -90,6 +90,13 @@ demo: up
 bench-gateway:
 	bash bench/gateway_bench.sh
 
+# Media benchmark (bench/README.md, issue 18): 2 MiB JPEG avatar uploads/s and p99 at 1 and 8
+# clients, command-server CPU per upload, /media/ reads/s through the gateway cache, each beside
+# the object store alone; needs a running stack (default: the dev profile).
+.PHONY: bench-media
+bench-media:
+	bash bench/media_bench.sh
+
 # Fuzzing (issue 17, tests/fuzz): libFuzzer targets for every decoder of untrusted bytes, built
 # with clang in build-fuzz (-DHL_FUZZ=ON: ASan + UBSan), each run FUZZ_SECONDS (default 60) on
 # its seed corpus; prints executions, seconds and crashes per target. FUZZ_TARGETS to pick some.

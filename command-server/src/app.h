@@ -7,6 +7,7 @@
 #include "hl/http.h"
 #include "hl/pg.h"
 #include "hl/token.h"
+#include "media.h"
 #include "outbox_relay.h"
 #include "saga.h"
 
@@ -46,6 +47,19 @@ typedef struct {
     long long saga_poll_ms;
     long long saga_deadline_ms;
     char *saga_crash_at;
+    /* profile images and the object store (issue 18, media.h) */
+    char *s3_endpoint;
+    char *s3_bucket;
+    char *s3_region;
+    char *s3_access_key;
+    char *s3_secret_key;
+    long long s3_timeout_ms;
+    long long media_max_bytes;
+    long long media_max_pixels;
+    long long media_decoders;
+    long long media_sweep_s;
+    long long media_orphan_grace_s;
+    char *media_crash_at;
 } cs_config_t;
 
 typedef struct {
@@ -59,6 +73,7 @@ typedef struct {
     hl_token_key_t idempotency_key;
     cs_relay_t *relay;
     cs_saga_runner_t *saga; /* the booking saga's process manager (saga.h) */
+    cs_media_t media;       /* image decoding and the object store (media.h) */
     /* An argon2id hash of a random password: log-in with an unknown e-mail verifies against
      * it so that both paths cost the same. */
     char dummy_hash[128];

@@ -97,6 +97,32 @@ static const hl_config_option_t options[] = {
      "how long a booking keeps retrying the provider before it is compensated, ms"},
     {"saga-crash-at", "HL_SAGA_CRASH_AT", HL_OPT_STRING, "", 0, 0, false, OPT(saga_crash_at),
      "TEST HOOK: SIGKILL the process at this saga point (after-hold, after-confirm-call, ...)"},
+    {"s3-endpoint", "HL_S3_ENDPOINT", HL_OPT_STRING, "http://127.0.0.1:29000", 0, 0, false,
+     OPT(s3_endpoint), "S3-compatible object store base URL (path-style requests) for avatars"},
+    {"s3-bucket", "HL_S3_BUCKET", HL_OPT_STRING, "hearlers-media", 0, 0, false, OPT(s3_bucket),
+     "object store bucket (must exist; the gateway serves it under /media/)"},
+    {"s3-region", "HL_S3_REGION", HL_OPT_STRING, "us-east-1", 0, 0, false, OPT(s3_region),
+     "SigV4 signing region"},
+    {"s3-access-key", "HL_S3_ACCESS_KEY", HL_OPT_STRING, "hearlers", 0, 0, false,
+     OPT(s3_access_key), "object store access key id"},
+    {"s3-secret-key", "HL_S3_SECRET_KEY", HL_OPT_STRING, "hearlers-dev-s3-secret", 0, 0, true,
+     OPT(s3_secret_key), "object store secret access key"},
+    {"s3-timeout-ms", "HL_S3_TIMEOUT_MS", HL_OPT_INT, "10000", 100, 120000, false,
+     OPT(s3_timeout_ms), "time-out of one object store request, ms"},
+    {"media-max-bytes", "HL_MEDIA_MAX_BYTES", HL_OPT_INT, "5242880", 1024, 67108864, false,
+     OPT(media_max_bytes), "largest avatar upload body, bytes (the gateway allows 5 MiB)"},
+    {"media-max-pixels", "HL_MEDIA_MAX_PIXELS", HL_OPT_INT, "40000000", 1, 1000000000, false,
+     OPT(media_max_pixels),
+     "largest width x height accepted, read from the header before decoding"},
+    {"media-decoders", "HL_MEDIA_DECODERS", HL_OPT_INT, "2", 1, 64, false, OPT(media_decoders),
+     "uploads decoded at once (each on one libvips thread); the others wait"},
+    {"media-sweep-s", "HL_MEDIA_SWEEP_S", HL_OPT_INT, "60", 1, 86400, false, OPT(media_sweep_s),
+     "how often the orphan sweep runs, s"},
+    {"media-orphan-grace-s", "HL_MEDIA_ORPHAN_GRACE_S", HL_OPT_INT, "600", 0, 604800, false,
+     OPT(media_orphan_grace_s),
+     "age after which an unreferenced object is deleted, s (above the longest upload)"},
+    {"media-crash-at", "HL_MEDIA_CRASH_AT", HL_OPT_STRING, "", 0, 0, false, OPT(media_crash_at),
+     "TEST HOOK: SIGKILL the process at this avatar upload point (after-store)"},
 };
 #define NOPTS (sizeof options / sizeof options[0])
 
@@ -104,6 +130,8 @@ static const hl_http_route_t routes[] = {
     {"POST", "/v1/users", cs_handle_register},
     {"PATCH", "/v1/users/me", cs_handle_update_profile},
     {"PUT", "/v1/users/me/presence", cs_handle_set_presence},
+    {"PUT", "/v1/users/me/avatar", cs_handle_put_avatar},
+    {"DELETE", "/v1/users/me/avatar", cs_handle_delete_avatar},
     {"POST", "/v1/sessions", cs_handle_login},
     {"DELETE", "/v1/sessions/current", cs_handle_logout},
     {"POST", "/v1/friend-requests", cs_handle_friend_request},
@@ -349,6 +377,16 @@ int main(int argc, char **argv)
         HL_ERROR("booking saga failed to start: %s", err.message);
         goto done;
     }
+    hl_s3_config_t s3 = {.endpoint = app.cfg.s3_endpoint,
+                         .bucket = app.cfg.s3_bucket,
+                         .region = app.cfg.s3_region,
+                         .access_key = app.cfg.s3_access_key,
+                         .secret_key = app.cfg.s3_secret_key,
+                         .timeout_ms = (long)app.cfg.s3_timeout_ms};
+    if (!cs_media_start(&app.media, argv[0], (int)app.cfg.media_decoders, &s3, &err)) {
+        HL_ERROR("media (libvips, object store) failed to start: %s", err.message);
+        goto done;
+    }
     http = hl_http_server_start(app.cfg.http_listen, (int)app.cfg.http_threads, routes,
                                 sizeof routes / sizeof routes[0], 0, &app, &err);
     if (!http) {
@@ -357,12 +395,13 @@ int main(int argc, char **argv)
     }
     HL_INFO("command API listening on http://%s", app.cfg.http_listen);
     while (!hl_sleep_or_shutdown(1000))
-        ;
+        cs_media_sweep(&app, app.cfg.media_sweep_s, app.cfg.media_orphan_grace_s);
     HL_INFO("shutting down: draining HTTP, flushing the outbox relay");
     rc = 0;
 done:
     hl_http_server_stop(http);
     cs_saga_stop(app.saga);
+    cs_media_stop(&app.media);
     cs_relay_stop(app.relay);
     hl_pg_pool_destroy(app.pool);
     hl_event_catalog_destroy(app.catalog);

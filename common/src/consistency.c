@@ -21,6 +21,7 @@ const char *hl_event_aggregate_type(const char *event_type)
         {"UserRegistered", "User"},
         {"UserProfileUpdated", "User"},
         {"UserPresenceChanged", "User"},
+        {"UserAvatarChanged", "User"},
         {"FriendRequestSent", "FriendRequest"},
         {"FriendRequestAccepted", "FriendRequest"},
         {"FriendRequestRejected", "FriendRequest"},

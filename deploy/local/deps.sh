@@ -20,12 +20,12 @@ HL_COMPONENT=deps
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config clang-format
   librdkafka-dev libpq-dev libavro-dev libcivetweb-dev libmongoc-dev libbson-dev
   libsodium-dev libcurl4-openssl-dev libcmocka-dev curl
-  libwebsockets-dev)
+  libwebsockets-dev libvips-dev)
 FUZZ_PKGS=(clang libclang-rt-14-dev)
 STACK_PKGS=(postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven kcat fortunes
   nginx gettext-base wrk prometheus prometheus-nginx-exporter)
 PY_REQS=(pytest==8.3.3 confluent-kafka==2.6.0 fastavro==1.9.7 pymongo==4.10.1 schemathesis==3.39.16 hypothesis==6.115.0 PyYAML==6.0.3 names==0.3.0
-  check-jsonschema==0.39.0)
+  check-jsonschema==0.39.0 pillow==11.3.0)
 
 apt_install() {
   local missing=()

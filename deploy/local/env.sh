@@ -74,6 +74,11 @@ HL_PROMETHEUS_PORT=${HL_PROMETHEUS_PORT:-${_hl_p}9090}
 HL_JAEGER_PORT=${HL_JAEGER_PORT:-${_hl_p}6686}      # Jaeger UI and API
 HL_OTLP_PORT=${HL_OTLP_PORT:-${_hl_p}4318}          # OTLP/HTTP receiver
 HL_NGINX_EXPORTER_PORT=${HL_NGINX_EXPORTER_PORT:-${_hl_p}9113}  # gateway stub_status exporter
+# The object store (objectstore.sh; the command server's HL_S3_*): local root keys, not secrets.
+HL_S3_BUCKET=${HL_S3_BUCKET:-hearlers-media}
+HL_S3_REGION=${HL_S3_REGION:-us-east-1}
+HL_S3_ACCESS_KEY=${HL_S3_ACCESS_KEY:-hearlers}
+HL_S3_SECRET_KEY=${HL_S3_SECRET_KEY:-hearlers-dev-s3-secret}
 HL_REGISTRY_URL=${HL_REGISTRY_URL:-http://127.0.0.1:$HL_REGISTRY_PORT/apis/ccompat/v7}  # Confluent-compatible base URL (Apicurio ccompat)
 
 # Presence from connections (SPEC §8): the projector's grace period and the listeners'
@@ -91,6 +96,7 @@ HL_DEBEZIUM_VERSION=${HL_DEBEZIUM_VERSION:-3.2.3.Final}   # newest 3.2.x on Cent
 HL_FERRETDB_VERSION=v1.24.2
 HL_APICURIO_VERSION=${HL_APICURIO_VERSION:-3.0.9}
 HL_JAEGER_VERSION=v1.75.0   # deploy/local/jaeger/go.mod pins it
+HL_VERSITYGW_VERSION=${HL_VERSITYGW_VERSION:-v1.8.0}   # S3-compatible object store (objectstore.sh)
 
 # Database names.
 HL_PG_DB=${HL_PG_DB:-hearlers}

@@ -24,6 +24,8 @@
 #                                          [this profile's servers]
 #   HL_GATEWAY_COMMAND_KEEPALIVE / _QUERY_KEEPALIVE   idle pooled connections per nginx worker,
 #                                          kept below the servers' worker threads [8 / 16]
+#   HL_GATEWAY_MEDIA_UPSTREAMS             object store host:port list for /media/ [127.0.0.1:$HL_S3_PORT]
+#   HL_GATEWAY_MEDIA_CACHE_SIZE            /media/ proxy cache size on disk [1g]
 #   HL_GATEWAY_NAME                        instance name (pid, config, logs) [gateway]; a test can
 #                                          run a second instance with other ports and limits
 set -euo pipefail
@@ -93,6 +95,9 @@ render() {
   HL_GATEWAY_QUERY_SERVERS=$(server_lines "${HL_GATEWAY_QUERY_UPSTREAMS:-127.0.0.1:$HL_QUERY_PORT}")
   export HL_GATEWAY_STREAM_SERVERS
   HL_GATEWAY_STREAM_SERVERS=$(server_lines "${HL_GATEWAY_STREAM_UPSTREAMS:-127.0.0.1:$HL_STREAM_PORT}")
+  export HL_GATEWAY_MEDIA_SERVERS HL_GATEWAY_MEDIA_BUCKET=${HL_S3_BUCKET}
+  HL_GATEWAY_MEDIA_SERVERS=$(server_lines "${HL_GATEWAY_MEDIA_UPSTREAMS:-127.0.0.1:$HL_S3_PORT}")
+  export HL_GATEWAY_MEDIA_CACHE_SIZE=${HL_GATEWAY_MEDIA_CACHE_SIZE:-1g}
   export HL_GATEWAY_TLS=""
   if [[ -n ${HL_TLS_CERT:-} || -n ${HL_TLS_KEY:-} ]]; then
     [[ -r ${HL_TLS_CERT:-} && -r ${HL_TLS_KEY:-} ]] || hl_die "HL_TLS_CERT and HL_TLS_KEY must both name readable PEM files"

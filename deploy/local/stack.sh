@@ -67,6 +67,8 @@ up() {
   infra_up
   bash "$HERE/payment.sh" start                  # payment provider simulator (booking saga)
   [[ ${HL_JAEGER:-1} == 0 ]] || bash "$HERE/jaeger.sh" start   # traces (OTLP/HTTP)
+  external HL_S3_ENDPOINT && hl_say "using external object store (HL_S3_ENDPOINT)" \
+    || bash "$HERE/objectstore.sh" start         # S3-compatible store for avatars (issue 18)
   bash "$HERE/servers.sh" start command-server   # creates the tables Debezium captures
   connect_up
   bash "$HERE/servers.sh" start projector query-server stream-listener
@@ -86,6 +88,7 @@ up() {
   Registry      $HL_REGISTRY_URL
   Connect       http://127.0.0.1:$HL_CONNECT_PORT
   Payment sim   http://127.0.0.1:$HL_PAYMENT_PORT   (/_admin/ledger, /_admin/faults)
+  Object store  http://127.0.0.1:$HL_S3_PORT   (S3 API, bucket $HL_S3_BUCKET; /media/ on the gateway)
   MongoDB wire  mongodb://127.0.0.1:$HL_MONGO_PORT/$HL_MONGO_DB   (deploy/local/mongosh.sh)
   Prometheus    http://127.0.0.1:$HL_PROMETHEUS_PORT   (/alerts, /targets)
   Jaeger        http://127.0.0.1:$HL_JAEGER_PORT   (traces; OTLP/HTTP on :$HL_OTLP_PORT)
@@ -100,6 +103,7 @@ down() {
   bash "$HERE/servers.sh" stop || true
   bash "$HERE/payment.sh" stop || true
   bash "$HERE/jaeger.sh" stop || true
+  external HL_S3_ENDPOINT || bash "$HERE/objectstore.sh" stop || true
   bash "$HERE/connect.sh" stop || true
   external HL_MONGO_URI || bash "$HERE/mongo.sh" stop || true
   external HL_SCHEMA_REGISTRY_URL || bash "$HERE/registry.sh" stop || true

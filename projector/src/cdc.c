@@ -2,6 +2,7 @@
 
 #include "hl/util.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static bool bad(hl_error_t *err, const char *what)
@@ -164,6 +165,25 @@ bool pj_user_profile_from_cdc(const pj_cdc_change_t *c, bson_t *filter, bson_t *
     BSON_APPEND_BOOL(&set, "presence_set",
                      bson_iter_init_find(&ps, row, "presence_set") && BSON_ITER_HOLDS_BOOL(&ps) &&
                          bson_iter_bool(&ps));
+    /* The uploaded avatar (command-server/sql/009_avatars.sql): object keys served by the
+     * gateway under /media/; null when none. Rows from before the columns existed leave the
+     * field alone. */
+    const char *a512 = row_string(row, "avatar_512");
+    const char *a128 = row_string(row, "avatar_128");
+    int64_t aversion = 0;
+    if (a512 && a128 && a512[0] && a128[0] && get_int(row, "avatar_version", &aversion)) {
+        bson_t av;
+        char url[600];
+        BSON_APPEND_DOCUMENT_BEGIN(&set, "avatar", &av);
+        snprintf(url, sizeof url, "/media/%s", a512);
+        BSON_APPEND_UTF8(&av, "url_512", url);
+        snprintf(url, sizeof url, "/media/%s", a128);
+        BSON_APPEND_UTF8(&av, "url_128", url);
+        BSON_APPEND_INT64(&av, "version", aversion);
+        bson_append_document_end(&set, &av);
+    } else if (a512 && a128) {
+        BSON_APPEND_NULL(&set, "avatar");
+    }
     BSON_APPEND_DATE_TIME(&set, "created_at", created / 1000);
     BSON_APPEND_DATE_TIME(&set, "updated_at", updated / 1000);
     BSON_APPEND_INT64(&set, "version", version);

@@ -38,7 +38,9 @@ void pj_cdc_change_destroy(pj_cdc_change_t *c);
  * here) for an upsert that only applies when the stored version is older:
  *   filter  {_id: user_id, version: {$lt: row.version}}
  *   update  {$set: {display_name, display_name_lower, bio, avatar_url, presence, presence_set,
- *            created_at (date), updated_at (date), version, source: {lsn, ts_ms}}}
+ *            avatar ({url_512, url_128, version} or null; only when the row has the avatar_512
+ *            and avatar_128 columns), created_at (date), updated_at (date), version,
+ *            source: {lsn, ts_ms}}}
  * For 'd', *is_delete is set and filter is {_id} (the before image of a delete carries only
  * the key; the key's partition is ordered, so nothing older follows the delete).
  * Errors (reason "bad-row"): a required column missing or of the wrong type. */

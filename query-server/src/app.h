@@ -159,6 +159,9 @@ bool qs_doc_date_ms(const bson_t *doc, const char *key, int64_t *ms);
 
 /* Append key: RFC 3339 text of the date field `field` of doc, or null. */
 void qs_append_date(bson_t *out, const char *key, const bson_t *doc, const char *field);
+/* The profile's uploaded avatar as "avatar": {url_512, url_128, version} (gateway paths under
+ * /media/, issue 18), or "avatar": null when it has none. */
+void qs_append_avatar(bson_t *out, const bson_t *doc);
 /* Append key: the string field `field` of doc, or null when missing. */
 void qs_append_string_or_null(bson_t *out, const char *key, const bson_t *doc, const char *field);
 

@@ -51,6 +51,7 @@ void qs_handle_user(hl_http_request_t *req)
     BSON_APPEND_UTF8(&out, "display_name", qs_doc_string(&profile, "display_name", ""));
     BSON_APPEND_UTF8(&out, "bio", qs_doc_string(&profile, "bio", ""));
     BSON_APPEND_UTF8(&out, "avatar_url", qs_doc_string(&profile, "avatar_url", ""));
+    qs_append_avatar(&out, &profile);
     bson_t eff = BSON_INITIALIZER; /* the effective presence (SPEC §8); its since is not shown */
     BSON_APPEND_UTF8(&out, "presence",
                      qs_presence_effective(&profile, pfound ? &conn : NULL, &eff));

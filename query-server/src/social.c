@@ -33,6 +33,7 @@ static void append_user_item(bson_t *items, size_t i, const bson_t *doc)
     BSON_APPEND_UTF8(&item, "display_name", qs_doc_string(doc, "display_name", ""));
     BSON_APPEND_UTF8(&item, "bio", qs_doc_string(doc, "bio", ""));
     BSON_APPEND_UTF8(&item, "avatar_url", qs_doc_string(doc, "avatar_url", ""));
+    qs_append_avatar(&item, doc);
     BSON_APPEND_UTF8(&item, "presence", qs_doc_string(doc, "presence", "offline"));
     qs_append_date(&item, "created_at", doc, "created_at");
     BSON_APPEND_INT64(&item, "version", qs_doc_int(doc, "version", 0));

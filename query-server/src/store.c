@@ -245,6 +245,27 @@ void qs_append_date(bson_t *out, const char *key, const bson_t *doc, const char 
     }
 }
 
+void qs_append_avatar(bson_t *out, const bson_t *doc)
+{
+    bson_iter_t it, sub;
+    if (bson_iter_init_find(&it, doc, "avatar") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+        bson_iter_recurse(&it, &sub)) {
+        uint32_t len = 0;
+        const uint8_t *data = NULL;
+        bson_iter_document(&it, &len, &data);
+        bson_t in, a;
+        if (bson_init_static(&in, data, len)) {
+            BSON_APPEND_DOCUMENT_BEGIN(out, "avatar", &a);
+            BSON_APPEND_UTF8(&a, "url_512", qs_doc_string(&in, "url_512", ""));
+            BSON_APPEND_UTF8(&a, "url_128", qs_doc_string(&in, "url_128", ""));
+            BSON_APPEND_INT64(&a, "version", qs_doc_int(&in, "version", 0));
+            bson_append_document_end(out, &a);
+            return;
+        }
+    }
+    BSON_APPEND_NULL(out, "avatar");
+}
+
 void qs_append_string_or_null(bson_t *out, const char *key, const bson_t *doc, const char *field)
 {
     const char *s = qs_doc_string(doc, field, NULL);

@@ -37,6 +37,8 @@ def test_schemathesis_against_live_server():
     cmd = [st, "run", SPEC, "--base-url", COMMAND_DIRECT, "--checks", CHECKS,
            "--experimental=openapi-3.1", "-H", f"Authorization: {headers['Authorization']}",
            "--exclude-operation-id", "logOut",  # would revoke the token the run uses
+           # an image body schemathesis cannot serialize (binary image/*): test_media.py covers it
+           "--exclude-operation-id", "putAvatar",
            "--hypothesis-max-examples", os.environ.get("HL_SCHEMATHESIS_EXAMPLES", "40"),
            "--hypothesis-seed", "7256", "--request-timeout", "10000", "--workers", "2",
            "--no-color"]

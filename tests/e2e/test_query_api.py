@@ -232,7 +232,7 @@ def test_profile(world):
     assert p == {"id": u["a"], "display_name": world["names"]["a"], "bio": "bio a",
                  # seeded with presence online but never set (no presence_set): the effective
                  # presence follows stream connections, and this user has none (SPEC §8)
-                 "avatar_url": "", "presence": "offline", "friend_count": 2,
+                 "avatar_url": "", "avatar": None, "presence": "offline", "friend_count": 2,
                  "created_at": "2026-01-01T00:00:00.000000Z", "version": 1}
     assert get(f"/v1/users/{u['a'].upper()}").json()["id"] == u["a"]
     assert get(f"/v1/users/{u['b']}").json()["friend_count"] == 0

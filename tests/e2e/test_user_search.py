@@ -37,7 +37,7 @@ def test_prefix_paging_and_renames():
         assert [i["id"] for i in items] == want, limit  # each once, in order
         assert n == -(-len(want) // limit)
         assert all(i["display_name"] == users[i["id"]][0] for i in items)
-        assert {"id", "display_name", "bio", "avatar_url", "presence", "created_at",
+        assert {"id", "display_name", "bio", "avatar_url", "avatar", "presence", "created_at",
                 "version"} == set(items[0])
     # case-insensitive prefix, other prefixes
     items, _ = pages(f"SRCH{tag}%20ANN", me, 20, token)

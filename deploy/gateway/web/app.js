@@ -30,12 +30,39 @@ function text(tag, content, cls) {
   return el;
 }
 
+// An <img> of a profile's uploaded avatar (128 px rendition, served by the gateway's /media/),
+// or an empty placeholder when it has none.
+function avatarImg(profile) {
+  const img = document.createElement("img");
+  img.className = "avatar";
+  img.alt = "";
+  const url = profile && profile.avatar && profile.avatar.url_128;
+  if (url && url.startsWith("/media/")) img.src = url;
+  return img;
+}
+
+async function showMyAvatar(consistencyToken) {
+  const r = await fetch("/v1/users/" + me, consistencyToken ? { headers: { "X-Consistency-Token": consistencyToken } } : {});
+  if (r.ok) $("my-avatar").replaceWith(Object.assign(avatarImg(await r.json()), { id: "my-avatar" }));
+}
+
+// PUT /v1/users/me/avatar with the file's bytes as the body (the server checks the bytes).
+async function uploadAvatar(file) {
+  $("avatar-error").textContent = "";
+  const r = await fetch("/v1/users/me/avatar", { method: "PUT", body: file,
+    headers: { "Authorization": "Bearer " + token, "Content-Type": file.type || "application/octet-stream" } });
+  const data = await r.json();
+  if (!r.ok) { $("avatar-error").textContent = data.detail || data.title || r.status; return; }
+  await showMyAvatar(r.headers.get("X-Consistency-Token"));
+}
+
 async function login(email, password) {
   const s = await api("POST", "/v1/sessions", { email, password });
   token = s.token; me = s.user_id;
   $("login").classList.add("hidden");
   for (const id of ["left", "center", "right"]) $(id).classList.remove("hidden");
   $("me").textContent = me;
+  showMyAvatar().catch(() => {});
   await loadRooms();
   stream("/v1/notifications/stream", {
     notification: (n) => {
@@ -48,11 +75,12 @@ async function login(email, password) {
     snapshot: async (s) => {
       $("friends").replaceChildren();
       for (const f of s.items) {
-        try { names[f.user_id] = (await api("GET", "/v1/users/" + f.user_id)).display_name; } catch (e) { names[f.user_id] = f.user_id; }
+        let profile = null;
+        try { profile = await api("GET", "/v1/users/" + f.user_id); names[f.user_id] = profile.display_name; } catch (e) { names[f.user_id] = f.user_id; }
         const el = text("div", `${names[f.user_id]} (${f.presence})`, f.presence);
         if (f.since) el.title = "since " + f.since;
         el.id = "friend-" + f.user_id;
-        $("friends").append(el);
+        $("friends").append(avatarImg(profile), el);
       }
     },
     presence: (p) => {
@@ -126,6 +154,7 @@ $("send").onsubmit = async (e) => {
   $("body").value = "";
   await api("POST", `/v1/chat-rooms/${room}/messages`, { body, client_message_id: crypto.randomUUID() });
 };
+$("avatar-file").onchange = (e) => { if (e.target.files[0]) uploadAvatar(e.target.files[0]); };
 $("open-direct").onclick = async () => {
   const r = await api("POST", "/v1/chat-rooms", { member_ids: [$("peer").value.trim()] });
   await loadRooms();
