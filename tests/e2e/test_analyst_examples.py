@@ -147,6 +147,28 @@ def test_every_example_query_runs_and_returns_its_fields(seeded):
             failures.append(f"{title}: no document has exactly {sorted(fields)}; first: "
                             f"{sorted(docs[0])}")
     assert not failures, "\n".join(failures)
+    # the booking examples give the right answer for today: the sums of today's daily_bookings
+    # documents, computed here from the collection (the seed adds 2 confirmed, 1 cancelled and
+    # 5000 EUR; other tests of the stack may add more of the same day)
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    docs = list(ReadModels().daily_bookings.find({"day": day}))
+    revenue, cancelled, confirmed = {}, 0, 0
+    for d in docs:
+        if "revenue_minor" in d:
+            revenue[d["currency"]] = revenue.get(d["currency"], 0) + d["revenue_minor"]
+        if "currency" not in d:
+            cancelled += d.get("cancelled", 0)
+            confirmed += d.get("confirmed", 0)
+    assert revenue.get("EUR", 0) >= 5000 and confirmed >= 2 and cancelled >= 1
+    rev = next(r for (t, _, _), r in zip(blocks, results) if "revenue per day" in t)
+    got = {d["_id"]["currency"]: d["revenue_minor"] for d in rev["docs"] if d["_id"]["day"] == day}
+    assert got == revenue, (got, revenue)
+    rate = next(r for (t, _, _), r in zip(blocks, results) if "cancellation rate" in t)
+    today = [d for d in rate["docs"] if d["_id"] == day]
+    assert len(today) == 1, rate["docs"][:5]
+    assert (today[0]["cancelled"], today[0]["confirmed"]) == (cancelled, confirmed), today
+    assert abs(today[0]["cancellation_rate"] - cancelled / confirmed) < 1e-9, today
+
     # the prefix search example finds the seeded "Ada ..." profile
     search = next(r for (t, _, _), r in zip(blocks, results) if "starts with" in t)
     assert any(d["display_name"] == seeded for d in search["docs"]) or len(search["docs"]) == 20
