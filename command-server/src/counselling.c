@@ -9,6 +9,7 @@
 #include "cmd.h"
 #include "counselling_rules.h"
 
+#include "hl/mem.h"
 #include "hl/log.h"
 
 #include <stdio.h>
@@ -172,9 +173,9 @@ static bool lock_counsellor(cs_cmd_t *cmd, const char *id, counsellor_row_t *c, 
     c->version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     c->verified = PQgetvalue(r, 0, 1)[0] == 't';
     snprintf(c->headline, sizeof c->headline, "%s", PQgetvalue(r, 0, 2));
-    c->bio = strdup(PQgetvalue(r, 0, 3));
-    c->specialties = strdup(PQgetvalue(r, 0, 4));
-    c->languages = strdup(PQgetvalue(r, 0, 5));
+    c->bio = hl_xstrdup(PQgetvalue(r, 0, 3));
+    c->specialties = hl_xstrdup(PQgetvalue(r, 0, 4));
+    c->languages = hl_xstrdup(PQgetvalue(r, 0, 5));
     c->price_minor = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
     snprintf(c->currency, sizeof c->currency, "%s", PQgetvalue(r, 0, 7));
     c->minutes = (int)strtol(PQgetvalue(r, 0, 8), NULL, 10);
@@ -397,12 +398,7 @@ void cs_handle_publish_slots(hl_http_request_t *req)
 {
     static const cs_cmd_spec_t spec = {
         .auth = true, .has_body = true, .prepare = slots_prepare, .exec = slots_exec};
-    slots_cmd_t *s = calloc(1, sizeof *s);
-    if (!s) {
-        hl_http_reply_problem(req, 503, "unavailable", "Service Unavailable", "out of memory",
-                              "Retry-After: 1\r\n");
-        return;
-    }
+    slots_cmd_t *s = hl_xcalloc(1, sizeof *s);
     cs_cmd_run(req, &spec, s);
     free(s);
 }

@@ -5,6 +5,7 @@
 #include "payment_provider.h"
 #include "saga_sm.h"
 
+#include "hl/mem.h"
 #include "hl/log.h"
 #include "hl/pg.h"
 #include "hl/util.h"
@@ -560,9 +561,7 @@ static bool commit_step(cs_saga_runner_t *r, PGconn *conn, saga_t *s, const cs_s
 static bool run_one(cs_saga_runner_t *r, PGconn *conn, cs_payment_provider_t *p)
 {
     hl_error_t err = {0};
-    saga_t *s = calloc(1, sizeof *s);
-    if (!s)
-        return false;
+    saga_t *s = hl_xcalloc(1, sizeof *s);
     int claimed = claim(r, conn, s, &err);
     if (claimed <= 0) {
         if (claimed < 0)
@@ -640,26 +639,19 @@ static void *worker_main(void *arg)
 
 cs_saga_runner_t *cs_saga_start(const cs_saga_config_t *cfg, hl_error_t *err)
 {
-    cs_saga_runner_t *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
+    cs_saga_runner_t *r = hl_xcalloc(1, sizeof *r);
     r->cfg = *cfg;
-    r->pg_conninfo = strdup(cfg->pg_conninfo);
-    r->payment_url = strdup(cfg->payment_url);
-    r->payment_secret = strdup(cfg->payment_secret);
-    r->crash_at = strdup(cfg->crash_at ? cfg->crash_at : "");
+    r->pg_conninfo = hl_xstrdup(cfg->pg_conninfo);
+    r->payment_url = hl_xstrdup(cfg->payment_url);
+    r->payment_secret = hl_xstrdup(cfg->payment_secret);
+    r->crash_at = hl_xstrdup(cfg->crash_at ? cfg->crash_at : "");
     r->cfg.pg_conninfo = r->pg_conninfo;
     r->cfg.payment_url = r->payment_url;
     r->cfg.payment_secret = r->payment_secret;
     r->cfg.crash_at = r->crash_at;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
-    r->threads = calloc((size_t)cfg->workers, sizeof *r->threads);
-    if (!r->pg_conninfo || !r->payment_url || !r->payment_secret || !r->crash_at || !r->threads) {
-        cs_saga_stop(r);
-        hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-        return NULL;
-    }
+    r->threads = hl_xcalloc((size_t)cfg->workers, sizeof *r->threads);
     for (int i = 0; i < cfg->workers; i++) {
         if (pthread_create(&r->threads[i], NULL, worker_main, r) != 0) {
             cs_saga_stop(r);
