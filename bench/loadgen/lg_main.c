@@ -1309,9 +1309,14 @@ static void do_counsellor(worker_t *w, size_t k)
     if (cut > 100)
         cut = lg_utf8_prefix(f, 100);
     snprintf(headline, sizeof headline, "%.*s", (int)cut, f);
+    /* one line of plain text without outer blanks (the headline rule) */
+    for (char *p = headline; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
     for (char *p = headline + strlen(headline); p > headline && p[-1] == ' ';)
         *--p = '\0';
-    BSON_APPEND_UTF8(&b, "headline", headline[0] && headline[0] != ' ' ? headline : "I listen");
+    const char *h = headline + strspn(headline, " ");
+    BSON_APPEND_UTF8(&b, "headline", *h ? h : "I listen");
     BSON_APPEND_ARRAY_BEGIN(&b, "specialties", &arr);
     for (int s = 0; s < c->nspec; s++) {
         snprintf(idx, sizeof idx, "%d", s);
