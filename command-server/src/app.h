@@ -23,6 +23,8 @@ typedef struct {
     char *schemas_dir;
     char *sql_dir;
     char *token_secret;
+    char *token_secret_previous;
+    long long token_previous_until_s;
     long long argon2_ops;
     long long argon2_mem_kib;
     long long outbox_batch;

@@ -274,13 +274,14 @@ bool cs_load_pair_facts(cs_cmd_t *cmd, const char *target, cs_pair_facts_t *f, h
     return true;
 }
 
-/* BLAKE2b-256 of method, path and body, keyed with the server's idempotency key: what "the same
- * request" means for Idempotency-Key. Keyed because the body may hold a password. */
-static void request_hash(const cs_app_t *app, const hl_http_request_t *req, const char *body,
-                         size_t len, unsigned char out[32])
+/* BLAKE2b-256 of method, path and body, keyed with key (one of the server's idempotency keys):
+ * what "the same request" means for Idempotency-Key. Keyed because the body may hold a
+ * password. */
+static void request_hash(const uint8_t key[HL_TOKEN_KEY_BYTES], const hl_http_request_t *req,
+                         const char *body, size_t len, unsigned char out[32])
 {
     crypto_generichash_state st;
-    crypto_generichash_init(&st, app->idempotency_key.key, sizeof app->idempotency_key.key, 32);
+    crypto_generichash_init(&st, key, HL_TOKEN_KEY_BYTES, 32);
     crypto_generichash_update(&st, (const unsigned char *)req->method, strlen(req->method) + 1);
     crypto_generichash_update(&st, (const unsigned char *)req->path, strlen(req->path) + 1);
     if (body)
@@ -303,8 +304,11 @@ static void stored_response_free(stored_response_t *s)
     memset(s, 0, sizeof *s);
 }
 
+/* prev_hash: the request's hash under the previous idempotency key during a key rotation
+ * overlap (NULL outside one), so a retry across the rotation still replays. */
 static bool idem_lookup(cs_cmd_t *cmd, const char *scope, const char *key,
-                        const unsigned char hash[32], stored_response_t *out, hl_error_t *err)
+                        const unsigned char hash[32], const unsigned char *prev_hash,
+                        stored_response_t *out, hl_error_t *err)
 {
     const char *p[2] = {scope, key};
     PGresult *r = NULL;
@@ -323,7 +327,9 @@ static bool idem_lookup(cs_cmd_t *cmd, const char *scope, const char *key,
         out->found = true;
         size_t hlen = 0;
         unsigned char *stored = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 0), &hlen);
-        out->same_request = stored && hlen == 32 && sodium_memcmp(stored, hash, 32) == 0;
+        out->same_request = stored && hlen == 32 &&
+                            (sodium_memcmp(stored, hash, 32) == 0 ||
+                             (prev_hash && sodium_memcmp(stored, prev_hash, 32) == 0));
         PQfreemem(stored);
         out->status = (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
         const char *b = PQgetvalue(r, 0, 2);
@@ -450,8 +456,14 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
     }
     if (spec->prepare && !spec->prepare(cmd, &err))
         goto fail;
-    unsigned char hash[32];
-    request_hash(app, req, raw, raw_len, hash);
+    unsigned char hash[32], prev_hash_buf[32];
+    const unsigned char *prev_hash = NULL;
+    request_hash(app->idempotency_key.key, req, raw, raw_len, hash);
+    if (app->idempotency_key.has_previous &&
+        hl_now_us() / 1000 < app->idempotency_key.previous_until_ms) {
+        request_hash(app->idempotency_key.previous, req, raw, raw_len, prev_hash_buf);
+        prev_hash = prev_hash_buf;
+    }
     const char *scope = cmd->authenticated ? cmd->session.user_id : "anonymous";
 
     cmd->conn = hl_pg_pool_acquire(app->pool, (long)app->cfg.pg_acquire_timeout_ms, &err);
@@ -475,7 +487,7 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
         if (cmd->authenticated && !session_live(cmd, &err))
             break;
         if (idem_key) {
-            if (!idem_lookup(cmd, scope, idem_key, hash, &stored, &err))
+            if (!idem_lookup(cmd, scope, idem_key, hash, prev_hash, &stored, &err))
                 break;
             if (stored.found)
                 break;
@@ -525,7 +537,8 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
             if (!inserted) {
                 /* A concurrent request with this key committed first: undo ours, replay its. */
                 rollback(cmd);
-                if (!begin(cmd, &err) || !idem_lookup(cmd, scope, idem_key, hash, &stored, &err))
+                if (!begin(cmd, &err) ||
+                    !idem_lookup(cmd, scope, idem_key, hash, prev_hash, &stored, &err))
                     break;
                 break;
             }

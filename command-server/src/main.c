@@ -61,6 +61,12 @@ static const hl_config_option_t options[] = {
      "directory of NNN_*.sql migrations applied at start"},
     {"token-secret", "HL_TOKEN_SECRET", HL_OPT_STRING, "hearlers-dev-secret-change-me", 0, 0, true,
      OPT(token_secret), "secret shared with query-server for signing tokens"},
+    {"token-secret-previous", "HL_TOKEN_SECRET_PREVIOUS", HL_OPT_STRING, NULL, 0, 0, true,
+     OPT(token_secret_previous),
+     "the secret before the last rotation: its tokens are accepted until token-previous-until"},
+    {"token-previous-until", "HL_TOKEN_PREVIOUS_UNTIL", HL_OPT_INT, "0", 0, 4102444800LL, false,
+     OPT(token_previous_until_s),
+     "end of the rotation overlap, Unix seconds (required with token-secret-previous)"},
     {"argon2-ops", "HL_ARGON2_OPS", HL_OPT_INT, "2", 1, 10, false, OPT(argon2_ops),
      "argon2id passes"},
     {"argon2-mem-kib", "HL_ARGON2_MEM_KIB", HL_OPT_INT, "19456", 8192, 1048576, false,
@@ -323,14 +329,23 @@ int main(int argc, char **argv)
     }
     if (!strcmp(app.cfg.token_secret, "hearlers-dev-secret-change-me"))
         HL_WARN("using the built-in development token secret: set HL_TOKEN_SECRET in production");
-    if (!hl_token_key_derive(&app.consistency_key, app.cfg.token_secret, "consistency", &err) ||
-        !hl_token_key_derive(&app.session_key, app.cfg.token_secret, "session", &err) ||
-        !hl_token_key_derive(&app.idempotency_key, app.cfg.token_secret, "idempotency", &err) ||
+    if (!hl_token_ring_derive(&app.consistency_key, app.cfg.token_secret,
+                              app.cfg.token_secret_previous, app.cfg.token_previous_until_s,
+                              "consistency", &err) ||
+        !hl_token_ring_derive(&app.session_key, app.cfg.token_secret, app.cfg.token_secret_previous,
+                              app.cfg.token_previous_until_s, "session", &err) ||
+        !hl_token_ring_derive(&app.idempotency_key, app.cfg.token_secret,
+                              app.cfg.token_secret_previous, app.cfg.token_previous_until_s,
+                              "idempotency", &err) ||
         !(app.catalog = hl_event_catalog_load(app.cfg.schemas_dir, &err)) ||
         !(app.pool = hl_pg_pool_new(app.cfg.pg_url, (int)app.cfg.pg_pool_size, &err)) ||
         !apply_migrations(&app, &err) || !register_schemas(&app, &err)) {
         HL_ERROR("start-up failed: %s", err.message);
         goto done;
+    }
+    {
+        char ring[128];
+        HL_INFO("session tokens: %s", hl_token_ring_describe(&app.session_key, ring, sizeof ring));
     }
     cs_relay_config_t rcfg = {.pg_conninfo = app.cfg.pg_url,
                               .kafka_brokers = app.cfg.kafka_brokers,

@@ -1,7 +1,7 @@
 /* payment_provider.c: see payment_provider.h. */
 #include "payment_provider.h"
-
 #include "hl/mem.h"
+
 
 #include <bson/bson.h>
 #include <ctype.h>

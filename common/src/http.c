@@ -1,3 +1,4 @@
+#include "hl/mem.h"
 #include "hl/http.h"
 
 #include "hl/log.h"
@@ -91,9 +92,7 @@ static bool route_match(const char *pattern, hl_http_request_t *req)
                 se = s + strlen(s);
             if (se == s || np >= HL_HTTP_MAX_PARAMS)
                 return false;
-            req->params[np] = strndup(s, (size_t)(se - s));
-            if (!req->params[np])
-                return false;
+            req->params[np] = hl_xstrndup(s, (size_t)(se - s));
             np++;
             p = pe + 1;
             s = se;
@@ -262,9 +261,7 @@ bool hl_http_read_body(hl_http_request_t *req, size_t max_bytes, bool require_js
     if (ri->content_length > (long long)max_bytes)
         return hl_error_set_reason(err, HL_ERR_INPUT, 413, "body-too-large",
                                    "the request body exceeds %zu bytes", max_bytes);
-    char *buf = malloc(max_bytes + 2);
-    if (!buf)
-        return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
+    char *buf = hl_xmalloc(max_bytes + 2);
     size_t used = 0;
     for (;;) {
         int n = mg_read(req->conn, buf + used, max_bytes + 1 - used);
@@ -427,7 +424,7 @@ hl_http_server_t *hl_http_server_start(const char *listen, int nthreads,
                                        const hl_http_route_t *routes, size_t nroutes, int flags,
                                        void *app, hl_error_t *err)
 {
-    hl_http_server_t *srv = calloc(1, sizeof *srv);
+    hl_http_server_t *srv = hl_xcalloc(1, sizeof *srv);
     if (!srv) {
         hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
         return NULL;

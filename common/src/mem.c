@@ -46,3 +46,13 @@ char *hl_xstrdup(const char *s)
     memcpy(d, s, n);
     return d;
 }
+
+char *hl_xstrndup(const char *s, size_t n)
+{
+    const char *end = memchr(s, '\0', n);
+    size_t len = end ? (size_t)(end - s) : n;
+    char *d = hl_xmalloc(len + 1);
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}

@@ -7,6 +7,7 @@
 #include "hl/log.h"
 #include "hl/schema_registry.h"
 #include "hl/util.h"
+#include "hl/mem.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -180,7 +181,7 @@ static void feed_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 pj_feed_t *pj_feed_new(const char *brokers, const char *registry_url, const char *schemas_dir,
                        const char *topic, hl_error_t *err)
 {
-    pj_feed_t *f = calloc(1, sizeof *f);
+    pj_feed_t *f = hl_xcalloc(1, sizeof *f);
     hl_schema_registry_t *reg = NULL;
     rd_kafka_conf_t *conf = NULL;
     if (!f) {

@@ -20,6 +20,8 @@ typedef struct {
     char *mongo_uri;
     char *mongo_db;
     char *token_secret;
+    char *token_secret_previous;
+    long long token_previous_until_s;
     long long consistency_default_wait_ms;
     long long consistency_max_wait_ms;
     long long alias_ttl_ms;

@@ -29,6 +29,12 @@ static const hl_config_option_t options[] = {
      "read-model database"},
     {"token-secret", "HL_TOKEN_SECRET", HL_OPT_STRING, "hearlers-dev-secret-change-me", 0, 0, true,
      OPT(token_secret), "secret shared with command-server for verifying tokens"},
+    {"token-secret-previous", "HL_TOKEN_SECRET_PREVIOUS", HL_OPT_STRING, NULL, 0, 0, true,
+     OPT(token_secret_previous),
+     "the secret before the last rotation: its tokens are accepted until token-previous-until"},
+    {"token-previous-until", "HL_TOKEN_PREVIOUS_UNTIL", HL_OPT_INT, "0", 0, 4102444800LL, false,
+     OPT(token_previous_until_s),
+     "end of the rotation overlap, Unix seconds (required with token-secret-previous)"},
     {"consistency-wait-ms", "HL_CONSISTENCY_WAIT_MS", HL_OPT_INT, "2000", 0, 10000, false,
      OPT(consistency_default_wait_ms), "default read-your-writes wait, ms"},
     {"consistency-max-wait-ms", "HL_CONSISTENCY_MAX_WAIT_MS", HL_OPT_INT, "10000", 0, 60000, false,
@@ -95,10 +101,17 @@ int main(int argc, char **argv)
         rc = 2;
         goto done;
     }
-    if (!hl_token_key_derive(&app.consistency_key, app.cfg.token_secret, "consistency", &err) ||
-        !hl_token_key_derive(&app.session_key, app.cfg.token_secret, "session", &err)) {
+    if (!hl_token_ring_derive(&app.consistency_key, app.cfg.token_secret,
+                              app.cfg.token_secret_previous, app.cfg.token_previous_until_s,
+                              "consistency", &err) ||
+        !hl_token_ring_derive(&app.session_key, app.cfg.token_secret, app.cfg.token_secret_previous,
+                              app.cfg.token_previous_until_s, "session", &err)) {
         HL_ERROR("%s", err.message);
         goto done;
+    }
+    {
+        char ring[128];
+        HL_INFO("session tokens: %s", hl_token_ring_describe(&app.session_key, ring, sizeof ring));
     }
     app.sessions = qs_cache_new(8192);
     app.members = qs_cache_new(8192);

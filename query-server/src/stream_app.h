@@ -29,6 +29,8 @@ typedef struct {
     char *mongo_uri;
     char *mongo_db;
     char *token_secret;
+    char *token_secret_previous;
+    long long token_previous_until_s;
     long long workers;
     long long send_buffer_bytes;
     long long heartbeat_ms;

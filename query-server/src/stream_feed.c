@@ -14,6 +14,7 @@
 #include "hl/log.h"
 #include "hl/schema_registry.h"
 #include "hl/util.h"
+#include "hl/mem.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
@@ -143,8 +144,8 @@ static void handle(feed_t *f, const rd_kafka_message_t *m)
     const uint8_t *body = NULL;
     size_t blen = 0;
     avro_value_t value, rec;
-    const char *type = NULL, *channel = NULL, *kind = NULL, *doc_id = NULL, *document = NULL;
-    int64_t position = 0, version = 0, projected = 0;
+    const char *type = NULL;
+    st_change_t ch;
     avro_value_iface_t *iface;
     if (!hl_confluent_unframe(m->payload, m->len, &id, &body, &blen, &err) ||
         !(iface = schema_of(f, id, &err)) ||
@@ -153,19 +154,14 @@ static void handle(feed_t *f, const rd_kafka_message_t *m)
                 (long long)m->offset, err.message);
         return;
     }
-    if (hl_avro_get_string(&rec, "channel", &channel, &err) &&
-        hl_avro_get_string(&rec, "kind", &kind, &err) &&
-        hl_avro_get_long(&rec, "position", &position, &err) &&
-        hl_avro_get_long(&rec, "version", &version, &err) &&
-        hl_avro_get_string(&rec, "doc_id", &doc_id, &err) &&
-        hl_avro_get_string(&rec, "document", &document, &err) &&
-        hl_avro_get_long(&rec, "projected_at", &projected, &err)) {
-        bool wanted = !strcmp(kind, "revoked") || st_interested(f->app, channel);
+    if (st_change_decode(&rec, &ch, &err)) {
+        bool wanted = !strcmp(ch.kind, "revoked") || st_interested(f->app, ch.channel);
         st_event_t *ev =
-            wanted ? render(f, channel, kind, position, version, doc_id, document) : NULL;
-        st_msg_t *msg = ev ? calloc(1, sizeof *msg) : NULL;
+            wanted ? render(f, ch.channel, ch.kind, ch.position, ch.version, ch.doc_id, ch.document)
+                   : NULL;
+        st_msg_t *msg = ev ? hl_xcalloc(1, sizeof *msg) : NULL;
         if (msg) {
-            ev->projected_us = projected;
+            ev->projected_us = ch.projected_at;
             msg->kind = ST_MSG_EVENT;
             msg->event = ev;
             st_post(f->app, msg);

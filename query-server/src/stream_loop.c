@@ -20,6 +20,7 @@
 #include "hl/session.h"
 #include "hl/signals.h"
 #include "hl/util.h"
+#include "hl/mem.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -169,9 +170,7 @@ static void channel_attach(st_sub_t *s, const char *name)
     channel_t *c = channel_find(name);
     if (!c) {
         size_t n = strlen(name);
-        c = calloc(1, sizeof *c + n + 1);
-        if (!c)
-            return;
+        c = hl_xcalloc(1, sizeof *c + n + 1);
         memcpy(c->name, name, n + 1);
         uint32_t b = hash(name) % CHANNEL_BUCKETS;
         pthread_mutex_lock(&g_app->interest_lock);
@@ -227,9 +226,7 @@ static st_conn_t *conn_lookup(uint64_t id)
 
 static st_conn_t *conn_new(struct lws *wsi, bool ws)
 {
-    st_conn_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    st_conn_t *c = hl_xcalloc(1, sizeof *c);
     c->wsi = wsi;
     c->ws = ws;
     c->id = g_next_id++;
@@ -331,8 +328,8 @@ static void queue_raw(st_conn_t *c, const char *text, size_t len, bool ping)
 {
     if (c->closing)
         return;
-    qitem_t *q = calloc(1, sizeof *q);
-    if (!q || !(q->raw = malloc(len + 1))) {
+    qitem_t *q = hl_xcalloc(1, sizeof *q);
+    if (!q || !(q->raw = hl_xmalloc(len + 1))) {
         free(q);
         return;
     }
@@ -350,9 +347,7 @@ static void send_event(st_sub_t *s, st_event_t *ev)
     st_sub_t *owner = s->parent ? s->parent : s;
     if (c->closing)
         return;
-    qitem_t *q = calloc(1, sizeof *q);
-    if (!q)
-        return;
+    qitem_t *q = hl_xcalloc(1, sizeof *q);
     if (s->parent) {
         st_pos_t p = {.a = ++owner->counter};
         st_id_format(owner->id_channel, &p, q->id);
@@ -372,9 +367,7 @@ static void buffer_event(st_sub_t *s, st_event_t *ev)
 {
     if (s->nbuf == s->capbuf) {
         size_t n = s->capbuf ? s->capbuf * 2 : 16;
-        st_event_t **g = realloc(s->buf, n * sizeof *g);
-        if (!g)
-            return;
+        st_event_t **g = hl_xrealloc(s->buf, n * sizeof *g);
         s->buf = g;
         s->capbuf = n;
     }
@@ -495,9 +488,7 @@ static void fan_out(st_event_t *ev)
 
 static st_sub_t *sub_new(st_conn_t *c, st_route_t route, const char *route_id, const char *label)
 {
-    st_sub_t *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
+    st_sub_t *s = hl_xcalloc(1, sizeof *s);
     s->conn = c;
     s->id = g_next_id++;
     s->route = route;
@@ -523,9 +514,7 @@ static st_sub_t *sub_new(st_conn_t *c, st_route_t route, const char *route_id, c
 
 static void start_read(st_sub_t *s, bool gap_only)
 {
-    st_job_t *job = calloc(1, sizeof *job);
-    if (!job)
-        return;
+    st_job_t *job = hl_xcalloc(1, sizeof *job);
     job->conn_id = s->conn->id;
     job->sub_id = s->id;
     job->route = s->route;
@@ -610,7 +599,7 @@ static void sse_problem(st_conn_t *c, const hl_error_t *err)
     c->status = st_problem_json(err, c->path, body, sizeof body);
     c->unauthorized = c->status == 401;
     free(c->body);
-    c->body = strdup(body);
+    c->body = hl_xstrdup(body);
     c->bodylen = c->body ? strlen(c->body) : 0;
     lws_callback_on_writable(c->wsi);
 }
@@ -1090,6 +1079,36 @@ static int ws_writable(struct lws *wsi, st_conn_t *c)
     return 0;
 }
 
+/* Before a WebSocket upgrade (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE): a request without a valid
+ * token is answered 401 problem+json here, as an SSE request is. Refusing it later, in the
+ * protocol filter, would only hang up, and the gateway would answer the client 503 (retryable)
+ * for what is a refusal. Returns 0 (upgrade may proceed), 1 (answered), -1 (hang up). */
+static int ws_confirm_upgrade(struct lws *wsi)
+{
+    char uri[160], auth[1300], body[1024];
+    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/v1/ws"))
+        return 0; /* the protocol filter refuses other paths */
+    hl_session_t session;
+    hl_error_t err = {0};
+    if (hl_session_verify_header(&g_app->qs.session_key,
+                                 bearer_of(wsi, auth, sizeof auth) ? auth : NULL,
+                                 hl_now_us() / 1000, &session, &err))
+        return 0;
+    int status = st_problem_json(&err, "/v1/ws", body, sizeof body);
+    size_t len = strlen(body);
+    unsigned char *start = g_scratch + LWS_PRE, *p = start, *end = g_scratch + sizeof g_scratch - 1;
+    if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/problem+json", len, &p,
+                                    end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                    (const unsigned char *)"Bearer", 6, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    memcpy(g_scratch + LWS_PRE, body, len);
+    if (lws_write(wsi, g_scratch + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) != (int)len)
+        return -1;
+    return 1;
+}
+
 static int ws_filter(struct lws *wsi, void **pss)
 {
     char uri[160], auth[1300];
@@ -1143,6 +1162,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
         return 0;
     }
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return ws_confirm_upgrade(wsi);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return ws_filter(wsi, pss);
     case LWS_CALLBACK_ESTABLISHED:
@@ -1150,7 +1171,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_RECEIVE:
         if (!c)
             return -1;
-        if (!c->rx && !(c->rx = malloc(ST_WS_FRAME_MAX + 1)))
+        if (!c->rx && !(c->rx = hl_xmalloc(ST_WS_FRAME_MAX + 1)))
             return -1;
         if (c->rxlen + len > ST_WS_FRAME_MAX)
             c->rx_too_big = true;

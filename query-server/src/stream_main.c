@@ -31,6 +31,12 @@ static const hl_config_option_t options[] = {
      "read-model database"},
     {"token-secret", "HL_TOKEN_SECRET", HL_OPT_STRING, "hearlers-dev-secret-change-me", 0, 0, true,
      OPT(token_secret), "secret shared with command-server for verifying tokens"},
+    {"token-secret-previous", "HL_TOKEN_SECRET_PREVIOUS", HL_OPT_STRING, NULL, 0, 0, true,
+     OPT(token_secret_previous),
+     "the secret before the last rotation: its tokens are accepted until token-previous-until"},
+    {"token-previous-until", "HL_TOKEN_PREVIOUS_UNTIL", HL_OPT_INT, "0", 0, 4102444800LL, false,
+     OPT(token_previous_until_s),
+     "end of the rotation overlap, Unix seconds (required with token-secret-previous)"},
     {"workers", "HL_STREAM_WORKERS", HL_OPT_INT, "4", 1, 64, false, OPT(workers),
      "threads doing the MongoDB reads of subscriptions (checks, gaps, snapshots)"},
     {"send-buffer-bytes", "HL_STREAM_SEND_BUFFER", HL_OPT_INT, "262144", 4096, 16777216, false,
@@ -75,10 +81,19 @@ int main(int argc, char **argv)
     q->session_cache_ms = 1000;
     q->member_cache_ms = 60000;
     q->name_cache_ms = 1000;
-    if (!hl_token_key_derive(&app.qs.session_key, app.cfg.token_secret, "session", &err) ||
-        !hl_token_key_derive(&app.qs.consistency_key, app.cfg.token_secret, "consistency", &err)) {
+    if (!hl_token_ring_derive(&app.qs.session_key, app.cfg.token_secret,
+                              app.cfg.token_secret_previous, app.cfg.token_previous_until_s,
+                              "session", &err) ||
+        !hl_token_ring_derive(&app.qs.consistency_key, app.cfg.token_secret,
+                              app.cfg.token_secret_previous, app.cfg.token_previous_until_s,
+                              "consistency", &err)) {
         HL_ERROR("%s", err.message);
         goto done;
+    }
+    {
+        char ring[128];
+        HL_INFO("session tokens: %s",
+                hl_token_ring_describe(&app.qs.session_key, ring, sizeof ring));
     }
     app.qs.sessions = qs_cache_new(8192);
     app.qs.members = qs_cache_new(8192);

@@ -1,6 +1,7 @@
 /* stream_proto.c: wire formats of the streams (stream_proto.h). */
 #include "stream_proto.h"
 
+#include "hl/events.h"
 #include "hl/util.h"
 
 #include <bson/bson.h>
@@ -171,4 +172,16 @@ int st_problem_json(const hl_error_t *err, const char *instance, char *out, size
     bson_free(json);
     bson_destroy(&doc);
     return status;
+}
+
+bool st_change_decode(avro_value_t *record, st_change_t *out, hl_error_t *err)
+{
+    memset(out, 0, sizeof *out);
+    return hl_avro_get_string(record, "channel", &out->channel, err) &&
+           hl_avro_get_string(record, "kind", &out->kind, err) &&
+           hl_avro_get_long(record, "position", &out->position, err) &&
+           hl_avro_get_long(record, "version", &out->version, err) &&
+           hl_avro_get_string(record, "doc_id", &out->doc_id, err) &&
+           hl_avro_get_string(record, "document", &out->document, err) &&
+           hl_avro_get_long(record, "projected_at", &out->projected_at, err);
 }

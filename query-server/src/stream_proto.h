@@ -14,8 +14,10 @@
 
 #include "hl/error.h"
 
+#include <avro.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The largest client frame accepted on /v1/ws, bytes; a larger one closes with 1009. */
 #define ST_WS_FRAME_MAX 4096
@@ -66,5 +68,18 @@ size_t st_ws_event(char *out, size_t cap, const char *channel, const char *id, c
  * instance} of err (INPUT: err->code and err->reason; anything else 500 "internal" without
  * err->message) as JSON into out[cap]; returns the HTTP status. */
 int st_problem_json(const hl_error_t *err, const char *instance, char *out, size_t cap);
+
+/* One StreamChange record of the change feed (schemas/StreamChange.avsc), its strings borrowed
+ * from the decoded Avro value they came from. */
+typedef struct {
+    const char *channel, *kind, *doc_id, *document;
+    int64_t position, version, projected_at;
+} st_change_t;
+
+/* The fields of a decoded StreamChange record (hl_event_decode of a stream.changes value) into
+ * *out. Errors (HL_ERR_AVRO): a field missing or of another type (a writer schema that is not a
+ * StreamChange). The document text is not parsed here (it is untrusted JSON: the renderer
+ * parses it with bson_new_from_json). */
+bool st_change_decode(avro_value_t *record, st_change_t *out, hl_error_t *err);
 
 #endif

@@ -8,6 +8,7 @@
 #include "hl/log.h"
 #include "hl/metrics.h"
 #include "hl/util.h"
+#include "hl/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +19,7 @@
 
 st_event_t *st_event_new(const char *channel, const char *kind, const char *data, size_t len)
 {
-    st_event_t *ev = calloc(1, sizeof *ev + len + 1);
-    if (!ev)
-        return NULL;
+    st_event_t *ev = hl_xcalloc(1, sizeof *ev + len + 1);
     ev->refs = 1;
     snprintf(ev->channel, sizeof ev->channel, "%s", channel);
     snprintf(ev->kind, sizeof ev->kind, "%s", kind);
@@ -53,7 +52,7 @@ static bool push_event(st_job_t *job, st_event_t *ev, size_t *cap, hl_error_t *e
         return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
     if (job->nevents == *cap) {
         size_t ncap = *cap ? *cap * 2 : 64;
-        st_event_t **grown = realloc(job->events, ncap * sizeof *grown);
+        st_event_t **grown = hl_xrealloc(job->events, ncap * sizeof *grown);
         if (!grown) {
             st_event_unref(ev);
             return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
@@ -287,9 +286,9 @@ static bool presence_read(qs_ctx_t *ctx, st_job_t *job, hl_error_t *err)
                               "user_id", BCON_UTF8(me), "ended", BCON_BOOL(false));
     if (!qs_find(ctx, "friends", filter, NULL, &friends, err))
         goto done;
-    ids = calloc(friends.n + 1, sizeof *ids);
-    job->friends = calloc(friends.n + 1, sizeof *job->friends);
-    job->friend_versions = calloc(friends.n + 1, sizeof *job->friend_versions);
+    ids = hl_xcalloc(friends.n + 1, sizeof *ids);
+    job->friends = hl_xcalloc(friends.n + 1, sizeof *job->friends);
+    job->friend_versions = hl_xcalloc(friends.n + 1, sizeof *job->friend_versions);
     if (!ids || !job->friends || !job->friend_versions) {
         hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
         goto done;
@@ -383,7 +382,7 @@ static void run_job(st_app_t *app, st_job_t *job)
                                     "Subscriptions resumed with a Last-Event-ID"),
                       1);
     }
-    st_msg_t *msg = calloc(1, sizeof *msg);
+    st_msg_t *msg = hl_xcalloc(1, sizeof *msg);
     if (!msg) {
         st_job_free(job);
         return;
@@ -417,9 +416,7 @@ static void *worker_main(void *arg)
 bool st_workers_start(st_app_t *app, hl_error_t *err)
 {
     app->nworkers = (size_t)app->cfg.workers;
-    app->workers = calloc(app->nworkers, sizeof *app->workers);
-    if (!app->workers)
-        return hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
+    app->workers = hl_xcalloc(app->nworkers, sizeof *app->workers);
     for (size_t i = 0; i < app->nworkers; i++)
         if (pthread_create(&app->workers[i], NULL, worker_main, app) != 0) {
             app->nworkers = i;

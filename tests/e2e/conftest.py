@@ -40,17 +40,53 @@ class Response:
         return json.loads(self.body)
 
 
+# Every password and bearer token the e2e tests send or receive through http() is appended to
+# this file of the stack (one a line); e2e_secret_scan, the last e2e test, looks for each of
+# them in the stack's logs, Kafka topics and read models (none may be there).
+SECRETS_FILE = os.path.join(os.environ.get("HL_RUN_DIR", "/tmp"), "e2e-secrets.txt")
+
+
+_recorded = set()
+
+
+def record_secret(value):
+    """Append value (a password or bearer token, >= 8 characters) to SECRETS_FILE (once per
+    process)."""
+    if isinstance(value, str) and len(value) >= 8 and "\n" not in value and \
+            value not in _recorded:
+        _recorded.add(value)
+        with open(SECRETS_FILE, "a") as f:
+            f.write(value + "\n")
+
+
+def _record_exchange(body, headers, resp_body):
+    if isinstance(body, dict):
+        for k in ("password", "new_password"):
+            record_secret(body.get(k))
+    auth = (headers or {}).get("Authorization", "")
+    if auth.startswith("Bearer "):
+        record_secret(auth[7:])
+    if resp_body[:1] == b"{" and b'"token"' in resp_body:
+        try:
+            record_secret(json.loads(resp_body).get("token"))
+        except ValueError:
+            pass
+
+
 def http(method, url, body=None, headers=None, raw=None, timeout=30):
-    """One HTTP request; returns Response for any status (no exception on 4xx/5xx)."""
+    """One HTTP request; returns Response for any status (no exception on 4xx/5xx). Passwords
+    and bearer tokens it carries are recorded (record_secret)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     hdrs = {"Content-Type": "application/json"} if data is not None else {}
     hdrs.update(headers or {})
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return Response(r.status, r.headers, r.read())
+            resp = Response(r.status, r.headers, r.read())
     except urllib.error.HTTPError as e:
-        return Response(e.code, e.headers, e.read())
+        resp = Response(e.code, e.headers, e.read())
+    _record_exchange(body, hdrs, resp.body)
+    return resp
 
 
 def healthy(base_url):
@@ -135,3 +171,60 @@ def befriend(a_headers, b_id, b_headers):
                b_headers)
     assert acc.status == 200, acc.body
     return acc
+
+
+# Read-your-writes helpers shared by the query tests (SPEC §3).
+CONSISTENCY_WAIT = {"X-Consistency-Wait-Ms": "10000"}
+
+
+def token_of(r):
+    """The consistency token of a write's Response (header X-Consistency-Token)."""
+    return r.headers["X-Consistency-Token"]
+
+
+def read(path, headers, token=None, retries=2):
+    """GET QUERY+path (with the write's consistency token when given, waiting up to 10 s) and
+    return the JSON body, asserting 200. A 503 (the wait ran out) is retried as SPEC §3 tells
+    clients to, at most `retries` times: on a fresh stack the projector notices a topic's first
+    event only at its next metadata refresh (10 s)."""
+    extra = {**CONSISTENCY_WAIT, "X-Consistency-Token": token} if token else {}
+    for _ in range(retries + 1):
+        r = http("GET", f"{QUERY}{path}", headers={**headers, **extra})
+        if r.status != 503:
+            break
+    assert r.status == 200, (path, r.status, r.body)
+    return r.json()
+
+
+def new_visible_user(display_name):
+    """Register and log in a fresh user whose profile (and user_names key, written in the same
+    plan) the query side already shows: read back with the registration's token. Returns
+    (user_id, auth headers dict, the registration's consistency token)."""
+    r, email, password = register(display_name)
+    assert r.status == 201, r.body
+    uid, token = r.json()["user_id"], token_of(r)
+    assert read(f"/v1/users/{uid}", {}, token)["display_name"] == display_name
+    s = login(email, password)
+    assert s.status == 201, s.body
+    return uid, {"Authorization": f"Bearer {s.json()['token']}"}, token
+
+
+class ReadModels:
+    """The read-model database seen through read_model_aliases (as the query server sees it):
+    rm.inbox is the physical collection that serves the logical read model `inbox` now."""
+
+    def __init__(self):
+        import pymongo
+        self._db = pymongo.MongoClient(MONGO_URI)[MONGO_DB]
+
+    def __getattr__(self, name):
+        return self[name]
+
+    def __getitem__(self, name):
+        if name == "read_model_aliases" or name.startswith("_"):
+            return self._db[name]
+        alias = self._db.read_model_aliases.find_one({"_id": name})
+        return self._db[alias["collection"] if alias else name]
+
+    def drop_collection(self, name):
+        self._db.drop_collection(name)

@@ -12,8 +12,7 @@ import uuid
 
 import pytest
 
-from conftest import MONGO_DB, MONGO_URI, ROOT
-from test_query_api import ReadModels
+from conftest import MONGO_DB, MONGO_URI, ROOT, ReadModels
 
 DOC = os.path.join(ROOT, "docs", "read-models.md")
 MONGOSH = os.path.join(ROOT, "deploy", "local", "mongosh.sh")
@@ -188,6 +187,16 @@ def test_every_example_query_runs_and_returns_its_fields(seeded):
             want[f] += d.get(f, 0)
     assert {f: first[f] for f in want} == want, (first, want)
 
-    # the prefix search example finds the seeded "Ada ..." profile
+    # the prefix search example answers exactly the first 20 "ada..." profiles by lower-cased
+    # name (computed here from the store itself), the seeded one among all the matches
     search = next(r for (t, _, _), r in zip(blocks, results) if "starts with" in t)
-    assert any(d["display_name"] == seeded for d in search["docs"]) or len(search["docs"]) == 20
+    profiles = ReadModels().user_profiles
+    matches = list(profiles.find({"display_name_lower": {"$regex": "^ada"}},
+                                 {"display_name": 1, "display_name_lower": 1}))
+    assert seeded in [d["display_name"] for d in matches]
+    lower_of = {str(d["_id"]): d["display_name_lower"] for d in matches}
+    got = [lower_of.get(str(d["_id"])) for d in search["docs"]]
+    assert None not in got, search["docs"]
+    assert len(got) == min(20, len(matches)), (len(got), len(matches))
+    # ties (equal lower-cased names) may come in any order: compare the sorted names
+    assert got == sorted(got) and got == sorted(lower_of.values())[:20], got

@@ -85,7 +85,11 @@ def test_kill9_under_load_then_read_models_converge():
     day, counted0, pg0 = today_counts()
     load = Load()
     load.start()
-    rng = random.Random()
+    # the kill times are random; the seed is printed (pytest shows it on a failure) and
+    # HL_CRASH_SEED=<seed> replays a run
+    seed = int(os.environ.get("HL_CRASH_SEED") or random.SystemRandom().randrange(2**32))
+    print(f"kill schedule seed: HL_CRASH_SEED={seed}")
+    rng = random.Random(seed)
     try:
         eventually(lambda: load.ops > 10 or load.errors, 60, "load running")
         for _ in range(KILLS):

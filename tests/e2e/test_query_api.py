@@ -15,11 +15,10 @@ import threading
 import time
 import uuid
 
-import pymongo
 import pytest
 
 import conftest
-from conftest import MONGO_DB, MONGO_URI, QUERY, QUERY_DIRECT, eventually, http
+from conftest import QUERY, QUERY_DIRECT, ReadModels, eventually, http
 
 SECRET = os.environ.get("HL_TOKEN_SECRET", "hearlers-dev-secret-change-me")
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
@@ -49,26 +48,6 @@ def bearer(user_id, session_id=None, exp_ms=None):
 def consistency(watermarks):
     return sign("consistency", {"w": [[i, v] for i, v in watermarks],
                                 "t": int(time.time() * 1000)})
-
-
-class ReadModels:
-    """The read-model database seen through read_model_aliases (as the query server sees it):
-    rm.inbox is the physical collection that serves the logical read model `inbox` now."""
-
-    def __init__(self):
-        self._db = pymongo.MongoClient(MONGO_URI)[MONGO_DB]
-
-    def __getattr__(self, name):
-        return self[name]
-
-    def __getitem__(self, name):
-        if name == "read_model_aliases" or name.startswith("_"):
-            return self._db[name]
-        alias = self._db.read_model_aliases.find_one({"_id": name})
-        return self._db[alias["collection"] if alias else name]
-
-    def drop_collection(self, name):
-        self._db.drop_collection(name)
 
 
 def db():

@@ -10,7 +10,7 @@ import uuid
 import pymongo
 
 from conftest import COMMAND, KAFKA, MONGO_DB, MONGO_URI, PG, QUERY, REGISTRY, http
-from test_query_ryw import new_user, read, token_of
+from conftest import new_visible_user, read, token_of
 
 
 def projector_rebuild(model):
@@ -37,8 +37,8 @@ def hammer(path, headers, expect, stop, out):
 
 def test_reads_during_rebuilds_of_a_cdc_and_an_event_read_model():
     tag = uuid.uuid4().hex[:8]
-    a, ah = new_user(f"Rebuild{tag} A")
-    b, bh = new_user(f"Rebuild{tag} B")
+    a, ah, _ = new_visible_user(f"Rebuild{tag} A")
+    b, bh, _ = new_visible_user(f"Rebuild{tag} B")
     fr = http("POST", f"{COMMAND}/v1/friend-requests", {"to_user_id": b}, ah)
     assert fr.status == 201, fr.body
     acc = http("POST", f"{COMMAND}/v1/friend-requests/{fr.json()['request_id']}/accept", None, bh)

@@ -6,49 +6,20 @@ import statistics
 import time
 import uuid
 
-from conftest import COMMAND, QUERY, befriend, http, login, register
+from conftest import COMMAND, QUERY, befriend, http, new_visible_user, read, token_of
 
-WAIT = {"X-Consistency-Wait-Ms": "10000"}
+from conftest import CONSISTENCY_WAIT as WAIT
 
 
 def cmd(method, path, body, headers):
     return http(method, f"{COMMAND}{path}", body, headers)
 
 
-def read(path, headers, token, retries=2):
-    """GET with the write's consistency token. A 503 (wait ran out) is retried as SPEC §3 tells
-    clients to, at most `retries` times: on a fresh stack the projector notices a topic's first
-    event only at its next metadata refresh (10 s). The 1000-pair loop allows no retry."""
-    for _ in range(retries + 1):
-        r = http("GET", f"{QUERY}{path}",
-                 headers={**headers, **WAIT, "X-Consistency-Token": token})
-        if r.status != 503:
-            break
-    assert r.status == 200, (path, r.status, r.body)
-    return r.json()
-
-
-def token_of(r):
-    return r.headers["X-Consistency-Token"]
-
-
-def new_user(name):
-    """Register and log in; the profile is read back with the registration's token, so later
-    reads can rely on it. Returns (user_id, auth headers)."""
-    r, email, password = register(name)
-    assert r.status == 201, r.body
-    user_id = r.json()["user_id"]
-    assert read(f"/v1/users/{user_id}", {}, token_of(r))["display_name"] == name
-    s = login(email, password)
-    assert s.status == 201, s.body
-    return user_id, {"Authorization": f"Bearer {s.json()['token']}"}
-
-
 def test_every_route_through_the_command_side():
     tag = uuid.uuid4().hex[:10]
-    a, ah = new_user(f"Ryw{tag} Ada")
-    b, bh = new_user(f"Ryw{tag} Bob")
-    c, ch = new_user(f"Ryw{tag} Cy")
+    a, ah, _ = new_visible_user(f"Ryw{tag} Ada")
+    b, bh, _ = new_visible_user(f"Ryw{tag} Bob")
+    c, ch, _ = new_visible_user(f"Ryw{tag} Cy")
 
     r = cmd("POST", "/v1/friend-requests", {"to_user_id": b}, ah)
     assert r.status == 201, r.body
@@ -118,8 +89,8 @@ def _worker(n):
     """n write-then-read pairs for one fresh user pair: profile edits and messages in turn.
     Returns (write→visible latencies in ms, failures)."""
     tag = uuid.uuid4().hex[:8]
-    a, ah = new_user(f"Pair{tag} A")
-    b, bh = new_user(f"Pair{tag} B")
+    a, ah, _ = new_visible_user(f"Pair{tag} A")
+    b, bh, _ = new_visible_user(f"Pair{tag} B")
     befriend(ah, b, bh)
     room = cmd("POST", "/v1/chat-rooms", {"member_ids": [b]}, ah)
     assert room.status in (200, 201), room.body

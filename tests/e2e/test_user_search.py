@@ -4,34 +4,10 @@ read model (docs/read-models.md) and FerretDB reaches it through its _id index; 
 user findable by the new name only. Reads carry the write's X-Consistency-Token (no sleeps)."""
 import uuid
 
-from conftest import COMMAND, QUERY, all_pages, http, login, register
+from conftest import COMMAND, all_pages, http, new_visible_user, read
 from pj_helpers import coll
 
-WAIT = {"X-Consistency-Wait-Ms": "10000"}
 SEP = "\x1f"  # HL_USER_NAME_SEP: "<display_name_lower>\x1f<user_id>"
-
-
-def read(path, headers, token=None, retries=2):
-    """GET (with the write's consistency token when given); a 503 is retried as SPEC §3 says."""
-    extra = {**WAIT, "X-Consistency-Token": token} if token else {}
-    for _ in range(retries + 1):
-        r = http("GET", f"{QUERY}{path}", headers={**headers, **extra})
-        if r.status != 503:
-            break
-    assert r.status == 200, (path, r.status, r.body)
-    return r.json()
-
-
-def new_user(name):
-    """Register and log in; the profile is read back with the registration's token (so the
-    user's user_names key, written in the same plan, is there too). Returns (id, auth, token)."""
-    r, email, password = register(name)
-    assert r.status == 201, r.body
-    uid, token = r.json()["user_id"], r.headers["X-Consistency-Token"]
-    assert read(f"/v1/users/{uid}", {}, token)["display_name"] == name
-    s = login(email, password)
-    assert s.status == 201, s.body
-    return uid, {"Authorization": f"Bearer {s.json()['token']}"}, token
 
 
 def pages(q, headers, limit, token=None):
@@ -51,7 +27,7 @@ def test_prefix_paging_and_renames():
     users = {}
     token = None
     for n in names:
-        uid, headers, token = new_user(n)
+        uid, headers, token = new_visible_user(n)
         users[uid] = (n, headers)
     me = next(iter(users.values()))[1]
 
@@ -99,7 +75,7 @@ def test_stale_keys_are_dropped_and_pages_refilled():
     """Keys the projector could not remove (a rename seen without its before image) are left
     out by the query server, which reads further pages of keys to fill the answer."""
     tag = uuid.uuid4().hex[:8]
-    uid, me, token = new_user(f"Stale{tag} Zed")
+    uid, me, token = new_visible_user(f"Stale{tag} Zed")
     names = coll("user_names")
     # 12 stale keys of that user sort before its live key
     names.insert_many([{"_id": f"stale{tag} a{i:02d}{SEP}{uid}", "user_id": uid,

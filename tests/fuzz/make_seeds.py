@@ -71,6 +71,8 @@ def query_params():
 def tokens():
     write("tokens", "bearer", b"\x00" + b"Bearer eyJzaWQiOiJ4In0.bWFj")
     write("tokens", "consistency", b"\x01" + b"eyJ3IjpbXX0.bWFj")
+    # the form with a key id (kid.payload.mac, 43-character MAC)
+    write("tokens", "bearer-kid", b"\x00" + b"Bearer AAAAAAAA.eyJzaWQiOiJ4In0." + b"A" * 43)
     write("tokens", "session-payload",
           b"\x02" + json.dumps({"sid": U[0], "uid": U[1], "exp": 1800000000000}).encode())
     write("tokens", "consistency-payload",
@@ -165,6 +167,62 @@ def events():
             write("event_plan", f"golden-{name}", frame)
 
 
+def counselling_bodies():
+    full = {"headline": "Listening, without judgement", "bio": "Ten years of practice.",
+            "specialties": ["anxiety", "grief"], "languages": ["en", "pt-BR"],
+            "price_minor": 6000, "currency": "EUR", "session_minutes": 50}
+    write("counselling_body", "register", b"\x00" + json.dumps(full).encode())
+    write("counselling_body", "patch", b"\x01" + json.dumps({"headline": "New", "price_minor": 1}).encode())
+    slots = {"slots": [{"starts_at": "2023-11-15T10:00:00Z"}, {"starts_at": "2023-11-16T09:30:00+01:00"}]}
+    write("counselling_body", "slots", b"\x02" + json.dumps(slots).encode())
+    write("counselling_body", "booking",
+          b"\x03" + json.dumps({"slot_id": U[1], "payment_method": "pm_card_visa"}).encode())
+    write("counselling_body", "review", b"\x04" + json.dumps({"rating": 5, "comment": "Kind."}).encode())
+    write("counselling_body", "tag", b"\x05" + b"zh-Hant-TW")
+    write("counselling_body", "currency", b"\x05" + b"EUR")
+
+
+def stream_proto():
+    room = f"room:{U[0]}"
+    write("stream_proto", "ws-subscribe", b"\x00" + json.dumps(
+        {"op": "subscribe", "channel": room, "last_event_id": "1a2b3c4d.12.3"}).encode())
+    write("stream_proto", "ws-unsubscribe", b"\x00" + json.dumps(
+        {"op": "unsubscribe", "channel": "notifications"}).encode())
+    write("stream_proto", "ws-job", b"\x00" + json.dumps(
+        {"op": "subscribe", "channel": f"job:{U[2]}"}).encode())
+    write("stream_proto", "path-room", b"\x01" + f"/v1/chat-rooms/{U[0]}/messages/stream".encode())
+    write("stream_proto", "path-job", b"\x01" + f"/v1/jobs/{U[2]}/stream".encode())
+    write("stream_proto", "path-presence", b"\x01" + b"/v1/friends/presence/stream")
+    write("stream_proto", "id-room", b"\x02" + b"0a1b2c3d.42.7")
+    write("stream_proto", "id-notification",
+          b"\x02" + f"0a1b2c3d.{TS}.{TS}.{U[3]}".encode())
+
+
+def stream_change():
+    with open(os.path.join(SCHEMAS, "StreamChange.avsc")) as f:
+        rec = json.load(f)
+    schema = fastavro.parse_schema([rec])
+    full = f"{rec['namespace']}.{rec['name']}"
+    samples = {
+        "message": (f"room:{U[0]}", json.dumps({"_id": f"{U[0]}:42", "seq": 42, "body": "hi",
+                                                 "sender_id": U[1]})),
+        "read": (f"room:{U[0]}", json.dumps({"user_id": U[1], "last_read_seq": 42})),
+        "notification": (f"notifications:{U[1]}", json.dumps({"kind": "new-message"})),
+        "presence": (f"presence:{U[1]}", json.dumps({"presence": "online",
+                                                      "updated_at": {"$date": 1700000000000}})),
+        "revoked": (f"session:{U[4]}", "{}"),
+        "job": (f"job:{U[2]}", json.dumps({"job_id": U[2], "status": "running", "steps": []})),
+    }
+    for kind, (channel, doc) in samples.items():
+        value = {"channel": channel, "kind": kind, "position": 42, "version": 42,
+                 "doc_id": U[5], "document": doc, "projected_at": TS}
+        value = {f["name"]: value.get(f["name"], value_for(f["type"], f["name"]))
+                 for f in rec["fields"]}
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, schema, (full, value))
+        write("stream_change", kind, b"\x00" + struct.pack(">I", 1) + buf.getvalue())
+
+
 if __name__ == "__main__":
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -173,5 +231,8 @@ if __name__ == "__main__":
     tokens()
     cdc()
     events()
+    counselling_bodies()
+    stream_proto()
+    stream_change()
     for t in sorted(os.listdir(OUT)):
         print(t, len(os.listdir(os.path.join(OUT, t))))

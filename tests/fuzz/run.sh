@@ -14,7 +14,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
-TARGETS_ALL=(command_body query_params tokens cdc_plan event_plan)
+TARGETS_ALL=(command_body query_params tokens cdc_plan event_plan counselling_body stream_proto
+  stream_change)
 seconds=60 build=1 run=1 targets=()
 while (($#)); do
   case $1 in

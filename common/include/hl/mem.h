@@ -18,5 +18,7 @@ void *hl_xmalloc(size_t n);
 void *hl_xcalloc(size_t count, size_t size);
 void *hl_xrealloc(void *p, size_t n);
 char *hl_xstrdup(const char *s);
+/* The first at most n bytes of s (stops at a NUL), NUL-terminated, as strndup. */
+char *hl_xstrndup(const char *s, size_t n);
 
 #endif
