@@ -112,8 +112,8 @@ fuzz:
 .PHONY: bench-booking
 bench-booking:
 	HL_PROFILE=$${HL_PROFILE:-test} bash -c 'source deploy/local/env.sh && \
-	  export HL_COMMAND_PORT HL_QUERY_PORT HL_PAYMENT_PORT HL_PG_PORT HL_PG_USER HL_PG_DB HL_BUILD_DIR && \
-	  python3 bench/booking_bench.py $(BOOKING_ARGS)'
+	  export HL_COMMAND_PORT HL_QUERY_PORT HL_PAYMENT_PORT HL_PROJECTOR_PORT HL_PG_PORT HL_PG_USER \
+	    HL_PG_DB HL_BUILD_DIR && python3 bench/booking_bench.py $(BOOKING_ARGS)'
 # Stream listener benchmark (bench/stream_bench.py, issue 11): 10,000 SSE/WebSocket connections
 # and a writer at 200 messages/s on a running stack (default profile dev; HL_PROFILE=... else).
 # STREAM_BENCH_ARGS e.g. --connections 2000 --seconds 20

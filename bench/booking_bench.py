@@ -28,6 +28,7 @@ import uuid
 COMMAND = f"http://127.0.0.1:{os.environ['HL_COMMAND_PORT']}"
 QUERY = f"http://127.0.0.1:{os.environ['HL_QUERY_PORT']}"
 SIM = f"http://127.0.0.1:{os.environ['HL_PAYMENT_PORT']}"
+PROJECTOR = f"http://127.0.0.1:{os.environ['HL_PROJECTOR_PORT']}"
 
 
 def http(method, url, body=None, headers=None, timeout=30):
@@ -53,6 +54,36 @@ def user(name):
 
 
 JOBS = []
+
+
+def offsets_behind():
+    """The projector's hl_projector_offsets_behind (all projections), or None if unreadable."""
+    try:
+        with urllib.request.urlopen(f"{PROJECTOR}/metrics", timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith("hl_projector_offsets_behind "):
+                    return int(float(line.split()[1]))
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def wait_projector_idle(timeout_s=180):
+    """Wait until the projector has consumed everything (twice in a row, 0.5 s apart), so a
+    cell does not measure the previous cell's backlog (its send-message run leaves thousands of
+    messages, notifications and inbox updates for the projector, ahead of the next cell's job
+    rows). Returns the seconds waited (None: the metric was not readable)."""
+    t0 = time.monotonic()
+    zero = 0
+    while time.monotonic() - t0 < timeout_s:
+        behind = offsets_behind()
+        if behind is None:
+            return None
+        zero = zero + 1 if behind == 0 else 0
+        if zero >= 2:
+            break
+        time.sleep(0.5)
+    return time.monotonic() - t0
 
 
 def saga_ms(job_ids):
@@ -192,6 +223,9 @@ def main():
         http("POST", f"{SIM}/_admin/faults", {"latency_ms": latency})
         for n in counts:
             who = [(people[i][1], slots) for i in range(n)]
+            waited = wait_projector_idle()
+            print(f"latency {latency} ms, {n} clients: projector idle after "
+                  f"{waited if waited is None else round(waited, 1)} s", file=sys.stderr)
             JOBS.clear()
             bps, p50, p99, errs = run(who, args.seconds, book_loop, args)
             s50, s99 = saga_ms(list(JOBS))

@@ -26,10 +26,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef LG_SOURCE_DIR
 #define LG_SOURCE_DIR "."
+#endif
+#ifndef LG_COMMAND_SERVER
+#define LG_COMMAND_SERVER "command-server"
 #endif
 
 /* ---- operations and counters ---- */
@@ -52,20 +56,48 @@ typedef enum {
     OP_QUERY,
     OP_NOTIF_READ,
     OP_LOGOUT,
+    OP_COUNSELLOR,
+    OP_VERIFY,
+    OP_SLOTS,
+    OP_BOOK,
+    OP_JOB,
+    OP_CANCEL,
+    OP_COMPLETE,
+    OP_REVIEW,
     OP_COUNT
 } op_kind_t;
 
-static const char *const op_names[OP_COUNT] = {
-    "register",       "login",     "update_profile", "set_presence",
-    "friend_request", "accept",    "reject",         "delete_friend",
-    "block",          "unblock",   "create_direct",  "create_group",
-    "send_message",   "mark_read", "query",          "notifications_read",
-    "logout"};
+static const char *const op_names[OP_COUNT] = {"register",
+                                               "login",
+                                               "update_profile",
+                                               "set_presence",
+                                               "friend_request",
+                                               "accept",
+                                               "reject",
+                                               "delete_friend",
+                                               "block",
+                                               "unblock",
+                                               "create_direct",
+                                               "create_group",
+                                               "send_message",
+                                               "mark_read",
+                                               "query",
+                                               "notifications_read",
+                                               "logout",
+                                               "register_counsellor",
+                                               "verify_counsellor",
+                                               "publish_slots",
+                                               "book",
+                                               "job_poll",
+                                               "cancel_booking",
+                                               "complete_booking",
+                                               "review"};
 
 static atomic_long op_done[OP_COUNT];
 static atomic_long op_errors[OP_COUNT];
 static atomic_long phase_done, phase_errors;
 static atomic_long errors_printed;
+static atomic_long sessions_not_ended; /* planned completions whose session had not ended */
 
 /* Every answer (also the retried ones) by class, for the fault matrix (tests/chaos): 503 with
  * Retry-After is the one retryable answer the SPEC allows under a fault; the others count as
@@ -89,6 +121,8 @@ typedef struct {
     char run_tag[33];
     double verify_timeout_s;
     long retry_for_s; /* 0: five attempts; else retry retryable answers this long */
+    char command_server[1024]; /* the command-server binary (grant-role) */
+    long session_wait_s;       /* how long completions wait for sessions to end */
 } opts_t;
 
 static opts_t O;
@@ -139,6 +173,32 @@ typedef struct {
     long messages;
 } room_t;
 
+#define LG_COUNSELLOR_SLOTS 26 /* two soon + at most 2 weeks x 4 days x 3 hours */
+
+typedef struct {
+    uint32_t user;
+    int spec[3], nspec, lang[2], nlang;
+    int64_t price_minor;
+    int currency, minutes, headline; /* headline: fortune index */
+    bool verified;
+    int64_t slot_off[LG_COUNSELLOR_SLOTS]; /* minutes after the counselling phase's start */
+    uint32_t nslots;
+    char slot_ids[LG_COUNSELLOR_SLOTS][40];
+} counsellor_t;
+
+enum { AFTER_NONE, AFTER_CANCEL_CLIENT, AFTER_CANCEL_COUNSELLOR, AFTER_COMPLETE };
+
+typedef struct {
+    uint32_t counsellor; /* index into P.counsellors */
+    uint32_t slot;       /* index into its slots */
+    uint32_t client;     /* user index */
+    uint8_t pm;          /* lg_methods index: 0 succeeds, 1 and 2 decline */
+    uint8_t after;       /* AFTER_* once confirmed */
+    uint8_t rating;      /* 1..5 with AFTER_COMPLETE */
+    char id[40], job[40];
+    bool confirmed;
+} booking_t;
+
 typedef struct {
     user_t *users;
     size_t nusers;
@@ -153,6 +213,11 @@ typedef struct {
     size_t *room_order; /* rooms, most messages first (longest scripts start first) */
     lg_corpus_t first_m, first_f, last, fortunes;
     char nonce[33];
+    uint32_t operator_user; /* granted operator from the command line, verifies counsellors */
+    counsellor_t *counsellors;
+    size_t ncounsellors;
+    booking_t *bookings;
+    size_t nbookings;
 } plan_t;
 
 static plan_t P;
@@ -291,6 +356,137 @@ static void lower_ascii(char *s)
     for (; *s; s++)
         if (*s >= 'A' && *s <= 'Z')
             *s = (char)(*s - 'A' + 'a');
+}
+
+/* ---- counselling plan (SPEC §9) ----
+ * A counsellor in forty (at least one) with a weekly pattern of slots (2..4 weekdays x 1..3
+ * start hours, two weeks, starting two days ahead, so cancellations >= 24 h before are
+ * possible) and two slots soon (5 min and 3 h after the phase starts: a cancellation < 24 h
+ * before, and a session that can end during the run). Clients (users other than the
+ * counsellors and the operator) book about half of the weekly slots and every slot soon; one
+ * weekly booking in six declines (pm_card_chargeDeclined / ...InsufficientFunds). Confirmed
+ * bookings are cancelled by the client (>= 24 h: full refund; < 24 h: charged) or the counsellor
+ * (always refunded), or completed once the session ended and reviewed. Times are offsets in
+ * minutes from the phase's start (its next whole minute), so the plan does not depend on the
+ * clock. */
+
+static const char *const lg_specialties[] = {"anxiety", "depression", "relationships", "stress",
+                                             "grief",   "trauma",     "addiction",     "family",
+                                             "career",  "self-esteem"};
+static const char *const lg_languages[] = {"en", "de", "fr", "es", "pt-BR", "it", "nl", "zh-Hant"};
+static const char *const lg_currencies[] = {"EUR", "USD", "GBP"};
+static const int lg_minutes[] = {30, 50, 80};
+static const char *const lg_methods[] = {"pm_card_visa", "pm_card_chargeDeclined",
+                                         "pm_card_chargeDeclinedInsufficientFunds"};
+
+static void make_counselling_plan(lg_rng_t *rc)
+{
+    size_t n = P.nusers;
+    if (n < 4)
+        return;
+    P.operator_user = 0;
+    P.ncounsellors = n / 40 + 1;
+    P.counsellors = xcalloc(P.ncounsellors, sizeof *P.counsellors);
+    bool *taken = xcalloc(n, sizeof *taken);
+    taken[0] = true;
+    for (size_t k = 0; k < P.ncounsellors; k++) {
+        counsellor_t *c = &P.counsellors[k];
+        uint32_t u;
+        do
+            u = 1 + (uint32_t)lg_rng_below(rc, n - 1);
+        while (taken[u]);
+        taken[u] = true;
+        c->user = u;
+        c->nspec = 1 + (int)lg_rng_below(rc, 3);
+        for (int s = 0; s < c->nspec; s++) {
+            int pick;
+            bool dup;
+            do {
+                pick = (int)lg_rng_below(rc, 10);
+                dup = false;
+                for (int t = 0; t < s; t++)
+                    dup = dup || c->spec[t] == pick;
+            } while (dup);
+            c->spec[s] = pick;
+        }
+        c->nlang = 1 + (int)lg_rng_below(rc, 2);
+        c->lang[0] = lg_rng_chance(rc, 0.6) ? 0 : (int)lg_rng_below(rc, 8);
+        if (c->nlang == 2) {
+            do
+                c->lang[1] = (int)lg_rng_below(rc, 8);
+            while (c->lang[1] == c->lang[0]);
+        }
+        c->price_minor = 3000 + 500 * (int64_t)lg_rng_below(rc, 19);
+        c->currency = (int)lg_rng_below(rc, 3);
+        /* the first counsellor has 30-minute sessions: its first slot soon ends during a run */
+        c->minutes = k == 0 ? 30 : lg_minutes[lg_rng_below(rc, 3)];
+        c->headline = (int)lg_rng_below(rc, P.fortunes.n ? P.fortunes.n : 1);
+        c->verified = k == 0 || lg_rng_chance(rc, 0.9);
+        /* slots: two soon, then the weekly pattern (start hours 2 h apart: 80-minute sessions
+         * never overlap) */
+        c->slot_off[c->nslots++] = 5;
+        c->slot_off[c->nslots++] = 180;
+        int days[4], ndays = 2 + (int)lg_rng_below(rc, 3), nhours = 1 + (int)lg_rng_below(rc, 3);
+        int first_hour = (int)lg_rng_below(rc, 6);
+        for (int d = 0; d < ndays; d++) {
+            bool dup;
+            do {
+                days[d] = (int)lg_rng_below(rc, 7);
+                dup = false;
+                for (int e = 0; e < d; e++)
+                    dup = dup || days[e] == days[d];
+            } while (dup);
+        }
+        for (int week = 0; week < 2; week++)
+            for (int d = 0; d < ndays; d++)
+                for (int h = 0; h < nhours; h++)
+                    c->slot_off[c->nslots++] =
+                        (int64_t)(2 + week * 7 + days[d]) * 1440 + (first_hour + 2 * h) * 60;
+    }
+    /* bookings */
+    size_t cap = 0;
+    for (size_t k = 0; k < P.ncounsellors; k++)
+        cap += P.counsellors[k].verified ? P.counsellors[k].nslots : 0;
+    P.bookings = xcalloc(cap, sizeof *P.bookings);
+    size_t weekly = 0;
+    for (size_t k = 0; k < P.ncounsellors; k++) {
+        counsellor_t *c = &P.counsellors[k];
+        if (!c->verified)
+            continue;
+        for (uint32_t s = 0; s < c->nslots; s++) {
+            bool soon = c->slot_off[s] < 1440;
+            if (!soon && !lg_rng_chance(rc, 0.5))
+                continue;
+            booking_t *b = &P.bookings[P.nbookings++];
+            b->counsellor = (uint32_t)k;
+            b->slot = s;
+            do
+                b->client = (uint32_t)lg_rng_below(rc, n);
+            while (taken[b->client]);
+            /* weekly bookings in turn: kept, cancelled by the client (>= 24 h: refunded),
+             * declined, cancelled by the counsellor, kept, kept */
+            unsigned turn = soon ? 0 : (unsigned)(weekly++ % 6);
+            b->pm = turn == 2 ? (uint8_t)(1 + lg_rng_below(rc, 2)) : 0;
+            if (c->slot_off[s] == 5)
+                b->after = c->minutes == 30 ? AFTER_COMPLETE : AFTER_CANCEL_COUNSELLOR;
+            else if (soon)
+                b->after = AFTER_CANCEL_CLIENT; /* < 24 h before: charged */
+            else
+                b->after = turn == 1   ? AFTER_CANCEL_CLIENT
+                           : turn == 3 ? AFTER_CANCEL_COUNSELLOR
+                                       : AFTER_NONE;
+            if (b->after == AFTER_COMPLETE)
+                b->rating = (uint8_t)(1 + lg_rng_below(rc, 5));
+        }
+    }
+    /* the slots soon are booked first (they must still be in the future) */
+    for (size_t i = 0, j = 0; i < P.nbookings; i++)
+        if (P.counsellors[P.bookings[i].counsellor].slot_off[P.bookings[i].slot] < 1440) {
+            booking_t t = P.bookings[i];
+            P.bookings[i] = P.bookings[j];
+            P.bookings[j++] = t;
+        }
+    free(taken);
 }
 
 static void make_plan(void)
@@ -565,6 +761,9 @@ static void make_plan(void)
     (void)cmp_room_messages_desc_base;
     qsort(P.room_order, P.nrooms, sizeof *P.room_order, cmp_room_order);
     (void)rf;
+    lg_rng_t rc;
+    lg_rng_fork(&root, 6, &rc);
+    make_counselling_plan(&rc);
 }
 
 /* FNV-1a over the plan (everything but the e-mail nonce): same seed and scale, same digest. */
@@ -594,6 +793,19 @@ static uint64_t plan_digest(void)
     }
     for (size_t k = 0; k < P.nblocks; k++) {
         uint32_t f[3] = {P.blocks[k].blocker, P.blocks[k].blocked, P.blocks[k].unblock};
+        MIX(f, sizeof f);
+    }
+    for (size_t k = 0; k < P.ncounsellors; k++) {
+        counsellor_t *c = &P.counsellors[k];
+        int64_t f[12] = {c->user,        c->nspec,    c->spec[0], c->spec[1],
+                         c->spec[2],     c->nlang,    c->lang[0], c->nlang > 1 ? c->lang[1] : -1,
+                         c->price_minor, c->currency, c->minutes, c->verified};
+        MIX(f, sizeof f);
+        MIX(c->slot_off, c->nslots * sizeof *c->slot_off);
+    }
+    for (size_t k = 0; k < P.nbookings; k++) {
+        booking_t *b = &P.bookings[k];
+        uint32_t f[6] = {b->counsellor, b->slot, b->client, b->pm, b->after, b->rating};
         MIX(f, sizeof f);
     }
     for (size_t i = 0; i < P.nrooms; i++) {
@@ -1080,6 +1292,246 @@ static void do_final(worker_t *w, size_t i)
              204, 204);
 }
 
+/* ---- counselling phases (SPEC §9) ---- */
+
+static int64_t counselling_base_s; /* wall clock of offset 0 (a whole minute, UTC) */
+
+static void iso_at(int64_t off_min, char *out, size_t cap)
+{
+    time_t t = (time_t)(counselling_base_s + off_min * 60);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* `command-server grant-role <email> operator` (the only way to an operator, SPEC §9), with
+ * HL_PG_URL set to the loadgen's database. false when it did not exit 0. */
+static bool grant_operator(const char *email)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        setenv("HL_PG_URL", O.pg_url, 1);
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            close(fd);
+        }
+        execl(O.command_server, O.command_server, "grant-role", email, "operator", (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static void do_counsellor(worker_t *w, size_t k)
+{
+    counsellor_t *c = &P.counsellors[k];
+    user_t *u = &P.users[c->user], *op = &P.users[P.operator_user];
+    if (!u->token)
+        return;
+    bson_t b = BSON_INITIALIZER, arr;
+    char headline[128], idx[16], key[96], path[160];
+    const char *f = P.fortunes.n ? P.fortunes.items[c->headline] : "I listen";
+    size_t cut = strcspn(f, "\n");
+    if (cut > 100)
+        cut = lg_utf8_prefix(f, 100);
+    snprintf(headline, sizeof headline, "%.*s", (int)cut, f);
+    /* one line of plain text without outer blanks (the headline rule) */
+    for (char *p = headline; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    for (char *p = headline + strlen(headline); p > headline && p[-1] == ' ';)
+        *--p = '\0';
+    const char *h = headline + strspn(headline, " ");
+    BSON_APPEND_UTF8(&b, "headline", *h ? h : "I listen");
+    BSON_APPEND_ARRAY_BEGIN(&b, "specialties", &arr);
+    for (int s = 0; s < c->nspec; s++) {
+        snprintf(idx, sizeof idx, "%d", s);
+        BSON_APPEND_UTF8(&arr, idx, lg_specialties[c->spec[s]]);
+    }
+    bson_append_array_end(&b, &arr);
+    BSON_APPEND_ARRAY_BEGIN(&b, "languages", &arr);
+    for (int s = 0; s < c->nlang; s++) {
+        snprintf(idx, sizeof idx, "%d", s);
+        BSON_APPEND_UTF8(&arr, idx, lg_languages[c->lang[s]]);
+    }
+    bson_append_array_end(&b, &arr);
+    BSON_APPEND_INT64(&b, "price_minor", c->price_minor);
+    BSON_APPEND_UTF8(&b, "currency", lg_currencies[c->currency]);
+    BSON_APPEND_INT32(&b, "session_minutes", c->minutes);
+    idem_key(key, sizeof key, "counsellor", k);
+    long st = call(w, OP_COUNSELLOR, O.command_url, "POST", "/v1/counsellors", u->token, key, &b,
+                   201, 201);
+    bson_destroy(&b);
+    if (st != 201)
+        return;
+    if (c->verified && op->token) {
+        snprintf(path, sizeof path, "/v1/counsellors/%s/verify", u->id);
+        call(w, OP_VERIFY, O.command_url, "POST", path, op->token, NULL, NULL, 200, 200);
+    }
+    bson_t s = BSON_INITIALIZER, items;
+    BSON_APPEND_ARRAY_BEGIN(&s, "slots", &items);
+    for (uint32_t i = 0; i < c->nslots; i++) {
+        bson_t one;
+        char at[32];
+        snprintf(idx, sizeof idx, "%u", i);
+        iso_at(c->slot_off[i], at, sizeof at);
+        BSON_APPEND_DOCUMENT_BEGIN(&items, idx, &one);
+        BSON_APPEND_UTF8(&one, "starts_at", at);
+        bson_append_document_end(&items, &one);
+    }
+    bson_append_array_end(&s, &items);
+    idem_key(key, sizeof key, "slots", k);
+    if (call(w, OP_SLOTS, O.command_url, "POST", "/v1/counsellors/me/slots", u->token, key, &s, 201,
+             201) == 201) {
+        bson_t r;
+        bson_error_t e;
+        bson_iter_t it, jt;
+        if (bson_init_from_json(&r, w->buf, (ssize_t)w->len, &e)) {
+            if (bson_iter_init_find(&it, &r, "slot_ids") && bson_iter_recurse(&it, &jt))
+                for (uint32_t i = 0; i < c->nslots && bson_iter_next(&jt); i++)
+                    if (BSON_ITER_HOLDS_UTF8(&jt))
+                        snprintf(c->slot_ids[i], sizeof c->slot_ids[i], "%s",
+                                 bson_iter_utf8(&jt, NULL));
+            bson_destroy(&r);
+        }
+    }
+    bson_destroy(&s);
+}
+
+/* Poll GET /v1/jobs/{id} (the owner's query API) until the job ended or timeout_s passed;
+ * "succeeded", "failed" or "" (timed out: counted as an error of the job op). */
+static const char *await_job(worker_t *w, const char *token, const char *job_id, double timeout_s)
+{
+    char path[96], status[16] = "";
+    snprintf(path, sizeof path, "/v1/jobs/%s", job_id);
+    double t0 = now_s();
+    useconds_t pause = 20000;
+    while (now_s() - t0 < timeout_s) {
+        long st = call(w, OP_JOB, O.query_url, "GET", path, token, NULL, NULL, 200, 404);
+        if (st == 200 && reply_string(w, "status", status, sizeof status) &&
+            (!strcmp(status, "succeeded") || !strcmp(status, "failed")))
+            return !strcmp(status, "succeeded") ? "succeeded" : "failed";
+        usleep(pause);
+        if (pause < 250000)
+            pause *= 2;
+    }
+    atomic_fetch_add(&op_errors[OP_JOB], 1);
+    atomic_fetch_add(&phase_errors, 1);
+    if (atomic_fetch_add(&errors_printed, 1) < 20)
+        fprintf(stderr, "\nhl-loadgen: job %s did not end within %.0f s\n", job_id, timeout_s);
+    return "";
+}
+
+/* A job that ended otherwise than planned is an error of op kind. */
+static void expect_job(worker_t *w, op_kind_t kind, const char *token, const char *job_id,
+                       const char *want)
+{
+    const char *got = await_job(w, token, job_id, 120);
+    if (*got && strcmp(got, want) != 0) {
+        atomic_fetch_add(&op_errors[kind], 1);
+        atomic_fetch_add(&phase_errors, 1);
+        if (atomic_fetch_add(&errors_printed, 1) < 20)
+            fprintf(stderr, "\nhl-loadgen: job %s %s, expected %s\n", job_id, got, want);
+    }
+}
+
+static void do_booking(worker_t *w, size_t i)
+{
+    booking_t *b = &P.bookings[i];
+    counsellor_t *c = &P.counsellors[b->counsellor];
+    user_t *u = &P.users[b->client];
+    if (!u->token || !c->slot_ids[b->slot][0])
+        return;
+    bson_t body = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&body, "slot_id", c->slot_ids[b->slot]);
+    BSON_APPEND_UTF8(&body, "payment_method", lg_methods[b->pm]);
+    char key[96];
+    idem_key(key, sizeof key, "book", i);
+    long st =
+        call(w, OP_BOOK, O.command_url, "POST", "/v1/bookings", u->token, key, &body, 202, 202);
+    bson_destroy(&body);
+    if (st != 202 || !reply_string(w, "booking_id", b->id, sizeof b->id) ||
+        !reply_string(w, "job_id", b->job, sizeof b->job))
+        return;
+    /* the client follows its job: a visa card confirms, a declining one fails the booking */
+    expect_job(w, OP_BOOK, u->token, b->job, b->pm == 0 ? "succeeded" : "failed");
+    b->confirmed = b->pm == 0;
+}
+
+static void do_cancel(worker_t *w, size_t i)
+{
+    booking_t *b = &P.bookings[i];
+    if (!b->confirmed || (b->after != AFTER_CANCEL_CLIENT && b->after != AFTER_CANCEL_COUNSELLOR))
+        return;
+    bool by_client = b->after == AFTER_CANCEL_CLIENT;
+    counsellor_t *c = &P.counsellors[b->counsellor];
+    user_t *u = &P.users[by_client ? b->client : c->user];
+    if (!u->token)
+        return;
+    char path[128], key[96], refund[8] = "";
+    snprintf(path, sizeof path, "/v1/bookings/%s/cancel", b->id);
+    idem_key(key, sizeof key, "cancel", i);
+    if (call(w, OP_CANCEL, O.command_url, "POST", path, u->token, key, NULL, 202, 202) != 202)
+        return;
+    /* SPEC §9: the client >= 24 h before the start, or the counsellor: a full refund */
+    const char *want = !by_client || c->slot_off[b->slot] >= 1440 ? "full" : "none";
+    char job[40];
+    if (!reply_string(w, "refund", refund, sizeof refund) || strcmp(refund, want) != 0 ||
+        !reply_string(w, "job_id", job, sizeof job)) {
+        atomic_fetch_add(&op_errors[OP_CANCEL], 1);
+        atomic_fetch_add(&phase_errors, 1);
+        fprintf(stderr, "\nhl-loadgen: cancel %s: refund '%s', expected %s\n", b->id, refund, want);
+        return;
+    }
+    expect_job(w, OP_CANCEL, u->token, job, "succeeded");
+}
+
+static double session_wait_until; /* now_s() bound for waiting on sessions to end */
+
+static void do_complete(worker_t *w, size_t i)
+{
+    booking_t *b = &P.bookings[i];
+    if (!b->confirmed || b->after != AFTER_COMPLETE)
+        return;
+    counsellor_t *c = &P.counsellors[b->counsellor];
+    user_t *cu = &P.users[c->user], *client = &P.users[b->client];
+    if (!cu->token || !client->token)
+        return;
+    /* the session must have ended (SPEC §9: complete after the end; slots cannot be in the
+     * past): wait for it within --session-wait, else leave the booking confirmed */
+    int64_t ends = counselling_base_s + (c->slot_off[b->slot] + c->minutes) * 60 + 1;
+    while ((int64_t)time(NULL) < ends && now_s() < session_wait_until)
+        sleep(1);
+    if ((int64_t)time(NULL) < ends) {
+        atomic_fetch_add(&sessions_not_ended, 1);
+        return;
+    }
+    char path[128], key[96], job[40];
+    snprintf(path, sizeof path, "/v1/bookings/%s/complete", b->id);
+    idem_key(key, sizeof key, "complete", i);
+    if (call(w, OP_COMPLETE, O.command_url, "POST", path, cu->token, key, NULL, 202, 202) != 202 ||
+        !reply_string(w, "job_id", job, sizeof job))
+        return;
+    expect_job(w, OP_COMPLETE, cu->token, job, "succeeded");
+    if (!b->rating)
+        return;
+    bson_t r = BSON_INITIALIZER;
+    BSON_APPEND_INT32(&r, "rating", b->rating);
+    const char *f = P.fortunes.n ? P.fortunes.items[c->headline] : "thank you";
+    char comment[512];
+    snprintf(comment, sizeof comment, "%.*s", (int)lg_utf8_prefix(f, 500), f);
+    BSON_APPEND_UTF8(&r, "comment", comment);
+    snprintf(path, sizeof path, "/v1/bookings/%s/review", b->id);
+    idem_key(key, sizeof key, "review", i);
+    call(w, OP_REVIEW, O.command_url, "POST", path, client->token, key, &r, 201, 201);
+    bson_destroy(&r);
+}
+
 /* ---- options ---- */
 
 static const char *env_or(const char *name, const char *dflt)
@@ -1102,6 +1554,9 @@ static void usage(FILE *f)
           "        --plan-only (print the plan's digest and sizes, send nothing)\n"
           "        --retry-for=SECONDS (retry 5xx/429/no answer that long, after Retry-After;\n"
           "        default five attempts in 3 s; for fault injection, tests/chaos)\n"
+          "        --command-server=PATH (its grant-role makes the counselling operator)\n"
+          "        --session-wait=SECONDS (default 0: how long completions wait for the\n"
+          "        sessions soon to end; they end 35 min after the counselling phase starts)\n"
           "        --names-dir=DIR (PyPI `names` lists) --fortunes-dir=DIR "
           "(/usr/share/games/fortunes)\n"
           "Defaults come from HL_GATEWAY_PORT (command and query URL), HL_PG_PORT, HL_PG_USER, "
@@ -1152,6 +1607,8 @@ static void parse_args(int argc, char **argv)
     O.verify = true;
     O.progress = isatty(2);
     O.verify_timeout_s = 3600;
+    snprintf(O.command_server, sizeof O.command_server, "%s",
+             env_or("HL_COMMAND_SERVER_BIN", LG_COMMAND_SERVER));
     bool have_users = false, have_messages = false, have_scale = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1214,6 +1671,11 @@ static void parse_args(int argc, char **argv)
         } else if (IS("--retry-for") && eq) {
             if (!parse_long(v, 1, 3600, &O.retry_for_s))
                 die("--retry-for wants seconds 1..3600, not '%s'", v);
+        } else if (IS("--command-server") && eq && *v) {
+            snprintf(O.command_server, sizeof O.command_server, "%s", v);
+        } else if (IS("--session-wait") && eq) {
+            if (!parse_long(v, 0, 86400, &O.session_wait_s))
+                die("--session-wait wants seconds 0..86400, not '%s'", v);
         } else if (IS("--verify-scope") && eq) {
             if (!strcmp(v, "all"))
                 O.scope = LG_SCOPE_ALL;
@@ -1288,6 +1750,18 @@ static void write_summary(double elapsed, const lg_verify_result_t *vr, bool ver
     for (int k = 0; k < ANS_COUNT; k++)
         BSON_APPEND_INT64(&errs, ans_names[k], atomic_load(&answers[k]));
     bson_append_document_end(&d, &errs);
+    {
+        bson_t cs;
+        long confirmed = 0;
+        for (size_t k = 0; k < P.nbookings; k++)
+            confirmed += P.bookings[k].confirmed;
+        BSON_APPEND_DOCUMENT_BEGIN(&d, "counselling", &cs);
+        BSON_APPEND_INT64(&cs, "counsellors", (int64_t)P.ncounsellors);
+        BSON_APPEND_INT64(&cs, "bookings", (int64_t)P.nbookings);
+        BSON_APPEND_INT64(&cs, "confirmed", confirmed);
+        BSON_APPEND_INT64(&cs, "sessions_not_ended", atomic_load(&sessions_not_ended));
+        bson_append_document_end(&d, &cs);
+    }
     BSON_APPEND_ARRAY_BEGIN(&d, "phases", &ph);
     for (int i = 0; i < nphases; i++) {
         bson_t one;
@@ -1426,6 +1900,22 @@ int main(int argc, char **argv)
         }
         for (size_t k = 0; k < P.nblocks; k++)
             nunblock += P.blocks[k].unblock;
+        long nslots = 0, nverified = 0, ndeclines = 0, ncancel = 0, ncomplete = 0;
+        for (size_t k = 0; k < P.ncounsellors; k++) {
+            nslots += P.counsellors[k].nslots;
+            nverified += P.counsellors[k].verified;
+        }
+        for (size_t k = 0; k < P.nbookings; k++) {
+            const booking_t *b = &P.bookings[k];
+            ndeclines += b->pm != 0;
+            ncancel += b->pm == 0 &&
+                       (b->after == AFTER_CANCEL_CLIENT || b->after == AFTER_CANCEL_COUNSELLOR);
+            ncomplete += b->pm == 0 && b->after == AFTER_COMPLETE;
+        }
+        fprintf(stderr,
+                "hl-loadgen: counselling: %zu counsellors (%ld verified), %ld slots, %zu "
+                "bookings (%ld declining), %ld cancellations, %ld completions\n",
+                P.ncounsellors, nverified, nslots, P.nbookings, ndeclines, ncancel, ncomplete);
         fprintf(
             stderr,
             "hl-loadgen: seed %" PRIu64 ", %ld users, %zu friend requests (%ld answered, %ld "
@@ -1435,8 +1925,9 @@ int main(int argc, char **argv)
             O.clients, P.first_m.n, P.first_f.n, P.last.n, P.fortunes.n);
         if (O.plan_only) {
             printf("plan %016" PRIx64 " users %zu requests %zu blocks %zu rooms %zu messages %ld "
-                   "reads %ld\n",
-                   plan_digest(), P.nusers, P.nrequests, P.nblocks, P.nrooms, nsend, nread);
+                   "reads %ld counsellors %zu slots %ld bookings %zu\n",
+                   plan_digest(), P.nusers, P.nrequests, P.nblocks, P.nrooms, nsend, nread,
+                   P.ncounsellors, nslots, P.nbookings);
             return 0;
         }
         curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1455,6 +1946,16 @@ int main(int argc, char **argv)
         run_phase("register", P.nusers, (long)P.nusers, do_register);
         run_phase("login", P.nusers, (long)P.nusers, do_login);
         run_phase("profiles", P.nusers, nprofile, do_profile);
+        if (P.ncounsellors > 0) {
+            if (!P.users[P.operator_user].id[0] || !grant_operator(P.users[P.operator_user].email))
+                die("`%s grant-role %s operator` failed (--command-server=PATH)", O.command_server,
+                    P.users[P.operator_user].email);
+            counselling_base_s = ((int64_t)time(NULL) / 60 + 1) * 60;
+            run_phase("counsellors", P.ncounsellors, (long)(P.ncounsellors * 2) + nverified,
+                      do_counsellor);
+            run_phase("bookings", P.nbookings, (long)P.nbookings, do_booking);
+            run_phase("cancellations", P.nbookings, ncancel, do_cancel);
+        }
         run_phase("friend-requests", P.nrequests, (long)P.nrequests, do_request);
         run_phase("friend-answers", P.nrequests, nans, do_answer);
         run_phase("unfriend+block", P.nrequests + P.nblocks, ndel + (long)P.nblocks,
@@ -1462,6 +1963,15 @@ int main(int argc, char **argv)
         run_phase("unblock", P.nblocks, nunblock, do_unblock);
         run_phase("rooms", P.nrooms, (long)P.nrooms, do_room);
         run_phase("conversations", P.nrooms, nsend + nread, do_conversation);
+        if (P.ncounsellors > 0) {
+            session_wait_until = now_s() + (double)O.session_wait_s;
+            run_phase("completions", P.nbookings, ncomplete * 2, do_complete);
+            if (atomic_load(&sessions_not_ended) > 0)
+                fprintf(stderr,
+                        "hl-loadgen: %ld completions not done: their sessions had not ended "
+                        "(--session-wait=SECONDS waits for them)\n",
+                        atomic_load(&sessions_not_ended));
+        }
         if (O.verify) {
             /* marking "all" read covers only notifications already projected (documented limit
              * of the notifications read model): clients read them once they are visible */

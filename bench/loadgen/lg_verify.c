@@ -137,6 +137,7 @@ typedef struct {
 } vctx_t;
 
 static bool fail(vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool model_present(vctx_t *v, const char *logical);
 static bool vctx_open(vctx_t *v);
 static void vctx_close(vctx_t *v);
 static bool fail(vctx_t *v, const char *fmt, ...)
@@ -585,8 +586,9 @@ static bool key_notification(const bson_t *doc, char *out, size_t cap, const cha
     const char *kind = doc_str(doc, "kind"), *user = doc_str(doc, "user_id");
     if (!kind || !user)
         return false;
-    const char *ref =
-        !strcmp(kind, "new_message") ? doc_str(doc, "message_id") : doc_str(doc, "request_id");
+    const char *ref = !strcmp(kind, "new_message")         ? doc_str(doc, "message_id")
+                      : !strcmp(kind, "booking_confirmed") ? doc_str(doc, "booking_id")
+                                                           : doc_str(doc, "request_id");
     snprintf(out, cap, "%s:%s:%s", kind, ref ? ref : "?", user);
     *sid = user;
     return true;
@@ -1150,6 +1152,353 @@ static void extra_notification(vctx_t *v, const char *key, const bson_t *want, c
     bson_destroy(&exp);
 }
 
+/* ---- counselling and payments (SPEC §9, docs/read-models.md) ---- */
+
+#define SCOPE_BOOKINGS "(SELECT booking_id FROM bookings WHERE client_id IN " SCOPE_USERS ")"
+
+/* "a,b,c" (array_to_string of a text[] without empty elements) as a BSON array field. */
+static void put_list(bson_t *d, const char *field, const char *csv)
+{
+    bson_t arr;
+    BSON_APPEND_ARRAY_BEGIN(d, field, &arr);
+    int i = 0;
+    while (*csv) {
+        size_t n = strcspn(csv, ",");
+        char idx[16], item[128];
+        snprintf(idx, sizeof idx, "%d", i++);
+        snprintf(item, sizeof item, "%.*s", (int)n, csv);
+        BSON_APPEND_UTF8(&arr, idx, item);
+        csv += n + (csv[n] == ',');
+    }
+    bson_append_array_end(d, &arr);
+}
+
+static bool key_counsellor(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    if (!key_id_or(doc, "counsellor_id", out, cap))
+        return false;
+    *sid = out;
+    return true;
+}
+
+/* counsellors: the profile, verification and rating (ratings of reviews, each booking once) */
+static bool model_counsellors(vctx_t *v)
+{
+    PGresult *r =
+        q(
+            v, "SELECT c.counsellor_id, c.headline, c.bio, array_to_string(c.specialties, ','),"
+               " array_to_string(c.languages, ','), lower(array_to_string(c.languages, ',')),"
+               " c.price_minor, c.currency, c.session_minutes, c.verified, " MS(
+                   "c.verified_at") ", c.version, COALESCE(sum(rv.rating), 0), "
+                                    "count(rv.rating), " MS("c.created_at") " FROM counsellors c "
+                                                                            "LEFT JOIN reviews rv "
+                                                                            "ON rv.counsellor_id ="
+                                                                            " c.counsellor_id "
+                                                                            "WHERE c.counsellor_id "
+                                                                            "IN " SCOPE_USERS
+                                                                            " GROUP BY "
+                                                                            "c.counsellor_id");
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        BSON_APPEND_UTF8(d, "headline", PQgetvalue(r, i, 1));
+        BSON_APPEND_UTF8(d, "bio", PQgetvalue(r, i, 2));
+        put_list(d, "specialties", PQgetvalue(r, i, 3));
+        put_list(d, "languages", PQgetvalue(r, i, 4));
+        put_list(d, "languages_lower", PQgetvalue(r, i, 5));
+        BSON_APPEND_INT64(d, "price_minor", i64(r, i, 6));
+        BSON_APPEND_UTF8(d, "currency", PQgetvalue(r, i, 7));
+        BSON_APPEND_INT64(d, "session_minutes", i64(r, i, 8));
+        BSON_APPEND_BOOL(d, "verified", PQgetvalue(r, i, 9)[0] == 't');
+        put_date(d, "verified_at", r, i, 10);
+        BSON_APPEND_INT64(d, "v", i64(r, i, 11));
+        BSON_APPEND_INT64(d, "rating_sum", i64(r, i, 12));
+        BSON_APPEND_INT64(d, "rating_count", i64(r, i, 13));
+        put_date(d, "created_at", r, i, 14);
+        map_put(&want, PQgetvalue(r, i, 0), d);
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "counsellors", &want, key_counsellor, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+static bool key_cs_slot(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    const char *slot = doc_str(doc, "slot_id");
+    if (!slot)
+        return false;
+    snprintf(out, cap, "%s", slot);
+    *sid = doc_str(doc, "counsellor_id");
+    return true;
+}
+
+static bool model_slots(vctx_t *v)
+{
+    static const col_t cols[] = {{"counsellor_id", 1, COL_STR},
+                                 {"starts_at", 2, COL_DATE},
+                                 {"minutes", 3, COL_I64},
+                                 {"status", 4, COL_STR},
+                                 {"v", 5, COL_I64}};
+    return model_rows(
+        v, "slots",
+        "SELECT slot_id, counsellor_id, " MS("starts_at") ", minutes, status, version"
+                                                          " FROM slots WHERE "
+                                                          "counsellor_id IN " SCOPE_USERS,
+        1, cols, NCOLS(cols), key_cs_slot);
+}
+
+/* One booking row with its payment, review and cancellation terms; columns as used below. */
+#define BOOKINGS_SQL                                                                               \
+    "SELECT b.booking_id, b.client_id, b.counsellor_id, b.slot_id, " MS(                           \
+        "b.starts_at") ", b.minutes, b.price_minor, b.currency, b.status, b.room_id,"              \
+                       " b.failure_reason, b.cancelled_by, b.version, NULLIF(p.status, "           \
+                       "'pending'),"                                                               \
+                       " (SELECT max(aggregate_version) FROM events e WHERE e.aggregate_id ="      \
+                       " p.payment_id), rv.rating, (SELECT CASE WHEN s.refund THEN 'full' ELSE"    \
+                       " 'none' END FROM sagas s WHERE s.booking_id = b.booking_id AND s.kind ="   \
+                       " 'cancellation' ORDER BY s.created_at DESC LIMIT 1), " MS(                 \
+                           "b.created_at") " FROM bookings b LEFT JOIN payments p USING"           \
+                                           " (booking_id) LEFT JOIN reviews rv USING (booking_id)" \
+                                           " WHERE b.booking_id IN " SCOPE_BOOKINGS
+
+static bson_t *booking_doc(PGresult *r, int i)
+{
+    bson_t *d = bson_new();
+    BSON_APPEND_UTF8(d, "booking_id", PQgetvalue(r, i, 0));
+    BSON_APPEND_UTF8(d, "client_id", PQgetvalue(r, i, 1));
+    BSON_APPEND_UTF8(d, "counsellor_id", PQgetvalue(r, i, 2));
+    BSON_APPEND_UTF8(d, "slot_id", PQgetvalue(r, i, 3));
+    put_date(d, "starts_at", r, i, 4);
+    BSON_APPEND_INT64(d, "minutes", i64(r, i, 5));
+    BSON_APPEND_INT64(d, "price_minor", i64(r, i, 6));
+    BSON_APPEND_UTF8(d, "currency", PQgetvalue(r, i, 7));
+    BSON_APPEND_UTF8(d, "status", PQgetvalue(r, i, 8));
+    put_str(d, "room_id", str_or_null(r, i, 9));
+    put_str(d, "failure_reason", str_or_null(r, i, 10));
+    put_str(d, "cancelled_by", str_or_null(r, i, 11));
+    BSON_APPEND_INT64(d, "v", i64(r, i, 12));
+    put_str(d, "payment_status", str_or_null(r, i, 13));
+    if (!PQgetisnull(r, i, 14))
+        BSON_APPEND_INT64(d, "payment_v", i64(r, i, 14));
+    if (!PQgetisnull(r, i, 15)) {
+        BSON_APPEND_INT64(d, "rating", i64(r, i, 15));
+        BSON_APPEND_BOOL(d, "reviewed", true);
+    }
+    if (!strcmp(PQgetvalue(r, i, 8), "cancelled"))
+        put_str(d, "refund", str_or_null(r, i, 16));
+    put_date(d, "created_at", r, i, 17);
+    return d;
+}
+
+static bool key_booking(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    const char *id = doc_str(doc, "booking_id");
+    if (!id)
+        return false;
+    snprintf(out, cap, "%s", id);
+    *sid = doc_str(doc, "client_id");
+    return true;
+}
+
+static bool key_booking_by_user(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    const char *user = doc_str(doc, "user_id"), *role = doc_str(doc, "role"),
+               *id = doc_str(doc, "booking_id");
+    if (!user || !role || !id)
+        return false;
+    snprintf(out, cap, "%s:%s:%s", user, role, id);
+    *sid = doc_str(doc, "client_id");
+    return true;
+}
+
+/* bookings (one per booking; by_user false) or bookings_by_user (one per party and role) */
+static bool check_bookings(vctx_t *v, bool by_user)
+{
+    if (by_user && !model_present(v, "bookings_by_user"))
+        return true;
+    PGresult *r = q(v, BOOKINGS_SQL);
+    if (!r)
+        return false;
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (!by_user) {
+            map_put(&want, PQgetvalue(r, i, 0), booking_doc(r, i));
+            continue;
+        }
+        for (int k = 0; k < 2; k++) {
+            bson_t *d = booking_doc(r, i);
+            const char *user = PQgetvalue(r, i, k == 0 ? 1 : 2);
+            const char *role = k == 0 ? "client" : "counsellor";
+            char key[160];
+            BSON_APPEND_UTF8(d, "user_id", user);
+            BSON_APPEND_UTF8(d, "role", role);
+            snprintf(key, sizeof key, "%s:%s:%s", user, role, PQgetvalue(r, i, 0));
+            map_put(&want, key, d);
+        }
+    }
+    PQclear(r);
+    bool ok = by_user
+                  ? check_collection(v, "bookings_by_user", &want, key_booking_by_user, NULL, false)
+                  : check_collection(v, "bookings", &want, key_booking, NULL, false);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+static bool model_bookings(vctx_t *v)
+{
+    return check_bookings(v, false);
+}
+
+static bool model_bookings_by_user(vctx_t *v)
+{
+    return check_bookings(v, true);
+}
+
+static bool key_job(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    if (!key_id_or(doc, "job_id", out, cap) || !hl_uuid_valid(out))
+        return false;
+    *sid = doc_str(doc, "owner_id");
+    return true;
+}
+
+static bool model_jobs(vctx_t *v)
+{
+    static const col_t cols[] = {{"owner_id", 1, COL_STR},   {"kind", 2, COL_STR},
+                                 {"status", 3, COL_STR},     {"booking_id", 4, COL_STR},
+                                 {"version", 5, COL_I64},    {"created_at", 6, COL_DATE},
+                                 {"updated_at", 7, COL_DATE}};
+    return model_rows(
+        v, "jobs",
+        "SELECT job_id, owner_id, kind, status, booking_id, version, " MS("created_at") ", " MS(
+            "updated_at") " FROM jobs WHERE owner_id IN " SCOPE_USERS,
+        1, cols, NCOLS(cols), key_job);
+}
+
+/* daily_bookings "<day>:Booking|Payment:<id>": a booking's events of that day counted by type
+ * (failed also by reason), a payment's captured less refunded minor units; v the newest
+ * counted version. Scoped by the aggregate id (bookings of the scope's clients, their
+ * payments). */
+static bool key_daily_booking(const bson_t *doc, char *out, size_t cap, const char **sid)
+{
+    const char *id = doc_str(doc, "_id");
+    if (!id || !strchr(id, ':'))
+        return false;
+    snprintf(out, cap, "%s", id);
+    const char *agg = strrchr(id, ':');
+    *sid = agg + 1;
+    return true;
+}
+
+static bool model_daily_bookings(vctx_t *v)
+{
+    PGresult *r = q(
+        v,
+        "SELECT " DAY("e.occurred_at") " || ':Booking:' || e.aggregate_id, " DAY(
+            "e.occurred_at") ", max(e.aggregate_version),"
+                             " count(*) FILTER (WHERE e.event_type = 'BookingRequested'),"
+                             " count(*) FILTER (WHERE e.event_type = 'BookingConfirmed'),"
+                             " count(*) FILTER (WHERE e.event_type = 'BookingFailed'),"
+                             " count(*) FILTER (WHERE e.event_type = 'BookingCancelled'),"
+                             " count(*) FILTER (WHERE e.event_type = 'BookingCompleted'),"
+                             " max(b.failure_reason) FILTER (WHERE e.event_type = 'BookingFailed'),"
+                             " NULL, 0, 0"
+                             " FROM events e JOIN bookings b ON b.booking_id = e.aggregate_id"
+                             " WHERE e.event_type IN ('BookingRequested', 'BookingConfirmed',"
+                             " 'BookingFailed', 'BookingCancelled', 'BookingCompleted') AND"
+                             " e.aggregate_id IN " SCOPE_BOOKINGS " GROUP BY 1, 2"
+                             " UNION ALL SELECT " DAY(
+                                 "e.occurred_at") " || ':Payment:' ||"
+                                                  " e.aggregate_id, " DAY(
+                                                      "e.occurred_at") ", "
+                                                                       "max(e.aggregate_version), "
+                                                                       "0, 0, 0, 0, 0,"
+                                                                       " NULL, max(p.currency), "
+                                                                       "sum(CASE WHEN"
+                                                                       " e.event_type = "
+                                                                       "'PaymentCaptured' THEN"
+                                                                       " p.amount_minor ELSE "
+                                                                       "-p.amount_minor END),"
+                                                                       " sum(CASE WHEN "
+                                                                       "e.event_type ="
+                                                                       " 'PaymentRefunded' THEN "
+                                                                       "p.amount_minor ELSE 0"
+                                                                       " END) FROM events e JOIN "
+                                                                       "payments p ON"
+                                                                       " p.payment_id = "
+                                                                       "e.aggregate_id WHERE"
+                                                                       " e.event_type IN "
+                                                                       "('PaymentCaptured',"
+                                                                       " 'PaymentRefunded') AND "
+                                                                       "p.booking_id "
+                                                                       "IN " SCOPE_BOOKINGS
+                                                                       " GROUP BY 1, 2");
+    if (!r)
+        return false;
+    static const char *const counters[] = {"requested", "confirmed", "failed", "cancelled",
+                                           "completed"};
+    map_t want = {0};
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        BSON_APPEND_UTF8(d, "day", PQgetvalue(r, i, 1));
+        BSON_APPEND_INT64(d, "v", i64(r, i, 2));
+        for (int c = 0; c < 5; c++)
+            BSON_APPEND_INT64(d, counters[c], i64(r, i, 3 + c));
+        if (!PQgetisnull(r, i, 8)) {
+            bson_t sub;
+            BSON_APPEND_DOCUMENT_BEGIN(d, "failed_by_reason", &sub);
+            BSON_APPEND_INT64(&sub, PQgetvalue(r, i, 8), i64(r, i, 5));
+            bson_append_document_end(d, &sub);
+        }
+        if (!PQgetisnull(r, i, 9)) {
+            BSON_APPEND_UTF8(d, "currency", PQgetvalue(r, i, 9));
+            BSON_APPEND_INT64(d, "revenue_minor", i64(r, i, 10));
+            BSON_APPEND_INT64(d, "refunded_minor", i64(r, i, 11));
+        }
+        map_put(&want, PQgetvalue(r, i, 0), d);
+    }
+    PQclear(r);
+    bool ok = check_collection(v, "daily_bookings", &want, key_daily_booking, NULL, true);
+    map_free(&want, free_bson);
+    return ok;
+}
+
+/* booking_confirmed notifications (docs/read-models.md, notifications): one per party of a
+ * BookingConfirmed, added to the notifications check's expected documents. */
+static bool booking_notifications(vctx_t *v, map_t *want)
+{
+    PGresult *r =
+        q(v, "SELECT b.booking_id, u.party, CASE WHEN u.party = b.client_id THEN b.counsellor_id"
+             " ELSE b.client_id END, b.room_id, " MS("b.starts_at") ", " MS(
+                 "e.occurred_at") " FROM events e JOIN bookings b ON b.booking_id = e.aggregate_id"
+                                  " CROSS JOIN LATERAL (VALUES (b.client_id), (b.counsellor_id)) u"
+                                  " (party) WHERE e.event_type = 'BookingConfirmed' AND u.party "
+                                  "IN " SCOPE_USERS " AND b.booking_id IN (SELECT booking_id FROM "
+                                                    "bookings WHERE client_id IN " SCOPE_USERS
+                                  " OR counsellor_id IN " SCOPE_USERS ")");
+    if (!r)
+        return false;
+    for (int i = 0; i < PQntuples(r); i++) {
+        bson_t *d = bson_new();
+        char key[160];
+        BSON_APPEND_UTF8(d, "user_id", PQgetvalue(r, i, 1));
+        BSON_APPEND_UTF8(d, "kind", "booking_confirmed");
+        BSON_APPEND_UTF8(d, "actor_id", PQgetvalue(r, i, 2));
+        BSON_APPEND_UTF8(d, "booking_id", PQgetvalue(r, i, 0));
+        put_str(d, "room_id", str_or_null(r, i, 3));
+        put_date(d, "starts_at", r, i, 4);
+        put_date(d, "created_at", r, i, 5);
+        snprintf(key, sizeof key, "booking_confirmed:%s:%s", PQgetvalue(r, i, 0),
+                 PQgetvalue(r, i, 1));
+        map_put(want, key, d);
+    }
+    PQclear(r);
+    return true;
+}
+
 static bool model_notifications(vctx_t *v)
 {
     map_t reads = {0}, want = {0};
@@ -1214,6 +1563,11 @@ static bool model_notifications(vctx_t *v)
         map_put(&want, key, d);
     }
     PQclear(r);
+    if (!booking_notifications(v, &want)) {
+        map_free(&want, free_bson);
+        map_free(&reads, free_nreads);
+        return false;
+    }
     g_reads = &reads;
     ok = check_collection(v, "notifications", &want, key_notification, extra_notification, false);
     g_reads = NULL;
@@ -1553,7 +1907,7 @@ static bool make_scope(vctx_t *v)
                             ? run_users
                             : "SELECT user_id FROM user_credentials WHERE email LIKE "
                               "'%@loadgen.invalid'";
-    char sql[2048];
+    char sql[4096];
     snprintf(sql, sizeof sql,
              "DROP TABLE IF EXISTS lg_scope_users, lg_scope_rooms, lg_scope_aggregates;"
              " CREATE TEMP TABLE lg_scope_users AS %s;"
@@ -1565,7 +1919,10 @@ static bool make_scope(vctx_t *v)
              " UNION SELECT friendship_id FROM friendships WHERE user_a IN " SCOPE_USERS
              " OR user_b IN " SCOPE_USERS
              " UNION SELECT block_id FROM blocks WHERE blocker_id IN " SCOPE_USERS
-             " UNION SELECT session_id FROM sessions WHERE user_id IN " SCOPE_USERS ";"
+             " UNION SELECT session_id FROM sessions WHERE user_id IN " SCOPE_USERS
+             " UNION SELECT booking_id FROM bookings WHERE client_id IN " SCOPE_USERS
+             " UNION SELECT p.payment_id FROM payments p JOIN bookings b USING (booking_id)"
+             " WHERE b.client_id IN " SCOPE_USERS ";"
              " ANALYZE lg_scope_users; ANALYZE lg_scope_rooms; ANALYZE lg_scope_aggregates",
              users,
              v->o->scope == LG_SCOPE_ALL
@@ -1739,6 +2096,12 @@ static const struct {
     {"watermarks", model_watermarks},
     {"friend_requests_by_user", model_friend_requests_by_user},
     {"notification_reads", model_notification_reads},
+    {"counsellors", model_counsellors},
+    {"slots", model_slots},
+    {"bookings", model_bookings},
+    {"bookings_by_user", model_bookings_by_user},
+    {"jobs", model_jobs},
+    {"daily_bookings", model_daily_bookings},
 };
 
 static bool one_pass(vctx_t *v)

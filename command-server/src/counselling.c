@@ -9,8 +9,8 @@
 #include "cmd.h"
 #include "counselling_rules.h"
 
-#include "hl/log.h"
 #include "hl/mem.h"
+#include "hl/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,11 +399,6 @@ void cs_handle_publish_slots(hl_http_request_t *req)
     static const cs_cmd_spec_t spec = {
         .auth = true, .has_body = true, .prepare = slots_prepare, .exec = slots_exec};
     slots_cmd_t *s = hl_xcalloc(1, sizeof *s);
-    if (!s) {
-        hl_http_reply_problem(req, 503, "unavailable", "Service Unavailable", "out of memory",
-                              "Retry-After: 1\r\n");
-        return;
-    }
     cs_cmd_run(req, &spec, s);
     free(s);
 }

@@ -241,6 +241,12 @@ static bool register_schemas(cs_app_t *app, hl_error_t *err)
     return ok;
 }
 
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 /* `command-server grant-role|revoke-role <email> <role> [flags]`: grant or revoke a role
  * (SPEC §9: operator is granted from the command line only, never over HTTP). Applies the
  * migrations first so it works on a fresh database. Exit 0 done, 1 unknown e-mail or database
@@ -259,6 +265,14 @@ static int role_command(int argc, char **argv)
     for (int i = 4; i < argc && n < 63; i++)
         args[n++] = argv[i];
     args[n] = NULL;
+    /* a command-line tool: its answer on stdout, only warnings and errors on stderr (not the
+     * server's config dump and migration log) unless a level is asked for (--log-level,
+     * HL_LOG_LEVEL); PostgreSQL's NOTICEs of the idempotent migrations are dropped below */
+    bool level_given = getenv("HL_LOG_LEVEL") && *getenv("HL_LOG_LEVEL");
+    for (int i = 4; i < argc; i++)
+        level_given = level_given || !strncmp(argv[i], "--log-level", 11);
+    if (!level_given)
+        setenv("HL_LOG_LEVEL", "warn", 1);
     cs_app_t app;
     memset(&app, 0, sizeof app);
     hl_error_t err = {0};
@@ -270,7 +284,13 @@ static int role_command(int argc, char **argv)
     }
     rc = 1;
     PGconn *conn = NULL;
-    if (!(app.pool = hl_pg_pool_new(app.cfg.pg_url, 1, &err)) || !apply_migrations(&app, &err) ||
+    if ((app.pool = hl_pg_pool_new(app.cfg.pg_url, 1, &err)) &&
+        (conn = hl_pg_pool_acquire(app.pool, 30000, &err))) {
+        PQsetNoticeProcessor(conn, quiet_notice, NULL);
+        hl_pg_pool_release(app.pool, conn);
+        conn = NULL;
+    }
+    if (!app.pool || err.domain != HL_ERR_NONE || !apply_migrations(&app, &err) ||
         !(conn = hl_pg_pool_acquire(app.pool, 30000, &err))) {
         fprintf(stderr, "command-server %s: %s\n", argv[1], err.message);
     } else {
@@ -291,8 +311,8 @@ static int role_command(int argc, char **argv)
         } else if (PQntuples(known) == 0) {
             fprintf(stderr, "command-server %s: no user with e-mail %s\n", argv[1], email);
         } else {
-            printf("%s %s %s (user %s)%s\n", grant ? "granted" : "revoked", argv[3],
-                   grant ? "to" : "from", PQgetvalue(known, 0, 0),
+            printf("%s %s %s %s (user %s)%s\n", grant ? "granted" : "revoked", argv[3],
+                   grant ? "to" : "from", email, PQgetvalue(known, 0, 0),
                    PQntuples(r) == 0 ? ": nothing changed" : "");
             rc = 0;
         }

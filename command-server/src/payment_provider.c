@@ -2,6 +2,7 @@
 #include "payment_provider.h"
 #include "hl/mem.h"
 
+
 #include <bson/bson.h>
 #include <ctype.h>
 #include <curl/curl.h>
@@ -23,13 +24,11 @@ cs_payment_provider_t *cs_payment_provider_new(const char *base_url, const char 
 {
     cs_payment_provider_t *p = hl_xcalloc(1, sizeof *p);
     size_t alen = strlen(secret) + 32;
-    if (p) {
-        p->curl = curl_easy_init();
-        p->base_url = hl_xstrdup(base_url);
-        p->auth_header = hl_xmalloc(alen);
-        p->timeout_ms = timeout_ms;
-    }
-    if (!p || !p->curl || !p->base_url || !p->auth_header) {
+    p->curl = curl_easy_init();
+    p->base_url = hl_xstrdup(base_url);
+    p->auth_header = hl_xmalloc(alen);
+    p->timeout_ms = timeout_ms;
+    if (!p->curl) {
         cs_payment_provider_destroy(p);
         hl_error_set(err, HL_ERR_SYSTEM, 0, "cannot create the payment provider client");
         return NULL;
@@ -69,8 +68,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
         a->too_long = true;
         return 0;
     }
-    char *grown = hl_xrealloc(a->data, a->len + n + 1);
-    a->data = grown;
+    a->data = hl_xrealloc(a->data, a->len + n + 1);
     memcpy(a->data + a->len, ptr, n);
     a->len += n;
     a->data[a->len] = '\0';

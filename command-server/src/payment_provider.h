@@ -45,8 +45,8 @@ typedef struct cs_payment_provider cs_payment_provider_t;
 
 /* A client of the provider at base_url ("http://127.0.0.1:8085", no trailing /v1) with the
  * secret key (copied) and a per-call timeout_ms. Owns one libcurl handle (kept-alive
- * connection): use one per thread. curl_global_init must have run. NULL + HL_ERR_SYSTEM on
- * failure. */
+ * connection): use one per thread. curl_global_init must have run. NULL + HL_ERR_SYSTEM when
+ * libcurl cannot make a handle; memory comes from hl/mem.h (aborts when exhausted). */
 cs_payment_provider_t *cs_payment_provider_new(const char *base_url, const char *secret,
                                                long timeout_ms, hl_error_t *err);
 

@@ -5,10 +5,10 @@
 #include "payment_provider.h"
 #include "saga_sm.h"
 
+#include "hl/mem.h"
 #include "hl/log.h"
 #include "hl/pg.h"
 #include "hl/util.h"
-#include "hl/mem.h"
 
 #include <bson/bson.h>
 #include <pthread.h>
@@ -652,11 +652,6 @@ cs_saga_runner_t *cs_saga_start(const cs_saga_config_t *cfg, hl_error_t *err)
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
     r->threads = hl_xcalloc((size_t)cfg->workers, sizeof *r->threads);
-    if (!r->pg_conninfo || !r->payment_url || !r->payment_secret || !r->crash_at || !r->threads) {
-        cs_saga_stop(r);
-        hl_error_set(err, HL_ERR_SYSTEM, 0, "out of memory");
-        return NULL;
-    }
     for (int i = 0; i < cfg->workers; i++) {
         if (pthread_create(&r->threads[i], NULL, worker_main, r) != 0) {
             cs_saga_stop(r);

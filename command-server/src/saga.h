@@ -32,7 +32,8 @@ typedef struct {
 
 typedef struct cs_saga_runner cs_saga_runner_t;
 
-/* Start the workers. Returns NULL with err on failure (threads or clients not created). */
+/* Start the workers. Returns NULL with err on failure (threads or clients not created);
+ * memory comes from hl/mem.h (aborts when exhausted). */
 cs_saga_runner_t *cs_saga_start(const cs_saga_config_t *cfg, hl_error_t *err);
 
 /* Wake an idle worker to look for due sagas now (thread-safe; NULL is ignored). */

@@ -28,6 +28,8 @@ const char *hl_http_status_text(int status)
         return "OK";
     case 201:
         return "Created";
+    case 202:
+        return "Accepted"; /* the saga commands (SPEC §9) */
     case 204:
         return "No Content";
     case 400:

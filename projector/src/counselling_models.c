@@ -337,7 +337,7 @@ static void notify(pj_plan_t *plan, const pj_event_head_t *h, const char *recipi
     snprintf(id, sizeof id, "%s:%s:%s", recipient, at, h->event_id);
     pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "notifications");
     BSON_APPEND_UTF8(&op->filter, "_id", id);
-    bson_t set, soi;
+    bson_t set;
     BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
     BSON_APPEND_UTF8(&set, "user_id", recipient);
     BSON_APPEND_UTF8(&set, "kind", "booking_confirmed");
@@ -347,11 +347,8 @@ static void notify(pj_plan_t *plan, const pj_event_head_t *h, const char *recipi
     BSON_APPEND_UTF8(&set, "booking_id", h->aggregate_id);
     BSON_APPEND_UTF8(&set, "room_id", room_id);
     BSON_APPEND_DATE_TIME(&set, "starts_at", starts_us / 1000);
-    bson_append_document_end(&op->update, &set);
-    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
-    BSON_APPEND_BOOL(&soi, "read", false);
-    BSON_APPEND_NULL(&soi, "read_at");
-    bson_append_document_end(&op->update, &soi);
+    /* read state as for every notification: a read-all applied before this one covers it */
+    pj_notification_end(plan, op, &set, id, recipient, h->occurred_us / 1000);
 }
 
 static bool plan_booking(const pj_event_head_t *h, avro_value_t *rec, pj_plan_t *plan,

@@ -540,11 +540,10 @@ static pj_op_t *notification_begin(pj_plan_t *plan, const ev_head_t *h, const ch
  *            true, read_at: t} and update {_id, read_at > t} $set {read_at: t}
  * so that read_at is the earliest read covering it in any arrival order (the same as when the
  * notification was there first). */
-static void notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const ev_head_t *h,
-                             const char *recipient)
+void pj_notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const char *id,
+                         const char *recipient, int64_t created_ms)
 {
     bson_append_document_end(&op->update, set);
-    int64_t created_ms = h->occurred_us / 1000;
     int64_t t = read_marks ? read_marks->covering(read_marks->opaque, recipient, created_ms) : -1;
     bson_t soi;
     BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
@@ -556,8 +555,6 @@ static void notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const ev
     bson_append_document_end(&op->update, &soi);
     if (t < 0)
         return;
-    char id[192];
-    notification_id(h, recipient, id, sizeof id);
     for (int k = 0; k < 2; k++) {
         pj_op_t *u = pj_plan_add(plan, PJ_OP_UPDATE, "notifications");
         bson_t cond, upd;
@@ -574,6 +571,14 @@ static void notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const ev
         BSON_APPEND_DATE_TIME(&upd, "read_at", t);
         bson_append_document_end(&u->update, &upd);
     }
+}
+
+static void notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const ev_head_t *h,
+                             const char *recipient)
+{
+    char id[192];
+    notification_id(h, recipient, id, sizeof id);
+    pj_notification_end(plan, op, set, id, recipient, h->occurred_us / 1000);
 }
 
 /* user_counters.friend_count of user follows the link user → friend_id without counting a

@@ -75,6 +75,15 @@ typedef struct {
 /* Use marks (borrowed; NULL = none known: every notification is planned unread) from now on. */
 void pj_models_set_read_marks(const pj_read_marks_t *marks);
 
+/* End a notification upsert op on "notifications" whose "$set" document set (begun by the
+ * caller on op->update, holding the content) is still open: closes it and adds the read state,
+ * the same for every kind of notification (docs/read-models.md, notifications). A read-all mark
+ * of recipient covering created_ms (ms) makes it {read: true, read_at: the earliest such mark}
+ * on insert, and two updates of _id id lower an existing unread or later-read document to it;
+ * no mark: $setOnInsert {read: false, read_at: null}. Ops are added to plan (owned by it). */
+void pj_notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const char *id,
+                         const char *recipient, int64_t created_ms);
+
 /* Digits of an integer inside an _id: 19, every non-negative int64, so that the byte order of
  * the keys is the numeric order. */
 #define PJ_SEQ_DIGITS 19

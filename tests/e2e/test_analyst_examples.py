@@ -102,6 +102,15 @@ def seeded():
     return name
 
 
+def first_day(value):
+    """The day value of a daily_stats group _id as stored (a date at midnight UTC)."""
+    if isinstance(value, dict) and "$date" in value:
+        value = value["$date"]
+    if isinstance(value, str):
+        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value
+
+
 def run_mongosh(blocks):
     """Run every block in one mongosh process; returns [{ok, docs | error}] in block order."""
     parts = ["const results = [];",
@@ -146,6 +155,38 @@ def test_every_example_query_runs_and_returns_its_fields(seeded):
             failures.append(f"{title}: no document has exactly {sorted(fields)}; first: "
                             f"{sorted(docs[0])}")
     assert not failures, "\n".join(failures)
+    # the booking examples give the right answer for today: the sums of today's daily_bookings
+    # documents, computed here from the collection (the seed adds 2 confirmed, 1 cancelled and
+    # 5000 EUR; other tests of the stack may add more of the same day)
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    docs = list(ReadModels().daily_bookings.find({"day": day}))
+    revenue, cancelled, confirmed = {}, 0, 0
+    for d in docs:
+        if "revenue_minor" in d:
+            revenue[d["currency"]] = revenue.get(d["currency"], 0) + d["revenue_minor"]
+        if "currency" not in d:
+            cancelled += d.get("cancelled", 0)
+            confirmed += d.get("confirmed", 0)
+    assert revenue.get("EUR", 0) >= 5000 and confirmed >= 2 and cancelled >= 1
+    rev = next(r for (t, _, _), r in zip(blocks, results) if "revenue per day" in t)
+    got = {d["_id"]["currency"]: d["revenue_minor"] for d in rev["docs"] if d["_id"]["day"] == day}
+    assert got == revenue, (got, revenue)
+    rate = next(r for (t, _, _), r in zip(blocks, results) if "cancellation rate" in t)
+    today = [d for d in rate["docs"] if d["_id"] == day]
+    assert len(today) == 1, rate["docs"][:5]
+    assert (today[0]["cancelled"], today[0]["confirmed"]) == (cancelled, confirmed), today
+    assert abs(today[0]["cancellation_rate"] - cancelled / confirmed) < 1e-9, today
+
+    # the per-day counters are the sums of the day's daily_stats documents, each of them (a
+    # $group with several $sum answers 0 for all but the first on FerretDB 1.24)
+    stats = next(r for (t, _, _), r in zip(blocks, results) if "new friendships per day" in t)
+    first = stats["docs"][0]
+    want = {f: 0 for f in ("users_registered", "messages_sent", "friendships_formed")}
+    for d in ReadModels().daily_stats.find({"day": first_day(first["_id"])}):
+        for f in want:
+            want[f] += d.get(f, 0)
+    assert {f: first[f] for f in want} == want, (first, want)
+
     # the prefix search example answers exactly the first 20 "ada..." profiles by lower-cased
     # name (computed here from the store itself), the seeded one among all the matches
     search = next(r for (t, _, _), r in zip(blocks, results) if "starts with" in t)

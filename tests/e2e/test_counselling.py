@@ -79,6 +79,33 @@ def test_happy_path_confirmed_booking_with_room_and_notifications(operator):
                                if x["booking_id"] == body["booking_id"]], 30, "counsellor list")
 
 
+def test_read_all_marks_booking_notifications_read_like_any_other(operator):
+    """A read-all (POST /v1/notifications/read {all}) covers booking_confirmed notifications as
+    it covers friend requests: both read, with the same read_at (the projector's read-all
+    marks also cover one applied after the mark: tests/unit/test_pj_models.c)."""
+    c = confirmed_booking(operator)
+    fid, fh, _, _ = new_user("Friend")
+    fr = http("POST", f"{COMMAND}/v1/friend-requests", {"to_user_id": c["client"]}, fh)
+    assert fr.status == 201, fr.body
+
+    def unread_kinds():
+        items = http("GET", f"{QUERY}/v1/notifications?unread=true", None, c["kh"]).json()["items"]
+        kinds = sorted(n["kind"] for n in items)
+        return kinds if kinds == ["booking_confirmed", "friend_request"] else None
+    eventually(unread_kinds, 30, "both notifications unread")
+    r = http("POST", f"{COMMAND}/v1/notifications/read", {"all": True}, c["kh"])
+    assert r.status == 200, r.body
+    eventually(lambda: http("GET", f"{QUERY}/v1/notifications?unread=true", None,
+                            c["kh"]).json()["items"] == [], 30, "no unread notification")
+    items = http("GET", f"{QUERY}/v1/notifications", None, c["kh"]).json()["items"]
+    assert sorted(n["kind"] for n in items) == ["booking_confirmed", "friend_request"]
+    assert all(n["read"] is True for n in items), items
+    assert len({n["read_at"] for n in items}) == 1, items
+    # the counsellor's own booking_confirmed is not the client's to mark
+    theirs = http("GET", f"{QUERY}/v1/notifications?unread=true", None, c["ch"]).json()["items"]
+    assert [n["kind"] for n in theirs] == ["booking_confirmed"]
+
+
 def test_fifty_clients_racing_for_one_slot_exactly_one_holds(operator):
     cid, ch = new_counsellor(operator)
     slot = publish(ch, future(days=5))[0]

@@ -62,7 +62,26 @@ def test_workload_verifies_and_finds_corruption(tmp_path):
     for op in ("accept", "reject", "delete_friend", "block", "unblock", "create_direct",
                "create_group", "mark_read", "notifications_read"):
         assert s["ops"][op] > 0, (op, s["ops"])
-    assert {p["name"] for p in s["phases"]} >= {"register", "friend-requests", "conversations"}
+    assert {p["name"] for p in s["phases"]} >= {"register", "friend-requests", "conversations",
+                                                "counsellors", "bookings", "cancellations"}
+    # the counselling phase (SPEC §9): bookings, declines, cancellations by both sides
+    for op in ("register_counsellor", "verify_counsellor", "publish_slots", "book",
+               "cancel_booking"):
+        assert s["ops"][op] > 0, (op, s["ops"])
+    cs = s["counselling"]
+    assert cs["counsellors"] >= 1 and 0 < cs["confirmed"] < cs["bookings"], cs
+    for model in ("counsellors", "slots", "bookings", "bookings_by_user", "jobs",
+                  "daily_bookings"):
+        assert s["verify"]["documents_per_model"][model] > 0, (model, s["verify"])
+    run = f"'%.{TAG}@loadgen.invalid'"
+    clients = f"(SELECT user_id FROM user_credentials WHERE email LIKE {run})"
+    states = psql("SELECT b.status || ':' || COALESCE(b.cancelled_by, '') || ':' || p.status"
+                  f" FROM bookings b JOIN payments p USING (booking_id) WHERE b.client_id IN"
+                  f" {clients}")
+    assert any(x.startswith("failed::declined") for x in states), states
+    assert "cancelled:client:voided" in states, states       # >= 24 h before: refunded
+    assert "cancelled:client:captured" in states, states     # < 24 h before: charged
+    assert "cancelled:counsellor:voided" in states, states   # the counsellor: refunded
     assert "verification: 0 mismatches" in r.stdout
 
     # a message of this run, and its read-model document
@@ -89,6 +108,21 @@ def test_workload_verifies_and_finds_corruption(tmp_path):
                          "actual missing document"], lines[:10]
     finally:
         messages.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    # a corrupted booking and a slot the read model lost are reported, one line each
+    bid = psql(f"SELECT booking_id FROM bookings WHERE client_id IN {clients}"
+               " AND status = 'cancelled' LIMIT 1")[0].strip()
+    bookings = coll("bookings")
+    bdoc = bookings.find_one({"booking_id": bid})
+    assert bdoc is not None and bdoc["status"] == "cancelled"
+    try:
+        bookings.update_one({"_id": bdoc["_id"]}, {"$set": {"status": "confirmed"}})
+        r, lines = verify_only()
+        assert r.returncode == 1, r.stderr[-2000:]
+        assert lines == [f'MISMATCH bookings {bid} status: expected "cancelled", actual'
+                         ' "confirmed"'], lines[:10]
+    finally:
+        bookings.replace_one({"_id": bdoc["_id"]}, bdoc, upsert=True)
 
     # a user_names key of a name the user no longer has (what a rename without before image
     # would leave) is a stale extra: reported, as the projector removes such keys itself

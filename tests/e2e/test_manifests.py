@@ -44,7 +44,8 @@ def compose_check(path):
     subprocess.run(["go", "build", "-o", binary, "."], cwd=src, check=True, timeout=600,
                    env=dict(os.environ, GOFLAGS="-mod=mod"))
     return subprocess.run([binary, path], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, HL_TOKEN_SECRET="manifest-test"))
+                          env=dict(os.environ, HL_TOKEN_SECRET="manifest-test",
+                                   HL_PAYMENT_SECRET="sk_test_manifest"))
 
 
 def test_compose_loads_in_compose_go_and_runs_every_server():

@@ -437,6 +437,38 @@ static void test_notification_read_marks(void **state)
     pj_plan_destroy(&p);
     hl_event_destroy(&ev);
 
+    /* a counselling notification (booking_confirmed, one per party) gets the same read state:
+     * B (the client) covered by its read-all, C (the counsellor) unread */
+    head(&ev, "BookingConfirmed", 3);
+    assert_true(hl_avro_set_string(&ev.record, "client_id", B, &err));
+    assert_true(hl_avro_set_string(&ev.record, "counsellor_id", C, &err));
+    assert_true(hl_avro_set_string(&ev.record, "slot_id", A, &err));
+    assert_true(hl_avro_set_long(&ev.record, "slot_version", 3, &err));
+    assert_true(hl_avro_set_string(&ev.record, "slot_status", "booked", &err));
+    assert_true(hl_avro_set_long(&ev.record, "starts_at", 1700100000000000LL, &err));
+    assert_true(hl_avro_set_long(&ev.record, "minutes", 50, &err));
+    assert_true(hl_avro_set_long(&ev.record, "price_minor", 5000, &err));
+    assert_true(hl_avro_set_string(&ev.record, "currency", "EUR", &err));
+    assert_true(hl_avro_set_string(&ev.record, "job_id", EVID, &err));
+    assert_true(hl_avro_set_string(&ev.record, "room_id", AGG, &err));
+    assert_true(hl_avro_set_string(&ev.record, "payment_id", EVID, &err));
+    pj_plan_init(&p);
+    assert_true(pj_event_plan("BookingConfirmed", &ev.record, &p, &err));
+    assert_int_equal(count_on(&p, "notifications"), 4);
+    u = json(&op_on(&p, "notifications", 0)->update);
+    assert_non_null(strstr(u, "\"kind\" : \"booking_confirmed\""));
+    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"read\" : true, \"read_at\" : { \"$date\""));
+    bson_free(u);
+    f = json(&op_on(&p, "notifications", 2)->filter);
+    assert_non_null(strstr(f, "\"read_at\" : { \"$gt\""));
+    bson_free(f);
+    u = json(&op_on(&p, "notifications", 3)->update);
+    assert_non_null(strstr(u, "\"user_id\" : \"" C "\""));
+    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"read\" : false, \"read_at\" : null }"));
+    bson_free(u);
+    pj_plan_destroy(&p);
+    hl_event_destroy(&ev);
+
     /* read-all: the update of what exists, the mark (memory and notification_reads) */
     head(&ev, "NotificationsRead", 2);
     assert_true(hl_avro_set_bool(&ev.record, "all", true, &err));
