@@ -59,22 +59,6 @@ bool pj_cdc_plan(const char *table, const pj_cdc_change_t *c, pj_plan_t *plan, h
  * (HL_ERR_AVRO / HL_ERR_INPUT, reason "bad-event"): a field missing or ill-typed. */
 bool pj_event_plan(const char *event_type, avro_value_t *record, pj_plan_t *plan, hl_error_t *err);
 
-/* What the planner knows of the users' NotificationsRead {all} (read-all marks), so that a
- * notification applied after a read-all that covers it is written read (docs/read-models.md,
- * notifications). Both functions run on the planning thread. */
-typedef struct {
-    /* The earliest read-all time (ms since the epoch) of user at or after created_ms, or -1 when
-     * none is known. */
-    int64_t (*covering)(void *opaque, const char *user, int64_t created_ms);
-    /* Record a read-all of user at read_ms (planned now; its marks document is written with the
-     * plan). */
-    void (*add)(void *opaque, const char *user, int64_t read_ms);
-    void *opaque;
-} pj_read_marks_t;
-
-/* Use marks (borrowed; NULL = none known: every notification is planned unread) from now on. */
-void pj_models_set_read_marks(const pj_read_marks_t *marks);
-
 /* Digits of an integer inside an _id: 19, every non-negative int64, so that the byte order of
  * the keys is the numeric order. */
 #define PJ_SEQ_DIGITS 19
