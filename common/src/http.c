@@ -220,9 +220,10 @@ void hl_http_reply_error(hl_http_request_t *req, const hl_error_t *err)
     }
     HL_ERROR("request %s %s failed: %s error %d: %s", req->method, req->path,
              hl_error_domain_name(err->domain), err->code, err->message);
-    hl_http_reply_problem(req, err->domain == HL_ERR_PG || err->domain == HL_ERR_MONGO ? 503 : 500,
-                          "internal", NULL, "the request could not be completed; retry later",
-                          NULL);
+    bool store = err->domain == HL_ERR_PG || err->domain == HL_ERR_MONGO;
+    hl_http_reply_problem(req, store ? 503 : 500, "internal", NULL,
+                          "the request could not be completed; retry later",
+                          store ? "Retry-After: 1\r\n" : NULL);
 }
 
 const char *hl_http_header(hl_http_request_t *req, const char *name)
@@ -387,6 +388,39 @@ static int civet_log(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+/* civetweb's own refusals (a request line or header it cannot parse, e.g. a control character
+ * in a header value; a header block over its limit) would go out as text/plain: answer them as
+ * RFC 9457 problem documents like every other error, and close the connection (the request may
+ * not have been read whole). The message is civetweb's, kept only to printable ASCII. */
+static int civet_http_error(struct mg_connection *conn, int status, const char *msg)
+{
+    const char *reason = status == 404   ? "not-found"
+                         : status == 405 ? "method-not-allowed"
+                         : status == 413 ? "body-too-large"
+                         : status == 431 ? "headers-too-large"
+                         : status == 503 ? "unavailable"
+                         : status >= 500 ? "internal"
+                                         : "bad-request";
+    char detail[160];
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)(msg ? msg : "");
+         *p && o + 1 < sizeof detail; p++)
+        if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+            detail[o++] = (char)*p;
+    detail[o] = '\0';
+    char body[400];
+    int n = snprintf(body, sizeof body,
+                     "{\"type\": \"urn:hearlers:problem:%s\", \"title\": \"%s\", \"status\": %d, "
+                     "\"detail\": \"%s\"}",
+                     reason, hl_http_status_text(status), status, detail);
+    HL_WARN("civetweb refused a request: %d %s", status, detail);
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\n"
+              "Cache-Control: no-store\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+              status, hl_http_status_text(status), n, body);
+    return 0;
+}
+
 hl_http_server_t *hl_http_server_start(const char *listen, int nthreads,
                                        const hl_http_route_t *routes, size_t nroutes, int flags,
                                        void *app, hl_error_t *err)
@@ -420,6 +454,7 @@ hl_http_server_t *hl_http_server_start(const char *listen, int nthreads,
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.log_message = civet_log;
+    cb.http_error = civet_http_error;
     mg_init_library(0);
     srv->ctx = mg_start(&cb, srv, options);
     if (!srv->ctx) {

@@ -67,9 +67,9 @@ void hl_format_rfc3339_us(int64_t us, char *out, size_t cap)
     }
     struct tm tm;
     gmtime_r(&secs, &tm);
-    char base[24];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%06ldZ", base, frac);
+    /* %04d, not strftime's %Y: RFC 3339 years have four digits (year 999 is "0999") */
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
 void hl_format_day(int64_t us, char *out, size_t cap)
@@ -79,7 +79,7 @@ void hl_format_day(int64_t us, char *out, size_t cap)
         secs -= 1;
     struct tm tm;
     gmtime_r(&secs, &tm);
-    strftime(out, cap, "%Y-%m-%d", &tm);
+    snprintf(out, cap, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
 /* Days from civil date (Howard Hinnant's algorithm), proleptic Gregorian. */

@@ -5,7 +5,8 @@
 #   stack:  PostgreSQL 15, Java 17 + Maven (Kafka, Connect, Apicurio), kcat; Go is expected on
 #           PATH for the FerretDB launcher (mongo.sh explains if it is missing)
 #   tests:  a Python venv in $HL_CACHE_DIR/venv with pytest, confluent-kafka, fastavro, pymongo,
-#           and `names` (US Census name lists, the load generator's name corpus)
+#           schemathesis, check-jsonschema (the k8s manifests), and `names` (US Census name
+#           lists, the load generator's name corpus)
 #   corpora (with stack): Debian's fortunes (/usr/share/games/fortunes), the load generator's
 #           message text (bench/README.md, hl-loadgen)
 #   fuzz:   clang 14 with libFuzzer and the sanitizer runtimes (make fuzz, ctest -L fuzz)
@@ -21,7 +22,8 @@ BUILD_PKGS=(build-essential cmake ninja-build pkg-config clang-format
 FUZZ_PKGS=(clang libclang-rt-14-dev)
 STACK_PKGS=(postgresql-15 postgresql-client-15 openjdk-17-jre-headless maven kcat fortunes
   nginx gettext-base wrk)
-PY_REQS=(pytest==8.3.3 confluent-kafka==2.6.0 fastavro==1.9.7 pymongo==4.10.1 schemathesis==3.39.16 hypothesis==6.115.0 PyYAML==6.0.3 names==0.3.0)
+PY_REQS=(pytest==8.3.3 confluent-kafka==2.6.0 fastavro==1.9.7 pymongo==4.10.1 schemathesis==3.39.16 hypothesis==6.115.0 PyYAML==6.0.3 names==0.3.0
+  check-jsonschema==0.39.0)
 
 apt_install() {
   local missing=()

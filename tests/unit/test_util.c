@@ -169,6 +169,14 @@ static void test_format_day(void **state)
     assert_true(hl_parse_day("2024-02-29", &d));
     hl_format_day(d * 86400 * 1000000, out, sizeof out);
     assert_string_equal(out, "2024-02-29");
+    /* Years below 1000 keep four digits (strftime's %Y gave "999-12-03"; found by schemathesis
+     * on GET /v1/stats/daily?to=1000-01-01). */
+    assert_true(hl_parse_day("0999-12-03", &d));
+    hl_format_day(d * 86400 * 1000000, out, sizeof out);
+    assert_string_equal(out, "0999-12-03");
+    assert_true(hl_parse_day("0001-01-01", &d));
+    hl_format_day(d * 86400 * 1000000, out, sizeof out);
+    assert_string_equal(out, "0001-01-01");
 }
 
 static void test_format_rfc3339_us(void **state)
@@ -187,6 +195,8 @@ static void test_format_rfc3339_us(void **state)
     assert_string_equal(out, "1969-12-31T23:59:58.500000Z");
     hl_format_rfc3339_us(253402300799999999LL, out, sizeof out);
     assert_string_equal(out, "9999-12-31T23:59:59.999999Z");
+    hl_format_rfc3339_us(-30610310400000000LL, out, sizeof out); /* 0999-12-31 */
+    assert_string_equal(out, "0999-12-31T00:00:00.000000Z");
     /* A small buffer truncates but stays terminated. */
     char small[11];
     hl_format_rfc3339_us(0, small, sizeof small);

@@ -96,8 +96,9 @@ void hl_http_reply_problem(hl_http_request_t *req, int status, const char *reaso
                            const char *title, const char *detail, const char *extra_headers);
 
 /* Reply with a problem built from err (domain INPUT/DOMAIN use err->code as status and
- * err->reason as type; anything else answers 500 "internal" without leaking err->message, which
- * is logged instead). */
+ * err->reason as type; TIMEOUT answers 503 "unavailable" with Retry-After: 1; PG/MONGO (the store
+ * is away) 503 "internal" with Retry-After: 1, so clients know to retry; anything else 500
+ * "internal". err->message of the last three is logged, never sent). */
 void hl_http_reply_error(hl_http_request_t *req, const hl_error_t *err);
 
 /* Reply with a body of the given content type (e.g. Prometheus text). */

@@ -8,10 +8,11 @@
 // FerretDB is a dependency (our main module), build/version skips those files, reports version
 // "unknown" and package "embedded", and nothing panics; no ldflags or build tags are needed.
 //
-// mongo.sh normally builds it against a copy of FerretDB with six small patches (lookups by _id
-// use the SQLite _id index; the update command no longer deadlocks on batches of 100+ statements;
-// concurrent writers queue on a mutex; no resource tracking; see patch_ferretdb in mongo.sh) and
-// records that in `patches` through -ldflags; a plain `go build` here gives unpatched FerretDB.
+// mongo.sh normally builds it against a copy of FerretDB with the seven patches of patches/
+// (lookups, ranges and sorted pages by _id use SQLite indexes; the update command no longer
+// deadlocks on batches of 100+ statements; concurrent writers queue on a mutex; resource tracking
+// only with HL_FERRETDB_TRACK_RESOURCES=1) and records their names in `patches` through -ldflags;
+// a plain `go build` here gives unpatched FerretDB.
 package main
 
 import (
