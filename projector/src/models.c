@@ -546,71 +546,28 @@ static void notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const ev
     pj_plan_unread(plan, id, recipient, h->occurred_us / 1000);
 }
 
-/* user_counters.friend_count of user follows the link user → friend_id without counting a
- * collection: links.<friend_id> = {at, live} in the same document holds the newest state of the
- * link (newest occurred_at wins, as in friends), and the count moves by one only in the atomic
- * update that flips live. Two operations, each idempotent on its own:
- *   live:  upsert {_id, links.f absent OR (links.f.at < at AND links.f.live = false)}
- *            {$inc friend_count +1, $set links.f {at, live: true}}
- *          update {_id, links.f.at < at} {$set links.f {at, live: true}}     (live → live)
- *   ended: update {_id, links.f.at < at, links.f.live = true}
- *            {$inc friend_count -1, $set links.f {at, live: false}}
- *          upsert {_id, links.f absent OR links.f.at < at} {$set links.f {at, live: false},
- *            $setOnInsert friend_count 0}                                   (ended → ended) */
+/* user_counters: one contribution document per user and friendship aggregate, {_id: "<user>:
+ * <aggregate id>", user_id, friend_id, delta, at}: +1 from the FriendRequestAccepted of the
+ * request (aggregate: the request), -1 from the FriendDeleted of the friendship (aggregate: the
+ * friendship). Each document has one writer, the owner of its aggregate's partition, and is
+ * only ever inserted ($setOnInsert, a replay matches and changes nothing), so the counts stay
+ * exact with several projectors in one group and in any arrival order; friend_count = the sum of
+ * a user's deltas (the _id range "<user>:", summed by the query server). Every friendship is
+ * accepted once and deleted at most once (command side), so the sum is the live friendships. */
 static void friend_count(pj_plan_t *plan, const ev_head_t *h, const char *user,
                          const char *friend_id, bool ended)
 {
-    char link[128], at[136], live[136];
-    snprintf(link, sizeof link, "links.%s", friend_id);
-    snprintf(at, sizeof at, "%s.at", link);
-    snprintf(live, sizeof live, "%s.live", link);
-    for (int step = 0; step < 2; step++) {
-        /* step 0 flips the state and counts; step 1 only advances a link in the same state */
-        bool flip = step == 0;
-        bool upsert = ended ? !flip : flip;
-        pj_op_t *op = pj_plan_add(plan, upsert ? PJ_OP_UPSERT : PJ_OP_UPDATE, "user_counters");
-        BSON_APPEND_UTF8(&op->filter, "_id", user);
-        bson_t cond, set, val, inc, soi;
-        if (upsert) {
-            /* links.f absent, or older (and, when flipping to live, not live) */
-            bson_t or, a, b;
-            BSON_APPEND_ARRAY_BEGIN(&op->filter, "$or", & or);
-            BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &a);
-            BSON_APPEND_DOCUMENT_BEGIN(&a, link, &cond);
-            BSON_APPEND_BOOL(&cond, "$exists", false);
-            bson_append_document_end(&a, &cond);
-            bson_append_document_end(& or, &a);
-            BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &b);
-            BSON_APPEND_DOCUMENT_BEGIN(&b, at, &cond);
-            BSON_APPEND_INT64(&cond, "$lt", h->occurred_us);
-            bson_append_document_end(&b, &cond);
-            if (flip)
-                BSON_APPEND_BOOL(&b, live, false);
-            bson_append_document_end(& or, &b);
-            bson_append_array_end(&op->filter, & or);
-        } else {
-            BSON_APPEND_DOCUMENT_BEGIN(&op->filter, at, &cond);
-            BSON_APPEND_INT64(&cond, "$lt", h->occurred_us);
-            bson_append_document_end(&op->filter, &cond);
-            if (flip)
-                BSON_APPEND_BOOL(&op->filter, live, true);
-        }
-        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
-        BSON_APPEND_DOCUMENT_BEGIN(&set, link, &val);
-        BSON_APPEND_INT64(&val, "at", h->occurred_us);
-        BSON_APPEND_BOOL(&val, "live", !ended);
-        bson_append_document_end(&set, &val);
-        bson_append_document_end(&op->update, &set);
-        if (flip) {
-            BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$inc", &inc);
-            BSON_APPEND_INT64(&inc, "friend_count", ended ? -1 : 1);
-            bson_append_document_end(&op->update, &inc);
-        } else if (upsert) {
-            BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
-            BSON_APPEND_INT64(&soi, "friend_count", 0);
-            bson_append_document_end(&op->update, &soi);
-        }
-    }
+    char id[160];
+    snprintf(id, sizeof id, "%s:%s", user, h->aggregate_id);
+    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "user_counters");
+    BSON_APPEND_UTF8(&op->filter, "_id", id);
+    bson_t soi;
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
+    BSON_APPEND_UTF8(&soi, "user_id", user);
+    BSON_APPEND_UTF8(&soi, "friend_id", friend_id);
+    BSON_APPEND_INT64(&soi, "delta", ended ? -1 : 1);
+    BSON_APPEND_INT64(&soi, "at", h->occurred_us);
+    bson_append_document_end(&op->update, &soi);
 }
 
 static void friend_link(pj_plan_t *plan, const ev_head_t *h, const char *user,

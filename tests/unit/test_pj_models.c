@@ -152,21 +152,17 @@ static void test_friendship(void **state)
     assert_non_null(strstr(f, "\"_id\" : \"" B ":" A "\""));
     assert_non_null(strstr(f, "\"at\" : { \"$lt\" : 1700000000123456 }"));
     bson_free(f);
-    /* friend_count: flip-and-count upsert, then advance-only update, per direction */
-    assert_int_equal(count_on(&p, "user_counters"), 4);
+    /* friend_count: one insert-only contribution per user and aggregate (+1 here) */
+    assert_int_equal(count_on(&p, "user_counters"), 2);
     const pj_op_t *uc = op_on(&p, "user_counters", 0);
     assert_int_equal(uc->kind, PJ_OP_UPSERT);
     f = json(&uc->filter);
     char *u = json(&uc->update);
-    assert_non_null(strstr(f, "\"_id\" : \"" A "\""));
-    assert_non_null(strstr(f, "\"links." B "\" : { \"$exists\" : false }"));
-    assert_non_null(strstr(f, "\"links." B ".live\" : false"));
-    assert_non_null(strstr(u, "\"friend_count\" : 1"));
-    bson_free(f);
-    bson_free(u);
-    assert_int_equal(op_on(&p, "user_counters", 1)->kind, PJ_OP_UPDATE);
-    u = json(&op_on(&p, "user_counters", 1)->update);
+    assert_string_equal(f, "{ \"_id\" : \"" A ":" AGG "\" }");
+    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"user_id\" : \"" A "\", \"friend_id\" : \"" B
+                              "\", \"delta\" : 1"));
     assert_null(strstr(u, "$inc"));
+    bson_free(f);
     bson_free(u);
     assert_int_equal(count_on(&p, "notifications"), 1);
     pj_plan_destroy(&p);
@@ -180,18 +176,14 @@ static void test_friendship(void **state)
     u = json(&op_on(&p, "friends", 0)->update);
     assert_non_null(strstr(u, "\"ended\" : true"));
     bson_free(u);
-    /* ending a live link decrements without upsert; an unknown link is recorded as ended */
-    uc = op_on(&p, "user_counters", 0);
-    assert_int_equal(uc->kind, PJ_OP_UPDATE);
+    /* ending: the friendship's own contribution, -1 */
+    assert_int_equal(count_on(&p, "user_counters"), 2);
+    uc = op_on(&p, "user_counters", 1);
     f = json(&uc->filter);
     u = json(&uc->update);
-    assert_non_null(strstr(f, "\"links." B ".live\" : true"));
-    assert_non_null(strstr(u, "\"friend_count\" : -1"));
+    assert_string_equal(f, "{ \"_id\" : \"" B ":" AGG "\" }");
+    assert_non_null(strstr(u, "\"delta\" : -1"));
     bson_free(f);
-    bson_free(u);
-    assert_int_equal(op_on(&p, "user_counters", 1)->kind, PJ_OP_UPSERT);
-    u = json(&op_on(&p, "user_counters", 1)->update);
-    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"friend_count\" : 0 }"));
     bson_free(u);
     pj_plan_destroy(&p);
     hl_event_destroy(&ev);
