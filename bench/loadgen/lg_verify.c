@@ -910,8 +910,9 @@ static bool model_friends(vctx_t *v)
  * each ended one (keyed by the friendship): friend_count is their sum (docs/read-models.md). */
 static bool model_user_counters(vctx_t *v)
 {
-    PGresult *r = q(v, "SELECT user_a, user_b, request_id, friendship_id, ended_at IS NOT NULL"
-                       " FROM friendships");
+    PGresult *r =
+        q(v, "SELECT user_a, user_b, request_id, friendship_id, ended_at IS NOT NULL"
+             " FROM friendships WHERE user_a IN " SCOPE_USERS " OR user_b IN " SCOPE_USERS);
     if (!r)
         return false;
     map_t want = {0};
