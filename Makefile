@@ -68,6 +68,15 @@ bench-tracing: build
 bench-projector: build
 	bash bench/projector_bench.sh
 
+# Scale-out benchmark (issue 16, bench/README.md): projector inputs/s with 1 and 2 processes on
+# one backlog, commands/s with 1 and 2 command servers, CPU of each; needs a running stack
+# (default: the dev profile).
+.PHONY: bench-scale
+bench-scale: build
+	cc -std=c11 -O2 -Wall -Wextra -Werror bench/command_bench.c -o $(BUILD_DIR)/command-bench \
+	  $$(pkg-config --cflags --libs libcurl libpq) -lpthread
+	bash bench/scale_bench.sh
+
 # The benchmark report (bench/README.md, `make bench-report`): installs what it needs, builds,
 # starts a fresh stack of its own (HL_PROFILE, default lab4), runs every benchmark next to its
 # peer and writes docs/BENCHMARKS.md. REPORT_ARGS e.g. --scales=1 (skip the 10x phase).

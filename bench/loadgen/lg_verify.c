@@ -570,9 +570,13 @@ static bool key_user_doc(const bson_t *doc, const char *marker, char *out, size_
     return true;
 }
 
+/* user_counters contributions {_id: "<user>:<aggregate>", user_id, friend_id, delta}. */
 static bool key_counter(const bson_t *doc, char *out, size_t cap, const char **sid)
 {
-    return key_user_doc(doc, "friend_count", out, cap, sid);
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "delta") || !(*sid = doc_str(doc, "user_id")))
+        return false;
+    return key_id_or(doc, "_id", out, cap);
 }
 
 static bool key_inbox(const bson_t *doc, char *out, size_t cap, const char **sid)
@@ -904,46 +908,31 @@ static bool model_friends(vctx_t *v)
     return ok;
 }
 
+/* user_counters: per user, +1 for each accepted friendship (keyed by its request) and -1 for
+ * each ended one (keyed by the friendship): friend_count is their sum (docs/read-models.md). */
 static bool model_user_counters(vctx_t *v)
 {
-    PGresult *r = q(v, LATEST_FRIENDSHIPS);
+    PGresult *r =
+        q(v, "SELECT user_a, user_b, request_id, friendship_id, ended_at IS NOT NULL"
+             " FROM friendships WHERE user_a IN " SCOPE_USERS " OR user_b IN " SCOPE_USERS);
     if (!r)
         return false;
-    /* per user: friend_count and links {friend: {at, live}} */
     map_t want = {0};
-    for (int i = 0; i < PQntuples(r); i++) {
-        for (int dir = 0; dir < 2; dir++) {
-            friend_link_t l = friend_link(r, i, dir);
-            slot_t *s = map_find(&want, l.user);
-            if (!s)
-                s = map_put(&want, l.user, bson_new());
-            bson_t *links = s->val; /* links only for now; wrapped below */
-            bson_t link;
-            BSON_APPEND_DOCUMENT_BEGIN(links, l.friend_id, &link);
-            BSON_APPEND_INT64(&link, "at", l.ended ? l.ended_us : l.since_us);
-            BSON_APPEND_BOOL(&link, "live", !l.ended);
-            bson_append_document_end(links, &link);
-        }
-    }
-    PQclear(r);
-    for (size_t i = 0; i < want.cap; i++) {
-        if (!want.slots[i].key)
-            continue;
-        bson_t *links = want.slots[i].val, *d = bson_new();
-        bson_iter_t it;
-        int64_t live = 0;
-        if (bson_iter_init(&it, links))
-            while (bson_iter_next(&it)) {
-                bson_iter_t sub;
-                if (bson_iter_recurse(&it, &sub) && bson_iter_find(&sub, "live") &&
-                    bson_iter_bool(&sub))
-                    live++;
+    for (int i = 0; i < PQntuples(r); i++)
+        for (int dir = 0; dir < 2; dir++)
+            for (int ended = 0; ended < 2; ended++) {
+                if (ended && strcmp(PQgetvalue(r, i, 4), "t") != 0)
+                    continue;
+                const char *user = PQgetvalue(r, i, dir), *agg = PQgetvalue(r, i, ended ? 3 : 2);
+                char key[100];
+                snprintf(key, sizeof key, "%s:%s", user, agg);
+                bson_t *d = bson_new();
+                BSON_APPEND_UTF8(d, "user_id", user);
+                BSON_APPEND_UTF8(d, "friend_id", PQgetvalue(r, i, 1 - dir));
+                BSON_APPEND_INT64(d, "delta", ended ? -1 : 1);
+                map_put(&want, key, d);
             }
-        BSON_APPEND_INT64(d, "friend_count", live);
-        BSON_APPEND_DOCUMENT(d, "links", links);
-        bson_destroy(links);
-        want.slots[i].val = d;
-    }
+    PQclear(r);
     bool ok = check_collection(v, "user_counters", &want, key_counter, NULL, false);
     map_free(&want, free_bson);
     return ok;

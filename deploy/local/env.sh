@@ -42,6 +42,7 @@ if [[ -n ${_hl_lab:-} ]]; then
   HL_JAEGER_PORT=${HL_JAEGER_PORT:-${_hl_lab}018}
   HL_OTLP_PORT=${HL_OTLP_PORT:-${_hl_lab}019}
   HL_NGINX_EXPORTER_PORT=${HL_NGINX_EXPORTER_PORT:-${_hl_lab}014}
+  HL_REPLICA_PORT_BASE=${HL_REPLICA_PORT_BASE:-${_hl_lab}020}  # second instances (below)
 fi
 unset _hl_lab
 HL_STACK_DIR=${HL_STACK_DIR:-$_hl_stack}
@@ -66,6 +67,10 @@ HL_QUERY_PORT=${HL_QUERY_PORT:-${_hl_srv}1}         # dev: 8081, test: 8181
 HL_PROJECTOR_PORT=${HL_PROJECTOR_PORT:-${_hl_srv}2} # dev: 8082, test: 8182
 HL_STREAM_PORT=${HL_STREAM_PORT:-${_hl_srv}3}       # dev: 8083, test: 8183 (stream listener)
 HL_PAYMENT_PORT=${HL_PAYMENT_PORT:-${_hl_srv}5}     # dev: 8085: payment provider simulator
+# Further instances of a server (servers.sh start projector-2; HL_REPLICAS=2 stack.sh up): port
+# base + 5*(k-2) + 0 command-server, 1 query-server, 2 projector, 3 stream-listener (dev: 8090..,
+# test: 8190.., labN: 1N020..).
+HL_REPLICA_PORT_BASE=${HL_REPLICA_PORT_BASE:-${_hl_srv%?}90}
 # The gateway (nginx, SPEC §7): the one URL clients use. dev: 8000 (TLS 8043), test: 8100 (8143).
 HL_GATEWAY_PORT=${HL_GATEWAY_PORT:-${_hl_srv%?}00}
 HL_GATEWAY_TLS_PORT=${HL_GATEWAY_TLS_PORT:-${_hl_srv%?}43}

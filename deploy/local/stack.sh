@@ -54,6 +54,27 @@ anything_running() {
   bash "$HERE/postgres.sh" status >/dev/null 2>&1
 }
 
+# HL_REPLICAS=N (default 1): N instances of every server (servers.sh: "<server>-<k>", own port,
+# log, pid file and /healthz), projectors in one consumer group, the gateway's upstreams listing
+# every command, query and stream server (README "Operating: more processes").
+instances() {
+  local k out=$1
+  for ((k = 2; k <= ${HL_REPLICAS:-1}; k++)); do out+=" $1-$k"; done
+  echo "$out"
+}
+upstreams() {
+  local s k list
+  for s in command-server query-server stream-listener; do
+    list=""
+    for k in $(instances "$s"); do list+="${list:+,}127.0.0.1:$(bash "$HERE/servers.sh" port "$k")"; done
+    case $s in
+      command-server) export HL_GATEWAY_COMMAND_UPSTREAMS=${HL_GATEWAY_COMMAND_UPSTREAMS:-$list} ;;
+      query-server) export HL_GATEWAY_QUERY_UPSTREAMS=${HL_GATEWAY_QUERY_UPSTREAMS:-$list} ;;
+      stream-listener) export HL_GATEWAY_STREAM_UPSTREAMS=${HL_GATEWAY_STREAM_UPSTREAMS:-$list} ;;
+    esac
+  done
+}
+
 up() {
   local t0=$SECONDS
   if anything_running; then
@@ -69,9 +90,10 @@ up() {
   [[ ${HL_JAEGER:-1} == 0 ]] || bash "$HERE/jaeger.sh" start   # traces (OTLP/HTTP)
   external HL_S3_ENDPOINT && hl_say "using external object store (HL_S3_ENDPOINT)" \
     || bash "$HERE/objectstore.sh" start         # S3-compatible store for avatars (issue 18)
-  bash "$HERE/servers.sh" start command-server   # creates the tables Debezium captures
+  bash "$HERE/servers.sh" start $(instances command-server)   # creates the tables Debezium captures
   connect_up
-  bash "$HERE/servers.sh" start projector query-server stream-listener
+  bash "$HERE/servers.sh" start $(instances projector) $(instances query-server) $(instances stream-listener)
+  upstreams
   bash "$HERE/gateway.sh" start
   [[ ${HL_PROMETHEUS:-1} == 0 ]] || bash "$HERE/prometheus.sh" start   # metrics and alerts
   cat <<MSG

@@ -208,6 +208,34 @@ static const hl_http_route_t http_routes[] = {
     {"GET", "/metrics", hl_server_handle_metrics},
 };
 
+/* Rebalances (eager protocol, the range assignor: consumer_new). Called by librdkafka only from
+ * inside rd_kafka_consumer_poll, i.e. on the consumer thread between batches or in a retry wait
+ * (retry_wait), never while a batch's writes run. On a revoke every offset stored so far (only
+ * ever after the store acknowledged the write, store_offset) is committed synchronously before
+ * the partitions go, so the next owner starts right after what this process applied; and
+ * ctx->revocations moves on, so that a batch whose retry wait served the revoke is abandoned
+ * (flush_batch) instead of being written by this process while the new owner writes the same
+ * documents. Its inputs are re-read by whoever owns their partitions now (all writes are
+ * idempotent), so nothing is skipped and nothing counts twice. */
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
+                      rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    pj_ctx_t *ctx = opaque;
+    if (why == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        HL_INFO("rebalance: %d partitions assigned", parts->cnt);
+        rd_kafka_assign(rk, parts);
+        return;
+    }
+    ctx->revocations++;
+    rd_kafka_resp_err_t kerr = rd_kafka_commit(rk, NULL, 0);
+    if (kerr && kerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        HL_WARN("rebalance: committing stored offsets before the revoke: %s (the next owner "
+                "re-applies from the previous commit; the writes are idempotent)",
+                rd_kafka_err2str(kerr));
+    HL_INFO("rebalance: %d partitions revoked (%s)", parts->cnt, rd_kafka_err2str(why));
+    rd_kafka_assign(rk, NULL);
+}
+
 static rd_kafka_t *consumer_new(pj_ctx_t *ctx, hl_error_t *err)
 {
     rd_kafka_conf_t *conf = hl_kafka_conf_new(ctx->cfg.kafka_brokers, "hearlers-projector", err);
@@ -230,10 +258,17 @@ static rd_kafka_t *consumer_new(pj_ctx_t *ctx, hl_error_t *err)
         !hl_kafka_set(conf, "fetch.wait.max.ms", "100", err) ||
         !hl_kafka_set(conf, "topic.metadata.refresh.interval.ms", "10000", err) ||
         !hl_kafka_set(conf, "allow.auto.create.topics", "true", err) ||
+        /* the range assignor gives partition p of every topic to the same member: the event
+         * topics keyed by one aggregate id (a room's chat.events and message.events, a user's
+         * user.events and notification.events; equal partition counts, deploy/topics.conf) are
+         * then applied by one process, so a document they share has one writer */
+        !hl_kafka_set(conf, "partition.assignment.strategy", "range", err) ||
         !hl_kafka_set_overrides(conf, ctx->cfg.kafka_overrides, err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+    rd_kafka_conf_set_opaque(conf, ctx);
     char errstr[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!rk) {
@@ -306,7 +341,13 @@ static void store_offset(pj_ctx_t *ctx, const rd_kafka_message_t *msg)
  * retry pauses every assigned partition (librdkafka drops what it had fetched for them and fetches
  * nothing more) and each wait polls: that keeps the membership and serves rebalances, and returns
  * no input. Should one arrive anyway, its partition is sought back to it, so it is delivered again
- * after resume_consumption. *paused tracks the pause (start false). Returns true on shutdown. */
+ * after resume_consumption. *paused tracks the pause (start false). Returns true on shutdown and
+ * when a poll served a revoke (batch_lost): the caller then abandons its batch. */
+static bool batch_lost(const pj_ctx_t *ctx)
+{
+    return ctx->revocations != ctx->batch_revocations;
+}
+
 static bool retry_wait(pj_ctx_t *ctx, bool *paused, long backoff_ms)
 {
     if (!*paused) {
@@ -318,6 +359,8 @@ static bool retry_wait(pj_ctx_t *ctx, bool *paused, long backoff_ms)
         *paused = true;
     }
     for (int64_t end = hl_mono_ms() + backoff_ms; !hl_shutdown_requested();) {
+        if (batch_lost(ctx))
+            return true;
         int64_t left = end - hl_mono_ms();
         if (left <= 0)
             return false;
@@ -356,7 +399,8 @@ static void resume_consumption(pj_ctx_t *ctx, bool *paused)
 }
 
 /* Apply msg until it is applied, skipped or dead-lettered; then store its offset. Returns false
- * only when shutdown interrupted a retry (the offset is then not stored: it will be replayed). */
+ * only when shutdown or a revoke interrupted a retry (the offset is then not stored: it will be
+ * replayed, by this process or the partition's new owner). */
 static bool handle_message(pj_ctx_t *ctx, rd_kafka_message_t *msg)
 {
     const char *topic = rd_kafka_topic_name(msg->rkt);
@@ -444,7 +488,8 @@ static void apply_span_end(batch_t *b, size_t i, const char *outcome)
 
 /* Execute the planned inputs msgs[from..to) of b, retrying the whole batch until MongoDB
  * acknowledged every write (all writes are idempotent), then store their offsets. Returns false
- * when shutdown interrupted (nothing stored: the inputs will be consumed again). */
+ * when shutdown or a revoke during a retry wait interrupted (nothing stored: the inputs will be
+ * consumed again, by this process or by their partitions' new owners). */
 static bool flush_batch(pj_ctx_t *ctx, batch_t *b, size_t from, size_t to)
 {
     const pj_plan_t *plans[BATCH_MAX];
@@ -623,7 +668,6 @@ int main(int argc, char **argv)
         mongoc_client_pool_max_size(ctx.write_pool, (uint32_t)ctx.cfg.writers - 1);
         mongoc_client_pool_set_appname(ctx.write_pool, "hearlers-projector-writer");
     }
-    pj_read_marks_install(&ctx);
     if (!(ctx.registry = hl_schema_registry_new(ctx.cfg.schema_registry_url, 5000, &err)) ||
         !(ctx.schemas = pj_schema_cache_new(ctx.registry))) {
         HL_ERROR("start-up failed: %s", err.message);
@@ -680,8 +724,17 @@ int main(int argc, char **argv)
     while (!hl_shutdown_requested()) {
         /* wait up to 200 ms for an input, then take whatever else is already fetched */
         batch.n = 0;
+        ctx.batch_revocations = ctx.revocations;
         for (int timeout = 200; batch.n < BATCH_MAX; timeout = 0) {
             rd_kafka_message_t *msg = rd_kafka_consumer_poll(ctx.consumer, timeout);
+            if (batch_lost(&ctx)) {
+                /* this poll served a revoke: what was collected before it may belong to
+                 * another member now and is consumed again by its owner */
+                for (size_t i = 0; i < batch.n; i++)
+                    rd_kafka_message_destroy(batch.msgs[i]);
+                batch.n = 0;
+                ctx.batch_revocations = ctx.revocations;
+            }
             if (!msg)
                 break;
             if (msg->err) {
@@ -694,8 +747,14 @@ int main(int argc, char **argv)
         }
         for (size_t i = 0; i < batch.n; i++)
             pj_plan_init(&batch.plans[i]);
-        if (batch.n && !handle_batch(&ctx, &batch))
-            HL_INFO("shutdown during a batch: its offsets stay unstored (replayed at restart)");
+        if (batch.n && !handle_batch(&ctx, &batch)) {
+            if (batch_lost(&ctx))
+                HL_INFO("partitions revoked during a batch of %zu inputs: abandoned unstored (the "
+                        "partitions' owners apply them again from the committed offsets)",
+                        batch.n);
+            else
+                HL_INFO("shutdown during a batch: its offsets stay unstored (replayed at restart)");
+        }
         for (size_t i = 0; i < batch.n; i++)
             if (batch.rc[i] == PJ_APPLIED)
                 pj_presence_note_plan(presence, &batch.plans[i]);

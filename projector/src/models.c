@@ -496,13 +496,6 @@ static void daily_count(pj_plan_t *plan, const ev_head_t *h, const char *counter
     bson_append_document_end(&op->update, &inc);
 }
 
-static const pj_read_marks_t *read_marks;
-
-void pj_models_set_read_marks(const pj_read_marks_t *marks)
-{
-    read_marks = marks;
-}
-
 /* The notification _id of recipient for event h: "<recipient>:<occurred µs>:<event id>". */
 static void notification_id(const ev_head_t *h, const char *recipient, char *out, size_t cap)
 {
@@ -531,46 +524,25 @@ static pj_op_t *notification_begin(pj_plan_t *plan, const ev_head_t *h, const ch
     return op;
 }
 
-/* End the notification op begun by notification_begin with its read state. A read of every
- * notification (NotificationsRead {all}) at time t covers those created at or before t; its
- * update only reaches the notifications that exist when it is applied, so one whose event is
- * applied later (another topic) asks the read marks for the earliest read-all covering it:
- *   none:    $setOnInsert {read: false, read_at: null}
- *   t found: $setOnInsert {read: true, read_at: t}, then update {_id, read: false} $set {read:
- *            true, read_at: t} and update {_id, read_at > t} $set {read_at: t}
- * so that read_at is the earliest read covering it in any arrival order (the same as when the
- * notification was there first). */
+/* End the notification op begun by notification_begin with its read state: $setOnInsert {read:
+ * false, read_at: null}, and the notification recorded in the plan (pj_plan_unread) for the
+ * executor. A read of every notification (NotificationsRead {all}) at time t covers those
+ * created at or before t; its update only reaches the notifications that exist when it is
+ * applied, perhaps by another projector process (another topic and partition). So once the
+ * creation is acknowledged the executor reads the recipient's marks from notification_reads and,
+ * for the earliest mark t covering the notification, runs update {_id, read: false} $set {read:
+ * true, read_at: t} and update {_id, read_at > t} $set {read_at: t} (store.c): read_at is the
+ * earliest read covering it in any arrival order, as when the notification was there first. */
 void pj_notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const char *id,
                          const char *recipient, int64_t created_ms)
 {
     bson_append_document_end(&op->update, set);
-    int64_t t = read_marks ? read_marks->covering(read_marks->opaque, recipient, created_ms) : -1;
     bson_t soi;
     BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
-    BSON_APPEND_BOOL(&soi, "read", t >= 0);
-    if (t >= 0)
-        BSON_APPEND_DATE_TIME(&soi, "read_at", t);
-    else
-        BSON_APPEND_NULL(&soi, "read_at");
+    BSON_APPEND_BOOL(&soi, "read", false);
+    BSON_APPEND_NULL(&soi, "read_at");
     bson_append_document_end(&op->update, &soi);
-    if (t < 0)
-        return;
-    for (int k = 0; k < 2; k++) {
-        pj_op_t *u = pj_plan_add(plan, PJ_OP_UPDATE, "notifications");
-        bson_t cond, upd;
-        BSON_APPEND_UTF8(&u->filter, "_id", id);
-        if (k == 0) {
-            BSON_APPEND_BOOL(&u->filter, "read", false);
-        } else {
-            BSON_APPEND_DOCUMENT_BEGIN(&u->filter, "read_at", &cond);
-            BSON_APPEND_DATE_TIME(&cond, "$gt", t);
-            bson_append_document_end(&u->filter, &cond);
-        }
-        BSON_APPEND_DOCUMENT_BEGIN(&u->update, "$set", &upd);
-        BSON_APPEND_BOOL(&upd, "read", true);
-        BSON_APPEND_DATE_TIME(&upd, "read_at", t);
-        bson_append_document_end(&u->update, &upd);
-    }
+    pj_plan_unread(plan, id, recipient, created_ms);
 }
 
 static void notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const ev_head_t *h,
@@ -581,71 +553,28 @@ static void notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const ev
     pj_notification_end(plan, op, set, id, recipient, h->occurred_us / 1000);
 }
 
-/* user_counters.friend_count of user follows the link user → friend_id without counting a
- * collection: links.<friend_id> = {at, live} in the same document holds the newest state of the
- * link (newest occurred_at wins, as in friends), and the count moves by one only in the atomic
- * update that flips live. Two operations, each idempotent on its own:
- *   live:  upsert {_id, links.f absent OR (links.f.at < at AND links.f.live = false)}
- *            {$inc friend_count +1, $set links.f {at, live: true}}
- *          update {_id, links.f.at < at} {$set links.f {at, live: true}}     (live → live)
- *   ended: update {_id, links.f.at < at, links.f.live = true}
- *            {$inc friend_count -1, $set links.f {at, live: false}}
- *          upsert {_id, links.f absent OR links.f.at < at} {$set links.f {at, live: false},
- *            $setOnInsert friend_count 0}                                   (ended → ended) */
+/* user_counters: one contribution document per user and friendship aggregate, {_id: "<user>:
+ * <aggregate id>", user_id, friend_id, delta, at}: +1 from the FriendRequestAccepted of the
+ * request (aggregate: the request), -1 from the FriendDeleted of the friendship (aggregate: the
+ * friendship). Each document has one writer, the owner of its aggregate's partition, and is
+ * only ever inserted ($setOnInsert, a replay matches and changes nothing), so the counts stay
+ * exact with several projectors in one group and in any arrival order; friend_count = the sum of
+ * a user's deltas (the _id range "<user>:", summed by the query server). Every friendship is
+ * accepted once and deleted at most once (command side), so the sum is the live friendships. */
 static void friend_count(pj_plan_t *plan, const ev_head_t *h, const char *user,
                          const char *friend_id, bool ended)
 {
-    char link[128], at[136], live[136];
-    snprintf(link, sizeof link, "links.%s", friend_id);
-    snprintf(at, sizeof at, "%s.at", link);
-    snprintf(live, sizeof live, "%s.live", link);
-    for (int step = 0; step < 2; step++) {
-        /* step 0 flips the state and counts; step 1 only advances a link in the same state */
-        bool flip = step == 0;
-        bool upsert = ended ? !flip : flip;
-        pj_op_t *op = pj_plan_add(plan, upsert ? PJ_OP_UPSERT : PJ_OP_UPDATE, "user_counters");
-        BSON_APPEND_UTF8(&op->filter, "_id", user);
-        bson_t cond, set, val, inc, soi;
-        if (upsert) {
-            /* links.f absent, or older (and, when flipping to live, not live) */
-            bson_t or, a, b;
-            BSON_APPEND_ARRAY_BEGIN(&op->filter, "$or", & or);
-            BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &a);
-            BSON_APPEND_DOCUMENT_BEGIN(&a, link, &cond);
-            BSON_APPEND_BOOL(&cond, "$exists", false);
-            bson_append_document_end(&a, &cond);
-            bson_append_document_end(& or, &a);
-            BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &b);
-            BSON_APPEND_DOCUMENT_BEGIN(&b, at, &cond);
-            BSON_APPEND_INT64(&cond, "$lt", h->occurred_us);
-            bson_append_document_end(&b, &cond);
-            if (flip)
-                BSON_APPEND_BOOL(&b, live, false);
-            bson_append_document_end(& or, &b);
-            bson_append_array_end(&op->filter, & or);
-        } else {
-            BSON_APPEND_DOCUMENT_BEGIN(&op->filter, at, &cond);
-            BSON_APPEND_INT64(&cond, "$lt", h->occurred_us);
-            bson_append_document_end(&op->filter, &cond);
-            if (flip)
-                BSON_APPEND_BOOL(&op->filter, live, true);
-        }
-        BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);
-        BSON_APPEND_DOCUMENT_BEGIN(&set, link, &val);
-        BSON_APPEND_INT64(&val, "at", h->occurred_us);
-        BSON_APPEND_BOOL(&val, "live", !ended);
-        bson_append_document_end(&set, &val);
-        bson_append_document_end(&op->update, &set);
-        if (flip) {
-            BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$inc", &inc);
-            BSON_APPEND_INT64(&inc, "friend_count", ended ? -1 : 1);
-            bson_append_document_end(&op->update, &inc);
-        } else if (upsert) {
-            BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
-            BSON_APPEND_INT64(&soi, "friend_count", 0);
-            bson_append_document_end(&op->update, &soi);
-        }
-    }
+    char id[160];
+    snprintf(id, sizeof id, "%s:%s", user, h->aggregate_id);
+    pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "user_counters");
+    BSON_APPEND_UTF8(&op->filter, "_id", id);
+    bson_t soi;
+    BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$setOnInsert", &soi);
+    BSON_APPEND_UTF8(&soi, "user_id", user);
+    BSON_APPEND_UTF8(&soi, "friend_id", friend_id);
+    BSON_APPEND_INT64(&soi, "delta", ended ? -1 : 1);
+    BSON_APPEND_INT64(&soi, "at", h->occurred_us);
+    bson_append_document_end(&op->update, &soi);
 }
 
 static void friend_link(pj_plan_t *plan, const ev_head_t *h, const char *user,
@@ -923,9 +852,20 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
             return bad_event(err, type, "all");
         if (!get_string_array(rec, "notification_ids", ids, MAX_MEMBERS, &n))
             return bad_event(err, type, "notification_ids");
-        pj_op_t *op = pj_plan_add(plan, PJ_OP_UPDATE_MANY, "notifications");
+        pj_op_t *op = NULL;
         bson_t cond, in, set;
         if (all) {
+            /* the mark first, notifications_reads {_id: user, read_all: [t...]}: notifications
+             * created later (here or in another process) read it (notification_end); then, in
+             * the batch's second round, the update of the notifications that exist */
+            pj_op_t *mark = pj_plan_add(plan, PJ_OP_UPSERT, "notification_reads");
+            bson_t add;
+            BSON_APPEND_UTF8(&mark->filter, "_id", h.aggregate_id);
+            BSON_APPEND_DOCUMENT_BEGIN(&mark->update, "$addToSet", &add);
+            BSON_APPEND_DATE_TIME(&add, "read_all", h.occurred_us / 1000);
+            bson_append_document_end(&mark->update, &add);
+            op = pj_plan_add(plan, PJ_OP_UPDATE_MANY, "notifications");
+            op->after = true;
             /* the user's notifications created up to this read's millisecond: _id from
              * "<user>:" up to "<user>:<first µs of the next ms>" (an indexed _id range), then
              * the exact conditions */
@@ -942,22 +882,13 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
             BSON_APPEND_DOCUMENT_BEGIN(&op->filter, "created_at", &cond);
             BSON_APPEND_DATE_TIME(&cond, "$lte", h.occurred_us / 1000);
             bson_append_document_end(&op->filter, &cond);
-            /* remember it for notifications applied later (notification_end): the marks,
-             * and notification_reads {_id: user, read_all: [t...]} from which they reload */
-            if (read_marks)
-                read_marks->add(read_marks->opaque, h.aggregate_id, h.occurred_us / 1000);
-            pj_op_t *mark = pj_plan_add(plan, PJ_OP_UPSERT, "notification_reads");
-            bson_t add;
-            BSON_APPEND_UTF8(&mark->filter, "_id", h.aggregate_id);
-            BSON_APPEND_DOCUMENT_BEGIN(&mark->update, "$addToSet", &add);
-            BSON_APPEND_DATE_TIME(&add, "read_all", h.occurred_us / 1000);
-            bson_append_document_end(&mark->update, &add);
         } else {
             /* a notification not applied yet gets a stub {_id, user_id, read: true, read_at}
              * that its creation fills (notification_begin); only ids of this user's range with
              * the shape of a notification _id, so a client cannot plant other documents */
             char prefix[80];
             int plen = snprintf(prefix, sizeof prefix, "%s:", h.aggregate_id);
+            op = pj_plan_add(plan, PJ_OP_UPDATE_MANY, "notifications");
             for (size_t i = 0; i < n; i++) {
                 size_t len = strlen(ids[i]);
                 if (plen <= 0 || strncmp(ids[i], prefix, (size_t)plen) != 0 ||

@@ -59,28 +59,13 @@ bool pj_cdc_plan(const char *table, const pj_cdc_change_t *c, pj_plan_t *plan, h
  * (HL_ERR_AVRO / HL_ERR_INPUT, reason "bad-event"): a field missing or ill-typed. */
 bool pj_event_plan(const char *event_type, avro_value_t *record, pj_plan_t *plan, hl_error_t *err);
 
-/* What the planner knows of the users' NotificationsRead {all} (read-all marks), so that a
- * notification applied after a read-all that covers it is written read (docs/read-models.md,
- * notifications). Both functions run on the planning thread. */
-typedef struct {
-    /* The earliest read-all time (ms since the epoch) of user at or after created_ms, or -1 when
-     * none is known. */
-    int64_t (*covering)(void *opaque, const char *user, int64_t created_ms);
-    /* Record a read-all of user at read_ms (planned now; its marks document is written with the
-     * plan). */
-    void (*add)(void *opaque, const char *user, int64_t read_ms);
-    void *opaque;
-} pj_read_marks_t;
-
-/* Use marks (borrowed; NULL = none known: every notification is planned unread) from now on. */
-void pj_models_set_read_marks(const pj_read_marks_t *marks);
-
 /* End a notification upsert op on "notifications" whose "$set" document set (begun by the
  * caller on op->update, holding the content) is still open: closes it and adds the read state,
- * the same for every kind of notification (docs/read-models.md, notifications). A read-all mark
- * of recipient covering created_ms (ms) makes it {read: true, read_at: the earliest such mark}
- * on insert, and two updates of _id id lower an existing unread or later-read document to it;
- * no mark: $setOnInsert {read: false, read_at: null}. Ops are added to plan (owned by it). */
+ * the same for every kind of notification (docs/read-models.md, notifications):
+ * $setOnInsert {read: false, read_at: null}, and the notification (id, recipient, created_ms in
+ * ms since the epoch) recorded in the plan (pj_plan_unread) so that the executor applies the
+ * recipient's read-all marks from the store once the insert is acknowledged. Ops are added to
+ * plan (owned by it). */
 void pj_notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const char *id,
                          const char *recipient, int64_t created_ms);
 

@@ -21,6 +21,7 @@ void pj_plan_destroy(pj_plan_t *plan)
         bson_free(plan->ops[i]);
     }
     free(plan->ops);
+    free(plan->unread);
     memset(plan, 0, sizeof *plan);
 }
 
@@ -41,6 +42,19 @@ pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model)
     bson_init(&op->filter);
     bson_init(&op->update);
     return op;
+}
+
+void pj_plan_unread(pj_plan_t *plan, const char *id, const char *user, int64_t created_ms)
+{
+    if (plan->nunread == plan->unread_cap) {
+        size_t cap = plan->unread_cap ? plan->unread_cap * 2 : 4;
+        plan->unread = hl_xrealloc(plan->unread, cap * sizeof *plan->unread);
+        plan->unread_cap = cap;
+    }
+    pj_unread_t *u = &plan->unread[plan->nunread++];
+    snprintf(u->id, sizeof u->id, "%s", id);
+    snprintf(u->user, sizeof u->user, "%s", user);
+    u->created_ms = created_ms;
 }
 
 void pj_plan_watermark(pj_plan_t *plan, const char *input, const char *key, int64_t version)

@@ -35,7 +35,21 @@ typedef struct {
     char model[32]; /* logical read model, e.g. "inbox" */
     bson_t filter;  /* owned */
     bson_t update;  /* owned */
+    /* run in a second round, once every other operation of the batch was acknowledged (a
+     * read-all's update of the notifications after its mark: store.c) */
+    bool after;
 } pj_op_t;
+
+/* A notification a plan creates unread: once the batch's writes are acknowledged, the executor
+ * reads the recipient's read-all marks from the store (notification_reads) and marks it read when
+ * one covers it (store.c). Reading the marks after the insert, while a read-all writes its mark
+ * before updating the notifications, makes the pair exact with the two on different projector
+ * processes: either the lookup sees the mark or the read-all's update sees the notification. */
+typedef struct {
+    char id[192];  /* notifications _id */
+    char user[48]; /* recipient */
+    int64_t created_ms;
+} pj_unread_t;
 
 typedef struct {
     /* owned, n entries; each op is its own allocation because a grown bson_t points into
@@ -51,6 +65,8 @@ typedef struct {
     /* W3C traceparent of the apply span of this input, "" when untraced: the parent of the
      * change-feed records' spans (feed.c) */
     char traceparent[56];
+    pj_unread_t *unread; /* owned, nunread entries (pj_plan_unread) */
+    size_t nunread, unread_cap;
 } pj_plan_t;
 
 /* Start an empty plan. */
@@ -62,6 +78,10 @@ void pj_plan_destroy(pj_plan_t *plan);
 /* Append an operation of kind on model and return it with filter and update initialised
  * (empty), for the caller to fill. Aborts on out-of-memory (like bson itself). */
 pj_op_t *pj_plan_add(pj_plan_t *plan, pj_op_kind_t kind, const char *model);
+
+/* Record that the plan creates notification id of user created at created_ms (ms since the
+ * epoch) unread, for the executor to settle its read state (pj_unread_t). */
+void pj_plan_unread(pj_plan_t *plan, const char *id, const char *user, int64_t created_ms);
 
 /* Set the watermark the plan advances. */
 void pj_plan_watermark(pj_plan_t *plan, const char *input, const char *key, int64_t version);

@@ -85,6 +85,10 @@ typedef struct pj_ctx {
     /* the change feed (feed.h) the daemon publishes after each acknowledged batch; NULL in the
      * operator commands and when cfg.feed_topic is empty */
     struct pj_feed *feed;
+    /* partition revocations served so far (the daemon's rebalance callback, main.c) and their
+     * count when the current batch was consumed: a batch is abandoned, never written on, once
+     * they differ (its partitions may belong to another projector now). Consumer thread only. */
+    unsigned long revocations, batch_revocations;
 } pj_ctx_t;
 
 /* A route maps a topic to the projection it feeds (metrics label, dead-letter header). */
@@ -119,8 +123,10 @@ pj_result_t pj_event_body_plan(pj_ctx_t *ctx, int schema_id, const uint8_t *body
  * once at its highest version of the batch (not in rebuild mode). With ctx->write_pool, up to
  * cfg.writers collections are written at the same time, each by one thread on its own pooled
  * client; otherwise one after the other on ctx->db. A failed bulk is re-run one operation at a
- * time (all idempotent). Returns only after MongoDB acknowledged every write of every
- * collection. Errors: HL_ERR_MONGO (retry the whole batch). */
+ * time (all idempotent). Then, once those are acknowledged, the operations marked `after`
+ * (plan.h), and the read state of the notifications the plans created (pj_unread_t: the
+ * recipients' read-all marks read from notification_reads). Returns only after MongoDB
+ * acknowledged every write of every collection. Errors: HL_ERR_MONGO (retry the whole batch). */
 bool pj_plans_execute(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplans, hl_error_t *err);
 
 /* pj_plans_execute for one plan. *applied is true when any operation ran (in rebuild mode,
@@ -142,9 +148,11 @@ bool pj_ensure_model_indexes(pj_ctx_t *ctx, const char *model, const char *colle
                              hl_error_t *err);
 
 /* Guarded upsert on collection of db: update_one(filter, update, {upsert: true}). A duplicate-key
- * error (E11000) means the guard did not match because the stored document is as new or newer:
- * *applied is false and the call succeeds. Other errors fill err (HL_ERR_MONGO) and return
- * false. db is borrowed; use it from one thread at a time (mongoc clients are not thread-safe). */
+ * error (E11000) is tried once more (another process may have inserted the same _id between this
+ * upsert's read and its insert: FerretDB 1.x); a second E11000 means the guard did not match
+ * because the stored document is as new or newer: *applied is false and the call succeeds. Other
+ * errors fill err (HL_ERR_MONGO) and return false. db is borrowed; use it from one thread at a time
+ * (mongoc clients are not thread-safe). */
 bool pj_upsert_guarded(mongoc_database_t *db, const char *collection, const bson_t *filter,
                        const bson_t *update, bool *applied, hl_error_t *err);
 
@@ -174,10 +182,5 @@ bool pj_dead_letter(pj_ctx_t *ctx, const rd_kafka_message_t *msg, const char *pr
  * the pj_ctx_t, rd_kafka_conf_set_opaque): completes the wait of pj_dead_letter when the report
  * is for the message it waits for, else counts a late report in ctx->dlq_late. */
 void pj_dead_letter_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
-
-/* Give the planner (models.h) the read-all marks of notification inboxes of ctx's database:
- * an in-memory map per user, loaded from notification_reads on first use (read_marks.c). Call
- * once ctx->db is set, before planning. */
-void pj_read_marks_install(pj_ctx_t *ctx);
 
 #endif

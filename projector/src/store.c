@@ -2,11 +2,13 @@
 #include "projector.h"
 
 #include "hl/log.h"
+#include "hl/mem.h"
 #include "hl/util.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool pj_aliases_refresh(pj_ctx_t *ctx, int64_t max_age_ms, hl_error_t *err)
@@ -203,7 +205,7 @@ static bool bulk_flush(mongoc_collection_t *coll, const bson_t *opts,
  * is idempotent, so re-running what the bulks applied changes nothing). ctx is only read. */
 static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
                            const pj_plan_t *const *plans, size_t nplans, const char *target,
-                           hl_error_t *err)
+                           bool after, hl_error_t *err)
 {
     mongoc_collection_t *coll = mongoc_database_get_collection(db, target);
     bson_t opts = BSON_INITIALIZER;
@@ -215,7 +217,8 @@ static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
     for (size_t i = 0; i < nplans && ok; i++)
         for (size_t j = 0; j < plans[i]->n && ok; j++) {
             const pj_op_t *op = plans[i]->ops[j];
-            if (!op_runs(ctx, op) || strcmp(pj_physical(ctx, op->model), target) != 0)
+            if (!op_runs(ctx, op) || op->after != after ||
+                strcmp(pj_physical(ctx, op->model), target) != 0)
                 continue;
             if (op->kind == PJ_OP_UPDATE_MANY || op->kind == PJ_OP_DELETE_MANY) {
                 /* alone, after what precedes it: inside a bulk, FerretDB 1.24 waits ~30 s on a
@@ -245,11 +248,137 @@ static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
     for (size_t i = 0; i < nplans; i++)
         for (size_t j = 0; j < plans[i]->n; j++) {
             const pj_op_t *op = plans[i]->ops[j];
-            if (op_runs(ctx, op) && !strcmp(pj_physical(ctx, op->model), target) &&
-                !run_op(db, op, target, err))
+            if (op_runs(ctx, op) && op->after == after &&
+                !strcmp(pj_physical(ctx, op->model), target) && !run_op(db, op, target, err))
                 return false;
         }
     return true;
+}
+
+/* The read-all marks (ms, notification_reads.read_all) of one user, from the store. */
+typedef struct {
+    const char *user;
+    int64_t *times;
+    size_t n;
+} user_marks_t;
+
+/* Marks of users[0..n) (distinct) into marks[0..n), read with _id $in (chunks of 256) from
+ * notification_reads. Users without a document get n = 0. */
+static bool load_marks(pj_ctx_t *ctx, user_marks_t *marks, size_t n, hl_error_t *err)
+{
+    mongoc_collection_t *coll =
+        mongoc_database_get_collection(ctx->db, pj_physical(ctx, "notification_reads"));
+    bool ok = true;
+    for (size_t from = 0; from < n && ok; from += 256) {
+        size_t to = from + 256 < n ? from + 256 : n;
+        bson_t filter = BSON_INITIALIZER, cond, in;
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &cond);
+        BSON_APPEND_ARRAY_BEGIN(&cond, "$in", &in);
+        for (size_t i = from; i < to; i++) {
+            char key[24];
+            snprintf(key, sizeof key, "%zu", i - from);
+            BSON_APPEND_UTF8(&in, key, marks[i].user);
+        }
+        bson_append_array_end(&cond, &in);
+        bson_append_document_end(&filter, &cond);
+        mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+        const bson_t *doc;
+        while (mongoc_cursor_next(cur, &doc)) {
+            bson_iter_t it, arr;
+            if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
+                continue;
+            const char *id = bson_iter_utf8(&it, NULL);
+            user_marks_t *m = NULL;
+            for (size_t i = from; i < to && !m; i++)
+                if (!strcmp(marks[i].user, id))
+                    m = &marks[i];
+            if (!m || !bson_iter_init_find(&it, doc, "read_all") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+                !bson_iter_recurse(&it, &arr))
+                continue;
+            while (bson_iter_next(&arr))
+                if (BSON_ITER_HOLDS_DATE_TIME(&arr)) {
+                    m->times = hl_xrealloc(m->times, (m->n + 1) * sizeof *m->times);
+                    m->times[m->n++] = bson_iter_date_time(&arr);
+                }
+        }
+        bson_error_t berr;
+        if (mongoc_cursor_error(cur, &berr))
+            ok = hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "notification_reads: %s",
+                              berr.message);
+        mongoc_cursor_destroy(cur);
+        bson_destroy(&filter);
+    }
+    mongoc_collection_destroy(coll);
+    return ok;
+}
+
+/* The read state of the notifications the plans created unread (plan.h pj_unread_t), after
+ * their inserts were acknowledged: each recipient's read-all marks are read from the store
+ * (written by whichever projector owns the recipient's notification.events partition, before
+ * it updates the notifications that exist), and a notification covered by a mark t (the
+ * earliest at or after its creation) gets update {_id, read: false} $set {read: true, read_at:
+ * t} and update {_id, read_at > t} $set {read_at: t}. Idempotent; a replay does it again. */
+static bool settle_unread(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplans,
+                          hl_error_t *err)
+{
+    if (ctx->rebuild_model && strcmp(ctx->rebuild_model, "notifications") != 0)
+        return true;
+    size_t total = 0;
+    for (size_t i = 0; i < nplans; i++)
+        total += plans[i]->nunread;
+    if (!total)
+        return true;
+    user_marks_t *marks = hl_xcalloc(total, sizeof *marks);
+    size_t nusers = 0;
+    for (size_t i = 0; i < nplans; i++)
+        for (size_t j = 0; j < plans[i]->nunread; j++) {
+            const char *u = plans[i]->unread[j].user;
+            size_t k = 0;
+            while (k < nusers && strcmp(marks[k].user, u) != 0)
+                k++;
+            if (k == nusers)
+                marks[nusers++].user = u;
+        }
+    bool ok = load_marks(ctx, marks, nusers, err);
+    pj_plan_t fix;
+    pj_plan_init(&fix);
+    for (size_t i = 0; ok && i < nplans; i++)
+        for (size_t j = 0; j < plans[i]->nunread; j++) {
+            const pj_unread_t *u = &plans[i]->unread[j];
+            int64_t t = -1;
+            for (size_t k = 0; k < nusers; k++)
+                if (!strcmp(marks[k].user, u->user))
+                    for (size_t m = 0; m < marks[k].n; m++)
+                        if (marks[k].times[m] >= u->created_ms && (t < 0 || marks[k].times[m] < t))
+                            t = marks[k].times[m];
+            if (t < 0)
+                continue;
+            for (int step = 0; step < 2; step++) {
+                pj_op_t *op = pj_plan_add(&fix, PJ_OP_UPDATE, "notifications");
+                bson_t cond, upd;
+                BSON_APPEND_UTF8(&op->filter, "_id", u->id);
+                if (step == 0) {
+                    BSON_APPEND_BOOL(&op->filter, "read", false);
+                } else {
+                    BSON_APPEND_DOCUMENT_BEGIN(&op->filter, "read_at", &cond);
+                    BSON_APPEND_DATE_TIME(&cond, "$gt", t);
+                    bson_append_document_end(&op->filter, &cond);
+                }
+                BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &upd);
+                BSON_APPEND_BOOL(&upd, "read", true);
+                BSON_APPEND_DATE_TIME(&upd, "read_at", t);
+                bson_append_document_end(&op->update, &upd);
+            }
+        }
+    if (ok && fix.n) {
+        const pj_plan_t *one = &fix;
+        ok = run_collection(ctx, ctx->db, &one, 1, pj_physical(ctx, "notifications"), false, err);
+    }
+    pj_plan_destroy(&fix);
+    for (size_t k = 0; k < nusers; k++)
+        free(marks[k].times);
+    free(marks);
+    return ok;
 }
 
 /* Advance every plan's watermark ($max, so coalescing per key and any order are equivalent). */
@@ -345,7 +474,7 @@ static void writers_run(writers_t *w, mongoc_database_t *db)
             return;
         hl_error_t err = {0};
         int64_t t0 = hl_mono_ms();
-        if (!run_collection(w->ctx, db, w->plans, w->nplans, w->targets[k], &err)) {
+        if (!run_collection(w->ctx, db, w->plans, w->nplans, w->targets[k], false, &err)) {
             writers_fail(w, &err);
             return;
         }
@@ -416,6 +545,17 @@ bool pj_plans_execute(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplan
         *err = w.err;
         return false;
     }
+    for (size_t k = 0; k < ntargets; k++) {
+        bool any = false;
+        for (size_t i = 0; i < nplans && !any; i++)
+            for (size_t j = 0; j < plans[i]->n && !any; j++)
+                any = plans[i]->ops[j]->after && op_runs(ctx, plans[i]->ops[j]) &&
+                      !strcmp(pj_physical(ctx, plans[i]->ops[j]->model), targets[k]);
+        if (any && !run_collection(ctx, ctx->db, plans, nplans, targets[k], true, err))
+            return false;
+    }
+    if (!settle_unread(ctx, plans, nplans, err))
+        return false;
     if (!ctx->rebuild_model && !advance_watermarks(ctx, plans, nplans, err))
         return false;
     return true;

@@ -19,6 +19,14 @@ bool pj_upsert_guarded(mongoc_database_t *db, const char *collection, const bson
     BSON_APPEND_BOOL(&opts, "upsert", true);
     bson_error_t berr;
     bool ok = mongoc_collection_update_one(coll, filter, update, &opts, &reply, &berr);
+    if (!ok && berr.code == 11000) {
+        /* Either the guard did not match an existing document, or another projector inserted
+         * the same _id between this upsert's read and its insert (FerretDB 1.x applies an
+         * upsert as a read, then an insert; MongoDB retries such an upsert itself). Once more:
+         * the document now exists, so the update applies, or its guard answers E11000 again. */
+        bson_destroy(&reply);
+        ok = mongoc_collection_update_one(coll, filter, update, &opts, &reply, &berr);
+    }
     *applied = false;
     if (ok) {
         bson_iter_t it;

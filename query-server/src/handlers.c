@@ -16,7 +16,7 @@ void qs_handle_user(hl_http_request_t *req)
     hl_error_t err = {0};
     qs_ctx_t ctx;
     char id[HL_UUID_STR_LEN + 1];
-    bson_t profile, counters;
+    bson_t profile;
     int found = 0, cfound = 0;
     if (!hl_uuid_valid(req->params[0])) {
         hl_http_reply_problem(req, 404, "not-found", NULL, "no user with this id", NULL);
@@ -36,16 +36,39 @@ void qs_handle_user(hl_http_request_t *req)
         hl_http_reply_problem(req, 404, "not-found", NULL, "no user with this id", NULL);
         return;
     }
-    cfound = qs_find_one(&ctx, "user_counters", id, &counters, &err);
+    /* friend_count: the sum of the user's user_counters contributions (one per friendship
+     * aggregate, +1 accepted / -1 deleted; docs/read-models.md), the _id range "<id>:" */
+    qs_docs_t counters = {0};
+    {
+        char lo[64], hi[64];
+        snprintf(lo, sizeof lo, "%s:", id);
+        snprintf(hi, sizeof hi, "%s;", id);
+        bson_t filter = BSON_INITIALIZER, range, opts = BSON_INITIALIZER, proj;
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &range);
+        BSON_APPEND_UTF8(&range, "$gte", lo);
+        BSON_APPEND_UTF8(&range, "$lt", hi);
+        bson_append_document_end(&filter, &range);
+        BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+        BSON_APPEND_INT32(&proj, "delta", 1);
+        bson_append_document_end(&opts, &proj);
+        cfound = qs_find(&ctx, "user_counters", &filter, &opts, &counters, &err) ? 1 : -1;
+        bson_destroy(&filter);
+        bson_destroy(&opts);
+    }
     bson_t conn;
     int pfound = cfound < 0 ? 0 : qs_find_one(&ctx, "presence", id, &conn, &err);
     qs_end(&ctx);
     if (cfound < 0 || pfound < 0) {
+        qs_docs_free(&counters);
         bson_destroy(&profile);
-        if (cfound > 0)
-            bson_destroy(&counters);
         goto fail;
     }
+    int64_t friend_count = 0;
+    for (size_t i = 0; i < counters.n; i++)
+        friend_count += qs_doc_int(counters.docs[i], "delta", 0);
+    qs_docs_free(&counters);
+    if (friend_count < 0) /* a deletion applied before its acceptance (another partition) */
+        friend_count = 0;
     bson_t out = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&out, "id", id);
     BSON_APPEND_UTF8(&out, "display_name", qs_doc_string(&profile, "display_name", ""));
@@ -56,14 +79,12 @@ void qs_handle_user(hl_http_request_t *req)
     BSON_APPEND_UTF8(&out, "presence",
                      qs_presence_effective(&profile, pfound ? &conn : NULL, &eff));
     bson_destroy(&eff);
-    BSON_APPEND_INT64(&out, "friend_count", cfound ? qs_doc_int(&counters, "friend_count", 0) : 0);
+    BSON_APPEND_INT64(&out, "friend_count", friend_count);
     qs_append_date(&out, "created_at", &profile, "created_at");
     BSON_APPEND_INT64(&out, "version", qs_doc_int(&profile, "version", 0));
     hl_http_reply_json(req, 200, &out, NULL);
     bson_destroy(&out);
     bson_destroy(&profile);
-    if (cfound)
-        bson_destroy(&counters);
     if (pfound)
         bson_destroy(&conn);
     return;

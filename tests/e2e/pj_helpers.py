@@ -179,9 +179,11 @@ def mismatches(user_ids, room_ids, database=None):
         got = sorted(d["friend_id"] for d in coll("friends").find({"user_id": u, "ended": False}))
         if want != got:
             bad.append(("friends", u, want, got))
-        c = coll("user_counters").find_one({"_id": u})
-        if len(want) != (c or {}).get("friend_count", 0):
-            bad.append(("user_counters", u, len(want), c))
+        # friend_count: the sum of the user's contributions (docs/read-models.md user_counters)
+        got_n = sum(d.get("delta", 0) for d in coll("user_counters").find(
+            {"_id": {"$gte": f"{u}:", "$lt": f"{u};"}}))
+        if len(want) != got_n:
+            bad.append(("user_counters", u, len(want), got_n))
     return bad
 
 

@@ -65,7 +65,8 @@ def seeded():
                             "room_id": room, "seq": 1, "sender_id": u1,
                             "body": "hi", "client_message_id": "x", "created_at": now,
                             "room_version": 2})
-    db.user_counters.insert_one({"_id": u1, "friend_count": 1})
+    db.user_counters.insert_one({"_id": f"{u1}:{uuid.uuid4()}", "user_id": u1, "friend_id": u2,
+                                 "delta": 1, "at": 1})
     db.friends.insert_many([{"_id": f"{a}:{b}", "user_id": a, "friend_id": b,
                              "friendship_id": room, "since": now, "ended": False}
                             for a, b in ((u1, u2), (u2, u1))])

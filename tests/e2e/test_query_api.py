@@ -97,7 +97,9 @@ def world():
     d.user_names.insert_many([
         {"_id": f"{n.lower()}\x1f{u[k]}", "user_id": u[k], "display_name_lower": n.lower(),
          "version": 1, "source": {"lsn": 1, "ts_ms": 1}} for k, n in names.items()])
-    d.user_counters.insert_one({"_id": u["a"], "friend_count": 2})
+    # two accepted friendships of a (one contribution each, docs/read-models.md user_counters)
+    d.user_counters.insert_many([{"_id": f"{u['a']}:{uid()}", "user_id": u["a"], "friend_id": uid(),
+                                  "delta": 1, "at": 1} for _ in range(2)])
     sid = {"a": uid(), "c": uid(), "revoked": uid()}
     d.sessions.insert_many([
         {"_id": sid["a"], "user_id": u["a"], "created_at": at(0), "expires_at": at(10**8),

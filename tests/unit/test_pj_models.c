@@ -152,21 +152,17 @@ static void test_friendship(void **state)
     assert_non_null(strstr(f, "\"_id\" : \"" B ":" A "\""));
     assert_non_null(strstr(f, "\"at\" : { \"$lt\" : 1700000000123456 }"));
     bson_free(f);
-    /* friend_count: flip-and-count upsert, then advance-only update, per direction */
-    assert_int_equal(count_on(&p, "user_counters"), 4);
+    /* friend_count: one insert-only contribution per user and aggregate (+1 here) */
+    assert_int_equal(count_on(&p, "user_counters"), 2);
     const pj_op_t *uc = op_on(&p, "user_counters", 0);
     assert_int_equal(uc->kind, PJ_OP_UPSERT);
     f = json(&uc->filter);
     char *u = json(&uc->update);
-    assert_non_null(strstr(f, "\"_id\" : \"" A "\""));
-    assert_non_null(strstr(f, "\"links." B "\" : { \"$exists\" : false }"));
-    assert_non_null(strstr(f, "\"links." B ".live\" : false"));
-    assert_non_null(strstr(u, "\"friend_count\" : 1"));
-    bson_free(f);
-    bson_free(u);
-    assert_int_equal(op_on(&p, "user_counters", 1)->kind, PJ_OP_UPDATE);
-    u = json(&op_on(&p, "user_counters", 1)->update);
+    assert_string_equal(f, "{ \"_id\" : \"" A ":" AGG "\" }");
+    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"user_id\" : \"" A "\", \"friend_id\" : \"" B
+                              "\", \"delta\" : 1"));
     assert_null(strstr(u, "$inc"));
+    bson_free(f);
     bson_free(u);
     assert_int_equal(count_on(&p, "notifications"), 1);
     pj_plan_destroy(&p);
@@ -180,18 +176,14 @@ static void test_friendship(void **state)
     u = json(&op_on(&p, "friends", 0)->update);
     assert_non_null(strstr(u, "\"ended\" : true"));
     bson_free(u);
-    /* ending a live link decrements without upsert; an unknown link is recorded as ended */
-    uc = op_on(&p, "user_counters", 0);
-    assert_int_equal(uc->kind, PJ_OP_UPDATE);
+    /* ending: the friendship's own contribution, -1 */
+    assert_int_equal(count_on(&p, "user_counters"), 2);
+    uc = op_on(&p, "user_counters", 1);
     f = json(&uc->filter);
     u = json(&uc->update);
-    assert_non_null(strstr(f, "\"links." B ".live\" : true"));
-    assert_non_null(strstr(u, "\"friend_count\" : -1"));
+    assert_string_equal(f, "{ \"_id\" : \"" B ":" AGG "\" }");
+    assert_non_null(strstr(u, "\"delta\" : -1"));
     bson_free(f);
-    bson_free(u);
-    assert_int_equal(op_on(&p, "user_counters", 1)->kind, PJ_OP_UPSERT);
-    u = json(&op_on(&p, "user_counters", 1)->update);
-    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"friend_count\" : 0 }"));
     bson_free(u);
     pj_plan_destroy(&p);
     hl_event_destroy(&ev);
@@ -395,50 +387,35 @@ static void test_user_names(void **state)
     assert_true(pj_cdc_feeds("messages", "messages"));
 }
 
-/* Read marks of the planner: one read-all of B at 1700000000200 ms, none of C. */
-static int64_t fake_covering(void *opaque, const char *user, int64_t created_ms)
-{
-    (void)opaque;
-    return !strcmp(user, B) && created_ms <= 1700000000200LL ? 1700000000200LL : -1;
-}
-
-static int64_t added_ms;
-static void fake_add(void *opaque, const char *user, int64_t read_ms)
-{
-    (void)opaque;
-    assert_string_equal(user, AGG);
-    added_ms = read_ms;
-}
-
+/* Notifications are planned unread and recorded for the executor, which settles their read
+ * state from the read-all marks in the store after the insert (store.c); a read-all writes its
+ * mark first and updates the existing notifications in the batch's second round. */
 static void test_notification_read_marks(void **state)
 {
     (void)state;
-    static const pj_read_marks_t marks = {fake_covering, fake_add, NULL};
-    pj_models_set_read_marks(&marks);
     hl_event_t ev;
     hl_error_t err = {0};
     message_sent(&ev, "hi");
     pj_plan_t p;
     pj_plan_init(&p);
     assert_true(pj_event_plan("MessageSent", &ev.record, &p, &err));
-    /* B: covered by the read-all (inserted read, then existing unread/later-read lowered to
-     * it); C: unread, and its content is $set so that a by-id stub is filled */
-    assert_int_equal(count_on(&p, "notifications"), 4);
+    /* B and C: inserted unread, content $set so that a by-id stub is filled; both recorded */
+    assert_int_equal(count_on(&p, "notifications"), 2);
     char *u = json(&op_on(&p, "notifications", 0)->update);
-    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"read\" : true, \"read_at\" : { \"$date\""));
+    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"read\" : false, \"read_at\" : null }"));
     assert_non_null(strstr(u, "\"$set\" : { \"user_id\" : \"" B "\""));
     bson_free(u);
-    char *f = json(&op_on(&p, "notifications", 2)->filter);
-    assert_non_null(strstr(f, "\"read_at\" : { \"$gt\""));
-    bson_free(f);
-    u = json(&op_on(&p, "notifications", 3)->update);
-    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"read\" : false, \"read_at\" : null }"));
-    bson_free(u);
+    assert_int_equal(p.nunread, 2);
+    assert_string_equal(p.unread[0].user, B);
+    assert_string_equal(p.unread[1].user, C);
+    assert_int_equal(p.unread[0].created_ms, 1700000000123LL);
+    assert_int_equal(strncmp(p.unread[0].id, B ":000170000000012", strlen(B) + 16), 0);
+    assert_false(op_on(&p, "notifications", 0)->after);
     pj_plan_destroy(&p);
     hl_event_destroy(&ev);
 
-    /* a counselling notification (booking_confirmed, one per party) gets the same read state:
-     * B (the client) covered by its read-all, C (the counsellor) unread */
+    /* a counselling notification (booking_confirmed, one per party) gets the same read state as
+     * every other kind: inserted unread and recorded for the executor's read-all check */
     head(&ev, "BookingConfirmed", 3);
     assert_true(hl_avro_set_string(&ev.record, "client_id", B, &err));
     assert_true(hl_avro_set_string(&ev.record, "counsellor_id", C, &err));
@@ -454,29 +431,32 @@ static void test_notification_read_marks(void **state)
     assert_true(hl_avro_set_string(&ev.record, "payment_id", EVID, &err));
     pj_plan_init(&p);
     assert_true(pj_event_plan("BookingConfirmed", &ev.record, &p, &err));
-    assert_int_equal(count_on(&p, "notifications"), 4);
+    assert_int_equal(count_on(&p, "notifications"), 2);
     u = json(&op_on(&p, "notifications", 0)->update);
     assert_non_null(strstr(u, "\"kind\" : \"booking_confirmed\""));
-    assert_non_null(strstr(u, "\"$setOnInsert\" : { \"read\" : true, \"read_at\" : { \"$date\""));
-    bson_free(u);
-    f = json(&op_on(&p, "notifications", 2)->filter);
-    assert_non_null(strstr(f, "\"read_at\" : { \"$gt\""));
-    bson_free(f);
-    u = json(&op_on(&p, "notifications", 3)->update);
-    assert_non_null(strstr(u, "\"user_id\" : \"" C "\""));
     assert_non_null(strstr(u, "\"$setOnInsert\" : { \"read\" : false, \"read_at\" : null }"));
     bson_free(u);
+    u = json(&op_on(&p, "notifications", 1)->update);
+    assert_non_null(strstr(u, "\"user_id\" : \"" C "\""));
+    bson_free(u);
+    assert_int_equal(p.nunread, 2);
+    assert_string_equal(p.unread[0].user, B);
+    assert_string_equal(p.unread[1].user, C);
     pj_plan_destroy(&p);
     hl_event_destroy(&ev);
 
-    /* read-all: the update of what exists, the mark (memory and notification_reads) */
+    /* read-all: the mark (notification_reads) first, the update of what exists after it */
     head(&ev, "NotificationsRead", 2);
     assert_true(hl_avro_set_bool(&ev.record, "all", true, &err));
     assert_true(hl_avro_set_string_array(&ev.record, "notification_ids", NULL, 0, &err));
     pj_plan_init(&p);
     assert_true(pj_event_plan("NotificationsRead", &ev.record, &p, &err));
-    assert_int_equal(added_ms, 1700000000123LL);
     assert_int_equal(count_on(&p, "notification_reads"), 1);
+    assert_string_equal(p.ops[0]->model, "notification_reads");
+    assert_false(p.ops[0]->after);
+    assert_int_equal(op_on(&p, "notifications", 0)->kind, PJ_OP_UPDATE_MANY);
+    assert_true(op_on(&p, "notifications", 0)->after);
+    assert_int_equal(p.nunread, 0);
     assert_string_equal(p.wm_input, "ev.NotificationInbox");
     pj_plan_destroy(&p);
     hl_event_destroy(&ev);
@@ -494,7 +474,6 @@ static void test_notification_read_marks(void **state)
     bson_free(u);
     pj_plan_destroy(&p);
     hl_event_destroy(&ev);
-    pj_models_set_read_marks(NULL);
 }
 
 static void test_preview(void **state)
