@@ -186,6 +186,9 @@ def _slots_body(_):
     return {"slots": [{"starts_at": future(days=20).strftime("%Y-%m-%dT%H:%M:%SZ")}]}
 
 
+PNG_1X1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
+
 ROWS = {
     # command API
     ("POST", "/v1/users"): dict(public=True, request=lambda w: ("/v1/users", {
@@ -198,6 +201,12 @@ ROWS = {
     ("PATCH", "/v1/users/me"): dict(request=lambda w: ("/v1/users/me", {"bio": "mine"})),
     ("PUT", "/v1/users/me/presence"): dict(request=lambda w: ("/v1/users/me/presence",
                                                                 {"status": "away"})),
+    # the caller's own avatar only (issue 18); no path names another user
+    # a real PNG (1x1), so that a revoked session reaches the live-session check rather than
+    # the Content-Type check before it
+    ("PUT", "/v1/users/me/avatar"): dict(request=lambda w: ("/v1/users/me/avatar", None),
+                                         raw=(PNG_1X1, "image/png")),
+    ("DELETE", "/v1/users/me/avatar"): dict(request=lambda w: ("/v1/users/me/avatar", None)),
     ("POST", "/v1/friend-requests"): dict(
         request=lambda w: ("/v1/friend-requests", {"to_user_id": w.users["A"]["id"]}),
         foreign={"D": (403, None)}),
@@ -335,6 +344,10 @@ def call(key, row, w, headers, path=None, body=None):
         ws.close()
         return Answer(ws.status if ws.status != 101 else 101, "", rest)
     base = COMMAND if method != "GET" else QUERY
+    if row.get("raw"):
+        data, ctype = row["raw"]
+        r = http(method, f"{base}{path}", None, {**headers, "Content-Type": ctype}, raw=data)
+        return Answer(r.status, r.headers.get("Content-Type", ""), r.body)
     r = http(method, f"{base}{path}", body, headers)
     return Answer(r.status, r.headers.get("Content-Type", ""), r.body)
 

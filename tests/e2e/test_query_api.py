@@ -198,7 +198,7 @@ def test_caller_routes_need_a_valid_unrevoked_token(world):
     bad_sig = bearer(u["a"], sid["a"])
     bad_sig["Authorization"] = bad_sig["Authorization"][:-2] + "AA"
     cases = [({}, "missing-token"), ({"Authorization": "Basic eDp5"}, "missing-token"),
-             (bad_sig, "invalid-token"), ({"Authorization": "Bearer nonsense"}, "invalid-token"),
+             (bad_sig, "invalid-token"), ({"Authorization": "Bearer nonsense-not-a-token-7c1d"}, "invalid-token"),
              (bearer(u["a"], sid["a"], exp_ms=int(time.time() * 1000) - 1), "expired-token"),
              (bearer(u["a"], sid["revoked"]), "revoked-token"),
              # a session whose row belongs to another user is refused too
