@@ -5,6 +5,8 @@ import datetime
 import os
 import subprocess
 
+import pytest
+
 from conftest import (COMMAND, QUERY, ROOT, eventually, healthy, http, new_user, psql)
 
 SIM = f"http://127.0.0.1:{os.environ['HL_PAYMENT_PORT']}"
@@ -140,3 +142,19 @@ def age_booking(booking_id, hours_ago=2):
          f" WHERE slot_id = (SELECT slot_id FROM bookings WHERE booking_id = '{booking_id}')")
     psql(f"UPDATE bookings SET starts_at = now() - interval '{hours_ago} hours'"
          f" WHERE booking_id = '{booking_id}'")
+
+
+# Fixtures shared by the counselling test modules (pytest finds them where a module imports
+# them by name).
+@pytest.fixture(scope="module")
+def operator():
+    """Auth headers of a user granted the operator role (command line, never HTTP)."""
+    return new_operator()[1]
+
+
+@pytest.fixture
+def no_faults():
+    """No simulator fault before or after the test (a failed test leaves none behind)."""
+    clear_faults()
+    yield
+    clear_faults()

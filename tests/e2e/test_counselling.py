@@ -8,20 +8,13 @@ import pytest
 
 from conftest import COMMAND, QUERY, eventually, http, new_user, psql
 from counselling_helpers import (age_booking, book, booking_row, clear_faults, faults, future,
-                                 iso, job_done, ledger, new_counsellor, new_operator, ops, publish,
-                                 restart_command_server, role, slot_status)
-
-
-@pytest.fixture(scope="module")
-def operator():
-    return new_operator()[1]
+                                 iso, job_done, ledger, new_counsellor, no_faults, operator, ops,
+                                 publish, restart_command_server, role, slot_status)
 
 
 @pytest.fixture(autouse=True)
-def no_faults():
-    clear_faults()
+def _no_faults(no_faults):
     yield
-    clear_faults()
 
 
 def confirmed_booking(operator, hours_ahead=72, pm="pm_card_visa"):

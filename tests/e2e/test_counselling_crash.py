@@ -8,14 +8,9 @@ import pytest
 
 from conftest import COMMAND, QUERY, eventually, http, new_user, psql
 from counselling_helpers import (age_booking, book, booking_row, clear_faults, command_pid,
-                                 future, ledger, new_counsellor, new_operator, pg_job_done,
+                                 future, ledger, new_counsellor, operator, pg_job_done,
                                  publish, restart_command_server, start_command_server,
                                  wait_dead)
-
-
-@pytest.fixture(scope="module")
-def operator():
-    return new_operator()[1]
 
 
 @pytest.fixture(autouse=True)

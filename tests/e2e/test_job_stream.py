@@ -10,23 +10,16 @@ import uuid
 import pytest
 
 from conftest import QUERY, eventually, http, new_user
-from counselling_helpers import book, clear_faults, faults, future, new_counsellor, \
-    new_operator, publish
+from counselling_helpers import (book, faults, future, new_counsellor, no_faults, operator,
+                                 publish)
 from stream_client import SSE, WS
 
 PORT = int(os.environ["HL_GATEWAY_PORT"])
 
 
-@pytest.fixture(scope="module")
-def operator():
-    return new_operator()[1]
-
-
 @pytest.fixture(autouse=True)
-def no_faults():
-    clear_faults()
+def _no_faults(no_faults):
     yield
-    clear_faults()
 
 
 def booked(operator, latency_ms=0):
