@@ -120,7 +120,7 @@ typedef struct {
     lg_scope_t scope;
     char run_tag[33];
     double verify_timeout_s;
-    long retry_for_s; /* 0: five attempts; else retry retryable answers this long */
+    long retry_for_s;          /* 0: five attempts; else retry retryable answers this long */
     char command_server[1024]; /* the command-server binary (grant-role) */
     long session_wait_s;       /* how long completions wait for sessions to end */
 } opts_t;

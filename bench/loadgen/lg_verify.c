@@ -1174,19 +1174,18 @@ static bool key_counsellor(const bson_t *doc, char *out, size_t cap, const char 
 static bool model_counsellors(vctx_t *v)
 {
     PGresult *r =
-        q(
-            v, "SELECT c.counsellor_id, c.headline, c.bio, array_to_string(c.specialties, ','),"
-               " array_to_string(c.languages, ','), lower(array_to_string(c.languages, ',')),"
-               " c.price_minor, c.currency, c.session_minutes, c.verified, " MS(
-                   "c.verified_at") ", c.version, COALESCE(sum(rv.rating), 0), "
-                                    "count(rv.rating), " MS("c.created_at") " FROM counsellors c "
-                                                                            "LEFT JOIN reviews rv "
-                                                                            "ON rv.counsellor_id ="
-                                                                            " c.counsellor_id "
-                                                                            "WHERE c.counsellor_id "
-                                                                            "IN " SCOPE_USERS
-                                                                            " GROUP BY "
-                                                                            "c.counsellor_id");
+        q(v, "SELECT c.counsellor_id, c.headline, c.bio, array_to_string(c.specialties, ','),"
+             " array_to_string(c.languages, ','), lower(array_to_string(c.languages, ',')),"
+             " c.price_minor, c.currency, c.session_minutes, c.verified, " MS(
+                 "c.verified_at") ", c.version, COALESCE(sum(rv.rating), 0), "
+                                  "count(rv.rating), " MS("c.created_at") " FROM counsellors c "
+                                                                          "LEFT JOIN reviews rv "
+                                                                          "ON rv.counsellor_id ="
+                                                                          " c.counsellor_id "
+                                                                          "WHERE c.counsellor_id "
+                                                                          "IN " SCOPE_USERS
+                                                                          " GROUP BY "
+                                                                          "c.counsellor_id");
     if (!r)
         return false;
     map_t want = {0};
@@ -1466,7 +1465,7 @@ static bool booking_notifications(vctx_t *v, map_t *want)
                                   " CROSS JOIN LATERAL (VALUES (b.client_id), (b.counsellor_id)) u"
                                   " (party) WHERE e.event_type = 'BookingConfirmed' AND u.party "
                                   "IN " SCOPE_USERS " AND b.booking_id IN (SELECT booking_id FROM "
-                                                    "bookings WHERE client_id IN " SCOPE_USERS
+                                  "bookings WHERE client_id IN " SCOPE_USERS
                                   " OR counsellor_id IN " SCOPE_USERS ")");
     if (!r)
         return false;

@@ -2,7 +2,6 @@
 #include "payment_provider.h"
 #include "hl/mem.h"
 
-
 #include <bson/bson.h>
 #include <ctype.h>
 #include <curl/curl.h>
