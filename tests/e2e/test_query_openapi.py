@@ -91,6 +91,13 @@ def test_every_route_answers_as_documented():
     token = r.json()["consistency_token"]
     eventually(lambda: http("GET", f"{QUERY}/v1/notifications", None, bh).json()["items"],
                what="b's notifications")
+    # The counselling read models come from other topics than the job's: wait until each
+    # page this test calls shows the writes above (under the sanitizers they lag seconds).
+    for path, headers in (("/v1/counsellors?specialty=grief", None),
+                          (f"/v1/counsellors/{cid}/slots", None),
+                          ("/v1/bookings?role=client", bh), ("/v1/bookings?role=counsellor", ch)):
+        eventually(lambda: http("GET", f"{QUERY}{path}", None, headers).json()["items"],
+                   60, f"{path} populated")
 
     calls = [
         ("/v1/users/{id}", f"/v1/users/{a_id}", None, 200),
