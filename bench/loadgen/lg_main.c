@@ -12,6 +12,8 @@
 #include "lg_plan.h"
 #include "lg_verify.h"
 
+#include "hl/util.h"
+
 #include <bson/bson.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -351,13 +353,6 @@ static int cmp_room_order(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void lower_ascii(char *s)
-{
-    for (; *s; s++)
-        if (*s >= 'A' && *s <= 'Z')
-            *s = (char)(*s - 'A' + 'a');
-}
-
 /* ---- counselling plan (SPEC §9) ----
  * A counsellor in forty (at least one) with a weekly pattern of slots (2..4 weekdays x 1..3
  * start hours, two weeks, starting two days ahead, so cancellations >= 24 h before are
@@ -519,7 +514,7 @@ static void make_plan(void)
         u->display_name = xstrdup(name);
         snprintf(u->email, sizeof u->email, "%s.%s.%zu.%s@loadgen.invalid", first, last, i,
                  P.nonce);
-        lower_ascii(u->email);
+        hl_ascii_lower(u->email);
         snprintf(u->password, sizeof u->password, "lg-%016" PRIx64 "-%zu", lg_rng_next(&rn), i);
         if (lg_rng_chance(&rn, 0.3)) {
             const char *f = P.fortunes.items[lg_rng_below(&rn, P.fortunes.n)];
@@ -769,13 +764,8 @@ static void make_plan(void)
 /* FNV-1a over the plan (everything but the e-mail nonce): same seed and scale, same digest. */
 static uint64_t plan_digest(void)
 {
-    uint64_t h = 1469598103934665603ULL;
-#define MIX(ptr, len)                                                                              \
-    do {                                                                                           \
-        const unsigned char *p_ = (const unsigned char *)(ptr);                                    \
-        for (size_t k_ = 0; k_ < (size_t)(len); k_++)                                              \
-            h = (h ^ p_[k_]) * 1099511628211ULL;                                                   \
-    } while (0)
+    uint64_t h = HL_FNV64_BASIS;
+#define MIX(ptr, len) (h = hl_fnv1a64_mix(h, (ptr), (size_t)(len)))
     for (size_t i = 0; i < P.nusers; i++) {
         user_t *u = &P.users[i];
         MIX(u->display_name, strlen(u->display_name) + 1);

@@ -35,21 +35,13 @@ typedef struct {
     size_t cap, n;
 } map_t;
 
-static uint64_t fnv(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static void map_grow(map_t *m);
 
 static slot_t *map_find(map_t *m, const char *key)
 {
     if (m->cap == 0)
         return NULL;
-    size_t i = fnv(key) & (m->cap - 1);
+    size_t i = hl_fnv1a64(key) & (m->cap - 1);
     while (m->slots[i].key) {
         if (!strcmp(m->slots[i].key, key))
             return &m->slots[i];
@@ -63,7 +55,7 @@ static slot_t *map_put(map_t *m, const char *key, void *val)
 {
     if ((m->n + 1) * 2 > m->cap)
         map_grow(m);
-    size_t i = fnv(key) & (m->cap - 1);
+    size_t i = hl_fnv1a64(key) & (m->cap - 1);
     while (m->slots[i].key) {
         if (!strcmp(m->slots[i].key, key))
             return &m->slots[i];
@@ -91,7 +83,7 @@ static void map_grow(map_t *m)
     for (size_t i = 0; i < oldcap; i++) {
         if (!old[i].key)
             continue;
-        size_t j = fnv(old[i].key) & (cap - 1);
+        size_t j = hl_fnv1a64(old[i].key) & (cap - 1);
         while (m->slots[j].key)
             j = (j + 1) & (cap - 1);
         m->slots[j] = old[i];
@@ -645,14 +637,6 @@ static bool key_watermark(const bson_t *doc, char *out, size_t cap, const char *
 #define SCOPE_USERS "(SELECT user_id FROM lg_scope_users)"
 #define SCOPE_ROOMS "(SELECT room_id FROM lg_scope_rooms)"
 
-static void ascii_lower(const char *s, char *out, size_t cap)
-{
-    size_t i = 0;
-    for (; s[i] && i + 1 < cap; i++)
-        out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
-    out[i] = '\0';
-}
-
 static bool model_user_profiles(vctx_t *v)
 {
     PGresult *r =
@@ -664,7 +648,7 @@ static bool model_user_profiles(vctx_t *v)
     for (int i = 0; i < PQntuples(r); i++) {
         bson_t *d = bson_new();
         char lower[512];
-        ascii_lower(PQgetvalue(r, i, 1), lower, sizeof lower);
+        hl_fold_ascii(PQgetvalue(r, i, 1), lower, sizeof lower);
         BSON_APPEND_UTF8(d, "display_name", PQgetvalue(r, i, 1));
         BSON_APPEND_UTF8(d, "display_name_lower", lower);
         BSON_APPEND_UTF8(d, "bio", PQgetvalue(r, i, 2));
@@ -695,7 +679,7 @@ static bool model_user_names(vctx_t *v)
     for (int i = 0; i < PQntuples(r); i++) {
         bson_t *d = bson_new();
         char lower[HL_USER_NAME_KEY_MAX], key[HL_USER_NAME_KEY_MAX + 64];
-        ascii_lower(PQgetvalue(r, i, 1), lower, sizeof lower);
+        hl_fold_ascii(PQgetvalue(r, i, 1), lower, sizeof lower);
         BSON_APPEND_UTF8(d, "user_id", PQgetvalue(r, i, 0));
         BSON_APPEND_UTF8(d, "display_name_lower", lower);
         BSON_APPEND_INT64(d, "version", i64(r, i, 2));
@@ -2209,7 +2193,7 @@ bool lg_verify_run(const lg_verify_opts_t *o, lg_verify_result_t *res, char *err
             goto done;
         }
         res->mismatches = v.mismatches;
-        uint64_t sig = fnv(v.out->str) ^ (uint64_t)v.mismatches;
+        uint64_t sig = hl_fnv1a64(v.out->str) ^ (uint64_t)v.mismatches;
         long behind = scope_behind(&v);
         if (v.mismatches == 0 || mono_s() > deadline || (sig == prev && behind <= 0))
             break;

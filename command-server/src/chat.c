@@ -13,6 +13,7 @@
 
 #include "hl/log.h"
 #include "hl/mem.h"
+#include "hl/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ static bool room_exec(cs_cmd_t *cmd, hl_error_t *err)
     if (n == 0)
         return false;
     bool direct = n == 2;
-    char direct_key[2 * HL_UUID_STR_LEN + 2] = "";
+    char direct_key[HL_DIRECT_KEY_MAX] = "";
     /* Pair locks in a global order (members are few) keep the checks true until commit. */
     for (size_t i = 0; i + 1 < n; i++) {
         cs_pair_facts_t f;
@@ -58,7 +59,9 @@ static bool room_exec(cs_cmd_t *cmd, hl_error_t *err)
             return false;
     }
     if (direct) {
-        cs_direct_key(me, members[0], direct_key);
+        if (!hl_direct_key(me, members[0], direct_key, sizeof direct_key))
+            return hl_error_set_reason(err, HL_ERR_INPUT, 422, "validation-failed",
+                                       "a member id is not a UUID");
         const char *p[1] = {direct_key};
         PGresult *r = NULL;
         if (!cs_sql(cmd, "SELECT room_id, version FROM chat_rooms WHERE direct_key = $1", 1, p, &r,

@@ -7,6 +7,7 @@
 #include "hl/mem.h"
 #include "hl/pg.h"
 #include "hl/trace.h"
+#include "hl/util.h"
 
 #include <libpq-events.h>
 #include <pthread.h>
@@ -239,8 +240,10 @@ bool cs_sql_int(cs_cmd_t *cmd, const char *sql, int n, const char *const *params
 
 bool cs_lock_pair(cs_cmd_t *cmd, const char *a, const char *b, hl_error_t *err)
 {
-    char key[2 * HL_UUID_STR_LEN + 2];
-    cs_direct_key(a, b, key);
+    char key[HL_DIRECT_KEY_MAX];
+    if (!hl_direct_key(a, b, key, sizeof key))
+        return hl_error_set_reason(err, HL_ERR_INPUT, 422, "validation-failed",
+                                   "a user id is not a UUID");
     const char *p[1] = {key};
     return cs_sql_queue(cmd, "SELECT pg_advisory_xact_lock(hashtextextended($1, 7256))", 1, p, NULL,
                         NULL, NULL, err);

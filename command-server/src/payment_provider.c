@@ -1,6 +1,7 @@
 /* payment_provider.c: see payment_provider.h. */
 #include "payment_provider.h"
 #include "hl/mem.h"
+#include "hl/util.h"
 
 #include <bson/bson.h>
 #include <ctype.h>
@@ -170,10 +171,7 @@ void cs_pay_create_intent(cs_payment_provider_t *p, int64_t amount_minor, const 
 {
     char amount[24], cur[8];
     snprintf(amount, sizeof amount, "%lld", (long long)amount_minor);
-    size_t i = 0;
-    for (; currency[i] && i < sizeof cur - 1; i++)
-        cur[i] = (char)tolower((unsigned char)currency[i]);
-    cur[i] = '\0';
+    hl_fold_ascii(currency, cur, sizeof cur);
     bson_string_t *form = bson_string_new("");
     form_add(p->curl, form, "amount", amount);
     form_add(p->curl, form, "currency", cur);

@@ -179,21 +179,6 @@ size_t cs_room_members(const char *self, const char *const *ids, size_t n, const
     return m;
 }
 
-void cs_direct_key(const char *a, const char *b, char out[2 * HL_UUID_STR_LEN + 2])
-{
-    char la[HL_UUID_STR_LEN + 1], lb[HL_UUID_STR_LEN + 1];
-    size_t i;
-    for (i = 0; i < HL_UUID_STR_LEN && a[i]; i++)
-        la[i] = (char)tolower((unsigned char)a[i]);
-    la[i] = '\0';
-    for (i = 0; i < HL_UUID_STR_LEN && b[i]; i++)
-        lb[i] = (char)tolower((unsigned char)b[i]);
-    lb[i] = '\0';
-    const char *lo = strcmp(la, lb) <= 0 ? la : lb;
-    const char *hi = lo == la ? lb : la;
-    snprintf(out, 2 * HL_UUID_STR_LEN + 2, "%s:%s", lo, hi);
-}
-
 int64_t cs_login_locked_for_s(const cs_login_throttle_t *t, int64_t now_us)
 {
     if (t->locked_until_us <= now_us)

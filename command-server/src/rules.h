@@ -102,7 +102,4 @@ bool cs_rule_mark_read(bool is_member, int64_t last_read_seq, int64_t last_seq, 
 size_t cs_room_members(const char *self, const char *const *ids, size_t n, const char **out,
                        hl_error_t *err);
 
-/* "<lower uuid>:<higher uuid>" (lowercase, by string order) into out[2*36+2]. */
-void cs_direct_key(const char *a, const char *b, char out[2 * HL_UUID_STR_LEN + 2]);
-
 #endif

@@ -137,6 +137,34 @@ void hl_fold_ascii(const char *in, char *out, size_t cap)
     out[i] = '\0';
 }
 
+void hl_ascii_lower(char *s)
+{
+    for (; s && *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+uint32_t hl_fnv1a32(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+uint64_t hl_fnv1a64_mix(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+uint64_t hl_fnv1a64(const char *s)
+{
+    return hl_fnv1a64_mix(HL_FNV64_BASIS, s, strlen(s));
+}
+
 bool hl_user_name_key(const char *display_name, const char *user_id, char *out, size_t cap)
 {
     if (!cap)
@@ -252,4 +280,19 @@ int hl_wait_readable(int fd, long timeout_ms)
     if (n == 0)
         return 0;
     return (p.revents & POLLNVAL) ? (errno = EBADF, -1) : 1;
+}
+
+bool hl_direct_key(const char *a, const char *b, char *out, size_t cap)
+{
+    char la[HL_UUID_STR_LEN + 1], lb[HL_UUID_STR_LEN + 1];
+    if (cap)
+        out[0] = '\0';
+    if (!a || !b || !hl_uuid_valid(a) || !hl_uuid_valid(b) || cap < HL_DIRECT_KEY_MAX)
+        return false;
+    hl_fold_ascii(a, la, sizeof la);
+    hl_fold_ascii(b, lb, sizeof lb);
+    const char *lo = strcmp(la, lb) <= 0 ? la : lb;
+    const char *hi = lo == la ? lb : la;
+    snprintf(out, cap, "%s:%s", lo, hi);
+    return true;
 }

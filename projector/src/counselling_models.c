@@ -3,6 +3,7 @@
 #include "models.h"
 
 #include "hl/events.h"
+#include "hl/util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -161,12 +162,7 @@ static bool plan_counsellor(const pj_event_head_t *h, avro_value_t *rec, pj_plan
         char lower[LIST_MAX][40];
         const char *lp[LIST_MAX];
         for (size_t i = 0; i < nl; i++) {
-            size_t j = 0;
-            for (; lang[i][j] && j < sizeof lower[i] - 1; j++) {
-                char c = lang[i][j];
-                lower[i][j] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-            }
-            lower[i][j] = '\0';
+            hl_fold_ascii(lang[i], lower[i], sizeof lower[i]);
             lp[i] = lower[i];
         }
         append_strings(&set, "languages_lower", lp, nl);

@@ -29,16 +29,6 @@ struct pj_presence {
     size_t n;
 };
 
-static uint32_t hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
-}
-
 pj_presence_t *pj_presence_new(int64_t grace_ms)
 {
     pj_presence_t *p = hl_xcalloc(1, sizeof *p);
@@ -62,7 +52,7 @@ void pj_presence_destroy(pj_presence_t *p)
 /* Set user's due time (PJ_PRESENCE_NEVER removes it). */
 static void set_due(pj_presence_t *p, const char *user, int64_t due_ms)
 {
-    due_t **pp = &p->buckets[hash(user) % DUE_BUCKETS];
+    due_t **pp = &p->buckets[hl_fnv1a32(user) % DUE_BUCKETS];
     for (; *pp; pp = &(*pp)->next)
         if (!strcmp((*pp)->user, user))
             break;
@@ -77,8 +67,8 @@ static void set_due(pj_presence_t *p, const char *user, int64_t due_ms)
         due_t *d = hl_xcalloc(1, sizeof *d);
         snprintf(d->user, sizeof d->user, "%s", user);
         d->due_ms = due_ms;
-        d->next = p->buckets[hash(user) % DUE_BUCKETS];
-        p->buckets[hash(user) % DUE_BUCKETS] = d;
+        d->next = p->buckets[hl_fnv1a32(user) % DUE_BUCKETS];
+        p->buckets[hl_fnv1a32(user) % DUE_BUCKETS] = d;
         p->n++;
     }
 }

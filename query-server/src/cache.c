@@ -2,6 +2,7 @@
 #include "cache.h"
 
 #include "hl/mem.h"
+#include "hl/util.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,17 +19,6 @@ struct qs_cache {
     size_t mask;
     slot_t *slots;
 };
-
-/* FNV-1a, 64 bit. */
-static uint64_t hash_key(const char *key)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 /* A zeroed slot array for at least nslots slots (a power of two, 16 to 2^30) of slot_size bytes
  * each; *mask is the slot count - 1. Returns NULL when out of memory (caller frees). */
@@ -64,7 +54,7 @@ bool qs_cache_get(qs_cache_t *c, const char *key, int64_t now_ms, int64_t *value
         return false;
     bool hit = false;
     pthread_mutex_lock(&c->lock);
-    slot_t *s = &c->slots[hash_key(key) & c->mask];
+    slot_t *s = &c->slots[hl_fnv1a64(key) & c->mask];
     if (s->key[0] && !strcmp(s->key, key) && now_ms < s->expires_at_ms) {
         *value = s->value;
         hit = true;
@@ -79,7 +69,7 @@ void qs_cache_put(qs_cache_t *c, const char *key, int64_t value, int64_t expires
     if (!c || n >= QS_CACHE_KEY_MAX || n == 0)
         return;
     pthread_mutex_lock(&c->lock);
-    slot_t *s = &c->slots[hash_key(key) & c->mask];
+    slot_t *s = &c->slots[hl_fnv1a64(key) & c->mask];
     memcpy(s->key, key, n + 1);
     s->value = value;
     s->expires_at_ms = expires_at_ms;
@@ -123,7 +113,7 @@ bool qs_doc_cache_get(qs_doc_cache_t *c, const char *key, bson_t *out)
         return false;
     bool hit = false;
     pthread_mutex_lock(&c->lock);
-    doc_slot_t *s = &c->slots[hash_key(key) & c->mask];
+    doc_slot_t *s = &c->slots[hl_fnv1a64(key) & c->mask];
     if (s->doc && !strcmp(s->key, key)) {
         bson_copy_to(s->doc, out);
         hit = true;
@@ -140,7 +130,7 @@ void qs_doc_cache_put(qs_doc_cache_t *c, const char *key, const bson_t *doc)
     bson_t *copy = bson_copy(doc);
     bson_t *old = NULL;
     pthread_mutex_lock(&c->lock);
-    doc_slot_t *s = &c->slots[hash_key(key) & c->mask];
+    doc_slot_t *s = &c->slots[hl_fnv1a64(key) & c->mask];
     old = s->doc;
     memcpy(s->key, key, n + 1);
     s->doc = copy;

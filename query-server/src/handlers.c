@@ -22,10 +22,7 @@ void qs_handle_user(hl_http_request_t *req)
         hl_http_reply_problem(req, 404, "not-found", NULL, "no user with this id", NULL);
         return;
     }
-    for (size_t i = 0; i <= HL_UUID_STR_LEN; i++) {
-        char ch = req->params[0][i];
-        id[i] = ch >= 'A' && ch <= 'F' ? (char)(ch - 'A' + 'a') : ch;
-    }
+    hl_fold_ascii(req->params[0], id, sizeof id);
     if (!qs_begin(req, QS_AUTH_OPTIONAL, &ctx, &err))
         goto fail;
     found = qs_find_one(&ctx, "user_profiles", id, &profile, &err);

@@ -127,28 +127,6 @@ bool qs_invalid_cursor(hl_error_t *err)
                                "given");
 }
 
-static void lower_ascii(const char *in, char *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char ch = in[i];
-        out[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
-    }
-    out[n] = '\0';
-}
-
-bool qs_direct_key(const char *a, const char *b, char *out, size_t cap)
-{
-    char la[HL_UUID_STR_LEN + 1], lb[HL_UUID_STR_LEN + 1];
-    if (!a || !b || !hl_uuid_valid(a) || !hl_uuid_valid(b) || cap < 2 * HL_UUID_STR_LEN + 2)
-        return false;
-    lower_ascii(a, la, HL_UUID_STR_LEN);
-    lower_ascii(b, lb, HL_UUID_STR_LEN);
-    const char *lo = strcmp(la, lb) <= 0 ? la : lb;
-    const char *hi = lo == la ? lb : la;
-    snprintf(out, cap, "%s:%s", lo, hi);
-    return true;
-}
-
 bool qs_search_prefix(const char *q, char *out, size_t cap, hl_error_t *err)
 {
     size_t n = q ? strlen(q) : 0;

@@ -61,10 +61,6 @@ bool qs_cursor_decode(const char *text, char kind, qs_cursor_t *out, hl_error_t 
  * out for this list, or for this caller) and return false. */
 bool qs_invalid_cursor(hl_error_t *err);
 
-/* The direct-room key of two user ids: "<lower uuid>:<higher uuid>" (both lower-cased first,
- * compared as strings) into out[74]. False unless both are valid UUIDs. */
-bool qs_direct_key(const char *a, const char *b, char *out, size_t cap);
-
 /* Normalise a display-name search prefix: trims nothing, lower-cases ASCII (hl_fold_ascii, as
  * the projector's display_name_lower) into out[cap]. Error: 400 "invalid-parameter" when empty,
  * longer than QS_QUERY_MAX bytes, holding control characters, or not UTF-8. */

@@ -163,10 +163,7 @@ void qs_handle_chat_room_check(hl_http_request_t *req)
     /* the caller's inbox (_id range "<me>:<room>") holds their direct room with the other user;
      * chat_rooms.direct_key would be a scan of every room on FerretDB */
     char other[HL_UUID_STR_LEN + 1];
-    for (size_t i = 0; i <= HL_UUID_STR_LEN; i++) {
-        char ch = req->params[0][i];
-        other[i] = ch >= 'A' && ch <= 'F' ? (char)(ch - 'A' + 'a') : ch;
-    }
+    hl_fold_ascii(req->params[0], other, sizeof other);
     qs_filter_id_prefix(&filter, ctx.session.user_id, NULL);
     BSON_APPEND_UTF8(&filter, "kind", "direct");
     BSON_APPEND_UTF8(&filter, "member_ids", other);
@@ -391,10 +388,7 @@ void qs_handle_messages(hl_http_request_t *req)
         hl_error_set_reason(&err, HL_ERR_INPUT, 404, "not-found", "no chat room with this id");
         goto fail;
     }
-    for (size_t i = 0; i <= HL_UUID_STR_LEN; i++) {
-        char ch = req->params[0][i];
-        room[i] = ch >= 'A' && ch <= 'F' ? (char)(ch - 'A' + 'a') : ch;
-    }
+    hl_fold_ascii(req->params[0], room, sizeof room);
     int br = qs_param(req, "before_seq", before_text, sizeof before_text, &err);
     if (br < 0 || (br > 0 && !qs_parse_int64("before_seq", before_text, 1, &before, &err)) ||
         !qs_read_page_params(req, QS_CURSOR_MESSAGES, &p, &err))

@@ -66,9 +66,7 @@ bool qs_begin(hl_http_request_t *req, qs_auth_t auth, qs_ctx_t *ctx, hl_error_t 
         if (!hl_session_verify_header(&ctx->app->session_key, authorization, hl_now_us() / 1000,
                                       &ctx->session, err))
             return false;
-        for (char *p = ctx->session.user_id; *p; p++)
-            if (*p >= 'A' && *p <= 'F')
-                *p = (char)(*p - 'A' + 'a');
+        hl_ascii_lower(ctx->session.user_id);
         ctx->authenticated = true;
     }
     ctx->consistent = hl_http_header(req, "X-Consistency-Token") != NULL;

@@ -8,12 +8,7 @@
 
 void st_channel_tag(const char *channel, char out[9])
 {
-    uint32_t h = 2166136261u; /* FNV-1a 32 */
-    for (const unsigned char *p = (const unsigned char *)channel; *p; p++) {
-        h ^= *p;
-        h *= 16777619u;
-    }
-    snprintf(out, 9, "%08x", h);
+    snprintf(out, 9, "%08x", hl_fnv1a32(channel));
 }
 
 void st_id_format(const char *channel, const st_pos_t *pos, char out[ST_ID_MAX])
@@ -67,9 +62,7 @@ bool st_id_parse(const char *channel, const char *text, st_pos_t *pos, hl_error_
         if (!hl_uuid_valid(p))
             return bad(err, "Last-Event-ID is malformed");
         snprintf(pos->extra, sizeof pos->extra, "%s", p);
-        for (char *c = pos->extra; *c; c++)
-            if (*c >= 'A' && *c <= 'F')
-                *c = (char)(*c - 'A' + 'a');
+        hl_ascii_lower(pos->extra);
     } else if (*p) {
         return bad(err, "Last-Event-ID is malformed");
     }

@@ -138,19 +138,9 @@ static void gauge(const char *name, const char *labels, const char *help, int64_
 
 /* ---- channels (the table is read by the feed thread under interest_lock) ---- */
 
-static uint32_t hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static channel_t *channel_find(const char *name)
 {
-    for (channel_t *c = g_channels[hash(name) % CHANNEL_BUCKETS]; c; c = c->next)
+    for (channel_t *c = g_channels[hl_fnv1a32(name) % CHANNEL_BUCKETS]; c; c = c->next)
         if (!strcmp(c->name, name))
             return c;
     return NULL;
@@ -178,7 +168,7 @@ static void channel_attach(st_sub_t *s, const char *name)
         size_t n = strlen(name);
         c = hl_xcalloc(1, sizeof *c + n + 1);
         memcpy(c->name, name, n + 1);
-        uint32_t b = hash(name) % CHANNEL_BUCKETS;
+        uint32_t b = hl_fnv1a32(name) % CHANNEL_BUCKETS;
         pthread_mutex_lock(&g_app->interest_lock);
         c->next = g_channels[b];
         g_channels[b] = c;
@@ -208,7 +198,7 @@ static void channel_detach(st_sub_t *s)
     s->ch = NULL;
     gauge("hl_stream_subscriptions", NULL, "Open subscriptions (channels per connection)", -1);
     if (--c->nsubs == 0) {
-        uint32_t b = hash(c->name) % CHANNEL_BUCKETS;
+        uint32_t b = hl_fnv1a32(c->name) % CHANNEL_BUCKETS;
         pthread_mutex_lock(&g_app->interest_lock);
         for (channel_t **p = &g_channels[b]; *p; p = &(*p)->next)
             if (*p == c) {
@@ -986,9 +976,7 @@ static int http_request(struct lws *wsi, void **pss, const char *path)
                                   bearer_of(wsi, auth, sizeof auth) ? auth : NULL,
                                   hl_now_us() / 1000, &c->session, &err))
         goto refuse;
-    for (char *p = c->session.user_id; *p; p++)
-        if (*p >= 'A' && *p <= 'F')
-            *p = (char)(*p - 'A' + 'a');
+    hl_ascii_lower(c->session.user_id);
     st_sub_t probe;
     memset(&probe, 0, sizeof probe);
     st_sub_t *tmp = sub_new(c, route, id, "");
@@ -1218,9 +1206,7 @@ static int ws_filter(struct lws *wsi, void **pss)
     if (!c)
         return 1;
     c->session = session;
-    for (char *p = c->session.user_id; *p; p++)
-        if (*p >= 'A' && *p <= 'F')
-            *p = (char)(*p - 'A' + 'a');
+    hl_ascii_lower(c->session.user_id);
     char sess[64];
     snprintf(sess, sizeof sess, "session:%s", c->session.session_id);
     if ((c->session_sub = sub_new(c, ST_ROUTE_NONE, "", "")))

@@ -48,16 +48,6 @@ static struct {
     bool running;
 } g_pr;
 
-static uint32_t hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static void count(const char *name, const char *labels, const char *help)
 {
     hl_metric_add(hl_metric_get(HL_METRIC_COUNTER, name, labels, help), 1);
@@ -185,7 +175,7 @@ fail:
 /* The count of user (created at 0 when absent and create). */
 static user_count_t **slot_of(const char *user)
 {
-    user_count_t **pp = &g_pr.buckets[hash(user) % USER_BUCKETS];
+    user_count_t **pp = &g_pr.buckets[hl_fnv1a32(user) % USER_BUCKETS];
     for (; *pp; pp = &(*pp)->next)
         if (!strcmp((*pp)->user, user))
             break;

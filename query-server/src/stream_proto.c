@@ -71,8 +71,7 @@ static void take_uuid(const char *p, size_t n, char id[37])
     tmp[36] = '\0';
     if (!hl_uuid_valid(tmp))
         return;
-    for (int i = 0; i <= 36; i++)
-        id[i] = tmp[i] >= 'A' && tmp[i] <= 'F' ? (char)(tmp[i] - 'A' + 'a') : tmp[i];
+    hl_fold_ascii(tmp, id, 37);
 }
 
 /* path = prefix <segment> suffix: the segment into id (validated); false when the shape differs */

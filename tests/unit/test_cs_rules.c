@@ -11,6 +11,7 @@
 #include "validate.h"
 
 #include "hl/json.h"
+#include "hl/util.h"
 
 #include <string.h>
 
@@ -177,8 +178,8 @@ static void test_room_members(void **state)
     expect_refusal(cs_room_members(A, only_self, 2, out, &err) != 0, &err, 422,
                    "validation-failed");
     char key[80], key2[80];
-    cs_direct_key(B, A, key);
-    cs_direct_key(A, B, key2);
+    assert_true(hl_direct_key(B, A, key, sizeof key));
+    assert_true(hl_direct_key(A, B, key2, sizeof key2));
     assert_string_equal(key, A ":" B);
     assert_string_equal(key, key2);
 }

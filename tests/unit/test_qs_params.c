@@ -94,14 +94,14 @@ static void test_direct_key(void **state)
     char key[80];
     const char *a = "0190A1B2-0000-7000-8000-00000000000B";
     const char *b = "0190a1b2-0000-7000-8000-00000000000a";
-    assert_true(qs_direct_key(a, b, key, sizeof key));
+    assert_true(hl_direct_key(a, b, key, sizeof key));
     assert_string_equal(
         key, "0190a1b2-0000-7000-8000-00000000000a:0190a1b2-0000-7000-8000-00000000000b");
     char key2[80];
-    assert_true(qs_direct_key(b, a, key2, sizeof key2));
+    assert_true(hl_direct_key(b, a, key2, sizeof key2));
     assert_string_equal(key, key2);
-    assert_false(qs_direct_key(a, "not-a-uuid", key, sizeof key));
-    assert_false(qs_direct_key(a, b, key, 10));
+    assert_false(hl_direct_key(a, "not-a-uuid", key, sizeof key));
+    assert_false(hl_direct_key(a, b, key, 10));
 }
 
 static void test_search_prefix(void **state)

@@ -341,6 +341,34 @@ static void test_wait_readable_high_fd(void **state)
     assert_int_equal(hl_wait_readable(-1, 10), -1);
 }
 
+/* FNV-1a test vectors of draft-eastlake-fnv (and the reference fnv_test.c): "" is the offset
+ * basis, "a" and "foobar" known values. */
+static void test_fnv1a(void **state)
+{
+    (void)state;
+    assert_int_equal(hl_fnv1a32(""), 2166136261u);
+    assert_int_equal(hl_fnv1a32("a"), 0xe40c292cu);
+    assert_int_equal(hl_fnv1a32("foobar"), 0xbf9cf968u);
+    assert_true(hl_fnv1a64("") == 0xcbf29ce484222325ULL);
+    assert_true(hl_fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
+    assert_true(hl_fnv1a64("foobar") == 0x85944171f73967e8ULL);
+    /* mixing field by field equals hashing the concatenation */
+    uint64_t h = hl_fnv1a64_mix(HL_FNV64_BASIS, "foo", 3);
+    assert_true(hl_fnv1a64_mix(h, "bar", 3) == hl_fnv1a64("foobar"));
+}
+
+static void test_ascii_lower(void **state)
+{
+    (void)state;
+    char s[] = "AbC-0F9e-\xc3\x89Z";
+    hl_ascii_lower(s);
+    assert_string_equal(s, "abc-0f9e-\xc3\x89z"); /* multi-byte UTF-8 untouched */
+    hl_ascii_lower(NULL);
+    char out[4];
+    hl_fold_ascii("ABCDEF", out, sizeof out);
+    assert_string_equal(out, "abc"); /* truncated to cap - 1 */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +384,8 @@ int main(void)
         cmocka_unit_test(test_random_hex),
         cmocka_unit_test(test_parse_ll),
         cmocka_unit_test(test_wait_readable_high_fd),
+        cmocka_unit_test(test_fnv1a),
+        cmocka_unit_test(test_ascii_lower),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,6 +58,20 @@ void hl_random_hex(char *out, size_t nbytes);
  * display_name_lower of the read models and the normalised GET /v1/users?q= prefix. */
 void hl_fold_ascii(const char *in, char *out, size_t cap);
 
+/* hl_fold_ascii in place: s (NUL-terminated, may be NULL) with 'A'-'Z' turned to 'a'-'z'. The one
+ * lower-casing of the tree: canonical UUIDs (RFC 9562 text, compared in lower case), ISO 4217
+ * codes for the payment provider, BCP 47 language tags in the counsellors read model. */
+void hl_ascii_lower(char *s);
+
+/* FNV-1a (Fowler/Noll/Vo, draft-eastlake-fnv) of the NUL-terminated string s, 32 and 64 bit:
+ * offset basis 2166136261 / 14695981039346656037, prime 16777619 / 1099511628211. For hash
+ * tables and short tags only (not a cryptographic hash). hl_fnv1a64_mix continues h over n bytes
+ * of p (start with HL_FNV64_BASIS), for digests of several fields. */
+#define HL_FNV64_BASIS 14695981039346656037ULL
+uint32_t hl_fnv1a32(const char *s);
+uint64_t hl_fnv1a64(const char *s);
+uint64_t hl_fnv1a64_mix(uint64_t h, const void *p, size_t n);
+
 /* Separator of the user_names read-model key "<display_name_lower>\x1f<user_id>"
  * (docs/read-models.md). 0x1f (ASCII unit separator) sorts below every printable byte, so the
  * byte order of the keys is the order of (display_name_lower, user_id): "ann" < "ann smith" <
@@ -70,5 +84,12 @@ void hl_fold_ascii(const char *in, char *out, size_t cap);
  * 4 * 64 + 1 + 36 + 1 = 294 bytes (HL_USER_NAME_KEY_MAX). */
 #define HL_USER_NAME_KEY_MAX 320
 bool hl_user_name_key(const char *display_name, const char *user_id, char *out, size_t cap);
+
+/* The direct-room key of two user ids (the chat_rooms.direct_key column and read-model field,
+ * docs/read-models.md): "<lower uuid>:<higher uuid>", both lower-cased first and compared as
+ * strings, into out[cap] (HL_DIRECT_KEY_MAX = 2 * 36 + 2 bytes suffice). False (out empty)
+ * unless both are valid UUIDs (hl_uuid_valid) and the key fits. */
+#define HL_DIRECT_KEY_MAX (2 * HL_UUID_STR_LEN + 2)
+bool hl_direct_key(const char *a, const char *b, char *out, size_t cap);
 
 #endif
