@@ -5,6 +5,11 @@
 # Profiles: "dev" (make up) and "test" (make test) run side by side with their own state
 # directories and ports, so tests never touch a developer's running stack. "verify" is a second
 # test stack (HL_TEST_PROFILE=verify make test) for checking a clean run while "test" is busy.
+# Every port of every profile lies below the kernel's ephemeral range (32768-60999 on Debian):
+# a port inside it can be taken, at any moment, by the local end of an outgoing connection, and
+# the server that starts next fails to bind (CI once lost a run to Prometheus on 39090 that way).
+# dev: 2xxxx and 80xx; test: 1xxxx (PostgreSQL 15432, Kafka 19092, ..., Prometheus 19090) and
+# 81xx; verify: ports 20000-20040 in the scratch stacks' layout.
 # "lab1".."lab8" are scratch stacks for parallel work (benchmarks, experiments): state in
 # .stack-labN, ports 1N001.. (PostgreSQL 1N001, Kafka 1N002/1N003, Connect 1N004, registry 1N005,
 # FerretDB 1N006, Kafka fault listener/proxy 1N007/1N008, servers 1N010-1N012, gateway 1N000,
@@ -16,8 +21,8 @@ HL_ROOT=${HL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 HL_PROFILE=${HL_PROFILE:-dev}
 case "$HL_PROFILE" in
   dev)  _hl_stack=$HL_ROOT/.stack;      _hl_p=2; _hl_srv=808 ;;
-  test) _hl_stack=$HL_ROOT/.stack-test; _hl_p=3; _hl_srv=818 ;;
-  verify) _hl_stack=$HL_ROOT/.stack-verify; _hl_p=5; _hl_srv=838 ;;  # a second test stack
+  test) _hl_stack=$HL_ROOT/.stack-test; _hl_p=1; _hl_srv=818 ;;
+  verify) _hl_stack=$HL_ROOT/.stack-verify; _hl_lab=20 ;;  # a second test stack, ports 20000..
   lab[1-8]) _hl_stack=$HL_ROOT/.stack-$HL_PROFILE; _hl_lab=1${HL_PROFILE#lab} ;;
   *) echo "HL_PROFILE must be dev, test, verify or lab1..lab8, not $HL_PROFILE" >&2; return 1 2>/dev/null || exit 1 ;;
 esac
@@ -69,7 +74,7 @@ HL_STREAM_PORT=${HL_STREAM_PORT:-${_hl_srv}3}       # dev: 8083, test: 8183 (str
 HL_PAYMENT_PORT=${HL_PAYMENT_PORT:-${_hl_srv}5}     # dev: 8085: payment provider simulator
 # Further instances of a server (servers.sh start projector-2; HL_REPLICAS=2 stack.sh up): port
 # base + 5*(k-2) + 0 command-server, 1 query-server, 2 projector, 3 stream-listener (dev: 8090..,
-# test: 8190.., labN: 1N020..).
+# test: 8190.., labN and verify: 1N020.. and 20020..).
 HL_REPLICA_PORT_BASE=${HL_REPLICA_PORT_BASE:-${_hl_srv%?}90}
 # The gateway (nginx, SPEC §7): the one URL clients use. dev: 8000 (TLS 8043), test: 8100 (8143).
 HL_GATEWAY_PORT=${HL_GATEWAY_PORT:-${_hl_srv%?}00}
