@@ -6,6 +6,7 @@
 
 #include "plan.h"
 
+#include "hl/aliases.h"
 #include "hl/error.h"
 #include "hl/schema_registry.h"
 
@@ -62,17 +63,12 @@ typedef struct pj_ctx {
     mongoc_client_pool_t *write_pool;
     hl_schema_registry_t *registry;
     pj_schema_cache_t *schemas;
-    /* logical read model → physical collection, from read_model_aliases (store.c) */
-    struct {
-        char logical[32];
-        char physical[64];
-    } aliases[32];
-    int naliases;
-    int64_t aliases_at_ms; /* monotonic time of the last refresh */
+    hl_alias_table_t aliases; /* read-model aliases (hl/aliases.h), pj_aliases_refresh */
+    int64_t aliases_at_ms;    /* monotonic time of the last refresh */
     /* rebuild mode: only operations on rebuild_model run, into rebuild_collection; no
      * watermarks are written */
     const char *rebuild_model;
-    char rebuild_collection[64];
+    char rebuild_collection[HL_ALIAS_NAME_MAX];
     /* dead letters (support.c): the message pj_dead_letter waits for carries dlq_seq as its
      * librdkafka opaque, never an address: a delivery report of an earlier message it gave up
      * on (librdkafka reports every message, also after message.timeout.ms) only counts in
@@ -133,11 +129,13 @@ bool pj_plans_execute(pj_ctx_t *ctx, const pj_plan_t *const *plans, size_t nplan
  * one on the rebuilt model). */
 bool pj_plan_execute(pj_ctx_t *ctx, const pj_plan_t *plan, bool *applied, hl_error_t *err);
 
-/* The physical collection of logical read model (alias, else the name itself), or NULL when
- * the ctx is rebuilding another model. Borrowed pointer into ctx. */
+/* The physical collection of logical read model: the rebuild's shadow collection for the model
+ * being rebuilt, else its alias (hl_alias_lookup), else the name itself. Borrowed pointer, into
+ * ctx or model. */
 const char *pj_physical(const pj_ctx_t *ctx, const char *model);
 
-/* Reload read_model_aliases when older than max_age_ms (0 = always). */
+/* Reload read_model_aliases (hl_alias_table_load) when older than max_age_ms (0 = always). On
+ * failure (HL_ERR_MONGO) the previous table stays in use. */
 bool pj_aliases_refresh(pj_ctx_t *ctx, int64_t max_age_ms, hl_error_t *err);
 
 /* Create the read-model indexes (idempotent) on every model's physical collection. */

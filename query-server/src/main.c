@@ -1,5 +1,7 @@
 /* query-server: answers REST reads (SPEC §3) from the MongoDB read models only. */
 #include "app.h"
+#include "request.h"
+#include "routes.h"
 #include "watermark_wait.h"
 
 #include "hl/config.h"

@@ -13,7 +13,7 @@
 #ifndef QS_STREAM_APP_H
 #define QS_STREAM_APP_H
 
-#include "app.h"
+#include "read_store.h"
 #include "stream_ids.h"
 #include "stream_proto.h"
 
