@@ -1331,5 +1331,6 @@ void st_loop_destroy(st_app_t *app)
     if (app->lws)
         lws_context_destroy(app->lws); /* closes every connection (CLOSED callbacks free them) */
     app->lws = NULL;
-    drain_inbox();
+    if (g_app) /* NULL when start-up stopped before the loop was made (--help, bad flags) */
+        drain_inbox();
 }
