@@ -128,8 +128,11 @@ typedef struct st_app {
     atomic_bool stopping;
 } st_app_t;
 
-/* Hand a message to the loop and wake it (any thread; takes msg over). */
+/* The loop's inbox (stream_inbox.c). st_post: hand a message to the loop and wake it with
+ * lws_cancel_service (any thread; takes msg over). st_inbox_take: the loop takes every queued
+ * message, oldest first, as a list linked by next (caller owns it; NULL when empty). */
 void st_post(st_app_t *app, st_msg_t *msg);
+st_msg_t *st_inbox_take(st_app_t *app);
 
 /* Interest of the loop's subscribers in a feed channel (add +1/-1 on the loop; feed thread
  * asks st_interested). */

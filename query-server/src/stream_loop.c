@@ -785,10 +785,7 @@ static void gap_refill(st_sub_t *s)
 
 static void drain_inbox(void)
 {
-    pthread_mutex_lock(&g_app->inbox_lock);
-    st_msg_t *m = g_app->inbox_head;
-    g_app->inbox_head = g_app->inbox_tail = NULL;
-    pthread_mutex_unlock(&g_app->inbox_lock);
+    st_msg_t *m = st_inbox_take(g_app);
     while (m) {
         st_msg_t *next = m->next;
         if (m->kind == ST_MSG_EVENT) {
@@ -801,20 +798,6 @@ static void drain_inbox(void)
         free(m);
         m = next;
     }
-}
-
-void st_post(st_app_t *app, st_msg_t *msg)
-{
-    msg->next = NULL;
-    pthread_mutex_lock(&app->inbox_lock);
-    if (app->inbox_tail)
-        app->inbox_tail->next = msg;
-    else
-        app->inbox_head = msg;
-    app->inbox_tail = msg;
-    pthread_mutex_unlock(&app->inbox_lock);
-    if (app->lws)
-        lws_cancel_service(app->lws);
 }
 
 /* ---- timers: holes every 100 ms; heartbeats and expiry every second ---- */
