@@ -374,7 +374,10 @@ def test_a_trickling_client_is_cut_at_the_header_timeout():
 
 def test_reads_parked_on_a_consistency_token_do_not_stop_other_reads(people):
     """200 reads waiting 5 s on a token the read models cannot reach (the projector is frozen
-    with SIGSTOP) leave every other read answering: their p99 stays under 100 ms."""
+    with SIGSTOP) leave every other read answering while they wait: each other read is answered
+    in well under the 5 s the parked ones hold (a read queued behind them would take that long),
+    and all of them before any parked read is. The latency figures themselves are a benchmark's
+    (make bench-gateway), not this test's: a loaded CI machine under ASan varies them."""
     pid = int(open(os.path.join(RUN_DIR, "projector.pid")).read())
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -398,12 +401,14 @@ def test_reads_parked_on_a_consistency_token_do_not_stop_other_reads(people):
                 lat.append(ms)
             health = http("GET", f"{GATEWAY}/v1/stats/daily")
             assert health.status == 200
+            still_parked = sum(not f.done() for f in waits)
             results = [f.result() for f in waits]
         lat.sort()
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
         print(f"{len(lat)} other reads while 200 waited: p50 {lat[len(lat) // 2]:.1f} ms, "
               f"p99 {p99:.1f} ms")
-        assert len(lat) >= 20 and p99 < 100, lat[-5:]
+        assert len(lat) >= 20 and lat[-1] < 1500, lat[-5:]
+        assert still_parked == 200, f"{200 - still_parked} parked reads ended within 3.5 s"
         assert all(r.status == 503 for r in results), {r.status for r in results}
         assert all(r.headers["Retry-After"] for r in results)
     finally:
