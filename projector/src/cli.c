@@ -13,6 +13,9 @@
 #include "cli.h"
 
 #include "models.h"
+#include "routes.h"
+#include "plan_exec.h"
+#include "indexes.h"
 
 #include "hl/kafka.h"
 #include "hl/config.h"

@@ -5,6 +5,12 @@
 #include "projector.h"
 #include "feed.h"
 #include "presence.h"
+#include "schema_cache.h"
+#include "routes.h"
+#include "plan_exec.h"
+#include "indexes.h"
+#include "lag.h"
+#include "dead_letter.h"
 
 #include "hl/config.h"
 #include "hl/events.h"
@@ -701,7 +707,8 @@ int main(int argc, char **argv)
         HL_ERROR("start-up failed: %s", err.message);
         goto done;
     }
-    pj_metrics_init();
+    pj_lag_init(pj_routes);
+    pj_dead_letter_metrics_init(pj_routes);
     hl_metrics_add_collector(collect_offsets, &ctx);
     http = hl_http_server_start(ctx.cfg.http_listen, (int)ctx.cfg.http_threads, http_routes,
                                 sizeof http_routes / sizeof http_routes[0], HL_HTTP_HEAD_AS_GET,

@@ -9,6 +9,9 @@
 #include "models.h"
 #include "projector.h"
 #include "feed.h"
+#include "schema_cache.h"
+#include "plan_exec.h"
+#include "lag.h"
 
 #include "hl/events.h"
 #include "hl/log.h"

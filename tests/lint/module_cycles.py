@@ -12,14 +12,18 @@ import subprocess
 import sys
 
 COMPONENTS = ["common", "projector", "query-server", "command-server"]
+SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def objects(build, component):
     found = {}
     for root, _, files in os.walk(os.path.join(build, component)):
         for f in files:
-            if f.endswith(".c.o") and root.endswith("/src"):
-                found.setdefault(f[:-2], os.path.join(root, f))  # x.c -> its object
+            # x.c.o -> x.c, when x.c is still a source of the component (a renamed file leaves
+            # its old object behind in the build directory)
+            if f.endswith(".c.o") and root.endswith("/src") and \
+                    os.path.exists(os.path.join(SOURCE, component, "src", f[:-2])):
+                found.setdefault(f[:-2], os.path.join(root, f))
     return found
 
 

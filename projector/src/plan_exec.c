@@ -1,5 +1,7 @@
-/* store.c: runs plans (plan.h) against MongoDB and resolves read-model aliases. */
-#include "projector.h"
+/* plan_exec.c: runs plans (plan.h) against MongoDB and resolves read-model aliases (plan_exec.h).
+ */
+#include "plan_exec.h"
+#include "write_guard.h"
 
 #include "hl/log.h"
 #include "hl/mem.h"
