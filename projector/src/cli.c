@@ -12,7 +12,8 @@
  */
 #include "cli.h"
 
-#include "models.h"
+#include "cdc_models.h"
+#include "event_models.h"
 #include "routes.h"
 #include "plan_exec.h"
 #include "indexes.h"

@@ -3,7 +3,8 @@
  * record came from), the rest is the Kafka message value. */
 #include "fuzz_util.h"
 
-#include "models.h"
+#include "cdc_models.h"
+#include "event_models.h"
 
 static const char *const tables[] = {"users",    "sessions", "chat_rooms", "room_members",
                                      "messages", "jobs",     "friendships"};

@@ -6,7 +6,8 @@
 #include "fuzz_util.h"
 
 #include "hl/events.h"
-#include "models.h"
+#include "cdc_models.h"
+#include "event_models.h"
 
 static hl_event_catalog_t *cat;
 

@@ -12,7 +12,8 @@
 
 #include <cmocka.h>
 
-#include "models.h"
+#include "cdc_models.h"
+#include "event_models.h"
 
 #include <stdio.h>
 #include <string.h>

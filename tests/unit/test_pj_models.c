@@ -6,7 +6,9 @@
 
 #include <cmocka.h>
 
-#include "models.h"
+#include "cdc_models.h"
+#include "event_models.h"
+#include "model_parts.h"
 
 #include "hl/events.h"
 
