@@ -1,6 +1,7 @@
 /* stream_inbox.c: the event loop's inbox, the one hand-over from the feed thread and the
  * workers to the loop (stream_app.h). */
 #include "stream_app.h"
+#include "stream_inbox.h"
 
 #include <libwebsockets.h>
 #include <pthread.h>

@@ -14,6 +14,10 @@
  * and counted in hl_stream_holes_skipped_total). Each event's payload is shared by reference
  * (st_event_t); only the few bytes of its id are per connection. */
 #include "stream_app.h"
+#include "stream_loop.h"
+#include "stream_work.h"
+#include "stream_inbox.h"
+#include "stream_presence.h"
 
 #include "hl/log.h"
 #include "hl/metrics.h"

@@ -3,6 +3,10 @@
  * (stream.changes), with the query server's session, membership and rendering code
  * (read_api.h). See stream_app.h for its threads. */
 #include "stream_app.h"
+#include "stream_work.h"
+#include "stream_loop.h"
+#include "stream_feed.h"
+#include "stream_presence.h"
 
 #include "hl/config.h"
 #include "hl/log.h"
