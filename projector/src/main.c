@@ -42,9 +42,7 @@ static const hl_config_option_t options[] = {
                      "Kafka consumer group"),
     HL_CONFIG_STRING(dlq_topic, "dlq-topic", "HL_PROJECTOR_DLQ_TOPIC", "projector.dead-letter",
                      "dead-letter topic"),
-    HL_CONFIG_STRING_V(mongo_uri, "mongo-uri", "HL_MONGO_URI", "mongodb://127.0.0.1:27027/",
-                       hl_config_valid_mongo_uri, "MongoDB connection string"),
-    HL_CONFIG_STRING(mongo_db, "mongo-db", "HL_MONGO_DB", "hearlers_read", "read-model database"),
+    HL_CONFIG_MONGO_OPTIONS,
     HL_CONFIG_STRING_V(schema_registry_url, "schema-registry-url", "HL_SCHEMA_REGISTRY_URL",
                        "http://127.0.0.1:28081/apis/ccompat/v7", hl_config_valid_http_url,
                        "Confluent-compatible schema registry base URL"),
@@ -63,9 +61,7 @@ static const hl_config_option_t options[] = {
         presence_grace_ms, "presence-grace-ms", "HL_PRESENCE_GRACE_MS", 30000, 100, 3600000,
         "a user turns offline this long after their last stream connection closed or its listener "
         "stopped heart-beating, ms (longer than the listeners' heartbeat interval)"),
-    HL_CONFIG_STRING_V(log_level, "log-level", "HL_LOG_LEVEL", "info", hl_config_valid_log_level,
-                       "debug|info|warn|error"),
-    HL_CONFIG_BOOL(log_json, "log-json", "HL_LOG_JSON", false, "JSON lines logs"),
+    HL_CONFIG_LOG_OPTIONS,
 };
 #define NOPTS (sizeof options / sizeof options[0])
 

@@ -27,9 +27,7 @@ static const hl_config_option_t options[] = {
         "whose remaining workers stay free for every other read; more waits answer 503 at once"),
     HL_CONFIG_INT(mongo_pool, "mongo-pool", "HL_QUERY_MONGO_POOL", 64, 1, 1024,
                   "MongoDB connections (a waiting read holds none)"),
-    HL_CONFIG_STRING_V(mongo_uri, "mongo-uri", "HL_MONGO_URI", "mongodb://127.0.0.1:27027/",
-                       hl_config_valid_mongo_uri, "MongoDB connection string"),
-    HL_CONFIG_STRING(mongo_db, "mongo-db", "HL_MONGO_DB", "hearlers_read", "read-model database"),
+    HL_CONFIG_MONGO_OPTIONS,
     HL_CONFIG_TOKEN_OPTIONS("secret shared with command-server for verifying tokens"),
     HL_CONFIG_INT(consistency_default_wait_ms, "consistency-wait-ms", "HL_CONSISTENCY_WAIT_MS",
                   2000, 0, 10000, "default read-your-writes wait, ms"),
@@ -47,9 +45,7 @@ static const hl_config_option_t options[] = {
         name_cache_ms, "name-cache-ms", "HL_QUERY_NAME_CACHE_MS", 1000, 0, 5000,
         "how long a display name shown in lists is reused (a rename reaches token-less list reads "
         "within this), ms"),
-    HL_CONFIG_STRING_V(log_level, "log-level", "HL_LOG_LEVEL", "info", hl_config_valid_log_level,
-                       "debug|info|warn|error"),
-    HL_CONFIG_BOOL(log_json, "log-json", "HL_LOG_JSON", false, "JSON lines logs"),
+    HL_CONFIG_LOG_OPTIONS,
 };
 #define NOPTS (sizeof options / sizeof options[0])
 

@@ -29,9 +29,7 @@ static const hl_config_option_t options[] = {
     HL_CONFIG_STRING_V(schema_registry_url, "schema-registry-url", "HL_SCHEMA_REGISTRY_URL",
                        "http://127.0.0.1:28081/apis/ccompat/v7", hl_config_valid_http_url,
                        "Confluent-compatible schema registry base URL"),
-    HL_CONFIG_STRING_V(mongo_uri, "mongo-uri", "HL_MONGO_URI", "mongodb://127.0.0.1:27027/",
-                       hl_config_valid_mongo_uri, "MongoDB connection string"),
-    HL_CONFIG_STRING(mongo_db, "mongo-db", "HL_MONGO_DB", "hearlers_read", "read-model database"),
+    HL_CONFIG_MONGO_OPTIONS,
     HL_CONFIG_TOKEN_OPTIONS("secret shared with command-server for verifying tokens"),
     HL_CONFIG_INT(workers, "workers", "HL_STREAM_WORKERS", 4, 1, 64,
                   "threads doing the MongoDB reads of subscriptions (checks, gaps, snapshots)"),
@@ -52,9 +50,7 @@ static const hl_config_option_t options[] = {
         presence_beat_ms, "presence-beat-ms", "HL_STREAM_PRESENCE_BEAT_MS", 5000, 100, 600000,
         "heartbeat interval of this instance on the connections topic, ms (shorter than the "
         "projector's presence grace period)"),
-    HL_CONFIG_STRING_V(log_level, "log-level", "HL_LOG_LEVEL", "info", hl_config_valid_log_level,
-                       "debug|info|warn|error"),
-    HL_CONFIG_BOOL(log_json, "log-json", "HL_LOG_JSON", false, "JSON lines logs"),
+    HL_CONFIG_LOG_OPTIONS,
 };
 #define NOPTS (sizeof options / sizeof options[0])
 

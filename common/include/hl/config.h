@@ -98,6 +98,22 @@ struct hl_config_option {
                       "end of the rotation overlap, Unix seconds (required with "                  \
                       "token-secret-previous)")
 
+/* The options every server has: log level (validated) and JSON lines logs, into fields
+ * log_level (char *) and log_json (bool) of HL_CONFIG_TYPE (hl_server_configure reads them). */
+#define HL_CONFIG_LOG_OPTIONS                                                                      \
+    HL_CONFIG_STRING_V(log_level, "log-level", "HL_LOG_LEVEL", "info", hl_config_valid_log_level,  \
+                       "debug|info|warn|error"),                                                   \
+        HL_CONFIG_BOOL(log_json, "log-json", "HL_LOG_JSON", false, "JSON lines logs")
+
+/* The read store of the read side (query server, stream listener, projector): MongoDB
+ * connection string (validated) and read-model database, into fields mongo_uri and mongo_db
+ * (char *) of HL_CONFIG_TYPE. The defaults are the dev stack's. */
+#define HL_CONFIG_MONGO_OPTIONS                                                                    \
+    HL_CONFIG_STRING_V(mongo_uri, "mongo-uri", "HL_MONGO_URI", "mongodb://127.0.0.1:27027/",       \
+                       hl_config_valid_mongo_uri, "MongoDB connection string"),                    \
+        HL_CONFIG_STRING(mongo_db, "mongo-db", "HL_MONGO_DB", "hearlers_read",                     \
+                         "read-model database")
+
 /* Cross-field check of HL_CONFIG_TOKEN_OPTIONS: a previous secret needs a positive until and
  * must differ from the current one; an until without a previous secret is refused too (it would
  * silently do nothing). Errors: HL_ERR_CONFIG. */
