@@ -1,4 +1,4 @@
-/* Unit tests for the load generator's pure parts (bench/loadgen/lg_plan.h): PRNG
+/* Unit tests for the load generator's pure parts (bench/loadgen/lg_rng.h, lg_corpus.h): PRNG
  * reproducibility, the power-law samplers, and the parsers of the two corpora. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,7 +7,8 @@
 
 #include <cmocka.h>
 
-#include "lg_plan.h"
+#include "lg_corpus.h"
+#include "lg_rng.h"
 
 #include <math.h>
 #include <stdlib.h>
