@@ -13,8 +13,6 @@
 #include "lg_plan.h"
 #include "lg_verify.h"
 
-#include "hl/util.h"
-
 #include <bson/bson.h>
 #include <curl/curl.h>
 #include <errno.h>

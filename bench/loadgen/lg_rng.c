@@ -101,7 +101,7 @@ bool lg_weighted_init(lg_weighted_t *w, const double *weights, size_t n)
 {
     w->cum = NULL;
     w->n = 0;
-    if (n == 0)
+    if (n == 0 || !weights)
         return false;
     double *cum = malloc(n * sizeof *cum);
     if (!cum)

@@ -48,8 +48,9 @@ typedef struct {
     size_t n;
 } lg_weighted_t;
 
-/* Build from n weights (each >= 0, sum > 0). false on bad input (n == 0, a negative or
- * non-finite weight, zero sum) or out of memory; *w is then empty. Free with lg_weighted_free. */
+/* Build from n weights (each >= 0, sum > 0). false on bad input (n == 0, weights NULL, a
+ * negative or non-finite weight, zero sum) or out of memory; *w is then empty. Free with
+ * lg_weighted_free. */
 bool lg_weighted_init(lg_weighted_t *w, const double *weights, size_t n);
 
 /* Zipf over ranks: item k (0-based) has weight (k + 1)^-s. s >= 0. */

@@ -25,32 +25,15 @@ CALL = re.compile(r"(?<![\w.>])(" + "|".join(BANNED) + r")\s*\(")
 SKIP_DIRS = {".git", ".cache", "node_modules", "__pycache__", "venv", ".venv", "CMakeFiles"}
 
 
+# comments and string/char literals, in the order the C lexer meets them (a literal may hold
+# "/*", a comment may hold quotes); an unterminated literal ends at its line's end
+NOISE = re.compile(r'//[^\n]*|/\*.*?(?:\*/|\Z)|"(?:\\.|[^"\\\n])*"?|\'(?:\\.|[^\'\\\n])*\'?',
+                   re.S)
+
+
 def blank_comments_and_literals(src):
     """src with comments and string/char literals replaced by blanks (newlines kept)."""
-    out, i, n = [], 0, len(src)
-    while i < n:
-        c = src[i]
-        if src.startswith("//", i):
-            j = src.find("\n", i)
-            j = n if j < 0 else j
-            out.append(" " * (j - i))
-            i = j
-        elif src.startswith("/*", i):
-            j = src.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            out.append(re.sub(r"[^\n]", " ", src[i:j]))
-            i = j
-        elif c in "\"'":
-            j = i + 1
-            while j < n and src[j] != c and src[j] != "\n":
-                j += 2 if src[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(re.sub(r"[^\n]", " ", src[i:j]))
-            i = j
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+    return NOISE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), src)
 
 
 def banned_calls(src):
