@@ -187,7 +187,7 @@ static bool book_exec(cs_cmd_t *cmd, hl_error_t *err)
         cs_cmd_emit(cmd, &ev, "Booking", b.booking_id, 1, err) && cs_sql_flush(cmd, err);
     hl_event_destroy(&ev);
     if (!ok) {
-        if (!strcmp(err->reason, "23505"))
+        if (hl_error_is_sqlstate(err, "23505"))
             return hl_error_set_reason(err, HL_ERR_DOMAIN, 409, "slot-unavailable",
                                        "this slot is not open");
         return false;
@@ -336,7 +336,7 @@ static bool review_exec(cs_cmd_t *cmd, hl_error_t *err)
         cs_cmd_emit(cmd, &ev, "Booking", b.booking_id, version, err) && cs_sql_flush(cmd, err);
     hl_event_destroy(&ev);
     if (!ok) {
-        if (!strcmp(err->reason, "23505"))
+        if (hl_error_is_sqlstate(err, "23505"))
             return hl_error_set_reason(err, HL_ERR_DOMAIN, 409, "already-reviewed",
                                        "this booking was reviewed already");
         return false;

@@ -396,8 +396,7 @@ static bool commit(cs_cmd_t *cmd, hl_error_t *err)
 
 static bool retryable(const hl_error_t *err)
 {
-    return err->domain == HL_ERR_PG &&
-           (!strcmp(err->reason, "40P01") || !strcmp(err->reason, "40001"));
+    return hl_error_is_sqlstate(err, "40P01") || hl_error_is_sqlstate(err, "40001");
 }
 
 /* Queue the session row check (not revoked, not expired; the token's signature and expiry were

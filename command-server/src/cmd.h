@@ -120,7 +120,7 @@ const char *cs_cmd_causation(const cs_cmd_t *cmd);
 /* Run a parameterised statement on cmd->conn expecting PGRES_TUPLES_OK or COMMAND_OK; *out
  * gets the result (caller PQclears) or, when out is NULL, it is cleared here. Statements queued
  * before it go in the same round trip, and their errors come first. sql: a literal (see
- * cs_sql_queue). Errors: HL_ERR_PG with the SQLSTATE as reason. */
+ * cs_sql_queue). Errors: HL_ERR_PG with its SQLSTATE in err->sqlstate. */
 bool cs_sql(cs_cmd_t *cmd, const char *sql, int n, const char *const *params, PGresult **out,
             hl_error_t *err);
 
@@ -130,7 +130,7 @@ bool cs_sql(cs_cmd_t *cmd, const char *sql, int n, const char *const *params, PG
  * COMMAND_OK) is stored at that flush; *out must stay valid until then and the caller PQclears
  * it. lengths/formats: as PQexecParams (NULL = all text). sql must be a string that lives as
  * long as the process (a literal): it is prepared once per connection under its text. An error
- * of a queued statement surfaces at the flush (HL_ERR_PG, SQLSTATE as reason) and the
+ * of a queued statement surfaces at the flush (HL_ERR_PG, SQLSTATE in err->sqlstate) and the
  * statements queued after it do not run. Returns false only when sending fails. */
 bool cs_sql_queue(cs_cmd_t *cmd, const char *sql, int n, const char *const *params,
                   const int *lengths, const int *formats, PGresult **out, hl_error_t *err);

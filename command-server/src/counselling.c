@@ -364,7 +364,7 @@ static bool slots_exec(cs_cmd_t *cmd, hl_error_t *err)
     bson_string_free(id_arr, true);
     bson_string_free(start_arr, true);
     if (!ok) {
-        if (!strcmp(err->reason, "23P01"))
+        if (hl_error_is_sqlstate(err, "23P01"))
             return hl_error_set_reason(err, HL_ERR_DOMAIN, 409, "slot-overlap",
                                        "a slot overlaps another slot of yours");
         return false;

@@ -47,7 +47,7 @@ static bool register_exec(cs_cmd_t *cmd, hl_error_t *err)
                 "INSERT INTO user_credentials (user_id, email, password_hash)"
                 " VALUES ($1, $2, $3)",
                 3, cp, NULL, err)) {
-        if (!strcmp(err->reason, "23505"))
+        if (hl_error_is_sqlstate(err, "23505"))
             return hl_error_set_reason(err, HL_ERR_DOMAIN, 409, "email-taken",
                                        "an account with this e-mail address already exists");
         return false;

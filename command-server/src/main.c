@@ -194,8 +194,11 @@ static bool apply_migrations(cs_app_t *app, hl_error_t *err)
              hl_pg_exec(conn, "COMMIT", err);
         if (ok)
             HL_INFO("applied migration %s", names[i]);
-        else
-            hl_error_set(err, HL_ERR_PG, 0, "migration %s failed: %s", names[i], err->message);
+        else {
+            char cause[HL_ERROR_MESSAGE_MAX]; /* hl_error_set must not read the buffer it fills */
+            snprintf(cause, sizeof cause, "%s", err->message);
+            hl_error_set(err, HL_ERR_PG, 0, "migration %s failed: %s", names[i], cause);
+        }
         free(sql);
     }
     if (conn) {

@@ -9,6 +9,7 @@ error_vset(hl_error_t *err, hl_error_domain_t domain, int code, const char *fmt,
 {
     err->domain = domain;
     err->code = code;
+    err->sqlstate[0] = '\0';
     vsnprintf(err->message, sizeof err->message, fmt, ap);
 }
 
@@ -35,6 +36,11 @@ bool hl_error_set_reason(hl_error_t *err, hl_error_domain_t domain, int code, co
     va_end(ap);
     snprintf(err->reason, sizeof err->reason, "%s", reason ? reason : "");
     return false;
+}
+
+bool hl_error_is_sqlstate(const hl_error_t *err, const char *state)
+{
+    return err && err->domain == HL_ERR_PG && !strcmp(err->sqlstate, state);
 }
 
 void hl_error_clear(hl_error_t *err)

@@ -137,8 +137,9 @@ const char *hl_pg_sqlstate(const PGresult *res)
 bool hl_pg_error(const PGresult *res, PGconn *conn, hl_error_t *err)
 {
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
-    hl_error_set_reason(err, HL_ERR_PG, 0, hl_pg_sqlstate(res), "%s",
-                        msg && *msg ? msg : PQerrorMessage(conn));
+    hl_error_set(err, HL_ERR_PG, 0, "%s", msg && *msg ? msg : PQerrorMessage(conn));
+    if (err)
+        snprintf(err->sqlstate, sizeof err->sqlstate, "%s", hl_pg_sqlstate(res));
     size_t n = strlen(err ? err->message : "");
     if (err && n && err->message[n - 1] == '\n')
         err->message[n - 1] = '\0';

@@ -28,10 +28,12 @@ PGconn *hl_pg_pool_acquire(hl_pg_pool_t *pool, long timeout_ms, hl_error_t *err)
 void hl_pg_pool_release(hl_pg_pool_t *pool, PGconn *conn);
 
 /* Run sql (no parameters) and require PGRES_COMMAND_OK or PGRES_TUPLES_OK. Fills err with the
- * server's message (HL_ERR_PG, code = SQLSTATE as a number where numeric, else 0). */
+ * server's message (HL_ERR_PG; its SQLSTATE in err->sqlstate: hl_error_is_sqlstate). */
 bool hl_pg_exec(PGconn *conn, const char *sql, hl_error_t *err);
 
-/* Fill err from a failed result (copies PQresultErrorMessage and the SQLSTATE into reason). */
+/* Fill err from a failed result: HL_ERR_PG, code 0, PQresultErrorMessage (else the
+ * connection's) as message, the SQLSTATE into err->sqlstate ("" without a result). Returns
+ * false. */
 bool hl_pg_error(const PGresult *res, PGconn *conn, hl_error_t *err);
 
 /* SQLSTATE of a failed result ("23505" unique_violation...) or "" (never NULL). */
