@@ -1,6 +1,6 @@
 /* saga.c: the booking saga's process manager (saga.h); transitions in saga_sm.c. */
 #include "saga.h"
-#include "booking.h"
+#include "booking_row.h"
 #include "event_store.h"
 #include "payment_provider.h"
 #include "saga_sm.h"
