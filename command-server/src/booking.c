@@ -10,8 +10,8 @@
 #include "booking.h"
 #include "booking_row.h"
 #include "cmd.h"
-#include "rules.h"
 #include "counselling_rules.h"
+#include "rules.h"
 #include "saga.h"
 #include "saga_sm.h"
 
