@@ -18,12 +18,14 @@
  *
  * A command that fails rolls back, so refused commands and bad input write nothing. Deadlocks
  * and serialization failures are retried (3 attempts). Concurrent requests with one
- * Idempotency-Key: the loser's transaction fails on the key's primary key, rolls back and
- * replays the winner's stored response (idempotency.h).
+ * Idempotency-Key are serialised by a lock on the key, so the second replays the first's stored
+ * response; one that still finds the key taken when it stores its own rolls back and replays the
+ * winner's (idempotency.h).
  *
- * Modules: idempotency.h (Idempotency-Key), social.h (pair locks and facts), event_store.h (event
- * rows) and hl/pg_pipeline.h (statements) are used by the pipeline; the context modules
- * (identity, social, chat, notification, counselling, booking, media) implement commands on it. */
+ * Modules: the pipeline (cmd.c) calls down into idempotency.h, event_store.h and
+ * hl/pg_pipeline.h; the context modules (identity, social, chat, notification, counselling,
+ * booking, media) implement commands on it, and never the other way round. social.h owns the pair
+ * lock and facts that chat.c uses too. */
 #ifndef CS_CMD_H
 #define CS_CMD_H
 
