@@ -161,16 +161,15 @@ bool hl_pg_query(PGconn *conn, const char *sql, int n, const char *const *params
 {
     PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    bool ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+    if (!ok) {
         hl_pg_error(r, conn, err);
         PQclear(r);
-        if (out)
-            *out = NULL;
-        return false;
+        r = NULL;
     }
     if (out)
         *out = r;
     else
         PQclear(r);
-    return true;
+    return ok;
 }

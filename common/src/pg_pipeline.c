@@ -191,18 +191,14 @@ bool hl_pg_pipeline_flush(hl_pg_pipeline_t *pl, hl_error_t *err)
 bool hl_pg_pipeline_exec(hl_pg_pipeline_t *pl, const char *sql, int n, const char *const *params,
                          PGresult **out, hl_error_t *err)
 {
-    PGresult *r = NULL;
-    if (!hl_pg_pipeline_queue(pl, sql, n, params, NULL, NULL, &r, err) ||
-        !hl_pg_pipeline_flush(pl, err)) {
-        if (out)
-            *out = NULL;
-        return false;
-    }
+    PGresult *r = NULL; /* stays NULL unless the statement succeeded */
+    bool ok = hl_pg_pipeline_queue(pl, sql, n, params, NULL, NULL, &r, err) &&
+              hl_pg_pipeline_flush(pl, err);
     if (out)
         *out = r;
     else
         PQclear(r);
-    return true;
+    return ok;
 }
 
 bool hl_pg_pipeline_int(hl_pg_pipeline_t *pl, const char *sql, int n, const char *const *params,
