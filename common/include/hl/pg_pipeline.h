@@ -33,7 +33,8 @@
 #define HL_PG_MAX_STATEMENTS 256
 
 /* One transaction's pipeline. The caller owns it (usually on its stack or inside a request
- * struct) and reads only conn; the rest is private to pg_pipeline.c. */
+ * struct). Callers read conn (and may NULL it once pl is closed) and npending; the rest belongs
+ * to pg_pipeline.c. */
 typedef struct {
     PGconn *conn; /* borrowed from the caller for the pipeline's life; NULL when not open */
     bool prepare; /* prepare statements once per connection */
