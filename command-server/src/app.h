@@ -4,7 +4,6 @@
 
 #include "hl/consistency.h"
 #include "hl/events.h"
-#include "hl/http.h"
 #include "hl/pg.h"
 #include "hl/token.h"
 #include "media.h"
@@ -78,34 +77,5 @@ typedef struct {
      * it so that both paths cost the same. */
     char dummy_hash[128];
 } cs_app_t;
-
-/* Route handlers: identity.c, social.c, chat.c, notification.c, health.c. Each runs the
- * cmd.h pipeline; the OpenAPI document schemas/openapi/command-api.yaml describes them. */
-void cs_handle_register(hl_http_request_t *req);
-void cs_handle_login(hl_http_request_t *req);
-void cs_handle_logout(hl_http_request_t *req);
-void cs_handle_update_profile(hl_http_request_t *req);
-void cs_handle_set_presence(hl_http_request_t *req);
-void cs_handle_friend_request(hl_http_request_t *req);
-void cs_handle_accept_request(hl_http_request_t *req);
-void cs_handle_reject_request(hl_http_request_t *req);
-void cs_handle_delete_friend(hl_http_request_t *req);
-void cs_handle_block(hl_http_request_t *req);
-void cs_handle_unblock(hl_http_request_t *req);
-void cs_handle_create_room(hl_http_request_t *req);
-void cs_handle_send_message(hl_http_request_t *req);
-void cs_handle_mark_read(hl_http_request_t *req);
-void cs_handle_notifications_read(hl_http_request_t *req);
-void cs_handle_readyz(hl_http_request_t *req);
-/* counselling.c, booking.c (SPEC §9) */
-void cs_handle_register_counsellor(hl_http_request_t *req);
-void cs_handle_update_counsellor(hl_http_request_t *req);
-void cs_handle_verify_counsellor(hl_http_request_t *req);
-void cs_handle_publish_slots(hl_http_request_t *req);
-void cs_handle_withdraw_slot(hl_http_request_t *req);
-void cs_handle_book(hl_http_request_t *req);
-void cs_handle_cancel_booking(hl_http_request_t *req);
-void cs_handle_complete_booking(hl_http_request_t *req);
-void cs_handle_review_booking(hl_http_request_t *req);
 
 #endif

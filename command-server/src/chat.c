@@ -8,7 +8,9 @@
  * Block rule (documented in schemas/openapi): in a direct room a block either way refuses
  * messages; in a group room a sender is refused when any other member blocks them (their
  * message would reach the blocker), while a blocker may still write to the group. */
+#include "chat.h"
 #include "cmd.h"
+#include "social.h"
 #include "validate.h"
 
 #include "hl/log.h"

@@ -1,16 +1,17 @@
 /* cmd.c: the command pipeline (cmd.h). */
 #include "cmd.h"
 #include "event_store.h"
+#include "idempotency.h"
+#include "rules.h"
 
 #include "hl/json.h"
 #include "hl/log.h"
 #include "hl/mem.h"
 #include "hl/pg.h"
+#include "hl/pg_pipeline.h"
 #include "hl/trace.h"
 #include "hl/util.h"
 
-#include <libpq-events.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,344 +55,40 @@ static void causation_from_request_id(cs_cmd_t *cmd)
              id + 12, id + 16, id + 20);
 }
 
-/* ---- statements: pipeline mode, prepared once per connection ---- */
+/* ---- statements: the transaction's pipeline (hl/pg_pipeline.h) ---- */
 
-/* Every statement text the server has prepared gets a process-wide id; a connection remembers
- * which ids it has prepared (libpq instance data, freed with the connection, so a reconnected
- * PGconn starts empty). */
-#define CS_MAX_STATEMENTS 256
-
-static pthread_mutex_t stmt_lock = PTHREAD_MUTEX_INITIALIZER;
-static const char *stmt_sql[CS_MAX_STATEMENTS];
-static int stmt_count;
-
-typedef struct {
-    unsigned char prepared[CS_MAX_STATEMENTS / 8];
-} conn_stmts_t;
-
-/* The id of sql (registered on first use), or -1 when the table is full (then the statement
- * is sent unprepared). */
-static int stmt_id(const char *sql)
+/* After a failed pipeline call: the session check's SQLSTATE HL401 (hl_require_session) is the
+ * client's 401 revoked-token. Returns false. */
+static bool session_error(hl_error_t *err)
 {
-    pthread_mutex_lock(&stmt_lock);
-    int id = -1;
-    for (int i = 0; i < stmt_count && id < 0; i++)
-        if (stmt_sql[i] == sql || !strcmp(stmt_sql[i], sql))
-            id = i;
-    if (id < 0 && stmt_count < CS_MAX_STATEMENTS) {
-        id = stmt_count;
-        stmt_sql[stmt_count++] = sql;
-    }
-    pthread_mutex_unlock(&stmt_lock);
-    return id;
-}
-
-static int conn_stmts_event(PGEventId id, void *info, void *pass)
-{
-    (void)pass;
-    if (id == PGEVT_CONNDESTROY) {
-        PGEventConnDestroy *e = info;
-        free(PQinstanceData(e->conn, conn_stmts_event));
-    } else if (id == PGEVT_CONNRESET) {
-        PGEventConnReset *e = info;
-        conn_stmts_t *st = PQinstanceData(e->conn, conn_stmts_event);
-        if (st)
-            memset(st, 0, sizeof *st);
-    }
-    return 1;
-}
-
-static conn_stmts_t *conn_stmts(PGconn *conn)
-{
-    conn_stmts_t *st = PQinstanceData(conn, conn_stmts_event);
-    if (st)
-        return st;
-    st = hl_xcalloc(1, sizeof *st);
-    if (!PQregisterEventProc(conn, conn_stmts_event, "hl-cmd-statements", NULL) ||
-        !PQsetInstanceData(conn, conn_stmts_event, st)) {
-        free(st);
-        return NULL;
-    }
-    return st;
-}
-
-static bool push_pending(cs_cmd_t *cmd, PGresult **out, int prepare_id)
-{
-    cmd->pending[cmd->npending].out = out;
-    cmd->pending[cmd->npending].prepare_id = prepare_id;
-    cmd->npending++;
-    return true;
+    if (hl_error_is_sqlstate(err, "HL401"))
+        hl_error_set_reason(err, HL_ERR_INPUT, 401, "revoked-token",
+                            "the session was logged out or has expired");
+    return false;
 }
 
 bool cs_sql_queue(cs_cmd_t *cmd, const char *sql, int n, const char *const *params,
                   const int *lengths, const int *formats, PGresult **out, hl_error_t *err)
 {
-    if (out)
-        *out = NULL;
-    /* Room for a PREPARE and the statement; a full queue is flushed first (errors included). */
-    if (cmd->npending + 2 > CS_MAX_PENDING && !cs_sql_flush(cmd, err))
-        return false;
-    int id = cmd->app->cfg.pg_prepare ? stmt_id(sql) : -1;
-    conn_stmts_t *st = id >= 0 ? conn_stmts(cmd->conn) : NULL;
-    char name[24];
-    int sent;
-    if (st) {
-        snprintf(name, sizeof name, "hl_cmd_%d", id);
-        if (!(st->prepared[id / 8] & (1u << (id % 8)))) {
-            if (!PQsendPrepare(cmd->conn, name, sql, n, NULL))
-                return hl_pg_error(NULL, cmd->conn, err);
-            st->prepared[id / 8] |= (unsigned char)(1u << (id % 8));
-            push_pending(cmd, NULL, id);
-        }
-        sent = PQsendQueryPrepared(cmd->conn, name, n, params, lengths, formats, 0);
-    } else {
-        sent = PQsendQueryParams(cmd->conn, sql, n, NULL, params, lengths, formats, 0);
-    }
-    if (!sent)
-        return hl_pg_error(NULL, cmd->conn, err);
-    return push_pending(cmd, out, -1);
+    return hl_pg_pipeline_queue(&cmd->pg, sql, n, params, lengths, formats, out, err) ||
+           session_error(err);
 }
 
 bool cs_sql_flush(cs_cmd_t *cmd, hl_error_t *err)
 {
-    if (cmd->npending == 0)
-        return true;
-    bool ok = PQpipelineSync(cmd->conn) == 1;
-    if (!ok)
-        hl_pg_error(NULL, cmd->conn, err);
-    conn_stmts_t *st = PQinstanceData(cmd->conn, conn_stmts_event);
-    for (int i = 0; i < cmd->npending; i++) {
-        PGresult *first = NULL, *r;
-        /* Each queued statement yields its result(s) and then NULL. */
-        while ((r = PQgetResult(cmd->conn)) != NULL) {
-            if (!first)
-                first = r;
-            else
-                PQclear(r);
-        }
-        ExecStatusType status = first ? PQresultStatus(first) : PGRES_FATAL_ERROR;
-        bool good = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
-        int pid = cmd->pending[i].prepare_id;
-        if (pid >= 0 && !good && st) /* not prepared after all */
-            st->prepared[pid / 8] &= (unsigned char)~(1u << (pid % 8));
-        if (!good && ok) {
-            /* The first failure; the statements after it come back PIPELINE_ABORTED. */
-            ok = false;
-            hl_pg_error(first, cmd->conn, err);
-        }
-        if (good && cmd->pending[i].out)
-            *cmd->pending[i].out = first;
-        else
-            PQclear(first);
-        if (PQstatus(cmd->conn) == CONNECTION_BAD)
-            break;
-    }
-    /* The sync point. */
-    for (int guard = 0; guard < 4 && PQstatus(cmd->conn) != CONNECTION_BAD; guard++) {
-        PGresult *r = PQgetResult(cmd->conn);
-        if (!r)
-            continue;
-        ExecStatusType status = PQresultStatus(r);
-        PQclear(r);
-        if (status == PGRES_PIPELINE_SYNC)
-            break;
-    }
-    if (!ok) {
-        for (int i = 0; i < cmd->npending; i++)
-            if (cmd->pending[i].out && *cmd->pending[i].out) {
-                PQclear(*cmd->pending[i].out);
-                *cmd->pending[i].out = NULL;
-            }
-        if (!strcmp(err->reason, "HL401"))
-            hl_error_set_reason(err, HL_ERR_INPUT, 401, "revoked-token",
-                                "the session was logged out or has expired");
-    }
-    cmd->npending = 0;
-    return ok;
+    return hl_pg_pipeline_flush(&cmd->pg, err) || session_error(err);
 }
 
 bool cs_sql(cs_cmd_t *cmd, const char *sql, int n, const char *const *params, PGresult **out,
             hl_error_t *err)
 {
-    PGresult *r = NULL;
-    if (!cs_sql_queue(cmd, sql, n, params, NULL, NULL, &r, err) || !cs_sql_flush(cmd, err)) {
-        if (out)
-            *out = NULL;
-        return false;
-    }
-    if (out)
-        *out = r;
-    else
-        PQclear(r);
-    return true;
+    return hl_pg_pipeline_exec(&cmd->pg, sql, n, params, out, err) || session_error(err);
 }
 
 bool cs_sql_int(cs_cmd_t *cmd, const char *sql, int n, const char *const *params, bool *found,
                 int64_t *value, hl_error_t *err)
 {
-    PGresult *r = NULL;
-    if (!cs_sql(cmd, sql, n, params, &r, err))
-        return false;
-    *found = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0);
-    *value = *found ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-    PQclear(r);
-    return true;
-}
-
-bool cs_lock_pair(cs_cmd_t *cmd, const char *a, const char *b, hl_error_t *err)
-{
-    char key[HL_DIRECT_KEY_MAX];
-    if (!hl_direct_key(a, b, key, sizeof key))
-        return hl_error_set_reason(err, HL_ERR_INPUT, 422, "validation-failed",
-                                   "a user id is not a UUID");
-    const char *p[1] = {key};
-    return cs_sql_queue(cmd, "SELECT pg_advisory_xact_lock(hashtextextended($1, 7256))", 1, p, NULL,
-                        NULL, NULL, err);
-}
-
-bool cs_load_pair_facts(cs_cmd_t *cmd, const char *target, cs_pair_facts_t *f, hl_error_t *err)
-{
-    const char *me = cmd->session.user_id;
-    memset(f, 0, sizeof *f);
-    f->same_user = !strcasecmp(me, target);
-    const char *p[2] = {me, target};
-    PGresult *r = NULL;
-    if (!cs_sql(cmd,
-                "SELECT EXISTS (SELECT 1 FROM users WHERE user_id = $2),"
-                " EXISTS (SELECT 1 FROM friendships WHERE user_a = LEAST($1::uuid, $2::uuid)"
-                "   AND user_b = GREATEST($1::uuid, $2::uuid) AND ended_at IS NULL),"
-                " EXISTS (SELECT 1 FROM friend_requests WHERE status = 'pending' AND"
-                "   ((from_user_id = $1 AND to_user_id = $2) OR"
-                "    (from_user_id = $2 AND to_user_id = $1))),"
-                " EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2"
-                "   AND removed_at IS NULL),"
-                " EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = $1"
-                "   AND removed_at IS NULL)",
-                2, p, &r, err))
-        return false;
-    f->target_exists = PQgetvalue(r, 0, 0)[0] == 't';
-    f->friends = PQgetvalue(r, 0, 1)[0] == 't';
-    f->pending_request = PQgetvalue(r, 0, 2)[0] == 't';
-    f->caller_blocked_target = PQgetvalue(r, 0, 3)[0] == 't';
-    f->target_blocked_caller = PQgetvalue(r, 0, 4)[0] == 't';
-    PQclear(r);
-    return true;
-}
-
-/* BLAKE2b-256 of method, path and body, keyed with key (one of the server's idempotency keys):
- * what "the same request" means for Idempotency-Key. Keyed because the body may hold a
- * password. */
-static void request_hash(const uint8_t key[HL_TOKEN_KEY_BYTES], const hl_http_request_t *req,
-                         const char *body, size_t len, unsigned char out[32])
-{
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, key, HL_TOKEN_KEY_BYTES, 32);
-    crypto_generichash_update(&st, (const unsigned char *)req->method, strlen(req->method) + 1);
-    crypto_generichash_update(&st, (const unsigned char *)req->path, strlen(req->path) + 1);
-    if (body)
-        crypto_generichash_update(&st, (const unsigned char *)body, len);
-    crypto_generichash_final(&st, out, 32);
-}
-
-typedef struct {
-    bool found;
-    bool same_request;
-    int status;
-    char *body;    /* malloc'd JSON or NULL for an empty body */
-    char *headers; /* malloc'd */
-} stored_response_t;
-
-static void stored_response_free(stored_response_t *s)
-{
-    free(s->body);
-    free(s->headers);
-    memset(s, 0, sizeof *s);
-}
-
-/* prev_hash: the request's hash under the previous idempotency key during a key rotation
- * overlap (NULL outside one), so a retry across the rotation still replays. */
-static bool idem_lookup(cs_cmd_t *cmd, const char *scope, const char *key,
-                        const unsigned char hash[32], const unsigned char *prev_hash,
-                        stored_response_t *out, hl_error_t *err)
-{
-    const char *p[2] = {scope, key};
-    PGresult *r = NULL;
-    memset(out, 0, sizeof *out);
-    /* Serialise requests sharing a key: a second one waits for the first to commit and then
-     * finds its stored response instead of running the command again. */
-    if (!cs_sql_queue(cmd, "SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 7257))",
-                      2, p, NULL, NULL, NULL, err))
-        return false;
-    if (!cs_sql(cmd,
-                "SELECT request_hash, response_status, response_body, response_headers"
-                " FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
-                2, p, &r, err))
-        return false;
-    if (PQntuples(r) == 1) {
-        out->found = true;
-        size_t hlen = 0;
-        unsigned char *stored = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 0), &hlen);
-        out->same_request = stored && hlen == 32 &&
-                            (sodium_memcmp(stored, hash, 32) == 0 ||
-                             (prev_hash && sodium_memcmp(stored, prev_hash, 32) == 0));
-        PQfreemem(stored);
-        out->status = (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
-        const char *b = PQgetvalue(r, 0, 2);
-        out->body = b[0] ? hl_xstrdup(b) : NULL;
-        out->headers = hl_xstrdup(PQgetvalue(r, 0, 3));
-    }
-    PQclear(r);
-    return true;
-}
-
-static void reply_stored(hl_http_request_t *req, stored_response_t *s)
-{
-    char headers[2048];
-    snprintf(headers, sizeof headers, "%sIdempotent-Replayed: true\r\n",
-             s->headers ? s->headers : "");
-    if (!s->body) {
-        hl_http_reply_empty(req, s->status, headers);
-        return;
-    }
-    bson_t doc;
-    bson_error_t berr;
-    if (!bson_init_from_json(&doc, s->body, -1, &berr)) {
-        hl_http_reply_problem(req, 500, "internal", "Internal Server Error",
-                              "stored response unreadable", NULL);
-        return;
-    }
-    hl_http_reply_json(req, s->status, &doc, headers);
-    bson_destroy(&doc);
-}
-
-/* End whatever the connection is in: read the results still queued, roll an open transaction
- * back. Leaves the connection idle and in pipeline mode. */
-static void rollback(cs_cmd_t *cmd)
-{
-    hl_error_t ignored = {0};
-    if (!cmd->conn)
-        return;
-    cs_sql_flush(cmd, &ignored);
-    if (PQstatus(cmd->conn) == CONNECTION_OK && PQtransactionStatus(cmd->conn) != PQTRANS_IDLE &&
-        PQsendQueryParams(cmd->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0)) {
-        push_pending(cmd, NULL, -1);
-        cs_sql_flush(cmd, &ignored);
-    }
-}
-
-static bool begin(cs_cmd_t *cmd, hl_error_t *err)
-{
-    if (!PQsendQueryParams(cmd->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
-        return hl_pg_error(NULL, cmd->conn, err);
-    return push_pending(cmd, NULL, -1);
-}
-
-static bool commit(cs_cmd_t *cmd, hl_error_t *err)
-{
-    if (!PQsendQueryParams(cmd->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0))
-        return hl_pg_error(NULL, cmd->conn, err);
-    push_pending(cmd, NULL, -1);
-    return cs_sql_flush(cmd, err);
+    return hl_pg_pipeline_int(&cmd->pg, sql, n, params, found, value, err) || session_error(err);
 }
 
 static bool retryable(const hl_error_t *err)
@@ -415,7 +112,7 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
     hl_error_t err = {0};
     char *raw = NULL;
     size_t raw_len = 0;
-    stored_response_t stored = {0};
+    cs_idem_response_t stored = {0};
     bool replied = false;
     if (!cmd) {
         hl_http_reply_problem(req, 503, "unavailable", "Service Unavailable", "out of memory",
@@ -450,11 +147,8 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
         cmd->has_if_match = true;
     }
     const char *idem_key = hl_http_header(req, "Idempotency-Key");
-    if (idem_key && (!idem_key[0] || strlen(idem_key) > 255)) {
-        hl_error_set_reason(&err, HL_ERR_INPUT, 400, "invalid-idempotency-key",
-                            "Idempotency-Key must be 1..255 characters");
+    if (!cs_idem_key_check(idem_key, &err))
         goto fail;
-    }
     if (spec->has_body) {
         if (!hl_http_read_body(req, CS_MAX_BODY, true, &raw, &raw_len, &err) ||
             !hl_json_parse_object(raw, raw_len, &cmd->body, &err))
@@ -463,45 +157,39 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
     }
     if (spec->prepare && !spec->prepare(cmd, &err))
         goto fail;
-    unsigned char hash[32], prev_hash_buf[32];
-    const unsigned char *prev_hash = NULL;
-    request_hash(app->idempotency_key.key, req, raw, raw_len, hash);
-    if (app->idempotency_key.has_previous &&
-        hl_now_us() / 1000 < app->idempotency_key.previous_until_ms) {
-        request_hash(app->idempotency_key.previous, req, raw, raw_len, prev_hash_buf);
-        prev_hash = prev_hash_buf;
-    }
+    cs_idem_hash_t hash;
+    cs_idem_hash(&app->idempotency_key, hl_now_us() / 1000, req, raw, raw_len, &hash);
     const char *scope = cmd->authenticated ? cmd->session.user_id : "anonymous";
 
     hl_span_t tx_span; /* the PostgreSQL transaction, attempts included */
     hl_span_start_child(&tx_span, "pg.transaction", HL_SPAN_CLIENT);
     hl_span_attr_str(&tx_span, "db.system", "postgresql");
-    cmd->conn = hl_pg_pool_acquire(app->pool, (long)app->cfg.pg_acquire_timeout_ms, &err);
-    if (!cmd->conn) {
+    PGconn *conn = hl_pg_pool_acquire(app->pool, (long)app->cfg.pg_acquire_timeout_ms, &err);
+    if (!conn) {
         hl_span_error(&tx_span, err.message);
         hl_span_end(&tx_span, 0);
         goto fail;
     }
     bool ok = false;
-    if (!PQenterPipelineMode(cmd->conn)) {
-        hl_pg_error(NULL, cmd->conn, &err);
+    if (!hl_pg_pipeline_open(&cmd->pg, conn, app->cfg.pg_prepare, &err))
         goto release;
-    }
     for (int attempt = 0; attempt < CS_TX_ATTEMPTS && !ok; attempt++) {
         hl_error_clear(&err);
-        rollback(cmd);
+        hl_pg_pipeline_rollback(&cmd->pg);
         cmd->status = 0;
         cmd->nw = 0;
         cmd->refused = false;
         cmd->headers[0] = '\0';
         bson_reinit(&cmd->reply);
-        if (!begin(cmd, &err))
+        if (!hl_pg_pipeline_queue_control(&cmd->pg, "BEGIN", &err))
             break;
         if (cmd->authenticated && !session_live(cmd, &err))
             break;
         if (idem_key) {
-            if (!idem_lookup(cmd, scope, idem_key, hash, prev_hash, &stored, &err))
+            if (!cs_idem_lookup(&cmd->pg, scope, idem_key, &hash, &stored, &err)) {
+                session_error(&err);
                 break;
+            }
             if (stored.found)
                 break;
         }
@@ -522,53 +210,38 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
             free(token);
         }
         if (idem_key && !cmd->refused) {
-            char *json =
-                cmd->status == 204 ? NULL : bson_as_relaxed_extended_json(&cmd->reply, NULL);
-            char status_text[8];
-            snprintf(status_text, sizeof status_text, "%d", cmd->status);
-            const char *p[6] = {scope,       idem_key,         (const char *)hash,
-                                status_text, json ? json : "", cmd->headers};
-            int lengths[6] = {0, 0, 32, 0, 0, 0};
-            int formats[6] = {0, 0, 1, 0, 0, 0};
-            PGresult *r = NULL;
             /* Read before COMMIT: a lost race with the same key must roll ours back. */
-            bool stored_ok = cs_sql_queue(cmd,
-                                          "INSERT INTO idempotency_keys (scope, idem_key,"
-                                          " request_hash, response_status, response_body,"
-                                          " response_headers) VALUES ($1, $2, $3, $4, $5, $6)"
-                                          " ON CONFLICT DO NOTHING",
-                                          6, p, lengths, formats, &r, &err) &&
-                             cs_sql_flush(cmd, &err);
-            bson_free(json);
-            bool inserted = stored_ok && !strcmp(PQcmdTuples(r), "1");
-            PQclear(r);
-            if (!stored_ok) {
+            bool inserted = false;
+            if (!cs_idem_store(&cmd->pg, scope, idem_key, &hash, cmd->status,
+                               cmd->status == 204 ? NULL : &cmd->reply, cmd->headers, &inserted,
+                               &err)) {
+                session_error(&err);
                 if (retryable(&err))
                     continue;
                 break;
             }
             if (!inserted) {
                 /* A concurrent request with this key committed first: undo ours, replay its. */
-                rollback(cmd);
-                if (!begin(cmd, &err) ||
-                    !idem_lookup(cmd, scope, idem_key, hash, prev_hash, &stored, &err))
-                    break;
+                hl_pg_pipeline_rollback(&cmd->pg);
+                if (!hl_pg_pipeline_queue_control(&cmd->pg, "BEGIN", &err) ||
+                    !cs_idem_lookup(&cmd->pg, scope, idem_key, &hash, &stored, &err))
+                    session_error(&err);
                 break;
             }
         }
-        if (!commit(cmd, &err)) {
+        if (!hl_pg_pipeline_commit(&cmd->pg, &err)) {
+            session_error(&err);
             if (retryable(&err))
                 continue;
             break;
         }
         ok = true;
     }
-    rollback(cmd);
-    if (!PQexitPipelineMode(cmd->conn))
-        HL_ERROR("leaving libpq pipeline mode failed: %s", PQerrorMessage(cmd->conn));
+    if (!hl_pg_pipeline_close(&cmd->pg))
+        HL_ERROR("leaving libpq pipeline mode failed: %s", PQerrorMessage(conn));
 release:
-    hl_pg_pool_release(app->pool, cmd->conn);
-    cmd->conn = NULL;
+    hl_pg_pool_release(app->pool, conn);
+    cmd->pg.conn = NULL;
     if (!ok && !stored.found)
         hl_span_error(&tx_span, err.message[0] ? err.message : "transaction failed");
     hl_span_attr_int(&tx_span, "hl.events", cmd->nw);
@@ -579,7 +252,7 @@ release:
                                 "this Idempotency-Key was used for another request");
             goto fail;
         }
-        reply_stored(req, &stored);
+        cs_idem_replay(req, &stored);
         replied = true;
     } else if (ok && cmd->refused) {
         const hl_error_t *r = &cmd->refusal;
@@ -602,7 +275,7 @@ fail:
                      hl_error_domain_name(err.domain), err.message);
         hl_http_reply_error(req, &err);
     }
-    stored_response_free(&stored);
+    cs_idem_response_free(&stored);
     if (raw) {
         if (spec->sensitive)
             sodium_memzero(raw, raw_len);

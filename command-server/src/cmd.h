@@ -6,29 +6,35 @@
  *   invariants, aggregate rows, events) → consistency token → store the response under the
  *   Idempotency-Key → COMMIT → reply.
  *
- * Round trips: the connection is in libpq pipeline mode for the whole transaction. Statements
- * whose results the command does not need before its next step are queued (cs_sql_queue) and
- * go to PostgreSQL together with the next statement whose result it does need (cs_sql), or with
- * COMMIT. BEGIN and the session check (hl_require_session, which raises SQLSTATE HL401 so the
- * rest of the pipeline is skipped) ride with the command's first read; event inserts ride with
- * COMMIT. send-message is 2 round trips: {BEGIN, session, room lock, checks} and {message
- * insert, event + outbox insert, COMMIT}. Statements are prepared once per connection
+ * Round trips: the transaction runs on an hl/pg_pipeline.h pipeline (libpq pipeline mode).
+ * Statements whose results the command does not need before its next step are queued
+ * (cs_sql_queue) and go to PostgreSQL together with the next statement whose result it does need
+ * (cs_sql), or with COMMIT. BEGIN and the session check (hl_require_session, which raises SQLSTATE
+ * HL401 so the rest of the pipeline is skipped) ride with the command's first read; event inserts
+ * ride with COMMIT. send-message is 2 round trips: {BEGIN, session, room lock, checks} and
+ * {message insert, event + outbox insert, COMMIT}. Statements are prepared once per connection
  * (--pg-prepare). Each statement still runs in order with its own snapshot (READ COMMITTED), so
  * a check queued after a lock sees everything committed before the lock was granted.
  *
  * A command that fails rolls back, so refused commands and bad input write nothing. Deadlocks
  * and serialization failures are retried (3 attempts). Concurrent requests with one
- * Idempotency-Key: the loser's transaction fails on the key's primary key, rolls back and
- * replays the winner's stored response. */
+ * Idempotency-Key are serialised by a lock on the key, so the second replays the first's stored
+ * response; one that still finds the key taken when it stores its own rolls back and replays the
+ * winner's (idempotency.h).
+ *
+ * Modules: the pipeline (cmd.c) calls down into idempotency.h, event_store.h and
+ * hl/pg_pipeline.h; the context modules (identity, social, chat, notification, counselling,
+ * booking, media) implement commands on it, and never the other way round. social.h owns the pair
+ * lock and facts that chat.c uses too. */
 #ifndef CS_CMD_H
 #define CS_CMD_H
 
 #include "app.h"
-#include "rules.h"
 
 #include "hl/consistency.h"
 #include "hl/error.h"
 #include "hl/http.h"
+#include "hl/pg_pipeline.h"
 #include "hl/session.h"
 #include "hl/util.h"
 
@@ -38,8 +44,6 @@
 #include <stdint.h>
 
 #define CS_MAX_BODY (64 * 1024)
-/* Statements (plus their one-time PREPAREs) a command may queue before a flush is forced. */
-#define CS_MAX_PENDING 32
 
 typedef struct cs_cmd cs_cmd_t;
 
@@ -47,8 +51,8 @@ typedef struct cs_cmd cs_cmd_t;
  * spec has a body. Fill err and return false to refuse. */
 typedef bool (*cs_prepare_fn)(cs_cmd_t *cmd, hl_error_t *err);
 
-/* Runs inside the transaction on cmd->conn. Sets cmd->status, fills cmd->reply, appends
- * watermarks (cs_cmd_watermark) and extra headers (cmd->headers). */
+/* Runs inside the transaction on cmd->pg (through cs_sql*). Sets cmd->status, fills cmd->reply,
+ * appends watermarks (cs_cmd_watermark) and extra headers (cmd->headers). */
 typedef bool (*cs_exec_fn)(cs_cmd_t *cmd, hl_error_t *err);
 
 typedef struct {
@@ -62,7 +66,7 @@ typedef struct {
 struct cs_cmd {
     hl_http_request_t *req;
     cs_app_t *app;
-    PGconn *conn;
+    hl_pg_pipeline_t pg; /* the transaction's statements (hl/pg_pipeline.h); use cs_sql* */
     bool authenticated;
     hl_session_t session; /* the caller when authenticated */
     bson_t body;
@@ -84,12 +88,6 @@ struct cs_cmd {
     /* Set by cs_cmd_refuse_committed: answer this problem, yet commit the transaction. */
     bool refused;
     hl_error_t refusal;
-    /* Statements sent on conn whose results are not read yet (pipeline mode), in order. */
-    struct {
-        PGresult **out; /* where the result goes at the next flush, or NULL to discard it */
-        int prepare_id; /* >= 0: this entry is the PREPARE of statement prepare_id */
-    } pending[CS_MAX_PENDING];
-    int npending;
 };
 
 /* Run spec for req. state: the handler's command struct (borrowed for the call). */
@@ -117,41 +115,34 @@ void cs_cmd_header(cs_cmd_t *cmd, const char *fmt, ...) __attribute__((format(pr
  * the gateway's 32 hex digits (then written as a UUID); NULL for other client-chosen ids. */
 const char *cs_cmd_causation(const cs_cmd_t *cmd);
 
-/* Run a parameterised statement on cmd->conn expecting PGRES_TUPLES_OK or COMMAND_OK; *out
- * gets the result (caller PQclears) or, when out is NULL, it is cleared here. Statements queued
- * before it go in the same round trip, and their errors come first. sql: a literal (see
- * cs_sql_queue). Errors: HL_ERR_PG with its SQLSTATE in err->sqlstate. */
+/* Run a parameterised statement on cmd's transaction expecting PGRES_TUPLES_OK or COMMAND_OK
+ * (hl_pg_pipeline_exec); *out gets the result (caller PQclears) or, when out is NULL, it is
+ * cleared here. Statements queued before it go in the same round trip, and their errors come
+ * first. sql: a literal (see cs_sql_queue). Errors: HL_ERR_PG with its SQLSTATE in err->sqlstate;
+ * SQLSTATE HL401 (hl_require_session) becomes HL_ERR_INPUT 401 "revoked-token". */
 bool cs_sql(cs_cmd_t *cmd, const char *sql, int n, const char *const *params, PGresult **out,
             hl_error_t *err);
 
-/* Queue a parameterised statement on cmd->conn without waiting for it (pipeline mode): it is
- * sent now and its result is read at the next cs_sql or cs_sql_flush (or discarded when the
- * command fails). out: NULL to only require success, or where the result (PGRES_TUPLES_OK or
- * COMMAND_OK) is stored at that flush; *out must stay valid until then and the caller PQclears
- * it. lengths/formats: as PQexecParams (NULL = all text). sql must be a string that lives as
- * long as the process (a literal): it is prepared once per connection under its text. An error
- * of a queued statement surfaces at the flush (HL_ERR_PG, SQLSTATE in err->sqlstate) and the
- * statements queued after it do not run. Returns false only when sending fails. */
+/* Queue a parameterised statement on cmd's transaction without waiting for it
+ * (hl_pg_pipeline_queue): it is sent now and its result is read at the next cs_sql or
+ * cs_sql_flush (or discarded when the command fails). out: NULL to only require success, or where
+ * the result (PGRES_TUPLES_OK or COMMAND_OK) is stored at that flush; *out must stay valid until
+ * then and the caller PQclears it. lengths/formats: as PQexecParams (NULL = all text). sql must be
+ * a string that lives as long as the process (a literal): it is prepared once per connection
+ * under its text. An error of a queued statement surfaces at the flush (as cs_sql's) and the
+ * statements queued after it do not run. Returns false only when sending fails (or a forced
+ * flush of a full queue fails). */
 bool cs_sql_queue(cs_cmd_t *cmd, const char *sql, int n, const char *const *params,
                   const int *lengths, const int *formats, PGresult **out, hl_error_t *err);
 
 /* Read the results of every queued statement (one round trip). On failure every *out of the
- * batch is cleared to NULL and err holds the first failing statement's error; SQLSTATE HL401
- * (hl_require_session) becomes HL_ERR_INPUT 401 "revoked-token". */
+ * batch is cleared to NULL and err holds the first failing statement's error, as cs_sql's. */
 bool cs_sql_flush(cs_cmd_t *cmd, hl_error_t *err);
 
 /* Like cs_sql, returning the first column of the first row as an int64 in *value, *found
  * false when no row. */
 bool cs_sql_int(cs_cmd_t *cmd, const char *sql, int n, const char *const *params, bool *found,
                 int64_t *value, hl_error_t *err);
-
-/* Take a transaction-scoped advisory lock on the unordered pair (a, b) so social invariants
- * (friendship, requests, blocks, direct rooms) are checked and changed atomically. */
-bool cs_lock_pair(cs_cmd_t *cmd, const char *a, const char *b, hl_error_t *err);
-
-/* Facts about (caller, target) for rules.h, read in one statement; take cs_lock_pair first so
- * they stay true until commit. */
-bool cs_load_pair_facts(cs_cmd_t *cmd, const char *target, cs_pair_facts_t *facts, hl_error_t *err);
 
 /* Append ev (fields set by the caller) to the event store and outbox as the event of
  * aggregate (type, id) at version, with this command's time, causation and traceparent. */

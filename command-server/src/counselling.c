@@ -6,7 +6,9 @@
  * SlotsPublished, SlotWithdrawn). Commands lock the counsellors row FOR UPDATE first. Overlapping
  * slots are refused by PostgreSQL itself (exclusion constraint slots_no_overlap, SQLSTATE
  * 23P01), so two concurrent publications can never overlap either. */
+#include "counselling.h"
 #include "cmd.h"
+#include "rules.h"
 #include "counselling_rules.h"
 
 #include "hl/mem.h"

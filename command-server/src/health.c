@@ -1,5 +1,6 @@
 /* health.c: /readyz (PostgreSQL and Kafka reachable); /healthz and /metrics come from hl/server.h.
  */
+#include "health.h"
 #include "app.h"
 
 #include "hl/metrics.h"

@@ -1,7 +1,9 @@
 /* identity.c: identity context commands (SPEC §2): register, log in, log out, update profile,
  * set presence. Aggregate User (users row, version); sessions rows are captured by CDC so the
  * query server learns about log-outs. */
+#include "identity.h"
 #include "cmd.h"
+#include "rules.h"
 #include "validate.h"
 
 #include "hl/json.h"

@@ -1,6 +1,14 @@
 /* command-server: the only writer. Takes REST commands (SPEC §2), stores aggregates and domain
  * events in PostgreSQL in one transaction, and relays the events to Kafka from the outbox. */
 #include "app.h"
+#include "booking.h"
+#include "chat.h"
+#include "counselling.h"
+#include "health.h"
+#include "identity.h"
+#include "media.h"
+#include "notification.h"
+#include "social.h"
 
 #include "hl/config.h"
 #include "hl/mem.h"

@@ -2,6 +2,7 @@
 #include "media.h"
 #include "cmd.h"
 #include "image.h"
+#include "rules.h"
 
 #include "hl/log.h"
 #include "hl/mem.h"

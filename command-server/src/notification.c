@@ -1,7 +1,9 @@
 /* notification.c: notification context command (SPEC §2): mark notifications read.
  * Aggregate NotificationInbox (id = the user id; notification_inboxes row, created on first
  * use). The notifications themselves are a read model built from domain events. */
+#include "notification.h"
 #include "cmd.h"
+#include "rules.h"
 #include "validate.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* saga.c: the booking saga's process manager (saga.h); transitions in saga_sm.c. */
 #include "saga.h"
-#include "booking.h"
+#include "booking_row.h"
 #include "event_store.h"
 #include "payment_provider.h"
 #include "saga_sm.h"
@@ -89,26 +89,6 @@ typedef struct {
     int64_t payment_version;
 } saga_t;
 
-/* Run sql with text parameters; *out gets the result (caller clears) or it is cleared. */
-static bool exec(PGconn *conn, const char *sql, int n, const char *const *p, PGresult **out,
-                 hl_error_t *err)
-{
-    PGresult *r = PQexecParams(conn, sql, n, NULL, p, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        hl_pg_error(r, conn, err);
-        PQclear(r);
-        if (out)
-            *out = NULL;
-        return false;
-    }
-    if (out)
-        *out = r;
-    else
-        PQclear(r);
-    return true;
-}
-
 /* Claim one due saga (lease). Returns 1 claimed, 0 none due, -1 error. */
 static int claim(cs_saga_runner_t *r, PGconn *conn, saga_t *s, hl_error_t *err)
 {
@@ -118,16 +98,17 @@ static int claim(cs_saga_runner_t *r, PGconn *conn, saga_t *s, hl_error_t *err)
     snprintf(lease, sizeof lease, "%ld", r->cfg.payment_timeout_ms + SAGA_LEASE_MARGIN_MS);
     const char *p[2] = {lease, s->lease_owner};
     PGresult *res = NULL;
-    if (!exec(conn,
-              "UPDATE sagas SET lease_until = now() + $1::int * interval '1 millisecond',"
-              " lease_owner = $2 WHERE saga_id = (SELECT saga_id FROM sagas WHERE NOT done AND"
-              " next_run_at <= now() AND (lease_until IS NULL OR lease_until < now())"
-              " ORDER BY next_run_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
-              " RETURNING saga_id, kind, state, COALESCE(payment_method, ''),"
-              " COALESCE(refund, false), attempts,"
-              " (extract(epoch FROM deadline_at) * 1000)::bigint, COALESCE(last_error, ''),"
-              " COALESCE(actor, ''), booking_id",
-              2, p, &res, err))
+    if (!hl_pg_query(
+            conn,
+            "UPDATE sagas SET lease_until = now() + $1::int * interval '1 millisecond',"
+            " lease_owner = $2 WHERE saga_id = (SELECT saga_id FROM sagas WHERE NOT done AND"
+            " next_run_at <= now() AND (lease_until IS NULL OR lease_until < now())"
+            " ORDER BY next_run_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
+            " RETURNING saga_id, kind, state, COALESCE(payment_method, ''),"
+            " COALESCE(refund, false), attempts,"
+            " (extract(epoch FROM deadline_at) * 1000)::bigint, COALESCE(last_error, ''),"
+            " COALESCE(actor, ''), booking_id",
+            2, p, &res, err))
         return -1;
     if (PQntuples(res) != 1) {
         PQclear(res);
@@ -145,11 +126,12 @@ static int claim(cs_saga_runner_t *r, PGconn *conn, saga_t *s, hl_error_t *err)
     snprintf(s->actor, sizeof s->actor, "%s", PQgetvalue(res, 0, 8));
     const char *bp[1] = {PQgetvalue(res, 0, 9)};
     PGresult *br = NULL;
-    bool ok = exec(conn,
-                   "SELECT " CS_BOOKING_COLUMNS ", p.payment_id, p.status,"
-                   " COALESCE(p.provider_ref, ''), p.version FROM bookings b JOIN slots s"
-                   " USING (slot_id) JOIN payments p USING (booking_id) WHERE b.booking_id = $1",
-                   1, bp, &br, err);
+    bool ok =
+        hl_pg_query(conn,
+                    "SELECT " CS_BOOKING_COLUMNS ", p.payment_id, p.status,"
+                    " COALESCE(p.provider_ref, ''), p.version FROM bookings b JOIN slots s"
+                    " USING (slot_id) JOIN payments p USING (booking_id) WHERE b.booking_id = $1",
+                    1, bp, &br, err);
     PQclear(res);
     if (!ok)
         return -1;
@@ -275,11 +257,12 @@ static bool payment_move(PGconn *conn, hl_event_catalog_t *cat, const saga_t *s,
     snprintf(now, sizeof now, "%lld", (long long)now_us);
     const char *p[5] = {s->payment_id, from, to, now, s->provider_ref[0] ? s->provider_ref : NULL};
     PGresult *r = NULL;
-    if (!exec(conn,
-              "UPDATE payments SET status = $3, provider_ref = COALESCE(provider_ref, $5),"
-              " version = version + 1, updated_at = 'epoch'::timestamptz + $4::bigint *"
-              " interval '1 microsecond' WHERE payment_id = $1 AND status = $2 RETURNING version",
-              5, p, &r, err))
+    if (!hl_pg_query(
+            conn,
+            "UPDATE payments SET status = $3, provider_ref = COALESCE(provider_ref, $5),"
+            " version = version + 1, updated_at = 'epoch'::timestamptz + $4::bigint *"
+            " interval '1 microsecond' WHERE payment_id = $1 AND status = $2 RETURNING version",
+            5, p, &r, err))
         return false;
     bool moved = PQntuples(r) == 1;
     int64_t version = moved ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
@@ -294,11 +277,12 @@ static bool slot_move(PGconn *conn, saga_t *s, const char *to, int64_t now_us, h
     snprintf(now, sizeof now, "%lld", (long long)now_us);
     const char *p[3] = {s->b.slot_id, to, now};
     PGresult *r = NULL;
-    if (!exec(conn,
-              "UPDATE slots SET status = $2, version = version + 1, updated_at ="
-              " 'epoch'::timestamptz + $3::bigint * interval '1 microsecond' WHERE slot_id = $1"
-              " RETURNING version, status",
-              3, p, &r, err))
+    if (!hl_pg_query(
+            conn,
+            "UPDATE slots SET status = $2, version = version + 1, updated_at ="
+            " 'epoch'::timestamptz + $3::bigint * interval '1 microsecond' WHERE slot_id = $1"
+            " RETURNING version, status",
+            3, p, &r, err))
         return false;
     if (PQntuples(r) == 1) {
         s->b.slot_version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -318,13 +302,14 @@ static bool booking_move(PGconn *conn, saga_t *s, const char *from, const char *
     snprintf(now, sizeof now, "%lld", (long long)now_us);
     const char *p[7] = {s->b.booking_id, from, to, reason, cancelled_by, room_id, now};
     PGresult *r = NULL;
-    if (!exec(conn,
-              "UPDATE bookings SET status = $3, failure_reason = COALESCE($4, failure_reason),"
-              " cancelled_by = COALESCE($5, cancelled_by), room_id = COALESCE($6::uuid,"
-              " room_id), version = version + 1, updated_at = 'epoch'::timestamptz +"
-              " $7::bigint * interval '1 microsecond' WHERE booking_id = $1 AND status = $2"
-              " RETURNING version",
-              7, p, &r, err))
+    if (!hl_pg_query(
+            conn,
+            "UPDATE bookings SET status = $3, failure_reason = COALESCE($4, failure_reason),"
+            " cancelled_by = COALESCE($5, cancelled_by), room_id = COALESCE($6::uuid,"
+            " room_id), version = version + 1, updated_at = 'epoch'::timestamptz +"
+            " $7::bigint * interval '1 microsecond' WHERE booking_id = $1 AND status = $2"
+            " RETURNING version",
+            7, p, &r, err))
         return false;
     *moved = PQntuples(r) == 1;
     if (*moved) {
@@ -343,15 +328,16 @@ static bool open_room(PGconn *conn, hl_event_catalog_t *cat, const saga_t *s, ch
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)now_us);
     const char *p[5] = {room_id, "Counselling session", s->b.client_id, s->b.counsellor_id, now};
-    if (!exec(conn,
-              "WITH r AS (INSERT INTO chat_rooms (room_id, kind, title, created_by, last_seq,"
-              " version, created_at, updated_at) VALUES ($1, 'counselling', $2, $3, 0, 1,"
-              " 'epoch'::timestamptz + $5::bigint * interval '1 microsecond', 'epoch'::timestamptz"
-              " + $5::bigint * interval '1 microsecond') RETURNING room_id)"
-              " INSERT INTO room_members (room_id, user_id, joined_at, last_read_seq,"
-              " room_version) SELECT r.room_id, m, 'epoch'::timestamptz + $5::bigint *"
-              " interval '1 microsecond', 0, 1 FROM r, unnest(ARRAY[$3::uuid, $4::uuid]) AS m",
-              5, p, NULL, err))
+    if (!hl_pg_query(
+            conn,
+            "WITH r AS (INSERT INTO chat_rooms (room_id, kind, title, created_by, last_seq,"
+            " version, created_at, updated_at) VALUES ($1, 'counselling', $2, $3, 0, 1,"
+            " 'epoch'::timestamptz + $5::bigint * interval '1 microsecond', 'epoch'::timestamptz"
+            " + $5::bigint * interval '1 microsecond') RETURNING room_id)"
+            " INSERT INTO room_members (room_id, user_id, joined_at, last_read_seq,"
+            " room_version) SELECT r.room_id, m, 'epoch'::timestamptz + $5::bigint *"
+            " interval '1 microsecond', 0, 1 FROM r, unnest(ARRAY[$3::uuid, $4::uuid]) AS m",
+            5, p, NULL, err))
         return false;
     const char *members[2] = {s->b.counsellor_id, s->b.client_id};
     hl_event_t ev = {0};
@@ -408,10 +394,11 @@ static bool apply_effect(cs_saga_runner_t *r, PGconn *conn, saga_t *s, const cs_
     case CS_EFF_INTENT_CREATED: {
         snprintf(s->provider_ref, sizeof s->provider_ref, "%s", res->id);
         const char *p[3] = {s->payment_id, res->id, now};
-        return exec(conn,
-                    "UPDATE payments SET provider_ref = $2, updated_at = 'epoch'::timestamptz +"
-                    " $3::bigint * interval '1 microsecond' WHERE payment_id = $1",
-                    3, p, NULL, err);
+        return hl_pg_query(
+            conn,
+            "UPDATE payments SET provider_ref = $2, updated_at = 'epoch'::timestamptz +"
+            " $3::bigint * interval '1 microsecond' WHERE payment_id = $1",
+            3, p, NULL, err);
     }
     case CS_EFF_AUTHORIZED:
         return payment_move(conn, cat, s, "pending", "authorized", "PaymentAuthorized", NULL,
@@ -506,15 +493,15 @@ static bool commit_step(cs_saga_runner_t *r, PGconn *conn, saga_t *s, const cs_s
     char *result = NULL, *error = NULL;
     PGresult *lock = NULL;
     const char *lp[2] = {s->saga_id, s->lease_owner};
-    bool ok = exec(conn, "BEGIN", 0, NULL, NULL, err) &&
-              exec(conn,
-                   "SELECT 1 FROM sagas WHERE saga_id = $1 AND lease_owner = $2 AND NOT done"
-                   " FOR UPDATE",
-                   2, lp, &lock, err);
+    bool ok = hl_pg_query(conn, "BEGIN", 0, NULL, NULL, err) &&
+              hl_pg_query(conn,
+                          "SELECT 1 FROM sagas WHERE saga_id = $1 AND lease_owner = $2 AND NOT done"
+                          " FOR UPDATE",
+                          2, lp, &lock, err);
     if (ok && PQntuples(lock) != 1) {
         PQclear(lock);
         hl_error_t ignored;
-        exec(conn, "ROLLBACK", 0, NULL, NULL, &ignored);
+        hl_pg_query(conn, "ROLLBACK", 0, NULL, NULL, &ignored);
         HL_WARN("saga %s: lease lost before commit (another worker took over)", s->saga_id);
         return true;
     }
@@ -529,28 +516,30 @@ static bool commit_step(cs_saga_runner_t *r, PGconn *conn, saga_t *s, const cs_s
     hl_format_rfc3339_us(now_us, at, sizeof at);
     const char *sp[7] = {s->saga_id, st->state, st->done ? "t" : "f", attempts, run_at,
                          st->reason, now};
-    ok = ok && exec(conn,
-                    "UPDATE sagas SET state = $2, done = $3::boolean, attempts = $4::int,"
-                    " next_run_at = 'epoch'::timestamptz + $5::bigint * interval '1 microsecond',"
-                    " last_error = $6, lease_until = NULL, lease_owner = NULL, updated_at ="
-                    " 'epoch'::timestamptz + $7::bigint * interval '1 microsecond'"
-                    " WHERE saga_id = $1",
-                    7, sp, NULL, err);
+    ok = ok &&
+         hl_pg_query(conn,
+                     "UPDATE sagas SET state = $2, done = $3::boolean, attempts = $4::int,"
+                     " next_run_at = 'epoch'::timestamptz + $5::bigint * interval '1 microsecond',"
+                     " last_error = $6, lease_until = NULL, lease_owner = NULL, updated_at ="
+                     " 'epoch'::timestamptz + $7::bigint * interval '1 microsecond'"
+                     " WHERE saga_id = $1",
+                     7, sp, NULL, err);
     const char *jp[8] = {s->saga_id, st->job_status, st->step, st->step_status,
                          at,         result,         error,    now};
-    ok = ok && exec(conn,
-                    "UPDATE jobs SET status = $2, steps = CASE WHEN steps->-1->>'name' = $3 AND"
-                    " steps->-1->>'status' = 'retrying' THEN steps - (-1) ELSE steps END ||"
-                    " jsonb_build_array(jsonb_build_object('name', $3::text, 'status', $4::text,"
-                    " 'at', $5::text)), result = COALESCE($6::jsonb, result), error ="
-                    " COALESCE($7::jsonb, error), version = version + 1, updated_at ="
-                    " 'epoch'::timestamptz + $8::bigint * interval '1 microsecond'"
-                    " WHERE job_id = $1",
-                    8, jp, NULL, err);
-    ok = ok && exec(conn, "COMMIT", 0, NULL, NULL, err);
+    ok = ok &&
+         hl_pg_query(conn,
+                     "UPDATE jobs SET status = $2, steps = CASE WHEN steps->-1->>'name' = $3 AND"
+                     " steps->-1->>'status' = 'retrying' THEN steps - (-1) ELSE steps END ||"
+                     " jsonb_build_array(jsonb_build_object('name', $3::text, 'status', $4::text,"
+                     " 'at', $5::text)), result = COALESCE($6::jsonb, result), error ="
+                     " COALESCE($7::jsonb, error), version = version + 1, updated_at ="
+                     " 'epoch'::timestamptz + $8::bigint * interval '1 microsecond'"
+                     " WHERE job_id = $1",
+                     8, jp, NULL, err);
+    ok = ok && hl_pg_query(conn, "COMMIT", 0, NULL, NULL, err);
     if (!ok) {
         hl_error_t ignored;
-        exec(conn, "ROLLBACK", 0, NULL, NULL, &ignored);
+        hl_pg_query(conn, "ROLLBACK", 0, NULL, NULL, &ignored);
     }
     bson_free(result);
     bson_free(error);

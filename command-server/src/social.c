@@ -2,14 +2,58 @@
  * friend, block, unblock. Aggregates FriendRequest, Friendship and Block; every invariant on a
  * pair of users is checked under a transaction-scoped advisory lock on that pair
  * (cs_lock_pair), so two concurrent commands on one pair see each other's effects. */
+#include "social.h"
 #include "cmd.h"
 #include "validate.h"
 
 #include "hl/log.h"
+#include "hl/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- pair locks and facts (social.h) ---- */
+
+bool cs_lock_pair(cs_cmd_t *cmd, const char *a, const char *b, hl_error_t *err)
+{
+    char key[HL_DIRECT_KEY_MAX];
+    if (!hl_direct_key(a, b, key, sizeof key))
+        return hl_error_set_reason(err, HL_ERR_INPUT, 422, "validation-failed",
+                                   "a user id is not a UUID");
+    const char *p[1] = {key};
+    return cs_sql_queue(cmd, "SELECT pg_advisory_xact_lock(hashtextextended($1, 7256))", 1, p, NULL,
+                        NULL, NULL, err);
+}
+
+bool cs_load_pair_facts(cs_cmd_t *cmd, const char *target, cs_pair_facts_t *f, hl_error_t *err)
+{
+    const char *me = cmd->session.user_id;
+    memset(f, 0, sizeof *f);
+    f->same_user = !strcasecmp(me, target);
+    const char *p[2] = {me, target};
+    PGresult *r = NULL;
+    if (!cs_sql(cmd,
+                "SELECT EXISTS (SELECT 1 FROM users WHERE user_id = $2),"
+                " EXISTS (SELECT 1 FROM friendships WHERE user_a = LEAST($1::uuid, $2::uuid)"
+                "   AND user_b = GREATEST($1::uuid, $2::uuid) AND ended_at IS NULL),"
+                " EXISTS (SELECT 1 FROM friend_requests WHERE status = 'pending' AND"
+                "   ((from_user_id = $1 AND to_user_id = $2) OR"
+                "    (from_user_id = $2 AND to_user_id = $1))),"
+                " EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2"
+                "   AND removed_at IS NULL),"
+                " EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = $1"
+                "   AND removed_at IS NULL)",
+                2, p, &r, err))
+        return false;
+    f->target_exists = PQgetvalue(r, 0, 0)[0] == 't';
+    f->friends = PQgetvalue(r, 0, 1)[0] == 't';
+    f->pending_request = PQgetvalue(r, 0, 2)[0] == 't';
+    f->caller_blocked_target = PQgetvalue(r, 0, 3)[0] == 't';
+    f->target_blocked_caller = PQgetvalue(r, 0, 4)[0] == 't';
+    PQclear(r);
+    return true;
+}
 
 static void now_text(const cs_cmd_t *cmd, char out[24])
 {

@@ -156,3 +156,21 @@ bool hl_pg_exec(PGconn *conn, const char *sql, hl_error_t *err)
     PQclear(res);
     return ok;
 }
+
+bool hl_pg_query(PGconn *conn, const char *sql, int n, const char *const *params, PGresult **out,
+                 hl_error_t *err)
+{
+    PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    bool ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+    if (!ok) {
+        hl_pg_error(r, conn, err);
+        PQclear(r);
+        r = NULL;
+    }
+    if (out)
+        *out = r;
+    else
+        PQclear(r);
+    return ok;
+}

@@ -31,6 +31,13 @@ void hl_pg_pool_release(hl_pg_pool_t *pool, PGconn *conn);
  * server's message (HL_ERR_PG; its SQLSTATE in err->sqlstate: hl_error_is_sqlstate). */
 bool hl_pg_exec(PGconn *conn, const char *sql, hl_error_t *err);
 
+/* Run sql with n text parameters (PQexecParams, types inferred) and require PGRES_TUPLES_OK or
+ * PGRES_COMMAND_OK. *out gets the result (the caller PQclears it), or NULL on failure; out NULL:
+ * the result is cleared here. Errors: HL_ERR_PG, the SQLSTATE in err->sqlstate (hl_pg_error). For
+ * one statement per round trip; hl/pg_pipeline.h batches a transaction's statements. */
+bool hl_pg_query(PGconn *conn, const char *sql, int n, const char *const *params, PGresult **out,
+                 hl_error_t *err);
+
 /* Fill err from a failed result: HL_ERR_PG, code 0, PQresultErrorMessage (else the
  * connection's) as message, the SQLSTATE into err->sqlstate ("" without a result). Returns
  * false. */
