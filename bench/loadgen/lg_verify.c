@@ -40,6 +40,7 @@ typedef struct {
     hl_event_catalog_t *catalog;
     lg_strmap_t scope_ids; /* loadgen scope: user, room and other aggregate ids in scope */
     bson_string_t *out;    /* mismatch lines of this pass */
+    lg_strmap_t *reads;    /* notifications check: user → nreads_t (this pass), else NULL */
     long mismatches;
     lg_verify_result_t *res;
     int model; /* index into res->model */
@@ -874,8 +875,6 @@ static void on_notifications_read(vctx_t *v, const char *type, avro_value_t *rec
     }
 }
 
-static lg_strmap_t *g_reads; /* notifications check: user → nreads_t (this pass) */
-
 /* read/read_at of a notification: the first NotificationsRead of its user that covered it
  * (all: created at or before; by id: its _id listed). */
 static void extra_notification(vctx_t *v, const char *key, const bson_t *want, const bson_t *doc)
@@ -885,7 +884,7 @@ static void extra_notification(vctx_t *v, const char *key, const bson_t *want, c
     const char *user = doc_str(want, "user_id"), *id = doc_str(doc, "_id");
     if (bson_iter_init_find(&it, want, "created_at") && BSON_ITER_HOLDS_DATE_TIME(&it))
         created = bson_iter_date_time(&it);
-    lg_strmap_slot_t *s = user ? lg_strmap_find(g_reads, user) : NULL;
+    lg_strmap_slot_t *s = user && v->reads ? lg_strmap_find(v->reads, user) : NULL;
     if (s) {
         nreads_t *l = s->val;
         for (size_t i = 0; i < l->n && read_at < 0; i++) {
@@ -1322,9 +1321,9 @@ static bool model_notifications(vctx_t *v)
         lg_strmap_free(&reads, free_nreads);
         return false;
     }
-    g_reads = &reads;
+    v->reads = &reads;
     ok = check_collection(v, "notifications", &want, key_notification, extra_notification, false);
-    g_reads = NULL;
+    v->reads = NULL;
     lg_strmap_free(&want, free_bson);
     lg_strmap_free(&reads, free_nreads);
     return ok;
