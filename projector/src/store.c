@@ -3,6 +3,7 @@
 
 #include "hl/log.h"
 #include "hl/mem.h"
+#include "hl/metrics.h"
 #include "hl/util.h"
 
 #include <pthread.h>
@@ -57,12 +58,34 @@ const char *pj_physical(const pj_ctx_t *ctx, const char *model)
     return model;
 }
 
+/* Count one command sent to the store on collection (the round trips of bench/cpu_bench.py):
+ * hl_projector_store_commands_total{collection, kind} += 1 and
+ * hl_projector_store_statements_total{collection} += statements (the single-document writes it
+ * carried; 0 for a find). Thread-safe (writer threads). */
+static void count_command(const char *collection, const char *kind, size_t statements)
+{
+    char labels[160];
+    snprintf(labels, sizeof labels, "collection=\"%s\",kind=\"%s\"", collection, kind);
+    hl_metric_add(hl_metric_get(HL_METRIC_COUNTER, "hl_projector_store_commands_total", labels,
+                                "Commands (round trips) the projector sent to the read store, by"
+                                " collection and kind (bulk, single, find)"),
+                  1);
+    if (!statements)
+        return;
+    snprintf(labels, sizeof labels, "collection=\"%s\"", collection);
+    hl_metric_add(hl_metric_get(HL_METRIC_COUNTER, "hl_projector_store_statements_total", labels,
+                                "Single-document write statements the projector sent to the read"
+                                " store, by collection"),
+                  (int64_t)statements);
+}
+
 /* Run one operation on its own (the slow path; a guarded upsert's E11000 means skipped). */
 static bool run_op(mongoc_database_t *db, const pj_op_t *op, const char *target, hl_error_t *err)
 {
     bool one = false, ok = true;
     bson_error_t berr;
     mongoc_collection_t *coll = NULL;
+    count_command(target, "single", 1);
     switch (op->kind) {
     case PJ_OP_UPSERT:
         return pj_upsert_guarded(db, target, &op->filter, &op->update, &one, err);
@@ -190,6 +213,7 @@ static bool bulk_flush(mongoc_collection_t *coll, const bson_t *opts,
 {
     bool ok = true;
     if (*statements) {
+        count_command(mongoc_collection_get_name(coll), "bulk", *statements);
         bson_t reply;
         ok = mongoc_bulk_operation_execute(*bulk, &reply, berr) != 0;
         bson_destroy(&reply);
@@ -282,6 +306,7 @@ static bool load_marks(pj_ctx_t *ctx, user_marks_t *marks, size_t n, hl_error_t 
         bson_append_array_end(&cond, &in);
         bson_append_document_end(&filter, &cond);
         mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
+        count_command(mongoc_collection_get_name(coll), "find", 0);
         const bson_t *doc;
         while (mongoc_cursor_next(cur, &doc)) {
             bson_iter_t it, arr;
