@@ -77,6 +77,15 @@ bench-scale: build
 	  $$(pkg-config --cflags --libs libcurl libpq) -lpthread
 	bash bench/scale_bench.sh
 
+# CPU per command of the whole pipeline (issue 15, bench/README.md "bench-cpu"): register,
+# friend request, send-message and mark-read through the gateway; per process CPU µs per command,
+# read-store commands and PostgreSQL statements per command, beside the kept "before" figures
+# (bench/results/cpu-before.json). Needs a running stack (HL_PROFILE, default dev) and the
+# projector built from this tree (its store counters). CPU_BENCH_ARGS e.g. --messages=4000.
+.PHONY: bench-cpu
+bench-cpu:
+	bash bench/cpu_bench.sh
+
 # The benchmark report (bench/README.md, `make bench-report`): installs what it needs, builds,
 # starts a fresh stack of its own (HL_PROFILE, default lab4), runs every benchmark next to its
 # peer and writes docs/BENCHMARKS.md. REPORT_ARGS e.g. --scales=1 (skip the 10x phase).

@@ -35,6 +35,9 @@ struct cs_relay {
     int64_t last_backlog_ms; /* when update_backlog last ran (monotonic) */
     long long idempotency_ttl_s;
     int64_t last_sweep_ms; /* when sweep_idempotency_keys last ran (monotonic) */
+    /* the next rows to publish, read by the statement that deleted the last acknowledged
+     * ones (publish_batch); NULL = read them first */
+    PGresult *next;
     hl_metric_t *m_expired;
     hl_metric_t *m_published, *m_failed, *m_backlog, *m_lag, *m_oldest_age;
 };
@@ -125,6 +128,8 @@ static bool pg_ensure(cs_relay_t *relay)
     if (relay->pg)
         PQfinish(relay->pg);
     relay->leader = false;
+    PQclear(relay->next); /* read under the lost connection's leadership: read again */
+    relay->next = NULL;
     relay->pg = PQconnectdb(relay->conninfo);
     if (PQstatus(relay->pg) != CONNECTION_OK) {
         HL_WARN("outbox relay: cannot connect to PostgreSQL: %s", PQerrorMessage(relay->pg));
@@ -137,6 +142,12 @@ static bool pg_ensure(cs_relay_t *relay)
         HL_WARN("outbox relay: LISTEN failed: %s", err.message);
         return false;
     }
+    /* The relay only deletes what it may redo: an outbox row whose delete is lost in a
+     * PostgreSQL crash is published again (at-least-once, consumers are idempotent), an expired
+     * key or throttle row is deleted again. So its commits need not wait for the WAL flush. */
+    if (!hl_pg_exec(relay->pg, "SET synchronous_commit TO off", &err))
+        HL_WARN("outbox relay: synchronous_commit off refused (%s): commits wait for the flush",
+                err.message);
     return true;
 }
 
@@ -257,29 +268,64 @@ static void sweep_idempotency_keys(cs_relay_t *relay)
     PQclear(r);
 }
 
-/* Publish one batch. Returns the number of rows acknowledged (0 when idle), -1 on error. */
-static int publish_batch(cs_relay_t *relay)
+/* The rows a round publishes: position, event_id, aggregate_id, event_type, topic, schema_id,
+ * payload, traceparent ('' when none), occurred_at (µs since the epoch), in position order. */
+#define RELAY_COLUMNS                                                                              \
+    "e.position, e.event_id, e.aggregate_id, e.event_type, e.topic, e.schema_id, e.payload,"       \
+    " COALESCE(e.traceparent, ''), (EXTRACT(EPOCH FROM e.occurred_at) * 1000000)::bigint"
+
+/* Read the next rows to publish into relay->next (NULL when there are none). With acked (a
+ * PostgreSQL bigint[] literal of the positions Kafka acknowledged last round, or NULL) the
+ * delete of those rows and the read of the next ones are one statement and one transaction:
+ * the read's snapshot still sees the deleted rows, so they are left out by position. A failure
+ * deletes nothing (those rows are sent again: at-least-once). Returns false on error. */
+static bool read_next(cs_relay_t *relay, const char *acked)
 {
     char limit[16];
     snprintf(limit, sizeof limit, "%d", relay->batch_size);
-    const char *params[1] = {limit};
-    PGresult *res = PQexecParams(
-        relay->pg,
-        "SELECT e.position, e.event_id, e.aggregate_id, e.event_type, e.topic, e.schema_id,"
-        " e.payload, COALESCE(e.traceparent, ''),"
-        " (EXTRACT(EPOCH FROM e.occurred_at) * 1000000)::bigint"
-        " FROM outbox o JOIN events e USING (position) ORDER BY o.position LIMIT $1::int",
-        1, NULL, params, NULL, NULL, 0);
+    PGresult *res;
+    if (acked) {
+        const char *params[2] = {limit, acked};
+        res = PQexecParams(relay->pg,
+                           "WITH gone AS (DELETE FROM outbox WHERE position = ANY($2::bigint[]))"
+                           " SELECT " RELAY_COLUMNS " FROM outbox o JOIN events e USING (position)"
+                           " WHERE o.position <> ALL($2::bigint[]) ORDER BY o.position"
+                           " LIMIT $1::int",
+                           2, NULL, params, NULL, NULL, 0);
+    } else {
+        const char *params[1] = {limit};
+        res = PQexecParams(relay->pg,
+                           "SELECT " RELAY_COLUMNS " FROM outbox o JOIN events e USING (position)"
+                           " ORDER BY o.position LIMIT $1::int",
+                           1, NULL, params, NULL, NULL, 0);
+    }
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        HL_WARN("outbox relay: read failed: %s", PQresultErrorMessage(res));
+        HL_WARN("outbox relay: %s failed%s: %s", acked ? "delete and read" : "read",
+                acked ? " (the acknowledged rows will be re-sent)" : "", PQresultErrorMessage(res));
         PQclear(res);
+        return false;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        res = NULL;
+    }
+    relay->next = res;
+    return true;
+}
+
+/* Publish the rows of relay->next (read first when there are none): produce every row, wait
+ * for every delivery report, then delete the acknowledged prefix in the statement that reads
+ * the next rows (read_next), which leaves them in relay->next. Returns the number of rows
+ * acknowledged and deleted (0 when idle), -1 on error (what was not deleted is sent again). */
+static int publish_batch(cs_relay_t *relay)
+{
+    if (!relay->next && !read_next(relay, NULL))
         return -1;
-    }
-    int n = PQntuples(res);
-    if (n == 0) {
-        PQclear(res);
+    PGresult *res = relay->next;
+    relay->next = NULL;
+    if (!res)
         return 0;
-    }
+    int n = PQntuples(res);
     inflight_t *fl = hl_xcalloc((size_t)n, sizeof *fl);
     int produced = 0;
     for (int i = 0; i < n; i++) {
@@ -342,21 +388,19 @@ static int publish_batch(cs_relay_t *relay)
         for (int i = 0; i < acked; i++)
             bson_string_append_printf(arr, "%s%lld", i ? "," : "", (long long)fl[i].position);
         bson_string_append(arr, "}");
-        const char *p[1] = {arr->str};
-        PGresult *d =
-            PQexecParams(relay->pg, "DELETE FROM outbox WHERE position = ANY($1::bigint[])", 1,
-                         NULL, p, NULL, NULL, 0);
-        if (PQresultStatus(d) != PGRES_COMMAND_OK) {
-            HL_WARN("outbox relay: delete failed (rows will be re-sent): %s",
-                    PQresultErrorMessage(d));
+        /* after a failed delivery the rows behind it must go out again before anything newer:
+         * read from the start next time, not what follows them */
+        /* after a failed delivery, the next rows read start with the rows it left (the read
+         * is from the head of the outbox), so per-key order holds on the retry */
+        if (!read_next(relay, arr->str)) {
             rc = -1;
+        } else {
+            int64_t now = hl_now_us();
+            hl_metric_add(relay->m_published, acked);
+            for (int i = 0; i < acked; i++)
+                hl_metric_observe_us(relay->m_lag, now - fl[i].occurred_at_us);
         }
-        PQclear(d);
         bson_string_free(arr, true);
-        int64_t now = hl_now_us();
-        hl_metric_add(relay->m_published, acked);
-        for (int i = 0; i < acked; i++)
-            hl_metric_observe_us(relay->m_lag, now - fl[i].occurred_at_us);
     }
     if (acked < produced || produced < n)
         rc = rc > 0 ? rc : -1;
@@ -371,6 +415,22 @@ static int publish_batch(cs_relay_t *relay)
     }
     free(fl);
     return rc;
+}
+
+/* A NOTIFY hl_outbox that libpq already read while it waited for a result (it queues them;
+ * the socket then shows nothing): drain the queue, true when it held any. */
+static bool notify_pending(cs_relay_t *relay)
+{
+    bool any = false;
+    if (!relay->pg)
+        return false;
+    PQconsumeInput(relay->pg);
+    PGnotify *n;
+    while ((n = PQnotifies(relay->pg))) {
+        PQfreemem(n);
+        any = true;
+    }
+    return any;
 }
 
 static void *relay_main(void *arg)
@@ -398,7 +458,9 @@ static void *relay_main(void *arg)
             continue;
         }
         backoff_ms = 100;
-        if (n == 0)
+        /* nothing left (the last delete's read found no row): wait for a NOTIFY, unless one
+         * came in while a statement ran */
+        if (!relay->next && !notify_pending(relay))
             wait_notify(relay, relay->poll_interval_ms);
         rd_kafka_poll(relay->rk, 0);
     }
@@ -457,6 +519,7 @@ void cs_relay_stop(cs_relay_t *relay)
     pthread_join(relay->thread, NULL);
     rd_kafka_flush(relay->rk, 10000);
     rd_kafka_destroy(relay->rk);
+    PQclear(relay->next);
     if (relay->pg)
         PQfinish(relay->pg);
     free(relay->conninfo);

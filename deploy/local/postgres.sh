@@ -52,11 +52,22 @@ local replication all trust
 HBA
 }
 
+# pg_stat_statements (PostgreSQL's contrib, in Debian's server package): per-statement call counts
+# for bench/cpu_bench.py (statements per command). Preloaded in every cluster, also in one made
+# before this line existed (takes effect at its next start); the extension is created in
+# $HL_PG_DB by start. Its cost is a hash-table update per statement.
+preload_stat_statements() {
+  grep -q "^shared_preload_libraries.*pg_stat_statements" "$PGDATA/postgresql.conf" && return 0
+  printf "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = top\n" \
+    >> "$PGDATA/postgresql.conf"
+}
+
 psql_admin() { psql -h 127.0.0.1 -p "$HL_PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 
 start() {
   install
   init_cluster
+  preload_stat_statements
   if as_owner "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     hl_say "already running on 127.0.0.1:$HL_PG_PORT"
   else
@@ -72,6 +83,8 @@ start() {
   if [[ -z $(psql_admin -c "SELECT 1 FROM pg_database WHERE datname='$HL_PG_DB'") ]]; then
     psql_admin -c "CREATE DATABASE $HL_PG_DB OWNER $HL_PG_USER"
   fi
+  psql_admin -d "$HL_PG_DB" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" ||
+    hl_say "pg_stat_statements not available (bench-cpu counts no statements)"
   hl_say "ready: postgresql://$HL_PG_USER@127.0.0.1:$HL_PG_PORT/$HL_PG_DB"
 }
 

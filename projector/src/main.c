@@ -53,6 +53,10 @@ static const hl_config_option_t options[] = {
     HL_CONFIG_INT(
         writers, "writers", "HL_PROJECTOR_WRITERS", 4, 1, 16,
         "read-model collections written at the same time per batch (1 = one after the other)"),
+    HL_CONFIG_INT(batch_linger_ms, "batch-linger-ms", "HL_PROJECTOR_BATCH_LINGER_MS", 10, 0, 1000,
+                  "after a batch's first input, wait this long for more before writing it, ms (0: "
+                  "take only what is already fetched): fewer, larger bulk writes per input under "
+                  "load, at most this much more lag"),
     HL_CONFIG_STRING(feed_topic, "feed-topic", "HL_STREAM_FEED_TOPIC", "stream.changes",
                      "change-feed topic for the stream listeners (empty: no feed)"),
     HL_CONFIG_STRING(schemas_dir, "schemas-dir", "HL_SCHEMAS_DIR", HL_DEFAULT_SCHEMAS_DIR,
@@ -724,11 +728,17 @@ int main(int argc, char **argv)
     HL_INFO("projector consuming; health on http://%s", ctx.cfg.http_listen);
     int64_t next_sweep_ms = 0;
     while (!hl_shutdown_requested()) {
-        /* wait up to 200 ms for an input, then take whatever else is already fetched */
+        /* wait up to 200 ms for an input, then up to batch_linger_ms from then for more: each
+         * batch costs one bulk write per collection it touches and one watermark write per
+         * key, so gathering the inputs of several commands (an event and its rows' changes
+         * arrive on different topics a few ms apart) cuts the read store's commands per input */
         batch.n = 0;
         ctx.batch_revocations = ctx.revocations;
-        for (int timeout = 200; batch.n < BATCH_MAX; timeout = 0) {
-            rd_kafka_message_t *msg = rd_kafka_consumer_poll(ctx.consumer, timeout);
+        int64_t linger_until = 0;
+        while (batch.n < BATCH_MAX) {
+            int64_t left = batch.n ? linger_until - hl_mono_ms() : 200;
+            rd_kafka_message_t *msg =
+                rd_kafka_consumer_poll(ctx.consumer, left > 0 ? (int)left : 0);
             if (batch_lost(&ctx)) {
                 /* this poll served a revoke: what was collected before it may belong to
                  * another member now and is consumed again by its owner */
@@ -746,6 +756,8 @@ int main(int argc, char **argv)
                 continue;
             }
             batch.msgs[batch.n++] = msg;
+            if (batch.n == 1)
+                linger_until = hl_mono_ms() + ctx.cfg.batch_linger_ms;
         }
         for (size_t i = 0; i < batch.n; i++)
             pj_plan_init(&batch.plans[i]);

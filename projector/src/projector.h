@@ -31,6 +31,7 @@ typedef struct {
     char *pg_url;
     long long max_lag_ms;
     long long writers;
+    long long batch_linger_ms;   /* wait for more inputs after a batch's first, ms (main.c) */
     char *feed_topic;            /* change feed (feed.h); empty = none */
     char *schemas_dir;           /* topics.json + .avsc, for the change feed's schema */
     long long presence_grace_ms; /* presence.h: offline this long after the last connection */
