@@ -119,6 +119,7 @@ static bool push_pending(cs_cmd_t *cmd, PGresult **out, int prepare_id)
 {
     cmd->pending[cmd->npending].out = out;
     cmd->pending[cmd->npending].prepare_id = prepare_id;
+    cmd->pending[cmd->npending].session_check = false;
     cmd->npending++;
     return true;
 }
@@ -172,6 +173,8 @@ bool cs_sql_flush(cs_cmd_t *cmd, hl_error_t *err)
         ExecStatusType status = first ? PQresultStatus(first) : PGRES_FATAL_ERROR;
         bool good = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
         int pid = cmd->pending[i].prepare_id;
+        if (good && cmd->pending[i].session_check)
+            cmd->session_ok = true;
         if (pid >= 0 && !good && st) /* not prepared after all */
             st->prepared[pid / 8] &= (unsigned char)~(1u << (pid % 8));
         if (!good && ok) {
@@ -400,13 +403,52 @@ static bool retryable(const hl_error_t *err)
            (!strcmp(err->reason, "40P01") || !strcmp(err->reason, "40001"));
 }
 
+#define SESSION_LIVE_SQL "SELECT hl_require_session($1, $2)"
+
 /* Queue the session row check (not revoked, not expired; the token's signature and expiry were
  * checked already): hl_require_session raises HL401, which cs_sql_flush turns into 401
  * revoked-token, and nothing queued after it runs. */
 static bool session_live(cs_cmd_t *cmd, hl_error_t *err)
 {
     const char *p[2] = {cmd->session.session_id, cmd->session.user_id};
-    return cs_sql_queue(cmd, "SELECT hl_require_session($1, $2)", 2, p, NULL, NULL, NULL, err);
+    if (!cs_sql_queue(cmd, SESSION_LIVE_SQL, 2, p, NULL, NULL, NULL, err))
+        return false;
+    cmd->pending[cmd->npending - 1].session_check = true;
+    return true;
+}
+
+/* The session row check outside the transaction, on a pooled connection (one round trip): true
+ * when live (sets session_ok); false with 401 "revoked-token" when the row is revoked or expired,
+ * or with the pool's or PostgreSQL's error when it could not be checked. */
+static bool session_live_now(cs_cmd_t *cmd, hl_error_t *err)
+{
+    PGconn *conn =
+        hl_pg_pool_acquire(cmd->app->pool, (long)cmd->app->cfg.pg_acquire_timeout_ms, err);
+    if (!conn)
+        return false;
+    const char *p[2] = {cmd->session.session_id, cmd->session.user_id};
+    PGresult *r = PQexecParams(conn, SESSION_LIVE_SQL, 2, NULL, p, NULL, NULL, 0);
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK || hl_pg_error(r, conn, err);
+    PQclear(r);
+    hl_pg_pool_release(cmd->app->pool, conn);
+    if (ok)
+        cmd->session_ok = true;
+    else if (!strcmp(err->reason, "HL401"))
+        hl_error_set_reason(err, HL_ERR_INPUT, 401, "revoked-token",
+                            "the session was logged out or has expired");
+    return ok;
+}
+
+/* A refusal about to be answered to an authenticated caller whose session row was not seen live
+ * yet: a dead session's 401 takes its place (authentication before validation). */
+static void session_before_refusal(cs_cmd_t *cmd, hl_error_t *err)
+{
+    if (!cmd->authenticated || cmd->session_ok ||
+        (err->domain != HL_ERR_INPUT && err->domain != HL_ERR_DOMAIN) || err->code == 401)
+        return;
+    hl_error_t e = {0};
+    if (!session_live_now(cmd, &e) && e.domain == HL_ERR_INPUT && e.code == 401)
+        *err = e;
 }
 
 void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
@@ -414,8 +456,6 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
     cs_app_t *app = req->app;
     cs_cmd_t *cmd = hl_xcalloc(1, sizeof *cmd);
     hl_error_t err = {0};
-    char *raw = NULL;
-    size_t raw_len = 0;
     stored_response_t stored = {0};
     bool replied = false;
     if (!cmd) {
@@ -440,6 +480,8 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
                                       cmd->now_us / 1000, &cmd->session, &err))
             goto fail;
         cmd->authenticated = true;
+        if (spec->session_first && !session_live_now(cmd, &err))
+            goto fail;
     }
     const char *if_match = hl_http_header(req, "If-Match");
     if (if_match) {
@@ -457,8 +499,8 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
         goto fail;
     }
     if (spec->has_body) {
-        if (!hl_http_read_body(req, CS_MAX_BODY, true, &raw, &raw_len, &err) ||
-            !hl_json_parse_object(raw, raw_len, &cmd->body, &err))
+        if (!hl_http_read_body(req, CS_MAX_BODY, true, &cmd->raw, &cmd->raw_len, &err) ||
+            !hl_json_parse_object(cmd->raw, cmd->raw_len, &cmd->body, &err))
             goto fail;
         cmd->have_body = true;
     }
@@ -466,10 +508,10 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
         goto fail;
     unsigned char hash[32], prev_hash_buf[32];
     const unsigned char *prev_hash = NULL;
-    request_hash(app->idempotency_key.key, req, raw, raw_len, hash);
+    request_hash(app->idempotency_key.key, req, cmd->raw, cmd->raw_len, hash);
     if (app->idempotency_key.has_previous &&
         hl_now_us() / 1000 < app->idempotency_key.previous_until_ms) {
-        request_hash(app->idempotency_key.previous, req, raw, raw_len, prev_hash_buf);
+        request_hash(app->idempotency_key.previous, req, cmd->raw, cmd->raw_len, prev_hash_buf);
         prev_hash = prev_hash_buf;
     }
     const char *scope = cmd->authenticated ? cmd->session.user_id : "anonymous";
@@ -598,16 +640,17 @@ fail:
     if (!replied) {
         if (err.domain == HL_ERR_NONE)
             hl_error_set(&err, HL_ERR_SYSTEM, 0, "command failed without an error");
+        session_before_refusal(cmd, &err);
         if (err.domain != HL_ERR_INPUT && err.domain != HL_ERR_DOMAIN)
             HL_ERROR("%s %s failed: %s: %s", req->method, req->path,
                      hl_error_domain_name(err.domain), err.message);
         hl_http_reply_error(req, &err);
     }
     stored_response_free(&stored);
-    if (raw) {
+    if (cmd->raw) {
         if (spec->sensitive)
-            sodium_memzero(raw, raw_len);
-        free(raw);
+            sodium_memzero(cmd->raw, cmd->raw_len);
+        free(cmd->raw);
     }
     if (cmd->have_body) {
         if (spec->sensitive)

@@ -6,6 +6,13 @@
  *   invariants, aggregate rows, events) → consistency token → store the response under the
  *   Idempotency-Key → COMMIT → reply.
  *
+ * Authentication comes first for every answer: a revoked or expired session gets 401 whatever
+ * its body holds. The live-session check rides with the transaction's first statement, so a
+ * command that fails before it (a 400/413/415/422 of the body or headers, or any refusal of
+ * prepare) checks the session row on a pooled connection before answering, and answers 401 when
+ * the session is dead; a spec with session_first (a prepare that decodes or writes, e.g. the
+ * avatar's) checks it before reading the body at all. The success path costs no extra round trip.
+ *
  * Round trips: the connection is in libpq pipeline mode for the whole transaction. Statements
  * whose results the command does not need before its next step are queued (cs_sql_queue) and
  * go to PostgreSQL together with the next statement whose result it does need (cs_sql), or with
@@ -52,9 +59,12 @@ typedef bool (*cs_prepare_fn)(cs_cmd_t *cmd, hl_error_t *err);
 typedef bool (*cs_exec_fn)(cs_cmd_t *cmd, hl_error_t *err);
 
 typedef struct {
-    bool auth;      /* needs a bearer token */
-    bool has_body;  /* parses a JSON body */
-    bool sensitive; /* body holds a password: wiped after use */
+    bool auth;          /* needs a bearer token */
+    bool has_body;      /* parses a JSON body */
+    bool sensitive;     /* body holds a password: wiped after use */
+    bool session_first; /* auth: check the session row before the body and prepare (one more
+                           round trip; for a prepare that is costly or writes outside the
+                           transaction) */
     cs_prepare_fn prepare;
     cs_exec_fn exec;
 } cs_cmd_spec_t;
@@ -65,8 +75,14 @@ struct cs_cmd {
     PGconn *conn;
     bool authenticated;
     hl_session_t session; /* the caller when authenticated */
+    bool session_ok;      /* the session row was seen live (this request) */
     bson_t body;
     bool have_body;
+    /* The request body as read: the JSON (has_body) or what a prepare read itself and handed
+     * over here (the avatar's image bytes; malloc'd, the pipeline frees it). What the
+     * Idempotency-Key request hash covers, with the method and path. */
+    char *raw;
+    size_t raw_len;
     bool has_if_match;
     int64_t if_match; /* -1 = "*" */
     char traceparent[HL_TRACEPARENT_LEN + 1];
@@ -86,8 +102,9 @@ struct cs_cmd {
     hl_error_t refusal;
     /* Statements sent on conn whose results are not read yet (pipeline mode), in order. */
     struct {
-        PGresult **out; /* where the result goes at the next flush, or NULL to discard it */
-        int prepare_id; /* >= 0: this entry is the PREPARE of statement prepare_id */
+        PGresult **out;     /* where the result goes at the next flush, or NULL to discard it */
+        int prepare_id;     /* >= 0: this entry is the PREPARE of statement prepare_id */
+        bool session_check; /* hl_require_session: success sets session_ok */
     } pending[CS_MAX_PENDING];
     int npending;
 };

@@ -115,7 +115,11 @@ static const hl_config_option_t options[] = {
      OPT(media_max_pixels),
      "largest width x height accepted, read from the header before decoding"},
     {"media-decoders", "HL_MEDIA_DECODERS", HL_OPT_INT, "2", 1, 64, false, OPT(media_decoders),
-     "uploads decoded at once (each on one libvips thread); the others wait"},
+     "image-worker threads (8 MiB stacks): uploads decoded at once; up to 4 per thread wait, "
+     "beyond that 503"},
+    {"media-decode-timeout-ms", "HL_MEDIA_DECODE_TIMEOUT_MS", HL_OPT_INT, "20000", 100, 600000,
+     false, OPT(media_decode_timeout_ms),
+     "longest wait of an upload for its decode (queue included), ms; then 503 with Retry-After"},
     {"media-sweep-s", "HL_MEDIA_SWEEP_S", HL_OPT_INT, "60", 1, 86400, false, OPT(media_sweep_s),
      "how often the orphan sweep runs, s"},
     {"media-orphan-grace-s", "HL_MEDIA_ORPHAN_GRACE_S", HL_OPT_INT, "600", 0, 604800, false,

@@ -7,7 +7,6 @@
 #include "hl/mem.h"
 #include "hl/metrics.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -27,13 +26,14 @@ bool cs_media_start(cs_media_t *m, const char *argv0, int decoders, const hl_s3_
     memset(m, 0, sizeof *m);
     if (!(m->s3 = hl_s3_new(s3, err)))
         return false;
-    if (sem_init(&m->decoders, 0, (unsigned)(decoders > 0 ? decoders : 1)) != 0) {
+    if (!cs_image_init(argv0, 1, err)) {
         hl_s3_destroy(m->s3);
         m->s3 = NULL;
-        return hl_error_set(err, HL_ERR_SYSTEM, errno, "sem_init: %s", strerror(errno));
+        return false;
     }
-    if (!cs_image_init(argv0, 1, err)) {
-        sem_destroy(&m->decoders);
+    if (!(m->decoders =
+              cs_image_pool_new(decoders > 0 ? decoders : 1, CS_IMAGE_POOL_STACK_BYTES, 0, err))) {
+        cs_image_shutdown();
         hl_s3_destroy(m->s3);
         m->s3 = NULL;
         return false;
@@ -45,9 +45,10 @@ void cs_media_stop(cs_media_t *m)
 {
     if (!m->s3)
         return;
+    cs_image_pool_destroy(m->decoders);
+    m->decoders = NULL;
     hl_s3_destroy(m->s3);
     m->s3 = NULL;
-    sem_destroy(&m->decoders);
     cs_image_shutdown();
 }
 
@@ -135,14 +136,15 @@ static bool avatar_prepare(cs_cmd_t *cmd, hl_error_t *err)
                                    "the body is %s, not the %s its Content-Type says",
                                    cs_image_mime(actual), cs_image_mime(declared));
     }
+    /* The body is part of the request an Idempotency-Key names (cmd.h): the pipeline hashes and
+     * frees it. */
+    cmd->raw = raw;
+    cmd->raw_len = len;
+    /* Decoded on an image-worker thread with a large stack (image_pool.h), never here. */
     cs_image_format_t f;
-    while (sem_wait(&app->media.decoders) != 0 && errno == EINTR)
-        ;
-    bool ok = cs_image_process((const unsigned char *)raw, len, app->cfg.media_max_pixels,
-                               avatar_sizes, AVATAR_SIZES, &f, c->r, err);
-    sem_post(&app->media.decoders);
-    free(raw);
-    if (!ok)
+    if (!cs_image_pool_process(app->media.decoders, (const unsigned char *)raw, len,
+                               app->cfg.media_max_pixels, avatar_sizes, AVATAR_SIZES,
+                               (long)app->cfg.media_decode_timeout_ms, &f, c->r, err))
         return false;
     for (int i = 0; i < AVATAR_SIZES; i++)
         media_key(&c->r[i], c->key[i], sizeof c->key[i]);
@@ -253,7 +255,9 @@ static bool avatar_exec(cs_cmd_t *cmd, hl_error_t *err)
 
 void cs_handle_put_avatar(hl_http_request_t *req)
 {
+    /* session_first: a dead session is refused before the image is read, decoded or stored. */
     static const cs_cmd_spec_t spec = {.auth = true,
+                                       .session_first = true,
                                        .has_body = false, /* the image: read by prepare */
                                        .prepare = avatar_prepare,
                                        .exec = avatar_exec};
