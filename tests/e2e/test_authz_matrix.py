@@ -199,10 +199,8 @@ ROWS = {
     ("PUT", "/v1/users/me/presence"): dict(request=lambda w: ("/v1/users/me/presence",
                                                                 {"status": "away"})),
     # the caller's own avatar only (issue 18); no path names another user
-    # revoked: the command pipeline checks the body's Content-Type (415) before the live
-    # session (a known check-order defect, see the session note); the other kinds are 401
-    ("PUT", "/v1/users/me/avatar"): dict(request=lambda w: ("/v1/users/me/avatar", None),
-                                         unauth_skip={"revoked"}),
+    # every kind, revoked included, is 401 before the body's Content-Type (415) is looked at
+    ("PUT", "/v1/users/me/avatar"): dict(request=lambda w: ("/v1/users/me/avatar", None)),
     ("DELETE", "/v1/users/me/avatar"): dict(request=lambda w: ("/v1/users/me/avatar", None)),
     ("POST", "/v1/friend-requests"): dict(
         request=lambda w: ("/v1/friend-requests", {"to_user_id": w.users["A"]["id"]}),
@@ -254,13 +252,13 @@ ROWS = {
         foreign={"K": (409, "own-slot")}),
     ("POST", "/v1/bookings/{id}/cancel"): dict(
         request=lambda w: (f"/v1/bookings/{w.booking}/cancel", None),
-        foreign={"C": (404, None)}),
+        foreign={"C": (403, "not-a-party")}),
     ("POST", "/v1/bookings/{id}/complete"): dict(
         request=lambda w: (f"/v1/bookings/{w.booking}/complete", None),
-        foreign={"C": (404, None), "A": (403, None)}),
+        foreign={"C": (403, "not-a-party"), "A": (403, "not-the-counsellor")}),
     ("POST", "/v1/bookings/{id}/review"): dict(
         request=lambda w: (f"/v1/bookings/{w.booking}/review", {"rating": 5}),
-        foreign={"C": (404, None), "K": (403, None)}),
+        foreign={"C": (403, "not-a-party"), "K": (403, "not-the-client")}),
     # query API
     # public reads (no token needed): profiles, the counsellor directory, the daily counts
     ("GET", "/v1/users/{id}"): dict(request=lambda w: (f"/v1/users/{w.users['A']['id']}", None),
