@@ -311,6 +311,30 @@ static void stored_response_free(stored_response_t *s)
     memset(s, 0, sizeof *s);
 }
 
+#define IDEM_SELECT_SQL                                                                            \
+    "SELECT request_hash, response_status, response_body, response_headers"                        \
+    " FROM idempotency_keys WHERE scope = $1 AND idem_key = $2"
+
+/* A row of IDEM_SELECT_SQL (or none) into out; same_request when its hash is hash (or
+ * prev_hash). */
+static void idem_parse(const PGresult *r, const unsigned char hash[32],
+                       const unsigned char *prev_hash, stored_response_t *out)
+{
+    if (PQntuples(r) == 1) {
+        out->found = true;
+        size_t hlen = 0;
+        unsigned char *stored = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 0), &hlen);
+        out->same_request = stored && hlen == 32 &&
+                            (sodium_memcmp(stored, hash, 32) == 0 ||
+                             (prev_hash && sodium_memcmp(stored, prev_hash, 32) == 0));
+        PQfreemem(stored);
+        out->status = (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
+        const char *b = PQgetvalue(r, 0, 2);
+        out->body = b[0] ? hl_xstrdup(b) : NULL;
+        out->headers = hl_xstrdup(PQgetvalue(r, 0, 3));
+    }
+}
+
 /* prev_hash: the request's hash under the previous idempotency key during a key rotation
  * overlap (NULL outside one), so a retry across the rotation still replays. */
 static bool idem_lookup(cs_cmd_t *cmd, const char *scope, const char *key,
@@ -325,26 +349,35 @@ static bool idem_lookup(cs_cmd_t *cmd, const char *scope, const char *key,
     if (!cs_sql_queue(cmd, "SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 7257))",
                       2, p, NULL, NULL, NULL, err))
         return false;
-    if (!cs_sql(cmd,
-                "SELECT request_hash, response_status, response_body, response_headers"
-                " FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
-                2, p, &r, err))
+    if (!cs_sql(cmd, IDEM_SELECT_SQL, 2, p, &r, err))
         return false;
-    if (PQntuples(r) == 1) {
-        out->found = true;
-        size_t hlen = 0;
-        unsigned char *stored = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 0), &hlen);
-        out->same_request = stored && hlen == 32 &&
-                            (sodium_memcmp(stored, hash, 32) == 0 ||
-                             (prev_hash && sodium_memcmp(stored, prev_hash, 32) == 0));
-        PQfreemem(stored);
-        out->status = (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
-        const char *b = PQgetvalue(r, 0, 2);
-        out->body = b[0] ? hl_xstrdup(b) : NULL;
-        out->headers = hl_xstrdup(PQgetvalue(r, 0, 3));
-    }
+    idem_parse(r, hash, prev_hash, out);
     PQclear(r);
     return true;
+}
+
+/* The stored response under (scope, key) read on a pooled connection before prepare runs, for
+ * a command whose prepare is costly or writes outside the transaction (spec->read: the avatar's
+ * decode and store writes): a replay or a key reused with another body is answered without
+ * them. The transaction's own lookup (idem_lookup, under the key's lock) still decides when two
+ * requests race. */
+static bool idem_lookup_early(cs_cmd_t *cmd, const char *scope, const char *key,
+                              const unsigned char hash[32], const unsigned char *prev_hash,
+                              stored_response_t *out, hl_error_t *err)
+{
+    memset(out, 0, sizeof *out);
+    PGconn *conn =
+        hl_pg_pool_acquire(cmd->app->pool, (long)cmd->app->cfg.pg_acquire_timeout_ms, err);
+    if (!conn)
+        return false;
+    const char *p[2] = {scope, key};
+    PGresult *r = PQexecParams(conn, IDEM_SELECT_SQL, 2, NULL, p, NULL, NULL, 0);
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK || hl_pg_error(r, conn, err);
+    if (ok)
+        idem_parse(r, hash, prev_hash, out);
+    PQclear(r);
+    hl_pg_pool_release(cmd->app->pool, conn);
+    return ok;
 }
 
 static void reply_stored(hl_http_request_t *req, stored_response_t *s)
@@ -504,7 +537,7 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
             goto fail;
         cmd->have_body = true;
     }
-    if (spec->prepare && !spec->prepare(cmd, &err))
+    if (spec->read && !spec->read(cmd, &err))
         goto fail;
     unsigned char hash[32], prev_hash_buf[32];
     const unsigned char *prev_hash = NULL;
@@ -515,6 +548,15 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
         prev_hash = prev_hash_buf;
     }
     const char *scope = cmd->authenticated ? cmd->session.user_id : "anonymous";
+    bool ok = false;
+    if (idem_key && spec->read) {
+        if (!idem_lookup_early(cmd, scope, idem_key, hash, prev_hash, &stored, &err))
+            goto fail;
+        if (stored.found)
+            goto answer;
+    }
+    if (spec->prepare && !spec->prepare(cmd, &err))
+        goto fail;
 
     hl_span_t tx_span; /* the PostgreSQL transaction, attempts included */
     hl_span_start_child(&tx_span, "pg.transaction", HL_SPAN_CLIENT);
@@ -525,7 +567,6 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
         hl_span_end(&tx_span, 0);
         goto fail;
     }
-    bool ok = false;
     if (!PQenterPipelineMode(cmd->conn)) {
         hl_pg_error(NULL, cmd->conn, &err);
         goto release;
@@ -616,6 +657,7 @@ release:
         hl_span_error(&tx_span, err.message[0] ? err.message : "transaction failed");
     hl_span_attr_int(&tx_span, "hl.events", cmd->nw);
     hl_span_end(&tx_span, 0);
+answer:
     if (stored.found) {
         if (!stored.same_request) {
             hl_error_set_reason(&err, HL_ERR_INPUT, 422, "idempotency-key-reused",

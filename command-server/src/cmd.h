@@ -1,7 +1,8 @@
 /* cmd.h: the pipeline every command runs through (SPEC §2), shared by the context modules.
  *
  *   authenticate (bearer token, signature + expiry) → read and parse the JSON body (64 KiB,
- *   application/json) → prepare (pure validation, password hashing; no connection held) →
+ *   application/json; or spec->read's own body, then the Idempotency-Key looked up early) →
+ *   prepare (pure validation, password hashing, the avatar's decode; no connection held) →
  *   BEGIN → session not revoked → Idempotency-Key lookup (replay or 422) → execute (locks,
  *   invariants, aggregate rows, events) → consistency token → store the response under the
  *   Idempotency-Key → COMMIT → reply.
@@ -65,6 +66,11 @@ typedef struct {
     bool session_first; /* auth: check the session row before the body and prepare (one more
                            round trip; for a prepare that is costly or writes outside the
                            transaction) */
+    /* Optional, before prepare: reads a body that is not JSON into cmd->raw and checks what is
+     * cheap to check (the avatar's Content-Type and size). With it, an Idempotency-Key is looked
+     * up on a pooled connection before prepare runs, so a replay, or the key reused with another
+     * body (422), answers without prepare's decoding and object-store writes. */
+    cs_prepare_fn read;
     cs_prepare_fn prepare;
     cs_exec_fn exec;
 } cs_cmd_spec_t;

@@ -114,17 +114,15 @@ static bool pending_and_version(cs_cmd_t *cmd, avatar_cmd_t *c, hl_error_t *err)
     return ok;
 }
 
-static bool avatar_prepare(cs_cmd_t *cmd, hl_error_t *err)
+/* spec->read: the cheap checks, then the body into cmd->raw (the Idempotency-Key request hash
+ * covers it, cmd.h). Nothing is decoded here. */
+static bool avatar_read(cs_cmd_t *cmd, hl_error_t *err)
 {
-    avatar_cmd_t *c = cmd->state;
     cs_app_t *app = cmd->app;
     cs_image_format_t declared = cs_image_format_of_mime(hl_http_header(cmd->req, "Content-Type"));
     if (declared == CS_IMAGE_UNKNOWN)
         return hl_error_set_reason(err, HL_ERR_INPUT, 415, "unsupported-media-type",
                                    "Content-Type must be image/jpeg, image/png or image/webp");
-    /* Refuse a stale If-Match before reading or decoding anything. */
-    if (cmd->has_if_match && !pending_and_version(cmd, NULL, err))
-        return false;
     char *raw = NULL;
     size_t len = 0;
     if (!hl_http_read_body(cmd->req, (size_t)app->cfg.media_max_bytes, false, &raw, &len, err))
@@ -136,13 +134,23 @@ static bool avatar_prepare(cs_cmd_t *cmd, hl_error_t *err)
                                    "the body is %s, not the %s its Content-Type says",
                                    cs_image_mime(actual), cs_image_mime(declared));
     }
-    /* The body is part of the request an Idempotency-Key names (cmd.h): the pipeline hashes and
-     * frees it. */
-    cmd->raw = raw;
+    cmd->raw = raw; /* the pipeline frees it */
     cmd->raw_len = len;
+    return true;
+}
+
+/* spec->prepare: decode and re-encode (on an image-worker thread), then the object store. */
+static bool avatar_prepare(cs_cmd_t *cmd, hl_error_t *err)
+{
+    avatar_cmd_t *c = cmd->state;
+    cs_app_t *app = cmd->app;
+    /* Refuse a stale If-Match before decoding anything (after the Idempotency-Key pre-check, so
+     * a retry of an upload that moved the version on replays instead). */
+    if (cmd->has_if_match && !pending_and_version(cmd, NULL, err))
+        return false;
     /* Decoded on an image-worker thread with a large stack (image_pool.h), never here. */
     cs_image_format_t f;
-    if (!cs_image_pool_process(app->media.decoders, (const unsigned char *)raw, len,
+    if (!cs_image_pool_process(app->media.decoders, (const unsigned char *)cmd->raw, cmd->raw_len,
                                app->cfg.media_max_pixels, avatar_sizes, AVATAR_SIZES,
                                (long)app->cfg.media_decode_timeout_ms, &f, c->r, err))
         return false;
@@ -258,7 +266,8 @@ void cs_handle_put_avatar(hl_http_request_t *req)
     /* session_first: a dead session is refused before the image is read, decoded or stored. */
     static const cs_cmd_spec_t spec = {.auth = true,
                                        .session_first = true,
-                                       .has_body = false, /* the image: read by prepare */
+                                       .has_body = false, /* the image: read by avatar_read */
+                                       .read = avatar_read,
                                        .prepare = avatar_prepare,
                                        .exec = avatar_exec};
     avatar_cmd_t c;
