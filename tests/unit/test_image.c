@@ -315,6 +315,41 @@ static void test_jpeg_polyglot_is_re_encoded(void **state)
     g_free(buf);
 }
 
+/* Degenerate shapes (1 x 1, strips up to WebP's 16383 px side) give square renditions; a strip
+ * is cut to its centre square before scaling (image.c), so none of them is scaled to millions of
+ * pixels first. */
+static void test_degenerate_shapes_become_squares(void **state)
+{
+    (void)state;
+    static const struct {
+        int w, h;
+        const char *saver;
+    } shapes[] = {{1, 1, "png"},     {1, 1, "jpeg"},     {1, 4000, "png"}, {4000, 1, "png"},
+                  {1, 3000, "jpeg"}, {16383, 1, "webp"}, {2, 9000, "png"}, {5, 1, "png"}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        VipsImage *img = NULL;
+        assert_int_equal(vips_black(&img, shapes[i].w, shapes[i].h, "bands", 3, NULL), 0);
+        void *buf = NULL;
+        size_t len = 0;
+        int rc = !strcmp(shapes[i].saver, "png")    ? vips_pngsave_buffer(img, &buf, &len, NULL)
+                 : !strcmp(shapes[i].saver, "jpeg") ? vips_jpegsave_buffer(img, &buf, &len, NULL)
+                                                    : vips_webpsave_buffer(img, &buf, &len, NULL);
+        assert_int_equal(rc, 0);
+        g_object_unref(img);
+        static const int sizes[2] = {512, 128};
+        cs_image_rendition_t out[2];
+        cs_image_format_t f;
+        hl_error_t err = {0};
+        if (!cs_image_process(buf, len, 40000000, sizes, 2, &f, out, &err))
+            fail_msg("%d x %d %s refused: %s", shapes[i].w, shapes[i].h, shapes[i].saver,
+                     err.message);
+        check_clean(&out[0], 512);
+        check_clean(&out[1], 128);
+        cs_image_renditions_free(out, 2);
+        g_free(buf);
+    }
+}
+
 /* ---- the image-worker pool ---- */
 
 static void test_pool_answers_like_a_direct_call(void **state)
@@ -372,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_strip_jpeg_metadata),
         cmocka_unit_test(test_strip_webp_metadata),
         cmocka_unit_test(test_jpeg_polyglot_is_re_encoded),
+        cmocka_unit_test(test_degenerate_shapes_become_squares),
         cmocka_unit_test(test_pool_answers_like_a_direct_call),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
