@@ -393,6 +393,41 @@ static void test_pool_answers_like_a_direct_call(void **state)
     cs_image_pool_destroy(pool);
 }
 
+/* A result not ready by the deadline: HL_ERR_TIMEOUT at once, the job abandoned to its thread
+ * (which frees it: LeakSanitizer and ASan check that in the sanitized build), and the pool still
+ * answers the next upload. A 2400 x 2400 noise PNG takes far longer than 1 ms to decode and
+ * encode twice. */
+static void test_pool_deadline_abandons_the_job(void **state)
+{
+    (void)state;
+    hl_error_t err = {0};
+    cs_image_pool_t *pool = cs_image_pool_new(1, 0, 0, &err);
+    assert_non_null(pool);
+    VipsImage *noise = NULL, *img = NULL;
+    assert_int_equal(vips_gaussnoise(&noise, 2400, 2400, NULL), 0);
+    assert_int_equal(vips_cast_uchar(noise, &img, NULL), 0);
+    g_object_unref(noise);
+    void *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(vips_pngsave_buffer(img, &buf, &len, "compression", 1, NULL), 0);
+    g_object_unref(img);
+    static const int sizes[2] = {512, 128};
+    cs_image_rendition_t out[2];
+    cs_image_format_t f;
+    for (int i = 0; i < 3; i++) { /* the first is decoding, the others queued: all abandoned */
+        hl_error_clear(&err);
+        assert_false(cs_image_pool_process(pool, buf, len, 40000000, sizes, 2, 1, &f, out, &err));
+        assert_int_equal(err.domain, HL_ERR_TIMEOUT);
+        assert_null(out[0].data);
+    }
+    hl_error_clear(&err);
+    assert_true(cs_image_pool_process(pool, buf, len, 40000000, sizes, 2, 120000, &f, out, &err));
+    check_clean(&out[0], 512);
+    cs_image_renditions_free(out, 2);
+    g_free(buf);
+    cs_image_pool_destroy(pool);
+}
+
 int main(void)
 {
     hl_error_t err = {0};
@@ -409,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_jpeg_polyglot_is_re_encoded),
         cmocka_unit_test(test_degenerate_shapes_become_squares),
         cmocka_unit_test(test_pool_answers_like_a_direct_call),
+        cmocka_unit_test(test_pool_deadline_abandons_the_job),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_image_shutdown();
