@@ -69,7 +69,9 @@ typedef struct {
     /* Optional, before prepare: reads a body that is not JSON into cmd->raw and checks what is
      * cheap to check (the avatar's Content-Type and size). With it, an Idempotency-Key is looked
      * up on a pooled connection before prepare runs, so a replay, or the key reused with another
-     * body (422), answers without prepare's decoding and object-store writes. */
+     * body (422), answers without prepare's decoding and object-store writes. That replay
+     * happens before the transaction's session check: an authenticated spec with read must set
+     * session_first too (the avatar's does). */
     cs_prepare_fn read;
     cs_prepare_fn prepare;
     cs_exec_fn exec;
