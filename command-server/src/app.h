@@ -56,6 +56,7 @@ typedef struct {
     long long media_max_bytes;
     long long media_max_pixels;
     long long media_decoders;
+    long long media_decode_timeout_ms;
     long long media_sweep_s;
     long long media_orphan_grace_s;
     char *media_crash_at;

@@ -74,21 +74,34 @@ bool cs_sql_queue(cs_cmd_t *cmd, const char *sql, int n, const char *const *para
            session_error(err);
 }
 
+/* After a pipeline call that read results: on success every statement queued before it ran,
+ * the session check (session_live) included; on failure the session error becomes 401. */
+static bool settled(cs_cmd_t *cmd, bool ok, hl_error_t *err)
+{
+    if (!ok)
+        return session_error(err);
+    if (cmd->session_queued) {
+        cmd->session_ok = true;
+        cmd->session_queued = false;
+    }
+    return true;
+}
+
 bool cs_sql_flush(cs_cmd_t *cmd, hl_error_t *err)
 {
-    return hl_pg_pipeline_flush(&cmd->pg, err) || session_error(err);
+    return settled(cmd, hl_pg_pipeline_flush(&cmd->pg, err), err);
 }
 
 bool cs_sql(cs_cmd_t *cmd, const char *sql, int n, const char *const *params, PGresult **out,
             hl_error_t *err)
 {
-    return hl_pg_pipeline_exec(&cmd->pg, sql, n, params, out, err) || session_error(err);
+    return settled(cmd, hl_pg_pipeline_exec(&cmd->pg, sql, n, params, out, err), err);
 }
 
 bool cs_sql_int(cs_cmd_t *cmd, const char *sql, int n, const char *const *params, bool *found,
                 int64_t *value, hl_error_t *err)
 {
-    return hl_pg_pipeline_int(&cmd->pg, sql, n, params, found, value, err) || session_error(err);
+    return settled(cmd, hl_pg_pipeline_int(&cmd->pg, sql, n, params, found, value, err), err);
 }
 
 static bool retryable(const hl_error_t *err)
@@ -96,13 +109,65 @@ static bool retryable(const hl_error_t *err)
     return hl_error_is_sqlstate(err, "40P01") || hl_error_is_sqlstate(err, "40001");
 }
 
+#define SESSION_LIVE_SQL "SELECT hl_require_session($1, $2)"
+
 /* Queue the session row check (not revoked, not expired; the token's signature and expiry were
  * checked already): hl_require_session raises HL401, which cs_sql_flush turns into 401
- * revoked-token, and nothing queued after it runs. */
+ * revoked-token, and nothing queued after it runs. The next successful flush sets
+ * session_ok. */
 static bool session_live(cs_cmd_t *cmd, hl_error_t *err)
 {
     const char *p[2] = {cmd->session.session_id, cmd->session.user_id};
-    return cs_sql_queue(cmd, "SELECT hl_require_session($1, $2)", 2, p, NULL, NULL, NULL, err);
+    if (!cs_sql_queue(cmd, SESSION_LIVE_SQL, 2, p, NULL, NULL, NULL, err))
+        return false;
+    cmd->session_queued = true;
+    return true;
+}
+
+/* The session row check outside the transaction, on a pooled connection (one round trip): true
+ * when live (sets session_ok); false with 401 "revoked-token" when the row is revoked or expired,
+ * or with the pool's or PostgreSQL's error when it could not be checked. */
+static bool session_live_now(cs_cmd_t *cmd, hl_error_t *err)
+{
+    PGconn *conn =
+        hl_pg_pool_acquire(cmd->app->pool, (long)cmd->app->cfg.pg_acquire_timeout_ms, err);
+    if (!conn)
+        return false;
+    const char *p[2] = {cmd->session.session_id, cmd->session.user_id};
+    bool ok = hl_pg_query(conn, SESSION_LIVE_SQL, 2, p, NULL, err);
+    hl_pg_pool_release(cmd->app->pool, conn);
+    if (ok)
+        cmd->session_ok = true;
+    else
+        session_error(err);
+    return ok;
+}
+
+/* A refusal about to be answered to an authenticated caller whose session row was not seen live
+ * yet: a dead session's 401 takes its place (authentication before validation). */
+static void session_before_refusal(cs_cmd_t *cmd, hl_error_t *err)
+{
+    if (!cmd->authenticated || cmd->session_ok ||
+        (err->domain != HL_ERR_INPUT && err->domain != HL_ERR_DOMAIN) || err->code == 401)
+        return;
+    hl_error_t e = {0};
+    if (!session_live_now(cmd, &e) && e.domain == HL_ERR_INPUT && e.code == 401)
+        *err = e;
+}
+
+/* The stored response of (scope, key) read on a pooled connection before prepare runs
+ * (cs_idem_lookup_early), for a spec with read. */
+static bool idem_lookup_early(cs_cmd_t *cmd, const char *scope, const char *key,
+                              const cs_idem_hash_t *hash, cs_idem_response_t *out, hl_error_t *err)
+{
+    memset(out, 0, sizeof *out);
+    PGconn *conn =
+        hl_pg_pool_acquire(cmd->app->pool, (long)cmd->app->cfg.pg_acquire_timeout_ms, err);
+    if (!conn)
+        return false;
+    bool ok = cs_idem_lookup_early(conn, scope, key, hash, out, err);
+    hl_pg_pool_release(cmd->app->pool, conn);
+    return ok;
 }
 
 void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
@@ -110,8 +175,6 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
     cs_app_t *app = req->app;
     cs_cmd_t *cmd = hl_xcalloc(1, sizeof *cmd);
     hl_error_t err = {0};
-    char *raw = NULL;
-    size_t raw_len = 0;
     cs_idem_response_t stored = {0};
     bool replied = false;
     if (!cmd) {
@@ -136,6 +199,8 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
                                       cmd->now_us / 1000, &cmd->session, &err))
             goto fail;
         cmd->authenticated = true;
+        if (spec->session_first && !session_live_now(cmd, &err))
+            goto fail;
     }
     const char *if_match = hl_http_header(req, "If-Match");
     if (if_match) {
@@ -150,16 +215,25 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
     if (!cs_idem_key_check(idem_key, &err))
         goto fail;
     if (spec->has_body) {
-        if (!hl_http_read_body(req, CS_MAX_BODY, true, &raw, &raw_len, &err) ||
-            !hl_json_parse_object(raw, raw_len, &cmd->body, &err))
+        if (!hl_http_read_body(req, CS_MAX_BODY, true, &cmd->raw, &cmd->raw_len, &err) ||
+            !hl_json_parse_object(cmd->raw, cmd->raw_len, &cmd->body, &err))
             goto fail;
         cmd->have_body = true;
     }
-    if (spec->prepare && !spec->prepare(cmd, &err))
+    if (spec->read && !spec->read(cmd, &err))
         goto fail;
     cs_idem_hash_t hash;
-    cs_idem_hash(&app->idempotency_key, hl_now_us() / 1000, req, raw, raw_len, &hash);
+    cs_idem_hash(&app->idempotency_key, hl_now_us() / 1000, req, cmd->raw, cmd->raw_len, &hash);
     const char *scope = cmd->authenticated ? cmd->session.user_id : "anonymous";
+    bool ok = false;
+    if (idem_key && spec->read) {
+        if (!idem_lookup_early(cmd, scope, idem_key, &hash, &stored, &err))
+            goto fail;
+        if (stored.found)
+            goto answer;
+    }
+    if (spec->prepare && !spec->prepare(cmd, &err))
+        goto fail;
 
     hl_span_t tx_span; /* the PostgreSQL transaction, attempts included */
     hl_span_start_child(&tx_span, "pg.transaction", HL_SPAN_CLIENT);
@@ -170,7 +244,6 @@ void cs_cmd_run(hl_http_request_t *req, const cs_cmd_spec_t *spec, void *state)
         hl_span_end(&tx_span, 0);
         goto fail;
     }
-    bool ok = false;
     if (!hl_pg_pipeline_open(&cmd->pg, conn, app->cfg.pg_prepare, &err))
         goto release;
     for (int attempt = 0; attempt < CS_TX_ATTEMPTS && !ok; attempt++) {
@@ -246,6 +319,7 @@ release:
         hl_span_error(&tx_span, err.message[0] ? err.message : "transaction failed");
     hl_span_attr_int(&tx_span, "hl.events", cmd->nw);
     hl_span_end(&tx_span, 0);
+answer:
     if (stored.found) {
         if (!stored.same_request) {
             hl_error_set_reason(&err, HL_ERR_INPUT, 422, "idempotency-key-reused",
@@ -270,16 +344,17 @@ fail:
     if (!replied) {
         if (err.domain == HL_ERR_NONE)
             hl_error_set(&err, HL_ERR_SYSTEM, 0, "command failed without an error");
+        session_before_refusal(cmd, &err);
         if (err.domain != HL_ERR_INPUT && err.domain != HL_ERR_DOMAIN)
             HL_ERROR("%s %s failed: %s: %s", req->method, req->path,
                      hl_error_domain_name(err.domain), err.message);
         hl_http_reply_error(req, &err);
     }
     cs_idem_response_free(&stored);
-    if (raw) {
+    if (cmd->raw) {
         if (spec->sensitive)
-            sodium_memzero(raw, raw_len);
-        free(raw);
+            sodium_memzero(cmd->raw, cmd->raw_len);
+        free(cmd->raw);
     }
     if (cmd->have_body) {
         if (spec->sensitive)

@@ -1,10 +1,18 @@
 /* cmd.h: the pipeline every command runs through (SPEC §2), shared by the context modules.
  *
  *   authenticate (bearer token, signature + expiry) → read and parse the JSON body (64 KiB,
- *   application/json) → prepare (pure validation, password hashing; no connection held) →
+ *   application/json; or spec->read's own body, then the Idempotency-Key looked up early) →
+ *   prepare (pure validation, password hashing, the avatar's decode; no connection held) →
  *   BEGIN → session not revoked → Idempotency-Key lookup (replay or 422) → execute (locks,
  *   invariants, aggregate rows, events) → consistency token → store the response under the
  *   Idempotency-Key → COMMIT → reply.
+ *
+ * Authentication comes first for every answer: a revoked or expired session gets 401 whatever
+ * its body holds. The live-session check rides with the transaction's first statement, so a
+ * command that fails before it (a 400/413/415/422 of the body or headers, or any refusal of
+ * prepare) checks the session row on a pooled connection before answering, and answers 401 when
+ * the session is dead; a spec with session_first (a prepare that decodes or writes, e.g. the
+ * avatar's) checks it before reading the body at all. The success path costs no extra round trip.
  *
  * Round trips: the transaction runs on an hl/pg_pipeline.h pipeline (libpq pipeline mode).
  * Statements whose results the command does not need before its next step are queued
@@ -56,9 +64,19 @@ typedef bool (*cs_prepare_fn)(cs_cmd_t *cmd, hl_error_t *err);
 typedef bool (*cs_exec_fn)(cs_cmd_t *cmd, hl_error_t *err);
 
 typedef struct {
-    bool auth;      /* needs a bearer token */
-    bool has_body;  /* parses a JSON body */
-    bool sensitive; /* body holds a password: wiped after use */
+    bool auth;          /* needs a bearer token */
+    bool has_body;      /* parses a JSON body */
+    bool sensitive;     /* body holds a password: wiped after use */
+    bool session_first; /* auth: check the session row before the body and prepare (one more
+                           round trip; for a prepare that is costly or writes outside the
+                           transaction) */
+    /* Optional, before prepare: reads a body that is not JSON into cmd->raw and checks what is
+     * cheap to check (the avatar's Content-Type and size). With it, an Idempotency-Key is looked
+     * up on a pooled connection before prepare runs, so a replay, or the key reused with another
+     * body (422), answers without prepare's decoding and object-store writes. That replay
+     * happens before the transaction's session check: an authenticated spec with read must set
+     * session_first too (the avatar's does). */
+    cs_prepare_fn read;
     cs_prepare_fn prepare;
     cs_exec_fn exec;
 } cs_cmd_spec_t;
@@ -69,8 +87,15 @@ struct cs_cmd {
     hl_pg_pipeline_t pg; /* the transaction's statements (hl/pg_pipeline.h); use cs_sql* */
     bool authenticated;
     hl_session_t session; /* the caller when authenticated */
+    bool session_ok;      /* the session row was seen live (this request) */
+    bool session_queued;  /* the transaction's session check is queued, not read yet */
     bson_t body;
     bool have_body;
+    /* The request body as read: the JSON (has_body) or what a read step handed over here (the
+     * avatar's image bytes; malloc'd, the pipeline frees it). What the Idempotency-Key request
+     * hash covers, with the method and path. */
+    char *raw;
+    size_t raw_len;
     bool has_if_match;
     int64_t if_match; /* -1 = "*" */
     char traceparent[HL_TRACEPARENT_LEN + 1];

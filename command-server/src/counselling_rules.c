@@ -262,10 +262,14 @@ bool cs_rule_withdraw(bool exists_and_own, const char *status, hl_error_t *err)
     return true;
 }
 
+/* 404 for a booking that does not exist; 403 for one that exists but is another pair's (SPEC
+ * §2: 403 on a foreign resource; the same answer as GET /v1/bookings/{id}'s "not-a-party"). */
 static bool party(const cs_booking_facts_t *f, hl_error_t *err)
 {
-    if (!f->exists || (!f->caller_is_client && !f->caller_is_counsellor))
-        return refuse(err, 404, "booking-not-found", "no such booking of yours");
+    if (!f->exists)
+        return refuse(err, 404, "booking-not-found", "no such booking");
+    if (!f->caller_is_client && !f->caller_is_counsellor)
+        return refuse(err, 403, "not-a-party", "only the booking's client and counsellor may");
     return true;
 }
 

@@ -120,20 +120,21 @@ typedef struct {
     bool by_counsellor;
 } cs_cancel_terms_t;
 
-/* Cancel: 404 "booking-not-found" (absent, or the caller is neither party), 409 "booking-busy"
+/* Cancel: 404 "booking-not-found" (absent), 403 "not-a-party" (the caller is neither the
+ * booking's client nor its counsellor), 409 "booking-busy"
  * (a saga runs), 409 "booking-not-confirmed". A client cancelling at least 24 h before the
  * start gets a full refund and the slot reopens; later, no refund; a counsellor cancelling
  * always refunds in full (the slot stays closed). */
 bool cs_rule_cancel(const cs_booking_facts_t *f, int64_t now_us, cs_cancel_terms_t *terms,
                     hl_error_t *err);
 
-/* Complete: 404 "booking-not-found" (absent or not a party), 403 "not-the-counsellor", 409
+/* Complete: 404 "booking-not-found" (absent), 403 "not-a-party", 403 "not-the-counsellor", 409
  * "booking-busy", 409 "booking-not-confirmed", 409 "session-not-ended" (before starts + minutes).
  */
 bool cs_rule_complete(const cs_booking_facts_t *f, int64_t now_us, hl_error_t *err);
 
-/* Review: 404 "booking-not-found", 403 "not-the-client", 409 "booking-not-completed", 409
- * "already-reviewed". */
+/* Review: 404 "booking-not-found", 403 "not-a-party", 403 "not-the-client", 409
+ * "booking-not-completed", 409 "already-reviewed". */
 bool cs_rule_review(const cs_booking_facts_t *f, hl_error_t *err);
 
 /* Verify a counsellor: 403 "not-operator" when the caller lacks the operator role, 404

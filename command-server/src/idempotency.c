@@ -2,6 +2,7 @@
 #include "idempotency.h"
 
 #include "hl/mem.h"
+#include "hl/pg.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -47,6 +48,30 @@ void cs_idem_response_free(cs_idem_response_t *s)
     memset(s, 0, sizeof *s);
 }
 
+#define IDEM_SELECT_SQL                                                                            \
+    "SELECT request_hash, response_status, response_body, response_headers"                        \
+    " FROM idempotency_keys WHERE scope = $1 AND idem_key = $2"
+
+/* A row of IDEM_SELECT_SQL (or none) into out; same_request when its hash is hash's current or
+ * previous one. */
+static void parse_row(const PGresult *r, const cs_idem_hash_t *hash, cs_idem_response_t *out)
+{
+    if (PQntuples(r) != 1)
+        return;
+    out->found = true;
+    size_t hlen = 0;
+    unsigned char *stored = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 0), &hlen);
+    out->same_request =
+        stored && hlen == CS_IDEM_HASH_BYTES &&
+        (sodium_memcmp(stored, hash->current, CS_IDEM_HASH_BYTES) == 0 ||
+         (hash->has_previous && sodium_memcmp(stored, hash->previous, CS_IDEM_HASH_BYTES) == 0));
+    PQfreemem(stored);
+    out->status = (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
+    const char *b = PQgetvalue(r, 0, 2);
+    out->body = b[0] ? hl_xstrdup(b) : NULL;
+    out->headers = hl_xstrdup(PQgetvalue(r, 0, 3));
+}
+
 bool cs_idem_lookup(hl_pg_pipeline_t *pl, const char *scope, const char *key,
                     const cs_idem_hash_t *hash, cs_idem_response_t *out, hl_error_t *err)
 {
@@ -59,25 +84,22 @@ bool cs_idem_lookup(hl_pg_pipeline_t *pl, const char *scope, const char *key,
             pl, "SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 7257))", 2, p, NULL,
             NULL, NULL, err))
         return false;
-    if (!hl_pg_pipeline_exec(pl,
-                             "SELECT request_hash, response_status, response_body, response_headers"
-                             " FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
-                             2, p, &r, err))
+    if (!hl_pg_pipeline_exec(pl, IDEM_SELECT_SQL, 2, p, &r, err))
         return false;
-    if (PQntuples(r) == 1) {
-        out->found = true;
-        size_t hlen = 0;
-        unsigned char *stored = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 0), &hlen);
-        out->same_request = stored && hlen == CS_IDEM_HASH_BYTES &&
-                            (sodium_memcmp(stored, hash->current, CS_IDEM_HASH_BYTES) == 0 ||
-                             (hash->has_previous &&
-                              sodium_memcmp(stored, hash->previous, CS_IDEM_HASH_BYTES) == 0));
-        PQfreemem(stored);
-        out->status = (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
-        const char *b = PQgetvalue(r, 0, 2);
-        out->body = b[0] ? hl_xstrdup(b) : NULL;
-        out->headers = hl_xstrdup(PQgetvalue(r, 0, 3));
-    }
+    parse_row(r, hash, out);
+    PQclear(r);
+    return true;
+}
+
+bool cs_idem_lookup_early(PGconn *conn, const char *scope, const char *key,
+                          const cs_idem_hash_t *hash, cs_idem_response_t *out, hl_error_t *err)
+{
+    const char *p[2] = {scope, key};
+    memset(out, 0, sizeof *out);
+    PGresult *r = NULL;
+    if (!hl_pg_query(conn, IDEM_SELECT_SQL, 2, p, &r, err))
+        return false;
+    parse_row(r, hash, out);
     PQclear(r);
     return true;
 }

@@ -61,6 +61,15 @@ void cs_idem_hash(const hl_token_key_t *ring, int64_t now_ms, const hl_http_requ
 bool cs_idem_lookup(hl_pg_pipeline_t *pl, const char *scope, const char *key,
                     const cs_idem_hash_t *hash, cs_idem_response_t *out, hl_error_t *err);
 
+/* Look (scope, key) up on conn, outside any transaction and without the key's lock (one round
+ * trip; conn borrowed, e.g. from the pool): for a command whose prepare is costly or writes
+ * outside the transaction (cs_cmd_spec_t.read: the avatar's decode and object-store writes), so
+ * a replay or a key reused with another body is answered without them. The transaction's own
+ * cs_idem_lookup, under the lock, still decides when two requests race. out as cs_idem_lookup's.
+ * Errors: HL_ERR_PG (hl_pg_query). */
+bool cs_idem_lookup_early(PGconn *conn, const char *scope, const char *key,
+                          const cs_idem_hash_t *hash, cs_idem_response_t *out, hl_error_t *err);
+
 /* Store the command's response under (scope, key) with hash->current, unless a row exists:
  * *inserted false then (a concurrent request with the key committed first: the caller rolls back
  * and replays that one). reply: the JSON body (NULL for an empty body, e.g. 204); headers: the

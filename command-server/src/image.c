@@ -11,6 +11,8 @@
 /* Longest side accepted whatever the pixel limit (WebP's own limit is 16383 per side; a thin
  * 1 x 1,000,000 strip would pass a pixel limit yet make no sense as an avatar). */
 #define CS_IMAGE_MAX_SIDE 65535
+/* Beyond this ratio of its sides an image is cut to its centre square before it is scaled. */
+#define CS_IMAGE_MAX_RATIO 4
 
 bool cs_image_init(const char *argv0, int threads, hl_error_t *err)
 {
@@ -120,6 +122,30 @@ static VipsImage *open_header(const unsigned char *buf, size_t len, cs_image_for
     return rc == 0 ? img : NULL;
 }
 
+/* The centre square of a w x h strip (one side more than CS_IMAGE_MAX_RATIO times the other),
+ * auto-rotated and resized to size x size, into *out. The square is cut from the decoded source
+ * before any scaling (the centre square of an image is the same pixels whatever its EXIF
+ * orientation, so rotating after the cut is the same as before it). */
+static bool strip_square(const unsigned char *buf, size_t len, cs_image_format_t f, int64_t w,
+                         int64_t h, int size, VipsImage **out)
+{
+    VipsImage *src = open_header(buf, len, f), *sq = NULL, *rot = NULL;
+    int side = (int)(w < h ? w : h);
+    bool ok = src &&
+              vips_extract_area(src, &sq, (int)(w - side) / 2, (int)(h - side) / 2, side, side,
+                                NULL) == 0 &&
+              vips_autorot(sq, &rot, NULL) == 0 &&
+              vips_thumbnail_image(rot, out, size, "height", size, "size", VIPS_SIZE_BOTH, "crop",
+                                   VIPS_INTERESTING_CENTRE, NULL) == 0;
+    if (src)
+        g_object_unref(src);
+    if (sq)
+        g_object_unref(sq);
+    if (rot)
+        g_object_unref(rot);
+    return ok;
+}
+
 static uint32_t le32(const unsigned char *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -226,10 +252,17 @@ bool cs_image_process(const unsigned char *buf, size_t len, int64_t max_pixels, 
                                    (long long)w, (long long)h, (long long)max_pixels);
     /* Decode (shrink-on-load where the format allows it), auto-rotate, crop square, resize. */
     VipsImage *big = NULL, *mem = NULL;
-    if (vips_thumbnail_buffer((void *)buf, len, &big, sizes[0], "height", sizes[0], "crop",
-                              VIPS_INTERESTING_CENTRE, "size", VIPS_SIZE_BOTH, "option_string",
-                              "fail_on=truncated", NULL) != 0)
+    if (w > CS_IMAGE_MAX_RATIO * h || h > CS_IMAGE_MAX_RATIO * w) {
+        /* A strip: cut its centre square first. vips_thumbnail scales before it crops, so a
+         * 1 x 4000 PNG would become a 512 x 2,048,000 image computed line by line (sequential
+         * access) down to its centre: 20 s of a decoder for 100 bytes of upload. */
+        if (!strip_square(buf, len, f, w, h, sizes[0], &big))
+            return invalid(err, "pixels");
+    } else if (vips_thumbnail_buffer((void *)buf, len, &big, sizes[0], "height", sizes[0], "crop",
+                                     VIPS_INTERESTING_CENTRE, "size", VIPS_SIZE_BOTH,
+                                     "option_string", "fail_on=truncated", NULL) != 0) {
         return invalid(err, "pixels");
+    }
     /* Render once into memory: every error of the source surfaces here, and the smaller
      * renditions are made from these pixels instead of decoding the source again. */
     mem = vips_image_copy_memory(big);

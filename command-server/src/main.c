@@ -115,7 +115,12 @@ static const hl_config_option_t options[] = {
                   1000000000,
                   "largest width x height accepted, read from the header before decoding"),
     HL_CONFIG_INT(media_decoders, "media-decoders", "HL_MEDIA_DECODERS", 2, 1, 64,
-                  "uploads decoded at once (each on one libvips thread); the others wait"),
+                  "image-worker threads (8 MiB stacks): uploads decoded at once; up to 4 per "
+                  "thread wait, beyond that 503"),
+    HL_CONFIG_INT(media_decode_timeout_ms, "media-decode-timeout-ms", "HL_MEDIA_DECODE_TIMEOUT_MS",
+                  20000, 100, 600000,
+                  "longest wait of an upload for its decode (queue included), ms; then 503 with "
+                  "Retry-After"),
     HL_CONFIG_INT(media_sweep_s, "media-sweep-s", "HL_MEDIA_SWEEP_S", 60, 1, 86400,
                   "how often the orphan sweep runs, s"),
     HL_CONFIG_INT(

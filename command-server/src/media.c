@@ -8,7 +8,6 @@
 #include "hl/mem.h"
 #include "hl/metrics.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -28,13 +27,14 @@ bool cs_media_start(cs_media_t *m, const char *argv0, int decoders, const hl_s3_
     memset(m, 0, sizeof *m);
     if (!(m->s3 = hl_s3_new(s3, err)))
         return false;
-    if (sem_init(&m->decoders, 0, (unsigned)(decoders > 0 ? decoders : 1)) != 0) {
+    if (!cs_image_init(argv0, 1, err)) {
         hl_s3_destroy(m->s3);
         m->s3 = NULL;
-        return hl_error_set(err, HL_ERR_SYSTEM, errno, "sem_init: %s", strerror(errno));
+        return false;
     }
-    if (!cs_image_init(argv0, 1, err)) {
-        sem_destroy(&m->decoders);
+    if (!(m->decoders =
+              cs_image_pool_new(decoders > 0 ? decoders : 1, CS_IMAGE_POOL_STACK_BYTES, 0, err))) {
+        cs_image_shutdown();
         hl_s3_destroy(m->s3);
         m->s3 = NULL;
         return false;
@@ -46,9 +46,10 @@ void cs_media_stop(cs_media_t *m)
 {
     if (!m->s3)
         return;
+    cs_image_pool_destroy(m->decoders);
+    m->decoders = NULL;
     hl_s3_destroy(m->s3);
     m->s3 = NULL;
-    sem_destroy(&m->decoders);
     cs_image_shutdown();
 }
 
@@ -114,17 +115,15 @@ static bool pending_and_version(cs_cmd_t *cmd, avatar_cmd_t *c, hl_error_t *err)
     return ok;
 }
 
-static bool avatar_prepare(cs_cmd_t *cmd, hl_error_t *err)
+/* spec->read: the cheap checks, then the body into cmd->raw (the Idempotency-Key request hash
+ * covers it, cmd.h). Nothing is decoded here. */
+static bool avatar_read(cs_cmd_t *cmd, hl_error_t *err)
 {
-    avatar_cmd_t *c = cmd->state;
     cs_app_t *app = cmd->app;
     cs_image_format_t declared = cs_image_format_of_mime(hl_http_header(cmd->req, "Content-Type"));
     if (declared == CS_IMAGE_UNKNOWN)
         return hl_error_set_reason(err, HL_ERR_INPUT, 415, "unsupported-media-type",
                                    "Content-Type must be image/jpeg, image/png or image/webp");
-    /* Refuse a stale If-Match before reading or decoding anything. */
-    if (cmd->has_if_match && !pending_and_version(cmd, NULL, err))
-        return false;
     char *raw = NULL;
     size_t len = 0;
     if (!hl_http_read_body(cmd->req, (size_t)app->cfg.media_max_bytes, false, &raw, &len, err))
@@ -136,14 +135,25 @@ static bool avatar_prepare(cs_cmd_t *cmd, hl_error_t *err)
                                    "the body is %s, not the %s its Content-Type says",
                                    cs_image_mime(actual), cs_image_mime(declared));
     }
+    cmd->raw = raw; /* the pipeline frees it */
+    cmd->raw_len = len;
+    return true;
+}
+
+/* spec->prepare: decode and re-encode (on an image-worker thread), then the object store. */
+static bool avatar_prepare(cs_cmd_t *cmd, hl_error_t *err)
+{
+    avatar_cmd_t *c = cmd->state;
+    cs_app_t *app = cmd->app;
+    /* Refuse a stale If-Match before decoding anything (after the Idempotency-Key pre-check, so
+     * a retry of an upload that moved the version on replays instead). */
+    if (cmd->has_if_match && !pending_and_version(cmd, NULL, err))
+        return false;
+    /* Decoded on an image-worker thread with a large stack (image_pool.h), never here. */
     cs_image_format_t f;
-    while (sem_wait(&app->media.decoders) != 0 && errno == EINTR)
-        ;
-    bool ok = cs_image_process((const unsigned char *)raw, len, app->cfg.media_max_pixels,
-                               avatar_sizes, AVATAR_SIZES, &f, c->r, err);
-    sem_post(&app->media.decoders);
-    free(raw);
-    if (!ok)
+    if (!cs_image_pool_process(app->media.decoders, (const unsigned char *)cmd->raw, cmd->raw_len,
+                               app->cfg.media_max_pixels, avatar_sizes, AVATAR_SIZES,
+                               (long)app->cfg.media_decode_timeout_ms, &f, c->r, err))
         return false;
     for (int i = 0; i < AVATAR_SIZES; i++)
         media_key(&c->r[i], c->key[i], sizeof c->key[i]);
@@ -254,8 +264,11 @@ static bool avatar_exec(cs_cmd_t *cmd, hl_error_t *err)
 
 void cs_handle_put_avatar(hl_http_request_t *req)
 {
+    /* session_first: a dead session is refused before the image is read, decoded or stored. */
     static const cs_cmd_spec_t spec = {.auth = true,
-                                       .has_body = false, /* the image: read by prepare */
+                                       .session_first = true,
+                                       .has_body = false, /* the image: read by avatar_read */
+                                       .read = avatar_read,
                                        .prepare = avatar_prepare,
                                        .exec = avatar_exec};
     avatar_cmd_t c;

@@ -13,24 +13,29 @@
 #ifndef CS_MEDIA_H
 #define CS_MEDIA_H
 
+#include "image_pool.h"
+
 #include "hl/error.h"
 #include "hl/http.h"
 #include "hl/s3.h"
 
-#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
     hl_s3_t *s3;
-    sem_t decoders; /* bounds concurrent decodes to --media-decoders */
+    cs_image_pool_t *decoders; /* --media-decoders image-worker threads (image_pool.h) */
     int64_t last_sweep_ms;
 } cs_media_t;
 
-/* Start libvips (cs_image_init) and the object-store client from app->cfg. Errors: HL_ERR_CONFIG
- * (store settings), HL_ERR_SYSTEM (libvips). */
+/* Start libvips (cs_image_init), the pool of `decoders` image-worker threads (8 MiB stacks) and
+ * the object-store client. Errors: HL_ERR_CONFIG (store settings), HL_ERR_SYSTEM (libvips, a
+ * thread). */
 bool cs_media_start(cs_media_t *m, const char *argv0, int decoders, const hl_s3_config_t *s3,
                     hl_error_t *err);
+
+/* Join the image-worker threads, shut libvips down and free the store client; after the HTTP
+ * server stopped. Safe on a cs_media_t that never started. */
 void cs_media_stop(cs_media_t *m);
 
 /* One sweep pass when at least interval_s passed since the last: deletes up to 200 orphaned keys

@@ -20,7 +20,8 @@ import uuid
 
 import pytest
 
-from conftest import COMMAND, QUERY, ROOT, befriend, eventually, http, login, new_user
+from conftest import (COMMAND, COMMAND_DIRECT, QUERY, ROOT, befriend, eventually, http, login,
+                      new_user)
 from counselling_helpers import book, future, job_done, new_counsellor, new_operator, publish
 from stream_client import SSE, WS
 
@@ -199,10 +200,8 @@ ROWS = {
     ("PUT", "/v1/users/me/presence"): dict(request=lambda w: ("/v1/users/me/presence",
                                                                 {"status": "away"})),
     # the caller's own avatar only (issue 18); no path names another user
-    # revoked: the command pipeline checks the body's Content-Type (415) before the live
-    # session (a known check-order defect, see the session note); the other kinds are 401
-    ("PUT", "/v1/users/me/avatar"): dict(request=lambda w: ("/v1/users/me/avatar", None),
-                                         unauth_skip={"revoked"}),
+    # every kind, revoked included, is 401 before the body's Content-Type (415) is looked at
+    ("PUT", "/v1/users/me/avatar"): dict(request=lambda w: ("/v1/users/me/avatar", None)),
     ("DELETE", "/v1/users/me/avatar"): dict(request=lambda w: ("/v1/users/me/avatar", None)),
     ("POST", "/v1/friend-requests"): dict(
         request=lambda w: ("/v1/friend-requests", {"to_user_id": w.users["A"]["id"]}),
@@ -254,13 +253,13 @@ ROWS = {
         foreign={"K": (409, "own-slot")}),
     ("POST", "/v1/bookings/{id}/cancel"): dict(
         request=lambda w: (f"/v1/bookings/{w.booking}/cancel", None),
-        foreign={"C": (404, None)}),
+        foreign={"C": (403, "not-a-party")}),
     ("POST", "/v1/bookings/{id}/complete"): dict(
         request=lambda w: (f"/v1/bookings/{w.booking}/complete", None),
-        foreign={"C": (404, None), "A": (403, None)}),
+        foreign={"C": (403, "not-a-party"), "A": (403, "not-the-counsellor")}),
     ("POST", "/v1/bookings/{id}/review"): dict(
         request=lambda w: (f"/v1/bookings/{w.booking}/review", {"rating": 5}),
-        foreign={"C": (404, None), "K": (403, None)}),
+        foreign={"C": (403, "not-a-party"), "K": (403, "not-the-client")}),
     # query API
     # public reads (no token needed): profiles, the counsellor directory, the daily counts
     ("GET", "/v1/users/{id}"): dict(request=lambda w: (f"/v1/users/{w.users['A']['id']}", None),
@@ -450,6 +449,30 @@ def test_unauthenticated(world, key):
             continue
         assert_problem(a, 401, REASONS[kind], f"{key} {kind}")
         assert_no_leak(a, world, "nobody", row["request"](world)[0] if "request" in row else "")
+
+
+COMMAND_ROUTES = sorted(k for k, row in ROWS.items()
+                        if k[0] in ("POST", "PUT", "PATCH", "DELETE") and not row.get("public"))
+# bodies a live session would have refused (400, 415, 422). A Content-Type that is not JSON goes
+# to the command server directly: the gateway answers that 415 itself on every route but the
+# avatar's (it sees no sessions).
+BAD_BODIES = [(COMMAND, "application/json", b'{"unterminated'),
+              (COMMAND, "application/json", b'{"nope": 1}'), (COMMAND, "application/json", b"[]"),
+              (COMMAND_DIRECT, "image/svg+xml", b"<svg/>"), (COMMAND_DIRECT, "image/png", b"<svg/>")]
+
+
+@pytest.mark.parametrize("key", COMMAND_ROUTES, ids=lambda k: f"{k[0]} {k[1]}")
+def test_dead_session_is_401_before_body_validation(world, key):
+    """Every command route authenticates first: a revoked session, or none, gets 401 before the
+    body is validated (malformed JSON, unknown fields, a wrong type, a wrong Content-Type), never
+    the 400/415/422 a live session would get."""
+    path, _ = ROWS[key]["request"](world)
+    for kind in ("revoked", "none"):
+        for base, ctype, raw in BAD_BODIES:
+            h = {**bad_headers(world, kind), "Content-Type": ctype}
+            r = http(key[0], f"{base}{path}", None, h, raw=raw)
+            a = Answer(r.status, r.headers.get("Content-Type", ""), r.body)
+            assert_problem(a, 401, REASONS[kind], f"{key} {kind} {ctype} {raw!r}")
 
 
 @pytest.mark.parametrize("key", sorted(ROWS), ids=lambda k: f"{k[0]} {k[1]}")

@@ -268,8 +268,14 @@ def test_foreign_bookings_and_jobs_are_refused(operator):
     assert http("GET", f"{QUERY}/v1/bookings/{c['booking']}", None, sh).status == 403
     assert http("GET", f"{QUERY}/v1/jobs/{c['job']['job_id']}", None, sh).status == 403
     assert http("GET", f"{QUERY}/v1/jobs/{c['job']['job_id']}").status == 401
-    assert http("POST", f"{COMMAND}/v1/bookings/{c['booking']}/cancel", None, sh).status == 404
+    # a booking that exists but is not the caller's: 403 on the command side too (SPEC §2)
+    for verb, body in (("cancel", None), ("complete", None), ("review", {"rating": 5})):
+        r = http("POST", f"{COMMAND}/v1/bookings/{c['booking']}/{verb}", body, sh)
+        assert r.status == 403 and r.json()["type"].endswith(":not-a-party"), (verb, r.body)
     unknown = "01a23775-0000-7000-8000-000000000000"
+    for verb, body in (("cancel", None), ("complete", None), ("review", {"rating": 5})):
+        r = http("POST", f"{COMMAND}/v1/bookings/{unknown}/{verb}", body, sh)
+        assert r.status == 404 and r.json()["type"].endswith(":booking-not-found"), (verb, r.body)
     assert http("GET", f"{QUERY}/v1/bookings/{unknown}", None, sh).status == 404
     assert http("GET", f"{QUERY}/v1/jobs/{unknown}", None, sh).status == 404
     items = http("GET", f"{QUERY}/v1/bookings?role=client", None, sh).json()["items"]

@@ -11,12 +11,14 @@ import os
 import re
 import struct
 import subprocess
+import uuid
 import zlib
 
 import pytest
 from PIL import Image
 
-from conftest import (COMMAND, COMMAND_DIRECT, QUERY, eventually, http, new_user, psql)
+from conftest import (COMMAND, COMMAND_DIRECT, QUERY, eventually, healthy, http, login,
+                      new_user, psql)
 from counselling_helpers import command_pid, restart_command_server, wait_dead
 
 S3 = f"http://127.0.0.1:{os.environ['HL_S3_PORT']}"
@@ -192,6 +194,97 @@ def test_refused_uploads_write_nothing(case, data, mime, status, reason):
     assert r.headers["Content-Type"].startswith("application/problem+json")
     assert r.json()["type"] == f"urn:hearlers:problem:{reason}", r.body
     assert counts(uid) == before, case
+
+
+def plain(fmt, size, color=(30, 120, 200)):
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, fmt)
+    return out.getvalue()
+
+
+# Degenerate images (issue 18 review): each decodes on an image-worker thread (8 MiB stack)
+# instead of a civetweb worker, whose stack libvips overflowed under ASan on a 1x1 PNG. Every one
+# gets a clear answer; the ones that decode give two square renditions (libvips upsizes and crops
+# a strip around its centre).
+DEGENERATE = [
+    ("1x1-png", lambda: plain("PNG", (1, 1)), "image/png", 200, None),
+    ("1x1-jpeg", lambda: plain("JPEG", (1, 1)), "image/jpeg", 200, None),
+    ("1x1-webp", lambda: plain("WEBP", (1, 1)), "image/webp", 200, None),
+    ("1x4000-png", lambda: plain("PNG", (1, 4000)), "image/png", 200, None),
+    ("4000x1-png", lambda: plain("PNG", (4000, 1)), "image/png", 200, None),
+    ("1x3000-jpeg", lambda: plain("JPEG", (1, 3000)), "image/jpeg", 200, None),
+    ("16383x1-webp", lambda: plain("WEBP", (16383, 1)), "image/webp", 200, None),
+    ("0-byte", lambda: b"", "image/png", 415, "unsupported-image-type"),
+]
+
+
+@pytest.mark.parametrize("case,make,mime,status,reason", DEGENERATE, ids=[d[0] for d in DEGENERATE])
+def test_degenerate_images_answer_clearly(case, make, mime, status, reason):
+    uid, h, _, _ = new_user("Tiny")
+    pid = command_pid()
+    before = counts(uid)
+    r = put_avatar(h, make(), mime)
+    assert r.status == status, (case, r.status, r.body[:300])
+    if status == 200:
+        av = r.json()["avatar"]
+        check_rendition(av["url_512"], 512)
+        check_rendition(av["url_128"], 128)
+    else:
+        assert r.headers["Content-Type"].startswith("application/problem+json")
+        assert r.json()["type"] == f"urn:hearlers:problem:{reason}", r.body
+        assert counts(uid) == before, case
+    # The server is alive, the same process, and still takes a normal upload.
+    assert command_pid() == pid and os.path.exists(f"/proc/{pid}")
+    assert healthy(COMMAND_DIRECT)
+    ok = put_avatar(h, picture("JPEG", size=(64, 48)), "image/jpeg")
+    assert ok.status == 200, ok.body
+
+
+def test_idempotency_key_covers_the_image():
+    """Same Idempotency-Key, same bytes: the first answer replayed, nothing decoded, stored or
+    emitted again. Same key, another image: 422 idempotency-key-reused, nothing changes."""
+    uid, h, _, _ = new_user("Idem")
+    key = {"Idempotency-Key": f"avatar-{uuid.uuid4()}"}
+    first_image, other_image = picture("PNG", size=(200, 160)), picture("PNG", size=(210, 160))
+    first = put_avatar(h, first_image, "image/png", extra={**key, "If-Match": '"1"'})
+    assert first.status == 200, first.body
+    assert "Idempotent-Replayed" not in first.headers
+    after_first = counts(uid)
+    again = put_avatar(h, first_image, "image/png", extra={**key, "If-Match": '"1"'})
+    assert again.status == 200, again.body
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json() and again.headers["ETag"] == first.headers["ETag"]
+    assert counts(uid) == after_first  # no event, no version, no pending row, no new object
+    other = put_avatar(h, other_image, "image/png", extra=key)
+    assert other.status == 422, other.body
+    assert other.json()["type"] == "urn:hearlers:problem:idempotency-key-reused", other.body
+    assert counts(uid) == after_first
+    # the other image under a fresh key is a new upload
+    fresh = put_avatar(h, other_image, "image/png", extra={"Idempotency-Key": str(uuid.uuid4())})
+    assert fresh.status == 200 and fresh.json()["version"] == 3, fresh.body
+    assert fresh.json()["avatar"] != first.json()["avatar"]
+
+
+def test_dead_session_is_401_before_the_body_is_looked_at():
+    """A revoked session (or none) gets 401 whatever the body: a wrong Content-Type, bytes that
+    are no image, a real image. For a live session the same bodies get 415 or 200."""
+    uid, h, email, password = new_user("Revoked")
+    s = login(email, password)
+    assert s.status == 201, s.body
+    dead = {"Authorization": f"Bearer {s.json()['token']}"}
+    assert http("DELETE", f"{COMMAND}/v1/sessions/current", None, dead).status == 204
+    bodies = [("application/json", b'{"not": "an image"}', 415),
+              ("image/png", HTML, 415),
+              ("image/png", picture("PNG", size=(64, 64)), 200)]
+    before = counts(uid)
+    for ctype, data, live in bodies:
+        for who, hdrs, reason in (("revoked", dead, "revoked-token"), ("none", {}, "missing-token")):
+            r = put_avatar(hdrs, data, ctype)
+            assert r.status == 401, (who, ctype, r.status, r.body[:200])
+            assert r.json()["type"] == f"urn:hearlers:problem:{reason}", (who, ctype, r.body)
+        assert counts(uid) == before, ctype  # nothing decoded into the store or PostgreSQL
+    for ctype, data, live in bodies:
+        assert put_avatar(h, data, ctype).status == live, ctype
 
 
 def test_delete_and_external_avatar_url_coexist():

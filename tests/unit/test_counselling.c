@@ -223,8 +223,14 @@ static void test_rule_cancel(void **state)
     f = confirmed(false, HOUR_US);
     assert_true(cs_rule_cancel(&f, NOW_US, &t, &err));
     assert_true(t.refund && t.by_counsellor && !t.reopen_slot);
-    f.caller_is_counsellor = false;
+    f.caller_is_counsellor = false; /* exists, but another pair's booking */
+    expect_refusal(cs_rule_cancel(&f, NOW_US, &t, &err), &err, 403, "not-a-party");
+    expect_refusal(cs_rule_complete(&f, NOW_US, &err), &err, 403, "not-a-party");
+    expect_refusal(cs_rule_review(&f, &err), &err, 403, "not-a-party");
+    f.exists = false; /* no such booking */
     expect_refusal(cs_rule_cancel(&f, NOW_US, &t, &err), &err, 404, "booking-not-found");
+    expect_refusal(cs_rule_complete(&f, NOW_US, &err), &err, 404, "booking-not-found");
+    expect_refusal(cs_rule_review(&f, &err), &err, 404, "booking-not-found");
     f = confirmed(true, 48 * HOUR_US);
     f.saga_running = true;
     expect_refusal(cs_rule_cancel(&f, NOW_US, &t, &err), &err, 409, "booking-busy");
