@@ -137,13 +137,8 @@ ready() {
 }
 
 wait_ready() { # wait_ready [stop-on-timeout]
-  local stop_on_timeout=${1:-}
-  local deadline=$((SECONDS + CONNECT_START_TIMEOUT))
-  until ready; do
-    hl_pid_alive connect || { tail -n 30 "$CONNECT_LOG" >&2; rm -f "$HL_RUN_DIR/connect.pid"; hl_die "Kafka Connect exited during start; see $CONNECT_LOG"; }
-    ((SECONDS < deadline)) || { tail -n 30 "$CONNECT_LOG" >&2; [[ -n $stop_on_timeout ]] && hl_stop_bg connect 30; hl_die "Kafka Connect REST not ready on $REST after ${CONNECT_START_TIMEOUT}s (or Debezium plugin not loaded); see $CONNECT_LOG"; }
-    sleep 0.5
-  done
+  hl_wait_started connect "$CONNECT_LOG" "$CONNECT_START_TIMEOUT" \
+    "Kafka Connect REST not ready on $REST (or Debezium plugin not loaded)" "${1:-}"
 }
 
 start() {
@@ -164,14 +159,7 @@ start() {
   hl_say "ready: $REST (pid $(cat "$HL_RUN_DIR/connect.pid"), log $CONNECT_LOG)"
 }
 
-stop() {
-  if hl_pid_alive connect; then
-    hl_stop_bg connect 60
-    hl_say "stopped"
-  else
-    rm -f "$HL_RUN_DIR/connect.pid"
-  fi
-}
+stop() { hl_stop_component connect 60; }
 
 status() {
   if ! hl_pid_alive connect; then hl_say "not running"; return 1; fi
@@ -280,13 +268,4 @@ restart() {
   register
 }
 
-cmd=${1:-}; shift || true
-case "$cmd" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  register) register ;;
-  restart) restart ;;
-  *) echo "usage: $0 install|start|stop|status|register|restart" >&2; exit 2 ;;
-esac
+hl_run_verb "install start stop status register restart" "$@"

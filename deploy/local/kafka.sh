@@ -153,13 +153,7 @@ format_storage() {
 ready() { timeout 10 kcat -b "$BOOTSTRAP" -L -m 5 >/dev/null 2>&1; }
 
 wait_ready() { # wait_ready [stop-on-timeout]
-  local stop_on_timeout=${1:-}
-  local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
-  until ready; do
-    hl_pid_alive kafka || { tail -n 30 "$KAFKA_LOG" >&2; rm -f "$HL_RUN_DIR/kafka.pid"; hl_die "Kafka exited during start; see $KAFKA_LOG"; }
-    ((SECONDS < deadline)) || { tail -n 30 "$KAFKA_LOG" >&2; [[ -n $stop_on_timeout ]] && hl_stop_bg kafka 30; hl_die "Kafka not answering on $BOOTSTRAP after ${KAFKA_START_TIMEOUT}s; see $KAFKA_LOG"; }
-    sleep 0.5
-  done
+  hl_wait_started kafka "$KAFKA_LOG" "$KAFKA_START_TIMEOUT" "Kafka not answering on $BOOTSTRAP" "${1:-}"
 }
 
 start() {
@@ -180,14 +174,7 @@ start() {
   hl_say "ready: $BOOTSTRAP (pid $(cat "$HL_RUN_DIR/kafka.pid"), log $KAFKA_LOG)"
 }
 
-stop() {
-  if hl_pid_alive kafka; then
-    hl_stop_bg kafka 60
-    hl_say "stopped"
-  else
-    rm -f "$HL_RUN_DIR/kafka.pid"
-  fi
-}
+stop() { hl_stop_component kafka 60; }
 
 status() {
   if hl_pid_alive kafka && ready; then
@@ -213,13 +200,4 @@ ensure_topics() {
     | sed 's/^/[kafka] /' || hl_die "hl-topics ensure failed (deploy/topics.conf)"
 }
 
-cmd=${1:-}; shift || true
-case "$cmd" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  topics) topics ;;
-  ensure-topics) ensure_topics ;;
-  *) echo "usage: $0 install|start|stop|status|topics|ensure-topics" >&2; exit 2 ;;
-esac
+hl_run_verb "install start stop status topics ensure-topics" "$@"

@@ -55,3 +55,39 @@ hl_stop_bg() {
   fi
   rm -f "$f"
 }
+
+# hl_stop_component NAME [TIMEOUT_S] — a component script's stop: hl_stop_bg when NAME runs
+# (then "stopped"), else only the stale pid file goes.
+hl_stop_component() {
+  local name=$1 timeout=${2:-30}
+  if hl_pid_alive "$name"; then
+    hl_stop_bg "$name" "$timeout"
+    hl_say "stopped"
+  else
+    rm -f "$HL_RUN_DIR/$name.pid"
+  fi
+}
+
+# hl_wait_started NAME LOG TIMEOUT_S WHAT [stop-on-timeout] — after hl_start_bg NAME, poll the
+# script's `ready` function every 0.5 s: dies (with LOG's tail) when NAME exits, or after
+# TIMEOUT_S with "WHAT after TIMEOUT_Ss" (stopping NAME first when stop-on-timeout is given).
+hl_wait_started() {
+  local name=$1 log=$2 timeout=$3 what=$4 stop_on_timeout=${5:-}
+  local deadline=$((SECONDS + timeout))
+  until ready; do
+    hl_pid_alive "$name" || { tail -n 30 "$log" >&2; rm -f "$HL_RUN_DIR/$name.pid"; hl_die "$name exited during start; see $log"; }
+    ((SECONDS < deadline)) || { tail -n 30 "$log" >&2; [[ -n $stop_on_timeout ]] && hl_stop_bg "$name" 30; hl_die "$what after ${timeout}s; see $log"; }
+    sleep 0.5
+  done
+}
+
+# hl_run_verb "VERB ..." [VERB [ARGS...]] — a component script's command line: runs the script's
+# function named by VERB (dashes become underscores: ensure-topics -> ensure_topics) with ARGS
+# when VERB is one of the listed ones; otherwise prints the usage and exits 2.
+hl_run_verb() {
+  local verbs=$1 verb=${2:-}
+  shift $(($# < 2 ? $# : 2))
+  if [[ -n $verb && " $verbs " == *" $verb "* ]]; then "${verb//-/_}" "$@"; return; fi
+  echo "usage: $0 ${verbs// /|}" >&2
+  exit 2
+}

@@ -98,12 +98,7 @@ stop() {
 
 status() { as_owner "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
 
-cmd=${1:-}; shift || true
-case "$cmd" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  psql) exec psql -h 127.0.0.1 -p "$HL_PG_PORT" -U "$HL_PG_USER" "$HL_PG_DB" "$@" ;;
-  *) echo "usage: $0 install|start|stop|status|psql" >&2; exit 2 ;;
-esac
+# psql: an interactive shell on this profile's database (arguments go to psql)
+psql_shell() { exec psql -h 127.0.0.1 -p "$HL_PG_PORT" -U "$HL_PG_USER" "$HL_PG_DB" "$@"; }
+[[ ${1:-} == psql ]] && { shift; psql_shell "$@"; }
+hl_run_verb "install start stop status psql" "$@"

@@ -123,14 +123,7 @@ start() {
   echo "$HL_REGISTRY_URL"
 }
 
-stop() {
-  if hl_pid_alive registry; then
-    hl_stop_bg registry 30
-    hl_say "stopped"
-  else
-    rm -f "$HL_RUN_DIR/registry.pid"
-  fi
-}
+stop() { hl_stop_component registry 30; }
 
 status() {
   if ! hl_pid_alive registry; then hl_say "not running"; return 1; fi
@@ -138,11 +131,4 @@ status() {
   hl_say "process $(cat "$HL_RUN_DIR/registry.pid") alive but not ready; see $REG_LOG"; return 1
 }
 
-cmd=${1:-}; shift || true
-case "$cmd" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
-esac
+hl_run_verb "install start stop status" "$@"
