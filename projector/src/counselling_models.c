@@ -11,34 +11,6 @@
 #define LIST_MAX  16
 #define SLOTS_MAX 128
 
-static bool bad_event(hl_error_t *err, const char *type, const char *field)
-{
-    return hl_error_set_reason(err, HL_ERR_INPUT, 0, "bad-event",
-                               "%s: field %s missing or ill-typed", type, field);
-}
-
-static bool get_array(avro_value_t *rec, const char *field, const char **strs, int64_t *longs,
-                      size_t cap, size_t *n)
-{
-    avro_value_t arr, item;
-    size_t size = 0;
-    *n = 0;
-    if (avro_value_get_by_name(rec, field, &arr, NULL) != 0 ||
-        avro_value_get_type(&arr) != AVRO_ARRAY || avro_value_get_size(&arr, &size) != 0)
-        return false;
-    for (size_t i = 0; i < size && *n < cap; i++) {
-        size_t len = 0;
-        if (avro_value_get_by_index(&arr, i, &item, NULL) != 0)
-            return false;
-        if (strs && avro_value_get_string(&item, &strs[*n], &len) != 0)
-            return false;
-        if (longs && avro_value_get_long(&item, &longs[*n]) != 0)
-            return false;
-        (*n)++;
-    }
-    return true;
-}
-
 static void append_strings(bson_t *doc, const char *key, const char *const *items, size_t n)
 {
     bson_t arr;
@@ -148,9 +120,9 @@ static bool plan_counsellor(const pj_event_head_t *h, avro_value_t *rec, pj_plan
             !hl_avro_get_string(rec, "currency", &currency, err) ||
             !hl_avro_get_long(rec, "price_minor", &price, err) ||
             !hl_avro_get_long(rec, "session_minutes", &minutes, err) ||
-            !get_array(rec, "specialties", spec, NULL, LIST_MAX, &ns) ||
-            !get_array(rec, "languages", lang, NULL, LIST_MAX, &nl))
-            return bad_event(err, h->type, "profile fields");
+            !pj_avro_array(rec, "specialties", spec, NULL, LIST_MAX, &ns) ||
+            !pj_avro_array(rec, "languages", lang, NULL, LIST_MAX, &nl))
+            return pj_bad_event(err, h->type, "profile fields");
         pj_op_t *op = counsellor_begin(plan, h, &set);
         BSON_APPEND_UTF8(&set, "display_name", name);
         BSON_APPEND_UTF8(&set, "headline", headline);
@@ -185,10 +157,10 @@ static bool plan_counsellor(const pj_event_head_t *h, avro_value_t *rec, pj_plan
         const char *ids[SLOTS_MAX];
         int64_t starts[SLOTS_MAX], minutes = 0;
         size_t n = 0, m = 0;
-        if (!get_array(rec, "slot_ids", ids, NULL, SLOTS_MAX, &n) ||
-            !get_array(rec, "starts_at", NULL, starts, SLOTS_MAX, &m) || n != m ||
+        if (!pj_avro_array(rec, "slot_ids", ids, NULL, SLOTS_MAX, &n) ||
+            !pj_avro_array(rec, "starts_at", NULL, starts, SLOTS_MAX, &m) || n != m ||
             !hl_avro_get_long(rec, "minutes", &minutes, err))
-            return bad_event(err, h->type, "slot_ids/starts_at/minutes");
+            return pj_bad_event(err, h->type, "slot_ids/starts_at/minutes");
         pj_op_t *op = counsellor_begin(plan, h, &set);
         counsellor_end(op, &set, false);
         for (size_t i = 0; i < n; i++)
@@ -201,7 +173,7 @@ static bool plan_counsellor(const pj_event_head_t *h, avro_value_t *rec, pj_plan
         if (!hl_avro_get_string(rec, "slot_id", &slot_id, err) ||
             !hl_avro_get_long(rec, "slot_version", &sv, err) ||
             !hl_avro_get_long(rec, "starts_at", &starts, err))
-            return bad_event(err, h->type, "slot_id/slot_version/starts_at");
+            return pj_bad_event(err, h->type, "slot_id/slot_version/starts_at");
         pj_op_t *op = counsellor_begin(plan, h, &set);
         counsellor_end(op, &set, false);
         slot_doc(plan, h->aggregate_id, slot_id, starts, -1, "withdrawn", sv);
@@ -229,7 +201,7 @@ static bool booking_fields(const pj_event_head_t *h, avro_value_t *rec, booking_
         !hl_avro_get_long(rec, "starts_at", &b->starts, err) ||
         !hl_avro_get_long(rec, "minutes", &b->minutes, err) ||
         !hl_avro_get_long(rec, "price_minor", &b->price, err))
-        return bad_event(err, h->type, "booking fields");
+        return pj_bad_event(err, h->type, "booking fields");
     return true;
 }
 
@@ -356,7 +328,7 @@ static bool plan_booking(const pj_event_head_t *h, avro_value_t *rec, pj_plan_t 
         if (!hl_avro_get_string(rec, "client_id", &client, err) ||
             !hl_avro_get_string(rec, "counsellor_id", &counsellor, err) ||
             !hl_avro_get_long(rec, "rating", &rating, err))
-            return bad_event(err, h->type, "client_id/counsellor_id/rating");
+            return pj_bad_event(err, h->type, "client_id/counsellor_id/rating");
         review_fill_t f = {rating, h->occurred_us / 1000};
         booking_docs(plan, h->aggregate_id, client, counsellor, "v", h->version, fill_review, &f);
         /* the counsellor's rating counts each booking once */
@@ -393,12 +365,12 @@ static bool plan_booking(const pj_event_head_t *h, avro_value_t *rec, pj_plan_t 
         f.status = "confirmed";
         counter = "confirmed";
         if (!hl_avro_get_string(rec, "room_id", &f.room_id, err))
-            return bad_event(err, h->type, "room_id");
+            return pj_bad_event(err, h->type, "room_id");
     } else if (!strcmp(h->type, "BookingFailed")) {
         f.status = "failed";
         counter = "failed";
         if (!hl_avro_get_string(rec, "reason", &f.reason, err))
-            return bad_event(err, h->type, "reason");
+            return pj_bad_event(err, h->type, "reason");
         snprintf(reason_key, sizeof reason_key, "failed_by_reason.%s", f.reason);
         for (char *c = reason_key + strlen("failed_by_reason."); *c; c++)
             if (*c == '.' || *c == '$')
@@ -412,7 +384,7 @@ static bool plan_booking(const pj_event_head_t *h, avro_value_t *rec, pj_plan_t 
         if (!hl_avro_get_string(rec, "cancelled_by", &f.cancelled_by, err) ||
             !hl_avro_get_string(rec, "refund", &f.refund, err) ||
             !hl_avro_get_bool(rec, "slot_reopened", &reopened, err))
-            return bad_event(err, h->type, "cancelled_by/refund/slot_reopened");
+            return pj_bad_event(err, h->type, "cancelled_by/refund/slot_reopened");
         f.slot_reopened = reopened;
     } else if (!strcmp(h->type, "BookingCompleted")) {
         f.status = "completed";
@@ -441,7 +413,7 @@ static bool plan_payment(const pj_event_head_t *h, avro_value_t *rec, pj_plan_t 
         !hl_avro_get_string(rec, "counsellor_id", &counsellor, err) ||
         !hl_avro_get_string(rec, "currency", &currency, err) ||
         !hl_avro_get_long(rec, "amount_minor", &amount, err))
-        return bad_event(err, h->type, "payment fields");
+        return pj_bad_event(err, h->type, "payment fields");
     payment_fill_t f = {0};
     if (!strcmp(h->type, "PaymentAuthorized"))
         f.status = "authorized";

@@ -18,33 +18,6 @@ const char *const pj_event_models[] = {
     /* counselling and payments (counselling_models.h) */
     "counsellors", "slots", "bookings", "bookings_by_user", "daily_bookings", NULL};
 
-static bool bad_event(hl_error_t *err, const char *type, const char *field)
-{
-    return hl_error_set_reason(err, HL_ERR_INPUT, 0, "bad-event",
-                               "%s: field %s missing or ill-typed", type, field);
-}
-
-/* Strings of an array field; at most cap, *n set. Pointers borrow from the record. */
-static bool get_string_array(avro_value_t *rec, const char *field, const char **out, size_t cap,
-                             size_t *n)
-{
-    avro_value_t arr, item;
-    size_t size = 0;
-    *n = 0;
-    if (avro_value_get_by_name(rec, field, &arr, NULL) != 0 ||
-        avro_value_get_type(&arr) != AVRO_ARRAY || avro_value_get_size(&arr, &size) != 0)
-        return false;
-    for (size_t i = 0; i < size && *n < cap; i++) {
-        const char *s = NULL;
-        size_t len = 0;
-        if (avro_value_get_by_index(&arr, i, &item, NULL) != 0 ||
-            avro_value_get_string(&item, &s, &len) != 0)
-            return false;
-        out[(*n)++] = s;
-    }
-    return true;
-}
-
 /* An optional string field that may also be absent from the writer schema (added later). */
 static const char *get_optional(avro_value_t *rec, const char *field)
 {
@@ -63,14 +36,8 @@ static const char *get_optional(avro_value_t *rec, const char *field)
     return s;
 }
 
-typedef struct {
-    const char *type;
-    const char *event_id;
-    const char *aggregate_id;
-    int64_t version;
-    int64_t occurred_us;
-    char day[16];
-} ev_head_t;
+/* The envelope of an event (counselling_models.h's: the counselling events share it). */
+typedef pj_event_head_t ev_head_t;
 
 /* user_id acted on the event's day: one daily_active_users document (active users of a day =
  * its documents; the query server counts them). */
@@ -257,9 +224,9 @@ static bool plan_message_sent(avro_value_t *rec, const ev_head_t *h, pj_plan_t *
     if (!hl_avro_get_string(rec, "message_id", &message_id, err) ||
         !hl_avro_get_string(rec, "sender_id", &sender, err) ||
         !hl_avro_get_string(rec, "body", &body, err) || !hl_avro_get_long(rec, "seq", &seq, err))
-        return bad_event(err, h->type, "message_id/sender_id/body/seq");
-    if (!get_string_array(rec, "recipient_ids", recipients, MAX_MEMBERS, &nrec))
-        return bad_event(err, h->type, "recipient_ids");
+        return pj_bad_event(err, h->type, "message_id/sender_id/body/seq");
+    if (!pj_avro_array(rec, "recipient_ids", recipients, NULL, MAX_MEMBERS, &nrec))
+        return pj_bad_event(err, h->type, "recipient_ids");
     char preview[128];
     pj_preview(body, 100, preview, sizeof preview);
     for (size_t i = 0; i <= nrec; i++) {
@@ -315,9 +282,9 @@ static bool plan_room_created(avro_value_t *rec, const ev_head_t *h, pj_plan_t *
     if (!hl_avro_get_string(rec, "kind", &kind, err) ||
         !hl_avro_get_string_opt(rec, "title", &title, err) ||
         !hl_avro_get_string(rec, "created_by", &created_by, err))
-        return bad_event(err, h->type, "kind/title/created_by");
-    if (!get_string_array(rec, "member_ids", members, MAX_MEMBERS, &n))
-        return bad_event(err, h->type, "member_ids");
+        return pj_bad_event(err, h->type, "kind/title/created_by");
+    if (!pj_avro_array(rec, "member_ids", members, NULL, MAX_MEMBERS, &n))
+        return pj_bad_event(err, h->type, "member_ids");
     for (size_t i = 0; i < n; i++) {
         char id[128];
         snprintf(id, sizeof id, "%s:%s", members[i], h->aggregate_id);
@@ -371,7 +338,7 @@ static bool plan_presence_changed(avro_value_t *rec, const ev_head_t *h, pj_plan
 {
     const char *status = NULL;
     if (!hl_avro_get_string(rec, "status", &status, err))
-        return bad_event(err, h->type, "status");
+        return pj_bad_event(err, h->type, "status");
     if (!strcmp(status, "online"))
         daily_active(plan, h, h->aggregate_id);
     return true;
@@ -383,7 +350,7 @@ static bool request_users(avro_value_t *rec, const ev_head_t *h, const char **fr
 {
     if (!hl_avro_get_string(rec, "from_user_id", from, err) ||
         !hl_avro_get_string(rec, "to_user_id", to, err))
-        return bad_event(err, h->type, "from_user_id/to_user_id");
+        return pj_bad_event(err, h->type, "from_user_id/to_user_id");
     return true;
 }
 
@@ -437,7 +404,7 @@ static bool plan_friend_deleted(avro_value_t *rec, const ev_head_t *h, pj_plan_t
     const char *from = NULL, *to = NULL;
     if (!hl_avro_get_string(rec, "user_id", &from, err) ||
         !hl_avro_get_string(rec, "friend_user_id", &to, err))
-        return bad_event(err, h->type, "user_id/friend_user_id");
+        return pj_bad_event(err, h->type, "user_id/friend_user_id");
     friend_link(plan, h, from, to, NULL, true);
     friend_link(plan, h, to, from, NULL, true);
     return true;
@@ -450,7 +417,7 @@ static bool plan_messages_read(avro_value_t *rec, const ev_head_t *h, pj_plan_t 
     int64_t up_to = 0;
     if (!hl_avro_get_string(rec, "reader_id", &reader, err) ||
         !hl_avro_get_long(rec, "up_to_seq", &up_to, err))
-        return bad_event(err, h->type, "reader_id/up_to_seq");
+        return pj_bad_event(err, h->type, "reader_id/up_to_seq");
     char id[128];
     snprintf(id, sizeof id, "%s:%s", reader, h->aggregate_id);
     pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "inbox");
@@ -475,9 +442,9 @@ static bool plan_notifications_read(avro_value_t *rec, const ev_head_t *h, pj_pl
     size_t n = 0;
     bool all = false;
     if (!hl_avro_get_bool(rec, "all", &all, err))
-        return bad_event(err, h->type, "all");
-    if (!get_string_array(rec, "notification_ids", ids, MAX_MEMBERS, &n))
-        return bad_event(err, h->type, "notification_ids");
+        return pj_bad_event(err, h->type, "all");
+    if (!pj_avro_array(rec, "notification_ids", ids, NULL, MAX_MEMBERS, &n))
+        return pj_bad_event(err, h->type, "notification_ids");
     pj_op_t *op = NULL;
     bson_t cond, in, set;
     if (all) {
@@ -556,7 +523,7 @@ static bool plan_block(avro_value_t *rec, const ev_head_t *h, pj_plan_t *plan, h
     const char *blocker = NULL, *blocked = NULL;
     if (!hl_avro_get_string(rec, "blocker_id", &blocker, err) ||
         !hl_avro_get_string(rec, "blocked_id", &blocked, err))
-        return bad_event(err, h->type, "blocker_id/blocked_id");
+        return pj_bad_event(err, h->type, "blocker_id/blocked_id");
     char id[96];
     snprintf(id, sizeof id, "%s:%s", blocker, blocked);
     pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "blocks");
@@ -597,15 +564,16 @@ static const struct {
 
 bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_error_t *err)
 {
-    ev_head_t h = {.type = type};
+    char day[16];
+    ev_head_t h = {.type = type, .day = day};
     if (!strcmp(type, "StreamConnection")) /* a stream listener's fact, not a domain event */
         return pj_presence_fact_plan(rec, plan, err);
     if (!hl_avro_get_string(rec, "event_id", &h.event_id, err) ||
         !hl_avro_get_string(rec, "aggregate_id", &h.aggregate_id, err) ||
         !hl_avro_get_long(rec, "aggregate_version", &h.version, err) ||
         !hl_avro_get_long(rec, "occurred_at", &h.occurred_us, err))
-        return bad_event(err, type, "event_id/aggregate_id/aggregate_version/occurred_at");
-    hl_format_day(h.occurred_us, h.day, sizeof h.day);
+        return pj_bad_event(err, type, "event_id/aggregate_id/aggregate_version/occurred_at");
+    hl_format_day(h.occurred_us, day, sizeof day);
     plan->source_ms = h.occurred_us / 1000;
     /* "ev.<aggregate type>:<id>": a user's User and NotificationInbox share the id */
     const char *agg_type = hl_event_aggregate_type(type);
@@ -613,9 +581,8 @@ bool pj_event_plan(const char *type, avro_value_t *rec, pj_plan_t *plan, hl_erro
     hl_event_watermark_input(agg_type ? agg_type : "Unknown", wm_input, sizeof wm_input);
     pj_plan_watermark(plan, wm_input, h.aggregate_id, h.version);
 
-    pj_event_head_t ch = {type, h.event_id, h.aggregate_id, h.version, h.occurred_us, h.day};
     bool handled = false;
-    if (!pj_counselling_plan(&ch, rec, plan, &handled, err))
+    if (!pj_counselling_plan(&h, rec, plan, &handled, err))
         return false;
     if (handled)
         return true;

@@ -44,3 +44,31 @@ void pj_notification_end(pj_plan_t *plan, pj_op_t *op, bson_t *set, const char *
     bson_append_document_end(&op->update, &soi);
     pj_plan_unread(plan, id, recipient, created_ms);
 }
+
+bool pj_bad_event(hl_error_t *err, const char *type, const char *field)
+{
+    return hl_error_set_reason(err, HL_ERR_INPUT, 0, "bad-event",
+                               "%s: field %s missing or ill-typed", type, field);
+}
+
+bool pj_avro_array(avro_value_t *rec, const char *field, const char **strs, int64_t *longs,
+                   size_t cap, size_t *n)
+{
+    avro_value_t arr, item;
+    size_t size = 0;
+    *n = 0;
+    if (avro_value_get_by_name(rec, field, &arr, NULL) != 0 ||
+        avro_value_get_type(&arr) != AVRO_ARRAY || avro_value_get_size(&arr, &size) != 0)
+        return false;
+    for (size_t i = 0; i < size && *n < cap; i++) {
+        size_t len = 0;
+        if (avro_value_get_by_index(&arr, i, &item, NULL) != 0)
+            return false;
+        if (strs && avro_value_get_string(&item, &strs[*n], &len) != 0)
+            return false;
+        if (longs && avro_value_get_long(&item, &longs[*n]) != 0)
+            return false;
+        (*n)++;
+    }
+    return true;
+}

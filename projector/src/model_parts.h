@@ -6,6 +6,10 @@
 
 #include "plan.h"
 
+#include "hl/error.h"
+
+#include <avro.h>
+
 #include <bson/bson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,5 +35,15 @@ void pj_seq_key(int64_t n, char *out, size_t cap);
 /* Preview of a message body for notifications: at most max_bytes bytes of body, cut at a UTF-8
  * character boundary, into out[cap]. */
 void pj_preview(const char *body, size_t max_bytes, char *out, size_t cap);
+
+/* Fail with HL_ERR_INPUT, reason "bad-event": "<type>: field <field> missing or ill-typed".
+ * Returns false. */
+bool pj_bad_event(hl_error_t *err, const char *type, const char *field);
+
+/* The items of the Avro array field of rec, at most cap, into strs[] (strings, borrowed from the
+ * record) or longs[] (one of them non-NULL); *n their count. False when the field is missing,
+ * not an array or an item of another type. */
+bool pj_avro_array(avro_value_t *rec, const char *field, const char **strs, int64_t *longs,
+                   size_t cap, size_t *n);
 
 #endif
