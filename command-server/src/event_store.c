@@ -7,11 +7,44 @@
 const char CS_EVENT_APPEND_SQL[] =
     "WITH e AS (INSERT INTO events (event_id, aggregate_type, aggregate_id, aggregate_version,"
     " event_type, topic, schema_id, payload, occurred_at, causation_id, correlation_id,"
-    " traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-    " 'epoch'::timestamptz + $9::bigint * interval '1 microsecond', $10, $11, $12) RETURNING "
-    "position),"
+    " traceparent, partition_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+    " 'epoch'::timestamptz + $9::bigint * interval '1 microsecond', $10, $11, $12, $13)"
+    " RETURNING position),"
     " o AS (INSERT INTO outbox (position) SELECT position FROM e)"
     " SELECT position, pg_notify('hl_outbox', '') FROM e";
+
+/* Topics whose events are keyed by a field of the event rather than by their aggregate id, and
+ * that field. Every document of the counselling read models (docs/read-models.md: counsellors,
+ * slots, bookings, bookings_by_user) belongs to one counsellor and is changed by events of three
+ * aggregates (Counsellor, Booking, Payment) on two topics: keyed by the counsellor, all of them
+ * land on partition p(counsellor) of counselling.events and payment.events, which the
+ * projectors' range assignor gives to one member, so each document has one writer (issue 16).
+ * Per-aggregate order is kept: a booking's (and its payment's) counsellor never changes.
+ * Counsellor and Slot events have no such field: their aggregate id is the counsellor's. */
+static const struct {
+    const char *topic;
+    const char *field;
+} partition_fields[] = {
+    {"counselling.events", "counsellor_id"},
+    {"payment.events", "counsellor_id"},
+};
+
+const char *cs_event_partition_key(hl_event_t *ev, const char *aggregate_id)
+{
+    for (size_t i = 0; i < sizeof partition_fields / sizeof partition_fields[0]; i++) {
+        if (strcmp(ev->topic->topic, partition_fields[i].topic) != 0)
+            continue;
+        avro_value_t field;
+        const char *key = NULL;
+        size_t len = 0;
+        if (avro_value_get_by_name(&ev->record, partition_fields[i].field, &field, NULL) == 0 &&
+            avro_value_get_type(&field) == AVRO_STRING &&
+            avro_value_get_string(&field, &key, &len) == 0 && key && len > 1)
+            return key;
+        break;
+    }
+    return aggregate_id;
+}
 
 bool cs_event_store_row(hl_event_t *ev, const cs_event_meta_t *meta, cs_event_row_t *row,
                         hl_error_t *err)
@@ -33,10 +66,20 @@ bool cs_event_store_row(hl_event_t *ev, const cs_event_meta_t *meta, cs_event_ro
     snprintf(row->version, sizeof row->version, "%lld", (long long)meta->aggregate_version);
     snprintf(row->occurred, sizeof row->occurred, "%lld", (long long)meta->occurred_at_us);
     snprintf(row->schema_id, sizeof row->schema_id, "%d", ev->topic->schema_id);
-    const char *values[12] = {
-        row->event_id,  meta->aggregate_type, meta->aggregate_id,   row->version,
-        ev->event_type, ev->topic->topic,     row->schema_id,       (const char *)row->payload,
-        row->occurred,  meta->causation_id,   meta->correlation_id, meta->traceparent};
+    const char *key = cs_event_partition_key(ev, meta->aggregate_id);
+    const char *values[CS_EVENT_APPEND_PARAMS] = {row->event_id,
+                                                  meta->aggregate_type,
+                                                  meta->aggregate_id,
+                                                  row->version,
+                                                  ev->event_type,
+                                                  ev->topic->topic,
+                                                  row->schema_id,
+                                                  (const char *)row->payload,
+                                                  row->occurred,
+                                                  meta->causation_id,
+                                                  meta->correlation_id,
+                                                  meta->traceparent,
+                                                  key};
     memcpy(row->values, values, sizeof values);
     row->lengths[7] = (int)row->payload_len;
     row->formats[7] = 1; /* payload is bytea in binary */

@@ -265,8 +265,9 @@ static int publish_batch(cs_relay_t *relay)
     const char *params[1] = {limit};
     PGresult *res = PQexecParams(
         relay->pg,
-        "SELECT e.position, e.event_id, e.aggregate_id, e.event_type, e.topic, e.schema_id,"
-        " e.payload, COALESCE(e.traceparent, ''),"
+        /* the key: events.partition_key (event_store.c), else the aggregate id */
+        "SELECT e.position, e.event_id, COALESCE(e.partition_key, e.aggregate_id::text),"
+        " e.event_type, e.topic, e.schema_id, e.payload, COALESCE(e.traceparent, ''),"
         " (EXTRACT(EPOCH FROM e.occurred_at) * 1000000)::bigint"
         " FROM outbox o JOIN events e USING (position) ORDER BY o.position LIMIT $1::int",
         1, NULL, params, NULL, NULL, 0);
