@@ -43,6 +43,11 @@ static const hl_config_option_t options[] = {
      OPT(send_buffer_bytes), "queued bytes per connection before it is closed as too slow"},
     {"heartbeat-ms", "HL_STREAM_HEARTBEAT_MS", HL_OPT_INT, "15000", 100, 600000, false,
      OPT(heartbeat_ms), "idle time after which a heartbeat is sent, ms"},
+    {"hole-wait-ms", "HL_STREAM_HOLE_WAIT_MS", HL_OPT_INT, "30000", 0, 600000, false,
+     OPT(hole_wait_ms),
+     "how long a room's message hole (its predecessor not projected yet: on a partition whose "
+     "projector died, until the group moves it) is re-read before it is skipped, ms; longer "
+     "than the projectors' session timeout (10 s) plus a restart"},
     {"retry-ms", "HL_STREAM_RETRY_MS", HL_OPT_INT, "1000", 0, 600000, false, OPT(retry_ms),
      "the SSE retry: field sent on connect, ms"},
     {"max-connections", "HL_STREAM_MAX_CONNECTIONS", HL_OPT_INT, "20000", 16, 1000000, false,
