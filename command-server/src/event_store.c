@@ -13,35 +13,61 @@ const char CS_EVENT_APPEND_SQL[] =
     " o AS (INSERT INTO outbox (position) SELECT position FROM e)"
     " SELECT position, pg_notify('hl_outbox', '') FROM e";
 
-/* Topics whose events are keyed by a field of the event rather than by their aggregate id, and
- * that field. Every document of the counselling read models (docs/read-models.md: counsellors,
- * slots, bookings, bookings_by_user) belongs to one counsellor and is changed by events of three
- * aggregates (Counsellor, Booking, Payment) on two topics: keyed by the counsellor, all of them
- * land on partition p(counsellor) of counselling.events and payment.events, which the
- * projectors' range assignor gives to one member, so each document has one writer (issue 16).
- * Per-aggregate order is kept: a booking's (and its payment's) counsellor never changes.
- * Counsellor and Slot events have no such field: their aggregate id is the counsellor's. */
+/* Topics whose events are keyed by fields of the event rather than by their aggregate id (issue
+ * 16: one writer per read-model document with several projectors; the projectors' range
+ * assignor gives partition p of every topic to one member).
+ *
+ * - counselling.events, payment.events: by `counsellor_id`. Every counselling document
+ *   (docs/read-models.md: counsellors, slots, bookings, bookings_by_user) belongs to one
+ *   counsellor and is changed by events of three aggregates (Counsellor, Booking, Payment) on
+ *   the two topics: keyed by the counsellor, all of them land on partition p(counsellor) of
+ *   both. Counsellor and Slot events have no such field: their aggregate id is the counsellor's.
+ * - friend.events: by the pair of users, "<lower id>:<higher id>". A pair's `friends` documents
+ *   are changed by the acceptance of a request (aggregate: the request) and the deletion of the
+ *   friendship (aggregate: the friendship), and again by later requests of the same pair.
+ *
+ * The first `fields` entry whose fields the event has decides (field_b NULL: one field). Per-
+ * aggregate order is kept: these fields never change over an aggregate's life. */
 static const struct {
     const char *topic;
-    const char *field;
+    const char *field_a, *field_b;
 } partition_fields[] = {
-    {"counselling.events", "counsellor_id"},
-    {"payment.events", "counsellor_id"},
+    {"counselling.events", "counsellor_id", NULL},   {"payment.events", "counsellor_id", NULL},
+    {"friend.events", "from_user_id", "to_user_id"}, /* FriendRequest* */
+    {"friend.events", "user_id", "friend_user_id"},  /* FriendDeleted */
+    {"friend.events", "blocker_id", "blocked_id"},   /* UserBlocked, UserUnblocked */
 };
 
-const char *cs_event_partition_key(hl_event_t *ev, const char *aggregate_id)
+/* The non-empty string field name of ev's record, or NULL. */
+static const char *string_field(hl_event_t *ev, const char *name)
+{
+    avro_value_t field;
+    const char *s = NULL;
+    size_t len = 0;
+    if (avro_value_get_by_name(&ev->record, name, &field, NULL) != 0 ||
+        avro_value_get_type(&field) != AVRO_STRING ||
+        avro_value_get_string(&field, &s, &len) != 0 || !s || len <= 1)
+        return NULL;
+    return s;
+}
+
+const char *cs_event_partition_key(hl_event_t *ev, const char *aggregate_id, char *buf, size_t cap)
 {
     for (size_t i = 0; i < sizeof partition_fields / sizeof partition_fields[0]; i++) {
         if (strcmp(ev->topic->topic, partition_fields[i].topic) != 0)
             continue;
-        avro_value_t field;
-        const char *key = NULL;
-        size_t len = 0;
-        if (avro_value_get_by_name(&ev->record, partition_fields[i].field, &field, NULL) == 0 &&
-            avro_value_get_type(&field) == AVRO_STRING &&
-            avro_value_get_string(&field, &key, &len) == 0 && key && len > 1)
-            return key;
-        break;
+        const char *a = string_field(ev, partition_fields[i].field_a);
+        if (!a)
+            continue;
+        if (!partition_fields[i].field_b)
+            return a;
+        const char *b = string_field(ev, partition_fields[i].field_b);
+        if (!b)
+            continue;
+        int n = strcmp(a, b) <= 0 ? snprintf(buf, cap, "%s:%s", a, b)
+                                  : snprintf(buf, cap, "%s:%s", b, a);
+        if (n > 0 && (size_t)n < cap)
+            return buf;
     }
     return aggregate_id;
 }
@@ -66,7 +92,8 @@ bool cs_event_store_row(hl_event_t *ev, const cs_event_meta_t *meta, cs_event_ro
     snprintf(row->version, sizeof row->version, "%lld", (long long)meta->aggregate_version);
     snprintf(row->occurred, sizeof row->occurred, "%lld", (long long)meta->occurred_at_us);
     snprintf(row->schema_id, sizeof row->schema_id, "%d", ev->topic->schema_id);
-    const char *key = cs_event_partition_key(ev, meta->aggregate_id);
+    const char *key = cs_event_partition_key(ev, meta->aggregate_id, row->partition_key,
+                                             sizeof row->partition_key);
     const char *values[CS_EVENT_APPEND_PARAMS] = {row->event_id,
                                                   meta->aggregate_type,
                                                   meta->aggregate_id,

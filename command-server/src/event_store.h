@@ -30,6 +30,7 @@ typedef struct {
 typedef struct {
     char event_id[HL_UUID_STR_LEN + 1]; /* generated UUIDv7 */
     char version[24], occurred[24], schema_id[16];
+    char partition_key[2 * HL_UUID_STR_LEN + 2]; /* a composed Kafka key (pair of ids) */
     uint8_t *payload; /* the Avro-encoded event (Confluent wire format) */
     size_t payload_len;
     const char *values[CS_EVENT_APPEND_PARAMS];
@@ -51,12 +52,17 @@ bool cs_event_store_row(hl_event_t *ev, const cs_event_meta_t *meta, cs_event_ro
                         hl_error_t *err);
 
 /* The Kafka key of ev (stored in events.partition_key, published by the outbox relay): the
- * aggregate id, except on counselling.events and payment.events, where it is the event's
- * `counsellor_id` field when it has one (Booking*, ReviewSubmitted, Payment*), so that every
- * event that changes one counsellor's documents lands on one partition number of both topics
- * (one writer per read-model document with several projectors, docs/read-models.md). Returns a
- * string borrowed from ev's record or aggregate_id itself; never NULL when aggregate_id is not. */
-const char *cs_event_partition_key(hl_event_t *ev, const char *aggregate_id);
+ * aggregate id, except
+ *   - counselling.events and payment.events: the event's `counsellor_id` when it has one
+ *     (Booking*, ReviewSubmitted, Payment*);
+ *   - friend.events: the event's two users, "<lower id>:<higher id>" (from_user_id/to_user_id,
+ *     user_id/friend_user_id, blocker_id/blocked_id), composed in buf (cap bytes; a key that
+ *     does not fit falls back to the aggregate id);
+ * so that every event that changes one read-model document lands on one partition number of
+ * every topic (one writer per document with several projectors, docs/read-models.md). Returns a
+ * string borrowed from ev's record, buf or aggregate_id itself; never NULL when aggregate_id is
+ * not. */
+const char *cs_event_partition_key(hl_event_t *ev, const char *aggregate_id, char *buf, size_t cap);
 
 /* Free what cs_event_store_row allocated (row itself is the caller's; NULL-safe). */
 void cs_event_row_free(cs_event_row_t *row);
