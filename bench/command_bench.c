@@ -41,7 +41,7 @@ typedef struct {
     char session_id[40];
 } actor_t;
 
-static opts_t O;
+static opts_t opts;
 static actor_t actors[MAX_CLIENTS];
 
 typedef struct {
@@ -76,7 +76,7 @@ static long call(CURL *c, const char *method, const char *path, const char *json
                  char **out)
 {
     char url[512], auth[600];
-    snprintf(url, sizeof url, "%s%s", O.url, path);
+    snprintf(url, sizeof url, "%s%s", opts.url, path);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     if (token) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
@@ -226,7 +226,7 @@ static result_t run_http(bool messages, int clients)
 {
     pthread_t th[MAX_CLIENTS];
     worker_t w[MAX_CLIENTS];
-    int64_t start = mono_us(), until = start + (int64_t)O.seconds * 1000000;
+    int64_t start = mono_us(), until = start + (int64_t)opts.seconds * 1000000;
     for (int i = 0; i < clients; i++) {
         w[i] = (worker_t){.idx = i,
                           .messages = messages,
@@ -273,9 +273,9 @@ static bool pg_exec(PGconn *pg, const char *sql)
 /* Identically indexed copies of the tables the two commands write, plus each client's room. */
 static bool pg_setup(int n)
 {
-    PGconn *pg = PQconnectdb(O.pg);
+    PGconn *pg = PQconnectdb(opts.pg);
     if (PQstatus(pg) != CONNECTION_OK) {
-        fprintf(stderr, "cannot connect to %s: %s\n", O.pg, PQerrorMessage(pg));
+        fprintf(stderr, "cannot connect to %s: %s\n", opts.pg, PQerrorMessage(pg));
         PQfinish(pg);
         return false;
     }
@@ -394,8 +394,9 @@ static double run_pgbench(const char *script, int clients, double *lat_ms)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     snprintf(cmd, sizeof cmd,
-             "%s -n -M prepared -D init=1 -D now=%lld -c %d -j %d -T %d -f %s '%s' 2>&1", O.pgbench,
-             (long long)now.tv_sec * 1000000, clients, clients < 2 ? 1 : 2, O.seconds, file, O.pg);
+             "%s -n -M prepared -D init=1 -D now=%lld -c %d -j %d -T %d -f %s '%s' 2>&1",
+             opts.pgbench, (long long)now.tv_sec * 1000000, clients, clients < 2 ? 1 : 2,
+             opts.seconds, file, opts.pg);
     FILE *p = popen(cmd, "r");
     double tps = 0;
     *lat_ms = 0;
@@ -418,24 +419,24 @@ static double run_pgbench(const char *script, int clients, double *lat_ms)
 
 static void parse_opts(int argc, char **argv)
 {
-    O.url = "http://127.0.0.1:8180";
-    O.pg = "postgresql://hearlers@127.0.0.1:35432/hearlers";
-    O.pgbench = "/usr/lib/postgresql/15/bin/pgbench";
-    O.seconds = 10;
+    opts.url = "http://127.0.0.1:8180";
+    opts.pg = "postgresql://hearlers@127.0.0.1:35432/hearlers";
+    opts.pgbench = "/usr/lib/postgresql/15/bin/pgbench";
+    opts.seconds = 10;
     const char *clients = "1,8,32";
     for (int i = 1; i < argc; i++) {
         if (!strncmp(argv[i], "--url=", 6))
-            O.url = argv[i] + 6;
+            opts.url = argv[i] + 6;
         else if (!strncmp(argv[i], "--pg=", 5))
-            O.pg = argv[i] + 5;
+            opts.pg = argv[i] + 5;
         else if (!strncmp(argv[i], "--pgbench=", 10))
-            O.pgbench = argv[i] + 10;
+            opts.pgbench = argv[i] + 10;
         else if (!strncmp(argv[i], "--seconds=", 10))
-            O.seconds = (int)strtol(argv[i] + 10, NULL, 10);
+            opts.seconds = (int)strtol(argv[i] + 10, NULL, 10);
         else if (!strncmp(argv[i], "--clients=", 10))
             clients = argv[i] + 10;
         else if (!strcmp(argv[i], "--only=register") || !strcmp(argv[i], "--only=send-message"))
-            O.only = argv[i] + 7;
+            opts.only = argv[i] + 7;
         else {
             fprintf(stderr,
                     "usage: %s [--url=] [--pg=] [--pgbench=] [--seconds=] [--clients=]"
@@ -444,18 +445,18 @@ static void parse_opts(int argc, char **argv)
             exit(2);
         }
     }
-    for (const char *s = clients; *s && O.nclients < 8;) {
+    for (const char *s = clients; *s && opts.nclients < 8;) {
         char *end = NULL;
         long v = strtol(s, &end, 10);
         if (end == s || v < 1 || v > 32) {
             fprintf(stderr, "--clients: 1..32 each\n");
             exit(2);
         }
-        O.clients[O.nclients++] = (int)v;
+        opts.clients[opts.nclients++] = (int)v;
         s = *end == ',' ? end + 1 : end;
     }
-    if (O.seconds < 1)
-        O.seconds = 1;
+    if (opts.seconds < 1)
+        opts.seconds = 1;
 }
 
 int main(int argc, char **argv)
@@ -463,8 +464,8 @@ int main(int argc, char **argv)
     parse_opts(argc, argv);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int maxc = 0;
-    for (int i = 0; i < O.nclients; i++)
-        maxc = O.clients[i] > maxc ? O.clients[i] : maxc;
+    for (int i = 0; i < opts.nclients; i++)
+        maxc = opts.clients[i] > maxc ? opts.clients[i] : maxc;
     fprintf(stderr, "setting up %d rooms (register, log in, befriend, create room)...\n", maxc);
     if (!setup_rooms(maxc) || !pg_setup(maxc)) {
         fprintf(stderr, "setup failed\n");
@@ -474,10 +475,10 @@ int main(int argc, char **argv)
            "p99 ms", "errors", "pgbench/s", "pg avg ms", "ratio");
     for (int m = 0; m < 2; m++) {
         bool messages = m == 1;
-        if (O.only && strcmp(O.only, messages ? "send-message" : "register"))
+        if (opts.only && strcmp(opts.only, messages ? "send-message" : "register"))
             continue;
-        for (int i = 0; i < O.nclients; i++) {
-            int n = O.clients[i];
+        for (int i = 0; i < opts.nclients; i++) {
+            int n = opts.clients[i];
             result_t r = run_http(messages, n);
             double lat = 0;
             double pg = run_pgbench(messages ? MESSAGE_SQL : REGISTER_SQL, n, &lat);

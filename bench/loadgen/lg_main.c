@@ -9,10 +9,9 @@
  * receipt) is computed up front from --seed and the scale, so the same seed gives the same
  * plan; only server-made ids and the e-mail nonce differ between runs. Exit 0 iff every command
  * got its expected answer and the verification found zero mismatches. */
+#include "lg_corpus.h"
 #include "lg_plan.h"
 #include "lg_verify.h"
-
-#include "hl/util.h"
 
 #include <bson/bson.h>
 #include <curl/curl.h>
@@ -127,102 +126,11 @@ typedef struct {
     long session_wait_s;       /* how long completions wait for sessions to end */
 } opts_t;
 
-static opts_t O;
+static opts_t opts;
 
-/* ---- plan ---- */
+/* ---- plan (lg_plan.h) ---- */
 
-enum { OUT_ACCEPT, OUT_REJECT, OUT_PENDING };
-enum { S_SEND = 1, S_READ = 2 };
-
-typedef struct {
-    char *display_name;
-    char email[160];
-    char password[48];
-    char id[40];
-    char *token;
-    char *bio;          /* NULL: no profile update */
-    bool online;        /* goes online after log-in */
-    int final_presence; /* 0 none, 1 away, 2 offline */
-    bool reads_notifications, peeks_notifications, logs_out;
-} user_t;
-
-typedef struct {
-    uint32_t from, to;
-    uint8_t outcome;
-    int8_t deleted_by; /* -1: not deleted, 0: from deletes, 1: to deletes */
-    char id[40];
-} request_t;
-
-typedef struct {
-    uint32_t blocker, blocked;
-    bool unblock;
-} block_t;
-
-typedef struct {
-    uint8_t kind;   /* S_SEND or S_READ */
-    uint8_t member; /* index into the room's members */
-    uint32_t body;  /* fortune index (S_SEND) */
-} step_t;
-
-typedef struct {
-    bool group;
-    uint32_t creator;
-    uint32_t *members; /* members[0] = creator */
-    uint32_t nmembers;
-    char *title;
-    char id[40];
-    size_t script_off, script_len;
-    long messages;
-} room_t;
-
-#define LG_COUNSELLOR_SLOTS 26 /* two soon + at most 2 weeks x 4 days x 3 hours */
-
-typedef struct {
-    uint32_t user;
-    int spec[3], nspec, lang[2], nlang;
-    int64_t price_minor;
-    int currency, minutes, headline; /* headline: fortune index */
-    bool verified;
-    int64_t slot_off[LG_COUNSELLOR_SLOTS]; /* minutes after the counselling phase's start */
-    uint32_t nslots;
-    char slot_ids[LG_COUNSELLOR_SLOTS][40];
-} counsellor_t;
-
-enum { AFTER_NONE, AFTER_CANCEL_CLIENT, AFTER_CANCEL_COUNSELLOR, AFTER_COMPLETE };
-
-typedef struct {
-    uint32_t counsellor; /* index into P.counsellors */
-    uint32_t slot;       /* index into its slots */
-    uint32_t client;     /* user index */
-    uint8_t pm;          /* lg_methods index: 0 succeeds, 1 and 2 decline */
-    uint8_t after;       /* AFTER_* once confirmed */
-    uint8_t rating;      /* 1..5 with AFTER_COMPLETE */
-    char id[40], job[40];
-    bool confirmed;
-} booking_t;
-
-typedef struct {
-    user_t *users;
-    size_t nusers;
-    request_t *requests;
-    size_t nrequests, requests_cap;
-    block_t *blocks;
-    size_t nblocks;
-    room_t *rooms;
-    size_t nrooms, rooms_cap;
-    step_t *steps;
-    size_t nsteps, steps_cap;
-    size_t *room_order; /* rooms, most messages first (longest scripts start first) */
-    lg_corpus_t first_m, first_f, last, fortunes;
-    char nonce[33];
-    uint32_t operator_user; /* granted operator from the command line, verifies counsellors */
-    counsellor_t *counsellors;
-    size_t ncounsellors;
-    booking_t *bookings;
-    size_t nbookings;
-} plan_t;
-
-static plan_t P;
+static lg_plan_t plan;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -257,8 +165,8 @@ static char *xstrdup(const char *s)
 static void load_names(void)
 {
     char dir[1024];
-    if (O.names_dir[0]) {
-        snprintf(dir, sizeof dir, "%s", O.names_dir);
+    if (opts.names_dir[0]) {
+        snprintf(dir, sizeof dir, "%s", opts.names_dir);
     } else {
         /* the PyPI package `names` in the project's venv (deploy/local/deps.sh test) */
         const char *cache = getenv("HL_CACHE_DIR");
@@ -277,9 +185,9 @@ static void load_names(void)
     struct {
         const char *file;
         lg_corpus_t *c;
-    } lists[3] = {{"dist.male.first", &P.first_m},
-                  {"dist.female.first", &P.first_f},
-                  {"dist.all.last", &P.last}};
+    } lists[3] = {{"dist.male.first", &plan.first_m},
+                  {"dist.female.first", &plan.first_f},
+                  {"dist.all.last", &plan.last}};
     for (int i = 0; i < 3; i++) {
         char path[1200], *text = NULL;
         size_t len = 0;
@@ -296,521 +204,9 @@ static void load_names(void)
 static void load_fortunes(void)
 {
     char err[512];
-    long n = lg_corpus_load_fortunes_dir(&P.fortunes, O.fortunes_dir, 4000, err, sizeof err);
+    long n = lg_corpus_load_fortunes_dir(&plan.fortunes, opts.fortunes_dir, 4000, err, sizeof err);
     if (n <= 0)
         die("%s", err);
-}
-
-/* ---- plan generation ---- */
-
-static uint64_t pair_key(uint32_t a, uint32_t b)
-{
-    return a < b ? ((uint64_t)a << 32) | b : ((uint64_t)b << 32) | a;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static bool has_pair(const uint64_t *sorted, size_t n, uint64_t key)
-{
-    return bsearch(&key, sorted, n, sizeof key, cmp_u64) != NULL;
-}
-
-static void push_step(uint8_t kind, uint8_t member, uint32_t body)
-{
-    if (P.nsteps == P.steps_cap) {
-        P.steps_cap = P.steps_cap ? P.steps_cap * 2 : 4096;
-        P.steps = realloc(P.steps, P.steps_cap * sizeof *P.steps);
-        if (!P.steps)
-            die("out of memory");
-    }
-    P.steps[P.nsteps++] = (step_t){kind, member, body};
-}
-
-static room_t *push_room(void)
-{
-    if (P.nrooms == P.rooms_cap) {
-        P.rooms_cap = P.rooms_cap ? P.rooms_cap * 2 : 256;
-        P.rooms = realloc(P.rooms, P.rooms_cap * sizeof *P.rooms);
-        if (!P.rooms)
-            die("out of memory");
-    }
-    room_t *r = &P.rooms[P.nrooms++];
-    memset(r, 0, sizeof *r);
-    return r;
-}
-
-static long cmp_room_messages_desc_base;
-static int cmp_room_order(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    long mx = P.rooms[x].messages, my = P.rooms[y].messages;
-    if (mx != my)
-        return mx > my ? -1 : 1;
-    return x < y ? -1 : x > y;
-}
-
-/* ---- counselling plan (SPEC §9) ----
- * A counsellor in forty (at least one) with a weekly pattern of slots (2..4 weekdays x 1..3
- * start hours, two weeks, starting two days ahead, so cancellations >= 24 h before are
- * possible) and two slots soon (5 min and 3 h after the phase starts: a cancellation < 24 h
- * before, and a session that can end during the run). Clients (users other than the
- * counsellors and the operator) book about half of the weekly slots and every slot soon; one
- * weekly booking in six declines (pm_card_chargeDeclined / ...InsufficientFunds). Confirmed
- * bookings are cancelled by the client (>= 24 h: full refund; < 24 h: charged) or the counsellor
- * (always refunded), or completed once the session ended and reviewed. Times are offsets in
- * minutes from the phase's start (its next whole minute), so the plan does not depend on the
- * clock. */
-
-static const char *const lg_specialties[] = {"anxiety", "depression", "relationships", "stress",
-                                             "grief",   "trauma",     "addiction",     "family",
-                                             "career",  "self-esteem"};
-static const char *const lg_languages[] = {"en", "de", "fr", "es", "pt-BR", "it", "nl", "zh-Hant"};
-static const char *const lg_currencies[] = {"EUR", "USD", "GBP"};
-static const int lg_minutes[] = {30, 50, 80};
-static const char *const lg_methods[] = {"pm_card_visa", "pm_card_chargeDeclined",
-                                         "pm_card_chargeDeclinedInsufficientFunds"};
-
-static void make_counselling_plan(lg_rng_t *rc)
-{
-    size_t n = P.nusers;
-    if (n < 4)
-        return;
-    P.operator_user = 0;
-    P.ncounsellors = n / 40 + 1;
-    P.counsellors = xcalloc(P.ncounsellors, sizeof *P.counsellors);
-    bool *taken = xcalloc(n, sizeof *taken);
-    taken[0] = true;
-    for (size_t k = 0; k < P.ncounsellors; k++) {
-        counsellor_t *c = &P.counsellors[k];
-        uint32_t u;
-        do
-            u = 1 + (uint32_t)lg_rng_below(rc, n - 1);
-        while (taken[u]);
-        taken[u] = true;
-        c->user = u;
-        c->nspec = 1 + (int)lg_rng_below(rc, 3);
-        for (int s = 0; s < c->nspec; s++) {
-            int pick;
-            bool dup;
-            do {
-                pick = (int)lg_rng_below(rc, 10);
-                dup = false;
-                for (int t = 0; t < s; t++)
-                    dup = dup || c->spec[t] == pick;
-            } while (dup);
-            c->spec[s] = pick;
-        }
-        c->nlang = 1 + (int)lg_rng_below(rc, 2);
-        c->lang[0] = lg_rng_chance(rc, 0.6) ? 0 : (int)lg_rng_below(rc, 8);
-        if (c->nlang == 2) {
-            do
-                c->lang[1] = (int)lg_rng_below(rc, 8);
-            while (c->lang[1] == c->lang[0]);
-        }
-        c->price_minor = 3000 + 500 * (int64_t)lg_rng_below(rc, 19);
-        c->currency = (int)lg_rng_below(rc, 3);
-        /* the first counsellor has 30-minute sessions: its first slot soon ends during a run */
-        c->minutes = k == 0 ? 30 : lg_minutes[lg_rng_below(rc, 3)];
-        c->headline = (int)lg_rng_below(rc, P.fortunes.n ? P.fortunes.n : 1);
-        c->verified = k == 0 || lg_rng_chance(rc, 0.9);
-        /* slots: two soon, then the weekly pattern (start hours 2 h apart: 80-minute sessions
-         * never overlap) */
-        c->slot_off[c->nslots++] = 5;
-        c->slot_off[c->nslots++] = 180;
-        int days[4], ndays = 2 + (int)lg_rng_below(rc, 3), nhours = 1 + (int)lg_rng_below(rc, 3);
-        int first_hour = (int)lg_rng_below(rc, 6);
-        for (int d = 0; d < ndays; d++) {
-            bool dup;
-            do {
-                days[d] = (int)lg_rng_below(rc, 7);
-                dup = false;
-                for (int e = 0; e < d; e++)
-                    dup = dup || days[e] == days[d];
-            } while (dup);
-        }
-        for (int week = 0; week < 2; week++)
-            for (int d = 0; d < ndays; d++)
-                for (int h = 0; h < nhours; h++)
-                    c->slot_off[c->nslots++] =
-                        (int64_t)(2 + week * 7 + days[d]) * 1440 + (first_hour + 2 * h) * 60;
-    }
-    /* bookings */
-    size_t cap = 0;
-    for (size_t k = 0; k < P.ncounsellors; k++)
-        cap += P.counsellors[k].verified ? P.counsellors[k].nslots : 0;
-    P.bookings = xcalloc(cap, sizeof *P.bookings);
-    size_t weekly = 0;
-    for (size_t k = 0; k < P.ncounsellors; k++) {
-        counsellor_t *c = &P.counsellors[k];
-        if (!c->verified)
-            continue;
-        for (uint32_t s = 0; s < c->nslots; s++) {
-            bool soon = c->slot_off[s] < 1440;
-            if (!soon && !lg_rng_chance(rc, 0.5))
-                continue;
-            booking_t *b = &P.bookings[P.nbookings++];
-            b->counsellor = (uint32_t)k;
-            b->slot = s;
-            do
-                b->client = (uint32_t)lg_rng_below(rc, n);
-            while (taken[b->client]);
-            /* weekly bookings in turn: kept, cancelled by the client (>= 24 h: refunded),
-             * declined, cancelled by the counsellor, kept, kept */
-            unsigned turn = soon ? 0 : (unsigned)(weekly++ % 6);
-            b->pm = turn == 2 ? (uint8_t)(1 + lg_rng_below(rc, 2)) : 0;
-            if (c->slot_off[s] == 5)
-                b->after = c->minutes == 30 ? AFTER_COMPLETE : AFTER_CANCEL_COUNSELLOR;
-            else if (soon)
-                b->after = AFTER_CANCEL_CLIENT; /* < 24 h before: charged */
-            else
-                b->after = turn == 1   ? AFTER_CANCEL_CLIENT
-                           : turn == 3 ? AFTER_CANCEL_COUNSELLOR
-                                       : AFTER_NONE;
-            if (b->after == AFTER_COMPLETE)
-                b->rating = (uint8_t)(1 + lg_rng_below(rc, 5));
-        }
-    }
-    /* the slots soon are booked first (they must still be in the future) */
-    for (size_t i = 0, j = 0; i < P.nbookings; i++)
-        if (P.counsellors[P.bookings[i].counsellor].slot_off[P.bookings[i].slot] < 1440) {
-            booking_t t = P.bookings[i];
-            P.bookings[i] = P.bookings[j];
-            P.bookings[j++] = t;
-        }
-    free(taken);
-}
-
-static void make_plan(void)
-{
-    lg_rng_t root, rn, rg, rr, rm, rf;
-    lg_rng_seed(&root, O.seed);
-    lg_rng_fork(&root, 1, &rn);
-    lg_rng_fork(&root, 2, &rg);
-    lg_rng_fork(&root, 3, &rr);
-    lg_rng_fork(&root, 4, &rm);
-    lg_rng_fork(&root, 5, &rf);
-    size_t n = (size_t)O.users;
-    P.nusers = n;
-    P.users = xcalloc(n, sizeof *P.users);
-
-    /* users: Census names weighted by frequency; profile, presence and end-of-run choices */
-    lg_weighted_t wm, wf, wl;
-    if (!lg_weighted_init(&wm, P.first_m.weights, P.first_m.n) ||
-        !lg_weighted_init(&wf, P.first_f.weights, P.first_f.n) ||
-        !lg_weighted_init(&wl, P.last.weights, P.last.n))
-        die("name corpus has no weights");
-    for (size_t i = 0; i < n; i++) {
-        user_t *u = &P.users[i];
-        const char *first = lg_rng_chance(&rn, 0.5) ? P.first_m.items[lg_weighted_draw(&wm, &rn)]
-                                                    : P.first_f.items[lg_weighted_draw(&wf, &rn)];
-        const char *last = P.last.items[lg_weighted_draw(&wl, &rn)];
-        char name[128];
-        snprintf(name, sizeof name, "%s %s", first, last);
-        name[lg_utf8_prefix(name, 64)] = '\0';
-        u->display_name = xstrdup(name);
-        snprintf(u->email, sizeof u->email, "%s.%s.%zu.%s@loadgen.invalid", first, last, i,
-                 P.nonce);
-        hl_ascii_lower(u->email);
-        snprintf(u->password, sizeof u->password, "lg-%016" PRIx64 "-%zu", lg_rng_next(&rn), i);
-        if (lg_rng_chance(&rn, 0.3)) {
-            const char *f = P.fortunes.items[lg_rng_below(&rn, P.fortunes.n)];
-            size_t cut = strcspn(f, "\n");
-            char bio[256];
-            if (cut > 200)
-                cut = lg_utf8_prefix(f, 200);
-            memcpy(bio, f, cut);
-            bio[cut] = '\0';
-            u->bio = xstrdup(bio);
-        }
-        u->online = lg_rng_chance(&rn, 0.5);
-        u->final_presence = u->online ? (int)lg_rng_below(&rn, 3) : 0;
-        u->reads_notifications = lg_rng_chance(&rn, 0.3);
-        /* one reader in ten first lists its unread notifications (a query-API read that scans
-         * the collection on FerretDB 1.24, so kept few) */
-        u->peeks_notifications = u->reads_notifications && lg_rng_chance(&rn, 0.1);
-        u->logs_out = lg_rng_chance(&rn, 0.1);
-    }
-    lg_weighted_free(&wm);
-    lg_weighted_free(&wf);
-    lg_weighted_free(&wl);
-
-    /* friendship graph: preferential attachment (each newcomer sends or receives a geometric
-     * number of requests, mean 3, to earlier users chosen with probability ∝ degree + 1) */
-    size_t ecap = 64, en = 0;
-    uint32_t *ends = xcalloc(ecap, sizeof *ends);
-    P.requests_cap = n * 4 + 16;
-    P.requests = xcalloc(P.requests_cap, sizeof *P.requests);
-    for (uint32_t i = 1; i < n; i++) {
-        uint32_t m = lg_rng_geometric(&rg, 3.0);
-        if (m > i)
-            m = i;
-        uint32_t chosen[64];
-        uint32_t nc = 0;
-        for (uint32_t k = 0; k < m && nc < 64; k++) {
-            uint32_t j = 0;
-            for (int tries = 0; tries < 8; tries++) {
-                j = (en > 0 && lg_rng_chance(&rg, 0.85)) ? ends[lg_rng_below(&rg, en)]
-                                                         : (uint32_t)lg_rng_below(&rg, i);
-                bool dup = j == i;
-                for (uint32_t c = 0; c < nc; c++)
-                    dup = dup || chosen[c] == j;
-                if (!dup)
-                    break;
-                j = UINT32_MAX;
-            }
-            if (j == UINT32_MAX)
-                continue;
-            chosen[nc++] = j;
-            if (P.nrequests == P.requests_cap) {
-                P.requests_cap *= 2;
-                P.requests = realloc(P.requests, P.requests_cap * sizeof *P.requests);
-                if (!P.requests)
-                    die("out of memory");
-            }
-            request_t *q = &P.requests[P.nrequests++];
-            memset(q, 0, sizeof *q);
-            bool from_new = lg_rng_chance(&rg, 0.5);
-            q->from = from_new ? i : j;
-            q->to = from_new ? j : i;
-            double x = lg_rng_unit(&rg);
-            q->outcome = x < 0.78 ? OUT_ACCEPT : x < 0.88 ? OUT_REJECT : OUT_PENDING;
-            q->deleted_by = -1;
-            if (q->outcome == OUT_ACCEPT && lg_rng_chance(&rg, 0.06))
-                q->deleted_by = (int8_t)lg_rng_below(&rg, 2);
-            if (en + 2 > ecap) {
-                ecap *= 2;
-                ends = realloc(ends, ecap * sizeof *ends);
-                if (!ends)
-                    die("out of memory");
-            }
-            ends[en++] = i;
-            ends[en++] = j;
-        }
-    }
-    free(ends);
-    uint64_t *pairs = xcalloc(P.nrequests, sizeof *pairs);
-    for (size_t k = 0; k < P.nrequests; k++)
-        pairs[k] = pair_key(P.requests[k].from, P.requests[k].to);
-    qsort(pairs, P.nrequests, sizeof *pairs, cmp_u64);
-
-    /* blocks between users with no request either way; the first and about a third of the
-     * others are lifted later */
-    P.nblocks = n >= 2 ? n / 50 + 1 : 0;
-    P.blocks = xcalloc(P.nblocks, sizeof *P.blocks);
-    uint64_t *blocked_live = xcalloc(P.nblocks, sizeof *blocked_live);
-    size_t nlive_blocks = 0, nb = 0;
-    for (size_t k = 0; k < P.nblocks; k++) {
-        for (int tries = 0; tries < 100; tries++) {
-            uint32_t a = (uint32_t)lg_rng_below(&rg, n), b = (uint32_t)lg_rng_below(&rg, n);
-            uint64_t key = pair_key(a, b);
-            bool dup = false;
-            for (size_t c = 0; c < nb; c++)
-                dup = dup || pair_key(P.blocks[c].blocker, P.blocks[c].blocked) == key;
-            if (a == b || dup || has_pair(pairs, P.nrequests, key))
-                continue;
-            P.blocks[nb] = (block_t){a, b, nb == 0 || lg_rng_chance(&rg, 0.35)};
-            if (!P.blocks[nb].unblock)
-                blocked_live[nlive_blocks++] = key;
-            nb++;
-            break;
-        }
-    }
-    P.nblocks = nb;
-    qsort(blocked_live, nlive_blocks, sizeof *blocked_live, cmp_u64);
-    free(pairs);
-
-    /* live friends (accepted, not deleted) as adjacency lists */
-    uint32_t *deg = xcalloc(n, sizeof *deg);
-    for (size_t k = 0; k < P.nrequests; k++) {
-        request_t *q = &P.requests[k];
-        if (q->outcome == OUT_ACCEPT && q->deleted_by < 0) {
-            deg[q->from]++;
-            deg[q->to]++;
-        }
-    }
-    size_t *adj_off = xcalloc(n + 1, sizeof *adj_off);
-    for (size_t i = 0; i < n; i++)
-        adj_off[i + 1] = adj_off[i] + deg[i];
-    uint32_t *adj = xcalloc(adj_off[n], sizeof *adj), *fill = xcalloc(n, sizeof *fill);
-    for (size_t k = 0; k < P.nrequests; k++) {
-        request_t *q = &P.requests[k];
-        if (q->outcome == OUT_ACCEPT && q->deleted_by < 0) {
-            adj[adj_off[q->from] + fill[q->from]++] = q->to;
-            adj[adj_off[q->to] + fill[q->to]++] = q->from;
-        }
-    }
-
-    /* rooms: a direct room for 70 % of live friendships, groups of 3..8 friends of a creator */
-    for (size_t k = 0; k < P.nrequests; k++) {
-        request_t *q = &P.requests[k];
-        if (q->outcome != OUT_ACCEPT || q->deleted_by >= 0 || !lg_rng_chance(&rr, 0.7))
-            continue;
-        room_t *r = push_room();
-        r->nmembers = 2;
-        r->members = xcalloc(2, sizeof *r->members);
-        bool from_creates = lg_rng_chance(&rr, 0.5);
-        r->members[0] = from_creates ? q->from : q->to;
-        r->members[1] = from_creates ? q->to : q->from;
-        r->creator = r->members[0];
-    }
-    size_t ngroups = n / 25 + 1;
-    for (size_t g = 0, tries = 0; g < ngroups && tries < ngroups * 20; tries++) {
-        uint32_t c = (uint32_t)lg_rng_below(&rr, n);
-        if (deg[c] < 2)
-            continue;
-        uint32_t want = 2 + lg_rng_geometric(&rr, 2.0);
-        if (want > 7)
-            want = 7;
-        if (want > deg[c])
-            want = deg[c];
-        uint32_t members[8];
-        uint32_t nm = 0;
-        members[nm++] = c;
-        for (int t = 0; t < 40 && nm < want + 1; t++) {
-            uint32_t f = adj[adj_off[c] + lg_rng_below(&rr, deg[c])];
-            bool bad = false;
-            for (uint32_t x = 0; x < nm; x++)
-                bad = bad || members[x] == f ||
-                      has_pair(blocked_live, nlive_blocks, pair_key(members[x], f));
-            if (!bad)
-                members[nm++] = f;
-        }
-        if (nm < 3)
-            continue;
-        room_t *r = push_room();
-        r->group = true;
-        r->creator = c;
-        r->nmembers = nm;
-        r->members = xcalloc(nm, sizeof *r->members);
-        memcpy(r->members, members, nm * sizeof *members);
-        char title[96];
-        snprintf(title, sizeof title, "The %s circle", P.last.items[lg_rng_below(&rr, P.last.n)]);
-        r->title = xstrdup(title);
-        g++;
-    }
-    free(deg);
-    free(adj_off);
-    free(adj);
-    free(fill);
-    free(blocked_live);
-
-    /* messages: rooms' activity is Zipf (s = 0.8) over a random order of the rooms */
-    if (P.nrooms == 0 && O.messages > 0)
-        die("the plan has no rooms (too few users for friendships): raise --users");
-    if (P.nrooms > 0) {
-        size_t *perm = xcalloc(P.nrooms, sizeof *perm);
-        for (size_t i = 0; i < P.nrooms; i++)
-            perm[i] = i;
-        for (size_t i = P.nrooms - 1; i > 0; i--) {
-            size_t j = (size_t)lg_rng_below(&rm, i + 1), t = perm[i];
-            perm[i] = perm[j];
-            perm[j] = t;
-        }
-        lg_weighted_t zipf;
-        if (!lg_weighted_init_zipf(&zipf, P.nrooms, 0.8))
-            die("out of memory");
-        for (long k = 0; k < O.messages; k++)
-            P.rooms[perm[lg_weighted_draw(&zipf, &rm)]].messages++;
-        lg_weighted_free(&zipf);
-        free(perm);
-    }
-    /* scripts: sessions of back-and-forth bursts; readers mark read after bursts and sessions */
-    for (size_t i = 0; i < P.nrooms; i++) {
-        room_t *r = &P.rooms[i];
-        lg_rng_t rs;
-        lg_rng_fork(&rm, 1000 + i, &rs);
-        r->script_off = P.nsteps;
-        long left = r->messages;
-        uint32_t speaker = (uint32_t)lg_rng_below(&rs, r->nmembers);
-        while (left > 0) {
-            uint32_t bursts = lg_rng_geometric(&rs, 4.0);
-            for (uint32_t b = 0; b < bursts && left > 0; b++) {
-                if (b > 0 || left < r->messages) {
-                    if (r->nmembers == 2) {
-                        speaker ^= 1;
-                    } else {
-                        uint32_t next = (uint32_t)lg_rng_below(&rs, r->nmembers - 1);
-                        speaker = next >= speaker ? next + 1 : next;
-                    }
-                }
-                uint32_t len = lg_rng_geometric(&rs, 2.2);
-                for (uint32_t k = 0; k < len && left > 0; k++, left--)
-                    push_step(S_SEND, (uint8_t)speaker, (uint32_t)lg_rng_below(&rs, P.fortunes.n));
-                for (uint32_t m = 0; m < r->nmembers; m++)
-                    if (m != speaker && lg_rng_chance(&rs, r->nmembers == 2 ? 0.6 : 0.25))
-                        push_step(S_READ, (uint8_t)m, 0);
-            }
-            for (uint32_t m = 0; m < r->nmembers; m++)
-                if (lg_rng_chance(&rs, 0.4))
-                    push_step(S_READ, (uint8_t)m, 0);
-        }
-        r->script_len = P.nsteps - r->script_off;
-    }
-    P.room_order = xcalloc(P.nrooms, sizeof *P.room_order);
-    for (size_t i = 0; i < P.nrooms; i++)
-        P.room_order[i] = i;
-    (void)cmp_room_messages_desc_base;
-    qsort(P.room_order, P.nrooms, sizeof *P.room_order, cmp_room_order);
-    (void)rf;
-    lg_rng_t rc;
-    lg_rng_fork(&root, 6, &rc);
-    make_counselling_plan(&rc);
-}
-
-/* FNV-1a over the plan (everything but the e-mail nonce): same seed and scale, same digest. */
-static uint64_t plan_digest(void)
-{
-    uint64_t h = HL_FNV64_BASIS;
-#define MIX(ptr, len) (h = hl_fnv1a64_mix(h, (ptr), (size_t)(len)))
-    for (size_t i = 0; i < P.nusers; i++) {
-        user_t *u = &P.users[i];
-        MIX(u->display_name, strlen(u->display_name) + 1);
-        MIX(u->password, strlen(u->password) + 1);
-        if (u->bio)
-            MIX(u->bio, strlen(u->bio) + 1);
-        unsigned char flags[5] = {u->online, (unsigned char)u->final_presence,
-                                  u->reads_notifications, u->peeks_notifications, u->logs_out};
-        MIX(flags, sizeof flags);
-    }
-    for (size_t k = 0; k < P.nrequests; k++) {
-        request_t *q = &P.requests[k];
-        uint32_t f[4] = {q->from, q->to, q->outcome, (uint32_t)(q->deleted_by + 1)};
-        MIX(f, sizeof f);
-    }
-    for (size_t k = 0; k < P.nblocks; k++) {
-        uint32_t f[3] = {P.blocks[k].blocker, P.blocks[k].blocked, P.blocks[k].unblock};
-        MIX(f, sizeof f);
-    }
-    for (size_t k = 0; k < P.ncounsellors; k++) {
-        counsellor_t *c = &P.counsellors[k];
-        int64_t f[12] = {c->user,        c->nspec,    c->spec[0], c->spec[1],
-                         c->spec[2],     c->nlang,    c->lang[0], c->nlang > 1 ? c->lang[1] : -1,
-                         c->price_minor, c->currency, c->minutes, c->verified};
-        MIX(f, sizeof f);
-        MIX(c->slot_off, c->nslots * sizeof *c->slot_off);
-    }
-    for (size_t k = 0; k < P.nbookings; k++) {
-        booking_t *b = &P.bookings[k];
-        uint32_t f[6] = {b->counsellor, b->slot, b->client, b->pm, b->after, b->rating};
-        MIX(f, sizeof f);
-    }
-    for (size_t i = 0; i < P.nrooms; i++) {
-        room_t *r = &P.rooms[i];
-        MIX(r->members, r->nmembers * sizeof *r->members);
-        if (r->title)
-            MIX(r->title, strlen(r->title) + 1);
-        for (size_t s = 0; s < r->script_len; s++) {
-            step_t *st = &P.steps[r->script_off + s];
-            uint32_t f[3] = {st->kind, st->member, st->body};
-            MIX(f, sizeof f);
-        }
-    }
-#undef MIX
-    return h;
 }
 
 /* ---- HTTP ---- */
@@ -866,12 +262,13 @@ static long call(worker_t *w, op_kind_t kind, const char *base, const char *meth
     snprintf(url, sizeof url, "%s%s", base, path);
     long status = 0;
     char cerr[CURL_ERROR_SIZE] = "";
-    double give_up = now_s() + (double)O.retry_for_s;
+    double give_up = now_s() + (double)opts.retry_for_s;
     long wait_ms = 0;
-    for (int attempt = 0; O.retry_for_s ? attempt == 0 || now_s() < give_up : attempt < 5;
+    for (int attempt = 0; opts.retry_for_s ? attempt == 0 || now_s() < give_up : attempt < 5;
          attempt++) {
         if (attempt > 0)
-            usleep(O.retry_for_s ? (useconds_t)wait_ms * 1000u : (useconds_t)(100000u << attempt));
+            usleep(opts.retry_for_s ? (useconds_t)wait_ms * 1000u
+                                    : (useconds_t)(100000u << attempt));
         struct curl_slist *h = NULL;
         char line[1200];
         h = curl_slist_append(h, "Content-Type: application/json");
@@ -1047,18 +444,18 @@ static void run_phase(const char *name, size_t nitems, long planned_ops, item_fn
     current_phase = ph;
     pthread_t prog;
     atomic_store(&progress_stop, false);
-    if (O.progress)
+    if (opts.progress)
         pthread_create(&prog, NULL, progress_main, NULL);
-    pthread_t *th = xcalloc((size_t)O.clients, sizeof *th);
-    for (int i = 0; i < O.clients; i++)
+    pthread_t *th = xcalloc((size_t)opts.clients, sizeof *th);
+    for (int i = 0; i < opts.clients; i++)
         pthread_create(&th[i], NULL, worker_main, &workers[i]);
-    for (int i = 0; i < O.clients; i++)
+    for (int i = 0; i < opts.clients; i++)
         pthread_join(th[i], NULL);
     free(th);
     ph->seconds = now_s() - phase_t0;
     ph->ops = atomic_load(&phase_done);
     ph->errors = atomic_load(&phase_errors);
-    if (O.progress) {
+    if (opts.progress) {
         atomic_store(&progress_stop, true);
         pthread_join(prog, NULL);
         draw_progress(true);
@@ -1070,56 +467,58 @@ static void run_phase(const char *name, size_t nitems, long planned_ops, item_fn
 
 static void idem_key(char *out, size_t cap, const char *what, size_t i)
 {
-    snprintf(out, cap, "lg-%s-%s-%zu", P.nonce, what, i);
+    snprintf(out, cap, "lg-%s-%s-%zu", plan.nonce, what, i);
 }
 
 static void do_register(worker_t *w, size_t i)
 {
-    user_t *u = &P.users[i];
+    lg_user_t *u = &plan.users[i];
     bson_t b = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&b, "email", u->email);
     BSON_APPEND_UTF8(&b, "password", u->password);
     BSON_APPEND_UTF8(&b, "display_name", u->display_name);
     char key[96];
     idem_key(key, sizeof key, "reg", i);
-    if (call(w, OP_REGISTER, O.command_url, "POST", "/v1/users", NULL, key, &b, 201, 201) == 201)
+    if (call(w, OP_REGISTER, opts.command_url, "POST", "/v1/users", NULL, key, &b, 201, 201) == 201)
         reply_string(w, "user_id", u->id, sizeof u->id);
     bson_destroy(&b);
 }
 
 static void do_login(worker_t *w, size_t i)
 {
-    user_t *u = &P.users[i];
+    lg_user_t *u = &plan.users[i];
     if (!u->id[0])
         return;
     bson_t b = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&b, "email", u->email);
     BSON_APPEND_UTF8(&b, "password", u->password);
     char tok[1024];
-    if (call(w, OP_LOGIN, O.command_url, "POST", "/v1/sessions", NULL, NULL, &b, 201, 201) == 201 &&
+    if (call(w, OP_LOGIN, opts.command_url, "POST", "/v1/sessions", NULL, NULL, &b, 201, 201) ==
+            201 &&
         reply_string(w, "token", tok, sizeof tok))
         u->token = xstrdup(tok);
     bson_destroy(&b);
 }
 
-static void set_presence(worker_t *w, user_t *u, const char *status)
+static void set_presence(worker_t *w, lg_user_t *u, const char *status)
 {
     bson_t b = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&b, "status", status);
-    call(w, OP_PRESENCE, O.command_url, "PUT", "/v1/users/me/presence", u->token, NULL, &b, 200,
+    call(w, OP_PRESENCE, opts.command_url, "PUT", "/v1/users/me/presence", u->token, NULL, &b, 200,
          200);
     bson_destroy(&b);
 }
 
 static void do_profile(worker_t *w, size_t i)
 {
-    user_t *u = &P.users[i];
+    lg_user_t *u = &plan.users[i];
     if (!u->token)
         return;
     if (u->bio) {
         bson_t b = BSON_INITIALIZER;
         BSON_APPEND_UTF8(&b, "bio", u->bio);
-        call(w, OP_PROFILE, O.command_url, "PATCH", "/v1/users/me", u->token, NULL, &b, 200, 200);
+        call(w, OP_PROFILE, opts.command_url, "PATCH", "/v1/users/me", u->token, NULL, &b, 200,
+             200);
         bson_destroy(&b);
     }
     if (u->online)
@@ -1128,77 +527,77 @@ static void do_profile(worker_t *w, size_t i)
 
 static void do_request(worker_t *w, size_t k)
 {
-    request_t *q = &P.requests[k];
-    user_t *from = &P.users[q->from], *to = &P.users[q->to];
+    lg_request_t *q = &plan.requests[k];
+    lg_user_t *from = &plan.users[q->from], *to = &plan.users[q->to];
     if (!from->token || !to->id[0])
         return;
     bson_t b = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&b, "to_user_id", to->id);
     char key[96];
     idem_key(key, sizeof key, "fr", k);
-    if (call(w, OP_FRIEND_REQUEST, O.command_url, "POST", "/v1/friend-requests", from->token, key,
-             &b, 201, 201) == 201)
+    if (call(w, OP_FRIEND_REQUEST, opts.command_url, "POST", "/v1/friend-requests", from->token,
+             key, &b, 201, 201) == 201)
         reply_string(w, "request_id", q->id, sizeof q->id);
     bson_destroy(&b);
 }
 
 static void do_answer(worker_t *w, size_t k)
 {
-    request_t *q = &P.requests[k];
-    user_t *to = &P.users[q->to];
-    if (q->outcome == OUT_PENDING || !q->id[0] || !to->token)
+    lg_request_t *q = &plan.requests[k];
+    lg_user_t *to = &plan.users[q->to];
+    if (q->outcome == LG_OUT_PENDING || !q->id[0] || !to->token)
         return;
     char path[160], key[96];
-    bool accept = q->outcome == OUT_ACCEPT;
+    bool accept = q->outcome == LG_OUT_ACCEPT;
     snprintf(path, sizeof path, "/v1/friend-requests/%s/%s", q->id, accept ? "accept" : "reject");
     idem_key(key, sizeof key, accept ? "acc" : "rej", k);
-    call(w, accept ? OP_ACCEPT : OP_REJECT, O.command_url, "POST", path, to->token, key, NULL, 200,
-         200);
+    call(w, accept ? OP_ACCEPT : OP_REJECT, opts.command_url, "POST", path, to->token, key, NULL,
+         200, 200);
 }
 
 /* items: requests (deletions), then blocks */
 static void do_unfriend_or_block(worker_t *w, size_t k)
 {
-    if (k < P.nrequests) {
-        request_t *q = &P.requests[k];
-        if (q->outcome != OUT_ACCEPT || q->deleted_by < 0 || !q->id[0])
+    if (k < plan.nrequests) {
+        lg_request_t *q = &plan.requests[k];
+        if (q->outcome != LG_OUT_ACCEPT || q->deleted_by < 0 || !q->id[0])
             return;
-        user_t *a = &P.users[q->deleted_by == 0 ? q->from : q->to];
-        user_t *b = &P.users[q->deleted_by == 0 ? q->to : q->from];
+        lg_user_t *a = &plan.users[q->deleted_by == 0 ? q->from : q->to];
+        lg_user_t *b = &plan.users[q->deleted_by == 0 ? q->to : q->from];
         char path[128];
         snprintf(path, sizeof path, "/v1/friends/%s", b->id);
-        call(w, OP_UNFRIEND, O.command_url, "DELETE", path, a->token, NULL, NULL, 204, 204);
+        call(w, OP_UNFRIEND, opts.command_url, "DELETE", path, a->token, NULL, NULL, 204, 204);
         return;
     }
-    block_t *bl = &P.blocks[k - P.nrequests];
-    user_t *a = &P.users[bl->blocker], *b = &P.users[bl->blocked];
+    lg_block_t *bl = &plan.blocks[k - plan.nrequests];
+    lg_user_t *a = &plan.users[bl->blocker], *b = &plan.users[bl->blocked];
     if (!a->token || !b->id[0])
         return;
     bson_t body = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&body, "user_id", b->id);
     char key[96];
     idem_key(key, sizeof key, "blk", k);
-    call(w, OP_BLOCK, O.command_url, "POST", "/v1/blocks", a->token, key, &body, 201, 201);
+    call(w, OP_BLOCK, opts.command_url, "POST", "/v1/blocks", a->token, key, &body, 201, 201);
     bson_destroy(&body);
 }
 
 static void do_unblock(worker_t *w, size_t k)
 {
-    block_t *bl = &P.blocks[k];
+    lg_block_t *bl = &plan.blocks[k];
     if (!bl->unblock)
         return;
-    user_t *a = &P.users[bl->blocker], *b = &P.users[bl->blocked];
+    lg_user_t *a = &plan.users[bl->blocker], *b = &plan.users[bl->blocked];
     if (!a->token || !b->id[0])
         return;
     char path[128];
     snprintf(path, sizeof path, "/v1/blocks/%s", b->id);
-    call(w, OP_UNBLOCK, O.command_url, "DELETE", path, a->token, NULL, NULL, 204, 204);
+    call(w, OP_UNBLOCK, opts.command_url, "DELETE", path, a->token, NULL, NULL, 204, 204);
 }
 
 static void do_room(worker_t *w, size_t i)
 {
-    room_t *r = &P.rooms[i];
-    user_t *c = &P.users[r->creator];
+    lg_room_t *r = &plan.rooms[i];
+    lg_user_t *c = &plan.users[r->creator];
     if (!c->token)
         return;
     bson_t b = BSON_INITIALIZER, arr;
@@ -1206,14 +605,14 @@ static void do_room(worker_t *w, size_t i)
     for (uint32_t m = 1; m < r->nmembers; m++) {
         char idx[16];
         snprintf(idx, sizeof idx, "%u", m - 1);
-        BSON_APPEND_UTF8(&arr, idx, P.users[r->members[m]].id);
+        BSON_APPEND_UTF8(&arr, idx, plan.users[r->members[m]].id);
     }
     bson_append_array_end(&b, &arr);
     if (r->title)
         BSON_APPEND_UTF8(&b, "title", r->title);
     char key[96];
     idem_key(key, sizeof key, "room", i);
-    if (call(w, r->group ? OP_CREATE_GROUP : OP_CREATE_DIRECT, O.command_url, "POST",
+    if (call(w, r->group ? OP_CREATE_GROUP : OP_CREATE_DIRECT, opts.command_url, "POST",
              "/v1/chat-rooms", c->token, key, &b, 201, 201) == 201)
         reply_string(w, "room_id", r->id, sizeof r->id);
     bson_destroy(&b);
@@ -1221,24 +620,24 @@ static void do_room(worker_t *w, size_t i)
 
 static void do_conversation(worker_t *w, size_t item)
 {
-    room_t *r = &P.rooms[P.room_order[item]];
+    lg_room_t *r = &plan.rooms[plan.room_order[item]];
     if (!r->id[0])
         return;
     int64_t seq = 0;
     char path[160];
     for (size_t s = 0; s < r->script_len; s++) {
-        step_t *st = &P.steps[r->script_off + s];
-        user_t *u = &P.users[r->members[st->member]];
+        lg_step_t *st = &plan.steps[r->script_off + s];
+        lg_user_t *u = &plan.users[r->members[st->member]];
         if (!u->token)
             continue;
-        if (st->kind == S_SEND) {
+        if (st->kind == LG_STEP_SEND) {
             bson_t b = BSON_INITIALIZER;
             char cmid[64];
             snprintf(cmid, sizeof cmid, "lg-%zu", s);
-            BSON_APPEND_UTF8(&b, "body", P.fortunes.items[st->body]);
+            BSON_APPEND_UTF8(&b, "body", plan.fortunes.items[st->body]);
             BSON_APPEND_UTF8(&b, "client_message_id", cmid);
             snprintf(path, sizeof path, "/v1/chat-rooms/%s/messages", r->id);
-            if (call(w, OP_SEND, O.command_url, "POST", path, u->token, NULL, &b, 201, 201) ==
+            if (call(w, OP_SEND, opts.command_url, "POST", path, u->token, NULL, &b, 201, 201) ==
                 201) {
                 int64_t got = reply_int(w, "seq");
                 if (got > seq)
@@ -1249,7 +648,7 @@ static void do_conversation(worker_t *w, size_t item)
             bson_t b = BSON_INITIALIZER;
             BSON_APPEND_INT64(&b, "up_to_seq", seq);
             snprintf(path, sizeof path, "/v1/chat-rooms/%s/read", r->id);
-            call(w, OP_READ, O.command_url, "POST", path, u->token, NULL, &b, 200, 200);
+            call(w, OP_READ, opts.command_url, "POST", path, u->token, NULL, &b, 200, 200);
             bson_destroy(&b);
         }
     }
@@ -1259,26 +658,26 @@ static bool skip_notification_reads; /* the projector did not catch up in time *
 
 static void do_final(worker_t *w, size_t i)
 {
-    user_t *u = &P.users[i];
+    lg_user_t *u = &plan.users[i];
     if (!u->token)
         return;
     if (u->reads_notifications && !skip_notification_reads) {
         /* a client looks at its unread notifications, then marks them all read */
         if (u->peeks_notifications)
-            call(w, OP_QUERY, O.query_url, "GET", "/v1/notifications?unread=true&limit=20",
+            call(w, OP_QUERY, opts.query_url, "GET", "/v1/notifications?unread=true&limit=20",
                  u->token, NULL, NULL, 200, 200);
         bson_t b = BSON_INITIALIZER;
         BSON_APPEND_BOOL(&b, "all", true);
         char key[96];
         idem_key(key, sizeof key, "nr", i);
-        call(w, OP_NOTIF_READ, O.command_url, "POST", "/v1/notifications/read", u->token, key, &b,
-             200, 200);
+        call(w, OP_NOTIF_READ, opts.command_url, "POST", "/v1/notifications/read", u->token, key,
+             &b, 200, 200);
         bson_destroy(&b);
     }
     if (u->final_presence)
         set_presence(w, u, u->final_presence == 1 ? "away" : "offline");
     if (u->logs_out)
-        call(w, OP_LOGOUT, O.command_url, "DELETE", "/v1/sessions/current", u->token, NULL, NULL,
+        call(w, OP_LOGOUT, opts.command_url, "DELETE", "/v1/sessions/current", u->token, NULL, NULL,
              204, 204);
 }
 
@@ -1302,13 +701,14 @@ static bool grant_operator(const char *email)
     if (pid < 0)
         return false;
     if (pid == 0) {
-        setenv("HL_PG_URL", O.pg_url, 1);
+        setenv("HL_PG_URL", opts.pg_url, 1);
         int fd = open("/dev/null", O_WRONLY);
         if (fd >= 0) {
             dup2(fd, 1);
             close(fd);
         }
-        execl(O.command_server, O.command_server, "grant-role", email, "operator", (char *)NULL);
+        execl(opts.command_server, opts.command_server, "grant-role", email, "operator",
+              (char *)NULL);
         _exit(127);
     }
     int st = 0;
@@ -1319,13 +719,13 @@ static bool grant_operator(const char *email)
 
 static void do_counsellor(worker_t *w, size_t k)
 {
-    counsellor_t *c = &P.counsellors[k];
-    user_t *u = &P.users[c->user], *op = &P.users[P.operator_user];
+    lg_counsellor_t *c = &plan.counsellors[k];
+    lg_user_t *u = &plan.users[c->user], *op = &plan.users[plan.operator_user];
     if (!u->token)
         return;
     bson_t b = BSON_INITIALIZER, arr;
     char headline[128], idx[16], key[96], path[160];
-    const char *f = P.fortunes.n ? P.fortunes.items[c->headline] : "I listen";
+    const char *f = plan.fortunes.n ? plan.fortunes.items[c->headline] : "I listen";
     size_t cut = strcspn(f, "\n");
     if (cut > 100)
         cut = lg_utf8_prefix(f, 100);
@@ -1354,14 +754,14 @@ static void do_counsellor(worker_t *w, size_t k)
     BSON_APPEND_UTF8(&b, "currency", lg_currencies[c->currency]);
     BSON_APPEND_INT32(&b, "session_minutes", c->minutes);
     idem_key(key, sizeof key, "counsellor", k);
-    long st = call(w, OP_COUNSELLOR, O.command_url, "POST", "/v1/counsellors", u->token, key, &b,
+    long st = call(w, OP_COUNSELLOR, opts.command_url, "POST", "/v1/counsellors", u->token, key, &b,
                    201, 201);
     bson_destroy(&b);
     if (st != 201)
         return;
     if (c->verified && op->token) {
         snprintf(path, sizeof path, "/v1/counsellors/%s/verify", u->id);
-        call(w, OP_VERIFY, O.command_url, "POST", path, op->token, NULL, NULL, 200, 200);
+        call(w, OP_VERIFY, opts.command_url, "POST", path, op->token, NULL, NULL, 200, 200);
     }
     bson_t s = BSON_INITIALIZER, items;
     BSON_APPEND_ARRAY_BEGIN(&s, "slots", &items);
@@ -1376,8 +776,8 @@ static void do_counsellor(worker_t *w, size_t k)
     }
     bson_append_array_end(&s, &items);
     idem_key(key, sizeof key, "slots", k);
-    if (call(w, OP_SLOTS, O.command_url, "POST", "/v1/counsellors/me/slots", u->token, key, &s, 201,
-             201) == 201) {
+    if (call(w, OP_SLOTS, opts.command_url, "POST", "/v1/counsellors/me/slots", u->token, key, &s,
+             201, 201) == 201) {
         bson_t r;
         bson_error_t e;
         bson_iter_t it, jt;
@@ -1402,7 +802,7 @@ static const char *await_job(worker_t *w, const char *token, const char *job_id,
     double t0 = now_s();
     useconds_t pause = 20000;
     while (now_s() - t0 < timeout_s) {
-        long st = call(w, OP_JOB, O.query_url, "GET", path, token, NULL, NULL, 200, 404);
+        long st = call(w, OP_JOB, opts.query_url, "GET", path, token, NULL, NULL, 200, 404);
         if (st == 200 && reply_string(w, "status", status, sizeof status) &&
             (!strcmp(status, "succeeded") || !strcmp(status, "failed")))
             return !strcmp(status, "succeeded") ? "succeeded" : "failed";
@@ -1432,9 +832,9 @@ static void expect_job(worker_t *w, op_kind_t kind, const char *token, const cha
 
 static void do_booking(worker_t *w, size_t i)
 {
-    booking_t *b = &P.bookings[i];
-    counsellor_t *c = &P.counsellors[b->counsellor];
-    user_t *u = &P.users[b->client];
+    lg_booking_t *b = &plan.bookings[i];
+    lg_counsellor_t *c = &plan.counsellors[b->counsellor];
+    lg_user_t *u = &plan.users[b->client];
     if (!u->token || !c->slot_ids[b->slot][0])
         return;
     bson_t body = BSON_INITIALIZER;
@@ -1443,7 +843,7 @@ static void do_booking(worker_t *w, size_t i)
     char key[96];
     idem_key(key, sizeof key, "book", i);
     long st =
-        call(w, OP_BOOK, O.command_url, "POST", "/v1/bookings", u->token, key, &body, 202, 202);
+        call(w, OP_BOOK, opts.command_url, "POST", "/v1/bookings", u->token, key, &body, 202, 202);
     bson_destroy(&body);
     if (st != 202 || !reply_string(w, "booking_id", b->id, sizeof b->id) ||
         !reply_string(w, "job_id", b->job, sizeof b->job))
@@ -1455,18 +855,19 @@ static void do_booking(worker_t *w, size_t i)
 
 static void do_cancel(worker_t *w, size_t i)
 {
-    booking_t *b = &P.bookings[i];
-    if (!b->confirmed || (b->after != AFTER_CANCEL_CLIENT && b->after != AFTER_CANCEL_COUNSELLOR))
+    lg_booking_t *b = &plan.bookings[i];
+    if (!b->confirmed ||
+        (b->after != LG_AFTER_CANCEL_CLIENT && b->after != LG_AFTER_CANCEL_COUNSELLOR))
         return;
-    bool by_client = b->after == AFTER_CANCEL_CLIENT;
-    counsellor_t *c = &P.counsellors[b->counsellor];
-    user_t *u = &P.users[by_client ? b->client : c->user];
+    bool by_client = b->after == LG_AFTER_CANCEL_CLIENT;
+    lg_counsellor_t *c = &plan.counsellors[b->counsellor];
+    lg_user_t *u = &plan.users[by_client ? b->client : c->user];
     if (!u->token)
         return;
     char path[128], key[96], refund[8] = "";
     snprintf(path, sizeof path, "/v1/bookings/%s/cancel", b->id);
     idem_key(key, sizeof key, "cancel", i);
-    if (call(w, OP_CANCEL, O.command_url, "POST", path, u->token, key, NULL, 202, 202) != 202)
+    if (call(w, OP_CANCEL, opts.command_url, "POST", path, u->token, key, NULL, 202, 202) != 202)
         return;
     /* SPEC §9: the client >= 24 h before the start, or the counsellor: a full refund */
     const char *want = !by_client || c->slot_off[b->slot] >= 1440 ? "full" : "none";
@@ -1485,11 +886,11 @@ static double session_wait_until; /* now_s() bound for waiting on sessions to en
 
 static void do_complete(worker_t *w, size_t i)
 {
-    booking_t *b = &P.bookings[i];
-    if (!b->confirmed || b->after != AFTER_COMPLETE)
+    lg_booking_t *b = &plan.bookings[i];
+    if (!b->confirmed || b->after != LG_AFTER_COMPLETE)
         return;
-    counsellor_t *c = &P.counsellors[b->counsellor];
-    user_t *cu = &P.users[c->user], *client = &P.users[b->client];
+    lg_counsellor_t *c = &plan.counsellors[b->counsellor];
+    lg_user_t *cu = &plan.users[c->user], *client = &plan.users[b->client];
     if (!cu->token || !client->token)
         return;
     /* the session must have ended (SPEC §9: complete after the end; slots cannot be in the
@@ -1504,7 +905,8 @@ static void do_complete(worker_t *w, size_t i)
     char path[128], key[96], job[40];
     snprintf(path, sizeof path, "/v1/bookings/%s/complete", b->id);
     idem_key(key, sizeof key, "complete", i);
-    if (call(w, OP_COMPLETE, O.command_url, "POST", path, cu->token, key, NULL, 202, 202) != 202 ||
+    if (call(w, OP_COMPLETE, opts.command_url, "POST", path, cu->token, key, NULL, 202, 202) !=
+            202 ||
         !reply_string(w, "job_id", job, sizeof job))
         return;
     expect_job(w, OP_COMPLETE, cu->token, job, "succeeded");
@@ -1512,13 +914,13 @@ static void do_complete(worker_t *w, size_t i)
         return;
     bson_t r = BSON_INITIALIZER;
     BSON_APPEND_INT32(&r, "rating", b->rating);
-    const char *f = P.fortunes.n ? P.fortunes.items[c->headline] : "thank you";
+    const char *f = plan.fortunes.n ? plan.fortunes.items[c->headline] : "thank you";
     char comment[512];
     snprintf(comment, sizeof comment, "%.*s", (int)lg_utf8_prefix(f, 500), f);
     BSON_APPEND_UTF8(&r, "comment", comment);
     snprintf(path, sizeof path, "/v1/bookings/%s/review", b->id);
     idem_key(key, sizeof key, "review", i);
-    call(w, OP_REVIEW, O.command_url, "POST", path, client->token, key, &r, 201, 201);
+    call(w, OP_REVIEW, opts.command_url, "POST", path, client->token, key, &r, 201, 201);
     bson_destroy(&r);
 }
 
@@ -1572,32 +974,32 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 static void parse_args(int argc, char **argv)
 {
     /* Clients go through the gateway (SPEC §7): writes and reads share its one URL. */
-    snprintf(O.command_url, sizeof O.command_url, "http://127.0.0.1:%s",
+    snprintf(opts.command_url, sizeof opts.command_url, "http://127.0.0.1:%s",
              env_or("HL_GATEWAY_PORT", "8000"));
-    snprintf(O.query_url, sizeof O.query_url, "http://127.0.0.1:%s",
+    snprintf(opts.query_url, sizeof opts.query_url, "http://127.0.0.1:%s",
              env_or("HL_GATEWAY_PORT", "8000"));
-    snprintf(O.projector_url, sizeof O.projector_url, "http://127.0.0.1:%s",
+    snprintf(opts.projector_url, sizeof opts.projector_url, "http://127.0.0.1:%s",
              env_or("HL_PROJECTOR_PORT", "8082"));
     if (getenv("HL_PG_URL") && *getenv("HL_PG_URL"))
-        snprintf(O.pg_url, sizeof O.pg_url, "%s", getenv("HL_PG_URL"));
+        snprintf(opts.pg_url, sizeof opts.pg_url, "%s", getenv("HL_PG_URL"));
     else
-        snprintf(O.pg_url, sizeof O.pg_url, "postgresql://%s@127.0.0.1:%s/%s",
+        snprintf(opts.pg_url, sizeof opts.pg_url, "postgresql://%s@127.0.0.1:%s/%s",
                  env_or("HL_PG_USER", "hearlers"), env_or("HL_PG_PORT", "25432"),
                  env_or("HL_PG_DB", "hearlers"));
     if (getenv("HL_MONGO_URI") && *getenv("HL_MONGO_URI"))
-        snprintf(O.mongo_uri, sizeof O.mongo_uri, "%s", getenv("HL_MONGO_URI"));
+        snprintf(opts.mongo_uri, sizeof opts.mongo_uri, "%s", getenv("HL_MONGO_URI"));
     else
-        snprintf(O.mongo_uri, sizeof O.mongo_uri, "mongodb://127.0.0.1:%s/",
+        snprintf(opts.mongo_uri, sizeof opts.mongo_uri, "mongodb://127.0.0.1:%s/",
                  env_or("HL_MONGO_PORT", "27027"));
-    snprintf(O.mongo_db, sizeof O.mongo_db, "%s", env_or("HL_MONGO_DB", "hearlers_read"));
-    snprintf(O.fortunes_dir, sizeof O.fortunes_dir, "/usr/share/games/fortunes");
-    O.scale = 1;
-    O.seed = 1;
-    O.clients = 8;
-    O.verify = true;
-    O.progress = isatty(2);
-    O.verify_timeout_s = 3600;
-    snprintf(O.command_server, sizeof O.command_server, "%s",
+    snprintf(opts.mongo_db, sizeof opts.mongo_db, "%s", env_or("HL_MONGO_DB", "hearlers_read"));
+    snprintf(opts.fortunes_dir, sizeof opts.fortunes_dir, "/usr/share/games/fortunes");
+    opts.scale = 1;
+    opts.seed = 1;
+    opts.clients = 8;
+    opts.verify = true;
+    opts.progress = isatty(2);
+    opts.verify_timeout_s = 3600;
+    snprintf(opts.command_server, sizeof opts.command_server, "%s",
              env_or("HL_COMMAND_SERVER_BIN", LG_COMMAND_SERVER));
     bool have_users = false, have_messages = false, have_scale = false;
     for (int i = 1; i < argc; i++) {
@@ -1611,36 +1013,36 @@ static void parse_args(int argc, char **argv)
             usage(stdout);
             exit(0);
         } else if (IS("--command-url") && eq) {
-            snprintf(O.command_url, sizeof O.command_url, "%s", v);
+            snprintf(opts.command_url, sizeof opts.command_url, "%s", v);
         } else if (IS("--query-url") && eq) {
-            snprintf(O.query_url, sizeof O.query_url, "%s", v);
+            snprintf(opts.query_url, sizeof opts.query_url, "%s", v);
         } else if (IS("--pg-url") && eq) {
-            snprintf(O.pg_url, sizeof O.pg_url, "%s", v);
+            snprintf(opts.pg_url, sizeof opts.pg_url, "%s", v);
         } else if (IS("--mongo-uri") && eq) {
-            snprintf(O.mongo_uri, sizeof O.mongo_uri, "%s", v);
+            snprintf(opts.mongo_uri, sizeof opts.mongo_uri, "%s", v);
         } else if (IS("--mongo-db") && eq && *v) {
-            snprintf(O.mongo_db, sizeof O.mongo_db, "%s", v);
+            snprintf(opts.mongo_db, sizeof opts.mongo_db, "%s", v);
         } else if (IS("--projector-url") && eq) {
-            snprintf(O.projector_url, sizeof O.projector_url, "%s", v);
+            snprintf(opts.projector_url, sizeof opts.projector_url, "%s", v);
         } else if (IS("--names-dir") && eq) {
-            snprintf(O.names_dir, sizeof O.names_dir, "%s", v);
+            snprintf(opts.names_dir, sizeof opts.names_dir, "%s", v);
         } else if (IS("--fortunes-dir") && eq) {
-            snprintf(O.fortunes_dir, sizeof O.fortunes_dir, "%s", v);
+            snprintf(opts.fortunes_dir, sizeof opts.fortunes_dir, "%s", v);
         } else if (IS("--summary-json") && eq && *v) {
-            snprintf(O.summary_json, sizeof O.summary_json, "%s", v);
+            snprintf(opts.summary_json, sizeof opts.summary_json, "%s", v);
         } else if (IS("--scale") && eq) {
             char *end = NULL;
             errno = 0;
-            O.scale = strtod(v, &end);
-            if (errno || end == v || *end || !(O.scale > 0) || O.scale > 1000)
+            opts.scale = strtod(v, &end);
+            if (errno || end == v || *end || !(opts.scale > 0) || opts.scale > 1000)
                 die("--scale wants a number in (0, 1000], not '%s'", v);
             have_scale = true;
         } else if (IS("--users") && eq) {
-            if (!parse_long(v, 2, 10000000, &O.users))
+            if (!parse_long(v, 2, 10000000, &opts.users))
                 die("--users wants an integer 2..10000000, not '%s'", v);
             have_users = true;
         } else if (IS("--messages") && eq) {
-            if (!parse_long(v, 0, 100000000, &O.messages))
+            if (!parse_long(v, 0, 100000000, &opts.messages))
                 die("--messages wants an integer 0..100000000, not '%s'", v);
             have_messages = true;
         } else if (IS("--seed") && eq) {
@@ -1649,48 +1051,48 @@ static void parse_args(int argc, char **argv)
             unsigned long long s = strtoull(v, &end, 10);
             if (errno || end == v || *end || *v == '-')
                 die("--seed wants a non-negative integer, not '%s'", v);
-            O.seed = s;
+            opts.seed = s;
         } else if (IS("--clients") && eq) {
             if (!parse_long(v, 1, 256, &n))
                 die("--clients wants an integer 1..256, not '%s'", v);
-            O.clients = (int)n;
+            opts.clients = (int)n;
         } else if (IS("--verify-timeout") && eq) {
             if (!parse_long(v, 1, 86400, &n))
                 die("--verify-timeout wants seconds 1..86400, not '%s'", v);
-            O.verify_timeout_s = (double)n;
+            opts.verify_timeout_s = (double)n;
         } else if (IS("--retry-for") && eq) {
-            if (!parse_long(v, 1, 3600, &O.retry_for_s))
+            if (!parse_long(v, 1, 3600, &opts.retry_for_s))
                 die("--retry-for wants seconds 1..3600, not '%s'", v);
         } else if (IS("--command-server") && eq && *v) {
-            snprintf(O.command_server, sizeof O.command_server, "%s", v);
+            snprintf(opts.command_server, sizeof opts.command_server, "%s", v);
         } else if (IS("--session-wait") && eq) {
-            if (!parse_long(v, 0, 86400, &O.session_wait_s))
+            if (!parse_long(v, 0, 86400, &opts.session_wait_s))
                 die("--session-wait wants seconds 0..86400, not '%s'", v);
         } else if (IS("--verify-scope") && eq) {
             if (!strcmp(v, "all"))
-                O.scope = LG_SCOPE_ALL;
+                opts.scope = LG_SCOPE_ALL;
             else if (!strcmp(v, "loadgen"))
-                O.scope = LG_SCOPE_LOADGEN;
+                opts.scope = LG_SCOPE_LOADGEN;
             else if (!strcmp(v, "run"))
-                O.scope = LG_SCOPE_RUN;
+                opts.scope = LG_SCOPE_RUN;
             else
                 die("--verify-scope wants all, loadgen or run, not '%s'", v);
         } else if (IS("--run-tag") && eq) {
             size_t n_ok = strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789");
             if (!*v || v[n_ok] || n_ok > 32)
                 die("--run-tag wants 1..32 characters a-z 0-9, not '%s'", v);
-            snprintf(O.run_tag, sizeof O.run_tag, "%s", v);
+            snprintf(opts.run_tag, sizeof opts.run_tag, "%s", v);
         } else if (IS("--no-verify") && !eq) {
-            O.verify = false;
+            opts.verify = false;
         } else if (IS("--verify-only") && !eq) {
-            O.verify_only = true;
+            opts.verify_only = true;
         } else if (IS("--plan-only") && !eq) {
-            O.plan_only = true;
+            opts.plan_only = true;
         } else if (IS("--no-progress") && !eq) {
-            O.progress = false;
+            opts.progress = false;
         } else if (IS("--progress") && !eq) {
-            O.progress = true;
-            O.progress_forced = true;
+            opts.progress = true;
+            opts.progress_forced = true;
         } else {
             usage(stderr);
             die("unknown or malformed argument '%s'", a);
@@ -1702,14 +1104,14 @@ static void parse_args(int argc, char **argv)
     if (have_users != have_messages)
         die("--users and --messages go together");
     if (!have_users) {
-        O.users = lround(1000 * O.scale);
-        O.messages = lround(20000 * O.scale);
-        if (O.users < 2)
-            O.users = 2;
+        opts.users = lround(1000 * opts.scale);
+        opts.messages = lround(20000 * opts.scale);
+        if (opts.users < 2)
+            opts.users = 2;
     }
-    if (O.verify_only && !O.verify)
+    if (opts.verify_only && !opts.verify)
         die("--verify-only and --no-verify exclude each other");
-    if (O.scope == LG_SCOPE_RUN && !O.run_tag[0])
+    if (opts.scope == LG_SCOPE_RUN && !opts.run_tag[0])
         die("--verify-scope=run needs --run-tag=TAG (the tag of the run to verify)");
 }
 
@@ -1717,15 +1119,15 @@ static void parse_args(int argc, char **argv)
 
 static void write_summary(double elapsed, const lg_verify_result_t *vr, bool verified, long errors)
 {
-    if (!O.summary_json[0])
+    if (!opts.summary_json[0])
         return;
     bson_t d = BSON_INITIALIZER, ops, errs, ph, v, per;
-    BSON_APPEND_INT64(&d, "seed", (int64_t)O.seed);
-    BSON_APPEND_DOUBLE(&d, "scale", O.users / 1000.0);
-    BSON_APPEND_INT64(&d, "users", O.users);
-    BSON_APPEND_INT64(&d, "messages", O.messages);
-    BSON_APPEND_INT32(&d, "clients", O.clients);
-    BSON_APPEND_BOOL(&d, "verify_only", O.verify_only);
+    BSON_APPEND_INT64(&d, "seed", (int64_t)opts.seed);
+    BSON_APPEND_DOUBLE(&d, "scale", opts.users / 1000.0);
+    BSON_APPEND_INT64(&d, "users", opts.users);
+    BSON_APPEND_INT64(&d, "messages", opts.messages);
+    BSON_APPEND_INT32(&d, "clients", opts.clients);
+    BSON_APPEND_BOOL(&d, "verify_only", opts.verify_only);
     BSON_APPEND_DOUBLE(&d, "elapsed_s", elapsed);
     BSON_APPEND_INT64(&d, "errors", errors);
     BSON_APPEND_DOCUMENT_BEGIN(&d, "ops", &ops);
@@ -1743,11 +1145,11 @@ static void write_summary(double elapsed, const lg_verify_result_t *vr, bool ver
     {
         bson_t cs;
         long confirmed = 0;
-        for (size_t k = 0; k < P.nbookings; k++)
-            confirmed += P.bookings[k].confirmed;
+        for (size_t k = 0; k < plan.nbookings; k++)
+            confirmed += plan.bookings[k].confirmed;
         BSON_APPEND_DOCUMENT_BEGIN(&d, "counselling", &cs);
-        BSON_APPEND_INT64(&cs, "counsellors", (int64_t)P.ncounsellors);
-        BSON_APPEND_INT64(&cs, "bookings", (int64_t)P.nbookings);
+        BSON_APPEND_INT64(&cs, "counsellors", (int64_t)plan.ncounsellors);
+        BSON_APPEND_INT64(&cs, "bookings", (int64_t)plan.nbookings);
         BSON_APPEND_INT64(&cs, "confirmed", confirmed);
         BSON_APPEND_INT64(&cs, "sessions_not_ended", atomic_load(&sessions_not_ended));
         bson_append_document_end(&d, &cs);
@@ -1767,22 +1169,22 @@ static void write_summary(double elapsed, const lg_verify_result_t *vr, bool ver
         bson_append_document_end(&ph, &one);
     }
     bson_append_array_end(&d, &ph);
-    if (P.nusers > 0 && P.nrooms > 0) {
+    if (plan.nusers > 0 && plan.nrooms > 0) {
         /* sign-in of the three members of the most rooms (synthetic accounts of this run), so
          * a demo can call the query API as them (bench/demo.sh) */
-        size_t *rooms_of = xcalloc(P.nusers, sizeof *rooms_of), best[3] = {0, 0, 0};
-        for (size_t i = 0; i < P.nrooms; i++)
-            for (uint32_t m = 0; m < P.rooms[i].nmembers; m++)
-                rooms_of[P.rooms[i].members[m]]++;
+        size_t *rooms_of = xcalloc(plan.nusers, sizeof *rooms_of), best[3] = {0, 0, 0};
+        for (size_t i = 0; i < plan.nrooms; i++)
+            for (uint32_t m = 0; m < plan.rooms[i].nmembers; m++)
+                rooms_of[plan.rooms[i].members[m]]++;
         bson_t su;
         BSON_APPEND_ARRAY_BEGIN(&d, "sample_users", &su);
         for (int k = 0; k < 3; k++) {
             size_t top = SIZE_MAX;
-            for (size_t i = 0; i < P.nusers; i++) {
+            for (size_t i = 0; i < plan.nusers; i++) {
                 bool taken = false;
                 for (int j = 0; j < k; j++)
                     taken = taken || best[j] == i;
-                if (!taken && !P.users[i].logs_out && P.users[i].id[0] &&
+                if (!taken && !plan.users[i].logs_out && plan.users[i].id[0] &&
                     (top == SIZE_MAX || rooms_of[i] > rooms_of[top]))
                     top = i;
             }
@@ -1793,10 +1195,10 @@ static void write_summary(double elapsed, const lg_verify_result_t *vr, bool ver
             char idx[16];
             snprintf(idx, sizeof idx, "%d", k);
             BSON_APPEND_DOCUMENT_BEGIN(&su, idx, &one);
-            BSON_APPEND_UTF8(&one, "user_id", P.users[top].id);
-            BSON_APPEND_UTF8(&one, "display_name", P.users[top].display_name);
-            BSON_APPEND_UTF8(&one, "email", P.users[top].email);
-            BSON_APPEND_UTF8(&one, "password", P.users[top].password);
+            BSON_APPEND_UTF8(&one, "user_id", plan.users[top].id);
+            BSON_APPEND_UTF8(&one, "display_name", plan.users[top].display_name);
+            BSON_APPEND_UTF8(&one, "email", plan.users[top].email);
+            BSON_APPEND_UTF8(&one, "password", plan.users[top].password);
             BSON_APPEND_INT64(&one, "rooms", (int64_t)rooms_of[top]);
             bson_append_document_end(&su, &one);
         }
@@ -1823,17 +1225,17 @@ static void write_summary(double elapsed, const lg_verify_result_t *vr, bool ver
         BSON_APPEND_NULL(&d, "mismatches");
     }
     char *json = bson_as_relaxed_extended_json(&d, NULL);
-    FILE *f = fopen(O.summary_json, "w");
+    FILE *f = fopen(opts.summary_json, "w");
     if (!f || fprintf(f, "%s\n", json) < 0 || fclose(f) != 0)
-        fprintf(stderr, "hl-loadgen: cannot write %s: %s\n", O.summary_json, strerror(errno));
+        fprintf(stderr, "hl-loadgen: cannot write %s: %s\n", opts.summary_json, strerror(errno));
     bson_free(json);
     bson_destroy(&d);
 }
 
 static void make_nonce(void)
 {
-    if (O.run_tag[0]) {
-        snprintf(P.nonce, sizeof P.nonce, "%s", O.run_tag);
+    if (opts.run_tag[0]) {
+        snprintf(plan.nonce, sizeof plan.nonce, "%s", opts.run_tag);
         return;
     }
     unsigned char b[8] = {0};
@@ -1845,20 +1247,20 @@ static void make_nonce(void)
     if (fd >= 0)
         close(fd);
     for (int i = 0; i < 8; i++)
-        snprintf(P.nonce + 2 * i, 3, "%02x", b[i]);
+        snprintf(plan.nonce + 2 * i, 3, "%02x", b[i]);
 }
 
-/* The verifier's options from the command line (O); strings are borrowed from O. */
+/* The verifier's options from the command line; strings are borrowed from opts. */
 static lg_verify_opts_t verify_opts(void)
 {
-    return (lg_verify_opts_t){.pg_url = O.pg_url,
-                              .mongo_uri = O.mongo_uri,
-                              .mongo_db = O.mongo_db,
-                              .projector_url = O.projector_url,
-                              .scope = O.scope,
-                              .run_tag = O.run_tag[0] ? O.run_tag : NULL,
-                              .timeout_s = O.verify_timeout_s,
-                              .progress = O.progress};
+    return (lg_verify_opts_t){.pg_url = opts.pg_url,
+                              .mongo_uri = opts.mongo_uri,
+                              .mongo_db = opts.mongo_db,
+                              .projector_url = opts.projector_url,
+                              .scope = opts.scope,
+                              .run_tag = opts.run_tag[0] ? opts.run_tag : NULL,
+                              .timeout_s = opts.verify_timeout_s,
+                              .progress = opts.progress};
 }
 
 int main(int argc, char **argv)
@@ -1867,62 +1269,66 @@ int main(int argc, char **argv)
     double t0 = now_s();
     long errors = 0;
     bool workload_ok = true;
-    if (!O.verify_only) {
+    if (!opts.verify_only) {
         make_nonce();
         load_names();
         load_fortunes();
-        make_plan();
+        char perr[256];
+        if (!lg_plan_make(&plan, opts.seed, (size_t)opts.users, opts.messages, perr, sizeof perr))
+            die("%s", perr);
         long nsend = 0, nread = 0;
-        for (size_t s = 0; s < P.nsteps; s++)
-            if (P.steps[s].kind == S_SEND)
+        for (size_t s = 0; s < plan.nsteps; s++)
+            if (plan.steps[s].kind == LG_STEP_SEND)
                 nsend++;
             else
                 nread++;
         long nprofile = 0, nfinal = 0, ndel = 0, nans = 0, nunblock = 0;
-        for (size_t i = 0; i < P.nusers; i++) {
-            nprofile += (P.users[i].bio != NULL) + P.users[i].online;
-            nfinal += P.users[i].reads_notifications + P.users[i].peeks_notifications +
-                      (P.users[i].final_presence != 0) + P.users[i].logs_out;
+        for (size_t i = 0; i < plan.nusers; i++) {
+            nprofile += (plan.users[i].bio != NULL) + plan.users[i].online;
+            nfinal += plan.users[i].reads_notifications + plan.users[i].peeks_notifications +
+                      (plan.users[i].final_presence != 0) + plan.users[i].logs_out;
         }
-        for (size_t k = 0; k < P.nrequests; k++) {
-            ndel += P.requests[k].deleted_by >= 0;
-            nans += P.requests[k].outcome != OUT_PENDING;
+        for (size_t k = 0; k < plan.nrequests; k++) {
+            ndel += plan.requests[k].deleted_by >= 0;
+            nans += plan.requests[k].outcome != LG_OUT_PENDING;
         }
-        for (size_t k = 0; k < P.nblocks; k++)
-            nunblock += P.blocks[k].unblock;
+        for (size_t k = 0; k < plan.nblocks; k++)
+            nunblock += plan.blocks[k].unblock;
         long nslots = 0, nverified = 0, ndeclines = 0, ncancel = 0, ncomplete = 0;
-        for (size_t k = 0; k < P.ncounsellors; k++) {
-            nslots += P.counsellors[k].nslots;
-            nverified += P.counsellors[k].verified;
+        for (size_t k = 0; k < plan.ncounsellors; k++) {
+            nslots += plan.counsellors[k].nslots;
+            nverified += plan.counsellors[k].verified;
         }
-        for (size_t k = 0; k < P.nbookings; k++) {
-            const booking_t *b = &P.bookings[k];
+        for (size_t k = 0; k < plan.nbookings; k++) {
+            const lg_booking_t *b = &plan.bookings[k];
             ndeclines += b->pm != 0;
-            ncancel += b->pm == 0 &&
-                       (b->after == AFTER_CANCEL_CLIENT || b->after == AFTER_CANCEL_COUNSELLOR);
-            ncomplete += b->pm == 0 && b->after == AFTER_COMPLETE;
+            ncancel += b->pm == 0 && (b->after == LG_AFTER_CANCEL_CLIENT ||
+                                      b->after == LG_AFTER_CANCEL_COUNSELLOR);
+            ncomplete += b->pm == 0 && b->after == LG_AFTER_COMPLETE;
         }
         fprintf(stderr,
                 "hl-loadgen: counselling: %zu counsellors (%ld verified), %ld slots, %zu "
                 "bookings (%ld declining), %ld cancellations, %ld completions\n",
-                P.ncounsellors, nverified, nslots, P.nbookings, ndeclines, ncancel, ncomplete);
+                plan.ncounsellors, nverified, nslots, plan.nbookings, ndeclines, ncancel,
+                ncomplete);
         fprintf(
             stderr,
             "hl-loadgen: seed %" PRIu64 ", %ld users, %zu friend requests (%ld answered, %ld "
             "friendships deleted), %zu blocks (%ld lifted), %zu rooms, %ld messages, %ld read "
             "receipts, %d clients; corpora: %zu+%zu first names, %zu last names, %zu fortunes\n",
-            O.seed, O.users, P.nrequests, nans, ndel, P.nblocks, nunblock, P.nrooms, nsend, nread,
-            O.clients, P.first_m.n, P.first_f.n, P.last.n, P.fortunes.n);
-        if (O.plan_only) {
+            opts.seed, opts.users, plan.nrequests, nans, ndel, plan.nblocks, nunblock, plan.nrooms,
+            nsend, nread, opts.clients, plan.first_m.n, plan.first_f.n, plan.last.n,
+            plan.fortunes.n);
+        if (opts.plan_only) {
             printf("plan %016" PRIx64 " users %zu requests %zu blocks %zu rooms %zu messages %ld "
                    "reads %ld counsellors %zu slots %ld bookings %zu\n",
-                   plan_digest(), P.nusers, P.nrequests, P.nblocks, P.nrooms, nsend, nread,
-                   P.ncounsellors, nslots, P.nbookings);
+                   lg_plan_digest(&plan), plan.nusers, plan.nrequests, plan.nblocks, plan.nrooms,
+                   nsend, nread, plan.ncounsellors, nslots, plan.nbookings);
             return 0;
         }
         curl_global_init(CURL_GLOBAL_DEFAULT);
-        workers = xcalloc((size_t)O.clients, sizeof *workers);
-        for (int i = 0; i < O.clients; i++) {
+        workers = xcalloc((size_t)opts.clients, sizeof *workers);
+        for (int i = 0; i < opts.clients; i++) {
             workers[i].index = i;
             workers[i].curl = curl_easy_init();
             if (!workers[i].curl)
@@ -1933,42 +1339,43 @@ int main(int argc, char **argv)
             curl_easy_setopt(workers[i].curl, CURLOPT_TIMEOUT, 60L);
             curl_easy_setopt(workers[i].curl, CURLOPT_NOSIGNAL, 1L);
         }
-        run_phase("register", P.nusers, (long)P.nusers, do_register);
-        run_phase("login", P.nusers, (long)P.nusers, do_login);
-        run_phase("profiles", P.nusers, nprofile, do_profile);
-        if (P.ncounsellors > 0) {
-            if (!P.users[P.operator_user].id[0] || !grant_operator(P.users[P.operator_user].email))
-                die("`%s grant-role %s operator` failed (--command-server=PATH)", O.command_server,
-                    P.users[P.operator_user].email);
+        run_phase("register", plan.nusers, (long)plan.nusers, do_register);
+        run_phase("login", plan.nusers, (long)plan.nusers, do_login);
+        run_phase("profiles", plan.nusers, nprofile, do_profile);
+        if (plan.ncounsellors > 0) {
+            if (!plan.users[plan.operator_user].id[0] ||
+                !grant_operator(plan.users[plan.operator_user].email))
+                die("`%s grant-role %s operator` failed (--command-server=PATH)",
+                    opts.command_server, plan.users[plan.operator_user].email);
             counselling_base_s = ((int64_t)time(NULL) / 60 + 1) * 60;
-            run_phase("counsellors", P.ncounsellors, (long)(P.ncounsellors * 2) + nverified,
+            run_phase("counsellors", plan.ncounsellors, (long)(plan.ncounsellors * 2) + nverified,
                       do_counsellor);
-            run_phase("bookings", P.nbookings, (long)P.nbookings, do_booking);
-            run_phase("cancellations", P.nbookings, ncancel, do_cancel);
+            run_phase("bookings", plan.nbookings, (long)plan.nbookings, do_booking);
+            run_phase("cancellations", plan.nbookings, ncancel, do_cancel);
         }
-        run_phase("friend-requests", P.nrequests, (long)P.nrequests, do_request);
-        run_phase("friend-answers", P.nrequests, nans, do_answer);
-        run_phase("unfriend+block", P.nrequests + P.nblocks, ndel + (long)P.nblocks,
+        run_phase("friend-requests", plan.nrequests, (long)plan.nrequests, do_request);
+        run_phase("friend-answers", plan.nrequests, nans, do_answer);
+        run_phase("unfriend+block", plan.nrequests + plan.nblocks, ndel + (long)plan.nblocks,
                   do_unfriend_or_block);
-        run_phase("unblock", P.nblocks, nunblock, do_unblock);
-        run_phase("rooms", P.nrooms, (long)P.nrooms, do_room);
-        run_phase("conversations", P.nrooms, nsend + nread, do_conversation);
-        if (P.ncounsellors > 0) {
-            session_wait_until = now_s() + (double)O.session_wait_s;
-            run_phase("completions", P.nbookings, ncomplete * 2, do_complete);
+        run_phase("unblock", plan.nblocks, nunblock, do_unblock);
+        run_phase("rooms", plan.nrooms, (long)plan.nrooms, do_room);
+        run_phase("conversations", plan.nrooms, nsend + nread, do_conversation);
+        if (plan.ncounsellors > 0) {
+            session_wait_until = now_s() + (double)opts.session_wait_s;
+            run_phase("completions", plan.nbookings, ncomplete * 2, do_complete);
             if (atomic_load(&sessions_not_ended) > 0)
                 fprintf(stderr,
                         "hl-loadgen: %ld completions not done: their sessions had not ended "
                         "(--session-wait=SECONDS waits for them)\n",
                         atomic_load(&sessions_not_ended));
         }
-        if (O.verify) {
+        if (opts.verify) {
             /* marking "all" read covers only notifications already projected (documented limit
              * of the notifications read model): clients read them once they are visible */
             lg_verify_opts_t vo = verify_opts();
             char err[512];
             double w0 = now_s();
-            if (!lg_wait_caught_up(&vo, O.verify_timeout_s, err, sizeof err)) {
+            if (!lg_wait_caught_up(&vo, opts.verify_timeout_s, err, sizeof err)) {
                 /* marking "all" read now would leave later-projected notifications unread (the
                  * documented limit) and the verification would rightly report them */
                 fprintf(stderr, "hl-loadgen: %s; notifications are not marked read\n", err);
@@ -1978,11 +1385,11 @@ int main(int argc, char **argv)
                         now_s() - w0);
             }
         }
-        run_phase("notify+logout", P.nusers, nfinal, do_final);
+        run_phase("notify+logout", plan.nusers, nfinal, do_final);
         for (int k = 0; k < OP_COUNT; k++)
             errors += atomic_load(&op_errors[k]);
         workload_ok = errors == 0;
-        for (int i = 0; i < O.clients; i++) {
+        for (int i = 0; i < opts.clients; i++) {
             curl_easy_cleanup(workers[i].curl);
             free(workers[i].buf);
         }
@@ -1992,7 +1399,7 @@ int main(int argc, char **argv)
     lg_verify_result_t vr;
     memset(&vr, 0, sizeof vr);
     bool verify_ok = true;
-    if (O.verify) {
+    if (opts.verify) {
         lg_verify_opts_t vo = verify_opts();
         char err[512] = "";
         if (!lg_verify_run(&vo, &vr, err, sizeof err)) {
@@ -2006,7 +1413,7 @@ int main(int argc, char **argv)
         }
     }
     double elapsed = now_s() - t0;
-    write_summary(elapsed, &vr, O.verify, errors);
+    write_summary(elapsed, &vr, opts.verify, errors);
     fflush(stdout);
     return workload_ok && verify_ok ? 0 : 1;
 }

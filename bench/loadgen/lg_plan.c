@@ -1,471 +1,591 @@
-/* lg_plan.c: PRNG, samplers and corpus parsers of the load generator (see lg_plan.h). */
+/* lg_plan.c: the load generator's plan from a seed (see lg_plan.h). */
 #include "lg_plan.h"
 
-#include <ctype.h>
-#include <dirent.h>
-#include <errno.h>
-#include <math.h>
+#include "lg_rng.h"
+
+#include "hl/util.h"
+
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- PRNG ---- */
-
-static uint64_t splitmix64(uint64_t *x)
+static void plan_oom(void) __attribute__((noreturn));
+static void plan_oom(void)
 {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+    fputs("hl-loadgen: out of memory\n", stderr);
+    exit(2);
 }
 
-void lg_rng_seed(lg_rng_t *r, uint64_t seed)
+static void *xcalloc(size_t n, size_t size)
 {
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        plan_oom();
+    return p;
 }
 
-static uint64_t rotl(uint64_t x, int k)
+static void *xrealloc(void *p, size_t size)
 {
-    return (x << k) | (x >> (64 - k));
+    void *q = realloc(p, size);
+    if (!q)
+        plan_oom();
+    return q;
 }
 
-uint64_t lg_rng_next(lg_rng_t *r)
+static char *xstrdup(const char *s)
 {
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
+    char *p = strdup(s);
+    if (!p)
+        plan_oom();
+    return p;
 }
 
-uint64_t lg_rng_below(lg_rng_t *r, uint64_t n)
+/* ---- plan generation ---- */
+
+static uint64_t pair_key(uint32_t a, uint32_t b)
 {
-    if (n == 0)
-        return 0;
-    /* Lemire: multiply-high with rejection of the biased low range */
-    uint64_t x = lg_rng_next(r);
-    __uint128_t m = (__uint128_t)x * n;
-    uint64_t lo = (uint64_t)m;
-    if (lo < n) {
-        uint64_t t = (0 - n) % n;
-        while (lo < t) {
-            x = lg_rng_next(r);
-            m = (__uint128_t)x * n;
-            lo = (uint64_t)m;
-        }
+    return a < b ? ((uint64_t)a << 32) | b : ((uint64_t)b << 32) | a;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool has_pair(const uint64_t *sorted, size_t n, uint64_t key)
+{
+    return bsearch(&key, sorted, n, sizeof key, cmp_u64) != NULL;
+}
+
+static void push_step(lg_plan_t *p, uint8_t kind, uint8_t member, uint32_t body)
+{
+    if (p->nsteps == p->steps_cap) {
+        p->steps_cap = p->steps_cap ? p->steps_cap * 2 : 4096;
+        p->steps = xrealloc(p->steps, p->steps_cap * sizeof *p->steps);
     }
-    return (uint64_t)(m >> 64);
+    p->steps[p->nsteps++] = (lg_step_t){kind, member, body};
 }
 
-double lg_rng_unit(lg_rng_t *r)
+static lg_room_t *push_room(lg_plan_t *p)
 {
-    return (double)(lg_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-bool lg_rng_chance(lg_rng_t *r, double p)
-{
-    if (p <= 0)
-        return false;
-    if (p >= 1)
-        return true;
-    return lg_rng_unit(r) < p;
-}
-
-uint32_t lg_rng_geometric(lg_rng_t *r, double mean)
-{
-    if (mean <= 1.0)
-        return 1;
-    double p = 1.0 / mean; /* success probability; count of trials until success */
-    double u = lg_rng_unit(r);
-    double k = ceil(log1p(-u) / log1p(-p));
-    if (!(k >= 1))
-        k = 1;
-    if (k > 1e6)
-        k = 1e6;
-    return (uint32_t)k;
-}
-
-void lg_rng_fork(const lg_rng_t *r, uint64_t stream, lg_rng_t *out)
-{
-    uint64_t x = r->s[0] ^ rotl(r->s[1], 13) ^ rotl(r->s[2], 29) ^ rotl(r->s[3], 47) ^
-                 (stream * 0xD1B54A32D192ED03ULL);
-    lg_rng_seed(out, splitmix64(&x));
-}
-
-/* ---- samplers ---- */
-
-bool lg_weighted_init(lg_weighted_t *w, const double *weights, size_t n)
-{
-    w->cum = NULL;
-    w->n = 0;
-    if (n == 0)
-        return false;
-    double *cum = malloc(n * sizeof *cum);
-    if (!cum)
-        return false;
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!(weights[i] >= 0) || !isfinite(weights[i])) {
-            free(cum);
-            return false;
-        }
-        sum += weights[i];
-        cum[i] = sum;
+    if (p->nrooms == p->rooms_cap) {
+        p->rooms_cap = p->rooms_cap ? p->rooms_cap * 2 : 256;
+        p->rooms = xrealloc(p->rooms, p->rooms_cap * sizeof *p->rooms);
     }
-    if (!(sum > 0) || !isfinite(sum)) {
-        free(cum);
-        return false;
-    }
-    w->cum = cum;
-    w->n = n;
-    return true;
+    lg_room_t *r = &p->rooms[p->nrooms++];
+    memset(r, 0, sizeof *r);
+    return r;
 }
 
-bool lg_weighted_init_zipf(lg_weighted_t *w, size_t n, double s)
+/* A room's place in the run order: most messages first, then by index (a total order, so the
+ * sorted order is the same on every machine). */
+typedef struct {
+    long messages;
+    size_t index;
+} room_rank_t;
+
+static int cmp_room_rank(const void *a, const void *b)
 {
-    w->cum = NULL;
-    w->n = 0;
-    if (n == 0 || !(s >= 0))
-        return false;
-    double *weights = malloc(n * sizeof *weights);
-    if (!weights)
-        return false;
-    for (size_t k = 0; k < n; k++)
-        weights[k] = pow((double)(k + 1), -s);
-    bool ok = lg_weighted_init(w, weights, n);
-    free(weights);
-    return ok;
+    const room_rank_t *x = a, *y = b;
+    if (x->messages != y->messages)
+        return x->messages > y->messages ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
 }
 
-size_t lg_weighted_draw(const lg_weighted_t *w, lg_rng_t *r)
-{
-    if (w->n == 0)
-        return 0;
-    double x = lg_rng_unit(r) * w->cum[w->n - 1];
-    size_t lo = 0, hi = w->n - 1; /* first index with cum > x */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (w->cum[mid] > x)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
-}
+/* ---- counselling plan (SPEC §9) ----
+ * A counsellor in forty (at least one) with a weekly pattern of slots (2..4 weekdays x 1..3
+ * start hours, two weeks, starting two days ahead, so cancellations >= 24 h before are
+ * possible) and two slots soon (5 min and 3 h after the phase starts: a cancellation < 24 h
+ * before, and a session that can end during the run). Clients (users other than the
+ * counsellors and the operator) book about half of the weekly slots and every slot soon; one
+ * weekly booking in six declines (pm_card_chargeDeclined / ...InsufficientFunds). Confirmed
+ * bookings are cancelled by the client (>= 24 h: full refund; < 24 h: charged) or the counsellor
+ * (always refunded), or completed once the session ended and reviewed. Times are offsets in
+ * minutes from the phase's start (its next whole minute), so the plan does not depend on the
+ * clock. */
 
-void lg_weighted_free(lg_weighted_t *w)
+const char *const lg_specialties[LG_NSPECIALTIES] = {
+    "anxiety", "depression", "relationships", "stress", "grief",
+    "trauma",  "addiction",  "family",        "career", "self-esteem"};
+const char *const lg_languages[LG_NLANGUAGES] = {"en",    "de", "fr", "es",
+                                                 "pt-BR", "it", "nl", "zh-Hant"};
+const char *const lg_currencies[LG_NCURRENCIES] = {"EUR", "USD", "GBP"};
+const int lg_minutes[LG_NMINUTES] = {30, 50, 80};
+const char *const lg_methods[LG_NMETHODS] = {"pm_card_visa", "pm_card_chargeDeclined",
+                                             "pm_card_chargeDeclinedInsufficientFunds"};
+
+static void make_counselling_plan(lg_plan_t *p, lg_rng_t *rc)
 {
-    if (!w)
+    size_t n = p->nusers;
+    if (n < 4)
         return;
-    free(w->cum);
-    w->cum = NULL;
-    w->n = 0;
-}
-
-/* ---- corpora ---- */
-
-void lg_corpus_free(lg_corpus_t *c)
-{
-    if (!c)
-        return;
-    for (size_t i = 0; i < c->n; i++)
-        free(c->items[i]);
-    free(c->items);
-    free(c->weights);
-    memset(c, 0, sizeof *c);
-}
-
-static bool corpus_add(lg_corpus_t *c, const char *s, size_t len, double weight, bool weighted)
-{
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 256;
-        char **items = realloc(c->items, cap * sizeof *items);
-        if (!items)
-            return false;
-        c->items = items;
-        if (weighted || c->weights) {
-            double *ws = realloc(c->weights, cap * sizeof *ws);
-            if (!ws)
-                return false;
-            c->weights = ws;
+    p->operator_user = 0;
+    p->ncounsellors = n / 40 + 1;
+    p->counsellors = xcalloc(p->ncounsellors, sizeof *p->counsellors);
+    bool *taken = xcalloc(n, sizeof *taken);
+    taken[0] = true;
+    for (size_t k = 0; k < p->ncounsellors; k++) {
+        lg_counsellor_t *c = &p->counsellors[k];
+        uint32_t u;
+        do
+            u = 1 + (uint32_t)lg_rng_below(rc, n - 1);
+        while (taken[u]);
+        taken[u] = true;
+        c->user = u;
+        c->nspec = 1 + (int)lg_rng_below(rc, 3);
+        for (int s = 0; s < c->nspec; s++) {
+            int pick;
+            bool dup;
+            do {
+                pick = (int)lg_rng_below(rc, LG_NSPECIALTIES);
+                dup = false;
+                for (int t = 0; t < s; t++)
+                    dup = dup || c->spec[t] == pick;
+            } while (dup);
+            c->spec[s] = pick;
         }
-        c->cap = cap;
-    } else if (weighted && !c->weights) {
-        c->weights = malloc(c->cap * sizeof *c->weights);
-        if (!c->weights)
-            return false;
+        c->nlang = 1 + (int)lg_rng_below(rc, 2);
+        c->lang[0] = lg_rng_chance(rc, 0.6) ? 0 : (int)lg_rng_below(rc, LG_NLANGUAGES);
+        if (c->nlang == 2) {
+            do
+                c->lang[1] = (int)lg_rng_below(rc, LG_NLANGUAGES);
+            while (c->lang[1] == c->lang[0]);
+        }
+        c->price_minor = 3000 + 500 * (int64_t)lg_rng_below(rc, 19);
+        c->currency = (int)lg_rng_below(rc, LG_NCURRENCIES);
+        /* the first counsellor has 30-minute sessions: its first slot soon ends during a run */
+        c->minutes = k == 0 ? 30 : lg_minutes[lg_rng_below(rc, LG_NMINUTES)];
+        c->headline = (int)lg_rng_below(rc, p->fortunes.n ? p->fortunes.n : 1);
+        c->verified = k == 0 || lg_rng_chance(rc, 0.9);
+        /* slots: two soon, then the weekly pattern (start hours 2 h apart: 80-minute sessions
+         * never overlap) */
+        c->slot_off[c->nslots++] = 5;
+        c->slot_off[c->nslots++] = 180;
+        int days[4], ndays = 2 + (int)lg_rng_below(rc, 3), nhours = 1 + (int)lg_rng_below(rc, 3);
+        int first_hour = (int)lg_rng_below(rc, 6);
+        for (int d = 0; d < ndays; d++) {
+            bool dup;
+            do {
+                days[d] = (int)lg_rng_below(rc, 7);
+                dup = false;
+                for (int e = 0; e < d; e++)
+                    dup = dup || days[e] == days[d];
+            } while (dup);
+        }
+        for (int week = 0; week < 2; week++)
+            for (int d = 0; d < ndays; d++)
+                for (int h = 0; h < nhours; h++)
+                    c->slot_off[c->nslots++] =
+                        (int64_t)(2 + week * 7 + days[d]) * 1440 + (first_hour + 2 * h) * 60;
     }
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return false;
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    if (c->weights)
-        c->weights[c->n] = weighted ? weight : 1.0;
-    c->items[c->n++] = copy;
-    return true;
-}
-
-long lg_corpus_parse_names(lg_corpus_t *c, const char *text, size_t len)
-{
-    long added = 0;
-    size_t i = 0;
-    while (i < len) {
-        size_t start = i;
-        while (i < len && text[i] != '\n')
-            i++;
-        size_t end = i;
-        if (i < len)
-            i++;
-        /* NAME freq cum rank */
-        size_t p = start;
-        while (p < end && (text[p] == ' ' || text[p] == '\t'))
-            p++;
-        size_t ns = p;
-        while (p < end && isalpha((unsigned char)text[p]))
-            p++;
-        size_t ne = p;
-        if (ne == ns || ne - ns > 40 || (p < end && text[p] != ' ' && text[p] != '\t'))
+    /* bookings */
+    size_t cap = 0;
+    for (size_t k = 0; k < p->ncounsellors; k++)
+        cap += p->counsellors[k].verified ? p->counsellors[k].nslots : 0;
+    p->bookings = xcalloc(cap, sizeof *p->bookings);
+    size_t weekly = 0;
+    for (size_t k = 0; k < p->ncounsellors; k++) {
+        lg_counsellor_t *c = &p->counsellors[k];
+        if (!c->verified)
             continue;
-        char num[32];
-        while (p < end && (text[p] == ' ' || text[p] == '\t'))
-            p++;
-        size_t q = p;
-        while (q < end && text[q] != ' ' && text[q] != '\t' && text[q] != '\r')
-            q++;
-        if (q == p || q - p >= sizeof num)
-            continue;
-        memcpy(num, text + p, q - p);
-        num[q - p] = '\0';
-        char *stop = NULL;
-        errno = 0;
-        double freq = strtod(num, &stop);
-        if (errno || *stop || !(freq >= 0) || !isfinite(freq))
-            continue;
-        char name[48];
-        size_t nl = ne - ns;
-        for (size_t k = 0; k < nl; k++) {
-            unsigned char ch = (unsigned char)text[ns + k];
-            name[k] = (char)(k == 0 ? toupper(ch) : tolower(ch));
+        for (uint32_t s = 0; s < c->nslots; s++) {
+            bool soon = c->slot_off[s] < 1440;
+            if (!soon && !lg_rng_chance(rc, 0.5))
+                continue;
+            lg_booking_t *b = &p->bookings[p->nbookings++];
+            b->counsellor = (uint32_t)k;
+            b->slot = s;
+            do
+                b->client = (uint32_t)lg_rng_below(rc, n);
+            while (taken[b->client]);
+            /* weekly bookings in turn: kept, cancelled by the client (>= 24 h: refunded),
+             * declined, cancelled by the counsellor, kept, kept */
+            unsigned turn = soon ? 0 : (unsigned)(weekly++ % 6);
+            b->pm = turn == 2 ? (uint8_t)(1 + lg_rng_below(rc, 2)) : 0;
+            if (c->slot_off[s] == 5)
+                b->after = c->minutes == 30 ? LG_AFTER_COMPLETE : LG_AFTER_CANCEL_COUNSELLOR;
+            else if (soon)
+                b->after = LG_AFTER_CANCEL_CLIENT; /* < 24 h before: charged */
+            else
+                b->after = turn == 1   ? LG_AFTER_CANCEL_CLIENT
+                           : turn == 3 ? LG_AFTER_CANCEL_COUNSELLOR
+                                       : LG_AFTER_NONE;
+            if (b->after == LG_AFTER_COMPLETE)
+                b->rating = (uint8_t)(1 + lg_rng_below(rc, 5));
         }
-        if (!corpus_add(c, name, nl, freq > 0 ? freq : 0.0005, true))
-            return -1;
-        added++;
     }
-    return added;
-}
-
-bool lg_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char b = p[i];
-        if (b < 0x80) {
-            i++;
-            continue;
+    /* the slots soon are booked first (they must still be in the future) */
+    for (size_t i = 0, j = 0; i < p->nbookings; i++)
+        if (p->counsellors[p->bookings[i].counsellor].slot_off[p->bookings[i].slot] < 1440) {
+            lg_booking_t t = p->bookings[i];
+            p->bookings[i] = p->bookings[j];
+            p->bookings[j++] = t;
         }
-        size_t need;
-        uint32_t cp;
-        if (b >= 0xC2 && b <= 0xDF) {
-            need = 1;
-            cp = b & 0x1F;
-        } else if (b >= 0xE0 && b <= 0xEF) {
-            need = 2;
-            cp = b & 0x0F;
-        } else if (b >= 0xF0 && b <= 0xF4) {
-            need = 3;
-            cp = b & 0x07;
-        } else {
-            return false;
-        }
-        if (i + need >= len)
-            return false;
-        for (size_t k = 1; k <= need; k++) {
-            if (i + k >= len || (p[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += need + 1;
-    }
-    return true;
+    free(taken);
 }
 
-size_t lg_utf8_prefix(const char *s, size_t max)
+bool lg_plan_make(lg_plan_t *p, uint64_t seed, size_t users, long messages, char *errbuf,
+                  size_t errcap)
 {
-    size_t n = strlen(s);
-    if (n <= max)
-        return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
+    /* one stream per part (stream 5 is unused: it once drew fortunes), so a part drawing more
+     * numbers does not shift the others */
+    lg_rng_t root, rn, rg, rr, rm;
+    lg_rng_seed(&root, seed);
+    lg_rng_fork(&root, 1, &rn);
+    lg_rng_fork(&root, 2, &rg);
+    lg_rng_fork(&root, 3, &rr);
+    lg_rng_fork(&root, 4, &rm);
+    size_t n = users;
+    p->nusers = n;
+    p->users = xcalloc(n, sizeof *p->users);
 
-static bool entry_ok(const char *s, size_t len, size_t max_bytes)
-{
-    if (len == 0 || len > max_bytes)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7F)
-            return false;
-    }
-    return lg_utf8_valid(s, len);
-}
-
-long lg_corpus_parse_fortunes(lg_corpus_t *c, const char *text, size_t len, size_t max_bytes)
-{
-    long added = 0;
-    size_t i = 0, entry = 0;
-    while (i <= len) {
-        /* find the end of the current line */
-        size_t ls = i;
-        while (i < len && text[i] != '\n')
-            i++;
-        size_t le = i;
-        bool at_end = i >= len;
-        bool sep = (le - ls == 1 && text[ls] == '%') ||
-                   (le - ls == 2 && text[ls] == '%' && text[ls + 1] == '\r');
-        if (sep || at_end) {
-            size_t es = entry, ee = sep ? ls : le;
-            /* trim whitespace (spaces, tabs, newlines, CR) on both ends */
-            while (es < ee && isspace((unsigned char)text[es]))
-                es++;
-            while (ee > es && isspace((unsigned char)text[ee - 1]))
-                ee--;
-            if (entry_ok(text + es, ee - es, max_bytes)) {
-                if (!corpus_add(c, text + es, ee - es, 1.0, false))
-                    return -1;
-                added++;
-            }
-            entry = le + 1;
-        }
-        if (at_end)
-            break;
-        i++;
-    }
-    return added;
-}
-
-bool lg_read_file(const char *path, char **out, size_t *len)
-{
-    *out = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf) {
-        fclose(f);
-        errno = ENOMEM;
+    /* users: Census names weighted by frequency; profile, presence and end-of-run choices */
+    lg_weighted_t wm = {0}, wf = {0}, wl = {0};
+    if (!lg_weighted_init(&wm, p->first_m.weights, p->first_m.n) ||
+        !lg_weighted_init(&wf, p->first_f.weights, p->first_f.n) ||
+        !lg_weighted_init(&wl, p->last.weights, p->last.n)) {
+        lg_weighted_free(&wm);
+        lg_weighted_free(&wf);
+        lg_weighted_free(&wl);
+        snprintf(errbuf, errcap, "name corpus has no weights");
         return false;
     }
-    for (;;) {
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                errno = ENOMEM;
-                return false;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    bool err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        errno = EIO;
-        return false;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return true;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
-
-long lg_corpus_load_fortunes_dir(lg_corpus_t *c, const char *dir, size_t max_bytes, char *errbuf,
-                                 size_t errcap)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        snprintf(errbuf, errcap,
-                 "cannot open fortune directory %s: %s (install Debian's "
-                 "fortunes: deploy/local/deps.sh)",
-                 dir, strerror(errno));
-        return -1;
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    long total = -1;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || ends_with(e->d_name, ".dat") || ends_with(e->d_name, ".u8"))
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn)
-                goto done;
-            names = nn;
-        }
-        if (!(names[n] = strdup(e->d_name)))
-            goto done;
-        n++;
-    }
-    qsort(names, n, sizeof *names, cmp_str);
-    total = 0;
     for (size_t i = 0; i < n; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        char *text = NULL;
-        size_t len = 0;
-        if (!lg_read_file(path, &text, &len))
-            continue; /* a directory or an unreadable file: not a fortune file */
-        long got = lg_corpus_parse_fortunes(c, text, len, max_bytes);
-        free(text);
-        if (got < 0) {
-            snprintf(errbuf, errcap, "out of memory reading %s", path);
-            total = -1;
-            goto done;
+        lg_user_t *u = &p->users[i];
+        const char *first = lg_rng_chance(&rn, 0.5) ? p->first_m.items[lg_weighted_draw(&wm, &rn)]
+                                                    : p->first_f.items[lg_weighted_draw(&wf, &rn)];
+        const char *last = p->last.items[lg_weighted_draw(&wl, &rn)];
+        char name[128];
+        snprintf(name, sizeof name, "%s %s", first, last);
+        name[lg_utf8_prefix(name, 64)] = '\0';
+        u->display_name = xstrdup(name);
+        snprintf(u->email, sizeof u->email, "%s.%s.%zu.%s@loadgen.invalid", first, last, i,
+                 p->nonce);
+        hl_ascii_lower(u->email);
+        snprintf(u->password, sizeof u->password, "lg-%016" PRIx64 "-%zu", lg_rng_next(&rn), i);
+        if (lg_rng_chance(&rn, 0.3)) {
+            const char *f = p->fortunes.items[lg_rng_below(&rn, p->fortunes.n)];
+            size_t cut = strcspn(f, "\n");
+            char bio[256];
+            if (cut > 200)
+                cut = lg_utf8_prefix(f, 200);
+            memcpy(bio, f, cut);
+            bio[cut] = '\0';
+            u->bio = xstrdup(bio);
         }
-        total += got;
+        u->online = lg_rng_chance(&rn, 0.5);
+        u->final_presence = u->online ? (int)lg_rng_below(&rn, 3) : 0;
+        u->reads_notifications = lg_rng_chance(&rn, 0.3);
+        /* one reader in ten first lists its unread notifications (a query-API read that scans
+         * the collection on FerretDB 1.24, so kept few) */
+        u->peeks_notifications = u->reads_notifications && lg_rng_chance(&rn, 0.1);
+        u->logs_out = lg_rng_chance(&rn, 0.1);
     }
-    if (total == 0)
-        snprintf(errbuf, errcap, "no fortunes found in %s (install Debian's fortunes)", dir);
-done:
-    closedir(d);
+    lg_weighted_free(&wm);
+    lg_weighted_free(&wf);
+    lg_weighted_free(&wl);
+
+    /* friendship graph: preferential attachment (each newcomer sends or receives a geometric
+     * number of requests, mean 3, to earlier users chosen with probability ∝ degree + 1) */
+    size_t ecap = 64, en = 0;
+    uint32_t *ends = xcalloc(ecap, sizeof *ends);
+    p->requests_cap = n * 4 + 16;
+    p->requests = xcalloc(p->requests_cap, sizeof *p->requests);
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t m = lg_rng_geometric(&rg, 3.0);
+        if (m > i)
+            m = i;
+        uint32_t chosen[64];
+        uint32_t nc = 0;
+        for (uint32_t k = 0; k < m && nc < 64; k++) {
+            uint32_t j = 0;
+            for (int tries = 0; tries < 8; tries++) {
+                j = (en > 0 && lg_rng_chance(&rg, 0.85)) ? ends[lg_rng_below(&rg, en)]
+                                                         : (uint32_t)lg_rng_below(&rg, i);
+                bool dup = j == i;
+                for (uint32_t c = 0; c < nc; c++)
+                    dup = dup || chosen[c] == j;
+                if (!dup)
+                    break;
+                j = UINT32_MAX;
+            }
+            if (j == UINT32_MAX)
+                continue;
+            chosen[nc++] = j;
+            if (p->nrequests == p->requests_cap) {
+                p->requests_cap *= 2;
+                p->requests = xrealloc(p->requests, p->requests_cap * sizeof *p->requests);
+            }
+            lg_request_t *q = &p->requests[p->nrequests++];
+            memset(q, 0, sizeof *q);
+            bool from_new = lg_rng_chance(&rg, 0.5);
+            q->from = from_new ? i : j;
+            q->to = from_new ? j : i;
+            double x = lg_rng_unit(&rg);
+            q->outcome = x < 0.78 ? LG_OUT_ACCEPT : x < 0.88 ? LG_OUT_REJECT : LG_OUT_PENDING;
+            q->deleted_by = -1;
+            if (q->outcome == LG_OUT_ACCEPT && lg_rng_chance(&rg, 0.06))
+                q->deleted_by = (int8_t)lg_rng_below(&rg, 2);
+            if (en + 2 > ecap) {
+                ecap *= 2;
+                ends = xrealloc(ends, ecap * sizeof *ends);
+            }
+            ends[en++] = i;
+            ends[en++] = j;
+        }
+    }
+    free(ends);
+    uint64_t *pairs = xcalloc(p->nrequests, sizeof *pairs);
+    for (size_t k = 0; k < p->nrequests; k++)
+        pairs[k] = pair_key(p->requests[k].from, p->requests[k].to);
+    qsort(pairs, p->nrequests, sizeof *pairs, cmp_u64);
+
+    /* blocks between users with no request either way; the first and about a third of the
+     * others are lifted later */
+    p->nblocks = n >= 2 ? n / 50 + 1 : 0;
+    p->blocks = xcalloc(p->nblocks, sizeof *p->blocks);
+    uint64_t *blocked_live = xcalloc(p->nblocks, sizeof *blocked_live);
+    size_t nlive_blocks = 0, nb = 0;
+    for (size_t k = 0; k < p->nblocks; k++) {
+        for (int tries = 0; tries < 100; tries++) {
+            uint32_t a = (uint32_t)lg_rng_below(&rg, n), b = (uint32_t)lg_rng_below(&rg, n);
+            uint64_t key = pair_key(a, b);
+            bool dup = false;
+            for (size_t c = 0; c < nb; c++)
+                dup = dup || pair_key(p->blocks[c].blocker, p->blocks[c].blocked) == key;
+            if (a == b || dup || has_pair(pairs, p->nrequests, key))
+                continue;
+            p->blocks[nb] = (lg_block_t){a, b, nb == 0 || lg_rng_chance(&rg, 0.35)};
+            if (!p->blocks[nb].unblock)
+                blocked_live[nlive_blocks++] = key;
+            nb++;
+            break;
+        }
+    }
+    p->nblocks = nb;
+    qsort(blocked_live, nlive_blocks, sizeof *blocked_live, cmp_u64);
+    free(pairs);
+
+    /* live friends (accepted, not deleted) as adjacency lists */
+    uint32_t *deg = xcalloc(n, sizeof *deg);
+    for (size_t k = 0; k < p->nrequests; k++) {
+        lg_request_t *q = &p->requests[k];
+        if (q->outcome == LG_OUT_ACCEPT && q->deleted_by < 0) {
+            deg[q->from]++;
+            deg[q->to]++;
+        }
+    }
+    size_t *adj_off = xcalloc(n + 1, sizeof *adj_off);
     for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    return total;
+        adj_off[i + 1] = adj_off[i] + deg[i];
+    uint32_t *adj = xcalloc(adj_off[n], sizeof *adj), *fill = xcalloc(n, sizeof *fill);
+    for (size_t k = 0; k < p->nrequests; k++) {
+        lg_request_t *q = &p->requests[k];
+        if (q->outcome == LG_OUT_ACCEPT && q->deleted_by < 0) {
+            adj[adj_off[q->from] + fill[q->from]++] = q->to;
+            adj[adj_off[q->to] + fill[q->to]++] = q->from;
+        }
+    }
+
+    /* rooms: a direct room for 70 % of live friendships, groups of 3..8 friends of a creator */
+    for (size_t k = 0; k < p->nrequests; k++) {
+        lg_request_t *q = &p->requests[k];
+        if (q->outcome != LG_OUT_ACCEPT || q->deleted_by >= 0 || !lg_rng_chance(&rr, 0.7))
+            continue;
+        lg_room_t *r = push_room(p);
+        r->nmembers = 2;
+        r->members = xcalloc(2, sizeof *r->members);
+        bool from_creates = lg_rng_chance(&rr, 0.5);
+        r->members[0] = from_creates ? q->from : q->to;
+        r->members[1] = from_creates ? q->to : q->from;
+        r->creator = r->members[0];
+    }
+    size_t ngroups = n / 25 + 1;
+    for (size_t g = 0, tries = 0; g < ngroups && tries < ngroups * 20; tries++) {
+        uint32_t c = (uint32_t)lg_rng_below(&rr, n);
+        if (deg[c] < 2)
+            continue;
+        uint32_t want = 2 + lg_rng_geometric(&rr, 2.0);
+        if (want > 7)
+            want = 7;
+        if (want > deg[c])
+            want = deg[c];
+        uint32_t members[8];
+        uint32_t nm = 0;
+        members[nm++] = c;
+        for (int t = 0; t < 40 && nm < want + 1; t++) {
+            uint32_t f = adj[adj_off[c] + lg_rng_below(&rr, deg[c])];
+            bool bad = false;
+            for (uint32_t x = 0; x < nm; x++)
+                bad = bad || members[x] == f ||
+                      has_pair(blocked_live, nlive_blocks, pair_key(members[x], f));
+            if (!bad)
+                members[nm++] = f;
+        }
+        if (nm < 3)
+            continue;
+        lg_room_t *r = push_room(p);
+        r->group = true;
+        r->creator = c;
+        r->nmembers = nm;
+        r->members = xcalloc(nm, sizeof *r->members);
+        memcpy(r->members, members, nm * sizeof *members);
+        char title[96];
+        snprintf(title, sizeof title, "The %s circle", p->last.items[lg_rng_below(&rr, p->last.n)]);
+        r->title = xstrdup(title);
+        g++;
+    }
+    free(deg);
+    free(adj_off);
+    free(adj);
+    free(fill);
+    free(blocked_live);
+
+    /* messages: rooms' activity is Zipf (s = 0.8) over a random order of the rooms */
+    if (p->nrooms == 0 && messages > 0) {
+        snprintf(errbuf, errcap,
+                 "the plan has no rooms (too few users for friendships): raise --users");
+        return false;
+    }
+    if (p->nrooms > 0) {
+        size_t *perm = xcalloc(p->nrooms, sizeof *perm);
+        for (size_t i = 0; i < p->nrooms; i++)
+            perm[i] = i;
+        for (size_t i = p->nrooms - 1; i > 0; i--) {
+            size_t j = (size_t)lg_rng_below(&rm, i + 1), t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        lg_weighted_t zipf;
+        if (!lg_weighted_init_zipf(&zipf, p->nrooms, 0.8))
+            plan_oom(); /* n > 0 and s = 0.8: only allocation fails */
+        for (long k = 0; k < messages; k++)
+            p->rooms[perm[lg_weighted_draw(&zipf, &rm)]].messages++;
+        lg_weighted_free(&zipf);
+        free(perm);
+    }
+    /* scripts: sessions of back-and-forth bursts; readers mark read after bursts and sessions */
+    for (size_t i = 0; i < p->nrooms; i++) {
+        lg_room_t *r = &p->rooms[i];
+        lg_rng_t rs;
+        lg_rng_fork(&rm, 1000 + i, &rs);
+        r->script_off = p->nsteps;
+        long left = r->messages;
+        uint32_t speaker = (uint32_t)lg_rng_below(&rs, r->nmembers);
+        while (left > 0) {
+            uint32_t bursts = lg_rng_geometric(&rs, 4.0);
+            for (uint32_t b = 0; b < bursts && left > 0; b++) {
+                if (b > 0 || left < r->messages) {
+                    if (r->nmembers == 2) {
+                        speaker ^= 1;
+                    } else {
+                        uint32_t next = (uint32_t)lg_rng_below(&rs, r->nmembers - 1);
+                        speaker = next >= speaker ? next + 1 : next;
+                    }
+                }
+                uint32_t len = lg_rng_geometric(&rs, 2.2);
+                for (uint32_t k = 0; k < len && left > 0; k++, left--)
+                    push_step(p, LG_STEP_SEND, (uint8_t)speaker,
+                              (uint32_t)lg_rng_below(&rs, p->fortunes.n));
+                for (uint32_t m = 0; m < r->nmembers; m++)
+                    if (m != speaker && lg_rng_chance(&rs, r->nmembers == 2 ? 0.6 : 0.25))
+                        push_step(p, LG_STEP_READ, (uint8_t)m, 0);
+            }
+            for (uint32_t m = 0; m < r->nmembers; m++)
+                if (lg_rng_chance(&rs, 0.4))
+                    push_step(p, LG_STEP_READ, (uint8_t)m, 0);
+        }
+        r->script_len = p->nsteps - r->script_off;
+    }
+    room_rank_t *rank = xcalloc(p->nrooms, sizeof *rank);
+    for (size_t i = 0; i < p->nrooms; i++)
+        rank[i] = (room_rank_t){p->rooms[i].messages, i};
+    qsort(rank, p->nrooms, sizeof *rank, cmp_room_rank);
+    p->room_order = xcalloc(p->nrooms, sizeof *p->room_order);
+    for (size_t i = 0; i < p->nrooms; i++)
+        p->room_order[i] = rank[i].index;
+    free(rank);
+    lg_rng_t rc;
+    lg_rng_fork(&root, 6, &rc);
+    make_counselling_plan(p, &rc);
+    return true;
+}
+
+uint64_t lg_plan_digest(const lg_plan_t *p)
+{
+    uint64_t h = HL_FNV64_BASIS;
+#define MIX(ptr, len) (h = hl_fnv1a64_mix(h, (ptr), (size_t)(len)))
+    for (size_t i = 0; i < p->nusers; i++) {
+        const lg_user_t *u = &p->users[i];
+        MIX(u->display_name, strlen(u->display_name) + 1);
+        MIX(u->password, strlen(u->password) + 1);
+        if (u->bio)
+            MIX(u->bio, strlen(u->bio) + 1);
+        unsigned char flags[5] = {u->online, (unsigned char)u->final_presence,
+                                  u->reads_notifications, u->peeks_notifications, u->logs_out};
+        MIX(flags, sizeof flags);
+    }
+    for (size_t k = 0; k < p->nrequests; k++) {
+        const lg_request_t *q = &p->requests[k];
+        uint32_t f[4] = {q->from, q->to, q->outcome, (uint32_t)(q->deleted_by + 1)};
+        MIX(f, sizeof f);
+    }
+    for (size_t k = 0; k < p->nblocks; k++) {
+        uint32_t f[3] = {p->blocks[k].blocker, p->blocks[k].blocked, p->blocks[k].unblock};
+        MIX(f, sizeof f);
+    }
+    for (size_t k = 0; k < p->ncounsellors; k++) {
+        const lg_counsellor_t *c = &p->counsellors[k];
+        int64_t f[12] = {c->user,        c->nspec,    c->spec[0], c->spec[1],
+                         c->spec[2],     c->nlang,    c->lang[0], c->nlang > 1 ? c->lang[1] : -1,
+                         c->price_minor, c->currency, c->minutes, c->verified};
+        MIX(f, sizeof f);
+        MIX(c->slot_off, c->nslots * sizeof *c->slot_off);
+    }
+    for (size_t k = 0; k < p->nbookings; k++) {
+        const lg_booking_t *b = &p->bookings[k];
+        uint32_t f[6] = {b->counsellor, b->slot, b->client, b->pm, b->after, b->rating};
+        MIX(f, sizeof f);
+    }
+    for (size_t i = 0; i < p->nrooms; i++) {
+        const lg_room_t *r = &p->rooms[i];
+        MIX(r->members, r->nmembers * sizeof *r->members);
+        if (r->title)
+            MIX(r->title, strlen(r->title) + 1);
+        for (size_t s = 0; s < r->script_len; s++) {
+            const lg_step_t *st = &p->steps[r->script_off + s];
+            uint32_t f[3] = {st->kind, st->member, st->body};
+            MIX(f, sizeof f);
+        }
+    }
+#undef MIX
+    return h;
+}
+
+void lg_plan_free(lg_plan_t *p)
+{
+    for (size_t i = 0; i < p->nusers; i++) {
+        free(p->users[i].display_name);
+        free(p->users[i].token);
+        free(p->users[i].bio);
+    }
+    for (size_t i = 0; i < p->nrooms; i++) {
+        free(p->rooms[i].members);
+        free(p->rooms[i].title);
+    }
+    free(p->users);
+    free(p->requests);
+    free(p->blocks);
+    free(p->rooms);
+    free(p->steps);
+    free(p->room_order);
+    free(p->counsellors);
+    free(p->bookings);
+    lg_corpus_free(&p->first_m);
+    lg_corpus_free(&p->first_f);
+    lg_corpus_free(&p->last);
+    lg_corpus_free(&p->fortunes);
+    memset(p, 0, sizeof *p);
 }

@@ -1,108 +1,140 @@
-/* lg_plan.h: the pure parts of the load generator (no I/O but reading corpus files): a seeded
- * PRNG, power-law samplers and the parsers of the two corpora the workload draws text from.
+/* lg_plan.h: the load generator's plan (bench/README.md "hl-loadgen"): users and their names,
+ * the friendship graph, blocks, rooms, every message and read receipt, counsellors, their slots
+ * and bookings, computed up front from a seed, the scale and the corpora. Pure: no I/O, no
+ * clock; the same seed, sizes and corpora give the same plan (lg_plan_digest) on every machine.
  *
- *   - PRNG: xoshiro256** (Blackman & Vigna, 2018) seeded through splitmix64, so one 64-bit
- *     --seed gives one stream on every machine (no libc rand, no time).
- *   - Samplers: Zipf over ranks 1..n (P(k) ∝ k^-s) by inverse CDF over a precomputed table, and
- *     a generic weighted sampler (cumulative weights + binary search).
- *   - Corpora: the US Census 1990 name lists the PyPI package `names` ships (dist.male.first,
- *     dist.female.first, dist.all.last: "NAME  freq%  cum%  rank" per line) and fortune files as
- *     Debian's `fortunes`/`fortunes-min` ship them under /usr/share/games/fortunes (entries
- *     separated by a line holding only "%"; the strfile .dat indexes are not needed). */
+ * The plan's records also hold the workload's results (server-made ids, tokens, slot ids,
+ * whether a booking was confirmed): the plan leaves them empty, lg_main.c fills them in. */
 #ifndef LG_PLAN_H
 #define LG_PLAN_H
+
+#include "lg_corpus.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- PRNG ---- */
+/* A friend request's planned answer. */
+enum { LG_OUT_ACCEPT, LG_OUT_REJECT, LG_OUT_PENDING };
+
+/* A conversation step: a member sends a message or marks the room read. */
+enum { LG_STEP_SEND = 1, LG_STEP_READ = 2 };
+
+/* What happens to a confirmed booking. */
+enum { LG_AFTER_NONE, LG_AFTER_CANCEL_CLIENT, LG_AFTER_CANCEL_COUNSELLOR, LG_AFTER_COMPLETE };
 
 typedef struct {
-    uint64_t s[4];
-} lg_rng_t;
+    char *display_name; /* owned; at most 64 bytes of UTF-8 */
+    char email[160];    /* first.last.<index>.<nonce>@loadgen.invalid, lower case */
+    char password[48];
+    char id[40];        /* workload: the user id the command API answered */
+    char *token;        /* workload: the session token (owned) */
+    char *bio;          /* owned; NULL: no profile update */
+    bool online;        /* goes online after log-in */
+    int final_presence; /* 0 none, 1 away, 2 offline */
+    bool reads_notifications, peeks_notifications, logs_out;
+} lg_user_t;
 
-/* Seed the generator: the four state words are successive splitmix64 outputs of seed. */
-void lg_rng_seed(lg_rng_t *r, uint64_t seed);
-
-/* The next 64 random bits (xoshiro256**). */
-uint64_t lg_rng_next(lg_rng_t *r);
-
-/* Uniform integer in [0, n) (n > 0; Lemire's multiply-shift, rejection for exact uniformity);
- * 0 when n == 0. */
-uint64_t lg_rng_below(lg_rng_t *r, uint64_t n);
-
-/* Uniform double in [0, 1) with 53 random bits. */
-double lg_rng_unit(lg_rng_t *r);
-
-/* True with probability p (p <= 0: never, p >= 1: always). */
-bool lg_rng_chance(lg_rng_t *r, double p);
-
-/* A geometric count >= 1 with the given mean (mean <= 1 gives 1). */
-uint32_t lg_rng_geometric(lg_rng_t *r, double mean);
-
-/* An independent generator derived from r and a stream number (for per-phase streams that do
- * not shift when another phase draws more numbers). */
-void lg_rng_fork(const lg_rng_t *r, uint64_t stream, lg_rng_t *out);
-
-/* ---- samplers ---- */
-
-/* Weighted sampler over n items: cumulative weights (doubles, owned). */
 typedef struct {
-    double *cum;
-    size_t n;
-} lg_weighted_t;
+    uint32_t from, to; /* user indexes */
+    uint8_t outcome;   /* LG_OUT_* */
+    int8_t deleted_by; /* -1: not deleted, 0: from deletes, 1: to deletes */
+    char id[40];       /* workload: the request id */
+} lg_request_t;
 
-/* Build from n weights (each >= 0, sum > 0). false on bad input (n == 0, a negative or
- * non-finite weight, zero sum) or out of memory; *w is then empty. Free with lg_weighted_free. */
-bool lg_weighted_init(lg_weighted_t *w, const double *weights, size_t n);
-
-/* Zipf over ranks: item k (0-based) has weight (k + 1)^-s. s >= 0. */
-bool lg_weighted_init_zipf(lg_weighted_t *w, size_t n, double s);
-
-/* An index in [0, n) drawn with probability weight/sum. */
-size_t lg_weighted_draw(const lg_weighted_t *w, lg_rng_t *r);
-
-void lg_weighted_free(lg_weighted_t *w);
-
-/* ---- corpora ---- */
-
-/* A list of strings with optional weights; items are NUL-terminated and owned. */
 typedef struct {
-    char **items;
-    double *weights; /* NULL when unweighted */
-    size_t n, cap;
-} lg_corpus_t;
+    uint32_t blocker, blocked; /* user indexes */
+    bool unblock;              /* lifted later */
+} lg_block_t;
 
-void lg_corpus_free(lg_corpus_t *c);
+typedef struct {
+    uint8_t kind;   /* LG_STEP_SEND or LG_STEP_READ */
+    uint8_t member; /* index into the room's members */
+    uint32_t body;  /* fortune index (LG_STEP_SEND) */
+} lg_step_t;
 
-/* Parse one Census name list (text as in the PyPI `names` package: per line an upper-case
- * name, its frequency in percent, the cumulative percentage and the rank, separated by
- * blanks). Names are appended title-cased ("JAMES" → "James", "MCDONALD" → "Mcdonald") with
- * their frequency as weight (a zero frequency counts as 0.0005). Lines that do not parse are
- * skipped; returns the number of names appended, or -1 when out of memory. */
-long lg_corpus_parse_names(lg_corpus_t *c, const char *text, size_t len);
+typedef struct {
+    bool group;
+    uint32_t creator;  /* user index */
+    uint32_t *members; /* user indexes, owned; members[0] = creator */
+    uint32_t nmembers;
+    char *title;                   /* owned; groups only */
+    char id[40];                   /* workload: the room id */
+    size_t script_off, script_len; /* the room's steps in lg_plan_t.steps */
+    long messages;
+} lg_room_t;
 
-/* Parse one fortune file (entries separated by lines consisting only of "%"). Each entry is
- * trimmed of surrounding blank lines and spaces; entries that are empty, longer than max_bytes,
- * or not valid UTF-8 (or holding NUL or control bytes other than tab and newline) are skipped.
- * Returns the number of entries appended, or -1 when out of memory. */
-long lg_corpus_parse_fortunes(lg_corpus_t *c, const char *text, size_t len, size_t max_bytes);
+#define LG_COUNSELLOR_SLOTS 26 /* two soon + at most 2 weeks x 4 days x 3 hours */
 
-/* Read a whole file into a malloc'd NUL-terminated buffer (*len bytes). false on error, with
- * errno set. */
-bool lg_read_file(const char *path, char **out, size_t *len);
+typedef struct {
+    uint32_t user;                      /* user index */
+    int spec[3], nspec, lang[2], nlang; /* indexes into lg_specialties, lg_languages */
+    int64_t price_minor;
+    int currency, minutes, headline; /* lg_currencies index; minutes; headline: fortune index */
+    bool verified;
+    int64_t slot_off[LG_COUNSELLOR_SLOTS]; /* minutes after the counselling phase's start */
+    uint32_t nslots;
+    char slot_ids[LG_COUNSELLOR_SLOTS][40]; /* workload: the slot ids */
+} lg_counsellor_t;
 
-/* Load every fortune file of dir (regular files, not ending in .dat/.u8, not hidden), in name
- * order so the corpus is the same on every machine. Returns the number of entries, -1 on error
- * (errbuf says which). */
-long lg_corpus_load_fortunes_dir(lg_corpus_t *c, const char *dir, size_t max_bytes, char *errbuf,
-                                 size_t errcap);
+typedef struct {
+    uint32_t counsellor;  /* index into lg_plan_t.counsellors */
+    uint32_t slot;        /* index into its slots */
+    uint32_t client;      /* user index */
+    uint8_t pm;           /* lg_methods index: 0 succeeds, 1 and 2 decline */
+    uint8_t after;        /* LG_AFTER_* once confirmed */
+    uint8_t rating;       /* 1..5 with LG_AFTER_COMPLETE */
+    char id[40], job[40]; /* workload: booking and job ids */
+    bool confirmed;       /* workload: the booking's job succeeded */
+} lg_booking_t;
 
-/* True when s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
-bool lg_utf8_valid(const char *s, size_t len);
+typedef struct {
+    lg_user_t *users;
+    size_t nusers;
+    lg_request_t *requests;
+    size_t nrequests, requests_cap;
+    lg_block_t *blocks;
+    size_t nblocks;
+    lg_room_t *rooms;
+    size_t nrooms, rooms_cap;
+    lg_step_t *steps;
+    size_t nsteps, steps_cap;
+    size_t *room_order; /* rooms, most messages first (longest scripts start first) */
+    lg_corpus_t first_m, first_f, last, fortunes; /* inputs: loaded by the caller */
+    char nonce[33];         /* input: the e-mail nonce ([a-z0-9], not part of the digest) */
+    uint32_t operator_user; /* granted operator from the command line, verifies counsellors */
+    lg_counsellor_t *counsellors;
+    size_t ncounsellors;
+    lg_booking_t *bookings;
+    size_t nbookings;
+} lg_plan_t;
 
-/* The longest prefix of s of at most max bytes that does not cut a UTF-8 character. */
-size_t lg_utf8_prefix(const char *s, size_t max);
+/* The counselling plan's value lists (SPEC §9), indexed by the plan's records. */
+#define LG_NSPECIALTIES 10
+#define LG_NLANGUAGES   8
+#define LG_NCURRENCIES  3
+#define LG_NMINUTES     3
+#define LG_NMETHODS     3
+extern const char *const lg_specialties[LG_NSPECIALTIES];
+extern const char *const lg_languages[LG_NLANGUAGES];
+extern const char *const lg_currencies[LG_NCURRENCIES];
+extern const int lg_minutes[LG_NMINUTES];
+extern const char *const lg_methods[LG_NMETHODS]; /* Stripe test payment methods */
+
+/* Compute the plan of `users` users (>= 2) and `messages` messages from seed into p, whose
+ * corpora (first_m, first_f, last with weights; fortunes non-empty) and nonce the caller set
+ * and whose other fields are zero. Returns false with errbuf set when the corpora have no
+ * weights or the plan has no rooms for messages > 0 (too few users for friendships); p then
+ * holds a partial plan to free with lg_plan_free. Out of memory ends the process with status 2
+ * and a message on stderr, as every allocation of hl-loadgen does. */
+bool lg_plan_make(lg_plan_t *p, uint64_t seed, size_t users, long messages, char *errbuf,
+                  size_t errcap);
+
+/* FNV-1a 64 over the plan (everything but the e-mail nonce and the workload's results): same
+ * seed, sizes and corpora, same digest. */
+uint64_t lg_plan_digest(const lg_plan_t *p);
+
+/* Free everything p owns, the corpora included; *p is then zero. */
+void lg_plan_free(lg_plan_t *p);
 
 #endif

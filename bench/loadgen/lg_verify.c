@@ -7,11 +7,14 @@
  * from PostgreSQL; projector bookkeeping (`source`, `applied`, guards) is not compared. */
 #include "lg_verify.h"
 
+#include "lg_bson_cmp.h"
+#include "lg_metrics_scrape.h"
+#include "lg_strmap.h"
+
 #include "hl/events.h"
 #include "hl/util.h"
 
 #include <bson/bson.h>
-#include <curl/curl.h>
 #include <libpq-fe.h>
 #include <mongoc/mongoc.h>
 #include <stdarg.h>
@@ -21,89 +24,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ---- a small string-keyed hash map (open addressing, FNV-1a) ---- */
-
-typedef struct {
-    char *key;
-    void *val;
-    bool seen;
-} slot_t;
-
-typedef struct {
-    slot_t *slots;
-    size_t cap, n;
-} map_t;
-
-static void map_grow(map_t *m);
-
-static slot_t *map_find(map_t *m, const char *key)
-{
-    if (m->cap == 0)
-        return NULL;
-    size_t i = hl_fnv1a64(key) & (m->cap - 1);
-    while (m->slots[i].key) {
-        if (!strcmp(m->slots[i].key, key))
-            return &m->slots[i];
-        i = (i + 1) & (m->cap - 1);
-    }
-    return NULL;
-}
-
-/* Insert key (copied) → val; returns the slot (existing one when the key is present). */
-static slot_t *map_put(map_t *m, const char *key, void *val)
-{
-    if ((m->n + 1) * 2 > m->cap)
-        map_grow(m);
-    size_t i = hl_fnv1a64(key) & (m->cap - 1);
-    while (m->slots[i].key) {
-        if (!strcmp(m->slots[i].key, key))
-            return &m->slots[i];
-        i = (i + 1) & (m->cap - 1);
-    }
-    m->slots[i].key = strdup(key);
-    m->slots[i].val = val;
-    m->slots[i].seen = false;
-    if (!m->slots[i].key)
-        abort();
-    m->n++;
-    return &m->slots[i];
-}
-
-static void map_grow(map_t *m)
-{
-    size_t cap = m->cap ? m->cap * 2 : 1024;
-    slot_t *old = m->slots;
-    size_t oldcap = m->cap;
-    m->slots = calloc(cap, sizeof *m->slots);
-    if (!m->slots)
-        abort();
-    m->cap = cap;
-    m->n = 0;
-    for (size_t i = 0; i < oldcap; i++) {
-        if (!old[i].key)
-            continue;
-        size_t j = hl_fnv1a64(old[i].key) & (cap - 1);
-        while (m->slots[j].key)
-            j = (j + 1) & (cap - 1);
-        m->slots[j] = old[i];
-        m->n++;
-    }
-    free(old);
-}
-
-static void map_free(map_t *m, void (*free_val)(void *))
-{
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->slots[i].key)
-            continue;
-        free(m->slots[i].key);
-        if (free_val && m->slots[i].val)
-            free_val(m->slots[i].val);
-    }
-    free(m->slots);
-    memset(m, 0, sizeof *m);
-}
 
 static void free_bson(void *p)
 {
@@ -118,8 +38,8 @@ typedef struct {
     mongoc_client_t *client;
     mongoc_database_t *db;
     hl_event_catalog_t *catalog;
-    map_t scope_ids;    /* loadgen scope: user, room and other aggregate ids in scope */
-    bson_string_t *out; /* mismatch lines of this pass */
+    lg_strmap_t scope_ids; /* loadgen scope: user, room and other aggregate ids in scope */
+    bson_string_t *out;    /* mismatch lines of this pass */
     long mismatches;
     lg_verify_result_t *res;
     int model; /* index into res->model */
@@ -142,7 +62,9 @@ static bool fail(vctx_t *v, const char *fmt, ...)
     return false;
 }
 
-static PGresult *q(vctx_t *v, const char *sql)
+/* Run sql on the context's connection: the result (PQclear is the caller's), or NULL after
+ * fail() on an error. */
+static PGresult *pg_query(vctx_t *v, const char *sql)
 {
     PGresult *r = PQexec(v->pg, sql);
     ExecStatusType st = PQresultStatus(r);
@@ -156,7 +78,7 @@ static PGresult *q(vctx_t *v, const char *sql)
 
 static bool in_scope(vctx_t *v, const char *id)
 {
-    return v->o->scope == LG_SCOPE_ALL || (id && map_find(&v->scope_ids, id));
+    return v->o->scope == LG_SCOPE_ALL || (id && lg_strmap_find(&v->scope_ids, id));
 }
 
 static int64_t i64(PGresult *r, int row, int col)
@@ -191,68 +113,12 @@ static void put_date(bson_t *b, const char *k, PGresult *r, int row, int col)
 
 /* ---- mismatch reporting ---- */
 
-static void value_text(const bson_iter_t *it, char *out, size_t cap)
-{
-    if (!it) {
-        snprintf(out, cap, "(absent)");
-        return;
-    }
-    switch (bson_iter_type(it)) {
-    case BSON_TYPE_UTF8: {
-        uint32_t len = 0;
-        const char *s = bson_iter_utf8(it, &len);
-        snprintf(out, cap, "\"%.*s%s\"", len > 120 ? 120 : (int)len, s, len > 120 ? "…" : "");
-        for (char *p = out; *p; p++)
-            if (*p == '\n' || *p == '\t')
-                *p = ' ';
-        break;
-    }
-    case BSON_TYPE_INT32:
-    case BSON_TYPE_INT64:
-        snprintf(out, cap, "%lld", (long long)bson_iter_as_int64(it));
-        break;
-    case BSON_TYPE_DOUBLE:
-        snprintf(out, cap, "%g", bson_iter_double(it));
-        break;
-    case BSON_TYPE_BOOL:
-        snprintf(out, cap, "%s", bson_iter_bool(it) ? "true" : "false");
-        break;
-    case BSON_TYPE_NULL:
-        snprintf(out, cap, "null");
-        break;
-    case BSON_TYPE_DATE_TIME: {
-        char t[40];
-        hl_format_rfc3339_us(bson_iter_date_time(it) * 1000, t, sizeof t);
-        snprintf(out, cap, "%s", t);
-        break;
-    }
-    default: {
-        bson_t sub;
-        uint32_t len = 0;
-        const uint8_t *data = NULL;
-        if (BSON_ITER_HOLDS_DOCUMENT(it) || BSON_ITER_HOLDS_ARRAY(it)) {
-            if (BSON_ITER_HOLDS_DOCUMENT(it))
-                bson_iter_document(it, &len, &data);
-            else
-                bson_iter_array(it, &len, &data);
-            if (bson_init_static(&sub, data, len)) {
-                char *j = bson_as_relaxed_extended_json(&sub, NULL);
-                snprintf(out, cap, "%.200s", j ? j : "?");
-                bson_free(j);
-                return;
-            }
-        }
-        snprintf(out, cap, "(bson type %d)", (int)bson_iter_type(it));
-    }
-    }
-}
-
 static void mismatch(vctx_t *v, const char *key, const char *field, const bson_iter_t *want,
                      const bson_iter_t *got)
 {
     char a[400], b[400];
-    value_text(want, a, sizeof a);
-    value_text(got, b, sizeof b);
+    lg_bson_value_text(want, a, sizeof a);
+    lg_bson_value_text(got, b, sizeof b);
     bson_string_append_printf(v->out, "MISMATCH %s %s %s: expected %s, actual %s\n",
                               v->res->model[v->model], key, field, a, b);
     v->mismatches++;
@@ -268,110 +134,25 @@ static void mismatch_text(vctx_t *v, const char *key, const char *field, const c
     v->res->model_mismatches[v->model]++;
 }
 
-/* ---- value comparison ---- */
+/* lg_bson_compare_fields' report: one mismatch line per differing field of the document key. */
+typedef struct {
+    vctx_t *v;
+    const char *key;
+} field_diff_t;
 
-static bool is_num(bson_type_t t)
+static void on_field_diff(void *ud, const char *field, const bson_iter_t *want,
+                          const bson_iter_t *got)
 {
-    return t == BSON_TYPE_INT32 || t == BSON_TYPE_INT64 || t == BSON_TYPE_DOUBLE;
+    field_diff_t *d = ud;
+    mismatch(d->v, d->key, field, want, got);
 }
 
-static bool values_equal(const bson_iter_t *a, const bson_iter_t *b);
-
-/* Documents equal as maps (key order ignored); arrays of strings equal as sets. */
-static bool docs_equal(const bson_t *x, const bson_t *y, bool as_set)
-{
-    bson_iter_t it, jt;
-    uint32_t nx = bson_count_keys(x), ny = bson_count_keys(y);
-    if (nx != ny)
-        return false;
-    if (as_set) {
-        if (!bson_iter_init(&it, x))
-            return false;
-        while (bson_iter_next(&it)) {
-            bool found = false;
-            if (!bson_iter_init(&jt, y))
-                return false;
-            while (!found && bson_iter_next(&jt))
-                found = values_equal(&it, &jt);
-            if (!found)
-                return false;
-        }
-        return true;
-    }
-    if (!bson_iter_init(&it, x))
-        return false;
-    while (bson_iter_next(&it)) {
-        if (!bson_iter_init_find(&jt, y, bson_iter_key(&it)) || !values_equal(&it, &jt))
-            return false;
-    }
-    return true;
-}
-
-static bool values_equal(const bson_iter_t *a, const bson_iter_t *b)
-{
-    bson_type_t ta = bson_iter_type(a), tb = bson_iter_type(b);
-    if (is_num(ta) && is_num(tb)) {
-        if (ta == BSON_TYPE_DOUBLE || tb == BSON_TYPE_DOUBLE)
-            return bson_iter_as_double(a) == bson_iter_as_double(b);
-        return bson_iter_as_int64(a) == bson_iter_as_int64(b);
-    }
-    if (ta != tb)
-        return false;
-    switch (ta) {
-    case BSON_TYPE_UTF8: {
-        uint32_t la = 0, lb = 0;
-        const char *sa = bson_iter_utf8(a, &la), *sb = bson_iter_utf8(b, &lb);
-        return la == lb && !memcmp(sa, sb, la);
-    }
-    case BSON_TYPE_BOOL:
-        return bson_iter_bool(a) == bson_iter_bool(b);
-    case BSON_TYPE_NULL:
-        return true;
-    case BSON_TYPE_DATE_TIME:
-        return bson_iter_date_time(a) == bson_iter_date_time(b);
-    case BSON_TYPE_DOCUMENT:
-    case BSON_TYPE_ARRAY: {
-        uint32_t la = 0, lb = 0;
-        const uint8_t *da = NULL, *db = NULL;
-        bson_t x, y;
-        if (ta == BSON_TYPE_DOCUMENT) {
-            bson_iter_document(a, &la, &da);
-            bson_iter_document(b, &lb, &db);
-        } else {
-            bson_iter_array(a, &la, &da);
-            bson_iter_array(b, &lb, &db);
-        }
-        if (!bson_init_static(&x, da, la) || !bson_init_static(&y, db, lb))
-            return false;
-        return docs_equal(&x, &y, ta == BSON_TYPE_ARRAY);
-    }
-    default:
-        return false;
-    }
-}
-
-/* Compare every field of want with doc (absent fields are mismatches, except a null or — where
- * zero_if_absent — a zero number expected and absent). */
+/* Compare every field of want with doc (lg_bson_compare_fields): one mismatch per difference. */
 static void compare_fields(vctx_t *v, const char *key, const bson_t *want, const bson_t *doc,
                            bool zero_if_absent)
 {
-    bson_iter_t it, jt;
-    if (!bson_iter_init(&it, want))
-        return;
-    while (bson_iter_next(&it)) {
-        const char *field = bson_iter_key(&it);
-        bool found = bson_iter_init_find(&jt, doc, field);
-        if (!found) {
-            if (BSON_ITER_HOLDS_NULL(&it))
-                continue;
-            if (zero_if_absent && is_num(bson_iter_type(&it)) && bson_iter_as_int64(&it) == 0)
-                continue;
-            mismatch(v, key, field, &it, NULL);
-            continue;
-        }
-        if (!values_equal(&it, &jt))
-            mismatch(v, key, field, &it, &jt);
-    }
+    field_diff_t d = {v, key};
+    lg_bson_compare_fields(want, doc, zero_if_absent, on_field_diff, &d);
 }
 
 /* ---- the collection walk ---- */
@@ -411,7 +192,7 @@ static mongoc_collection_t *physical(vctx_t *v, const char *logical)
     return mongoc_database_get_collection(v->db, name);
 }
 
-static bool check_collection(vctx_t *v, const char *logical, map_t *want, key_fn keyf,
+static bool check_collection(vctx_t *v, const char *logical, lg_strmap_t *want, key_fn keyf,
                              extra_fn extra, bool zero_if_absent)
 {
     mongoc_collection_t *coll = physical(v, logical);
@@ -427,7 +208,7 @@ static bool check_collection(vctx_t *v, const char *logical, map_t *want, key_fn
         if (sid && !in_scope(v, sid))
             continue;
         docs++;
-        slot_t *s = map_find(want, key);
+        lg_strmap_slot_t *s = lg_strmap_find(want, key);
         if (!s) {
             mismatch_text(v, key, "document", "(absent)", "unexpected document");
             continue;
@@ -639,12 +420,12 @@ static bool key_watermark(const bson_t *doc, char *out, size_t cap, const char *
 
 static bool model_user_profiles(vctx_t *v)
 {
-    PGresult *r =
-        q(v, "SELECT user_id, display_name, bio, avatar_url, presence, version, " MS(
-                 "created_at") ", " MS("updated_at") " FROM users WHERE user_id IN " SCOPE_USERS);
+    PGresult *r = pg_query(
+        v, "SELECT user_id, display_name, bio, avatar_url, presence, version, " MS(
+               "created_at") ", " MS("updated_at") " FROM users WHERE user_id IN " SCOPE_USERS);
     if (!r)
         return false;
-    map_t want = {0};
+    lg_strmap_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         bson_t *d = bson_new();
         char lower[512];
@@ -657,11 +438,11 @@ static bool model_user_profiles(vctx_t *v)
         BSON_APPEND_INT64(d, "version", i64(r, i, 5));
         put_date(d, "created_at", r, i, 6);
         put_date(d, "updated_at", r, i, 7);
-        map_put(&want, PQgetvalue(r, i, 0), d);
+        lg_strmap_put(&want, PQgetvalue(r, i, 0), d);
     }
     PQclear(r);
     bool ok = check_collection(v, "user_profiles", &want, key_user_profile, NULL, false);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
@@ -671,11 +452,11 @@ static bool model_user_profiles(vctx_t *v)
  * updates from before that migration leave such keys, which the query server skips. */
 static bool model_user_names(vctx_t *v)
 {
-    PGresult *r =
-        q(v, "SELECT user_id, display_name, version FROM users WHERE user_id IN " SCOPE_USERS);
+    PGresult *r = pg_query(
+        v, "SELECT user_id, display_name, version FROM users WHERE user_id IN " SCOPE_USERS);
     if (!r)
         return false;
-    map_t want = {0};
+    lg_strmap_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         bson_t *d = bson_new();
         char lower[HL_USER_NAME_KEY_MAX], key[HL_USER_NAME_KEY_MAX + 64];
@@ -684,11 +465,11 @@ static bool model_user_names(vctx_t *v)
         BSON_APPEND_UTF8(d, "display_name_lower", lower);
         BSON_APPEND_INT64(d, "version", i64(r, i, 2));
         snprintf(key, sizeof key, "%s:%s", PQgetvalue(r, i, 0), lower);
-        map_put(&want, key, d);
+        lg_strmap_put(&want, key, d);
     }
     PQclear(r);
     bool ok = check_collection(v, "user_names", &want, key_user_name, NULL, false);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
@@ -709,10 +490,10 @@ typedef struct {
 static bool model_rows(vctx_t *v, const char *logical, const char *sql, int key_cols,
                        const col_t *cols, size_t ncols, key_fn keyf)
 {
-    PGresult *r = q(v, sql);
+    PGresult *r = pg_query(v, sql);
     if (!r)
         return false;
-    map_t want = {0};
+    lg_strmap_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         bson_t *d = bson_new();
         for (size_t c = 0; c < ncols; c++) {
@@ -736,11 +517,11 @@ static bool model_rows(vctx_t *v, const char *logical, const char *sql, int key_
             snprintf(key, sizeof key, "%s:%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
         else
             snprintf(key, sizeof key, "%s", PQgetvalue(r, i, 0));
-        map_put(&want, key, d);
+        lg_strmap_put(&want, key, d);
     }
     PQclear(r);
     bool ok = check_collection(v, logical, &want, keyf, NULL, false);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
@@ -860,10 +641,10 @@ static friend_link_t friend_link(PGresult *r, int i, int dir)
 
 static bool model_friends(vctx_t *v)
 {
-    PGresult *r = q(v, LATEST_FRIENDSHIPS);
+    PGresult *r = pg_query(v, LATEST_FRIENDSHIPS);
     if (!r)
         return false;
-    map_t want = {0};
+    lg_strmap_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         for (int dir = 0; dir < 2; dir++) {
             friend_link_t l = friend_link(r, i, dir);
@@ -883,12 +664,12 @@ static bool model_friends(vctx_t *v)
                 BSON_APPEND_NULL(d, "ended_at");
             }
             snprintf(key, sizeof key, "%s:%s", l.user, l.friend_id);
-            map_put(&want, key, d);
+            lg_strmap_put(&want, key, d);
         }
     }
     PQclear(r);
     bool ok = check_collection(v, "friends", &want, key_friend, NULL, false);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
@@ -897,11 +678,11 @@ static bool model_friends(vctx_t *v)
 static bool model_user_counters(vctx_t *v)
 {
     PGresult *r =
-        q(v, "SELECT user_a, user_b, request_id, friendship_id, ended_at IS NOT NULL"
-             " FROM friendships WHERE user_a IN " SCOPE_USERS " OR user_b IN " SCOPE_USERS);
+        pg_query(v, "SELECT user_a, user_b, request_id, friendship_id, ended_at IS NOT NULL"
+                    " FROM friendships WHERE user_a IN " SCOPE_USERS " OR user_b IN " SCOPE_USERS);
     if (!r)
         return false;
-    map_t want = {0};
+    lg_strmap_t want = {0};
     for (int i = 0; i < PQntuples(r); i++)
         for (int dir = 0; dir < 2; dir++)
             for (int ended = 0; ended < 2; ended++) {
@@ -914,17 +695,17 @@ static bool model_user_counters(vctx_t *v)
                 BSON_APPEND_UTF8(d, "user_id", user);
                 BSON_APPEND_UTF8(d, "friend_id", PQgetvalue(r, i, 1 - dir));
                 BSON_APPEND_INT64(d, "delta", ended ? -1 : 1);
-                map_put(&want, key, d);
+                lg_strmap_put(&want, key, d);
             }
     PQclear(r);
     bool ok = check_collection(v, "user_counters", &want, key_counter, NULL, false);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
 static bool model_inbox(vctx_t *v)
 {
-    PGresult *r = q(
+    PGresult *r = pg_query(
         v, "WITH mem AS (SELECT room_id, array_to_string(array_agg(user_id::text), ',') AS ids"
            "   FROM room_members WHERE room_id IN " SCOPE_ROOMS " GROUP BY room_id),"
            " own AS (SELECT room_id, sender_id, max(seq) AS s FROM messages WHERE room_id "
@@ -942,7 +723,7 @@ static bool model_inbox(vctx_t *v)
                                  " WHERE rm.room_id IN " SCOPE_ROOMS);
     if (!r)
         return false;
-    map_t want = {0};
+    lg_strmap_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         bson_t *d = bson_new(), arr, lm;
         char key[100];
@@ -977,11 +758,11 @@ static bool model_inbox(vctx_t *v)
         BSON_APPEND_INT64(d, "last_read_seq", i64(r, i, 6));
         put_date(d, "last_activity_at", r, i, 11);
         snprintf(key, sizeof key, "%s:%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
-        map_put(&want, key, d);
+        lg_strmap_put(&want, key, d);
     }
     PQclear(r);
     bool ok = check_collection(v, "inbox", &want, key_inbox, NULL, false);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
@@ -1025,7 +806,7 @@ static bool each_event(vctx_t *v, const char *types_sql, const char *scope_sql, 
                  "occurred_at") ", aggregate_id FROM events "
                                 "WHERE event_type IN (%s) AND aggregate_id IN %s ORDER BY position",
              types_sql, scope_sql);
-    PGresult *r = q(v, sql);
+    PGresult *r = pg_query(v, sql);
     if (!r)
         return false;
     bool ok = true;
@@ -1058,13 +839,13 @@ static void on_notifications_read(vctx_t *v, const char *type, avro_value_t *rec
 {
     (void)v;
     (void)type;
-    map_t *reads = ud;
-    slot_t *s = map_find(reads, agg);
+    lg_strmap_t *reads = ud;
+    lg_strmap_slot_t *s = lg_strmap_find(reads, agg);
     if (!s) {
         nreads_t *l = calloc(1, sizeof *l);
         if (!l)
             abort();
-        s = map_put(reads, agg, l);
+        s = lg_strmap_put(reads, agg, l);
     }
     nreads_t *l = s->val;
     if (l->n == l->cap) {
@@ -1093,7 +874,7 @@ static void on_notifications_read(vctx_t *v, const char *type, avro_value_t *rec
     }
 }
 
-static map_t *g_reads; /* notifications check: user → nreads_t (this pass) */
+static lg_strmap_t *g_reads; /* notifications check: user → nreads_t (this pass) */
 
 /* read/read_at of a notification: the first NotificationsRead of its user that covered it
  * (all: created at or before; by id: its _id listed). */
@@ -1104,7 +885,7 @@ static void extra_notification(vctx_t *v, const char *key, const bson_t *want, c
     const char *user = doc_str(want, "user_id"), *id = doc_str(doc, "_id");
     if (bson_iter_init_find(&it, want, "created_at") && BSON_ITER_HOLDS_DATE_TIME(&it))
         created = bson_iter_date_time(&it);
-    slot_t *s = user ? map_find(g_reads, user) : NULL;
+    lg_strmap_slot_t *s = user ? lg_strmap_find(g_reads, user) : NULL;
     if (s) {
         nreads_t *l = s->val;
         for (size_t i = 0; i < l->n && read_at < 0; i++) {
@@ -1157,22 +938,22 @@ static bool key_counsellor(const bson_t *doc, char *out, size_t cap, const char 
 /* counsellors: the profile, verification and rating (ratings of reviews, each booking once) */
 static bool model_counsellors(vctx_t *v)
 {
-    PGresult *r =
-        q(v, "SELECT c.counsellor_id, c.headline, c.bio, array_to_string(c.specialties, ','),"
-             " array_to_string(c.languages, ','), lower(array_to_string(c.languages, ',')),"
-             " c.price_minor, c.currency, c.session_minutes, c.verified, " MS(
-                 "c.verified_at") ", c.version, COALESCE(sum(rv.rating), 0), "
-                                  "count(rv.rating), " MS("c.created_at") " FROM counsellors c "
-                                                                          "LEFT JOIN reviews rv "
-                                                                          "ON rv.counsellor_id ="
-                                                                          " c.counsellor_id "
-                                                                          "WHERE c.counsellor_id "
-                                                                          "IN " SCOPE_USERS
-                                                                          " GROUP BY "
-                                                                          "c.counsellor_id");
+    PGresult *r = pg_query(
+        v,
+        "SELECT c.counsellor_id, c.headline, c.bio, array_to_string(c.specialties, ','),"
+        " array_to_string(c.languages, ','), lower(array_to_string(c.languages, ',')),"
+        " c.price_minor, c.currency, c.session_minutes, c.verified, " MS(
+            "c.verified_at") ", c.version, COALESCE(sum(rv.rating), 0), "
+                             "count(rv.rating), " MS("c.created_at") " FROM counsellors c "
+                                                                     "LEFT JOIN reviews rv "
+                                                                     "ON rv.counsellor_id ="
+                                                                     " c.counsellor_id "
+                                                                     "WHERE c.counsellor_id "
+                                                                     "IN " SCOPE_USERS " GROUP BY "
+                                                                     "c.counsellor_id");
     if (!r)
         return false;
-    map_t want = {0};
+    lg_strmap_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         bson_t *d = bson_new();
         BSON_APPEND_UTF8(d, "headline", PQgetvalue(r, i, 1));
@@ -1189,11 +970,11 @@ static bool model_counsellors(vctx_t *v)
         BSON_APPEND_INT64(d, "rating_sum", i64(r, i, 12));
         BSON_APPEND_INT64(d, "rating_count", i64(r, i, 13));
         put_date(d, "created_at", r, i, 14);
-        map_put(&want, PQgetvalue(r, i, 0), d);
+        lg_strmap_put(&want, PQgetvalue(r, i, 0), d);
     }
     PQclear(r);
     bool ok = check_collection(v, "counsellors", &want, key_counsellor, NULL, false);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
@@ -1291,13 +1072,13 @@ static bool check_bookings(vctx_t *v, bool by_user)
 {
     if (by_user && !model_present(v, "bookings_by_user"))
         return true;
-    PGresult *r = q(v, BOOKINGS_SQL);
+    PGresult *r = pg_query(v, BOOKINGS_SQL);
     if (!r)
         return false;
-    map_t want = {0};
+    lg_strmap_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         if (!by_user) {
-            map_put(&want, PQgetvalue(r, i, 0), booking_doc(r, i));
+            lg_strmap_put(&want, PQgetvalue(r, i, 0), booking_doc(r, i));
             continue;
         }
         for (int k = 0; k < 2; k++) {
@@ -1308,14 +1089,14 @@ static bool check_bookings(vctx_t *v, bool by_user)
             BSON_APPEND_UTF8(d, "user_id", user);
             BSON_APPEND_UTF8(d, "role", role);
             snprintf(key, sizeof key, "%s:%s:%s", user, role, PQgetvalue(r, i, 0));
-            map_put(&want, key, d);
+            lg_strmap_put(&want, key, d);
         }
     }
     PQclear(r);
     bool ok = by_user
                   ? check_collection(v, "bookings_by_user", &want, key_booking_by_user, NULL, false)
                   : check_collection(v, "bookings", &want, key_booking, NULL, false);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
@@ -1367,7 +1148,7 @@ static bool key_daily_booking(const bson_t *doc, char *out, size_t cap, const ch
 
 static bool model_daily_bookings(vctx_t *v)
 {
-    PGresult *r = q(
+    PGresult *r = pg_query(
         v,
         "SELECT " DAY("e.occurred_at") " || ':Booking:' || e.aggregate_id, " DAY(
             "e.occurred_at") ", max(e.aggregate_version),"
@@ -1412,7 +1193,7 @@ static bool model_daily_bookings(vctx_t *v)
         return false;
     static const char *const counters[] = {"requested", "confirmed", "failed", "cancelled",
                                            "completed"};
-    map_t want = {0};
+    lg_strmap_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         bson_t *d = bson_new();
         BSON_APPEND_UTF8(d, "day", PQgetvalue(r, i, 1));
@@ -1430,27 +1211,27 @@ static bool model_daily_bookings(vctx_t *v)
             BSON_APPEND_INT64(d, "revenue_minor", i64(r, i, 10));
             BSON_APPEND_INT64(d, "refunded_minor", i64(r, i, 11));
         }
-        map_put(&want, PQgetvalue(r, i, 0), d);
+        lg_strmap_put(&want, PQgetvalue(r, i, 0), d);
     }
     PQclear(r);
     bool ok = check_collection(v, "daily_bookings", &want, key_daily_booking, NULL, true);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
 /* booking_confirmed notifications (docs/read-models.md, notifications): one per party of a
  * BookingConfirmed, added to the notifications check's expected documents. */
-static bool booking_notifications(vctx_t *v, map_t *want)
+static bool booking_notifications(vctx_t *v, lg_strmap_t *want)
 {
-    PGresult *r =
-        q(v, "SELECT b.booking_id, u.party, CASE WHEN u.party = b.client_id THEN b.counsellor_id"
-             " ELSE b.client_id END, b.room_id, " MS("b.starts_at") ", " MS(
-                 "e.occurred_at") " FROM events e JOIN bookings b ON b.booking_id = e.aggregate_id"
-                                  " CROSS JOIN LATERAL (VALUES (b.client_id), (b.counsellor_id)) u"
-                                  " (party) WHERE e.event_type = 'BookingConfirmed' AND u.party "
-                                  "IN " SCOPE_USERS " AND b.booking_id IN (SELECT booking_id FROM "
-                                  "bookings WHERE client_id IN " SCOPE_USERS
-                                  " OR counsellor_id IN " SCOPE_USERS ")");
+    PGresult *r = pg_query(
+        v, "SELECT b.booking_id, u.party, CASE WHEN u.party = b.client_id THEN b.counsellor_id"
+           " ELSE b.client_id END, b.room_id, " MS("b.starts_at") ", " MS(
+               "e.occurred_at") " FROM events e JOIN bookings b ON b.booking_id = e.aggregate_id"
+                                " CROSS JOIN LATERAL (VALUES (b.client_id), (b.counsellor_id)) u"
+                                " (party) WHERE e.event_type = 'BookingConfirmed' AND u.party "
+                                "IN " SCOPE_USERS " AND b.booking_id IN (SELECT booking_id FROM "
+                                "bookings WHERE client_id IN " SCOPE_USERS
+                                " OR counsellor_id IN " SCOPE_USERS ")");
     if (!r)
         return false;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -1465,7 +1246,7 @@ static bool booking_notifications(vctx_t *v, map_t *want)
         put_date(d, "created_at", r, i, 5);
         snprintf(key, sizeof key, "booking_confirmed:%s:%s", PQgetvalue(r, i, 0),
                  PQgetvalue(r, i, 1));
-        map_put(want, key, d);
+        lg_strmap_put(want, key, d);
     }
     PQclear(r);
     return true;
@@ -1473,19 +1254,20 @@ static bool booking_notifications(vctx_t *v, map_t *want)
 
 static bool model_notifications(vctx_t *v)
 {
-    map_t reads = {0}, want = {0};
+    lg_strmap_t reads = {0}, want = {0};
     bool ok = each_event(v, "'NotificationsRead'", SCOPE_USERS, on_notifications_read, &reads);
     PGresult *r =
-        ok ? q(v,
-               "SELECT 'friend_request', request_id, to_user_id, from_user_id, " MS(
-                   "created_at") " FROM friend_requests WHERE to_user_id IN " SCOPE_USERS
-                                 " UNION ALL SELECT 'friend_accepted', request_id, from_user_id, "
-                                 "to_user_id, " MS(
-                                     "updated_at") " FROM friend_requests WHERE status = "
-                                                   "'accepted' AND from_user_id IN " SCOPE_USERS)
+        ok ? pg_query(
+                 v,
+                 "SELECT 'friend_request', request_id, to_user_id, from_user_id, " MS(
+                     "created_at") " FROM friend_requests WHERE to_user_id IN " SCOPE_USERS
+                                   " UNION ALL SELECT 'friend_accepted', request_id, from_user_id, "
+                                   "to_user_id, " MS(
+                                       "updated_at") " FROM friend_requests WHERE status = "
+                                                     "'accepted' AND from_user_id IN " SCOPE_USERS)
            : NULL;
     if (!r) {
-        map_free(&reads, free_nreads);
+        lg_strmap_free(&reads, free_nreads);
         return false;
     }
     for (int i = 0; i < PQntuples(r); i++) {
@@ -1498,17 +1280,17 @@ static bool model_notifications(vctx_t *v)
         put_date(d, "created_at", r, i, 4);
         snprintf(key, sizeof key, "%s:%s:%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
                  PQgetvalue(r, i, 2));
-        map_put(&want, key, d);
+        lg_strmap_put(&want, key, d);
     }
     PQclear(r);
-    r = q(v,
-          "SELECT m.message_id, m.room_id, m.seq, m.sender_id, m.body, " MS(
-              "m.created_at") ", rm.user_id FROM messages m JOIN room_members rm ON rm.room_id = "
-                              "m.room_id AND rm.user_id <> m.sender_id WHERE rm.user_id "
-                              "IN " SCOPE_USERS);
+    r = pg_query(
+        v, "SELECT m.message_id, m.room_id, m.seq, m.sender_id, m.body, " MS(
+               "m.created_at") ", rm.user_id FROM messages m JOIN room_members rm ON rm.room_id = "
+                               "m.room_id AND rm.user_id <> m.sender_id WHERE rm.user_id "
+                               "IN " SCOPE_USERS);
     if (!r) {
-        map_free(&want, free_bson);
-        map_free(&reads, free_nreads);
+        lg_strmap_free(&want, free_bson);
+        lg_strmap_free(&reads, free_nreads);
         return false;
     }
     for (int i = 0; i < PQntuples(r); i++) {
@@ -1532,19 +1314,19 @@ static bool model_notifications(vctx_t *v)
         BSON_APPEND_UTF8(d, "preview", preview);
         put_date(d, "created_at", r, i, 5);
         snprintf(key, sizeof key, "new_message:%s:%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 6));
-        map_put(&want, key, d);
+        lg_strmap_put(&want, key, d);
     }
     PQclear(r);
     if (!booking_notifications(v, &want)) {
-        map_free(&want, free_bson);
-        map_free(&reads, free_nreads);
+        lg_strmap_free(&want, free_bson);
+        lg_strmap_free(&reads, free_nreads);
         return false;
     }
     g_reads = &reads;
     ok = check_collection(v, "notifications", &want, key_notification, extra_notification, false);
     g_reads = NULL;
-    map_free(&want, free_bson);
-    map_free(&reads, free_nreads);
+    lg_strmap_free(&want, free_bson);
+    lg_strmap_free(&reads, free_nreads);
     return ok;
 }
 
@@ -1552,7 +1334,7 @@ static void on_activity(vctx_t *v, const char *type, avro_value_t *rec, const ch
                         void *ud)
 {
     (void)v;
-    map_t *want = ud;
+    lg_strmap_t *want = ud;
     const char *user = NULL, *status = NULL;
     hl_error_t e = {0};
     if (!strcmp(type, "MessagesRead")) {
@@ -1566,20 +1348,20 @@ static void on_activity(vctx_t *v, const char *type, avro_value_t *rec, const ch
     char day[16], key[80];
     hl_format_day(us, day, sizeof day);
     snprintf(key, sizeof key, "%s:%s", day, user);
-    if (!map_find(want, key)) {
+    if (!lg_strmap_find(want, key)) {
         bson_t *d = bson_new();
         BSON_APPEND_UTF8(d, "day", day);
         BSON_APPEND_UTF8(d, "user_id", user);
-        map_put(want, key, d);
+        lg_strmap_put(want, key, d);
     }
 }
 
 static bool model_daily_active_users(vctx_t *v)
 {
-    map_t want = {0};
+    lg_strmap_t want = {0};
     /* senders of messages, requesters, acceptors (tables); readers and users going online
      * (decoded events) */
-    PGresult *r = q(
+    PGresult *r = pg_query(
         v, "SELECT " DAY(
                "created_at") ", sender_id FROM messages WHERE sender_id IN " SCOPE_USERS
                              " UNION SELECT " DAY(
@@ -1595,12 +1377,12 @@ static bool model_daily_active_users(vctx_t *v)
     for (int i = 0; i < PQntuples(r); i++) {
         char key[80];
         snprintf(key, sizeof key, "%s:%s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
-        if (map_find(&want, key))
+        if (lg_strmap_find(&want, key))
             continue;
         bson_t *d = bson_new();
         BSON_APPEND_UTF8(d, "day", PQgetvalue(r, i, 0));
         BSON_APPEND_UTF8(d, "user_id", PQgetvalue(r, i, 1));
-        map_put(&want, key, d);
+        lg_strmap_put(&want, key, d);
     }
     PQclear(r);
     bool ok = each_event(v, "'MessagesRead'", SCOPE_ROOMS, on_activity, &want) &&
@@ -1612,7 +1394,7 @@ static bool model_daily_active_users(vctx_t *v)
                 want.slots[i].seen = true;
     }
     ok = ok && check_collection(v, "daily_active_users", &want, key_dau, NULL, false);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
@@ -1623,29 +1405,29 @@ static bool model_daily_stats(vctx_t *v)
 {
     if (v->o->scope != LG_SCOPE_ALL)
         return true; /* whole-stack counters: nothing to compare for a subset of users */
-    PGresult *r =
-        q(v,
-          "SELECT " DAY(
-              "occurred_at") " || ':' || aggregate_type || ':' || "
-                             "aggregate_id, count(*) FILTER (WHERE event_type = 'UserRegistered'), "
-                             "count(*) FILTER (WHERE event_type = 'MessageSent'), count(*) FILTER "
-                             "(WHERE event_type = 'FriendRequestAccepted'), max(aggregate_version) "
-                             "FROM events WHERE event_type IN ('UserRegistered', 'MessageSent', "
-                             "'FriendRequestAccepted') GROUP BY 1");
+    PGresult *r = pg_query(
+        v,
+        "SELECT " DAY(
+            "occurred_at") " || ':' || aggregate_type || ':' || "
+                           "aggregate_id, count(*) FILTER (WHERE event_type = 'UserRegistered'), "
+                           "count(*) FILTER (WHERE event_type = 'MessageSent'), count(*) FILTER "
+                           "(WHERE event_type = 'FriendRequestAccepted'), max(aggregate_version) "
+                           "FROM events WHERE event_type IN ('UserRegistered', 'MessageSent', "
+                           "'FriendRequestAccepted') GROUP BY 1");
     if (!r)
         return false;
-    map_t want = {0};
+    lg_strmap_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         bson_t *d = bson_new();
         BSON_APPEND_INT64(d, "users_registered", i64(r, i, 1));
         BSON_APPEND_INT64(d, "messages_sent", i64(r, i, 2));
         BSON_APPEND_INT64(d, "friendships_formed", i64(r, i, 3));
         BSON_APPEND_INT64(d, "v", i64(r, i, 4));
-        map_put(&want, PQgetvalue(r, i, 0), d);
+        lg_strmap_put(&want, PQgetvalue(r, i, 0), d);
     }
     PQclear(r);
     bool ok = check_collection(v, "daily_stats", &want, key_daily, NULL, true);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
@@ -1654,7 +1436,7 @@ static bool make_scope(vctx_t *v);
 /* The expected watermarks of the scope (key → {v}); false on a query error. */
 static bool typed_event_watermarks(vctx_t *v);
 
-static bool expected_watermarks(vctx_t *v, map_t *want)
+static bool expected_watermarks(vctx_t *v, lg_strmap_t *want)
 {
     char sql[2048];
     snprintf(
@@ -1676,14 +1458,14 @@ static bool expected_watermarks(vctx_t *v, map_t *want)
         "WHERE room_id IN " SCOPE_ROOMS " GROUP BY room_id"
         " UNION ALL SELECT 'cdc.messages:' || room_id, max(room_version) FROM messages "
         "WHERE room_id IN " SCOPE_ROOMS " GROUP BY room_id");
-    PGresult *r = q(v, all->str);
+    PGresult *r = pg_query(v, all->str);
     bson_string_free(all, true);
     if (!r)
         return false;
     for (int i = 0; i < PQntuples(r); i++) {
         bson_t *d = bson_new();
         BSON_APPEND_INT64(d, "v", i64(r, i, 1));
-        map_put(want, PQgetvalue(r, i, 0), d);
+        lg_strmap_put(want, PQgetvalue(r, i, 0), d);
     }
     PQclear(r);
     return true;
@@ -1691,22 +1473,22 @@ static bool expected_watermarks(vctx_t *v, map_t *want)
 
 static bool model_watermarks(vctx_t *v)
 {
-    map_t want = {0};
+    lg_strmap_t want = {0};
     if (!expected_watermarks(v, &want)) {
-        map_free(&want, free_bson);
+        lg_strmap_free(&want, free_bson);
         return false;
     }
     bool ok = check_collection(v, "watermarks", &want, key_watermark, NULL, false);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
 /* Watermarks of the scope not yet at PostgreSQL's version (-1 on error). */
 static long watermarks_behind(vctx_t *v)
 {
-    map_t want = {0};
+    lg_strmap_t want = {0};
     if (!expected_watermarks(v, &want)) {
-        map_free(&want, free_bson);
+        lg_strmap_free(&want, free_bson);
         return -1;
     }
     mongoc_collection_t *coll = physical(v, "watermarks");
@@ -1715,7 +1497,7 @@ static long watermarks_behind(vctx_t *v)
     const bson_t *doc = NULL;
     while (mongoc_cursor_next(c, &doc)) {
         const char *id = doc_str(doc, "_id");
-        slot_t *s = id ? map_find(&want, id) : NULL;
+        lg_strmap_slot_t *s = id ? lg_strmap_find(&want, id) : NULL;
         bson_iter_t it, jt;
         if (s && bson_iter_init_find(&it, doc, "v") && bson_iter_init_find(&jt, s->val, "v") &&
             bson_iter_as_int64(&it) >= bson_iter_as_int64(&jt))
@@ -1729,7 +1511,7 @@ static long watermarks_behind(vctx_t *v)
     for (size_t i = 0; behind >= 0 && i < want.cap; i++)
         if (want.slots[i].key && !want.slots[i].seen)
             behind++;
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return behind;
 }
 
@@ -1778,13 +1560,13 @@ static bool model_friend_requests_by_user(vctx_t *v)
 {
     if (!model_present(v, "friend_requests_by_user"))
         return true;
-    PGresult *r = q(v, "SELECT request_id, from_user_id, to_user_id, status, " MS(
-                           "created_at") ", " MS("updated_at") ", version FROM friend_requests "
-                                                               "WHERE from_user_id IN " SCOPE_USERS
-                                                               " OR to_user_id IN " SCOPE_USERS);
+    PGresult *r = pg_query(
+        v, "SELECT request_id, from_user_id, to_user_id, status, " MS("created_at") ", " MS(
+               "updated_at") ", version FROM friend_requests "
+                             "WHERE from_user_id IN " SCOPE_USERS " OR to_user_id IN " SCOPE_USERS);
     if (!r)
         return false;
-    map_t want = {0};
+    lg_strmap_t want = {0};
     for (int i = 0; i < PQntuples(r); i++) {
         for (int dir = 0; dir < 2; dir++) {
             const char *user = PQgetvalue(r, i, dir ? 1 : 2);
@@ -1803,13 +1585,13 @@ static bool model_friend_requests_by_user(vctx_t *v)
             BSON_APPEND_INT64(d, "v", i64(r, i, 6));
             snprintf(key, sizeof key, "%s:%s:%s", user, dir ? "outgoing" : "incoming",
                      PQgetvalue(r, i, 0));
-            map_put(&want, key, d);
+            lg_strmap_put(&want, key, d);
         }
     }
     PQclear(r);
     bool ok =
         check_collection(v, "friend_requests_by_user", &want, key_request_by_user, NULL, false);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
@@ -1823,17 +1605,17 @@ static void on_read_all(vctx_t *v, const char *type, avro_value_t *rec, const ch
 {
     (void)v;
     (void)type;
-    map_t *want = ud;
+    lg_strmap_t *want = ud;
     bool all = false;
     hl_error_t e = {0};
     if (!hl_avro_get_bool(rec, "all", &all, &e) || !all)
         return;
-    slot_t *s = map_find(want, agg);
+    lg_strmap_slot_t *s = lg_strmap_find(want, agg);
     if (!s) {
         bson_t *d = bson_new(), arr;
         BSON_APPEND_ARRAY_BEGIN(d, "read_all", &arr);
         bson_append_array_end(d, &arr);
-        s = map_put(want, agg, d);
+        s = lg_strmap_put(want, agg, d);
     }
     /* rebuild the array with one more date (documents are small: a user's read-alls) */
     bson_t *old = s->val, *d = bson_new(), arr;
@@ -1859,10 +1641,10 @@ static bool model_notification_reads(vctx_t *v)
 {
     if (!model_present(v, "notification_reads"))
         return true;
-    map_t want = {0};
+    lg_strmap_t want = {0};
     bool ok = each_event(v, "'NotificationsRead'", SCOPE_USERS, on_read_all, &want) &&
               check_collection(v, "notification_reads", &want, key_notification_reads, NULL, false);
-    map_free(&want, free_bson);
+    lg_strmap_free(&want, free_bson);
     return ok;
 }
 
@@ -1901,56 +1683,22 @@ static bool make_scope(vctx_t *v)
                  ? "true"
                  : "room_id IN (SELECT room_id FROM room_members WHERE user_id IN "
                    "(SELECT user_id FROM lg_scope_users))");
-    PGresult *r = q(v, sql);
+    PGresult *r = pg_query(v, sql);
     if (!r)
         return false;
     PQclear(r);
     if (v->o->scope == LG_SCOPE_ALL)
         return true;
-    r = q(v, "SELECT id::text FROM lg_scope_aggregates");
+    r = pg_query(v, "SELECT id::text FROM lg_scope_aggregates");
     if (!r)
         return false;
     for (int i = 0; i < PQntuples(r); i++)
-        map_put(&v->scope_ids, PQgetvalue(r, i, 0), NULL);
+        lg_strmap_put(&v->scope_ids, PQgetvalue(r, i, 0), NULL);
     PQclear(r);
     return true;
 }
 
 /* ---- catch-up ---- */
-
-static size_t on_metrics(char *data, size_t size, size_t nmemb, void *ud)
-{
-    bson_string_t *s = ud;
-    bson_string_append_printf(s, "%.*s", (int)(size * nmemb), data);
-    return size * nmemb;
-}
-
-/* Offsets behind from the projector's /metrics (-1 when unknown). */
-static long offsets_behind(const char *projector_url)
-{
-    if (!projector_url || !*projector_url)
-        return -1;
-    CURL *c = curl_easy_init();
-    if (!c)
-        return -1;
-    char url[512];
-    snprintf(url, sizeof url, "%s/metrics", projector_url);
-    bson_string_t *s = bson_string_new("");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_metrics);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    long behind = -1;
-    if (curl_easy_perform(c) == CURLE_OK) {
-        const char *p = strstr(s->str, "\nhl_projector_offsets_behind ");
-        if (p)
-            behind = (long)strtod(p + strlen("\nhl_projector_offsets_behind "), NULL);
-    }
-    bson_string_free(s, true);
-    curl_easy_cleanup(c);
-    return behind;
-}
 
 static double mono_s(void)
 {
@@ -1970,7 +1718,7 @@ static bool wait_run_scope(const lg_verify_opts_t *o, double timeout_s, char *er
     double t0 = mono_s();
     int zero_rounds = 0;
     for (;;) {
-        map_free(&v.scope_ids, NULL);
+        lg_strmap_free(&v.scope_ids, NULL);
         long behind = make_scope(&v) ? watermarks_behind(&v) : -1;
         if (v.failed)
             goto done;
@@ -2013,7 +1761,7 @@ bool lg_wait_caught_up(const lg_verify_opts_t *o, double timeout_s, char *errbuf
         long outbox =
             PQresultStatus(r) == PGRES_TUPLES_OK ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : -1;
         PQclear(r);
-        long behind = offsets_behind(o->projector_url);
+        long behind = lg_metrics_scrape_long(o->projector_url, "hl_projector_offsets_behind");
         double el = mono_s() - t0;
         if (outbox == 0 && behind <= 0)
             zero_rounds++;
@@ -2095,7 +1843,7 @@ static bool one_pass(vctx_t *v)
                     v->res->model_documents[v->model], v->res->model_mismatches[v->model],
                     mono_s() - t);
     }
-    map_free(&v->scope_ids, NULL);
+    lg_strmap_free(&v->scope_ids, NULL);
     return true;
 }
 
@@ -2128,7 +1876,7 @@ static bool vctx_open(vctx_t *v)
     v->pg = PQconnectdb(o->pg_url);
     if (PQstatus(v->pg) != CONNECTION_OK)
         return fail(v, "PostgreSQL %s: %s", o->pg_url, PQerrorMessage(v->pg));
-    PGresult *set = q(v, "SET client_min_messages = warning");
+    PGresult *set = pg_query(v, "SET client_min_messages = warning");
     if (!set)
         return false;
     PQclear(set);
@@ -2151,7 +1899,7 @@ static bool vctx_open(vctx_t *v)
 
 static void vctx_close(vctx_t *v)
 {
-    map_free(&v->scope_ids, NULL);
+    lg_strmap_free(&v->scope_ids, NULL);
     hl_event_catalog_destroy(v->catalog);
     if (v->db)
         mongoc_database_destroy(v->db);
@@ -2166,7 +1914,7 @@ static long scope_behind(vctx_t *v)
 {
     if (v->o->scope == LG_SCOPE_RUN)
         return watermarks_behind(v);
-    return offsets_behind(v->o->projector_url);
+    return lg_metrics_scrape_long(v->o->projector_url, "hl_projector_offsets_behind");
 }
 
 bool lg_verify_run(const lg_verify_opts_t *o, lg_verify_result_t *res, char *errbuf, size_t errcap)

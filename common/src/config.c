@@ -51,24 +51,27 @@ static bool set_option(const hl_config_option_t *o, void *cfg, const char *value
     case HL_OPT_INT: {
         long long v = 0;
         if (value && *value && !hl_parse_ll(value, &v))
-            return hl_error_set(err, HL_ERR_CONFIG, 2, "%s: --%s expects an integer, got \"%s\"",
-                                from, o->name, value);
+            return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                                       "%s: --%s expects an integer, got \"%s\"", from, o->name,
+                                       value);
         if (v < o->min || v > o->max)
-            return hl_error_set(err, HL_ERR_CONFIG, 2, "%s: --%s must be in [%lld, %lld], got %lld",
-                                from, o->name, o->min, o->max, v);
+            return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                                       "%s: --%s must be in [%lld, %lld], got %lld", from, o->name,
+                                       o->min, o->max, v);
         *(long long *)base = v;
         return true;
     }
     case HL_OPT_BOOL: {
         bool b = false;
         if (value && !parse_bool(value, &b))
-            return hl_error_set(err, HL_ERR_CONFIG, 2, "%s: --%s expects true/false, got \"%s\"",
-                                from, o->name, value);
+            return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                                       "%s: --%s expects true/false, got \"%s\"", from, o->name,
+                                       value);
         *(bool *)base = b;
         return true;
     }
     }
-    return hl_error_set(err, HL_ERR_CONFIG, 2, "bad option type");
+    return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option", "bad option type");
 }
 
 static const hl_config_option_t *find_option(const hl_config_option_t *opts, size_t n,
@@ -96,18 +99,19 @@ bool hl_config_load(const hl_config_option_t *opts, size_t n, void *cfg, int arg
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) {
             if (!positional_argc)
-                return hl_error_set(err, HL_ERR_CONFIG, 2, "unexpected argument \"%s\"", a);
+                return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                                           "unexpected argument \"%s\"", a);
             argv[1 + npos++] = argv[i];
             continue;
         }
         if (!strcmp(a, "--help"))
-            return hl_error_set(err, HL_ERR_CONFIG, 1, "help");
+            return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "help", "help");
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         const hl_config_option_t *o = find_option(opts, n, name, len);
         if (!o)
-            return hl_error_set(err, HL_ERR_CONFIG, 2, "unknown flag --%.*s (see --help)", (int)len,
-                                name);
+            return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                                       "unknown flag --%.*s (see --help)", (int)len, name);
         const char *value = NULL;
         if (eq)
             value = eq + 1;
@@ -116,13 +120,94 @@ bool hl_config_load(const hl_config_option_t *opts, size_t n, void *cfg, int arg
         else if (i + 1 < argc)
             value = argv[++i];
         else
-            return hl_error_set(err, HL_ERR_CONFIG, 2, "--%s needs a value", o->name);
+            return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option", "--%s needs a value",
+                                       o->name);
         if (!set_option(o, cfg, value, "flag", err))
             return false;
     }
+    for (size_t i = 0; i < n; i++)
+        if (opts[i].validate &&
+            !opts[i].validate(&opts[i], (const char *)cfg + opts[i].offset, "configuration", err))
+            return false;
     if (positional_argc)
         *positional_argc = npos;
     return true;
+}
+
+bool hl_config_check(const hl_config_check_fn *checks, const void *cfg, hl_error_t *err)
+{
+    for (; checks && *checks; checks++)
+        if (!(*checks)(cfg, err))
+            return false;
+    return true;
+}
+
+bool hl_config_is_help(const hl_error_t *err)
+{
+    return err->domain == HL_ERR_CONFIG && !strcmp(err->reason, "help");
+}
+
+bool hl_config_check_token_rotation(const char *secret, const char *previous, long long until_s,
+                                    hl_error_t *err)
+{
+    bool has_previous = previous && *previous;
+    if (!secret || !*secret)
+        return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                                   "--token-secret must not be empty");
+    if (has_previous && until_s <= 0)
+        return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                                   "--token-secret-previous (HL_TOKEN_SECRET_PREVIOUS) needs "
+                                   "--token-previous-until (HL_TOKEN_PREVIOUS_UNTIL: the Unix "
+                                   "seconds until which tokens signed with it are accepted)");
+    if (!has_previous && until_s > 0)
+        return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                                   "--token-previous-until (HL_TOKEN_PREVIOUS_UNTIL) is set but "
+                                   "--token-secret-previous (HL_TOKEN_SECRET_PREVIOUS) is not: "
+                                   "there is no previous secret to accept");
+    if (has_previous && !strcmp(previous, secret))
+        return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                                   "--token-secret-previous equals --token-secret");
+    return true;
+}
+
+bool hl_config_valid_log_level(const hl_config_option_t *o, const void *value, const char *from,
+                               hl_error_t *err)
+{
+    const char *text = *(char *const *)value;
+    hl_log_level_t level;
+    if (text && hl_log_level_parse(text, &level))
+        return true;
+    return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                               "%s: --%s must be debug, info, warn or error, got \"%s\"", from,
+                               o->name, text ? text : "");
+}
+
+bool hl_config_valid_http_url(const hl_config_option_t *o, const void *value, const char *from,
+                              hl_error_t *err)
+{
+    const char *text = *(char *const *)value;
+    if (!text || !*text)
+        return true;
+    const char *host = !strncmp(text, "http://", 7)    ? text + 7
+                       : !strncmp(text, "https://", 8) ? text + 8
+                                                       : NULL;
+    if (host && *host && *host != '/' && *host != ':')
+        return true;
+    return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                               "%s: --%s must be an http:// or https:// URL, got \"%s\"", from,
+                               o->name, text);
+}
+
+bool hl_config_valid_mongo_uri(const hl_config_option_t *o, const void *value, const char *from,
+                               hl_error_t *err)
+{
+    const char *text = *(char *const *)value;
+    if (text && (!strncmp(text, "mongodb://", 10) || !strncmp(text, "mongodb+srv://", 14)) &&
+        strlen(text) > 14)
+        return true;
+    return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                               "%s: --%s must be a mongodb:// connection string, got \"%s\"", from,
+                               o->name, text ? text : "");
 }
 
 static void format_value(const hl_config_option_t *o, const void *cfg, char *buf, size_t cap)

@@ -8,13 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int hl_server_configure(const char *name, const hl_config_option_t *opts, size_t n, void *cfg,
-                        size_t log_level_offset, size_t log_json_offset, int argc, char **argv)
+int hl_server_configure(const char *name, const hl_config_option_t *opts, size_t n,
+                        const hl_config_check_fn *checks, void *cfg, size_t log_level_offset,
+                        size_t log_json_offset, int argc, char **argv)
 {
     hl_error_t err = {0};
     hl_signals_install();
-    if (!hl_config_load(opts, n, cfg, argc, argv, NULL, &err)) {
-        if (err.code == 1) {
+    if (!hl_config_load(opts, n, cfg, argc, argv, NULL, &err) ||
+        !hl_config_check(checks, cfg, &err)) {
+        if (hl_config_is_help(&err)) {
             hl_config_usage(stdout, name, opts, n);
             return 0;
         }

@@ -12,7 +12,11 @@
  */
 #include "cli.h"
 
-#include "models.h"
+#include "cdc_models.h"
+#include "event_models.h"
+#include "routes.h"
+#include "plan_exec.h"
+#include "indexes.h"
 
 #include "hl/kafka.h"
 #include "hl/config.h"
@@ -459,29 +463,6 @@ static bool is_in(const char *const *list, const char *name)
     return false;
 }
 
-static bool set_alias(pj_ctx_t *ctx, const char *model, const char *collection,
-                      const char *previous, hl_error_t *err)
-{
-    mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, "read_model_aliases");
-    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, opts = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", model);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    BSON_APPEND_UTF8(&set, "collection", collection);
-    BSON_APPEND_UTF8(&set, "previous", previous);
-    BSON_APPEND_DATE_TIME(&set, "rebuilt_at", hl_now_us() / 1000);
-    bson_append_document_end(&update, &set);
-    BSON_APPEND_BOOL(&opts, "upsert", true);
-    bson_error_t berr;
-    bool ok = mongoc_collection_update_one(coll, &filter, &update, &opts, NULL, &berr);
-    if (!ok)
-        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "alias %s: %s", model, berr.message);
-    bson_destroy(&filter);
-    bson_destroy(&update);
-    bson_destroy(&opts);
-    mongoc_collection_destroy(coll);
-    return ok;
-}
-
 static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
 {
     if (argc != 1 || (!is_in(pj_cdc_models, argv[0]) && !is_in(pj_event_models, argv[0]))) {
@@ -500,7 +481,7 @@ static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
     int rc = 1;
     PGconn *pg = NULL;
     rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new(16);
-    char previous[64];
+    char previous[HL_ALIAS_NAME_MAX];
     /* inputs are planned into batches of REPLAY_BATCH and written as the daemon writes */
     replay_batch_t *rb = hl_xcalloc(1, sizeof *rb);
     int64_t after = 0, t0 = hl_mono_ms();
@@ -540,7 +521,7 @@ static int cmd_rebuild(pj_ctx_t *ctx, int argc, char **argv)
             "switching alias\n",
             model, (long long)(rb->inputs - rb->poison), (long long)rb->poison,
             (long long)(hl_mono_ms() - t0));
-    if (!set_alias(ctx, model, ctx->rebuild_collection, previous, &err))
+    if (!hl_alias_switch(ctx->db, model, ctx->rebuild_collection, previous, &err))
         goto done;
     /* The live projector re-reads aliases at least every second; what it wrote to the old
      * collection meanwhile is re-applied here (every write is idempotent). */

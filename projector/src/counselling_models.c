@@ -1,6 +1,6 @@
 /* counselling_models.c: see counselling_models.h. */
 #include "counselling_models.h"
-#include "models.h"
+#include "model_parts.h"
 
 #include "hl/events.h"
 #include "hl/util.h"

@@ -5,6 +5,12 @@
 #include "projector.h"
 #include "feed.h"
 #include "presence.h"
+#include "schema_cache.h"
+#include "routes.h"
+#include "plan_exec.h"
+#include "indexes.h"
+#include "lag.h"
+#include "dead_letter.h"
 
 #include "hl/config.h"
 #include "hl/events.h"
@@ -22,45 +28,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OPT(field) offsetof(pj_config_t, field)
+#define HL_CONFIG_TYPE pj_config_t
 static const hl_config_option_t options[] = {
-    {"http-listen", "HL_PROJECTOR_LISTEN", HL_OPT_STRING, "127.0.0.1:8082", 0, 0, false,
-     OPT(http_listen), "address:port for /healthz, /readyz, /metrics"},
-    {"http-threads", "HL_PROJECTOR_THREADS", HL_OPT_INT, "4", 1, 64, false, OPT(http_threads),
-     "HTTP worker threads"},
-    {"kafka-brokers", "HL_KAFKA_BROKERS", HL_OPT_STRING, "127.0.0.1:29092", 0, 0, false,
-     OPT(kafka_brokers), "Kafka bootstrap servers"},
-    {"kafka-overrides", "HL_KAFKA_CONSUMER_OVERRIDES", HL_OPT_STRING, "", 0, 0, false,
-     OPT(kafka_overrides), "extra librdkafka consumer properties k=v,k=v"},
-    {"group-id", "HL_PROJECTOR_GROUP", HL_OPT_STRING, "hearlers-projector", 0, 0, false,
-     OPT(group_id), "Kafka consumer group"},
-    {"dlq-topic", "HL_PROJECTOR_DLQ_TOPIC", HL_OPT_STRING, "projector.dead-letter", 0, 0, false,
-     OPT(dlq_topic), "dead-letter topic"},
-    {"mongo-uri", "HL_MONGO_URI", HL_OPT_STRING, "mongodb://127.0.0.1:27027/", 0, 0, false,
-     OPT(mongo_uri), "MongoDB connection string"},
-    {"mongo-db", "HL_MONGO_DB", HL_OPT_STRING, "hearlers_read", 0, 0, false, OPT(mongo_db),
-     "read-model database"},
-    {"schema-registry-url", "HL_SCHEMA_REGISTRY_URL", HL_OPT_STRING,
-     "http://127.0.0.1:28081/apis/ccompat/v7", 0, 0, false, OPT(schema_registry_url),
-     "Confluent-compatible schema registry base URL"},
-    {"pg-url", "HL_PG_URL", HL_OPT_STRING, "", 0, 0, true, OPT(pg_url),
-     "PostgreSQL conninfo of the command side (rebuilds from the events table)"},
-    {"max-lag-ms", "HL_PROJECTOR_MAX_LAG_MS", HL_OPT_INT, "30000", 1, 86400000, false,
-     OPT(max_lag_ms), "/readyz fails while a projection lags more than this, ms"},
-    {"writers", "HL_PROJECTOR_WRITERS", HL_OPT_INT, "4", 1, 16, false, OPT(writers),
-     "read-model collections written at the same time per batch (1 = one after the other)"},
-    {"feed-topic", "HL_STREAM_FEED_TOPIC", HL_OPT_STRING, "stream.changes", 0, 0, false,
-     OPT(feed_topic), "change-feed topic for the stream listeners (empty: no feed)"},
-    {"schemas-dir", "HL_SCHEMAS_DIR", HL_OPT_STRING, HL_DEFAULT_SCHEMAS_DIR, 0, 0, false,
-     OPT(schemas_dir), "directory holding topics.json and the .avsc files"},
-    {"presence-grace-ms", "HL_PRESENCE_GRACE_MS", HL_OPT_INT, "30000", 100, 3600000, false,
-     OPT(presence_grace_ms),
-     "a user turns offline this long after their last stream connection closed or its listener "
-     "stopped heart-beating, ms (longer than the listeners' heartbeat interval)"},
-    {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
-     "debug|info|warn|error"},
-    {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
-     "JSON lines logs"},
+    HL_CONFIG_STRING(http_listen, "http-listen", "HL_PROJECTOR_LISTEN", "127.0.0.1:8082",
+                     "address:port for /healthz, /readyz, /metrics"),
+    HL_CONFIG_INT(http_threads, "http-threads", "HL_PROJECTOR_THREADS", 4, 1, 64,
+                  "HTTP worker threads"),
+    HL_CONFIG_STRING(kafka_brokers, "kafka-brokers", "HL_KAFKA_BROKERS", "127.0.0.1:29092",
+                     "Kafka bootstrap servers"),
+    HL_CONFIG_STRING(kafka_overrides, "kafka-overrides", "HL_KAFKA_CONSUMER_OVERRIDES", "",
+                     "extra librdkafka consumer properties k=v,k=v"),
+    HL_CONFIG_STRING(group_id, "group-id", "HL_PROJECTOR_GROUP", "hearlers-projector",
+                     "Kafka consumer group"),
+    HL_CONFIG_STRING(dlq_topic, "dlq-topic", "HL_PROJECTOR_DLQ_TOPIC", "projector.dead-letter",
+                     "dead-letter topic"),
+    HL_CONFIG_MONGO_OPTIONS,
+    HL_CONFIG_STRING_V(schema_registry_url, "schema-registry-url", "HL_SCHEMA_REGISTRY_URL",
+                       "http://127.0.0.1:28081/apis/ccompat/v7", hl_config_valid_http_url,
+                       "Confluent-compatible schema registry base URL"),
+    HL_CONFIG_SECRET(pg_url, "pg-url", "HL_PG_URL", "",
+                     "PostgreSQL conninfo of the command side (rebuilds from the events table)"),
+    HL_CONFIG_INT(max_lag_ms, "max-lag-ms", "HL_PROJECTOR_MAX_LAG_MS", 30000, 1, 86400000,
+                  "/readyz fails while a projection lags more than this, ms"),
+    HL_CONFIG_INT(
+        writers, "writers", "HL_PROJECTOR_WRITERS", 4, 1, 16,
+        "read-model collections written at the same time per batch (1 = one after the other)"),
+    HL_CONFIG_STRING(feed_topic, "feed-topic", "HL_STREAM_FEED_TOPIC", "stream.changes",
+                     "change-feed topic for the stream listeners (empty: no feed)"),
+    HL_CONFIG_STRING(schemas_dir, "schemas-dir", "HL_SCHEMAS_DIR", HL_DEFAULT_SCHEMAS_DIR,
+                     "directory holding topics.json and the .avsc files"),
+    HL_CONFIG_INT(
+        presence_grace_ms, "presence-grace-ms", "HL_PRESENCE_GRACE_MS", 30000, 100, 3600000,
+        "a user turns offline this long after their last stream connection closed or its listener "
+        "stopped heart-beating, ms (longer than the listeners' heartbeat interval)"),
+    HL_CONFIG_LOG_OPTIONS,
 };
 #define NOPTS (sizeof options / sizeof options[0])
 
@@ -613,7 +614,7 @@ int main(int argc, char **argv)
     int npos = 0;
     hl_signals_install();
     if (!hl_config_load(options, NOPTS, &ctx.cfg, argc, argv, &npos, &err)) {
-        if (err.code == 1) {
+        if (hl_config_is_help(&err)) {
             hl_config_usage(stdout, "projector", options, NOPTS);
             fputs(
                 "\nSubcommands (same options; without one the projector runs):\n"
@@ -702,7 +703,8 @@ int main(int argc, char **argv)
         HL_ERROR("start-up failed: %s", err.message);
         goto done;
     }
-    pj_metrics_init();
+    pj_lag_init(pj_routes);
+    pj_dead_letter_metrics_init(pj_routes);
     hl_metrics_add_collector(collect_offsets, &ctx);
     http = hl_http_server_start(ctx.cfg.http_listen, (int)ctx.cfg.http_threads, http_routes,
                                 sizeof http_routes / sizeof http_routes[0], HL_HTTP_HEAD_AS_GET,

@@ -3,6 +3,7 @@
 #include "feed.h"
 #include "presence.h"
 #include "projector.h"
+#include "plan_exec.h"
 
 #include "hl/log.h"
 #include "hl/mem.h"

@@ -6,9 +6,13 @@
  *   <context>.events (Avro domain events) → friends, friend_requests, user_counters, inbox,
  *                                         notifications, daily_stats, daily_active_users
  */
-#include "models.h"
+#include "cdc_models.h"
+#include "event_models.h"
 #include "projector.h"
 #include "feed.h"
+#include "schema_cache.h"
+#include "plan_exec.h"
+#include "lag.h"
 
 #include "hl/events.h"
 #include "hl/log.h"

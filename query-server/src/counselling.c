@@ -9,7 +9,9 @@
  *   GET /v1/counsellors/{id}/slots?from=&to=   open slots by start time (one _id range)
  *   GET /v1/bookings?role=client|counsellor&status=   the caller's bookings, newest first
  *   GET /v1/bookings/{id}                 one booking; its two parties only (403 not-a-party) */
-#include "app.h"
+#include "read_store.h"
+#include "request.h"
+#include "routes.h"
 #include "page.h"
 #include "params.h"
 #include "read_api.h"

@@ -1,5 +1,8 @@
 /* handlers.c: the query API routes (SPEC §3), reading MongoDB read models only. */
-#include "app.h"
+#include "aliases.h"
+#include "read_store.h"
+#include "request.h"
+#include "routes.h"
 #include "read_api.h"
 
 #include "hl/log.h"
@@ -252,4 +255,29 @@ void qs_handle_readyz(hl_http_request_t *req)
     BSON_APPEND_BOOL(&doc, "mongodb", ok);
     hl_http_reply_json(req, ok ? 200 : 503, &doc, NULL);
     bson_destroy(&doc);
+}
+
+const char *qs_presence_effective(const bson_t *profile, const bson_t *conn, bson_t *item)
+{
+    bson_iter_t it;
+    bool chosen = profile && bson_iter_init_find(&it, profile, "presence_set") &&
+                  BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+    const char *set = chosen ? qs_doc_string(profile, "presence", "online") : "online";
+    const char *value;
+    if (!strcmp(set, "away") || !strcmp(set, "offline")) {
+        value = !strcmp(set, "away") ? "away" : "offline";
+        BSON_APPEND_UTF8(item, "presence", value);
+        qs_append_date(item, "since", profile, "updated_at");
+        return value;
+    }
+    const char *c = conn ? qs_doc_string(conn, "connected", "offline") : "offline";
+    value = !strcmp(c, "online") ? "online" : "offline";
+    BSON_APPEND_UTF8(item, "presence", value);
+    if (conn && qs_doc_string(conn, "connected", NULL))
+        qs_append_date(item, "since", conn, "since");
+    else if (profile)
+        qs_append_date(item, "since", profile, "updated_at");
+    else
+        BSON_APPEND_NULL(item, "since");
+    return value;
 }

@@ -1,5 +1,7 @@
 /* query-server: answers REST reads (SPEC §3) from the MongoDB read models only. */
 #include "app.h"
+#include "request.h"
+#include "routes.h"
 #include "watermark_wait.h"
 
 #include "hl/config.h"
@@ -11,52 +13,62 @@
 #include <stdio.h>
 #include <string.h>
 
-#define OPT(field) offsetof(qs_config_t, field)
+#define HL_CONFIG_TYPE qs_config_t
 static const hl_config_option_t options[] = {
-    {"http-listen", "HL_QUERY_LISTEN", HL_OPT_STRING, "127.0.0.1:8081", 0, 0, false,
-     OPT(http_listen), "address:port to serve the query API on"},
-    {"http-threads", "HL_QUERY_THREADS", HL_OPT_INT, "288", 2, 1024, false, OPT(http_threads),
-     "HTTP worker threads (idle ones cost memory only: the gateway holds the client connections "
-     "and keeps at most --gateway keep-alive pool idle connections here)"},
-    {"max-waits", "HL_QUERY_MAX_WAITS", HL_OPT_INT, "256", 1, 1023, false, OPT(max_waits),
-     "reads that may wait for their X-Consistency-Token at once; must be below --http-threads, "
-     "whose remaining workers stay free for every other read; more waits answer 503 at once"},
-    {"mongo-pool", "HL_QUERY_MONGO_POOL", HL_OPT_INT, "64", 1, 1024, false, OPT(mongo_pool),
-     "MongoDB connections (a waiting read holds none)"},
-    {"mongo-uri", "HL_MONGO_URI", HL_OPT_STRING, "mongodb://127.0.0.1:27027/", 0, 0, false,
-     OPT(mongo_uri), "MongoDB connection string"},
-    {"mongo-db", "HL_MONGO_DB", HL_OPT_STRING, "hearlers_read", 0, 0, false, OPT(mongo_db),
-     "read-model database"},
-    {"token-secret", "HL_TOKEN_SECRET", HL_OPT_STRING, "hearlers-dev-secret-change-me", 0, 0, true,
-     OPT(token_secret), "secret shared with command-server for verifying tokens"},
-    {"token-secret-previous", "HL_TOKEN_SECRET_PREVIOUS", HL_OPT_STRING, NULL, 0, 0, true,
-     OPT(token_secret_previous),
-     "the secret before the last rotation: its tokens are accepted until token-previous-until"},
-    {"token-previous-until", "HL_TOKEN_PREVIOUS_UNTIL", HL_OPT_INT, "0", 0, 4102444800LL, false,
-     OPT(token_previous_until_s),
-     "end of the rotation overlap, Unix seconds (required with token-secret-previous)"},
-    {"consistency-wait-ms", "HL_CONSISTENCY_WAIT_MS", HL_OPT_INT, "2000", 0, 10000, false,
-     OPT(consistency_default_wait_ms), "default read-your-writes wait, ms"},
-    {"consistency-max-wait-ms", "HL_CONSISTENCY_MAX_WAIT_MS", HL_OPT_INT, "10000", 0, 60000, false,
-     OPT(consistency_max_wait_ms), "largest X-Consistency-Wait-Ms accepted, ms"},
-    {"alias-ttl-ms", "HL_QUERY_ALIAS_TTL_MS", HL_OPT_INT, "1000", 0, 1000, false, OPT(alias_ttl_ms),
-     "longest time a read_model_aliases switch takes to reach reads, ms"},
-    {"session-cache-ms", "HL_QUERY_SESSION_CACHE_MS", HL_OPT_INT, "1000", 0, 5000, false,
-     OPT(session_cache_ms),
-     "how long a session seen live is not re-read (revocation reaches token-less reads within "
-     "this), ms"},
-    {"member-cache-ms", "HL_QUERY_MEMBER_CACHE_MS", HL_OPT_INT, "60000", 0, 3600000, false,
-     OPT(member_cache_ms), "how long a room membership seen is not re-read, ms"},
-    {"name-cache-ms", "HL_QUERY_NAME_CACHE_MS", HL_OPT_INT, "1000", 0, 5000, false,
-     OPT(name_cache_ms),
-     "how long a display name shown in lists is reused (a rename reaches token-less list reads "
-     "within this), ms"},
-    {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
-     "debug|info|warn|error"},
-    {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
-     "JSON lines logs"},
+    HL_CONFIG_STRING(http_listen, "http-listen", "HL_QUERY_LISTEN", "127.0.0.1:8081",
+                     "address:port to serve the query API on"),
+    HL_CONFIG_INT(
+        http_threads, "http-threads", "HL_QUERY_THREADS", 288, 2, 1024,
+        "HTTP worker threads (idle ones cost memory only: the gateway holds the client connections "
+        "and keeps at most --gateway keep-alive pool idle connections here)"),
+    HL_CONFIG_INT(
+        max_waits, "max-waits", "HL_QUERY_MAX_WAITS", 256, 1, 1023,
+        "reads that may wait for their X-Consistency-Token at once; must be below --http-threads, "
+        "whose remaining workers stay free for every other read; more waits answer 503 at once"),
+    HL_CONFIG_INT(mongo_pool, "mongo-pool", "HL_QUERY_MONGO_POOL", 64, 1, 1024,
+                  "MongoDB connections (a waiting read holds none)"),
+    HL_CONFIG_MONGO_OPTIONS,
+    HL_CONFIG_TOKEN_OPTIONS("secret shared with command-server for verifying tokens"),
+    HL_CONFIG_INT(consistency_default_wait_ms, "consistency-wait-ms", "HL_CONSISTENCY_WAIT_MS",
+                  2000, 0, 10000, "default read-your-writes wait, ms"),
+    HL_CONFIG_INT(consistency_max_wait_ms, "consistency-max-wait-ms", "HL_CONSISTENCY_MAX_WAIT_MS",
+                  10000, 0, 60000, "largest X-Consistency-Wait-Ms accepted, ms"),
+    HL_CONFIG_INT(alias_ttl_ms, "alias-ttl-ms", "HL_QUERY_ALIAS_TTL_MS", 1000, 0, 1000,
+                  "longest time a read_model_aliases switch takes to reach reads, ms"),
+    HL_CONFIG_INT(
+        session_cache_ms, "session-cache-ms", "HL_QUERY_SESSION_CACHE_MS", 1000, 0, 5000,
+        "how long a session seen live is not re-read (revocation reaches token-less reads within "
+        "this), ms"),
+    HL_CONFIG_INT(member_cache_ms, "member-cache-ms", "HL_QUERY_MEMBER_CACHE_MS", 60000, 0, 3600000,
+                  "how long a room membership seen is not re-read, ms"),
+    HL_CONFIG_INT(
+        name_cache_ms, "name-cache-ms", "HL_QUERY_NAME_CACHE_MS", 1000, 0, 5000,
+        "how long a display name shown in lists is reused (a rename reaches token-less list reads "
+        "within this), ms"),
+    HL_CONFIG_LOG_OPTIONS,
 };
 #define NOPTS (sizeof options / sizeof options[0])
+
+HL_CONFIG_TOKEN_CHECK(check_tokens)
+
+/* The wait options agree: the default wait fits under the largest accepted one, and waiting
+ * reads leave workers free for every other read. */
+static bool check_waits(const void *cfg, hl_error_t *err)
+{
+    const qs_config_t *c = cfg;
+    if (c->consistency_default_wait_ms > c->consistency_max_wait_ms)
+        return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                                   "--consistency-wait-ms (%lld) must not exceed "
+                                   "--consistency-max-wait-ms (%lld)",
+                                   c->consistency_default_wait_ms, c->consistency_max_wait_ms);
+    if (c->max_waits >= c->http_threads)
+        return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
+                                   "--max-waits (%lld) must be below --http-threads (%lld)",
+                                   c->max_waits, c->http_threads);
+    return true;
+}
+
+static const hl_config_check_fn checks[] = {check_tokens, check_waits, NULL};
 
 static const hl_http_route_t routes[] = {
     {"GET", "/v1/users/{id}", qs_handle_user},
@@ -89,16 +101,11 @@ int main(int argc, char **argv)
     mongoc_uri_t *uri = NULL;
 
     pthread_mutex_init(&app.aliases.lock, NULL);
-    int code = hl_server_configure("query-server", options, NOPTS, &app.cfg, OPT(log_level),
-                                   OPT(log_json), argc, argv);
+    int code = hl_server_configure("query-server", options, NOPTS, checks, &app.cfg,
+                                   offsetof(qs_config_t, log_level),
+                                   offsetof(qs_config_t, log_json), argc, argv);
     if (code >= 0) {
         rc = code;
-        goto done;
-    }
-    if (app.cfg.max_waits >= app.cfg.http_threads) {
-        fprintf(stderr, "query-server: --max-waits (%lld) must be below --http-threads (%lld)\n",
-                app.cfg.max_waits, app.cfg.http_threads);
-        rc = 2;
         goto done;
     }
     if (!hl_token_ring_derive(&app.consistency_key, app.cfg.token_secret,

@@ -3,7 +3,7 @@
 #ifndef QS_PAGE_H
 #define QS_PAGE_H
 
-#include "app.h"
+#include "read_store.h"
 #include "params.h"
 
 /* A list request's paging: limit (1..100, default 20) and the decoded cursor, if any. */

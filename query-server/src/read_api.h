@@ -7,13 +7,8 @@
 #ifndef QS_READ_API_H
 #define QS_READ_API_H
 
-#include "app.h"
-
-/* Refuse a revoked session: ctx->session verified, ctx->client borrowed. Reads the `sessions`
- * read model by _id (a session seen live is remembered for cfg.session_cache_ms unless
- * ctx->consistent). Errors: 401 "revoked-token" (revoked_at set, or the session belongs to
- * another user); HL_ERR_MONGO. A session not projected yet is accepted. */
-bool qs_check_session(qs_ctx_t *ctx, hl_error_t *err);
+#include "read_store.h"
+#include "request.h"
 
 /* Membership of ctx->session.user_id in room (lower-case uuid), remembered for
  * cfg.member_cache_ms once seen. A member of a direct room whose other member blocks them may

@@ -1,6 +1,8 @@
 /* rooms.c: the caller's chat rooms (inbox), the direct-room check and message pages (SPEC §3).
  * Only members read a room's messages (room_members); the inbox holds only the caller's rooms. */
-#include "app.h"
+#include "read_store.h"
+#include "request.h"
+#include "routes.h"
 #include "page.h"
 #include "read_api.h"
 #include "params.h"

@@ -4,7 +4,9 @@
  * "<me>:<µs>:<event>"; docs/read-models.md) plus at most one $in on user_profiles for display
  * names or profiles (the search repeats the pair when it drops stale keys, QS_SEARCH_ROUNDS;
  * notifications read on past stubs and read ones, NOTIFICATION_READS). */
-#include "app.h"
+#include "read_store.h"
+#include "request.h"
+#include "routes.h"
 #include "page.h"
 #include "params.h"
 #include "read_api.h"

@@ -9,11 +9,14 @@
  *     membership checks, the gap after a Last-Event-ID, presence snapshots), results handed to
  *     the loop.
  * Hand-over: st_post() appends to the loop's inbox under a mutex and calls lws_cancel_service();
- * the loop drains it in LWS_CALLBACK_EVENT_WAIT_CANCELLED. */
+ * the loop drains it in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
+ * This header holds the state and the types the threads exchange; each thread's functions are
+ * in its own header: stream_loop.h, stream_feed.h, stream_work.h, stream_presence.h, and the
+ * hand-over stream_inbox.h. */
 #ifndef QS_STREAM_APP_H
 #define QS_STREAM_APP_H
 
-#include "app.h"
+#include "read_store.h"
 #include "stream_ids.h"
 #include "stream_proto.h"
 
@@ -61,10 +64,6 @@ typedef struct st_event {
     char data[]; /* one-line JSON */
 } st_event_t;
 
-/* New event with data[0..len) copied; refs 1. NULL on OOM. */
-st_event_t *st_event_new(const char *channel, const char *kind, const char *data, size_t len);
-void st_event_unref(st_event_t *ev);
-
 /* A subscription request's gap/initial read, done by a worker. */
 typedef struct st_job {
     struct st_job *next;
@@ -89,13 +88,6 @@ typedef struct st_job {
     char (*friend_presence)[16]; /* their effective presence in the snapshot */
     size_t nfriends;
 } st_job_t;
-
-void st_job_free(st_job_t *job);
-
-/* Render the notifications documents d (stubs skipped) as events of channel appended to
- * job->events (*cap its capacity), with the actors' names read once (stream_work.c). */
-bool st_render_notifications(qs_ctx_t *ctx, const char *channel, qs_docs_t *d, st_job_t *job,
-                             size_t *cap, hl_error_t *err);
 
 /* What the loop's inbox carries. */
 typedef enum { ST_MSG_EVENT, ST_MSG_JOB } st_msg_kind_t;
@@ -128,38 +120,5 @@ typedef struct st_app {
     atomic_bool mongo_ready; /* last store round trip succeeded */
     atomic_bool stopping;
 } st_app_t;
-
-/* Hand a message to the loop and wake it (any thread; takes msg over). */
-void st_post(st_app_t *app, st_msg_t *msg);
-
-/* Interest of the loop's subscribers in a feed channel (add +1/-1 on the loop; feed thread
- * asks st_interested). */
-void st_interest_add(st_app_t *app, const char *channel, int delta);
-bool st_interested(st_app_t *app, const char *channel);
-
-/* Worker pool (stream_work.c): start cfg.workers threads; queue a job (takes it over; its
- * result comes back as ST_MSG_JOB); stop and join. */
-bool st_workers_start(st_app_t *app, hl_error_t *err);
-void st_job_submit(st_app_t *app, st_job_t *job);
-void st_workers_stop(st_app_t *app);
-
-/* Feed thread (stream_feed.c). */
-bool st_feed_start(st_app_t *app, hl_error_t *err);
-void st_feed_stop(st_app_t *app);
-
-/* Connection facts for presence (stream_presence.c): start the producer and the heartbeat
- * thread (nothing when cfg.connections_topic is empty); open/close count a user's stream
- * connection and produce its fact (loop thread only); stop after the loop closed every
- * connection (flushes their disconnects). Errors: HL_ERR_CONFIG, HL_ERR_HTTP (registry),
- * HL_ERR_KAFKA. */
-bool st_presence_start(st_app_t *app, hl_error_t *err);
-void st_presence_open(const char *user);
-void st_presence_close(const char *user);
-void st_presence_stop(st_app_t *app);
-
-/* The event loop (stream_loop.c): create the lws context on cfg.listen; run until shutdown. */
-bool st_loop_init(st_app_t *app, hl_error_t *err);
-void st_loop_run(st_app_t *app);
-void st_loop_destroy(st_app_t *app);
 
 #endif

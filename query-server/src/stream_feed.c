@@ -8,6 +8,10 @@
 #include "page.h"
 #include "read_api.h"
 #include "stream_app.h"
+#include "stream_feed.h"
+#include "stream_work.h"
+#include "stream_inbox.h"
+#include "stream_loop.h"
 
 #include "hl/events.h"
 #include "hl/kafka.h"

@@ -16,6 +16,10 @@
  * hole is skipped and counted in hl_stream_holes_skipped_total). Each event's payload is shared by
  * reference (st_event_t); only the few bytes of its id are per connection. */
 #include "stream_app.h"
+#include "stream_loop.h"
+#include "stream_work.h"
+#include "stream_inbox.h"
+#include "stream_presence.h"
 
 #include "hl/log.h"
 #include "hl/metrics.h"
@@ -790,10 +794,7 @@ static void gap_refill(st_sub_t *s)
 
 static void drain_inbox(void)
 {
-    pthread_mutex_lock(&g_app->inbox_lock);
-    st_msg_t *m = g_app->inbox_head;
-    g_app->inbox_head = g_app->inbox_tail = NULL;
-    pthread_mutex_unlock(&g_app->inbox_lock);
+    st_msg_t *m = st_inbox_take(g_app);
     while (m) {
         st_msg_t *next = m->next;
         if (m->kind == ST_MSG_EVENT) {
@@ -806,20 +807,6 @@ static void drain_inbox(void)
         free(m);
         m = next;
     }
-}
-
-void st_post(st_app_t *app, st_msg_t *msg)
-{
-    msg->next = NULL;
-    pthread_mutex_lock(&app->inbox_lock);
-    if (app->inbox_tail)
-        app->inbox_tail->next = msg;
-    else
-        app->inbox_head = msg;
-    app->inbox_tail = msg;
-    pthread_mutex_unlock(&app->inbox_lock);
-    if (app->lws)
-        lws_cancel_service(app->lws);
 }
 
 /* ---- timers: holes every 100 ms; heartbeats and expiry every second ---- */
@@ -1341,5 +1328,6 @@ void st_loop_destroy(st_app_t *app)
     if (app->lws)
         lws_context_destroy(app->lws); /* closes every connection (CLOSED callbacks free them) */
     app->lws = NULL;
-    drain_inbox();
+    if (g_app) /* NULL when start-up stopped before the loop was made (--help, bad flags) */
+        drain_inbox();
 }

@@ -3,6 +3,10 @@
  * (stream.changes), with the query server's session, membership and rendering code
  * (read_api.h). See stream_app.h for its threads. */
 #include "stream_app.h"
+#include "stream_work.h"
+#include "stream_loop.h"
+#include "stream_feed.h"
+#include "stream_presence.h"
 
 #include "hl/config.h"
 #include "hl/log.h"
@@ -14,59 +18,49 @@
 #include <stdio.h>
 #include <string.h>
 
-#define OPT(field) offsetof(st_config_t, field)
+#define HL_CONFIG_TYPE st_config_t
 static const hl_config_option_t options[] = {
-    {"listen", "HL_STREAM_LISTEN", HL_OPT_STRING, "127.0.0.1:8083", 0, 0, false, OPT(listen),
-     "address:port of the SSE and WebSocket streams"},
-    {"kafka-brokers", "HL_KAFKA_BROKERS", HL_OPT_STRING, "127.0.0.1:29092", 0, 0, false,
-     OPT(kafka_brokers), "Kafka bootstrap servers"},
-    {"feed-topic", "HL_STREAM_FEED_TOPIC", HL_OPT_STRING, "stream.changes", 0, 0, false,
-     OPT(feed_topic), "the projector's change-feed topic"},
-    {"schema-registry-url", "HL_SCHEMA_REGISTRY_URL", HL_OPT_STRING,
-     "http://127.0.0.1:28081/apis/ccompat/v7", 0, 0, false, OPT(schema_registry_url),
-     "Confluent-compatible schema registry base URL"},
-    {"mongo-uri", "HL_MONGO_URI", HL_OPT_STRING, "mongodb://127.0.0.1:27027/", 0, 0, false,
-     OPT(mongo_uri), "MongoDB connection string"},
-    {"mongo-db", "HL_MONGO_DB", HL_OPT_STRING, "hearlers_read", 0, 0, false, OPT(mongo_db),
-     "read-model database"},
-    {"token-secret", "HL_TOKEN_SECRET", HL_OPT_STRING, "hearlers-dev-secret-change-me", 0, 0, true,
-     OPT(token_secret), "secret shared with command-server for verifying tokens"},
-    {"token-secret-previous", "HL_TOKEN_SECRET_PREVIOUS", HL_OPT_STRING, NULL, 0, 0, true,
-     OPT(token_secret_previous),
-     "the secret before the last rotation: its tokens are accepted until token-previous-until"},
-    {"token-previous-until", "HL_TOKEN_PREVIOUS_UNTIL", HL_OPT_INT, "0", 0, 4102444800LL, false,
-     OPT(token_previous_until_s),
-     "end of the rotation overlap, Unix seconds (required with token-secret-previous)"},
-    {"workers", "HL_STREAM_WORKERS", HL_OPT_INT, "4", 1, 64, false, OPT(workers),
-     "threads doing the MongoDB reads of subscriptions (checks, gaps, snapshots)"},
-    {"send-buffer-bytes", "HL_STREAM_SEND_BUFFER", HL_OPT_INT, "262144", 4096, 16777216, false,
-     OPT(send_buffer_bytes), "queued bytes per connection before it is closed as too slow"},
-    {"heartbeat-ms", "HL_STREAM_HEARTBEAT_MS", HL_OPT_INT, "15000", 100, 600000, false,
-     OPT(heartbeat_ms), "idle time after which a heartbeat is sent, ms"},
-    {"hole-wait-ms", "HL_STREAM_HOLE_WAIT_MS", HL_OPT_INT, "30000", 0, 600000, false,
-     OPT(hole_wait_ms),
-     "how long a room's message hole (its predecessor not projected yet: on a partition whose "
-     "projector died, until the group moves it) is re-read before it is skipped, ms; longer "
-     "than the projectors' session timeout (10 s) plus a restart"},
-    {"retry-ms", "HL_STREAM_RETRY_MS", HL_OPT_INT, "1000", 0, 600000, false, OPT(retry_ms),
-     "the SSE retry: field sent on connect, ms"},
-    {"max-connections", "HL_STREAM_MAX_CONNECTIONS", HL_OPT_INT, "20000", 16, 1000000, false,
-     OPT(max_connections), "connections the loop is sized for (raise ulimit -n to match)"},
-    {"connections-topic", "HL_STREAM_CONNECTIONS_TOPIC", HL_OPT_STRING, "stream.connections", 0, 0,
-     false, OPT(connections_topic),
-     "topic of the connection facts and heartbeats presence is derived from (empty: none)"},
-    {"schemas-dir", "HL_SCHEMAS_DIR", HL_OPT_STRING, HL_DEFAULT_SCHEMAS_DIR, 0, 0, false,
-     OPT(schemas_dir), "directory holding topics.json and the .avsc files"},
-    {"presence-beat-ms", "HL_STREAM_PRESENCE_BEAT_MS", HL_OPT_INT, "5000", 100, 600000, false,
-     OPT(presence_beat_ms),
-     "heartbeat interval of this instance on the connections topic, ms (shorter than the "
-     "projector's presence grace period)"},
-    {"log-level", "HL_LOG_LEVEL", HL_OPT_STRING, "info", 0, 0, false, OPT(log_level),
-     "debug|info|warn|error"},
-    {"log-json", "HL_LOG_JSON", HL_OPT_BOOL, "false", 0, 0, false, OPT(log_json),
-     "JSON lines logs"},
+    HL_CONFIG_STRING(listen, "listen", "HL_STREAM_LISTEN", "127.0.0.1:8083",
+                     "address:port of the SSE and WebSocket streams"),
+    HL_CONFIG_STRING(kafka_brokers, "kafka-brokers", "HL_KAFKA_BROKERS", "127.0.0.1:29092",
+                     "Kafka bootstrap servers"),
+    HL_CONFIG_STRING(feed_topic, "feed-topic", "HL_STREAM_FEED_TOPIC", "stream.changes",
+                     "the projector's change-feed topic"),
+    HL_CONFIG_STRING_V(schema_registry_url, "schema-registry-url", "HL_SCHEMA_REGISTRY_URL",
+                       "http://127.0.0.1:28081/apis/ccompat/v7", hl_config_valid_http_url,
+                       "Confluent-compatible schema registry base URL"),
+    HL_CONFIG_MONGO_OPTIONS,
+    HL_CONFIG_TOKEN_OPTIONS("secret shared with command-server for verifying tokens"),
+    HL_CONFIG_INT(workers, "workers", "HL_STREAM_WORKERS", 4, 1, 64,
+                  "threads doing the MongoDB reads of subscriptions (checks, gaps, snapshots)"),
+    HL_CONFIG_INT(send_buffer_bytes, "send-buffer-bytes", "HL_STREAM_SEND_BUFFER", 262144, 4096,
+                  16777216, "queued bytes per connection before it is closed as too slow"),
+    HL_CONFIG_INT(heartbeat_ms, "heartbeat-ms", "HL_STREAM_HEARTBEAT_MS", 15000, 100, 600000,
+                  "idle time after which a heartbeat is sent, ms"),
+    HL_CONFIG_INT(hole_wait_ms, "hole-wait-ms", "HL_STREAM_HOLE_WAIT_MS", 30000, 0, 600000,
+                  "how long a room's message hole (its predecessor not projected yet: on a "
+                  "partition whose projector died, until the group moves it) is re-read before "
+                  "it is skipped, ms; longer than the projectors' session timeout (10 s) plus a "
+                  "restart"),
+    HL_CONFIG_INT(retry_ms, "retry-ms", "HL_STREAM_RETRY_MS", 1000, 0, 600000,
+                  "the SSE retry: field sent on connect, ms"),
+    HL_CONFIG_INT(max_connections, "max-connections", "HL_STREAM_MAX_CONNECTIONS", 20000, 16,
+                  1000000, "connections the loop is sized for (raise ulimit -n to match)"),
+    HL_CONFIG_STRING(
+        connections_topic, "connections-topic", "HL_STREAM_CONNECTIONS_TOPIC", "stream.connections",
+        "topic of the connection facts and heartbeats presence is derived from (empty: none)"),
+    HL_CONFIG_STRING(schemas_dir, "schemas-dir", "HL_SCHEMAS_DIR", HL_DEFAULT_SCHEMAS_DIR,
+                     "directory holding topics.json and the .avsc files"),
+    HL_CONFIG_INT(
+        presence_beat_ms, "presence-beat-ms", "HL_STREAM_PRESENCE_BEAT_MS", 5000, 100, 600000,
+        "heartbeat interval of this instance on the connections topic, ms (shorter than the "
+        "projector's presence grace period)"),
+    HL_CONFIG_LOG_OPTIONS,
 };
 #define NOPTS (sizeof options / sizeof options[0])
+
+HL_CONFIG_TOKEN_CHECK(check_tokens)
+static const hl_config_check_fn checks[] = {check_tokens, NULL};
 
 int main(int argc, char **argv)
 {
@@ -80,8 +74,9 @@ int main(int argc, char **argv)
     pthread_mutex_init(&app.interest_lock, NULL);
     pthread_cond_init(&app.jobs_cond, NULL);
     pthread_mutex_init(&app.qs.aliases.lock, NULL);
-    int code = hl_server_configure("stream-listener", options, NOPTS, &app.cfg, OPT(log_level),
-                                   OPT(log_json), argc, argv);
+    int code = hl_server_configure("stream-listener", options, NOPTS, checks, &app.cfg,
+                                   offsetof(st_config_t, log_level),
+                                   offsetof(st_config_t, log_json), argc, argv);
     if (code >= 0) {
         rc = code;
         goto done;

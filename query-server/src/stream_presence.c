@@ -12,6 +12,7 @@
  * idempotent with acks=all and no message timeout: a fact is retried until the broker has it
  * or the process dies (then its heartbeats stop, which is the fact that counts). */
 #include "stream_app.h"
+#include "stream_presence.h"
 
 #include "hl/events.h"
 #include "hl/kafka.h"

@@ -4,6 +4,8 @@
 #include "page.h"
 #include "read_api.h"
 #include "stream_app.h"
+#include "stream_work.h"
+#include "stream_inbox.h"
 
 #include "hl/log.h"
 #include "hl/metrics.h"

@@ -1,7 +1,7 @@
 /* watermark_wait.c: one poller thread serves every read-your-writes wait (watermark_wait.h). */
 #include "watermark_wait.h"
 
-#include "app.h"
+#include "read_store.h"
 
 #include "hl/log.h"
 #include "hl/mem.h"
@@ -121,7 +121,7 @@ static bool read_versions(qs_wm_waiter_t *q, size_t n, hl_error_t *err)
     }
     qs_docs_free(&docs);
     bson_destroy(&projection);
-    qs_end(&ctx);
+    qs_client_release(q->app, ctx.client);
     return ok;
 }
 

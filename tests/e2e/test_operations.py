@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import statistics
 import subprocess
 import time
@@ -26,6 +27,7 @@ from stream_client import SSE
 PROM = f"http://127.0.0.1:{os.environ['HL_PROMETHEUS_PORT']}"
 JAEGER = f"http://127.0.0.1:{os.environ['HL_JAEGER_PORT']}"
 GATEWAY_PORT = int(os.environ["HL_GATEWAY_PORT"])
+CONNECT_PORT = int(os.environ["HL_CONNECT_PORT"])
 LOG_DIR = os.environ["HL_LOG_DIR"]
 LOCAL = os.path.join(ROOT, "deploy", "local")
 JOBS = {"prometheus", "command-server", "query-server", "projector", "stream-listener",
@@ -46,6 +48,15 @@ def metric(base, name, labels=""):
         if line.startswith(name) and (line[len(name)] in " {") and labels in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def port_open(port):
+    """True when something accepts TCP connections on 127.0.0.1:port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def script(name, *args, timeout=300):
@@ -235,11 +246,13 @@ def test_faults_fire_alerts():
         assert metric(projector, "hl_projection_dead_letters_total") > dead0
         assert fired["HlDebeziumNotStreaming"] >= 55, "fired before its for: window of 1m"
     finally:
-        # the stopped worker may still hold its port for a moment: one more try after a pause
+        # the stopped worker may still hold its port for a moment (connect.sh start refuses a
+        # taken port): one more try once the port is free
         try:
             script("connect.sh", "start", timeout=600)
         except subprocess.CalledProcessError:
-            time.sleep(15)
+            eventually(lambda: not port_open(CONNECT_PORT), 60,
+                       f"Kafka Connect's port {CONNECT_PORT} free again")
             script("connect.sh", "start", timeout=600)
         script("connect.sh", "register", timeout=600)
     eventually(lambda: alert_state("HlDebeziumNotStreaming") in (None, "inactive"), 60,

@@ -502,7 +502,7 @@ def test_revocation_reaches_reads_that_saw_the_session_live(world):
 
 def test_names_of_many_members_in_one_lookup(world):
     """More than 32 distinct users on a page are named through one $in, fewer through _id
-    lookups (query-server/src/store.c): both give every name."""
+    lookups (query-server/src/read_store.c): both give every name."""
     d = db()
     user = uid()
     for size in (40, 5):

@@ -1,9 +1,10 @@
 /* libFuzzer target: a Debezium change event (JsonConverter, schemas.enable=false) → the plan of
- * every captured table (projector/src/cdc.c, models.c). Byte 0 selects the table (the topic the
+ * every captured table (projector/src/cdc.c, cdc_models.c). Byte 0 selects the table (the topic the
  * record came from), the rest is the Kafka message value. */
 #include "fuzz_util.h"
 
-#include "models.h"
+#include "cdc_models.h"
+#include "event_models.h"
 
 static const char *const tables[] = {"users",    "sessions", "chat_rooms", "room_members",
                                      "messages", "jobs",     "friendships"};

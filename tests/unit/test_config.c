@@ -17,6 +17,11 @@ typedef struct {
     bool verbose;
     char *secret;
     long long workers;
+    char *level;
+    char *token_secret;
+    char *token_secret_previous;
+    long long token_previous_until_s;
+    long long wait_ms, max_wait_ms;
 } test_cfg_t;
 
 #define ENV_HOST    "HL_TEST_CFG_HOST"
@@ -24,13 +29,17 @@ typedef struct {
 #define ENV_VERBOSE "HL_TEST_CFG_VERBOSE"
 #define ENV_SECRET  "HL_TEST_CFG_SECRET"
 
+#define HL_CONFIG_TYPE test_cfg_t
 static const hl_config_option_t opts[] = {
-    {"host", ENV_HOST, HL_OPT_STRING, "localhost", 0, 0, false, offsetof(test_cfg_t, host), "host"},
-    {"port", ENV_PORT, HL_OPT_INT, "8080", 1, 65535, false, offsetof(test_cfg_t, port), "port"},
-    {"verbose", ENV_VERBOSE, HL_OPT_BOOL, "false", 0, 0, false, offsetof(test_cfg_t, verbose),
-     "verbose"},
-    {"secret", ENV_SECRET, HL_OPT_STRING, NULL, 0, 0, true, offsetof(test_cfg_t, secret), "secret"},
-    {"workers", NULL, HL_OPT_INT, "4", 1, 64, false, offsetof(test_cfg_t, workers), "workers"},
+    HL_CONFIG_STRING(host, "host", ENV_HOST, "localhost", "host"),
+    HL_CONFIG_INT(port, "port", ENV_PORT, 8080, 1, 65535, "port"),
+    HL_CONFIG_BOOL(verbose, "verbose", ENV_VERBOSE, false, "verbose"),
+    HL_CONFIG_SECRET(secret, "secret", ENV_SECRET, NULL, "secret"),
+    HL_CONFIG_INT(workers, "workers", NULL, 4, 1, 64, "workers"),
+    HL_CONFIG_STRING_V(level, "level", NULL, "info", hl_config_valid_log_level, "log level"),
+    HL_CONFIG_TOKEN_OPTIONS("token secret"),
+    HL_CONFIG_INT(wait_ms, "wait-ms", NULL, 2000, 0, 10000, "default wait"),
+    HL_CONFIG_INT(max_wait_ms, "max-wait-ms", NULL, 10000, 0, 60000, "largest wait"),
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -162,7 +171,7 @@ static void test_bool_flag(void **state)
     char *argv5[] = {"prog", "--verbose=2", NULL};
     assert_false(load(&cfg, NULL, argv5, &err));
     assert_int_equal(err.domain, HL_ERR_CONFIG);
-    assert_int_not_equal(err.code, 1);
+    assert_false(hl_config_is_help(&err));
     hl_config_free(opts, NOPTS, &cfg);
 }
 
@@ -174,7 +183,8 @@ static void expect_config_error(char **argv, const char *needle)
     if (load(&cfg, &npos, argv, &err))
         fail_msg("load with %s succeeded", argv[1]);
     assert_int_equal(err.domain, HL_ERR_CONFIG);
-    assert_int_not_equal(err.code, 1);
+    assert_false(hl_config_is_help(&err));
+    assert_string_equal(err.reason, "bad-option");
     if (!strstr(err.message, needle))
         fail_msg("message \"%s\" does not mention \"%s\"", err.message, needle);
     hl_config_free(opts, NOPTS, &cfg);
@@ -225,8 +235,8 @@ static void test_help(void **state)
     char *argv[] = {"prog", "--port=1", "--help", "--nope", NULL};
     assert_false(load(&cfg, NULL, argv, &err));
     assert_int_equal(err.domain, HL_ERR_CONFIG);
-    assert_int_equal(err.code, 1);
-    assert_string_equal(err.message, "help");
+    assert_true(hl_config_is_help(&err));
+    assert_string_equal(err.reason, "help");
     hl_config_free(opts, NOPTS, &cfg);
 
     /* Usage lists every flag, its variable, and hides the secret's default. */
@@ -275,6 +285,83 @@ static void test_positional(void **state)
     hl_config_free(opts, NOPTS, &cfg);
 }
 
+/* A validate function refuses a value from any source, naming the option. */
+static void test_validate(void **state)
+{
+    (void)state;
+    char *a1[] = {"prog", "--level=loud", NULL};
+    expect_config_error(a1, "level");
+    test_cfg_t cfg;
+    hl_error_t err;
+    char *a2[] = {"prog", "--level=warn", NULL};
+    assert_true(load(&cfg, NULL, a2, &err));
+    assert_string_equal(cfg.level, "warn");
+    hl_config_free(opts, NOPTS, &cfg);
+}
+
+static bool check_waits(const void *cfg, hl_error_t *err)
+{
+    const test_cfg_t *c = cfg;
+    if (c->wait_ms > c->max_wait_ms)
+        return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option", "wait-ms above max");
+    return true;
+}
+HL_CONFIG_TOKEN_CHECK(check_tokens)
+static const hl_config_check_fn checks[] = {check_tokens, check_waits, NULL};
+
+/* Load argv, then run the cross-field checks; true when both pass. */
+static bool load_checked(char **argv, hl_error_t *err)
+{
+    test_cfg_t cfg;
+    bool ok = load(&cfg, NULL, argv, err) && hl_config_check(checks, &cfg, err);
+    hl_config_free(opts, NOPTS, &cfg);
+    return ok;
+}
+
+/* Cross-field checks: the default wait under the largest; the rotation options together. */
+static void test_cross_field_checks(void **state)
+{
+    (void)state;
+    hl_error_t err;
+    char *ok[] = {"prog", NULL};
+    assert_true(load_checked(ok, &err));
+    char *waits[] = {"prog", "--wait-ms=9000", "--max-wait-ms=5000", NULL};
+    assert_false(load_checked(waits, &err));
+    assert_non_null(strstr(err.message, "wait-ms"));
+    char *equal[] = {"prog", "--wait-ms=5000", "--max-wait-ms=5000", NULL};
+    assert_true(load_checked(equal, &err));
+    char *no_until[] = {"prog", "--token-secret-previous=old", NULL};
+    assert_false(load_checked(no_until, &err));
+    assert_non_null(strstr(err.message, "token-previous-until"));
+    char *no_previous[] = {"prog", "--token-previous-until=1900000000", NULL};
+    assert_false(load_checked(no_previous, &err));
+    char *same[] = {"prog", "--token-secret=s", "--token-secret-previous=s",
+                    "--token-previous-until=1900000000", NULL};
+    assert_false(load_checked(same, &err));
+    char *rotation[] = {"prog", "--token-secret=new", "--token-secret-previous=old",
+                        "--token-previous-until=1900000000", NULL};
+    assert_true(load_checked(rotation, &err));
+    assert_true(hl_config_check(NULL, NULL, &err)); /* no checks */
+}
+
+/* The validate functions for URLs. */
+static void test_url_validators(void **state)
+{
+    (void)state;
+    hl_config_option_t o = HL_CONFIG_STRING(host, "url", NULL, NULL, "url");
+    hl_error_t err;
+    const char *good[] = {"http://127.0.0.1:8085", "https://api.stripe.com", ""};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_true(hl_config_valid_http_url(&o, &good[i], "test", &err));
+    const char *bad[] = {"ftp://x", "http://", "127.0.0.1:8085", "https:///path"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(hl_config_valid_http_url(&o, &bad[i], "test", &err));
+    const char *mongo_good = "mongodb://127.0.0.1:27017/", *mongo_bad = "http://127.0.0.1:27017";
+    assert_true(hl_config_valid_mongo_uri(&o, &mongo_good, "test", &err));
+    assert_false(hl_config_valid_mongo_uri(&o, &mongo_bad, "test", &err));
+    assert_non_null(strstr(err.message, "mongodb://"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +372,9 @@ int main(void)
         cmocka_unit_test_setup(test_int_errors, clear_env),
         cmocka_unit_test_setup(test_unknown_flag_and_missing_value, clear_env),
         cmocka_unit_test_setup(test_help, clear_env),
+        cmocka_unit_test_setup(test_validate, clear_env),
+        cmocka_unit_test_setup(test_cross_field_checks, clear_env),
+        cmocka_unit_test_setup(test_url_validators, clear_env),
         cmocka_unit_test_setup(test_positional, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

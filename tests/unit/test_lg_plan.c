@@ -1,5 +1,6 @@
-/* Unit tests for the load generator's pure parts (bench/loadgen/lg_plan.h): PRNG
- * reproducibility, the power-law samplers, and the parsers of the two corpora. */
+/* Unit tests for the load generator's pure parts (bench/loadgen/lg_rng.h, lg_corpus.h,
+ * lg_plan.h): PRNG reproducibility, the power-law samplers, the parsers of the two corpora, and
+ * the plan: the same seed gives the same plan, and the plan keeps its own rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,9 +8,12 @@
 
 #include <cmocka.h>
 
+#include "lg_corpus.h"
 #include "lg_plan.h"
+#include "lg_rng.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,6 +180,129 @@ static void test_utf8(void **state)
     assert_int_equal(lg_utf8_prefix("abc", 10), 3);
 }
 
+/* Small corpora in the formats of the real ones. */
+static void small_corpora(lg_plan_t *p)
+{
+    const char male[] = "JAMES 3.318 3.318 1\nJOHN 3.271 6.589 2\nROBERT 3.143 9.732 3\n"
+                        "MICHAEL 2.629 12.361 4\n";
+    const char female[] = "MARY 2.629 2.629 1\nPATRICIA 1.073 3.702 2\nLINDA 1.035 4.737 3\n";
+    const char last[] = "SMITH 1.006 1.006 1\nJOHNSON 0.810 1.816 2\nWILLIAMS 0.699 2.515 3\n"
+                        "JONES 0.621 3.136 4\nBROWN 0.621 3.757 5\n";
+    const char fortunes[] = "A bird in the hand.\n%\nTwo lines\nof wisdom.\n%\nKeep going.\n%\n"
+                            "Zoë says hi.\n";
+    memset(p, 0, sizeof *p);
+    assert_int_equal(lg_corpus_parse_names(&p->first_m, male, strlen(male)), 4);
+    assert_int_equal(lg_corpus_parse_names(&p->first_f, female, strlen(female)), 3);
+    assert_int_equal(lg_corpus_parse_names(&p->last, last, strlen(last)), 5);
+    assert_int_equal(lg_corpus_parse_fortunes(&p->fortunes, fortunes, strlen(fortunes), 4000), 4);
+    snprintf(p->nonce, sizeof p->nonce, "%s", "testnonce");
+}
+
+static uint64_t digest_of(uint64_t seed, size_t users, long messages)
+{
+    lg_plan_t p;
+    char err[256] = "";
+    small_corpora(&p);
+    assert_true(lg_plan_make(&p, seed, users, messages, err, sizeof err));
+    uint64_t d = lg_plan_digest(&p);
+    lg_plan_free(&p);
+    return d;
+}
+
+static void test_plan_reproducible(void **state)
+{
+    (void)state;
+    uint64_t a = digest_of(42, 300, 3000);
+    assert_true(a == digest_of(42, 300, 3000));
+    assert_true(a != digest_of(43, 300, 3000));
+    assert_true(a != digest_of(42, 301, 3000));
+    assert_true(a != digest_of(42, 300, 3001));
+}
+
+/* The plan's own rules: sizes, members, scripts, run order, counselling. */
+static void test_plan_shape(void **state)
+{
+    (void)state;
+    lg_plan_t p;
+    char err[256] = "";
+    small_corpora(&p);
+    assert_true(lg_plan_make(&p, 7, 400, 5000, err, sizeof err));
+    assert_int_equal(p.nusers, 400);
+    for (size_t i = 0; i < p.nusers; i++) {
+        assert_non_null(p.users[i].display_name);
+        assert_non_null(strstr(p.users[i].email, ".testnonce@loadgen.invalid"));
+        assert_null(p.users[i].token);
+        assert_false(p.users[i].id[0]);
+    }
+    for (size_t k = 0; k < p.nrequests; k++) {
+        assert_true(p.requests[k].from < p.nusers && p.requests[k].to < p.nusers);
+        assert_true(p.requests[k].from != p.requests[k].to);
+    }
+    assert_true(p.nrooms > 0);
+    long sends = 0, messages = 0;
+    for (size_t i = 0; i < p.nrooms; i++) {
+        const lg_room_t *r = &p.rooms[i];
+        assert_int_equal(r->members[0], r->creator);
+        if (r->group) {
+            assert_true(r->nmembers >= 3 && r->nmembers <= 8);
+            assert_non_null(r->title);
+        } else {
+            assert_int_equal(r->nmembers, 2);
+        }
+        messages += r->messages;
+        long room_sends = 0;
+        for (size_t s = 0; s < r->script_len; s++) {
+            const lg_step_t *st = &p.steps[r->script_off + s];
+            assert_true(st->member < r->nmembers);
+            room_sends += st->kind == LG_STEP_SEND;
+            if (st->kind == LG_STEP_SEND)
+                assert_true(st->body < p.fortunes.n);
+        }
+        assert_int_equal(room_sends, r->messages);
+        sends += room_sends;
+    }
+    assert_int_equal(messages, 5000);
+    assert_int_equal(sends, 5000);
+    /* the run order: every room once, most messages first */
+    bool *met = calloc(p.nrooms, sizeof *met);
+    for (size_t i = 0; i < p.nrooms; i++) {
+        assert_true(p.room_order[i] < p.nrooms && !met[p.room_order[i]]);
+        met[p.room_order[i]] = true;
+        if (i > 0)
+            assert_true(p.rooms[p.room_order[i - 1]].messages >= p.rooms[p.room_order[i]].messages);
+    }
+    free(met);
+    /* one counsellor in forty (plus one); clients are neither counsellors nor the operator */
+    assert_int_equal(p.ncounsellors, 400 / 40 + 1);
+    for (size_t b = 0; b < p.nbookings; b++) {
+        const lg_booking_t *bk = &p.bookings[b];
+        assert_true(bk->counsellor < p.ncounsellors);
+        assert_true(bk->slot < p.counsellors[bk->counsellor].nslots);
+        assert_true(p.counsellors[bk->counsellor].verified);
+        assert_true(bk->client != p.operator_user);
+        for (size_t c = 0; c < p.ncounsellors; c++)
+            assert_true(bk->client != p.counsellors[c].user);
+        assert_true(bk->pm < LG_NMETHODS);
+    }
+    lg_plan_free(&p);
+    assert_null(p.users);
+}
+
+/* Name lists without weights (a fortune file parsed as names): an error, not a crash. */
+static void test_plan_needs_weights(void **state)
+{
+    (void)state;
+    lg_plan_t p;
+    char err[256] = "";
+    small_corpora(&p);
+    lg_corpus_free(&p.last);
+    const char unweighted[] = "Smith\n%\nJones\n";
+    assert_int_equal(lg_corpus_parse_fortunes(&p.last, unweighted, strlen(unweighted), 100), 2);
+    assert_false(lg_plan_make(&p, 1, 50, 100, err, sizeof err));
+    assert_string_equal(err, "name corpus has no weights");
+    lg_plan_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +314,9 @@ int main(void)
         cmocka_unit_test(test_parse_names),
         cmocka_unit_test(test_parse_fortunes),
         cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_plan_reproducible),
+        cmocka_unit_test(test_plan_shape),
+        cmocka_unit_test(test_plan_needs_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* Unit tests for the CDC decode path of every captured table (projector/src/cdc.c, models.c):
+/* Unit tests for the CDC decode path of every captured table (projector/src/cdc.c, cdc_models.c):
  * a row whose columns arrive with the wrong JSON type, missing, null, empty or oversized must
  * be refused with reason "bad-row" (the projector dead-letters it) or planned, never crash
  * (issue 17: a sessions delete whose key was a JSON number reached BSON_APPEND_UTF8 with NULL).
@@ -12,7 +12,8 @@
 
 #include <cmocka.h>
 
-#include "models.h"
+#include "cdc_models.h"
+#include "event_models.h"
 
 #include <stdio.h>
 #include <string.h>

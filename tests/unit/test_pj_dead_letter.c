@@ -1,4 +1,4 @@
-/* Unit test for pj_dead_letter (projector/src/support.c) with a broker that is down (issue 17,
+/* Unit test for pj_dead_letter (projector/src/dead_letter.c) with a broker that is down (issue 17,
  * defect 3): the wait gives up before librdkafka's message.timeout.ms, and the delivery report
  * of that message arrives later, during the next dead letter's wait. It must not complete that
  * wait nor write into the returned frame of the first call (the opaque used to be the address of
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "projector.h"
+#include "dead_letter.h"
 
 #include "hl/util.h"
 

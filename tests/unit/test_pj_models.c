@@ -1,4 +1,4 @@
-/* Unit tests for projector/src/models.c and plan.c: inputs → plans (no servers). */
+/* Unit tests for projector/src/cdc_models.c, event_models.c, model_parts.c and plan.c: inputs → plans (no servers). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,9 @@
 
 #include <cmocka.h>
 
-#include "models.h"
+#include "cdc_models.h"
+#include "event_models.h"
+#include "model_parts.h"
 
 #include "hl/events.h"
 
@@ -388,7 +390,7 @@ static void test_user_names(void **state)
 }
 
 /* Notifications are planned unread and recorded for the executor, which settles their read
- * state from the read-all marks in the store after the insert (store.c); a read-all writes its
+ * state from the read-all marks in the store after the insert (plan_exec.c); a read-all writes its
  * mark first and updates the existing notifications in the batch's second round. */
 static void test_notification_read_marks(void **state)
 {

@@ -1,5 +1,7 @@
-/* store.c: runs plans (plan.h) against MongoDB and resolves read-model aliases. */
-#include "projector.h"
+/* plan_exec.c: runs plans (plan.h) against MongoDB and resolves read-model aliases (plan_exec.h).
+ */
+#include "plan_exec.h"
+#include "write_guard.h"
 
 #include "hl/log.h"
 #include "hl/mem.h"
@@ -16,45 +18,17 @@ bool pj_aliases_refresh(pj_ctx_t *ctx, int64_t max_age_ms, hl_error_t *err)
     int64_t now = hl_mono_ms();
     if (max_age_ms > 0 && ctx->aliases_at_ms && now - ctx->aliases_at_ms < max_age_ms)
         return true;
-    mongoc_collection_t *coll = mongoc_database_get_collection(ctx->db, "read_model_aliases");
-    bson_t filter = BSON_INITIALIZER;
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
-    const bson_t *doc;
-    int n = 0;
-    while (mongoc_cursor_next(cur, &doc) &&
-           n < (int)(sizeof ctx->aliases / sizeof ctx->aliases[0])) {
-        bson_iter_t id, c;
-        if (!bson_iter_init_find(&id, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&id) ||
-            !bson_iter_init_find(&c, doc, "collection") || !BSON_ITER_HOLDS_UTF8(&c))
-            continue;
-        snprintf(ctx->aliases[n].logical, sizeof ctx->aliases[n].logical, "%s",
-                 bson_iter_utf8(&id, NULL));
-        snprintf(ctx->aliases[n].physical, sizeof ctx->aliases[n].physical, "%s",
-                 bson_iter_utf8(&c, NULL));
-        n++;
-    }
-    bson_error_t berr;
-    bool ok = !mongoc_cursor_error(cur, &berr);
-    if (ok) {
-        ctx->naliases = n;
-        ctx->aliases_at_ms = now;
-    } else {
-        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "read_model_aliases: %s", berr.message);
-    }
-    mongoc_cursor_destroy(cur);
-    bson_destroy(&filter);
-    mongoc_collection_destroy(coll);
-    return ok;
+    if (!hl_alias_table_load(ctx->db, &ctx->aliases, err))
+        return false;
+    ctx->aliases_at_ms = now;
+    return true;
 }
 
 const char *pj_physical(const pj_ctx_t *ctx, const char *model)
 {
     if (ctx->rebuild_model && !strcmp(ctx->rebuild_model, model))
         return ctx->rebuild_collection;
-    for (int i = 0; i < ctx->naliases; i++)
-        if (!strcmp(ctx->aliases[i].logical, model))
-            return ctx->aliases[i].physical;
-    return model;
+    return hl_alias_lookup(&ctx->aliases, model);
 }
 
 /* Run one operation on its own (the slow path; a guarded upsert's E11000 means skipped). */

@@ -1,9 +1,9 @@
-/* consistency.c: waiting for a consistency token's write to reach the read models.
+/* consistency_gate.c: waiting for a consistency token's write to reach the read models.
  *
  * The token (hl/consistency.h) lists watermarks "<input>:<key>" >= version; the projector
  * advances them in the `watermarks` collection after each acknowledged read-model write. The
  * wait itself is shared by all requests (watermark_wait.h). */
-#include "app.h"
+#include "consistency_gate.h"
 #include "watermark_wait.h"
 
 #include "hl/consistency.h"
