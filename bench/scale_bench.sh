@@ -10,6 +10,15 @@
 #              default 8) against 1 command server, then split over 2 (the stack's and a second
 #              instance, servers.sh start command-server-2), for BENCH_CMD_SECONDS (default
 #              10); CPU seconds of each command server.
+#   lag        e2e lag (bench/e2e_lag.py: BENCH_LAG_WRITERS writers, default 8, for
+#              BENCH_LAG_SECONDS, default 20, through the gateway): a message answered ->
+#              visible on the query side, p50/p99, and messages/s answered, with the stack's
+#              projector alone, then with a second one in its group (servers.sh start
+#              projector-2, once it holds partitions); CPU seconds of each projector.
+#   reads      GET /v1/users/{id} through a gateway of this bench (wrk -c32, BENCH_READ_SECONDS,
+#              default 10) whose query upstreams are the stack's query server, then it and a
+#              second one (servers.sh start query-server-2); CPU seconds of each query server.
+# BENCH_PARTS="lag reads" (any of projector commands lag reads) runs only those.
 # On 2 cores a second process cannot double anything: the point is that nothing gets slower and
 # that both processes work. Report also in $HL_STACK_DIR/bench/scale-<utc time>.txt.
 set -euo pipefail
@@ -21,10 +30,20 @@ CLIENTS=${BENCH_CLIENTS:-8}
 BIN=$HL_BUILD_DIR/projector/projector
 CB=$HL_BUILD_DIR/command-bench
 SERVERS=$HERE/../deploy/local/servers.sh
+GATEWAY=$HERE/../deploy/local/gateway.sh
+LAG_S=${BENCH_LAG_SECONDS:-20}
+LAG_W=${BENCH_LAG_WRITERS:-8}
+READ_S=${BENCH_READ_SECONDS:-10}
 PY=${HL_CACHE_DIR}/venv/bin/python
 [[ -x $PY ]] || PY=python3
 [[ -x $BIN && -x $CB ]] || { echo "no $BIN or $CB: make bench-scale builds them" >&2; exit 1; }
 tag=$(date -u +%Y%m%dT%H%M%SZ)
+# BENCH_PARTS: which of the four to run (default all); the report shows n/a for the others
+want() { [[ " ${BENCH_PARTS:-projector commands lag reads} " == *" $1 "* ]]; }
+p1_n=0 p1_s=1 p1_c1=n/a p2_n=0 p2_s=1 p2_c1=n/a p2_c2=n/a one="" two_a="" two_b="" c0=0 c1=0
+a0=0 a1=0 b0=0 b1=0 lag1_r=n/a lag1_p50=n/a lag1_p99=n/a lag2_r=n/a lag2_p50=n/a lag2_p99=n/a
+l0=0 l1=0 m0=0 m1=0 n0=0 n1=0 r1_rps=n/a r1_p50=n/a r1_p99=n/a r1_err=n/a r1_ca=n/a r1_cb=n/a
+r2_rps=n/a r2_p50=n/a r2_p99=n/a r2_err=n/a r2_ca=n/a r2_cb=n/a
 mongo_uri=mongodb://127.0.0.1:$HL_MONGO_PORT/
 out_dir=$HL_STACK_DIR/bench; mkdir -p "$out_dir"
 report=$out_dir/scale-$tag.txt
@@ -37,6 +56,9 @@ cleanup() {
       "$mongo_uri" "$d" || true
   done
   [[ ${started_cs2:-0} == 1 ]] && bash "$SERVERS" stop command-server-2 >/dev/null 2>&1 || true
+  [[ ${started_pj2:-0} == 1 ]] && bash "$SERVERS" stop projector-2 >/dev/null 2>&1 || true
+  [[ ${started_qs2:-0} == 1 ]] && bash "$SERVERS" stop query-server-2 >/dev/null 2>&1 || true
+  [[ -n ${gw_env:-} ]] && env $gw_env bash "$GATEWAY" stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -80,8 +102,10 @@ projector_run() { # n -> "inputs seconds cpu1 cpu2..."
   for k in "${run[@]}"; do kill "$k"; wait "$k" 2>/dev/null || true; done
   echo "$line"
 }
-read -r p1_n p1_s p1_c1 < <(projector_run 1)
-read -r p2_n p2_s p2_c1 p2_c2 < <(projector_run 2)
+if want projector; then
+  x=$(projector_run 1); read -r p1_n p1_s p1_c1 <<<"$x"
+  x=$(projector_run 2); read -r p2_n p2_s p2_c1 p2_c2 <<<"$x"
+fi
 
 # ---- commands: 1 server, then 2 ----
 cs_pid() { cat "$HL_RUN_DIR/$1.pid"; }
@@ -91,6 +115,7 @@ bench_cmd() { # url clients -> commands/s (register, the last "register" line's 
     tee -a "$out_dir/scale-$tag-cmd.log" | awk '$1 == "register" && $3 ~ /^[0-9.]+$/ { r = $0 } END { print r }'
 }
 rate_of() { awk '{ print ($3 == "" ? 0 : $3) }' <<<"$1"; }  # command clients cmd/s p50 ...
+if want commands; then
 u1=http://127.0.0.1:$HL_COMMAND_PORT
 c0=$(cpu_s "$(cs_pid command-server)")
 t0=$(date +%s.%N)
@@ -107,6 +132,61 @@ bench_cmd "$u2" $((CLIENTS / 2)) >"$tmp_b" & jb=$!
 wait "$ja" "$jb"
 a1=$(cpu_s "$(cs_pid command-server)"); b1=$(cpu_s "$(cs_pid command-server-2)")
 two_a=$(cat "$tmp_a"); two_b=$(cat "$tmp_b"); rm -f "$tmp_a" "$tmp_b"
+fi
+
+# ---- e2e lag: the stack's projector alone, then two in its group ----
+lag_run() { # label -> "msgs_per_s p50 p99" of "message visible"
+  local txt
+  txt=$("$PY" "$HERE/e2e_lag.py" "http://127.0.0.1:$HL_GATEWAY_PORT" \
+    "http://127.0.0.1:$HL_GATEWAY_PORT" --writers "$LAG_W" --duration "$LAG_S" 2>>"$out_dir/scale-$tag-lag.log")
+  printf '%s\n%s\n' "== $1" "$txt" >>"$out_dir/scale-$tag-lag.log"
+  awk '/^writes answered:/ && match($0, /\([0-9.]+\/s\)/) { r = substr($0, RSTART + 1, RLENGTH - 4) }
+       /GET messages \(CDC\)/ {
+         for (i = 1; i <= NF; i++) { if ($i == "p50") p50 = $(i + 1); if ($i == "p99") p99 = $(i + 1) } }
+       END { printf "%s %s %s\n", (r == "" ? "n/a" : r), (p50 == "" ? "n/a" : p50), (p99 == "" ? "n/a" : p99) }' <<<"$txt"
+}
+if want lag; then
+if bash "$SERVERS" status projector-2 >/dev/null 2>&1; then
+  echo "[bench] projector-2 is running: the 1-projector lag run needs it stopped" >&2; exit 1
+fi
+l0=$(cpu_s "$(cs_pid projector)")
+x=$(lag_run "1 projector"); read -r lag1_r lag1_p50 lag1_p99 <<<"$x"
+l1=$(cpu_s "$(cs_pid projector)")
+pj2_log_at=$(wc -c <"$HL_LOG_DIR/projector-2.log" 2>/dev/null || echo 0)
+bash "$SERVERS" start projector-2 >/dev/null; started_pj2=1
+for _ in $(seq 1 120); do  # until it holds partitions (the group rebalanced)
+  tail -c +$((pj2_log_at + 1)) "$HL_LOG_DIR/projector-2.log" | grep -Eq 'rebalance: [1-9][0-9]* partitions assigned' && break
+  sleep 1
+done
+m0=$(cpu_s "$(cs_pid projector)"); n0=$(cpu_s "$(cs_pid projector-2)")
+x=$(lag_run "2 projectors"); read -r lag2_r lag2_p50 lag2_p99 <<<"$x"
+m1=$(cpu_s "$(cs_pid projector)"); n1=$(cpu_s "$(cs_pid projector-2)")
+bash "$SERVERS" stop projector-2 >/dev/null; started_pj2=0
+fi
+
+# ---- reads through a gateway: 1 query server, then 2 ----
+if want reads; then
+if ! bash "$SERVERS" status query-server-2 >/dev/null 2>&1; then
+  bash "$SERVERS" start query-server-2 >/dev/null; started_qs2=1
+fi
+command -v wrk >/dev/null || bash "$HERE/../deploy/local/deps.sh" stack
+seed=$("$PY" "$HERE/query_seed.py" "http://127.0.0.1:$HL_GATEWAY_PORT" "http://127.0.0.1:$HL_GATEWAY_PORT" --rooms 1 --messages 1)
+user=$("$PY" -c "import json,sys; print(json.loads(sys.argv[1])['user_id'])" "$seed")
+gw_port=$((HL_REPLICA_PORT_BASE + 39))
+q1=127.0.0.1:$HL_QUERY_PORT q2=127.0.0.1:$(bash "$SERVERS" port query-server-2)
+reads_run() { # upstream list -> "rps p50 p99 errors cpu..."
+  gw_env="HL_GATEWAY_NAME=gateway-scale-bench HL_GATEWAY_PORT=$gw_port HL_GATEWAY_QUERY_UPSTREAMS=$1"
+  env $gw_env bash "$GATEWAY" start >/dev/null
+  local a0 b0 txt rps p50 p90 p99 mx errs
+  a0=$(cpu_s "$(cs_pid query-server)"); b0=$(cpu_s "$(cs_pid query-server-2)")
+  txt=$(wrk -t2 -c32 -d"${READ_S}s" --timeout 5s --latency "http://127.0.0.1:$gw_port/v1/users/$user" 2>&1) || true
+  read -r rps p50 p90 p99 mx errs <<<"$("$PY" "$HERE/wrk_summary.py" "$txt")"
+  echo "$rps $p50 $p99 $errs $(echo "$(cpu_s "$(cs_pid query-server)") - $a0" | bc -l) $(echo "$(cpu_s "$(cs_pid query-server-2)") - $b0" | bc -l)"
+  env $gw_env bash "$GATEWAY" stop >/dev/null; gw_env=""
+}
+x=$(reads_run "$q1"); read -r r1_rps r1_p50 r1_p99 r1_err r1_ca r1_cb <<<"$x"
+x=$(reads_run "$q1,$q2"); read -r r2_rps r2_p50 r2_p99 r2_err r2_ca r2_cb <<<"$x"
+fi
 
 {
   printf 'scale-out bench %s (profile %s, %s cores)\n' "$tag" "$HL_PROFILE" "$(nproc)"
@@ -118,5 +198,12 @@ two_a=$(cat "$tmp_a"); two_b=$(cat "$tmp_b"); rm -f "$tmp_a" "$tmp_b"
   printf '%-40s %12s  %s + %s\n' "2 command servers ($((CLIENTS / 2)) clients each)" \
     "$(echo "$(rate_of "$two_a") + $(rate_of "$two_b")" | bc -l)" "$(echo "$a1 - $a0" | bc -l)" "$(echo "$b1 - $b0" | bc -l)"
   printf '(command_bench lines: %s)\n' "$out_dir/scale-$tag-cmd.log"
+  printf '\n%-40s %10s %9s %9s  %s\n' "e2e lag ($LAG_W writers, ${LAG_S} s, gateway)" "msgs/s" "p50 ms" "p99 ms" "CPU s per projector"
+  printf '%-40s %10s %9s %9s  %s\n' "1 projector" "$lag1_r" "$lag1_p50" "$lag1_p99" "$(echo "$l1 - $l0" | bc -l)"
+  printf '%-40s %10s %9s %9s  %s + %s\n' "2 projectors, one group" "$lag2_r" "$lag2_p50" "$lag2_p99" "$(echo "$m1 - $m0" | bc -l)" "$(echo "$n1 - $n0" | bc -l)"
+  printf '(e2e_lag output: %s)\n' "$out_dir/scale-$tag-lag.log"
+  printf '\n%-40s %10s %9s %9s %7s  %s\n' "reads (GET profile, wrk -c32, ${READ_S} s)" "reads/s" "p50 ms" "p99 ms" errors "CPU s per query server"
+  printf '%-40s %10s %9s %9s %7s  %s\n' "1 query server behind the gateway" "$r1_rps" "$r1_p50" "$r1_p99" "$r1_err" "$r1_ca (+ $r1_cb idle)"
+  printf '%-40s %10s %9s %9s %7s  %s + %s\n' "2 query servers behind the gateway" "$r2_rps" "$r2_p50" "$r2_p99" "$r2_err" "$r2_ca" "$r2_cb"
 } | tee "$report"
 echo "[bench] report: $report" >&2

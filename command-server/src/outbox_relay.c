@@ -270,9 +270,11 @@ static void sweep_idempotency_keys(cs_relay_t *relay)
 
 /* The rows a round publishes: position, event_id, aggregate_id, event_type, topic, schema_id,
  * payload, traceparent ('' when none), occurred_at (µs since the epoch), in position order. */
+/* the key: events.partition_key (event_store.c), else the aggregate id */
 #define RELAY_COLUMNS                                                                              \
-    "e.position, e.event_id, e.aggregate_id, e.event_type, e.topic, e.schema_id, e.payload,"       \
-    " COALESCE(e.traceparent, ''), (EXTRACT(EPOCH FROM e.occurred_at) * 1000000)::bigint"
+    "e.position, e.event_id, COALESCE(e.partition_key, e.aggregate_id::text), e.event_type,"       \
+    " e.topic, e.schema_id, e.payload, COALESCE(e.traceparent, ''),"                               \
+    " (EXTRACT(EPOCH FROM e.occurred_at) * 1000000)::bigint"
 
 /* Read the next rows to publish into relay->next (NULL when there are none). With acked (a
  * PostgreSQL bigint[] literal of the positions Kafka acknowledged last round, or NULL) the

@@ -147,8 +147,9 @@ static void friend_link(pj_plan_t *plan, const ev_head_t *h, const char *user,
     snprintf(id, sizeof id, "%s:%s", user, friend_id);
     pj_op_t *op = pj_plan_add(plan, PJ_OP_UPSERT, "friends");
     BSON_APPEND_UTF8(&op->filter, "_id", id);
-    /* accept and delete travel on different aggregates (request, friendship), possibly on
-     * different partitions: the newest occurred_at wins in any arrival order */
+    /* accept and delete travel on different aggregates (request, friendship), both keyed by
+     * the pair of users (command-server event_store.c), so on one partition: one writer; the
+     * newest occurred_at wins in any arrival order (a replay, events keyed before the pair) */
     pj_guard_older(&op->filter, "at", h->occurred_us);
     bson_t set;
     BSON_APPEND_DOCUMENT_BEGIN(&op->update, "$set", &set);

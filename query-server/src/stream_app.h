@@ -38,6 +38,7 @@ typedef struct {
     long long send_buffer_bytes;
     long long heartbeat_ms;
     long long retry_ms;
+    long long hole_wait_ms; /* a message hole is re-read this long before it is skipped */
     long long max_connections;
     char *connections_topic; /* presence facts (stream_presence.c); empty = none */
     char *schemas_dir;

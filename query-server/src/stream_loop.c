@@ -10,9 +10,11 @@
  * the last position sent, then the subscription is live. A room's messages are sent strictly in
  * seq order: a message past a hole (its predecessor is on another partition of the feed, or was
  * projected before this listener started) puts the subscription back in gap mode and re-reads
- * the hole from the read model (every 100 ms, for at most 3 s; after that the hole is skipped
- * and counted in hl_stream_holes_skipped_total). Each event's payload is shared by reference
- * (st_event_t); only the few bytes of its id are per connection. */
+ * the hole from the read model (every 100 ms for 3 s, then every second, for at most
+ * --hole-wait-ms, default 30 s: a hole lasts as long as the projector of its partition is
+ * away, a kill -9 until the consumer group moves the partition, 10 s and more; after that the
+ * hole is skipped and counted in hl_stream_holes_skipped_total). Each event's payload is shared by
+ * reference (st_event_t); only the few bytes of its id are per connection. */
 #include "stream_app.h"
 #include "stream_loop.h"
 #include "stream_work.h"
@@ -34,11 +36,12 @@
 #include <string.h>
 #include <strings.h>
 
-#define CHANNEL_BUCKETS 16384
-#define CONN_BUCKETS    4096
-#define WRITE_CHUNK     32768 /* bytes of SSE events written per writable callback at most */
-#define HOLE_RETRY_MS   100
-#define HOLE_MAX_TRIES  30
+#define CHANNEL_BUCKETS    16384
+#define CONN_BUCKETS       4096
+#define WRITE_CHUNK        32768 /* bytes of SSE events written per writable callback at most */
+#define HOLE_RETRY_MS      100   /* hole re-reads: this often for the first HOLE_FAST_TRIES */
+#define HOLE_FAST_TRIES    30
+#define HOLE_RETRY_SLOW_MS 1000 /* then this often, until --hole-wait-ms */
 
 typedef struct qitem {
     struct qitem *next;
@@ -75,8 +78,9 @@ typedef struct st_sub {
     int64_t counter;       /* presence stream: events sent */
     char presence[16];     /* presence: a friend's effective presence last sent */
     int hole_tries;
-    int64_t retry_at_ms; /* hole re-read due; 0 = none */
-    st_job_t *gap;       /* a gap read being sent, paced by the send queue */
+    int64_t hole_since_ms; /* when the open hole was first re-read; 0 = none */
+    int64_t retry_at_ms;   /* hole re-read due; 0 = none */
+    st_job_t *gap;         /* a gap read being sent, paced by the send queue */
     size_t gap_next;
     bool gap_resumed;
     bool done; /* job: its last event is sent; nothing more on this subscription */
@@ -468,6 +472,7 @@ static void go_live(st_sub_t *s)
     free(buf);
     if (s->live) {
         s->hole_tries = 0;
+        s->hole_since_ms = 0;
         s->retry_at_ms = 0;
     }
 }
@@ -816,10 +821,14 @@ static void sweep(lws_sorted_usec_list_t *sul)
         for (st_sub_t *s = c->subs; s; s = s->cnext) {
             if (!s->retry_at_ms || s->reading || now < s->retry_at_ms)
                 continue;
-            if (++s->hole_tries > HOLE_MAX_TRIES) {
+            if (!s->hole_since_ms)
+                s->hole_since_ms = now;
+            if (++s->hole_tries > 1 && now - s->hole_since_ms >= g_app->cfg.hole_wait_ms) {
                 /* the hole never filled: skip it (counted), go on with what is buffered */
+                HL_WARN("stream: message hole skipped after %lld ms of re-reads",
+                        (long long)(now - s->hole_since_ms));
                 count("hl_stream_holes_skipped_total", NULL,
-                      "Message holes given up after 3 s of re-reads", 1);
+                      "Message holes given up after --hole-wait-ms of re-reads", 1);
                 int64_t lowest = INT64_MAX;
                 for (size_t i = 0; i < s->nbuf; i++)
                     if (!strcmp(s->buf[i]->kind, "message") && s->buf[i]->pos.a < lowest)
@@ -830,7 +839,8 @@ static void sweep(lws_sorted_usec_list_t *sul)
                 go_live(s);
                 continue;
             }
-            s->retry_at_ms = now + HOLE_RETRY_MS;
+            s->retry_at_ms =
+                now + (s->hole_tries <= HOLE_FAST_TRIES ? HOLE_RETRY_MS : HOLE_RETRY_SLOW_MS);
             start_read(s, true);
         }
         if (!beat || c->closing)

@@ -37,6 +37,11 @@ static const hl_config_option_t options[] = {
                   16777216, "queued bytes per connection before it is closed as too slow"),
     HL_CONFIG_INT(heartbeat_ms, "heartbeat-ms", "HL_STREAM_HEARTBEAT_MS", 15000, 100, 600000,
                   "idle time after which a heartbeat is sent, ms"),
+    HL_CONFIG_INT(hole_wait_ms, "hole-wait-ms", "HL_STREAM_HOLE_WAIT_MS", 30000, 0, 600000,
+                  "how long a room's message hole (its predecessor not projected yet: on a "
+                  "partition whose projector died, until the group moves it) is re-read before "
+                  "it is skipped, ms; longer than the projectors' session timeout (10 s) plus a "
+                  "restart"),
     HL_CONFIG_INT(retry_ms, "retry-ms", "HL_STREAM_RETRY_MS", 1000, 0, 600000,
                   "the SSE retry: field sent on connect, ms"),
     HL_CONFIG_INT(max_connections, "max-connections", "HL_STREAM_MAX_CONNECTIONS", 20000, 16,

@@ -145,6 +145,21 @@ def test_k8s_objects_validate_against_the_kubernetes_schemas():
         assert host in services, f"the gateway names {host}, which is no Service"
 
 
+def test_k8s_runs_two_of_each_server_with_a_disruption_budget():
+    """Issue 16: every server and the gateway with replicas: 2, a PodDisruptionBudget keeping
+    one of them, the projectors in one named consumer group."""
+    docs = k8s_docs()
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    budgets = {d["spec"]["selector"]["matchLabels"]["app"]: d["spec"] for d in docs
+               if d["kind"] == "PodDisruptionBudget"}
+    for name in [*local_servers(), "gateway"]:
+        assert deployments[name]["spec"]["replicas"] >= 2, name
+        assert budgets.get(name, {}).get("minAvailable") == 1, name
+    (projector,) = [c for c in deployments["projector"]["spec"]["template"]["spec"]["containers"]
+                    if c["name"] == "projector"]
+    assert {"name": "HL_PROJECTOR_GROUP", "value": "hearlers-projector"} in projector["env"]
+
+
 def test_check_jsonschema_refuses_a_broken_object():
     docs = k8s_docs()
     dep = next(d for d in docs if d["kind"] == "Deployment")

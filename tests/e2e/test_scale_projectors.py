@@ -18,7 +18,12 @@ the recipient's read-all (the creating projector held back with SIGSTOP for a fe
 than the group's session timeout) come out read.
 
 The verification is scoped to this run (--verify-scope=run): other tests of the shared test
-stack seed read models directly. The population is small so that the test takes ~2 minutes."""
+stack seed read models directly. Then one process replays every input topic into a fresh
+database (`projector replay`) and every read-model document of the run (the counselling ones
+included: hl-loadgen books sessions, and a slot, a booking or a counsellor is changed by events
+of three aggregates on two topics, all keyed by the counsellor, see command-server's
+event_store.c) must equal what the two (three) processes wrote, exactly. The population is
+small so that the test takes ~3 minutes."""
 import json
 import os
 import re
@@ -27,10 +32,8 @@ import threading
 import time
 import uuid
 
-import pytest
-
-from conftest import ROOT, eventually, healthy, http
-from pj_helpers import User, coll
+from conftest import ROOT, eventually, healthy, http, psql
+from pj_helpers import MODELS, User, cli, coll, db
 
 SERVERS = os.path.join(ROOT, "deploy", "local", "servers.sh")
 LOADGEN = os.environ.get("HL_LOADGEN") or os.path.join(
@@ -63,15 +66,6 @@ def assigned_counts(text):
     return [int(n) for n in re.findall(r"rebalance: (\d+) partitions assigned", text)]
 
 
-# Known open defect (issue 16, docs/RELIABILITY.md "Several projectors in one consumer group"):
-# since hl-loadgen gained its counselling phase (issue 12), this workload also writes bookings,
-# slots and counsellors, which are still written by two partitions' owners (booking events on
-# counselling.events, payment events on payment.events): with two projectors FerretDB's
-# read-then-write loses updates (the fresh-clone run on main found 7 mismatches, e.g. a booking's
-# payment_v absent). The social read models this test was written for verified with 0. Remove the
-# marker when those models have one writer per document.
-@pytest.mark.xfail(reason="issue 16: counselling read models still have two writers per document",
-                   strict=False)
 def test_two_projectors_and_a_rebalance_mid_run_verify_exactly(tmp_path):
     offsets = {n: len(log_of(n)) for n in ("projector", "projector-2", "projector-3")}
     r = servers("start", "projector-2")
@@ -96,14 +90,19 @@ def test_two_projectors_and_a_rebalance_mid_run_verify_exactly(tmp_path):
 
         t = threading.Thread(target=workload, daemon=True)
         t.start()
-        time.sleep(20)  # registrations and friend requests are under way
+        # registrations and friend requests are under way
+        eventually(lambda: run_progress() >= (30, 20) or not t.is_alive(), 240,
+                   "hl-loadgen registered 30 users and sent 20 friend requests")
         assert t.is_alive(), "the workload ended before the rebalance: make it larger"
         r = servers("start", "projector-3")
         assert r.returncode == 0, r.stdout + r.stderr
         eventually(lambda: any(n > 0 for n in assigned_counts(log_of("projector-3")
                                                               [offsets["projector-3"]:])),
                    90, "projector-3 assigned partitions (the group rebalanced)")
-        time.sleep(5)  # it applies batches of its partitions
+        third_port = port_of("projector-3")
+        # it applies batches of its partitions while the workload goes on
+        eventually(lambda: applied(third_port) >= 20, 120, "projector-3 applied 20 inputs")
+        assert t.is_alive(), "the workload ended before projector-3 left: make it larger"
         r = servers("stop", "projector-3")  # leaves the group: a second rebalance
         assert r.returncode == 0, r.stdout + r.stderr
         t.join(900)
@@ -121,9 +120,95 @@ def test_two_projectors_and_a_rebalance_mid_run_verify_exactly(tmp_path):
         assert "partitions revoked" in third, third[-2000:]
         first = log_of("projector")[offsets["projector"]:]
         assert len(assigned_counts(first)) >= 2, first[-3000:]
+        # and what the two (three) processes wrote equals one process's pass over the same
+        # inputs, document by document, for every read model the run touched
+        eventually(lambda: all(behind(port_of(n)) == 0 for n in ("projector", "projector-2")),
+                   180, "both projectors caught up")
+        differences, compared = compare_with_one_projector(scope_ids())
+        print(f"compared with a one-process replay, documents per model: {compared}")
+        assert compared["bookings"] > 0 and compared["slots"] > 0 and \
+            compared["counsellors"] > 0, compared
+        assert differences == [], (compared, differences)
     finally:
         servers("stop", "projector-3")
         servers("stop", "projector-2")
+
+
+def run_progress():
+    """(users registered, friend requests sent) of this run so far, from PostgreSQL."""
+    users = f"SELECT user_id FROM user_credentials WHERE email LIKE '%.{TAG}@loadgen.invalid'"
+    n = psql(f"SELECT (SELECT count(*) FROM ({users}) u),"
+             f" (SELECT count(*) FROM friend_requests WHERE from_user_id IN ({users}))")[0]
+    a, b = n.split("|")
+    return int(a), int(b)
+
+
+def applied(port):
+    """hl_projection_inputs_total{result="applied"} of the projector on port, summed (0 when
+    it does not answer)."""
+    try:
+        r = http("GET", f"http://127.0.0.1:{port}/metrics", timeout=5)
+    except OSError:
+        return 0
+    return sum(int(float(line.split()[-1])) for line in r.body.decode().splitlines()
+               if line.startswith("hl_projection_inputs_total{") and 'result="applied"' in line)
+
+
+# Every read model that events or CDC rows of an hl-loadgen run change (presence is left out:
+# it follows stream connections and the clock, not inputs).
+COMPARED = MODELS + ["counsellors", "slots", "bookings", "bookings_by_user", "daily_bookings",
+                     "jobs"]
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def scope_ids():
+    """Every aggregate and row id of this run (its users and what they own or share), as
+    hl-loadgen scopes --verify-scope=run."""
+    users = f"SELECT user_id FROM user_credentials WHERE email LIKE '%.{TAG}@loadgen.invalid'"
+    rows = psql(
+        f"SELECT user_id::text FROM ({users}) u"
+        f" UNION SELECT room_id::text FROM room_members WHERE user_id IN ({users})"
+        f" UNION SELECT request_id::text FROM friend_requests WHERE from_user_id IN ({users})"
+        f" OR to_user_id IN ({users})"
+        f" UNION SELECT friendship_id::text FROM friendships WHERE user_a IN ({users})"
+        f" OR user_b IN ({users})"
+        f" UNION SELECT session_id::text FROM sessions WHERE user_id IN ({users})"
+        f" UNION SELECT booking_id::text FROM bookings WHERE client_id IN ({users})"
+        f" OR counsellor_id IN ({users})"
+        f" UNION SELECT job_id::text FROM jobs WHERE owner_id IN ({users})"
+        f" UNION SELECT p.payment_id::text FROM payments p JOIN bookings b USING (booking_id)"
+        f" WHERE b.client_id IN ({users}) OR b.counsellor_id IN ({users})")
+    ids = {r.strip() for r in rows if r.strip()}
+    assert len(ids) >= 50, len(ids)
+    return ids
+
+
+def in_scope(doc_json, ids):
+    return any(u in ids for u in UUID.findall(doc_json))
+
+
+def compare_with_one_projector(ids):
+    """Replay every input topic with one process (`projector replay`, the daemon's plans and
+    batched writes) into a fresh database and compare it with the live read models, document
+    by document, for the documents of this run. Returns (differences, documents compared per
+    model)."""
+    database = f"hl_scale_{uuid.uuid4().hex[:10]}"
+    try:
+        r = cli(f"--mongo-db={database}", "replay", timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+        differences, compared = [], {}
+        for m in COMPARED:
+            live = {d for d in (json.dumps(x, sort_keys=True, default=str)
+                                for x in coll(m).find({})) if in_scope(d, ids)}
+            one = {d for d in (json.dumps(x, sort_keys=True, default=str)
+                               for x in coll(m, database).find({})) if in_scope(d, ids)}
+            compared[m] = len(one)
+            if live != one:
+                differences.append((m, len(live), len(one), sorted(live - one)[:3],
+                                    sorted(one - live)[:3]))
+        return differences, compared
+    finally:
+        db(database).client.drop_database(database)
 
 
 def behind(port):
