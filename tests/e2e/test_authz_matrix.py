@@ -145,6 +145,15 @@ class World:
         self.notifications = eventually(lambda: [n["id"] for n in self._notes(A)]
                                         if len(self._notes(A)) >= 2 else None, 30,
                                         "A's notifications")
+        # the counsellor's page, its slots and the booking are projected (the public reads'
+        # rows expect 200; the counselling topics can lag the others on a fresh stack)
+        kpath = f"{QUERY}/v1/counsellors/{kid_}"
+        eventually(lambda: http("GET", kpath, None, None).status == 200 or None, 60,
+                   "counsellor K on the query side")
+        eventually(lambda: (http("GET", f"{kpath}/slots", None, None).json().get("items")
+                            or None), 60, "K's slots on the query side")
+        eventually(lambda: http("GET", f"{QUERY}/v1/bookings/{self.booking}", None,
+                                A["h"]).status == 200 or None, 60, "A's booking on the query side")
         # the refused identities are C's (so that request bodies naming A stay valid input):
         # revoked: a second session of C, logged out
         C = self.users["C"]
