@@ -2,6 +2,7 @@
 #include "cmd.h"
 #include "event_store.h"
 
+#include "hl/assert.h"
 #include "hl/json.h"
 #include "hl/log.h"
 #include "hl/mem.h"
@@ -30,8 +31,11 @@ void cs_cmd_header(cs_cmd_t *cmd, const char *fmt, ...)
     size_t used = strlen(cmd->headers);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cmd->headers + used, sizeof cmd->headers - used, fmt, ap);
+    int n = vsnprintf(cmd->headers + used, sizeof cmd->headers - used, fmt, ap);
     va_end(ap);
+    /* the headers a command sets are ours (a token, a version, a delay): a cut one would be
+     * sent half, and stored so with the idempotent reply */
+    HL_ASSERT(n >= 0 && (size_t)n < sizeof cmd->headers - used);
 }
 
 const char *cs_cmd_causation(const cs_cmd_t *cmd)
@@ -117,6 +121,8 @@ static conn_stmts_t *conn_stmts(PGconn *conn)
 
 static bool push_pending(cs_cmd_t *cmd, PGresult **out, int prepare_id)
 {
+    /* cs_sql_queue flushes a full queue first, and ROLLBACK/COMMIT follow a flush */
+    HL_ASSERT(cmd->npending >= 0 && cmd->npending < CS_MAX_PENDING);
     cmd->pending[cmd->npending].out = out;
     cmd->pending[cmd->npending].prepare_id = prepare_id;
     cmd->npending++;
