@@ -3,6 +3,7 @@
  * (stream.changes), with the query server's session, membership and rendering code
  * (read_api.h). See stream_app.h for its threads. */
 #include "stream_app.h"
+#include "stream_revoked.h"
 
 #include "hl/config.h"
 #include "hl/log.h"
@@ -134,6 +135,7 @@ done:
     atomic_store(&app.stopping, true);
     if (feed)
         st_feed_stop(&app);
+    st_revoked_clear();
     if (workers)
         st_workers_stop(&app);
     st_loop_destroy(&app);
