@@ -8,6 +8,7 @@
 
 #include "hl/assert.h"
 #include "hl/config.h"
+#include "hl/http.h"
 #include "hl/util.h"
 
 #include <limits.h>
@@ -410,6 +411,19 @@ static void test_assert(void **state)
     assert_non_null(strstr(out, where));
 }
 
+/* hl_http_headers_have: what decides whether a 503 gets the default Retry-After. */
+static void test_headers_have(void **state)
+{
+    (void)state;
+    assert_false(hl_http_headers_have(NULL, "Retry-After"));
+    assert_false(hl_http_headers_have("", "Retry-After"));
+    assert_true(hl_http_headers_have("Retry-After: 5\r\n", "Retry-After"));
+    assert_true(hl_http_headers_have("X-A: 1\r\nretry-after: 5\r\n", "Retry-After"));
+    assert_false(hl_http_headers_have("X-Retry-After: 5\r\n", "Retry-After"));
+    assert_false(hl_http_headers_have("Retry-After-Ms: 5\r\n", "Retry-After"));
+    assert_false(hl_http_headers_have("X-A: Retry-After: 5\r\n", "Retry-After"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_fnv1a),
         cmocka_unit_test(test_ascii_lower),
         cmocka_unit_test(test_assert),
+        cmocka_unit_test(test_headers_have),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
