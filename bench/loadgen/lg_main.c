@@ -100,7 +100,7 @@ static atomic_long op_errors[OP_COUNT];
 static atomic_long phase_done, phase_errors;
 static atomic_long errors_printed;
 static atomic_long unretryable_printed; /* 5xx/429 answers without Retry-After, first 20 */
-static atomic_long sessions_not_ended; /* planned completions whose session had not ended */
+static atomic_long sessions_not_ended;  /* planned completions whose session had not ended */
 
 /* Every answer (also the retried ones) by class, for the fault matrix (tests/chaos): 503 with
  * Retry-After is the one retryable answer the SPEC allows under a fault; the others count as
