@@ -99,6 +99,19 @@ status.storage.replication.factor=1
 status.storage.partitions=1
 offset.flush.interval.ms=5000
 
+# Kafka unreachable for heartbeat.interval.ms makes the worker revoke its task; the task's stop
+# then blocks on Kafka (its offset flush). With the default 5 s the worker abandons the task
+# ("Graceful stop of task ... failed") and the abandoned Debezium thread keeps the replication
+# slot active for its walsender, so the next task cannot stream ("replication slot ... is active
+# for PID n") while it reports RUNNING: CDC stops after a Kafka freeze or restart. Wait for the
+# stop instead (it completes once Kafka answers again), up to 10 min.
+task.shutdown.graceful.timeout.ms=600000
+# The revoked task is then "lost" to the group, and the leader (this worker itself) reassigns
+# lost work only after scheduled.rebalance.max.delay.ms (default 5 min, meant for a worker that
+# may come back): with one worker there is nobody to wait for, so CDC stood still 5 min after
+# every Kafka freeze or restart.
+scheduled.rebalance.max.delay.ms=0
+
 # Let connectors create their topics (topic.creation.default.* in the connector config).
 topic.creation.enable=true
 
