@@ -98,7 +98,8 @@ static atomic_long op_done[OP_COUNT];
 static atomic_long op_errors[OP_COUNT];
 static atomic_long phase_done, phase_errors;
 static atomic_long errors_printed;
-static atomic_long sessions_not_ended; /* planned completions whose session had not ended */
+static atomic_long unretryable_printed; /* 5xx/429 answers without Retry-After, first 20 */
+static atomic_long sessions_not_ended;  /* planned completions whose session had not ended */
 
 /* Every answer (also the retried ones) by class, for the fault matrix (tests/chaos): 503 with
  * Retry-After is the one retryable answer the SPEC allows under a fault; the others count as
@@ -314,6 +315,9 @@ static long call(worker_t *w, op_kind_t kind, const char *base, const char *meth
                   : status >= 500 || status == 429 ? ANS_5XX_OTHER
                                                    : ANS_OTHER;
         atomic_fetch_add(&answers[cls], 1);
+        if (cls == ANS_5XX_OTHER && atomic_fetch_add(&unretryable_printed, 1) < 20)
+            fprintf(stderr, "\nhl-loadgen: %s %s%s -> %ld without Retry-After: %.300s\n", method,
+                    base, path, status, w->buf ? w->buf : "");
         if (rc == CURLE_OK && status < 500 && status != 429)
             break;
         long backoff = 100L << (attempt < 5 ? attempt : 5);

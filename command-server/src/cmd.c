@@ -4,6 +4,7 @@
 #include "idempotency.h"
 #include "rules.h"
 
+#include "hl/assert.h"
 #include "hl/json.h"
 #include "hl/log.h"
 #include "hl/mem.h"
@@ -31,8 +32,11 @@ void cs_cmd_header(cs_cmd_t *cmd, const char *fmt, ...)
     size_t used = strlen(cmd->headers);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cmd->headers + used, sizeof cmd->headers - used, fmt, ap);
+    int n = vsnprintf(cmd->headers + used, sizeof cmd->headers - used, fmt, ap);
     va_end(ap);
+    /* the headers a command sets are ours (a token, a version, a delay): a cut one would be
+     * sent half, and stored so with the idempotent reply */
+    HL_ASSERT(n >= 0 && (size_t)n < sizeof cmd->headers - used);
 }
 
 const char *cs_cmd_causation(const cs_cmd_t *cmd)

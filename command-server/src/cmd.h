@@ -133,7 +133,9 @@ const char *cs_cmd_traceparent(const cs_cmd_t *cmd);
  * Idempotency-Key, so a retry with the key runs again. */
 bool cs_cmd_refuse_committed(cs_cmd_t *cmd, const hl_error_t *err);
 
-/* Append a "Name: value\r\n" header line (printf-style) to cmd->headers. */
+/* Append a "Name: value\r\n" header line (printf-style) to cmd->headers (1,536 bytes in all).
+ * The lines are the server's own, so one that does not fit is a programmer error: HL_ASSERT
+ * aborts (hl/assert.h) instead of sending a cut header. */
 void cs_cmd_header(cs_cmd_t *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Causation/correlation id of events this command emits: the request id when it is a UUID or

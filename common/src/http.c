@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <strings.h>
 
 struct hl_http_server {
     struct mg_context *ctx;
@@ -125,18 +126,35 @@ static void free_params(hl_http_request_t *req)
     req->nparams = 0;
 }
 
+bool hl_http_headers_have(const char *headers, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *line = headers; line && *line;) {
+        if (!strncasecmp(line, name, n) && line[n] == ':')
+            return true;
+        const char *eol = strstr(line, "\r\n");
+        line = eol ? eol + 2 : NULL;
+    }
+    return false;
+}
+
 /* Write status line, headers and body. civetweb has no header builder, so extra_headers
- * ("Name: value\r\n" lines or NULL) are spliced in before Content-Length. */
+ * ("Name: value\r\n" lines or NULL) are spliced in before Content-Length. Every 503 carries
+ * Retry-After (SPEC: the one retryable answer is 503 + Retry-After): the caller's when
+ * extra_headers has one, else HL_HTTP_RETRY_AFTER_S. */
 static void send_with_headers(hl_http_request_t *req, int status, const char *content_type,
                               const char *extra_headers, const char *body, size_t len)
 {
     req->status = status;
+    const char *retry = status == 503 && !hl_http_headers_have(extra_headers, "Retry-After")
+                            ? "Retry-After: " HL_HTTP_RETRY_AFTER_S "\r\n"
+                            : "";
     mg_printf(req->conn,
-              "HTTP/1.1 %d %s\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s%s%s%s"
+              "HTTP/1.1 %d %s\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s%s%s%s%s"
               "Content-Length: %zu\r\n\r\n",
               status, hl_http_status_text(status), req->request_id,
               content_type ? "Content-Type: " : "", content_type ? content_type : "",
-              content_type ? "\r\n" : "", extra_headers ? extra_headers : "", len);
+              content_type ? "\r\n" : "", extra_headers ? extra_headers : "", retry, len);
     if (len && strcmp(req->method, "HEAD") != 0)
         mg_write(req->conn, body, len);
 }
@@ -438,8 +456,9 @@ static int civet_http_error(struct mg_connection *conn, int status, const char *
     HL_WARN("civetweb refused a request: %d %s", status, detail);
     mg_printf(conn,
               "HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\n"
-              "Cache-Control: no-store\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-              status, hl_http_status_text(status), n, body);
+              "Cache-Control: no-store\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+              status, hl_http_status_text(status),
+              status == 503 ? "Retry-After: " HL_HTTP_RETRY_AFTER_S "\r\n" : "", n, body);
     return 0;
 }
 

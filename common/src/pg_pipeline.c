@@ -2,6 +2,8 @@
  * (hl/pg_pipeline.h). */
 #include "hl/pg_pipeline.h"
 
+#include "hl/assert.h"
+
 #include "hl/mem.h"
 #include "hl/pg.h"
 
@@ -73,6 +75,8 @@ static conn_stmts_t *conn_stmts(PGconn *conn)
 
 static void push_pending(hl_pg_pipeline_t *pl, PGresult **out, int prepare_id)
 {
+    /* a full queue is flushed before a statement is sent, and ROLLBACK/COMMIT follow a flush */
+    HL_ASSERT(pl->npending >= 0 && pl->npending < HL_PG_PIPELINE_MAX_PENDING);
     pl->pending[pl->npending].out = out;
     pl->pending[pl->npending].prepare_id = prepare_id;
     pl->npending++;

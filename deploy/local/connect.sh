@@ -99,6 +99,19 @@ status.storage.replication.factor=1
 status.storage.partitions=1
 offset.flush.interval.ms=5000
 
+# Kafka unreachable for heartbeat.interval.ms makes the worker revoke its task; the task's stop
+# then blocks on Kafka (its offset flush). With the default 5 s the worker abandons the task
+# ("Graceful stop of task ... failed") and the abandoned Debezium thread keeps the replication
+# slot active for its walsender, so the next task cannot stream ("replication slot ... is active
+# for PID n") while it reports RUNNING: CDC stops after a Kafka freeze or restart. Wait for the
+# stop instead (it completes once Kafka answers again), up to 10 min.
+task.shutdown.graceful.timeout.ms=600000
+# The revoked task is then "lost" to the group, and the leader (this worker itself) reassigns
+# lost work only after scheduled.rebalance.max.delay.ms (default 5 min, meant for a worker that
+# may come back): with one worker there is nobody to wait for, so CDC stood still 5 min after
+# every Kafka freeze or restart.
+scheduled.rebalance.max.delay.ms=0
+
 # Let connectors create their topics (topic.creation.default.* in the connector config).
 topic.creation.enable=true
 
@@ -232,8 +245,12 @@ register() {
   fi
   case $code in 201) code=created ;; 200) code=updated ;; esac
   hl_say "$CONNECTOR config $code; tables: $HL_CDC_TABLES"
-  # Wait until the connector and all its tasks are RUNNING; fail fast on FAILED.
-  local s cstate tstates
+  # Wait until the connector and all its tasks are RUNNING. A task that FAILED is restarted (up to
+  # HL_CONNECT_TASK_RESTARTS times, default 3): Debezium's task fails for good when PostgreSQL is
+  # away longer than its retries (a PostgreSQL restart: "Connection refused"), and Connect never
+  # restarts a failed task itself; its offsets are in Kafka, so the restarted task resumes where
+  # the failed one stopped. A task that fails again after that is a real failure.
+  local s cstate tstates restarts=0
   deadline=$((SECONDS + ${HL_CONNECT_REGISTER_TIMEOUT:-120}))
   while :; do
     s=$(curl -fsS -m 5 "$REST/connectors/$CONNECTOR/status" 2>/dev/null) || s=
@@ -241,8 +258,16 @@ register() {
       cstate=$(jq -r '.connector.state' <<<"$s")
       tstates=$(jq -r '[.tasks[].state] | join(",")' <<<"$s")
       if [[ $cstate == FAILED || $tstates == *FAILED* ]]; then
+        if ((restarts < ${HL_CONNECT_TASK_RESTARTS:-3})); then
+          restarts=$((restarts + 1))
+          hl_say "$CONNECTOR failed (connector $cstate, tasks $tstates): restart $restarts of the failed parts"
+          curl -fsS -m 30 -o /dev/null -X POST \
+            "$REST/connectors/$CONNECTOR/restart?includeTasks=true&onlyFailed=true" || true
+          sleep 2
+          continue
+        fi
         jq -r '.connector.trace // empty, (.tasks[] | .trace // empty)' <<<"$s" >&2
-        hl_die "$CONNECTOR failed (connector $cstate, tasks ${tstates:-none}); trace above, see $CONNECT_LOG"
+        hl_die "$CONNECTOR failed (connector $cstate, tasks ${tstates:-none}) after $restarts restarts; trace above, see $CONNECT_LOG"
       fi
       if jq -e '.connector.state == "RUNNING" and (.tasks | length) > 0 and all(.tasks[]; .state == "RUNNING")' <<<"$s" >/dev/null; then
         hl_say "$CONNECTOR RUNNING (tasks: $tstates); topics cdc.<schema>.<table>"

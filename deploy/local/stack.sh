@@ -17,8 +17,15 @@ HL_COMPONENT=stack
 # PostgreSQL or Kafka, Debezium is the caller's too (deploy/compose/debezium-connector.json).
 external() { [[ -n ${!1:-} ]]; }
 
+# Set by infra_up when it had to start Kafka while Kafka Connect kept running (Kafka died under
+# it): see connect_up.
+KAFKA_RESTARTED_UNDER_CONNECT=0
+
 infra_up() {
   external HL_PG_URL && hl_say "using external PostgreSQL (HL_PG_URL)" || bash "$HERE/postgres.sh" start
+  if ! external HL_KAFKA_BROKERS && ! hl_pid_alive kafka && hl_pid_alive connect; then
+    KAFKA_RESTARTED_UNDER_CONNECT=1
+  fi
   external HL_KAFKA_BROKERS && hl_say "using external Kafka (HL_KAFKA_BROKERS)" || bash "$HERE/kafka.sh" start
   bash "$HERE/kafka.sh" ensure-topics   # deploy/topics.conf, before any server or Debezium starts
   external HL_SCHEMA_REGISTRY_URL && hl_say "using external schema registry" \
@@ -29,6 +36,19 @@ infra_up() {
 connect_up() {
   if external HL_PG_URL || external HL_KAFKA_BROKERS; then
     hl_say "external PostgreSQL or Kafka: run Debezium there (deploy/compose/debezium-connector.json)"
+    return 0
+  fi
+  if ((KAFKA_RESTARTED_UNDER_CONNECT)) && hl_pid_alive connect; then
+    # Kafka died under a running Connect worker: the worker revoked its task once the broker was
+    # unreachable and, the task's stop blocking on Kafka, abandoned it after its graceful-stop
+    # timeout ("Graceful stop of task ... failed"). The abandoned Debezium thread keeps its
+    # replication connection alive (keepalives), so the slot stays active for that walsender and
+    # the new task's START_REPLICATION fails ("replication slot ... is active for PID n") while
+    # the task reports RUNNING: CDC stops with nothing failed. Restarting the worker ends the
+    # abandoned thread and its connection; configs and offsets are in Kafka, so capture resumes
+    # where it stopped (at-least-once; the projector's guards absorb repeats).
+    hl_say "Kafka was restarted under a running Kafka Connect: restarting the worker (abandoned Debezium task)"
+    bash "$HERE/connect.sh" restart
     return 0
   fi
   bash "$HERE/connect.sh" start

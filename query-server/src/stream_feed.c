@@ -5,6 +5,7 @@
  * with the query API's renderers and hands it to the loop. Notifications are rendered from
  * their read-model document (read state and actor name as GET /v1/notifications shows them),
  * only for channels someone listens to. */
+#include "aliases.h"
 #include "page.h"
 #include "read_api.h"
 #include "stream_app.h"
@@ -12,6 +13,7 @@
 #include "stream_work.h"
 #include "stream_inbox.h"
 #include "stream_loop.h"
+#include "stream_revoked.h"
 
 #include "hl/events.h"
 #include "hl/kafka.h"
@@ -172,6 +174,62 @@ done:
     return ev;
 }
 
+/* A session's expiry (Unix ms) from its `sessions` fields ($date expires_at); when absent or
+ * unreadable, the longest session lifetime the command server allows (a year) from now. */
+static int64_t expiry_of(const bson_t *doc)
+{
+    bson_iter_t it;
+    if (doc && bson_iter_init_find(&it, doc, "expires_at") && BSON_ITER_HOLDS_DATE_TIME(&it))
+        return bson_iter_date_time(&it);
+    return hl_now_us() / 1000 + 366LL * 86400 * 1000;
+}
+
+/* A log-out from the feed (the session's fields as the projector wrote them, JSON): remembered
+ * before the loop sees the record, so a handshake after it is refused (stream_revoked.h). */
+static void remember_revoked(const char *session_id, const char *document)
+{
+    bson_error_t berr;
+    bson_t *doc = document ? bson_new_from_json((const uint8_t *)document, -1, &berr) : NULL;
+    st_revoked_add(session_id, expiry_of(doc));
+    if (doc)
+        bson_destroy(doc);
+}
+
+/* Every revoked, unexpired session of the `sessions` read model into the revoked set (after the
+ * feed is assigned: stream_revoked.h says why that order). Error: HL_ERR_MONGO. */
+static bool load_revoked(feed_t *f, hl_error_t *err)
+{
+    qs_app_t *qs = &f->app->qs;
+    mongoc_client_t *client = qs_client_acquire(qs);
+    mongoc_collection_t *coll = qs_collection(qs, client, "sessions");
+    bson_t *filter = BCON_NEW("revoked_at", "{", "$ne", BCON_NULL, "}", "expires_at", "{", "$gt",
+                              BCON_DATE_TIME(hl_now_us() / 1000), "}");
+    bson_t *opts =
+        BCON_NEW("projection", "{", "_id", BCON_INT32(1), "expires_at", BCON_INT32(1), "}");
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    const bson_t *doc;
+    size_t n = 0;
+    while (mongoc_cursor_next(cur, &doc)) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
+            st_revoked_add(bson_iter_utf8(&it, NULL), expiry_of(doc));
+            n++;
+        }
+    }
+    bson_error_t berr;
+    bool ok = !mongoc_cursor_error(cur, &berr);
+    if (!ok)
+        hl_error_set(err, HL_ERR_MONGO, (int)berr.code, "revoked sessions: %s", berr.message);
+    else
+        HL_INFO("feed: %zu revoked sessions loaded", n);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(opts);
+    bson_destroy(filter);
+    mongoc_collection_destroy(coll);
+    qs_client_release(qs, client);
+    return ok;
+}
+
 /* The record's traceparent header into out (HL_TRACE_PARENT_LEN + 1 bytes), "" when none. */
 static void traceparent_of(const rd_kafka_message_t *m, char *out)
 {
@@ -206,6 +264,8 @@ static void handle(feed_t *f, const rd_kafka_message_t *m)
         return;
     }
     if (st_change_decode(&rec, &ch, &err)) {
+        if (!strcmp(ch.kind, "revoked") && !strncmp(ch.channel, "session:", 8))
+            remember_revoked(ch.channel + 8, ch.document);
         bool wanted = !strcmp(ch.kind, "revoked") || !strcmp(ch.kind, "blocked") ||
                       st_interested(f->app, ch.channel);
         st_event_t *ev =
@@ -228,7 +288,9 @@ static void handle(feed_t *f, const rd_kafka_message_t *m)
     avro_value_decref(&value);
 }
 
-/* Assign every partition of the topic at its end; false until the topic exists. */
+/* Assign every partition of the topic at its end (the high watermark read now, not
+ * OFFSET_END, which is resolved later: what load_revoked reads must come before it); false
+ * until the topic exists and every watermark is known. */
 static bool assign_all(feed_t *f)
 {
     const char *topic = f->app->cfg.feed_topic;
@@ -239,10 +301,15 @@ static bool assign_all(feed_t *f)
         md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) {
         rd_kafka_topic_partition_list_t *parts =
             rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
-        for (int i = 0; i < md->topics[0].partition_cnt; i++)
-            rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id)
-                ->offset = RD_KAFKA_OFFSET_END;
-        ok = rd_kafka_assign(f->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        ok = true;
+        for (int i = 0; ok && i < md->topics[0].partition_cnt; i++) {
+            int32_t part = md->topics[0].partitions[i].id;
+            int64_t low = 0, high = 0;
+            ok = rd_kafka_query_watermark_offsets(f->rk, topic, part, &low, &high, 5000) ==
+                 RD_KAFKA_RESP_ERR_NO_ERROR;
+            rd_kafka_topic_partition_list_add(parts, topic, part)->offset = high;
+        }
+        ok = ok && rd_kafka_assign(f->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR;
         if (ok)
             HL_INFO("feed: consuming %d partitions of %s from their end",
                     md->topics[0].partition_cnt, topic);
@@ -262,8 +329,20 @@ static void *feed_main(void *arg)
         for (int i = 0; i < 10 && !atomic_load(&f->app->stopping); i++)
             rd_kafka_poll(f->rk, 100);
     }
+    for (hl_error_t err = {0}; !atomic_load(&f->app->stopping) && !load_revoked(f, &err);) {
+        HL_WARN("feed: %s; retrying", err.message);
+        hl_error_clear(&err);
+        for (int i = 0; i < 10 && !atomic_load(&f->app->stopping); i++)
+            rd_kafka_poll(f->rk, 100);
+    }
+    st_revoked_set_loaded();
     atomic_store(&f->app->feed_ready, true);
+    int64_t next_sweep_ms = hl_mono_ms() + 60000;
     while (!atomic_load(&f->app->stopping)) {
+        if (hl_mono_ms() >= next_sweep_ms) {
+            st_revoked_sweep(hl_now_us() / 1000);
+            next_sweep_ms = hl_mono_ms() + 60000;
+        }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(f->rk, 200);
         if (!m)
             continue;

@@ -20,7 +20,9 @@
 #include "stream_work.h"
 #include "stream_inbox.h"
 #include "stream_presence.h"
+#include "stream_revoked.h"
 
+#include "hl/assert.h"
 #include "hl/log.h"
 #include "hl/metrics.h"
 #include "hl/session.h"
@@ -640,8 +642,10 @@ static void ws_error(st_conn_t *c, const char *label, const hl_error_t *err)
     int n = label
                 ? snprintf(frame, sizeof frame, "{\"channel\":\"%s\",\"error\":%s}", label, problem)
                 : snprintf(frame, sizeof frame, "{\"channel\":null,\"error\":%s}", problem);
-    if (n > 0 && (size_t)n < sizeof frame)
-        queue_raw(c, frame, (size_t)n, false);
+    /* a label is at most 63 bytes and the problem is cut to its buffer: the frame always fits,
+     * and dropping it silently would leave the client without its refusal */
+    HL_ASSERT(n > 0 && (size_t)n < sizeof frame);
+    queue_raw(c, frame, (size_t)n, false);
 }
 
 /* End s (membership lost, refused): SSE closes, WebSocket gets an error and the channel ends. */
@@ -907,6 +911,10 @@ static int write_simple(struct lws *wsi, int status, const char *ctype, const ch
         (unauthorized &&
          lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
                                      (const unsigned char *)"Bearer", 6, &p, end)) ||
+        (status == 503 &&
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                     (const unsigned char *)HL_HTTP_RETRY_AFTER_S,
+                                     (int)strlen(HL_HTTP_RETRY_AFTER_S), &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     if (len) {
@@ -973,6 +981,12 @@ static int http_request(struct lws *wsi, void **pss, const char *path)
                                   bearer_of(wsi, auth, sizeof auth) ? auth : NULL,
                                   hl_now_us() / 1000, &c->session, &err))
         goto refuse;
+    if (st_revoked_has(c->session.session_id, hl_now_us() / 1000)) {
+        /* known logged out (stream_revoked.h): refused now; the worker's check covers the rest */
+        hl_error_set_reason(&err, HL_ERR_INPUT, 401, "revoked-token",
+                            "the session of this bearer token has ended; log in again");
+        goto refuse;
+    }
     hl_ascii_lower(c->session.user_id);
     st_sub_t probe;
     memset(&probe, 0, sizeof probe);
@@ -1159,9 +1173,12 @@ static int ws_writable(struct lws *wsi, st_conn_t *c)
 }
 
 /* Before a WebSocket upgrade (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE): a request without a valid
- * token is answered 401 problem+json here, as an SSE request is. Refusing it later, in the
- * protocol filter, would only hang up, and the gateway would answer the client 503 (retryable)
- * for what is a refusal. Returns 0 (upgrade may proceed), 1 (answered), -1 (hang up). */
+ * token, or whose session was logged out, is answered 401 problem+json here, as an SSE request
+ * is. Refusing it later, in the protocol filter, would only hang up, and the gateway would
+ * answer the client 503 (retryable) for what is a refusal. The revocation check is the
+ * in-memory set the feed thread keeps (stream_revoked.h): no store round trip on the loop.
+ * Until that set is loaded the answer is 503 with Retry-After. Returns 0 (upgrade may
+ * proceed), 1 (answered), -1 (hang up). */
 static int ws_confirm_upgrade(struct lws *wsi)
 {
     char uri[160], auth[1300], body[1024];
@@ -1169,17 +1186,33 @@ static int ws_confirm_upgrade(struct lws *wsi)
         return 0; /* the protocol filter refuses other paths */
     hl_session_t session;
     hl_error_t err = {0};
+    int64_t now_ms = hl_now_us() / 1000;
     if (hl_session_verify_header(&g_app->qs.session_key,
-                                 bearer_of(wsi, auth, sizeof auth) ? auth : NULL,
-                                 hl_now_us() / 1000, &session, &err))
-        return 0;
+                                 bearer_of(wsi, auth, sizeof auth) ? auth : NULL, now_ms, &session,
+                                 &err)) {
+        if (!st_revoked_loaded())
+            hl_error_set_reason(&err, HL_ERR_INPUT, 503, "unavailable",
+                                "the stream listener is starting; retry after Retry-After");
+        else if (st_revoked_has(session.session_id, now_ms))
+            hl_error_set_reason(&err, HL_ERR_INPUT, 401, "revoked-token",
+                                "the session of this bearer token has ended; log in again");
+        else
+            return 0;
+    }
     int status = st_problem_json(&err, "/v1/ws", body, sizeof body);
     size_t len = strlen(body);
     unsigned char *start = g_scratch + LWS_PRE, *p = start, *end = g_scratch + sizeof g_scratch - 1;
     if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/problem+json", len, &p,
                                     end) ||
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
-                                    (const unsigned char *)"Bearer", 6, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end) ||
+        (status == 401 &&
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                     (const unsigned char *)"Bearer", 6, &p, end)) ||
+        (status == 503 &&
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                     (const unsigned char *)HL_HTTP_RETRY_AFTER_S,
+                                     (int)strlen(HL_HTTP_RETRY_AFTER_S), &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     memcpy(g_scratch + LWS_PRE, body, len);

@@ -7,6 +7,7 @@
 #include "stream_loop.h"
 #include "stream_feed.h"
 #include "stream_presence.h"
+#include "stream_revoked.h"
 
 #include "hl/config.h"
 #include "hl/log.h"
@@ -134,6 +135,7 @@ done:
     atomic_store(&app.stopping, true);
     if (feed)
         st_feed_stop(&app);
+    st_revoked_clear();
     if (workers)
         st_workers_stop(&app);
     st_loop_destroy(&app);

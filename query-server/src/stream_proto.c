@@ -149,8 +149,10 @@ size_t st_ws_event(char *out, size_t cap, const char *channel, const char *id, c
 int st_problem_json(const hl_error_t *err, const char *instance, char *out, size_t cap)
 {
     bool client = err->domain == HL_ERR_INPUT || err->domain == HL_ERR_DOMAIN;
-    int status = client && err->code >= 400 && err->code < 600 ? err->code : 500;
-    const char *reason = client && err->reason[0] ? err->reason : "internal";
+    /* the read store away or slow: retryable, as the query API answers it (hl_http_reply_error) */
+    bool away = err->domain == HL_ERR_MONGO || err->domain == HL_ERR_TIMEOUT;
+    int status = client && err->code >= 400 && err->code < 600 ? err->code : away ? 503 : 500;
+    const char *reason = client && err->reason[0] ? err->reason : away ? "unavailable" : "internal";
     const char *title = status == 400   ? "Bad Request"
                         : status == 401 ? "Unauthorized"
                         : status == 403 ? "Forbidden"
@@ -163,7 +165,10 @@ int st_problem_json(const hl_error_t *err, const char *instance, char *out, size
     BSON_APPEND_UTF8(&doc, "type", type);
     BSON_APPEND_UTF8(&doc, "title", title);
     BSON_APPEND_INT32(&doc, "status", status);
-    BSON_APPEND_UTF8(&doc, "detail", client ? err->message : "internal error");
+    BSON_APPEND_UTF8(&doc, "detail",
+                     client ? err->message
+                     : away ? "the read store is not answering; retry later"
+                            : "internal error");
     if (instance && bson_utf8_validate(instance, strlen(instance), false))
         BSON_APPEND_UTF8(&doc, "instance", instance);
     char *json = bson_as_relaxed_extended_json(&doc, NULL);

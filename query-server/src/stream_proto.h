@@ -65,8 +65,9 @@ size_t st_ws_event(char *out, size_t cap, const char *channel, const char *id, c
                    const char *data, size_t data_len);
 
 /* An RFC 9457 problem document {type: "urn:hearlers:problem:<reason>", title, status, detail,
- * instance} of err (INPUT: err->code and err->reason; anything else 500 "internal" without
- * err->message) as JSON into out[cap]; returns the HTTP status. */
+ * instance} of err (INPUT/DOMAIN: err->code and err->reason; MONGO/TIMEOUT, the read store away:
+ * 503 "unavailable", which the caller sends with Retry-After; anything else 500 "internal"; the
+ * last two without err->message) as JSON into out[cap]; returns the HTTP status. */
 int st_problem_json(const hl_error_t *err, const char *instance, char *out, size_t cap);
 
 /* One StreamChange record of the change feed (schemas/StreamChange.avsc), its strings borrowed

@@ -3,6 +3,7 @@
 
 #include "read_store.h"
 
+#include "hl/assert.h"
 #include "hl/log.h"
 #include "hl/mem.h"
 #include "hl/util.h"
@@ -250,8 +251,9 @@ qs_wm_result_t qs_wm_wait(qs_wm_waiter_t *q, const hl_watermark_t *w, size_t n, 
 {
     if (n == 0)
         return QS_WM_REACHED;
-    if (n > HL_CONSISTENCY_MAX_WATERMARKS)
-        n = HL_CONSISTENCY_MAX_WATERMARKS;
+    /* hl_consistency_token_parse refuses a token with more (a 400): a larger n here is a
+     * caller's bug, and clamping it would wait for only part of the token */
+    HL_ASSERT(n <= HL_CONSISTENCY_MAX_WATERMARKS);
     wait_entry_t e = {.w = w, .n = n};
     if (!cond_init_monotonic(&e.cond)) {
         hl_error_set(err, HL_ERR_SYSTEM, 0, "out of resources for a consistency wait");

@@ -119,6 +119,7 @@ class Workload:
         self.runs = 0
         self.failures = []
         self._stop = threading.Event()
+        self._after = None  # stop once a run started at or after this (monotonic) has ended
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def start(self):
@@ -128,8 +129,21 @@ class Workload:
         self._stop.set()
         self._thread.join()
 
+    def finish_after(self, t, deadline_s):
+        """Let the workload end once a whole run that started at or after t (the stack restored)
+        has ended, so that every operation of one workload ran on the recovered stack. Returns
+        False when that took longer than deadline_s (then the workload is stopped anyway)."""
+        self._after = t
+        self._thread.join(deadline_s)
+        done = not self._thread.is_alive()
+        self.stop()
+        return done
+
     def _loop(self):
         while not self._stop.is_set():
+            started = time.monotonic()
+            if self._after is not None and started >= self._after:
+                self._stop.set()  # this is the last run
             self.runs += 1
             tag = f"c{uuid.uuid4().hex[:10]}"
             summary = os.path.join(LOG_DIR, f"chaos-{tag}.json")
@@ -284,10 +298,12 @@ class FirstMove(threading.Thread):
             time.sleep(0.2)
 
 
-def verify():
-    """hl-loadgen --verify-only --verify-scope=all: the whole store against PostgreSQL."""
+def verify(scope="all"):
+    """hl-loadgen --verify-only --verify-scope=<scope>: the read models against PostgreSQL (all:
+    the whole store; loadgen: everything hl-loadgen wrote, the short run's choice on a stack that
+    the e2e suite filled before it)."""
     summary = os.path.join(LOG_DIR, f"chaos-verify-{uuid.uuid4().hex[:8]}.json")
-    r = subprocess.run([LOADGEN, "--verify-only", "--verify-scope=all", "--no-progress",
+    r = subprocess.run([LOADGEN, "--verify-only", f"--verify-scope={scope}", "--no-progress",
                         "--verify-timeout=900", f"--summary-json={summary}"],
                        capture_output=True, text=True)
     try:
@@ -351,8 +367,11 @@ def main():
     ap.add_argument("--messages", type=int, default=400)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--retry-for", type=int, default=240)
-    ap.add_argument("--warmup", type=int, default=8, help="seconds of load before each fault")
+    ap.add_argument("--warmup", type=int, default=100,
+                    help="projector inputs the workload must have caused before each fault")
     ap.add_argument("--recover-timeout", type=int, default=600)
+    ap.add_argument("--verify-scope", default="all", choices=["all", "loadgen"],
+                    help="what each verification compares (all: the whole store)")
     ap.add_argument("--allow-transport", action="store_true", default=True)
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--markdown", help="write the matrix table here")
@@ -368,8 +387,9 @@ def main():
     fault_port = int(ENV["HL_KAFKA_FAULT_PORT"])
     mongo = pymongo.MongoClient(MONGO, serverSelectionTimeoutMS=5000)
     log(f"faults: {', '.join(faults)}; stack {ENV.get('HL_PROFILE')}, build {BUILD}")
+    t_start = time.monotonic()
     stack_up()
-    m, detail = verify()
+    m, detail = verify(a.verify_scope)
     log(f"baseline verification: {m} mismatches {detail or ''}")
     results = []
     ok = m == 0
@@ -381,9 +401,14 @@ def main():
             proxy.heal()
             restart_projector(f"127.0.0.1:{proxy_port}")
             log(f"projector restarted through the proxy :{proxy_port} -> FAULT listener :{fault_port}")
+        base = applied_total() or 0
         w = Workload(fault, a.users, a.messages, a.clients, a.retry_for)
         w.start()
-        time.sleep(a.warmup)
+        # the fault lands under load: once the workload's writes are being projected (at least
+        # --warmup inputs applied since it started), within the recovery deadline
+        deadline = time.monotonic() + a.recover_timeout
+        while (applied_total() or 0) - base < a.warmup and time.monotonic() < deadline:
+            time.sleep(0.2)
         t_fault = time.monotonic()
         if proxy:
             proxy.cut()
@@ -400,12 +425,15 @@ def main():
         since_fault = time.monotonic() - t_fault
         log(f"{fault}: read models move again {lag if lag is None else round(lag, 1)} s after "
             f"restore ({since_fault:.1f} s after the fault)")
-        time.sleep(5)  # let the workload run on the restored stack
-        w.stop()
+        # one whole workload run on the restored stack, then stop
+        finished = w.finish_after(time.monotonic(), a.recover_timeout)
+        if not finished:
+            w.failures.append(f"no workload run completed within {a.recover_timeout} s of the "
+                              "restore")
         if proxy:
             restart_projector()
             proxy.cut()
-        m, detail = verify()
+        m, detail = verify(a.verify_scope)
         non_retryable = (w.answers["5xx_other"] + w.answers["other"] + w.failed_ops +
                          (0 if a.allow_transport and fault == "kill:gateway"
                           else w.answers["transport"]))
@@ -415,10 +443,10 @@ def main():
                "since_fault_s": round(since_fault, 1), "runs": w.runs,
                "answers": w.answers, "failed_ops": w.failed_ops,
                "non_retryable": non_retryable, "mismatches": m, "detail": detail,
-               "workload_failures": w.failures}
+               "workload_after_restore": finished, "workload_failures": w.failures}
         results.append(row)
         log(f"{fault}: {json.dumps(row)}")
-        ok = ok and lag is not None and m == 0 and non_retryable == 0
+        ok = ok and lag is not None and m == 0 and non_retryable == 0 and finished
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
@@ -437,7 +465,7 @@ def main():
     if a.markdown:
         with open(a.markdown, "w") as f:
             f.write("\n".join(table) + "\n")
-    log("PASSED" if ok else "FAILED")
+    log(f"{'PASSED' if ok else 'FAILED'} in {time.monotonic() - t_start:.0f} s")
     return 0 if ok else 1
 
 

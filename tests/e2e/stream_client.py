@@ -101,8 +101,25 @@ class WS:
             head += chunk
         first = head.split(b"\r\n", 1)[0].decode(errors="replace")
         self.status = int(first.split()[1]) if len(first.split()) > 1 else 0
+        self.head = head.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
         self.buf = head.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in head else b""
         self.close_code = None
+        if self.status != 101:  # a refusal: read its body whole (Content-Length)
+            length = [int(l.split(":", 1)[1]) for l in self.head.split("\r\n")[1:]
+                      if l.lower().startswith("content-length:")]
+            while length and len(self.buf) < length[0]:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    break
+                self.buf += chunk
+
+    def header(self, name):
+        """The handshake answer's header name (case-insensitive), or None."""
+        for line in self.head.split("\r\n")[1:]:
+            k, _, v = line.partition(":")
+            if k.strip().lower() == name.lower():
+                return v.strip()
+        return None
 
     def send_text(self, text):
         data = text.encode() if isinstance(text, str) else text

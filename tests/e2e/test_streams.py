@@ -223,6 +223,56 @@ def test_stream_ends_after_log_out():
     eventually(refused, 5, "401 revoked-token")
 
 
+def test_websocket_handshake_of_a_revoked_session_is_refused_before_101():
+    """A logged-out session's /v1/ws handshake is answered 401 revoked-token (problem+json), not
+    101: by the listener that saw the log-out on the feed (its open WebSocket of that session
+    closed with 4401 first), and by a listener started afterwards (it loads the revoked sessions
+    of the read model before it is ready). The check is in memory, not a read-store round trip
+    on the event loop: with FerretDB frozen (SIGSTOP) the refusal and a live session's 101 still
+    come at once."""
+    _, ah, _, _ = new_user("Rita")
+    _, live_h, _, _ = new_user("Liv")
+    ws = WS(PORT, headers=ah)
+    assert ws.status == 101
+    assert http("DELETE", f"{COMMAND}/v1/sessions/current", None, ah).status == 204
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and ws.recv(timeout=30) is not None:
+        pass  # the revocation's error frame, then the close
+    assert ws.close_code == 4401, ws.close_code
+    ws.close()
+
+    def assert_refused(w):
+        assert w.status == 401, (w.status, w.head, w.buf[:300])
+        assert w.header("Content-Type").startswith("application/problem+json"), w.head
+        problem = json.loads(w.buf)
+        assert problem["type"] == "urn:hearlers:problem:revoked-token", problem
+        assert problem["status"] == 401, problem
+
+    refused = WS(PORT, headers=ah)
+    refused.close()
+    assert_refused(refused)
+    port = free_port()
+    p = start_listener(port)
+    ferret = int(open(os.path.join(os.environ["HL_RUN_DIR"], "ferretdb.pid")).read().split()[0])
+    try:
+        os.kill(ferret, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            refused = WS(port, headers=ah, timeout=5)
+            refused.close()
+            live = WS(port, headers=live_h, timeout=5)
+            live.close()
+            took = time.monotonic() - t0
+        finally:
+            os.kill(ferret, signal.SIGCONT)
+        assert_refused(refused)
+        assert live.status == 101, (live.status, live.head)
+        assert took < 3, f"handshakes took {took:.1f} s with the read store frozen"
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_websocket_subscribe_resume_and_errors():
     a, ah, b, bh, room = pair()
     ws = WS(PORT, headers=ah)

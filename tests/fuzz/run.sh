@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build and run the libFuzzer targets of tests/fuzz (issue 17) and print, per target, the
-# executions, the seconds and the crashes (sanitizer reports, leaks, timeouts, out-of-memory).
+# executions, the seconds, executions per second, the coverage libFuzzer reports at the end
+# (cov: edges of the instrumented code reached, ft: features) and the crashes (sanitizer
+# reports, leaks, timeouts, out-of-memory).
 #
 #   run.sh [--seconds N] [--build-only | --no-build] [target ...]   (default: every target, 60 s)
 #
@@ -44,7 +46,8 @@ fi
 ((run)) || exit 0
 
 failed=0
-printf '%-14s %12s %8s %8s %8s\n' target executions seconds crashes corpus
+printf '%-16s %12s %8s %8s %8s %8s %8s %8s\n' target executions seconds execs/s cov ft \
+  crashes corpus
 for t in "${targets[@]}"; do
   bin=$BUILD/tests/fuzz/fuzz_$t
   [[ -x $bin ]] || { echo "$bin is missing (run without --no-build)" >&2; exit 1; }
@@ -61,9 +64,14 @@ for t in "${targets[@]}"; do
   set -e
   took=$((SECONDS - t0))
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  # the last status line libFuzzer printed ("#N DONE cov: C ft: F corp: ...")
+  cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)
+  ft=${cov##* } cov=${cov#cov: } cov=${cov%% *}
   crashes=$(( $(find "$artifacts" -name "$t-*" | wc -l) - before ))
   ((rc == 0)) || ((crashes > 0)) || crashes=1 # died without an artifact: count it
-  printf '%-14s %12s %8s %8s %8s\n' "$t" "${execs:-0}" "$took" "$crashes" "$(ls "$corpus" | wc -l)"
+  printf '%-16s %12s %8s %8s %8s %8s %8s %8s\n' "$t" "${execs:-0}" "$took" "${rate:-0}" \
+    "${cov:--}" "${ft:--}" "$crashes" "$(ls "$corpus" | wc -l)"
   if ((crashes)); then
     failed=1
     grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -8 >&2

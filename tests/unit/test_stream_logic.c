@@ -10,7 +10,9 @@
 #include "presence.h"
 #include "stream_ids.h"
 #include "stream_proto.h"
+#include "stream_revoked.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define ROOM "01a23789-6934-72b2-b15c-136da2763dbb"
@@ -103,8 +105,54 @@ static void test_routes_and_frames(void **state)
         buf, "{\"channel\":\"presence\",\"id\":\"i\",\"event\":\"presence\",\"data\":{}}");
     hl_error_t err = {0};
     hl_error_set(&err, HL_ERR_MONGO, 1, "secret detail");
-    assert_int_equal(st_problem_json(&err, "/x", buf, sizeof buf), 500);
+    /* the read store away: retryable (the listener sends it with Retry-After), no detail */
+    assert_int_equal(st_problem_json(&err, "/x", buf, sizeof buf), 503);
+    assert_non_null(strstr(buf, "urn:hearlers:problem:unavailable"));
     assert_null(strstr(buf, "secret"));
+    hl_error_set(&err, HL_ERR_SYSTEM, 1, "secret detail");
+    assert_int_equal(st_problem_json(&err, "/x", buf, sizeof buf), 500);
+    assert_non_null(strstr(buf, "urn:hearlers:problem:internal"));
+    assert_null(strstr(buf, "secret"));
+}
+
+/* The revoked-session set a WebSocket handshake is checked against (stream_revoked.h). */
+static void test_revoked_sessions(void **state)
+{
+    (void)state;
+    st_revoked_clear();
+    assert_false(st_revoked_loaded());
+    const char *a = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+               *b = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c";
+    assert_false(st_revoked_has(a, 1000));
+    st_revoked_add(a, 5000);
+    assert_true(st_revoked_has(a, 1000));
+    assert_true(st_revoked_has("0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B", 1000)); /* case */
+    assert_false(st_revoked_has(b, 1000));
+    assert_false(st_revoked_has(a, 5000)); /* expired: its tokens are refused as expired */
+    st_revoked_add(a, 3000);               /* an earlier expiry does not shorten it */
+    assert_true(st_revoked_has(a, 4000));
+    st_revoked_add("", 9000);                                              /* ignored */
+    st_revoked_add("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b-too-long", 9000); /* ignored */
+    assert_false(st_revoked_has("", 0));
+    assert_false(st_revoked_has(NULL, 0));
+    /* many entries in few buckets' chains: each found, sweep drops the expired ones only */
+    char id[40];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(id, sizeof id, "s-%d", i);
+        st_revoked_add(id, i % 2 ? 100000 : 2000);
+    }
+    for (int i = 0; i < 10000; i += 997) {
+        snprintf(id, sizeof id, "s-%d", i);
+        assert_true(st_revoked_has(id, 1000));
+    }
+    assert_int_equal(st_revoked_sweep(2500), 5000 + 1); /* the odd ones and a (5000) */
+    assert_false(st_revoked_has("s-2", 1000));
+    assert_true(st_revoked_has("s-3", 1000));
+    assert_int_equal(st_revoked_sweep(200000), 0);
+    st_revoked_set_loaded();
+    assert_true(st_revoked_loaded());
+    st_revoked_clear();
+    assert_false(st_revoked_loaded());
 }
 
 static void test_feed_changes_of_plans(void **state)
@@ -242,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_ids_malformed),
         cmocka_unit_test(test_ws_ops),
         cmocka_unit_test(test_routes_and_frames),
+        cmocka_unit_test(test_revoked_sessions),
         cmocka_unit_test(test_feed_changes_of_plans),
         cmocka_unit_test(test_presence_rule),
         cmocka_unit_test(test_presence_facts_and_feed),

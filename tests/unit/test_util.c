@@ -1,4 +1,4 @@
-/* Unit tests for hl/util.h (UUIDv7, days, RFC 3339, traceparent) and hl_parse_ll. */
+/* Unit tests for hl/util.h (UUIDv7, days, RFC 3339, traceparent), hl_parse_ll and HL_ASSERT. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,14 +6,18 @@
 
 #include <cmocka.h>
 
+#include "hl/assert.h"
 #include "hl/config.h"
+#include "hl/http.h"
 #include "hl/util.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <signal.h>
 #include <sys/select.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static bool is_lower_hex(char c)
@@ -369,6 +373,57 @@ static void test_ascii_lower(void **state)
     assert_string_equal(out, "abc"); /* truncated to cap - 1 */
 }
 
+/* HL_ASSERT: a holding condition is evaluated once and passes; a failing one prints the
+ * expression, file:line and function to stderr and aborts (SIGABRT), also with NDEBUG. */
+static void test_assert(void **state)
+{
+    (void)state;
+    int evaluated = 0;
+    HL_ASSERT(++evaluated == 1);
+    assert_int_equal(evaluated, 1);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        int size = 3;
+        HL_ASSERT(size < 2); /* line of the expected message */
+        _exit(0);
+    }
+    int expected_line = __LINE__ - 3;
+    close(fds[1]);
+    char out[512];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = '\0';
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    char where[64];
+    snprintf(where, sizeof where, "test_util.c:%d in test_assert", expected_line);
+    assert_non_null(strstr(out, "hearlers: assertion failed: size < 2 at "));
+    assert_non_null(strstr(out, where));
+}
+
+/* hl_http_headers_have: what decides whether a 503 gets the default Retry-After. */
+static void test_headers_have(void **state)
+{
+    (void)state;
+    assert_false(hl_http_headers_have(NULL, "Retry-After"));
+    assert_false(hl_http_headers_have("", "Retry-After"));
+    assert_true(hl_http_headers_have("Retry-After: 5\r\n", "Retry-After"));
+    assert_true(hl_http_headers_have("X-A: 1\r\nretry-after: 5\r\n", "Retry-After"));
+    assert_false(hl_http_headers_have("X-Retry-After: 5\r\n", "Retry-After"));
+    assert_false(hl_http_headers_have("Retry-After-Ms: 5\r\n", "Retry-After"));
+    assert_false(hl_http_headers_have("X-A: Retry-After: 5\r\n", "Retry-After"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +441,8 @@ int main(void)
         cmocka_unit_test(test_wait_readable_high_fd),
         cmocka_unit_test(test_fnv1a),
         cmocka_unit_test(test_ascii_lower),
+        cmocka_unit_test(test_assert),
+        cmocka_unit_test(test_headers_have),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

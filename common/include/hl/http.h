@@ -24,6 +24,9 @@ struct mg_connection;
 
 #define HL_HTTP_MAX_PARAMS     4
 #define HL_HTTP_REQUEST_ID_MAX 64
+/* The Retry-After (delay-seconds, RFC 9110 §10.2.3) of a 503 whose sender names none: every
+ * 503 our servers send carries one, so clients know it is the retryable answer. */
+#define HL_HTTP_RETRY_AFTER_S "1"
 
 /* Whether id is a request id a client or the gateway may set: 1..64 bytes of [A-Za-z0-9._-]
  * (the gateway, deploy/gateway/nginx.conf.template, keeps exactly those and mints the others).
@@ -100,6 +103,10 @@ void hl_http_reply_problem(hl_http_request_t *req, int status, const char *reaso
  * is away) 503 "internal" with Retry-After: 1, so clients know to retry; anything else 500
  * "internal". err->message of the last three is logged, never sent). */
 void hl_http_reply_error(hl_http_request_t *req, const hl_error_t *err);
+
+/* Whether headers ("Name: value\r\n" lines, or NULL) hold a line named name (ASCII
+ * case-insensitive, followed by ':'). Pure; no transport. */
+bool hl_http_headers_have(const char *headers, const char *name);
 
 /* Reply with a body of the given content type (e.g. Prometheus text). */
 void hl_http_reply_text(hl_http_request_t *req, int status, const char *content_type,
