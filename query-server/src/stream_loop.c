@@ -901,8 +901,10 @@ static bool last_event_id_of(struct lws *wsi, char *out, size_t cap)
     return false;
 }
 
-static int write_simple(struct lws *wsi, int status, const char *ctype, const char *body,
-                        size_t len, bool unauthorized)
+/* Write the head of an HTTP answer without a stream: status, Content-Type ctype, Content-Length
+ * len, Cache-Control: no-store, WWW-Authenticate: Bearer when unauthorized, Retry-After on a 503
+ * (hl/http.h's HL_HTTP_RETRY_AFTER_S). 0, or -1 when libwebsockets refused a header. */
+static int write_head(struct lws *wsi, int status, const char *ctype, size_t len, bool unauthorized)
 {
     unsigned char *start = g_scratch + LWS_PRE, *p = start, *end = g_scratch + sizeof g_scratch - 1;
     if (lws_add_http_common_headers(wsi, (unsigned int)status, ctype, len, &p, end) ||
@@ -916,6 +918,14 @@ static int write_simple(struct lws *wsi, int status, const char *ctype, const ch
                                      (const unsigned char *)HL_HTTP_RETRY_AFTER_S,
                                      (int)strlen(HL_HTTP_RETRY_AFTER_S), &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    return 0;
+}
+
+static int write_simple(struct lws *wsi, int status, const char *ctype, const char *body,
+                        size_t len, bool unauthorized)
+{
+    if (write_head(wsi, status, ctype, len, unauthorized) < 0)
         return -1;
     if (len) {
         memcpy(g_scratch + LWS_PRE, body, len);
@@ -1201,19 +1211,7 @@ static int ws_confirm_upgrade(struct lws *wsi)
     }
     int status = st_problem_json(&err, "/v1/ws", body, sizeof body);
     size_t len = strlen(body);
-    unsigned char *start = g_scratch + LWS_PRE, *p = start, *end = g_scratch + sizeof g_scratch - 1;
-    if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/problem+json", len, &p,
-                                    end) ||
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)"no-store", 8, &p, end) ||
-        (status == 401 &&
-         lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
-                                     (const unsigned char *)"Bearer", 6, &p, end)) ||
-        (status == 503 &&
-         lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
-                                     (const unsigned char *)HL_HTTP_RETRY_AFTER_S,
-                                     (int)strlen(HL_HTTP_RETRY_AFTER_S), &p, end)) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
+    if (write_head(wsi, status, "application/problem+json", len, status == 401) < 0)
         return -1;
     memcpy(g_scratch + LWS_PRE, body, len);
     if (lws_write(wsi, g_scratch + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) != (int)len)

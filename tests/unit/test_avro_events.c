@@ -10,14 +10,13 @@
 
 #include "hl/events.h"
 
+#include "event_catalog_fixture.h"
+
 #include <bson/bson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef HL_TEST_SCHEMAS_DIR
-#error "HL_TEST_SCHEMAS_DIR must name the repository's schemas/ directory"
-#endif
 #ifndef HL_TEST_GOLDEN_DIR
 #error "HL_TEST_GOLDEN_DIR must name tests/golden"
 #endif
@@ -48,8 +47,6 @@ static const char *const cr_members[] = {
 #define PU_CAUSATION_ID   "01890a5d-ac96-774b-bcce-b302099a8066"
 #define PU_CORRELATION_ID "01890a5d-ac96-774b-bcce-b302099a8067"
 #define PU_AVATAR         "https://example.com/a.png"
-
-static hl_event_catalog_t *cat;
 
 /* A buffer read from a golden file. */
 typedef struct {
@@ -117,27 +114,6 @@ static void ok(bool cond, const hl_error_t *err, const char *what)
 {
     if (!cond)
         fail_msg("%s failed: %s", what, err->message);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    hl_error_t err;
-    hl_error_clear(&err);
-    cat = hl_event_catalog_load(HL_TEST_SCHEMAS_DIR, &err);
-    if (!cat) {
-        fprintf(stderr, "catalog: %s\n", err.message);
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    hl_event_catalog_destroy(cat);
-    cat = NULL;
-    return 0;
 }
 
 static void build_user_registered(hl_event_t *ev)
@@ -752,10 +728,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_decode_garbage),
     };
     if (argc > 1 && !strcmp(argv[1], "malformed"))
-        return cmocka_run_group_tests_name("malformed", malformed, setup, teardown);
+        return cmocka_run_group_tests_name("malformed", malformed, catalog_setup, catalog_teardown);
     if (argc > 1) {
         fprintf(stderr, "usage: %s [malformed]\n", argv[0]);
         return 2;
     }
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, catalog_setup, catalog_teardown);
 }

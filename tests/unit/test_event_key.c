@@ -13,10 +13,10 @@
 
 #include "event_store.h"
 
+#include "event_catalog_fixture.h"
+
 #include <stdio.h>
 #include <string.h>
-
-static hl_event_catalog_t *cat;
 
 #define COUNSELLOR "0190f3a2-0000-7000-8000-00000000c0c0"
 #define AGGREGATE  "0190f3a2-0000-7000-8000-0000000a99a9"
@@ -138,27 +138,6 @@ static void test_empty_counsellor_falls_back_to_aggregate(void **state)
     hl_event_destroy(&ev);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    hl_error_t err;
-    hl_error_clear(&err);
-    cat = hl_event_catalog_load(HL_TEST_SCHEMAS_DIR, &err);
-    if (!cat) {
-        fprintf(stderr, "catalog: %s\n", err.message);
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    hl_event_catalog_destroy(cat);
-    cat = NULL;
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,5 +148,5 @@ int main(void)
         cmocka_unit_test(test_friend_events_keyed_by_their_pair_in_either_order),
         cmocka_unit_test(test_a_pair_key_that_does_not_fit_falls_back),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, catalog_setup, catalog_teardown);
 }
