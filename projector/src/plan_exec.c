@@ -92,6 +92,12 @@ static bool op_runs(const pj_ctx_t *ctx, const pj_op_t *op)
     return !ctx->rebuild_model || !strcmp(ctx->rebuild_model, op->model);
 }
 
+/* op is one of the writes to target in this round (after: the second round's). */
+static bool op_in_round(const pj_ctx_t *ctx, const pj_op_t *op, const char *target, bool after)
+{
+    return op_runs(ctx, op) && op->after == after && !strcmp(pj_physical(ctx, op->model), target);
+}
+
 /* A filter with more than {_id}: a guarded upsert. */
 static bool has_guard(const bson_t *filter)
 {
@@ -334,8 +340,7 @@ static bool run_collection_unordered(const pj_ctx_t *ctx, mongoc_database_t *db,
     for (size_t i = 0; i < nplans && ok; i++)
         for (size_t j = 0; j < plans[i]->n && ok; j++) {
             const pj_op_t *op = plans[i]->ops[j];
-            if (!op_runs(ctx, op) || op->after != after ||
-                strcmp(pj_physical(ctx, op->model), target) != 0)
+            if (!op_in_round(ctx, op, target, after))
                 continue;
             const char *id = filter_id(&op->filter);
             bool multi = op->kind == PJ_OP_UPDATE_MANY || op->kind == PJ_OP_DELETE_MANY;
@@ -412,8 +417,7 @@ static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
     for (size_t i = 0; i < nplans && ok; i++)
         for (size_t j = 0; j < plans[i]->n && ok; j++) {
             const pj_op_t *op = plans[i]->ops[j];
-            if (!op_runs(ctx, op) || op->after != after ||
-                strcmp(pj_physical(ctx, op->model), target) != 0)
+            if (!op_in_round(ctx, op, target, after))
                 continue;
             if (op->kind == PJ_OP_UPDATE_MANY || op->kind == PJ_OP_DELETE_MANY) {
                 if (op->kind == PJ_OP_DELETE_MANY)
@@ -447,8 +451,7 @@ static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
     for (size_t i = 0; i < nplans; i++)
         for (size_t j = 0; j < plans[i]->n; j++) {
             const pj_op_t *op = plans[i]->ops[j];
-            if (op_runs(ctx, op) && op->after == after &&
-                !strcmp(pj_physical(ctx, op->model), target) && !run_op(db, op, target, err))
+            if (op_in_round(ctx, op, target, after) && !run_op(db, op, target, err))
                 return false;
         }
     return true;
