@@ -295,15 +295,24 @@ bool hl_avro_set_long(avro_value_t *rec, const char *name, int64_t v, hl_error_t
     return true;
 }
 
+/* The array field name of rec, emptied, into *f. Errors: HL_ERR_AVRO (no such field, not an
+ * array). */
+static bool empty_array(avro_value_t *rec, const char *name, avro_value_t *f, hl_error_t *err)
+{
+    if (!field(rec, name, f, err))
+        return false;
+    if (avro_value_get_type(f) != AVRO_ARRAY)
+        return hl_error_set(err, HL_ERR_AVRO, 0, "field \"%s\" is not an array", name);
+    avro_value_reset(f);
+    return true;
+}
+
 bool hl_avro_set_long_array(avro_value_t *rec, const char *name, const int64_t *items, size_t n,
                             hl_error_t *err)
 {
     avro_value_t f;
-    if (!field(rec, name, &f, err))
+    if (!empty_array(rec, name, &f, err))
         return false;
-    if (avro_value_get_type(&f) != AVRO_ARRAY)
-        return hl_error_set(err, HL_ERR_AVRO, 0, "field \"%s\" is not an array", name);
-    avro_value_reset(&f);
     for (size_t i = 0; i < n; i++) {
         avro_value_t item;
         if (avro_value_append(&f, &item, NULL) != 0 || avro_value_set_long(&item, items[i]) != 0)
@@ -326,11 +335,8 @@ bool hl_avro_set_string_array(avro_value_t *rec, const char *name, const char *c
                               size_t n, hl_error_t *err)
 {
     avro_value_t f;
-    if (!field(rec, name, &f, err))
+    if (!empty_array(rec, name, &f, err))
         return false;
-    if (avro_value_get_type(&f) != AVRO_ARRAY)
-        return hl_error_set(err, HL_ERR_AVRO, 0, "field \"%s\" is not an array", name);
-    avro_value_reset(&f);
     for (size_t i = 0; i < n; i++) {
         avro_value_t item;
         if (avro_value_append(&f, &item, NULL) != 0 || !set_string(&item, name, items[i], err))

@@ -378,6 +378,19 @@ static bool job_read(qs_ctx_t *ctx, st_job_t *job, hl_error_t *err)
     return ok;
 }
 
+/* Hand a finished job back to the loop (ST_MSG_JOB; takes job over, freed when out of memory). */
+static void post_result(st_app_t *app, st_job_t *job)
+{
+    st_msg_t *msg = hl_xcalloc(1, sizeof *msg);
+    if (!msg) {
+        st_job_free(job);
+        return;
+    }
+    msg->kind = ST_MSG_JOB;
+    msg->job = job;
+    st_post(app, msg);
+}
+
 static void run_job(st_app_t *app, st_job_t *job)
 {
     qs_ctx_t ctx;
@@ -391,14 +404,7 @@ static void run_job(st_app_t *app, st_job_t *job)
         qs_forget_member(&ctx, job->route_id);
         job->failed = qs_check_member(&ctx, job->route_id, err) == 0;
         qs_end(&ctx);
-        st_msg_t *msg = calloc(1, sizeof *msg);
-        if (!msg) {
-            st_job_free(job);
-            return;
-        }
-        msg->kind = ST_MSG_JOB;
-        msg->job = job;
-        st_post(app, msg);
+        post_result(app, job);
         return;
     }
     bool ok = job->gap_only || qs_check_session(&ctx, err);
@@ -440,14 +446,7 @@ static void run_job(st_app_t *app, st_job_t *job)
                                     "Subscriptions resumed with a Last-Event-ID"),
                       1);
     }
-    st_msg_t *msg = hl_xcalloc(1, sizeof *msg);
-    if (!msg) {
-        st_job_free(job);
-        return;
-    }
-    msg->kind = ST_MSG_JOB;
-    msg->job = job;
-    st_post(app, msg);
+    post_result(app, job);
 }
 
 static void *worker_main(void *arg)
