@@ -9,6 +9,7 @@
 #include "cache.h"
 
 #include "hl/aliases.h"
+#include "hl/error.h"
 
 #include "hl/token.h"
 
@@ -58,6 +59,14 @@ typedef struct qs_app {
     qs_doc_cache_t *messages; /* "<room id>:<seq>" → rendered message (messages never change) */
     qs_doc_cache_t *names;    /* user id → {_id, display_name, exp: mono ms} */
 } qs_app_t;
+
+/* Open the read store of app: its session, membership, message (message_slots rendered
+ * messages) and name caches, then mongoc_init and a client pool on mongo_uri of at most max_pool
+ * clients named appname (retryable writes off when no_retry_writes: FerretDB 1.x has none).
+ * Errors: HL_ERR_CONFIG (a URI mongoc refuses: exit 2), HL_ERR_SYSTEM (out of memory). What was
+ * made stays in app for the caller's clean-up. */
+bool qs_app_open_store(qs_app_t *app, const char *mongo_uri, int max_pool, size_t message_slots,
+                       bool no_retry_writes, const char *appname, hl_error_t *err);
 
 /* Borrow a client from the pool for this request (released by qs_client_release). */
 mongoc_client_t *qs_client_acquire(qs_app_t *app);

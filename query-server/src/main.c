@@ -120,27 +120,12 @@ int main(int argc, char **argv)
         char ring[128];
         HL_INFO("session tokens: %s", hl_token_ring_describe(&app.session_key, ring, sizeof ring));
     }
-    app.sessions = qs_cache_new(8192);
-    app.members = qs_cache_new(8192);
-    app.messages = qs_doc_cache_new(8192); /* <= 8192 x 17 kB */
-    app.names = qs_doc_cache_new(16384);
-    if (!app.sessions || !app.members || !app.messages || !app.names) {
-        HL_ERROR("out of memory");
+    if (!qs_app_open_store(&app, app.cfg.mongo_uri, (int)app.cfg.mongo_pool,
+                           8192 /* <= 8192 x 17 kB */, true, "hearlers-query-server", &err)) {
+        HL_ERROR("%s", err.message);
+        rc = err.domain == HL_ERR_CONFIG ? 2 : 1;
         goto done;
     }
-    mongoc_init();
-    hl_log_route_mongoc();
-    bson_error_t berr;
-    if (!(uri = mongoc_uri_new_with_error(app.cfg.mongo_uri, &berr))) {
-        HL_ERROR("bad --mongo-uri: %s", berr.message);
-        rc = 2;
-        goto done;
-    }
-    mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYWRITES, false);
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE, (int32_t)app.cfg.mongo_pool);
-    app.pool = mongoc_client_pool_new(uri);
-    mongoc_client_pool_set_appname(app.pool, "hearlers-query-server");
-    mongoc_client_pool_set_error_api(app.pool, MONGOC_ERROR_API_VERSION_2);
     if (!(app.waiter = qs_wm_waiter_new(&app, (int)app.cfg.max_waits, &err))) {
         HL_ERROR("%s", err.message);
         goto done;

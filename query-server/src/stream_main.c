@@ -105,22 +105,12 @@ int main(int argc, char **argv)
         HL_INFO("session tokens: %s",
                 hl_token_ring_describe(&app.qs.session_key, ring, sizeof ring));
     }
-    app.qs.sessions = qs_cache_new(8192);
-    app.qs.members = qs_cache_new(8192);
-    app.qs.messages = qs_doc_cache_new(1024);
-    app.qs.names = qs_doc_cache_new(16384);
-    mongoc_init();
-    hl_log_route_mongoc();
-    bson_error_t berr;
-    if (!(uri = mongoc_uri_new_with_error(app.cfg.mongo_uri, &berr))) {
-        HL_ERROR("bad --mongo-uri: %s", berr.message);
-        rc = 2;
+    if (!qs_app_open_store(&app.qs, app.cfg.mongo_uri, (int)app.cfg.workers + 2, 1024, false,
+                           "hearlers-stream-listener", &err)) {
+        HL_ERROR("%s", err.message);
+        rc = err.domain == HL_ERR_CONFIG ? 2 : 1;
         goto done;
     }
-    mongoc_uri_set_option_as_int32(uri, MONGOC_URI_MAXPOOLSIZE, (int32_t)app.cfg.workers + 2);
-    app.qs.pool = mongoc_client_pool_new(uri);
-    mongoc_client_pool_set_appname(app.qs.pool, "hearlers-stream-listener");
-    mongoc_client_pool_set_error_api(app.qs.pool, MONGOC_ERROR_API_VERSION_2);
     atomic_store(&app.mongo_ready, true);
     if (!st_loop_init(&app, &err) || !(workers = st_workers_start(&app, &err)) ||
         !(feed = st_feed_start(&app, &err)) || !(presence = st_presence_start(&app, &err))) {
