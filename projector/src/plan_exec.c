@@ -116,11 +116,8 @@ static bool has_guard(const bson_t *filter)
  *      missing document is inserted as the upsert would have inserted it;
  *   2. update_one(filter, update without $setOnInsert), no upsert — the guard decides.
  * On a document that step 1 just inserted, step 2's guard does not match: every guard compares
- * a position that the operation's own update writes (plan.h). With exists (an earlier operation
- * of the same ordered run already upserted this _id and nothing since deleted it) step 1 would
- * change nothing and is left out. */
-static bool bulk_add_upsert(mongoc_bulk_operation_t *bulk, const pj_op_t *op, bool exists,
-                            bson_error_t *berr)
+ * a position that the operation's own update writes (plan.h). */
+static bool bulk_add_upsert(mongoc_bulk_operation_t *bulk, const pj_op_t *op, bson_error_t *berr)
 {
     bson_iter_t it, sub;
     bson_t filter = BSON_INITIALIZER, ensure = BSON_INITIALIZER, soi, update = BSON_INITIALIZER;
@@ -148,8 +145,7 @@ static bool bulk_add_upsert(mongoc_bulk_operation_t *bulk, const pj_op_t *op, bo
         }
     }
     bson_append_document_end(&ensure, &soi);
-    ok = exists ||
-         mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &ensure, &upsert_opts, berr);
+    ok = mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &ensure, &upsert_opts, berr);
     if (ok && !bson_empty(&update))
         ok = mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &update, NULL, berr);
 done:
@@ -160,116 +156,19 @@ done:
     return ok;
 }
 
-/* The string _ids an ordered run of one collection has upserted so far (they exist from that
- * statement on, until an operation of the run deletes them): an open-addressing set of borrowed
- * pointers into the operations' filters, grown at half full. */
-typedef struct {
-    const char **slots;
-    size_t cap, n;
-} id_set_t;
-
-/* The string _id of an operation's filter, or NULL (no _id, or not a string). Borrowed. */
-static const char *filter_id(const bson_t *filter)
-{
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, filter, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
-        return NULL;
-    return bson_iter_utf8(&it, NULL);
-}
-
-static size_t id_slot(const id_set_t *set, const char *id)
-{
-    size_t i = hl_fnv1a32(id) & (set->cap - 1);
-    while (set->slots[i] && strcmp(set->slots[i], id) != 0)
-        i = (i + 1) & (set->cap - 1);
-    return i;
-}
-
-static bool id_set_has(const id_set_t *set, const char *id)
-{
-    return id && set->n && set->slots[id_slot(set, id)];
-}
-
-static void id_set_add(id_set_t *set, const char *id)
-{
-    if (!id)
-        return;
-    if (2 * (set->n + 1) > set->cap) {
-        id_set_t grown = {hl_xcalloc(set->cap ? 2 * set->cap : 64, sizeof *grown.slots),
-                          set->cap ? 2 * set->cap : 64, 0};
-        for (size_t i = 0; i < set->cap; i++)
-            if (set->slots[i]) {
-                grown.slots[id_slot(&grown, set->slots[i])] = set->slots[i];
-                grown.n++;
-            }
-        free(set->slots);
-        *set = grown;
-    }
-    size_t i = id_slot(set, id);
-    if (!set->slots[i]) {
-        set->slots[i] = id;
-        set->n++;
-    }
-}
-
-/* Forget every id (an operation may have deleted any document: rebuilt without tombstones). */
-static void id_set_clear(id_set_t *set)
-{
-    if (set->cap)
-        memset(set->slots, 0, set->cap * sizeof *set->slots);
-    set->n = 0;
-}
-
-/* Forget id after a delete of it: linear probing cannot empty one slot, so rebuild the rest. */
-static void id_set_remove(id_set_t *set, const char *id)
-{
-    if (!id_set_has(set, id))
-        return;
-    const char **old = set->slots;
-    size_t cap = set->cap;
-    set->slots = hl_xcalloc(cap, sizeof *set->slots);
-    set->n = 0;
-    for (size_t i = 0; i < cap; i++)
-        if (old[i] && strcmp(old[i], id) != 0)
-            id_set_add(set, old[i]);
-    free(old);
-}
-
-/* An update of nothing but $setOnInsert: a no-op on a document that exists. */
-static bool insert_only(const bson_t *update)
-{
-    bson_iter_t it;
-    bool any = false;
-    if (!bson_iter_init(&it, update))
-        return false;
-    while (bson_iter_next(&it)) {
-        if (strcmp(bson_iter_key(&it), "$setOnInsert") != 0)
-            return false;
-        any = true;
-    }
-    return any;
-}
-
 /* Statements per bulk write command at most: FerretDB 1.24 holds one pooled SQLite connection
  * per statement until an update command ends and froze at 100 (deploy/local/mongo.sh patches
  * that; a server without the patch must not freeze either). */
 #define BULK_STATEMENTS 64
 
-/* Add op to an ordered bulk; *statements counts what the bulk holds; existing tracks the _ids
- * the run's earlier operations left in place (a guarded upsert of one needs no insert step). */
+/* Add op to an ordered bulk; *statements counts what the bulk holds. */
 static bool bulk_add(mongoc_bulk_operation_t *bulk, const pj_op_t *op, size_t *statements,
-                     id_set_t *existing, bson_error_t *berr)
+                     bson_error_t *berr)
 {
-    const char *id = filter_id(&op->filter);
     switch (op->kind) {
-    case PJ_OP_UPSERT: {
-        bool exists = id_set_has(existing, id), guarded = has_guard(&op->filter);
-        if (exists && insert_only(&op->update))
-            return true; /* e.g. daily_active_users of a user already active in this run */
-        *statements += guarded && !exists ? 2 : 1;
-        id_set_add(existing, id);
-        return bulk_add_upsert(bulk, op, exists, berr);
-    }
+    case PJ_OP_UPSERT:
+        *statements += has_guard(&op->filter) ? 2 : 1;
+        return bulk_add_upsert(bulk, op, berr);
     case PJ_OP_UPDATE:
         *statements += 1;
         return mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update, NULL,
@@ -280,14 +179,9 @@ static bool bulk_add(mongoc_bulk_operation_t *bulk, const pj_op_t *op, size_t *s
                                                            berr);
     case PJ_OP_DELETE:
         *statements += 1;
-        if (id)
-            id_set_remove(existing, id);
-        else
-            id_set_clear(existing);
         return mongoc_bulk_operation_remove_one_with_opts(bulk, &op->filter, NULL, berr);
     case PJ_OP_DELETE_MANY:
         *statements += 1;
-        id_set_clear(existing);
         return mongoc_bulk_operation_remove_many_with_opts(bulk, &op->filter, NULL, berr);
     }
     return false;
@@ -313,99 +207,10 @@ static bool bulk_flush(mongoc_collection_t *coll, const bson_t *opts,
 /* Every operation of plans on collection target of db, in plan order, as ordered bulk writes of
  * at most BULK_STATEMENTS statements; when one fails, the same operations again one by one (each
  * is idempotent, so re-running what the bulks applied changes nothing). ctx is only read. */
-/* The fast path of run_collection: the same operations in plan order as unordered bulk writes
- * in which no _id occurs twice (a repeated _id, an operation without a string _id or a
- * multi-document one starts the next bulk; a multi-document one runs alone), each operation one
- * statement, a guarded upsert included: update_one(filter, update, upsert). On distinct
- * documents the statements of a bulk commute, and each document sees its operations in plan
- * order, bulk after bulk. A guarded upsert whose guard does not match an existing document
- * fails its statement with E11000 (the upsert's insert meets the stored _id): any write error
- * ends the fast path with false and nothing more is sent, and the caller runs every operation
- * again on the ordered path. That is exact because each document has seen a prefix of its own
- * operations (bulks run one after the other; the failed one held at most one operation per
- * document) and every operation is idempotent (plan.h). */
-static bool run_collection_unordered(const pj_ctx_t *ctx, mongoc_database_t *db,
-                                     const pj_plan_t *const *plans, size_t nplans,
-                                     const char *target, bool after)
-{
-    mongoc_collection_t *coll = mongoc_database_get_collection(db, target);
-    bson_t opts = BSON_INITIALIZER, upsert_opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&opts, "ordered", false);
-    BSON_APPEND_BOOL(&upsert_opts, "upsert", true);
-    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
-    bson_error_t berr = {0};
-    bool ok = true;
-    size_t statements = 0;
-    id_set_t in_bulk = {0};
-    for (size_t i = 0; i < nplans && ok; i++)
-        for (size_t j = 0; j < plans[i]->n && ok; j++) {
-            const pj_op_t *op = plans[i]->ops[j];
-            if (!op_in_round(ctx, op, target, after))
-                continue;
-            const char *id = filter_id(&op->filter);
-            bool multi = op->kind == PJ_OP_UPDATE_MANY || op->kind == PJ_OP_DELETE_MANY;
-            if (multi || !id || id_set_has(&in_bulk, id)) {
-                ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
-                id_set_clear(&in_bulk);
-            }
-            if (!ok)
-                break;
-            if (multi) {
-                /* alone, as on the ordered path */
-                hl_error_t err = {0};
-                ok = run_op(db, op, target, &err);
-                continue;
-            }
-            switch (op->kind) {
-            case PJ_OP_UPSERT:
-                ok = mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update,
-                                                                &upsert_opts, &berr);
-                break;
-            case PJ_OP_UPDATE:
-                ok = mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update,
-                                                                NULL, &berr);
-                break;
-            default: /* PJ_OP_DELETE */
-                ok = mongoc_bulk_operation_remove_one_with_opts(bulk, &op->filter, NULL, &berr);
-                break;
-            }
-            statements++;
-            if (id)
-                id_set_add(&in_bulk, id);
-            else if (ok)
-                ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
-            if (ok && statements >= BULK_STATEMENTS) {
-                ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
-                id_set_clear(&in_bulk);
-            }
-        }
-    if (ok)
-        ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
-    if (!ok) {
-        HL_DEBUG("unordered bulk write on %s: %s; the ordered path runs it again", target,
-                 berr.message);
-        char labels[128];
-        snprintf(labels, sizeof labels, "collection=\"%s\"", target);
-        hl_metric_add(hl_metric_get(HL_METRIC_COUNTER, "hl_projector_store_reruns_total", labels,
-                                    "Batches of a collection whose unordered bulk write met a"
-                                    " write error (a guard that did not match: E11000) and"
-                                    " were written again on the ordered path"),
-                      1);
-    }
-    free(in_bulk.slots);
-    mongoc_bulk_operation_destroy(bulk);
-    mongoc_collection_destroy(coll);
-    bson_destroy(&opts);
-    bson_destroy(&upsert_opts);
-    return ok;
-}
-
 static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
                            const pj_plan_t *const *plans, size_t nplans, const char *target,
                            bool after, hl_error_t *err)
 {
-    if (run_collection_unordered(ctx, db, plans, nplans, target, after))
-        return true;
     mongoc_collection_t *coll = mongoc_database_get_collection(db, target);
     bson_t opts = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&opts, "ordered", true);
@@ -413,20 +218,16 @@ static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
     bson_error_t berr = {0};
     bool ok = true;
     size_t statements = 0;
-    id_set_t existing = {0};
     for (size_t i = 0; i < nplans && ok; i++)
         for (size_t j = 0; j < plans[i]->n && ok; j++) {
             const pj_op_t *op = plans[i]->ops[j];
             if (!op_in_round(ctx, op, target, after))
                 continue;
             if (op->kind == PJ_OP_UPDATE_MANY || op->kind == PJ_OP_DELETE_MANY) {
-                if (op->kind == PJ_OP_DELETE_MANY)
-                    id_set_clear(&existing);
                 /* alone, after what precedes it: inside a bulk, FerretDB 1.24 waits ~30 s on a
                  * multi-document update's SQLite lock */
                 ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
                 if (ok && !run_op(db, op, target, err)) {
-                    free(existing.slots);
                     mongoc_bulk_operation_destroy(bulk);
                     mongoc_collection_destroy(coll);
                     bson_destroy(&opts);
@@ -434,11 +235,10 @@ static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
                 }
                 continue;
             }
-            ok = bulk_add(bulk, op, &statements, &existing, &berr);
+            ok = bulk_add(bulk, op, &statements, &berr);
             if (ok && statements >= BULK_STATEMENTS)
                 ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
         }
-    free(existing.slots);
     if (ok)
         ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
     mongoc_bulk_operation_destroy(bulk);
