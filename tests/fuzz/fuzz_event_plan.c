@@ -1,8 +1,9 @@
 /* libFuzzer target: a Confluent-framed Avro domain event → its plan (common/src/events.c,
- * projector/src/event_models.c), for every event schema. The frame's schema id picks the writer schema:
- * the value schema of topic (id - 1) mod topics of schemas/topics.json (HL_FUZZ_SCHEMAS_DIR),
- * as the projector's registry cache would; then hl_event_decode and pj_event_plan (read state
- * of notifications is settled by the executor from the store, not planned here). */
+ * projector/src/event_models.c), for every event schema. The frame's schema id picks the writer
+ * schema: the value schema of topic (id - 1) mod topics of schemas/topics.json
+ * (HL_FUZZ_SCHEMAS_DIR), as the projector's registry cache would; then hl_event_decode and
+ * pj_event_plan (read state of notifications is settled by the executor from the store, not planned
+ * here). */
 #include "fuzz_util.h"
 
 #include "hl/events.h"

@@ -1,4 +1,5 @@
-/* Unit tests for projector/src/cdc_models.c, event_models.c, model_parts.c and plan.c: inputs → plans (no servers). */
+/* Unit tests for projector/src/cdc_models.c, event_models.c, model_parts.c and plan.c: inputs →
+ * plans (no servers). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -82,9 +82,9 @@ bool hl_pg_pipeline_queue_control(hl_pg_pipeline_t *pl, const char *sql, hl_erro
 
 /* Read the results of every queued statement (one round trip: a libpq sync point). Returns true
  * at once when nothing is queued. On failure err holds the first failing statement's error
- * (HL_ERR_PG, the SQLSTATE in err->sqlstate, e.g. "40P01"; a statement raising a custom SQLSTATE such as
- * "HL401" gives it as is) and every *out of the batch is cleared to NULL; the queue is empty
- * either way. */
+ * (HL_ERR_PG, the SQLSTATE in err->sqlstate, e.g. "40P01"; a statement raising a custom SQLSTATE
+ * such as "HL401" gives it as is) and every *out of the batch is cleared to NULL; the queue is
+ * empty either way. */
 bool hl_pg_pipeline_flush(hl_pg_pipeline_t *pl, hl_error_t *err);
 
 /* Queue sql (as hl_pg_pipeline_queue, text parameters) and flush: statements queued before it go
