@@ -110,7 +110,9 @@ static void test_seen_survives_growth_and_walk(void **state)
             continue;
         entries++;
         seen += m.slots[i].seen;
-        int k = atoi(m.slots[i].key + 4);
+        char *end = NULL;
+        long k = strtol(m.slots[i].key + 4, &end, 10);
+        assert_true(end && *end == '\0' && k >= 0 && k < 3000); /* keys are "doc:<n>" */
         assert_int_equal(m.slots[i].seen, k < 600 && k % 3 == 0);
     }
     assert_int_equal(entries, 3000);
