@@ -202,8 +202,11 @@ bool hl_config_valid_mongo_uri(const hl_config_option_t *o, const void *value, c
                                hl_error_t *err)
 {
     const char *text = *(char *const *)value;
-    if (text && (!strncmp(text, "mongodb://", 10) || !strncmp(text, "mongodb+srv://", 14)) &&
-        strlen(text) > 14)
+    const char *host = !text                                  ? NULL
+                       : !strncmp(text, "mongodb://", 10)     ? text + 10
+                       : !strncmp(text, "mongodb+srv://", 14) ? text + 14
+                                                              : NULL;
+    if (host && *host && *host != '/')
         return true;
     return hl_error_set_reason(err, HL_ERR_CONFIG, 0, "bad-option",
                                "%s: --%s must be a mongodb:// connection string, got \"%s\"", from,

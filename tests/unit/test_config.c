@@ -356,9 +356,14 @@ static void test_url_validators(void **state)
     const char *bad[] = {"ftp://x", "http://", "127.0.0.1:8085", "https:///path"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(hl_config_valid_http_url(&o, &bad[i], "test", &err));
-    const char *mongo_good = "mongodb://127.0.0.1:27017/", *mongo_bad = "http://127.0.0.1:27017";
-    assert_true(hl_config_valid_mongo_uri(&o, &mongo_good, "test", &err));
-    assert_false(hl_config_valid_mongo_uri(&o, &mongo_bad, "test", &err));
+    const char *mongo_good[] = {"mongodb://127.0.0.1:27017/", "mongodb://db/",
+                                "mongodb+srv://cluster.example.net/"};
+    for (size_t i = 0; i < sizeof mongo_good / sizeof mongo_good[0]; i++)
+        assert_true(hl_config_valid_mongo_uri(&o, &mongo_good[i], "test", &err));
+    const char *mongo_bad[] = {"mongodb://", "mongodb:///db", "mongodb+srv://", "",
+                               "http://127.0.0.1:27017"};
+    for (size_t i = 0; i < sizeof mongo_bad / sizeof mongo_bad[0]; i++)
+        assert_false(hl_config_valid_mongo_uri(&o, &mongo_bad[i], "test", &err));
     assert_non_null(strstr(err.message, "mongodb://"));
 }
 
