@@ -229,6 +229,12 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
     if (why == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         HL_INFO("rebalance: %d partitions assigned", parts->cnt);
         rd_kafka_assign(rk, parts);
+        /* librdkafka keeps an application pause on the partition object across unassign and
+         * assign (its assignment code clears only its own rebalance pause): a partition that
+         * retry_wait paused when a revoke abandoned the batch would come back paused and never
+         * be fetched again (issue 17, stop:kafka: "42 partitions assigned", then nothing). A
+         * new assignment always starts fetching. */
+        rd_kafka_resume_partitions(rk, parts);
         return;
     }
     ctx->revocations++;
@@ -238,6 +244,8 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                 "re-applies from the previous commit; the writes are idempotent)",
                 rd_kafka_err2str(kerr));
     HL_INFO("rebalance: %d partitions revoked (%s)", parts->cnt, rd_kafka_err2str(why));
+    /* the batch a retry wait paused is abandoned (batch_lost) without resume_consumption */
+    rd_kafka_resume_partitions(rk, parts);
     rd_kafka_assign(rk, NULL);
 }
 
