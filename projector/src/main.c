@@ -244,8 +244,8 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                 "re-applies from the previous commit; the writes are idempotent)",
                 rd_kafka_err2str(kerr));
     HL_INFO("rebalance: %d partitions revoked (%s)", parts->cnt, rd_kafka_err2str(why));
-    /* the batch a retry wait paused is abandoned (batch_lost) without resume_consumption */
-    rd_kafka_resume_partitions(rk, parts);
+    /* a partition a retry wait paused stays paused here: whichever assignment brings it back
+     * resumes it (above) */
     rd_kafka_assign(rk, NULL);
 }
 
