@@ -1,8 +1,10 @@
 #include "hl/kafka.h"
 
 #include "hl/log.h"
+#include "hl/mem.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -38,18 +40,36 @@ bool hl_kafka_set_overrides(rd_kafka_conf_t *conf, const char *overrides, hl_err
 {
     if (!overrides || !*overrides)
         return true;
-    char buf[2048];
-    snprintf(buf, sizeof buf, "%s", overrides);
-    char *save = NULL;
-    for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(kv, '=');
-        if (!eq)
-            return hl_error_set(err, HL_ERR_CONFIG, 0, "kafka override \"%s\" lacks '='", kv);
-        *eq = '\0';
-        if (!hl_kafka_set(conf, kv, eq + 1, err))
-            return false;
+    char *buf = hl_xstrdup(overrides);
+    bool ok = true;
+    /* A segment "k=v" starts a property; a segment without '=' continues the value before it,
+     * comma included, so list-valued properties (debug=cgrp,fetch) survive the split. */
+    const char *key = NULL;
+    const char *value = NULL;
+    for (char *seg = buf; ok && seg;) {
+        char *comma = strchr(seg, ',');
+        char *eq = memchr(seg, '=', comma ? (size_t)(comma - seg) : strlen(seg));
+        if (eq) {
+            if (seg != buf)
+                seg[-1] = '\0'; /* ends the value before this property */
+            if (key)
+                ok = hl_kafka_set(conf, key, value, err);
+            *eq = '\0';
+            key = seg;
+            value = eq + 1;
+            if (ok && !*key)
+                ok = hl_error_set(err, HL_ERR_CONFIG, 0, "kafka override \"=%.*s\" lacks a key",
+                                  comma ? (int)(comma - value) : (int)strlen(value), value);
+        } else if (!key) {
+            ok = hl_error_set(err, HL_ERR_CONFIG, 0, "kafka override \"%.*s\" lacks '='",
+                              comma ? (int)(comma - seg) : (int)strlen(seg), seg);
+        }
+        seg = comma ? comma + 1 : NULL;
     }
-    return true;
+    if (ok && key)
+        ok = hl_kafka_set(conf, key, value, err);
+    free(buf);
+    return ok;
 }
 
 bool hl_kafka_header(const rd_kafka_message_t *msg, const char *name, char *out, size_t cap)
