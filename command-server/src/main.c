@@ -232,21 +232,13 @@ static bool register_schemas(cs_app_t *app, hl_error_t *err)
     if (!reg)
         return false;
     int64_t deadline = hl_mono_ms() + app->cfg.registry_wait_s * 1000;
-    bool ok = false;
-    for (;;) {
-        ok = true;
-        for (size_t i = 0; ok && i < hl_event_catalog_topic_count(app->catalog); i++) {
-            hl_topic_schema_t *t = hl_event_catalog_topic_at(app->catalog, i);
-            ok = hl_schema_registry_set_compatibility(reg, t->subject, "BACKWARD", err) &&
-                 hl_schema_registry_register(reg, t->subject, t->schema_json, &t->schema_id, err);
-            if (ok)
-                HL_INFO("schema %s registered with id %d", t->subject, t->schema_id);
-        }
-        if (ok || (err->domain == HL_ERR_HTTP && err->code >= 400 && err->code < 500) ||
-            hl_mono_ms() >= deadline || hl_shutdown_requested())
-            break;
-        HL_WARN("schema registry not ready (%s); retrying", err->message);
-        hl_sleep_or_shutdown(1000);
+    bool ok = true;
+    for (size_t i = 0; ok && i < hl_event_catalog_topic_count(app->catalog); i++) {
+        hl_topic_schema_t *t = hl_event_catalog_topic_at(app->catalog, i);
+        ok = hl_schema_registry_publish(reg, t->subject, t->schema_json, "BACKWARD", deadline,
+                                        &t->schema_id, err);
+        if (ok)
+            HL_INFO("schema %s registered with id %d", t->subject, t->schema_id);
     }
     hl_schema_registry_destroy(reg);
     return ok;

@@ -1,6 +1,9 @@
 #include "hl/schema_registry.h"
 
+#include "hl/log.h"
 #include "hl/mem.h"
+#include "hl/signals.h"
+#include "hl/util.h"
 
 #include <bson/bson.h>
 #include <curl/curl.h>
@@ -206,6 +209,23 @@ bool hl_schema_registry_register(hl_schema_registry_t *reg, const char *subject,
         hl_error_set(err, HL_ERR_HTTP, 0, "register reply for %s lacks an id", subject);
     bson_destroy(&resp);
     return ok;
+}
+
+bool hl_schema_registry_publish(hl_schema_registry_t *reg, const char *subject,
+                                const char *schema_json, const char *level, int64_t deadline_ms,
+                                int *id, hl_error_t *err)
+{
+    for (;;) {
+        if (hl_schema_registry_set_compatibility(reg, subject, level, err) &&
+            hl_schema_registry_register(reg, subject, schema_json, id, err))
+            return true;
+        if ((err->domain == HL_ERR_HTTP && err->code >= 400 && err->code < 500) ||
+            hl_mono_ms() >= deadline_ms || hl_shutdown_requested())
+            return false;
+        HL_WARN("schema registry not ready (%s); retrying", err->message);
+        if (hl_sleep_or_shutdown(1000))
+            return false;
+    }
 }
 
 char *hl_schema_registry_get(hl_schema_registry_t *reg, int id, hl_error_t *err)

@@ -43,6 +43,7 @@ typedef struct {
     char *connections_topic; /* presence facts (stream_presence.c); empty = none */
     char *schemas_dir;
     long long presence_beat_ms;
+    long long registry_wait_s; /* start-up retries of the presence schema's registration */
     char *web_root;
     char *log_level;
     bool log_json;

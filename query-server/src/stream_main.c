@@ -30,6 +30,9 @@ static const hl_config_option_t options[] = {
     HL_CONFIG_STRING_V(schema_registry_url, "schema-registry-url", "HL_SCHEMA_REGISTRY_URL",
                        "http://127.0.0.1:28081/apis/ccompat/v7", hl_config_valid_http_url,
                        "Confluent-compatible schema registry base URL"),
+    HL_CONFIG_INT(registry_wait_s, "registry-wait-s", "HL_REGISTRY_WAIT_S", 60, 0, 3600,
+                  "how long start-up retries registering the connection facts' schema while the "
+                  "registry is unreachable or answers 5xx or slower than 5 s, s"),
     HL_CONFIG_MONGO_OPTIONS,
     HL_CONFIG_TOKEN_OPTIONS("secret shared with command-server for verifying tokens"),
     HL_CONFIG_INT(workers, "workers", "HL_STREAM_WORKERS", 4, 1, 64,
@@ -112,8 +115,11 @@ int main(int argc, char **argv)
         goto done;
     }
     atomic_store(&app.mongo_ready, true);
-    if (!st_loop_init(&app, &err) || !(workers = st_workers_start(&app, &err)) ||
-        !(feed = st_feed_start(&app, &err)) || !(presence = st_presence_start(&app, &err))) {
+    /* presence first: its schema registration may wait for a late registry
+     * (HL_REGISTRY_WAIT_S), and until it is done the streams' port is not bound, so clients and
+     * probes are refused rather than left queued */
+    if (!(presence = st_presence_start(&app, &err)) || !st_loop_init(&app, &err) ||
+        !(workers = st_workers_start(&app, &err)) || !(feed = st_feed_start(&app, &err))) {
         HL_ERROR("start-up failed: %s", err.message);
         goto done;
     }

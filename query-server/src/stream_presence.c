@@ -138,9 +138,9 @@ bool st_presence_start(st_app_t *app, hl_error_t *err)
         goto fail;
     }
     if (!(reg = hl_schema_registry_new(app->cfg.schema_registry_url, 5000, err)) ||
-        !hl_schema_registry_set_compatibility(reg, g_pr.schema->subject, "BACKWARD", err) ||
-        !hl_schema_registry_register(reg, g_pr.schema->subject, g_pr.schema->schema_json,
-                                     &g_pr.schema->schema_id, err))
+        !hl_schema_registry_publish(reg, g_pr.schema->subject, g_pr.schema->schema_json, "BACKWARD",
+                                    hl_mono_ms() + app->cfg.registry_wait_s * 1000,
+                                    &g_pr.schema->schema_id, err))
         goto fail;
     if (!(conf = hl_kafka_conf_new(app->cfg.kafka_brokers, "hearlers-stream-presence", err)) ||
         !hl_kafka_set(conf, "enable.idempotence", "true", err) ||

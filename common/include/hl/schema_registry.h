@@ -8,6 +8,7 @@
 #include "hl/error.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct hl_schema_registry hl_schema_registry_t;
 
@@ -30,6 +31,15 @@ bool hl_schema_registry_check(hl_schema_registry_t *reg, const char *subject,
  * error with code 409 and the registry's message. */
 bool hl_schema_registry_register(hl_schema_registry_t *reg, const char *subject,
                                  const char *schema_json, int *id, hl_error_t *err);
+
+/* Publish a writer schema: set_compatibility(subject, level) then register, retrying every
+ * 1,000 ms while the failure is transient (a transport error or an HTTP 5xx, e.g. a registry
+ * still starting or answering slower than its timeout) until the hl_mono_ms() clock reaches
+ * deadline_ms or shutdown is requested (hl/signals.h); each retry is logged at WARN. A 4xx (an
+ * incompatible schema: 409; a malformed one: 422) fails at once. *id as for register. */
+bool hl_schema_registry_publish(hl_schema_registry_t *reg, const char *subject,
+                                const char *schema_json, const char *level, int64_t deadline_ms,
+                                int *id, hl_error_t *err);
 
 /* GET /schemas/ids/{id}: the schema text, malloc'd (caller frees). 404 → HL_ERR_HTTP code 404. */
 char *hl_schema_registry_get(hl_schema_registry_t *reg, int id, hl_error_t *err);
