@@ -6,7 +6,13 @@ of the outage is applied.
 A second projector daemon (own consumer group and database, reading only new input) reaches
 FerretDB through a TCP proxy that this test cuts for 20 s, with max.poll.interval.ms at 8 s.
 Before retry_wait, the daemon slept between retries without polling: librdkafka logged
-"Application maximum poll interval (8000ms) exceeded" and took it out of the group."""
+"Application maximum poll interval (8000ms) exceeded" and took it out of the group.
+
+The second test is the regression test of the stall behind the fault matrix's stop:kafka and
+cut:projector-kafka rows: a rebalance served inside retry_wait (while every partition is paused)
+abandons the batch, and librdkafka keeps an application's pause across unassign and assign, so
+before the rebalance callback resumed what it assigns the daemon came back with every partition
+assigned and paused, and never applied anything again."""
 import os
 import socket
 import subprocess
@@ -16,6 +22,7 @@ import uuid
 
 import pymongo
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from conftest import KAFKA, MONGO_URI, REGISTRY, eventually, healthy
 from pj_helpers import PROJECTOR_BIN, User, befriend, send
@@ -103,16 +110,28 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_store_outage_longer_than_max_poll_interval_keeps_the_consumer_in_its_group(tmp_path):
-    tag = uuid.uuid4().hex[:10]
-    database = f"hl_outage_{tag}"
-    proxy = CuttableProxy(int(os.environ["HL_MONGO_PORT"]))
+def commit_at_end(group):
+    """Commit group's offset of every partition at its end, so that its projectors read only new
+    input and a partition that changes hands resumes where it was (auto.offset.reset=latest
+    would instead skip what a partition got before its first commit, after a rebalance)."""
+    c = Consumer({"bootstrap.servers": KAFKA, "group.id": group, "enable.auto.commit": False})
+    try:
+        md = c.list_topics(timeout=10)
+        ends = [TopicPartition(t, p, c.get_watermark_offsets(TopicPartition(t, p), 10)[1])
+                for t in md.topics if not t.startswith(("_", "connect"))
+                for p in md.topics[t].partitions]
+        c.commit(offsets=ends, asynchronous=False)
+    finally:
+        c.close()
+
+
+def start_daemon(uri, database, tag, log_path, first=True):
+    """A projector daemon of group hl-outage-<tag> on store uri/database, reading only input
+    newer than the group's first daemon (commit_at_end). Returns (process, port, log file)."""
     port = free_port()
-    log_path = tmp_path / "projector.log"
-    overrides = ("auto.offset.reset=latest,session.timeout.ms=6000,"
-                 f"max.poll.interval.ms={MAX_POLL_MS}")
-    uri = (f"mongodb://127.0.0.1:{proxy.port}/"
-           "?serverSelectionTimeoutMS=2000&connectTimeoutMS=2000&socketTimeoutMS=5000")
+    if first:
+        commit_at_end(f"hl-outage-{tag}")
+    overrides = f"session.timeout.ms=6000,max.poll.interval.ms={MAX_POLL_MS}"
     log = open(log_path, "w")
     daemon = subprocess.Popen(
         [PROJECTOR_BIN, f"--kafka-brokers={KAFKA}", f"--mongo-uri={uri}",
@@ -120,26 +139,53 @@ def test_store_outage_longer_than_max_poll_interval_keeps_the_consumer_in_its_gr
          f"--group-id=hl-outage-{tag}", f"--http-listen=127.0.0.1:{port}",
          f"--kafka-overrides={overrides}", "--log-level=info"],
         stdout=log, stderr=subprocess.STDOUT)
+    eventually(lambda: daemon.poll() is not None or healthy(f"http://127.0.0.1:{port}"), 60,
+               "outage daemon healthy")
+    assert daemon.poll() is None, log_path.read_text(errors="replace")[-3000:]
+    return daemon, port, log
+
+
+def stop_daemon(daemon, log):
+    daemon.terminate()
+    try:
+        daemon.wait(30)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+    log.close()
+
+
+def first_applied(a, room, applied):
+    """Send probes until one is applied (the daemon has its assignment)."""
+    deadline = time.time() + 120
+    while True:
+        probe = send(a, room, f"probe {uuid.uuid4().hex[:6]}")["message_id"]
+        try:
+            eventually(lambda: applied(probe), 10, "probe applied")
+            return
+        except pytest.fail.Exception:
+            assert time.time() < deadline, "the outage daemon never applied a probe"
+
+
+PROXIED = "?serverSelectionTimeoutMS=2000&connectTimeoutMS=2000&socketTimeoutMS=5000"
+
+
+def test_store_outage_longer_than_max_poll_interval_keeps_the_consumer_in_its_group(tmp_path):
+    tag = uuid.uuid4().hex[:10]
+    database = f"hl_outage_{tag}"
+    proxy = CuttableProxy(int(os.environ["HL_MONGO_PORT"]))
+    log_path = tmp_path / "projector.log"
+    daemon, port, log = start_daemon(f"mongodb://127.0.0.1:{proxy.port}/{PROXIED}", database,
+                                     tag, log_path)
     messages = pymongo.MongoClient(MONGO_URI)[database]["messages"]
 
     def applied(message_id):
         return messages.find_one({"message_id": message_id}) is not None
 
     try:
-        eventually(lambda: healthy(f"http://127.0.0.1:{port}"), 60, "outage daemon healthy")
         a, b = User("Outage A"), User("Outage B")
         befriend(a, b)
         room = a.call("POST", "/v1/chat-rooms", {"member_ids": [b.id]})["room_id"]
-        # with auto.offset.reset=latest, input sent before the assignment is never read: send
-        # probes until one is applied
-        deadline = time.time() + 120
-        while True:
-            probe = send(a, room, f"probe {uuid.uuid4().hex[:6]}")["message_id"]
-            try:
-                eventually(lambda: applied(probe), 10, "probe applied")
-                break
-            except pytest.fail.Exception:
-                assert time.time() < deadline, "the outage daemon never applied a probe"
+        first_applied(a, room, applied)
 
         proxy.cut()
         sent = [send(b, room, f"during outage {i}")["message_id"] for i in range(3)]
@@ -150,12 +196,7 @@ def test_store_outage_longer_than_max_poll_interval_keeps_the_consumer_in_its_gr
         after = [send(a, room, f"after outage {i}")["message_id"] for i in range(2)]
         eventually(lambda: all(applied(m) for m in after), 60, "input after the outage applied")
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-        log.close()
+        stop_daemon(daemon, log)
         proxy.close()
         pymongo.MongoClient(MONGO_URI).drop_database(database)
 
@@ -164,3 +205,55 @@ def test_store_outage_longer_than_max_poll_interval_keeps_the_consumer_in_its_gr
     assert "retrying in" in text, text[-3000:]
     # and it never left its consumer group
     assert "maximum poll interval" not in text.lower(), text[-3000:]
+
+
+def test_a_rebalance_during_a_retry_wait_leaves_no_partition_paused(tmp_path):
+    """Daemon 1 (store behind the proxy) is in retry_wait with every partition paused when
+    daemon 2 (same group, store reached directly) joins and then leaves: two rebalances served
+    inside the wait. Once the store is back, daemon 1 owns every partition again and must apply
+    what is sent then."""
+    tag = uuid.uuid4().hex[:10]
+    database = f"hl_outage_{tag}"
+    proxy = CuttableProxy(int(os.environ["HL_MONGO_PORT"]))
+    log1 = tmp_path / "projector-1.log"
+    log2 = tmp_path / "projector-2.log"
+    daemon, _, log = start_daemon(f"mongodb://127.0.0.1:{proxy.port}/{PROXIED}", database, tag,
+                                  log1)
+    other = None
+    messages = pymongo.MongoClient(MONGO_URI)[database]["messages"]
+
+    def applied(message_id):
+        return messages.find_one({"message_id": message_id}) is not None
+
+    try:
+        a, b = User("Paused A"), User("Paused B")
+        befriend(a, b)
+        room = a.call("POST", "/v1/chat-rooms", {"member_ids": [b.id]})["room_id"]
+        first_applied(a, room, applied)
+
+        proxy.cut()
+        sent = [send(b, room, f"during outage {i}")["message_id"] for i in range(3)]
+        eventually(lambda: "retrying in" in log1.read_text(errors="replace"), 30,
+                   "daemon 1 in its retry wait")
+        other, _, other_log = start_daemon(MONGO_URI, database, tag, log2, first=False)
+        eventually(lambda: "partitions assigned" in log2.read_text(errors="replace"), 60,
+                   "daemon 2 joined the group")
+        time.sleep(3)
+        stop_daemon(other, other_log)  # leaves the group: daemon 1 is assigned everything
+        other = None
+        eventually(lambda: log1.read_text(errors="replace").count("partitions assigned") >= 3,
+                   60, "daemon 1 assigned again after daemon 2 left")
+        proxy.mend()
+        eventually(lambda: all(applied(m) for m in sent), 120,
+                   "the messages sent during the outage are applied once the store is back")
+        after = [send(a, room, f"after the rebalances {i}")["message_id"] for i in range(2)]
+        eventually(lambda: all(applied(m) for m in after), 60,
+                   "input after the outage and the rebalances applied (no partition paused)")
+    finally:
+        if other:
+            stop_daemon(other, other_log)
+        stop_daemon(daemon, log)
+        proxy.close()
+        pymongo.MongoClient(MONGO_URI).drop_database(database)
+    text = log1.read_text(errors="replace")
+    assert "retrying in" in text and text.count("partitions revoked") >= 2, text[-3000:]
