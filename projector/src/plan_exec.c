@@ -110,28 +110,44 @@ static bool has_guard(const bson_t *filter)
     return false;
 }
 
-/* Add a guarded upsert to an ordered bulk without the E11000 its guard causes on an existing
- * document (FerretDB stops a bulk at the first write error and misreports its index):
- *   1. ensure: update_one({_id}, {$setOnInsert: every field the update writes}, upsert) — a
- *      missing document is inserted as the upsert would have inserted it;
- *   2. update_one(filter, update without $setOnInsert), no upsert — the guard decides.
- * On a document that step 1 just inserted, step 2's guard does not match: every guard compares
- * a position that the operation's own update writes (plan.h). */
-static bool bulk_add_upsert(mongoc_bulk_operation_t *bulk, const pj_op_t *op, bson_error_t *berr)
+/* Whether update writes a null value with any operator. FerretDB 1.24 keeps a null that $set
+ * writes into the document an upsert inserts but leaves out a null of $setOnInsert (and sorts
+ * the inserted fields either way), so only for such an update do the single upsert statement
+ * and the two steps of split_guarded insert different documents
+ * (tests/e2e/test_projector_store_shape.py). */
+static bool writes_null(const bson_t *update)
 {
     bson_iter_t it, sub;
-    bson_t filter = BSON_INITIALIZER, ensure = BSON_INITIALIZER, soi, update = BSON_INITIALIZER;
-    bson_t upsert_opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&upsert_opts, "upsert", true);
-    bool ok = false;
-    if (!has_guard(&op->filter)) {
-        ok = mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update,
-                                                        &upsert_opts, berr);
-        goto done;
-    }
+    if (!bson_iter_init(&it, update))
+        return false;
+    while (bson_iter_next(&it))
+        if (BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &sub))
+            while (bson_iter_next(&sub))
+                if (BSON_ITER_HOLDS_NULL(&sub))
+                    return true;
+    return false;
+}
+
+/* A guarded upsert op as the two statements that never answer E11000 on an existing document
+ * (FerretDB stops an ordered bulk at the first write error and misreports its index):
+ *   1. ensure: update_one(*filter = {_id}, *ensure = {$setOnInsert: every field the update
+ *      writes}, upsert) — a missing document is inserted as the upsert would have inserted it
+ *      (on FerretDB without the fields it would set to null: writes_null);
+ *   2. update_one(op->filter, *update = the update without $setOnInsert), no upsert — the guard
+ *      decides; *update is empty when the op had nothing but $setOnInsert.
+ * On a document that step 1 just inserted, step 2's guard does not match: every guard compares
+ * a position that the operation's own update writes (plan.h). The three outputs are
+ * initialised here; the caller destroys them. */
+static void split_guarded(const pj_op_t *op, bson_t *filter, bson_t *ensure, bson_t *update)
+{
+    bson_iter_t it, sub;
+    bson_t soi;
+    bson_init(filter);
+    bson_init(ensure);
+    bson_init(update);
     if (bson_iter_init_find(&it, &op->filter, "_id"))
-        bson_append_iter(&filter, "_id", -1, &it);
-    BSON_APPEND_DOCUMENT_BEGIN(&ensure, "$setOnInsert", &soi);
+        bson_append_iter(filter, "_id", -1, &it);
+    BSON_APPEND_DOCUMENT_BEGIN(ensure, "$setOnInsert", &soi);
     if (bson_iter_init(&it, &op->update)) {
         while (bson_iter_next(&it)) {
             const char *opname = bson_iter_key(&it);
@@ -141,11 +157,33 @@ static bool bulk_add_upsert(mongoc_bulk_operation_t *bulk, const pj_op_t *op, bs
                 while (bson_iter_next(&sub))
                     bson_append_iter(&soi, bson_iter_key(&sub), -1, &sub);
             if (strcmp(opname, "$setOnInsert") != 0)
-                bson_append_iter(&update, opname, -1, &it);
+                bson_append_iter(update, opname, -1, &it);
         }
     }
-    bson_append_document_end(&ensure, &soi);
-    ok = mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &ensure, &upsert_opts, berr);
+    bson_append_document_end(ensure, &soi);
+}
+
+/* Add a guarded upsert to an ordered bulk as the two statements of split_guarded. With exists
+ * (an earlier operation of the same ordered run already upserted this _id and nothing since
+ * deleted it) step 1 would change nothing and is left out. */
+static bool bulk_add_upsert(mongoc_bulk_operation_t *bulk, const pj_op_t *op, bool exists,
+                            bson_error_t *berr)
+{
+    bson_t filter, ensure, update;
+    bson_t upsert_opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&upsert_opts, "upsert", true);
+    bool ok = false;
+    if (!has_guard(&op->filter)) {
+        bson_init(&filter);
+        bson_init(&ensure);
+        bson_init(&update);
+        ok = mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update,
+                                                        &upsert_opts, berr);
+        goto done;
+    }
+    split_guarded(op, &filter, &ensure, &update);
+    ok = exists ||
+         mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &ensure, &upsert_opts, berr);
     if (ok && !bson_empty(&update))
         ok = mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &update, NULL, berr);
 done:
@@ -156,19 +194,116 @@ done:
     return ok;
 }
 
+/* The string _ids an ordered run of one collection has upserted so far (they exist from that
+ * statement on, until an operation of the run deletes them): an open-addressing set of borrowed
+ * pointers into the operations' filters, grown at half full. */
+typedef struct {
+    const char **slots;
+    size_t cap, n;
+} id_set_t;
+
+/* The string _id of an operation's filter, or NULL (no _id, or not a string). Borrowed. */
+static const char *filter_id(const bson_t *filter)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, filter, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
+        return NULL;
+    return bson_iter_utf8(&it, NULL);
+}
+
+static size_t id_slot(const id_set_t *set, const char *id)
+{
+    size_t i = hl_fnv1a32(id) & (set->cap - 1);
+    while (set->slots[i] && strcmp(set->slots[i], id) != 0)
+        i = (i + 1) & (set->cap - 1);
+    return i;
+}
+
+static bool id_set_has(const id_set_t *set, const char *id)
+{
+    return id && set->n && set->slots[id_slot(set, id)];
+}
+
+static void id_set_add(id_set_t *set, const char *id)
+{
+    if (!id)
+        return;
+    if (2 * (set->n + 1) > set->cap) {
+        id_set_t grown = {hl_xcalloc(set->cap ? 2 * set->cap : 64, sizeof *grown.slots),
+                          set->cap ? 2 * set->cap : 64, 0};
+        for (size_t i = 0; i < set->cap; i++)
+            if (set->slots[i]) {
+                grown.slots[id_slot(&grown, set->slots[i])] = set->slots[i];
+                grown.n++;
+            }
+        free(set->slots);
+        *set = grown;
+    }
+    size_t i = id_slot(set, id);
+    if (!set->slots[i]) {
+        set->slots[i] = id;
+        set->n++;
+    }
+}
+
+/* Forget every id (an operation may have deleted any document: rebuilt without tombstones). */
+static void id_set_clear(id_set_t *set)
+{
+    if (set->cap)
+        memset(set->slots, 0, set->cap * sizeof *set->slots);
+    set->n = 0;
+}
+
+/* Forget id after a delete of it: linear probing cannot empty one slot, so rebuild the rest. */
+static void id_set_remove(id_set_t *set, const char *id)
+{
+    if (!id_set_has(set, id))
+        return;
+    const char **old = set->slots;
+    size_t cap = set->cap;
+    set->slots = hl_xcalloc(cap, sizeof *set->slots);
+    set->n = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (old[i] && strcmp(old[i], id) != 0)
+            id_set_add(set, old[i]);
+    free(old);
+}
+
+/* An update of nothing but $setOnInsert: a no-op on a document that exists. */
+static bool insert_only(const bson_t *update)
+{
+    bson_iter_t it;
+    bool any = false;
+    if (!bson_iter_init(&it, update))
+        return false;
+    while (bson_iter_next(&it)) {
+        if (strcmp(bson_iter_key(&it), "$setOnInsert") != 0)
+            return false;
+        any = true;
+    }
+    return any;
+}
+
 /* Statements per bulk write command at most: FerretDB 1.24 holds one pooled SQLite connection
  * per statement until an update command ends and froze at 100 (deploy/local/mongo.sh patches
  * that; a server without the patch must not freeze either). */
 #define BULK_STATEMENTS 64
 
-/* Add op to an ordered bulk; *statements counts what the bulk holds. */
+/* Add op to an ordered bulk; *statements counts what the bulk holds; existing tracks the _ids
+ * the run's earlier operations left in place (a guarded upsert of one needs no insert step). */
 static bool bulk_add(mongoc_bulk_operation_t *bulk, const pj_op_t *op, size_t *statements,
-                     bson_error_t *berr)
+                     id_set_t *existing, bson_error_t *berr)
 {
+    const char *id = filter_id(&op->filter);
     switch (op->kind) {
-    case PJ_OP_UPSERT:
-        *statements += has_guard(&op->filter) ? 2 : 1;
-        return bulk_add_upsert(bulk, op, berr);
+    case PJ_OP_UPSERT: {
+        bool exists = id_set_has(existing, id), guarded = has_guard(&op->filter);
+        if (exists && insert_only(&op->update))
+            return true; /* e.g. daily_active_users of a user already active in this run */
+        *statements += guarded && !exists ? 2 : 1;
+        id_set_add(existing, id);
+        return bulk_add_upsert(bulk, op, exists, berr);
+    }
     case PJ_OP_UPDATE:
         *statements += 1;
         return mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update, NULL,
@@ -179,9 +314,14 @@ static bool bulk_add(mongoc_bulk_operation_t *bulk, const pj_op_t *op, size_t *s
                                                            berr);
     case PJ_OP_DELETE:
         *statements += 1;
+        if (id)
+            id_set_remove(existing, id);
+        else
+            id_set_clear(existing);
         return mongoc_bulk_operation_remove_one_with_opts(bulk, &op->filter, NULL, berr);
     case PJ_OP_DELETE_MANY:
         *statements += 1;
+        id_set_clear(existing);
         return mongoc_bulk_operation_remove_many_with_opts(bulk, &op->filter, NULL, berr);
     }
     return false;
@@ -204,13 +344,162 @@ static bool bulk_flush(mongoc_collection_t *coll, const bson_t *opts,
     return ok;
 }
 
-/* Every operation of plans on collection target of db, in plan order, as ordered bulk writes of
- * at most BULK_STATEMENTS statements; when one fails, the same operations again one by one (each
- * is idempotent, so re-running what the bulks applied changes nothing). ctx is only read. */
+/* The state of the fast path's current unordered bulk: the _ids it holds and the guarded
+ * upserts split in two (split_guarded) whose step 1 it holds: their step 2 goes first into the
+ * next bulk (a second statement on the same _id). */
+typedef struct {
+    mongoc_collection_t *coll;
+    bson_t opts;
+    mongoc_bulk_operation_t *bulk;
+    size_t statements;
+    id_set_t in_bulk;
+    const pj_op_t **pending;
+    size_t npending, pending_cap;
+    bson_error_t berr;
+} fast_bulk_t;
+
+/* Send the bulk, start the next one with the pending step 2s. */
+static bool fast_flush(fast_bulk_t *fb)
+{
+    bool ok = bulk_flush(fb->coll, &fb->opts, &fb->bulk, &fb->statements, &fb->berr);
+    id_set_clear(&fb->in_bulk);
+    size_t n = fb->npending;
+    fb->npending = 0;
+    for (size_t k = 0; k < n && ok; k++) {
+        const pj_op_t *op = fb->pending[k];
+        bson_t filter, ensure, update;
+        split_guarded(op, &filter, &ensure, &update);
+        ok = mongoc_bulk_operation_update_one_with_opts(fb->bulk, &op->filter, &update, NULL,
+                                                        &fb->berr);
+        fb->statements++;
+        id_set_add(&fb->in_bulk, filter_id(&op->filter));
+        bson_destroy(&filter);
+        bson_destroy(&ensure);
+        bson_destroy(&update);
+    }
+    return ok;
+}
+
+/* The fast path of run_collection: the same operations in plan order as unordered bulk writes
+ * in which no _id occurs twice (a repeated _id, an operation without a string _id or a
+ * multi-document one starts the next bulk; a multi-document one runs alone), each operation one
+ * statement, a guarded upsert included: update_one(filter, update, upsert), except a guarded
+ * upsert whose update writes a null (writes_null): that one is split as on the ordered path
+ * (split_guarded), step 1 in this bulk and step 2 in the next, so that the document it inserts
+ * is the ordered path's, byte for byte. On distinct documents the statements of a bulk
+ * commute, and each document sees its operations in plan order, bulk after bulk. A guarded
+ * upsert whose guard does not match an existing document fails its statement with E11000 (the
+ * upsert's insert meets the stored _id): any write error ends the fast path with false and
+ * nothing more is sent, and the caller runs every operation again on the ordered path. That is
+ * exact because each document has seen a prefix of its own operations (bulks run one after the
+ * other; the failed one held at most one statement per document; a step 1 alone is a no-op on
+ * a document that exists and inserts what the ordered path's step 1 inserts) and every
+ * operation is idempotent (plan.h). */
+static bool run_collection_unordered(const pj_ctx_t *ctx, mongoc_database_t *db,
+                                     const pj_plan_t *const *plans, size_t nplans,
+                                     const char *target, bool after)
+{
+    fast_bulk_t fb = {.coll = mongoc_database_get_collection(db, target)};
+    bson_t upsert_opts = BSON_INITIALIZER;
+    bson_init(&fb.opts);
+    BSON_APPEND_BOOL(&fb.opts, "ordered", false);
+    BSON_APPEND_BOOL(&upsert_opts, "upsert", true);
+    fb.bulk = mongoc_collection_create_bulk_operation_with_opts(fb.coll, &fb.opts);
+    bool ok = true;
+    for (size_t i = 0; i < nplans && ok; i++)
+        for (size_t j = 0; j < plans[i]->n && ok; j++) {
+            const pj_op_t *op = plans[i]->ops[j];
+            if (!op_in_round(ctx, op, target, after))
+                continue;
+            const char *id = filter_id(&op->filter);
+            bool multi = op->kind == PJ_OP_UPDATE_MANY || op->kind == PJ_OP_DELETE_MANY;
+            /* twice at most: the first flush may bring this _id's pending step 2 */
+            while (ok && (multi || !id || id_set_has(&fb.in_bulk, id)) &&
+                   (fb.statements || fb.npending))
+                ok = fast_flush(&fb);
+            if (!ok)
+                break;
+            if (multi) {
+                /* alone, as on the ordered path */
+                hl_error_t err = {0};
+                ok = run_op(db, op, target, &err);
+                continue;
+            }
+            bool split =
+                op->kind == PJ_OP_UPSERT && has_guard(&op->filter) && writes_null(&op->update);
+            if (split) {
+                bson_t filter, ensure, update;
+                split_guarded(op, &filter, &ensure, &update);
+                ok = mongoc_bulk_operation_update_one_with_opts(fb.bulk, &filter, &ensure,
+                                                                &upsert_opts, &fb.berr);
+                if (!bson_empty(&update)) {
+                    if (fb.npending == fb.pending_cap) {
+                        fb.pending_cap = fb.pending_cap ? 2 * fb.pending_cap : 16;
+                        fb.pending = hl_xrealloc(fb.pending, fb.pending_cap * sizeof *fb.pending);
+                    }
+                    fb.pending[fb.npending++] = op;
+                }
+                bson_destroy(&filter);
+                bson_destroy(&ensure);
+                bson_destroy(&update);
+            } else {
+                switch (op->kind) {
+                case PJ_OP_UPSERT:
+                    ok = mongoc_bulk_operation_update_one_with_opts(
+                        fb.bulk, &op->filter, &op->update, &upsert_opts, &fb.berr);
+                    break;
+                case PJ_OP_UPDATE:
+                    ok = mongoc_bulk_operation_update_one_with_opts(fb.bulk, &op->filter,
+                                                                    &op->update, NULL, &fb.berr);
+                    break;
+                default: /* PJ_OP_DELETE */
+                    ok = mongoc_bulk_operation_remove_one_with_opts(fb.bulk, &op->filter, NULL,
+                                                                    &fb.berr);
+                    break;
+                }
+            }
+            fb.statements++;
+            if (id)
+                id_set_add(&fb.in_bulk, id);
+            else if (ok)
+                ok = fast_flush(&fb);
+            if (ok && fb.statements >= BULK_STATEMENTS)
+                ok = fast_flush(&fb);
+        }
+    while (ok && (fb.statements || fb.npending))
+        ok = fast_flush(&fb);
+    bson_error_t berr = fb.berr;
+    if (!ok) {
+        HL_DEBUG("unordered bulk write on %s: %s; the ordered path runs it again", target,
+                 berr.message);
+        char labels[128];
+        snprintf(labels, sizeof labels, "collection=\"%s\"", target);
+        hl_metric_add(hl_metric_get(HL_METRIC_COUNTER, "hl_projector_store_reruns_total", labels,
+                                    "Batches of a collection whose unordered bulk write met a"
+                                    " write error (a guard that did not match: E11000) and"
+                                    " were written again on the ordered path"),
+                      1);
+    }
+    free(fb.in_bulk.slots);
+    free(fb.pending);
+    mongoc_bulk_operation_destroy(fb.bulk);
+    mongoc_collection_destroy(fb.coll);
+    bson_destroy(&fb.opts);
+    bson_destroy(&upsert_opts);
+    return ok;
+}
+
+/* Every operation of plans on collection target of db, in plan order: first on the fast path
+ * (run_collection_unordered); when that meets a write error, all of them again as ordered bulk
+ * writes of at most BULK_STATEMENTS statements; when one of those fails, the same operations
+ * again one by one (each is idempotent, so re-running what the bulks applied changes nothing).
+ * ctx is only read. */
 static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
                            const pj_plan_t *const *plans, size_t nplans, const char *target,
                            bool after, hl_error_t *err)
 {
+    if (run_collection_unordered(ctx, db, plans, nplans, target, after))
+        return true;
     mongoc_collection_t *coll = mongoc_database_get_collection(db, target);
     bson_t opts = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&opts, "ordered", true);
@@ -218,16 +507,20 @@ static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
     bson_error_t berr = {0};
     bool ok = true;
     size_t statements = 0;
+    id_set_t existing = {0};
     for (size_t i = 0; i < nplans && ok; i++)
         for (size_t j = 0; j < plans[i]->n && ok; j++) {
             const pj_op_t *op = plans[i]->ops[j];
             if (!op_in_round(ctx, op, target, after))
                 continue;
             if (op->kind == PJ_OP_UPDATE_MANY || op->kind == PJ_OP_DELETE_MANY) {
+                if (op->kind == PJ_OP_DELETE_MANY)
+                    id_set_clear(&existing);
                 /* alone, after what precedes it: inside a bulk, FerretDB 1.24 waits ~30 s on a
                  * multi-document update's SQLite lock */
                 ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
                 if (ok && !run_op(db, op, target, err)) {
+                    free(existing.slots);
                     mongoc_bulk_operation_destroy(bulk);
                     mongoc_collection_destroy(coll);
                     bson_destroy(&opts);
@@ -235,10 +528,11 @@ static bool run_collection(const pj_ctx_t *ctx, mongoc_database_t *db,
                 }
                 continue;
             }
-            ok = bulk_add(bulk, op, &statements, &berr);
+            ok = bulk_add(bulk, op, &statements, &existing, &berr);
             if (ok && statements >= BULK_STATEMENTS)
                 ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
         }
+    free(existing.slots);
     if (ok)
         ok = bulk_flush(coll, &opts, &bulk, &statements, &berr);
     mongoc_bulk_operation_destroy(bulk);

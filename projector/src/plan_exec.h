@@ -14,9 +14,11 @@
 #include <stdint.h>
 
 /* Run plans (plan_exec.c), a poll batch of inputs in input order: per physical collection, every
- * operation of the plans on it in plan order as ordered bulk writes (operations never read
- * another collection, so only the per-collection order matters); then the watermarks, each key
- * once at its highest version of the batch (not in rebuild mode). With ctx->write_pool, up to
+ * operation of the plans on it in plan order (operations never read another collection, so only
+ * the per-collection order matters), as unordered bulk writes in which no _id occurs twice, one
+ * statement per operation; when one of those meets a write error (a guard that did not match),
+ * the collection's operations again as ordered bulk writes; then the watermarks, each key once
+ * at its highest version of the batch (not in rebuild mode). With ctx->write_pool, up to
  * cfg.writers collections are written at the same time, each by one thread on its own pooled
  * client; otherwise one after the other on ctx->db. A failed bulk is re-run one operation at a
  * time (all idempotent). Then, once those are acknowledged, the operations marked `after`
