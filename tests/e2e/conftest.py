@@ -5,6 +5,7 @@ Kafka, Debezium, the schema registry, FerretDB and the three hearlers servers). 
 """
 import json
 import os
+import socket
 import subprocess
 import time
 import urllib.error
@@ -228,3 +229,11 @@ class ReadModels:
 
     def drop_collection(self, name):
         self._db.drop_collection(name)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick; it may be taken
+    again before the caller binds it, which a test then sees as a failed start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

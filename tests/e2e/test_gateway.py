@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from conftest import (COMMAND_DIRECT, GATEWAY, ROOT, befriend, eventually, http, new_user, psql,
-                      register)
+                      register, free_port)
 
 HOST = "127.0.0.1"
 PORT = int(os.environ["HL_GATEWAY_PORT"])
@@ -190,11 +190,6 @@ def test_cors():
     _, hdrs, _ = raw("GET", "/v1/stats/daily", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in hdrs
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def test_tls_when_configured(tmp_path, people):

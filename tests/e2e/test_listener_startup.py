@@ -14,23 +14,17 @@ registry, or answers one 422.
 """
 import http.server
 import os
-import socket
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 
-from conftest import KAFKA, MONGO_DB, MONGO_URI, REGISTRY, ROOT, eventually
+from conftest import KAFKA, MONGO_DB, MONGO_URI, REGISTRY, ROOT, eventually, free_port
 
 BIN = os.path.join(os.environ.get("HL_BUILD_DIR", os.path.join(ROOT, "build")), "query-server",
                    "stream-listener")
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Relay(http.server.ThreadingHTTPServer):

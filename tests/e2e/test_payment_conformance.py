@@ -4,23 +4,17 @@ cancel, refund; form-encoded, Bearer key, Idempotency-Key) is sent to stripe-moc
 OpenAPI-driven mock, which refuses any request the real API would refuse. The same calls against
 the local simulator move money as the ledger shows."""
 import os
-import socket
 import subprocess
 import urllib.parse
 
 import pytest
 
-from conftest import ROOT, eventually, http
+from conftest import ROOT, eventually, http, free_port
 from counselling_helpers import SIM
 
 CONFORMANCE = os.path.join(os.environ.get("HL_BUILD_DIR", os.path.join(ROOT, "build")), "tests",
                            "payment-conformance")
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import pymongo
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from conftest import KAFKA, MONGO_URI, REGISTRY, eventually, healthy
+from conftest import KAFKA, MONGO_URI, REGISTRY, eventually, healthy, free_port
 from pj_helpers import PROJECTOR_BIN, User, befriend, send
 
 OUTAGE_S = 20
@@ -104,11 +104,6 @@ class CuttableProxy:
         self.lsock.close()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def commit_at_end(group):
     """Commit group's offset of every partition at its end, so that its projectors read only new
@@ -169,91 +164,96 @@ def first_applied(a, room, applied):
 PROXIED = "?serverSelectionTimeoutMS=2000&connectTimeoutMS=2000&socketTimeoutMS=5000"
 
 
-def test_store_outage_longer_than_max_poll_interval_keeps_the_consumer_in_its_group(tmp_path):
-    tag = uuid.uuid4().hex[:10]
-    database = f"hl_outage_{tag}"
-    proxy = CuttableProxy(int(os.environ["HL_MONGO_PORT"]))
-    log_path = tmp_path / "projector.log"
-    daemon, port, log = start_daemon(f"mongodb://127.0.0.1:{proxy.port}/{PROXIED}", database,
-                                     tag, log_path)
-    messages = pymongo.MongoClient(MONGO_URI)[database]["messages"]
+class Outage:
+    """One test's scene: group hl-outage-<tag> and database hl_outage_<tag>, daemon 1 on the
+    store behind a CuttableProxy (log tmp_path/projector-1.log), a room of two befriended users
+    whose probe daemon 1 applied (begin). sent(user, label, n) sends n messages; applied(ids) says
+    whether all of them are in the daemon's messages collection."""
 
-    def applied(message_id):
-        return messages.find_one({"message_id": message_id}) is not None
+    def __init__(self, tmp_path):
+        self.tag = uuid.uuid4().hex[:10]
+        self.database = f"hl_outage_{self.tag}"
+        self.tmp_path = tmp_path
+        self.proxy = CuttableProxy(int(os.environ["HL_MONGO_PORT"]))
+        self.log1 = tmp_path / "projector-1.log"
+        self.daemons = []
+        self.messages = pymongo.MongoClient(MONGO_URI)[self.database]["messages"]
 
+    def begin(self):
+        self.start(f"mongodb://127.0.0.1:{self.proxy.port}/{PROXIED}", self.log1, first=True)
+        self.a, self.b = User("Outage A"), User("Outage B")
+        befriend(self.a, self.b)
+        self.room = self.a.call("POST", "/v1/chat-rooms", {"member_ids": [self.b.id]})["room_id"]
+        first_applied(self.a, self.room,
+                      lambda m: self.messages.find_one({"message_id": m}) is not None)
+
+    def start(self, uri, log_path, first=False):
+        daemon, _, log = start_daemon(uri, self.database, self.tag, log_path, first=first)
+        self.daemons.append((daemon, log))
+        return daemon, log
+
+    def sent(self, user, label, n):
+        return [send(user, self.room, f"{label} {i}")["message_id"] for i in range(n)]
+
+    def applied(self, ids):
+        return all(self.messages.find_one({"message_id": m}) is not None for m in ids)
+
+    def close(self):
+        for daemon, log in self.daemons:
+            if daemon.poll() is None:
+                stop_daemon(daemon, log)
+        self.proxy.close()
+        pymongo.MongoClient(MONGO_URI).drop_database(self.database)
+
+
+@pytest.fixture
+def outage(tmp_path):
+    scene = Outage(tmp_path)
     try:
-        a, b = User("Outage A"), User("Outage B")
-        befriend(a, b)
-        room = a.call("POST", "/v1/chat-rooms", {"member_ids": [b.id]})["room_id"]
-        first_applied(a, room, applied)
-
-        proxy.cut()
-        sent = [send(b, room, f"during outage {i}")["message_id"] for i in range(3)]
-        time.sleep(OUTAGE_S)
-        proxy.mend()
-        eventually(lambda: all(applied(m) for m in sent), 120,
-                   "the messages sent during the outage are applied once the store is back")
-        after = [send(a, room, f"after outage {i}")["message_id"] for i in range(2)]
-        eventually(lambda: all(applied(m) for m in after), 60, "input after the outage applied")
+        scene.begin()
+        yield scene
     finally:
-        stop_daemon(daemon, log)
-        proxy.close()
-        pymongo.MongoClient(MONGO_URI).drop_database(database)
+        scene.close()
 
-    text = log_path.read_text(errors="replace")
+
+def test_store_outage_longer_than_max_poll_interval_keeps_the_consumer_in_its_group(outage):
+    outage.proxy.cut()
+    sent = outage.sent(outage.b, "during outage", 3)
+    time.sleep(OUTAGE_S)
+    outage.proxy.mend()
+    eventually(lambda: outage.applied(sent), 120,
+               "the messages sent during the outage are applied once the store is back")
+    after = outage.sent(outage.a, "after outage", 2)
+    eventually(lambda: outage.applied(after), 60, "input after the outage applied")
+    text = outage.log1.read_text(errors="replace")
     # the outage was real: the daemon failed to write and retried
     assert "retrying in" in text, text[-3000:]
     # and it never left its consumer group
     assert "maximum poll interval" not in text.lower(), text[-3000:]
 
 
-def test_a_rebalance_during_a_retry_wait_leaves_no_partition_paused(tmp_path):
+def test_a_rebalance_during_a_retry_wait_leaves_no_partition_paused(outage):
     """Daemon 1 (store behind the proxy) is in retry_wait with every partition paused when
     daemon 2 (same group, store reached directly) joins and then leaves: two rebalances served
     inside the wait. Once the store is back, daemon 1 owns every partition again and must apply
     what is sent then."""
-    tag = uuid.uuid4().hex[:10]
-    database = f"hl_outage_{tag}"
-    proxy = CuttableProxy(int(os.environ["HL_MONGO_PORT"]))
-    log1 = tmp_path / "projector-1.log"
-    log2 = tmp_path / "projector-2.log"
-    daemon, _, log = start_daemon(f"mongodb://127.0.0.1:{proxy.port}/{PROXIED}", database, tag,
-                                  log1)
-    other = None
-    messages = pymongo.MongoClient(MONGO_URI)[database]["messages"]
-
-    def applied(message_id):
-        return messages.find_one({"message_id": message_id}) is not None
-
-    try:
-        a, b = User("Paused A"), User("Paused B")
-        befriend(a, b)
-        room = a.call("POST", "/v1/chat-rooms", {"member_ids": [b.id]})["room_id"]
-        first_applied(a, room, applied)
-
-        proxy.cut()
-        sent = [send(b, room, f"during outage {i}")["message_id"] for i in range(3)]
-        eventually(lambda: "retrying in" in log1.read_text(errors="replace"), 30,
-                   "daemon 1 in its retry wait")
-        other, _, other_log = start_daemon(MONGO_URI, database, tag, log2, first=False)
-        eventually(lambda: "partitions assigned" in log2.read_text(errors="replace"), 60,
-                   "daemon 2 joined the group")
-        time.sleep(3)
-        stop_daemon(other, other_log)  # leaves the group: daemon 1 is assigned everything
-        other = None
-        eventually(lambda: log1.read_text(errors="replace").count("partitions assigned") >= 3,
-                   60, "daemon 1 assigned again after daemon 2 left")
-        proxy.mend()
-        eventually(lambda: all(applied(m) for m in sent), 120,
-                   "the messages sent during the outage are applied once the store is back")
-        after = [send(a, room, f"after the rebalances {i}")["message_id"] for i in range(2)]
-        eventually(lambda: all(applied(m) for m in after), 60,
-                   "input after the outage and the rebalances applied (no partition paused)")
-    finally:
-        if other:
-            stop_daemon(other, other_log)
-        stop_daemon(daemon, log)
-        proxy.close()
-        pymongo.MongoClient(MONGO_URI).drop_database(database)
+    log1, log2 = outage.log1, outage.tmp_path / "projector-2.log"
+    outage.proxy.cut()
+    sent = outage.sent(outage.b, "during outage", 3)
+    eventually(lambda: "retrying in" in log1.read_text(errors="replace"), 30,
+               "daemon 1 in its retry wait")
+    other, other_log = outage.start(MONGO_URI, log2)
+    eventually(lambda: "partitions assigned" in log2.read_text(errors="replace"), 60,
+               "daemon 2 joined the group")
+    time.sleep(3)
+    stop_daemon(other, other_log)  # leaves the group: daemon 1 is assigned everything
+    eventually(lambda: log1.read_text(errors="replace").count("partitions assigned") >= 3,
+               60, "daemon 1 assigned again after daemon 2 left")
+    outage.proxy.mend()
+    eventually(lambda: outage.applied(sent), 120,
+               "the messages sent during the outage are applied once the store is back")
+    after = outage.sent(outage.a, "after the rebalances", 2)
+    eventually(lambda: outage.applied(after), 60,
+               "input after the outage and the rebalances applied (no partition paused)")
     text = log1.read_text(errors="replace")
     assert "retrying in" in text and text.count("partitions revoked") >= 2, text[-3000:]

@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 
-from conftest import ROOT, eventually, healthy, http, psql, register
+from conftest import ROOT, eventually, healthy, http, psql, register, free_port
 from stream_client import SSE
 
 SERVERS = os.path.join(ROOT, "deploy", "local", "servers.sh")
@@ -64,11 +64,6 @@ def alive(pid):
     except ProcessLookupError:
         return False
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def running(name):

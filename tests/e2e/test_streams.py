@@ -5,7 +5,6 @@ models (Last-Event-ID), however long it is."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -13,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import (COMMAND, COMMAND_DIRECT, QUERY, ROOT, befriend, eventually, http,
-                      new_user)
+                      new_user, free_port)
 from stream_client import SSE, WS
 
 # Streams are read through the gateway (SPEC §7: /v1/**/stream and /v1/ws go to the listener);
@@ -348,11 +347,6 @@ def test_room_stream_ends_when_its_reader_is_blocked():
     eventually(lambda: http("GET", f"{QUERY}/v1/chat-rooms/{room}/messages", None, bh).status
                == 200, 30, "the room readable again after the unblock")
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_listener(port, **env):
