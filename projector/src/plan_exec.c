@@ -163,34 +163,63 @@ static void split_guarded(const pj_op_t *op, bson_t *filter, bson_t *ensure, bso
     bson_append_document_end(ensure, &soi);
 }
 
-/* Add a guarded upsert to an ordered bulk as the two statements of split_guarded. With exists
- * (an earlier operation of the same ordered run already upserted this _id and nothing since
- * deleted it) step 1 would change nothing and is left out. */
+/* Add op to bulk as one statement: an upsert as update_one(filter, update, {upsert: true}) with
+ * its guard in the filter, every other kind as its single write. */
+static bool bulk_add_one(mongoc_bulk_operation_t *bulk, const pj_op_t *op, bson_error_t *berr)
+{
+    bson_t upsert_opts = BSON_INITIALIZER;
+    bool ok = false;
+    switch (op->kind) {
+    case PJ_OP_UPSERT:
+        BSON_APPEND_BOOL(&upsert_opts, "upsert", true);
+        ok = mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update,
+                                                        &upsert_opts, berr);
+        break;
+    case PJ_OP_UPDATE:
+        ok = mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update, NULL, berr);
+        break;
+    case PJ_OP_UPDATE_MANY:
+        ok =
+            mongoc_bulk_operation_update_many_with_opts(bulk, &op->filter, &op->update, NULL, berr);
+        break;
+    case PJ_OP_DELETE:
+        ok = mongoc_bulk_operation_remove_one_with_opts(bulk, &op->filter, NULL, berr);
+        break;
+    case PJ_OP_DELETE_MANY:
+        ok = mongoc_bulk_operation_remove_many_with_opts(bulk, &op->filter, NULL, berr);
+        break;
+    }
+    bson_destroy(&upsert_opts);
+    return ok;
+}
+
+/* Add step 1 of split_guarded (the ensure upsert) to bulk. */
+static bool bulk_add_ensure(mongoc_bulk_operation_t *bulk, const bson_t *filter,
+                            const bson_t *ensure, bson_error_t *berr)
+{
+    bson_t upsert_opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&upsert_opts, "upsert", true);
+    bool ok = mongoc_bulk_operation_update_one_with_opts(bulk, filter, ensure, &upsert_opts, berr);
+    bson_destroy(&upsert_opts);
+    return ok;
+}
+
+/* Add an upsert to an ordered bulk: a guarded one as the two statements of split_guarded (with
+ * exists, meaning an earlier operation of the same ordered run already upserted this _id and
+ * nothing since deleted it, step 1 would change nothing and is left out), any other as one. */
 static bool bulk_add_upsert(mongoc_bulk_operation_t *bulk, const pj_op_t *op, bool exists,
                             bson_error_t *berr)
 {
+    if (!has_guard(&op->filter))
+        return bulk_add_one(bulk, op, berr);
     bson_t filter, ensure, update;
-    bson_t upsert_opts = BSON_INITIALIZER;
-    BSON_APPEND_BOOL(&upsert_opts, "upsert", true);
-    bool ok = false;
-    if (!has_guard(&op->filter)) {
-        bson_init(&filter);
-        bson_init(&ensure);
-        bson_init(&update);
-        ok = mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update,
-                                                        &upsert_opts, berr);
-        goto done;
-    }
     split_guarded(op, &filter, &ensure, &update);
-    ok = exists ||
-         mongoc_bulk_operation_update_one_with_opts(bulk, &filter, &ensure, &upsert_opts, berr);
+    bool ok = exists || bulk_add_ensure(bulk, &filter, &ensure, berr);
     if (ok && !bson_empty(&update))
         ok = mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &update, NULL, berr);
-done:
     bson_destroy(&filter);
     bson_destroy(&ensure);
     bson_destroy(&update);
-    bson_destroy(&upsert_opts);
     return ok;
 }
 
@@ -295,8 +324,7 @@ static bool bulk_add(mongoc_bulk_operation_t *bulk, const pj_op_t *op, size_t *s
                      id_set_t *existing, bson_error_t *berr)
 {
     const char *id = filter_id(&op->filter);
-    switch (op->kind) {
-    case PJ_OP_UPSERT: {
+    if (op->kind == PJ_OP_UPSERT) {
         bool exists = id_set_has(existing, id), guarded = has_guard(&op->filter);
         if (exists && insert_only(&op->update))
             return true; /* e.g. daily_active_users of a user already active in this run */
@@ -304,27 +332,12 @@ static bool bulk_add(mongoc_bulk_operation_t *bulk, const pj_op_t *op, size_t *s
         id_set_add(existing, id);
         return bulk_add_upsert(bulk, op, exists, berr);
     }
-    case PJ_OP_UPDATE:
-        *statements += 1;
-        return mongoc_bulk_operation_update_one_with_opts(bulk, &op->filter, &op->update, NULL,
-                                                          berr);
-    case PJ_OP_UPDATE_MANY:
-        *statements += 1;
-        return mongoc_bulk_operation_update_many_with_opts(bulk, &op->filter, &op->update, NULL,
-                                                           berr);
-    case PJ_OP_DELETE:
-        *statements += 1;
-        if (id)
-            id_set_remove(existing, id);
-        else
-            id_set_clear(existing);
-        return mongoc_bulk_operation_remove_one_with_opts(bulk, &op->filter, NULL, berr);
-    case PJ_OP_DELETE_MANY:
-        *statements += 1;
+    if (op->kind == PJ_OP_DELETE && id)
+        id_set_remove(existing, id);
+    else if (op->kind == PJ_OP_DELETE || op->kind == PJ_OP_DELETE_MANY)
         id_set_clear(existing);
-        return mongoc_bulk_operation_remove_many_with_opts(bulk, &op->filter, NULL, berr);
-    }
-    return false;
+    *statements += 1;
+    return bulk_add_one(bulk, op, berr);
 }
 
 /* Execute and destroy *bulk (when it holds statements), leaving a fresh one in its place. */
@@ -353,30 +366,31 @@ typedef struct {
     mongoc_bulk_operation_t *bulk;
     size_t statements;
     id_set_t in_bulk;
-    const pj_op_t **pending;
+    struct fast_pending {
+        const pj_op_t *op;
+        bson_t *update; /* split_guarded's step 2, owned */
+    } * pending;
     size_t npending, pending_cap;
     bson_error_t berr;
 } fast_bulk_t;
 
-/* Send the bulk, start the next one with the pending step 2s. */
+/* Send the bulk, start the next one with the pending step 2s (each destroyed here, also when
+ * the send failed and they are not added). */
 static bool fast_flush(fast_bulk_t *fb)
 {
     bool ok = bulk_flush(fb->coll, &fb->opts, &fb->bulk, &fb->statements, &fb->berr);
     id_set_clear(&fb->in_bulk);
-    size_t n = fb->npending;
-    fb->npending = 0;
-    for (size_t k = 0; k < n && ok; k++) {
-        const pj_op_t *op = fb->pending[k];
-        bson_t filter, ensure, update;
-        split_guarded(op, &filter, &ensure, &update);
-        ok = mongoc_bulk_operation_update_one_with_opts(fb->bulk, &op->filter, &update, NULL,
-                                                        &fb->berr);
-        fb->statements++;
-        id_set_add(&fb->in_bulk, filter_id(&op->filter));
-        bson_destroy(&filter);
-        bson_destroy(&ensure);
-        bson_destroy(&update);
+    for (size_t k = 0; k < fb->npending; k++) {
+        const struct fast_pending *p = &fb->pending[k];
+        if (ok) {
+            ok = mongoc_bulk_operation_update_one_with_opts(fb->bulk, &p->op->filter, p->update,
+                                                            NULL, &fb->berr);
+            fb->statements++;
+            id_set_add(&fb->in_bulk, filter_id(&p->op->filter));
+        }
+        bson_destroy(p->update);
     }
+    fb->npending = 0;
     return ok;
 }
 
@@ -400,10 +414,8 @@ static bool run_collection_unordered(const pj_ctx_t *ctx, mongoc_database_t *db,
                                      const char *target, bool after)
 {
     fast_bulk_t fb = {.coll = mongoc_database_get_collection(db, target)};
-    bson_t upsert_opts = BSON_INITIALIZER;
     bson_init(&fb.opts);
     BSON_APPEND_BOOL(&fb.opts, "ordered", false);
-    BSON_APPEND_BOOL(&upsert_opts, "upsert", true);
     fb.bulk = mongoc_collection_create_bulk_operation_with_opts(fb.coll, &fb.opts);
     bool ok = true;
     for (size_t i = 0; i < nplans && ok; i++)
@@ -430,33 +442,19 @@ static bool run_collection_unordered(const pj_ctx_t *ctx, mongoc_database_t *db,
             if (split) {
                 bson_t filter, ensure, update;
                 split_guarded(op, &filter, &ensure, &update);
-                ok = mongoc_bulk_operation_update_one_with_opts(fb.bulk, &filter, &ensure,
-                                                                &upsert_opts, &fb.berr);
+                ok = bulk_add_ensure(fb.bulk, &filter, &ensure, &fb.berr);
                 if (!bson_empty(&update)) {
                     if (fb.npending == fb.pending_cap) {
                         fb.pending_cap = fb.pending_cap ? 2 * fb.pending_cap : 16;
                         fb.pending = hl_xrealloc(fb.pending, fb.pending_cap * sizeof *fb.pending);
                     }
-                    fb.pending[fb.npending++] = op;
+                    fb.pending[fb.npending++] = (struct fast_pending){op, bson_copy(&update)};
                 }
                 bson_destroy(&filter);
                 bson_destroy(&ensure);
                 bson_destroy(&update);
             } else {
-                switch (op->kind) {
-                case PJ_OP_UPSERT:
-                    ok = mongoc_bulk_operation_update_one_with_opts(
-                        fb.bulk, &op->filter, &op->update, &upsert_opts, &fb.berr);
-                    break;
-                case PJ_OP_UPDATE:
-                    ok = mongoc_bulk_operation_update_one_with_opts(fb.bulk, &op->filter,
-                                                                    &op->update, NULL, &fb.berr);
-                    break;
-                default: /* PJ_OP_DELETE */
-                    ok = mongoc_bulk_operation_remove_one_with_opts(fb.bulk, &op->filter, NULL,
-                                                                    &fb.berr);
-                    break;
-                }
+                ok = bulk_add_one(fb.bulk, op, &fb.berr);
             }
             fb.statements++;
             if (id)
@@ -468,10 +466,11 @@ static bool run_collection_unordered(const pj_ctx_t *ctx, mongoc_database_t *db,
         }
     while (ok && (fb.statements || fb.npending))
         ok = fast_flush(&fb);
-    bson_error_t berr = fb.berr;
+    for (size_t k = 0; k < fb.npending; k++) /* left by a failure before their flush */
+        bson_destroy(fb.pending[k].update);
     if (!ok) {
         HL_DEBUG("unordered bulk write on %s: %s; the ordered path runs it again", target,
-                 berr.message);
+                 fb.berr.message);
         char labels[128];
         snprintf(labels, sizeof labels, "collection=\"%s\"", target);
         hl_metric_add(hl_metric_get(HL_METRIC_COUNTER, "hl_projector_store_reruns_total", labels,
@@ -485,7 +484,6 @@ static bool run_collection_unordered(const pj_ctx_t *ctx, mongoc_database_t *db,
     mongoc_bulk_operation_destroy(fb.bulk);
     mongoc_collection_destroy(fb.coll);
     bson_destroy(&fb.opts);
-    bson_destroy(&upsert_opts);
     return ok;
 }
 
