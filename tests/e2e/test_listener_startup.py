@@ -14,9 +14,10 @@ registry, or answers one 422.
 """
 import http.server
 import os
+import select
+import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -36,12 +37,21 @@ class Relay(http.server.ThreadingHTTPServer):
     def __init__(self, plan):
         self.plan = list(plan)
         self.seen = []
+        self.gave_up = 0  # "slow" answers the client closed its connection on first
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), RelayHandler)
 
     @property
     def url(self):
         return f"http://127.0.0.1:{self.server_address[1]}{REGISTRY[REGISTRY.index('/', 8):]}"
+
+
+def closed(conn):
+    """Whether the peer closed conn (readable with nothing to read, or reset)."""
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 class RelayHandler(http.server.BaseHTTPRequestHandler):
@@ -56,7 +66,11 @@ class RelayHandler(http.server.BaseHTTPRequestHandler):
         if step == "503":
             return self._answer(503, b'{"error_code":50301,"message":"starting"}')
         if step == "slow":
-            time.sleep(7)  # the listener's registry client gives up after 5 s
+            # answer only once the listener's registry client gave up (its 5 s timeout closes
+            # the connection), 10 s at most
+            ready, _, _ = select.select([self.connection], [], [], 10)
+            with self.server.lock:
+                self.server.gave_up += bool(ready) and closed(self.connection)
             return self._answer(503, b'{"error_code":50302,"message":"late"}')
         if step == "422":
             return self._answer(422, b'{"error_code":42201,"message":"invalid schema"}')
@@ -130,6 +144,7 @@ def test_a_late_registry_delays_the_listener_instead_of_stopping_it(tmp_path):
         # every failed answer was retried, and the schema was registered through the relay
         steps = [step for _, _, step in relay.seen]
         assert steps[:4] == ["503", "503", "slow", "503"], relay.seen
+        assert relay.gave_up == 1, "the listener waited for the slow answer"
         assert any(m == "POST" and "/versions" in p and s == "relay" for m, p, s in relay.seen)
     finally:
         out = stop(proc, log)

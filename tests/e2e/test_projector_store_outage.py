@@ -245,7 +245,8 @@ def test_a_rebalance_during_a_retry_wait_leaves_no_partition_paused(outage):
     other, other_log = outage.start(MONGO_URI, log2)
     eventually(lambda: "partitions assigned" in log2.read_text(errors="replace"), 60,
                "daemon 2 joined the group")
-    time.sleep(3)
+    eventually(lambda: log1.read_text(errors="replace").count("partitions assigned") >= 2, 60,
+               "daemon 1 given its share in the rebalance served inside its retry wait")
     stop_daemon(other, other_log)  # leaves the group: daemon 1 is assigned everything
     eventually(lambda: log1.read_text(errors="replace").count("partitions assigned") >= 3,
                60, "daemon 1 assigned again after daemon 2 left")
