@@ -81,7 +81,8 @@ bench-scale: build
 # friend request, send-message and mark-read through the gateway; per process CPU µs per command,
 # read-store commands and PostgreSQL statements per command, beside the kept "before" figures
 # (bench/results/cpu-before.json). Needs a running stack (HL_PROFILE, default dev) and the
-# projector built from this tree (its store counters). CPU_BENCH_ARGS e.g. --messages=4000.
+# projector built from this tree (its store counters). CPU_BENCH_ARGS e.g. --messages=8000,
+# CPU_NOTE what ran. Also a phase of `make bench-report` (docs/BENCHMARKS.md).
 .PHONY: bench-cpu
 bench-cpu:
 	bash bench/cpu_bench.sh

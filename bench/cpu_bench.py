@@ -208,15 +208,17 @@ def main():
     ap.add_argument("--mongo-uri", required=True)
     ap.add_argument("--pg-url", required=True)
     ap.add_argument("--proc", action="append", default=[], help="name=pid")
-    ap.add_argument("--users", type=int, default=160)
-    ap.add_argument("--messages", type=int, default=1500)
-    ap.add_argument("--reads", type=int, default=400)
+    ap.add_argument("--users", type=int, default=400)
+    ap.add_argument("--messages", type=int, default=4000)
+    ap.add_argument("--reads", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--idle-seconds", type=float, default=10)
+    ap.add_argument("--idle-seconds", type=float, default=20)
     ap.add_argument("--before", required=True, help="JSON file of the before figures")
     ap.add_argument("--label", default="", help="before or after (default: before when "
                     "--before does not exist, else after)")
     ap.add_argument("--out", default="", help="also write this run's figures here (JSON)")
+    ap.add_argument("--note", default="", help="what this run measured (binaries, commit), kept "
+                    "in the JSON and printed above a later run's tables")
     a = ap.parse_args()
     a.procs = []
     for p in a.proc:
@@ -241,7 +243,7 @@ def main():
 
     results = {"label": label, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "idle_us_per_s": idle, "idle_pg_statements_per_s": idle_pg,
-               "idle_ferret_commands_per_s": idle_ferret, "phases": {}}
+               "idle_ferret_commands_per_s": idle_ferret, "note": a.note, "phases": {}}
 
     def measure(name, count, fn):
         st.quiet(idle_total)
@@ -349,21 +351,30 @@ def main():
     render(results, before)
 
 
-def render(now, before):
+def table_lines(now, before):
+    """The report of a run (now) beside an earlier one (before, or None), as lines of Markdown:
+    per measured phase a header line, a table of µs CPU per command by process and the
+    statement counts, and the read-store commands by collection. bench/report_render.py puts
+    the same lines in docs/BENCHMARKS.md."""
+    out = []
+    for run in ([before] if before else []) + [now]:
+        out.append(f"{run['label']}: run {run['when']}, idle {sum(run['idle_us_per_s'].values()) / 1e4:.1f} % "
+                   f"of one core in all" + (f"; {run['note']}" if run.get("note") else ""))
     names = list(now["idle_us_per_s"].keys())
     for ph, r in now["phases"].items():
         b = before["phases"].get(ph) if before else None
-        hdr = (f"\n{ph}: {r['commands']} commands, {r['inputs']:.1f} projector inputs each; "
-               f"sent in {r['send_seconds']:.1f} s, pipeline quiet after {r['seconds']:.1f} s")
-        print(hdr)
+        out.append("")
+        out.append(f"{ph}: {r['commands']} commands, {r['inputs']:.1f} projector inputs each; "
+                   f"sent in {r['send_seconds']:.1f} s, pipeline quiet after {r['seconds']:.1f} s")
+        out.append("")
         cols = ["before", "after"] if b else [now["label"]]
-        print(f"| {'µs CPU per command':<40} | " + " | ".join(f"{c:>8}" for c in cols) + " |")
-        print("|" + "-" * 42 + "|" + "|".join("-" * 9 + ":" for _ in cols) + "|")
+        out.append(f"| {'µs CPU per command':<40} | " + " | ".join(f"{c:>8}" for c in cols) + " |")
+        out.append("|" + "-" * 42 + "|" + "|".join("-" * 9 + ":" for _ in cols) + "|")
 
         def row(label, v_now, v_before, fmt="{:8.0f}"):
             vals = [v_before, v_now] if b else [v_now]
             cells = [(fmt.format(v) if v is not None else f"{'–':>8}") for v in vals]
-            print(f"| {label:<40} | " + " | ".join(cells) + " |")
+            out.append(f"| {label:<40} | " + " | ".join(cells) + " |")
 
         for n in names:
             row(n, r["cpu_us"].get(n, 0), b["cpu_us"].get(n) if b else None)
@@ -381,9 +392,15 @@ def render(now, before):
         row("PostgreSQL statements (net of idle)", r["pg_statements"], b["pg_statements"] if b else None,
             "{:8.2f}")
         top = sorted(r["store_commands"].items(), key=lambda x: -x[1])
-        print("read-store commands per command by collection: " + ", ".join(
+        out.append("")
+        out.append(f"{now['label']}, read-store commands per command by collection: " + ", ".join(
             f"{c} {v:.2f} ({r['store_statements'].get(c, 0):.2f} statements)"
             for c, v in top if v > 0.005))
+    return out
+
+
+def render(now, before):
+    print("\n".join(table_lines(now, before)))
 
 
 if __name__ == "__main__":

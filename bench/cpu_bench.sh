@@ -5,7 +5,9 @@
 # rate), the read-store commands and statements and the PostgreSQL statements per command.
 # The first run's figures are kept in CPU_BEFORE (default bench/results/cpu-before.json) and a
 # later run prints them beside its own ("before" / "after"); CPU_BENCH_ARGS go to the script
-# (e.g. --messages=4000 --clients=8 --label=before). Report also in $HL_STACK_DIR/bench/.
+# (e.g. --messages=4000 --clients=8 --label=before; word-split), CPU_NOTE (what ran: binaries,
+# commit) is kept in the JSON and printed above a later run's tables. Report also in
+# $HL_STACK_DIR/bench/ (CPU_OUT: this run's JSON elsewhere, as bench/report.sh's cpu phase does).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../deploy/local/env.sh"
@@ -33,5 +35,5 @@ mkdir -p "$(dirname "$before")"
 "$PY" "$HERE/cpu_bench.py" --gateway-port="$HL_GATEWAY_PORT" --command-port="$HL_COMMAND_PORT" \
   --projector-port="$HL_PROJECTOR_PORT" --mongo-uri="mongodb://127.0.0.1:$HL_MONGO_PORT/" \
   --pg-url="postgresql://postgres@127.0.0.1:$HL_PG_PORT/$HL_PG_DB" "${procs[@]}" \
-  --before="$before" --out="$out_dir/cpu-$tag.json" ${CPU_BENCH_ARGS:-} | tee "$out_dir/cpu-$tag.txt"
+  --before="$before" --out="${CPU_OUT:-$out_dir/cpu-$tag.json}" --note="${CPU_NOTE:-}" ${CPU_BENCH_ARGS:-} | tee "$out_dir/cpu-$tag.txt"
 echo "[bench-cpu] report: $out_dir/cpu-$tag.txt" >&2

@@ -18,7 +18,8 @@
 # Phases (each prints what it does): deps, build, stack, populate, command (command_bench vs
 # pgbench), query (wrk on the query server vs bench/mongo_find_bench.c, CPU per process), perf
 # (cpu-clock samples of query-server and FerretDB), callgrind (instructions per request), projector
-# (bench/projector_peer_bench.sh vs mongo-kafka-connect), lag + RSS per scale, verify-all (the
+# (bench/projector_peer_bench.sh vs mongo-kafka-connect), cpu (bench/cpu_bench.sh: CPU µs per
+# command of every process, beside bench/results/cpu-before.json), lag + RSS per scale, verify-all (the
 # whole store against PostgreSQL at the last scale).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -289,6 +290,15 @@ BENCH_JSON=$RUN/projector-peer.json BENCH_TIMEOUT=${BENCH_SINK_TIMEOUT:-240} bas
   || say "projector peer bench failed (see $RUN/projector-peer.log)"
 snap proj-b
 cat "$RUN/projector-peer.txt" >&2
+
+# ---- CPU per command of every process (bench/cpu_bench.sh), beside the kept before figures ----
+settle projector
+say "cpu: CPU per command, process by process (bench/cpu_bench.sh)"
+cp "$ROOT/bench/results/cpu-before.json" "$RUN/cpu-before.json"
+CPU_BEFORE="$RUN/cpu-before.json" CPU_OUT="$RUN/cpu.json" \
+  CPU_BENCH_ARGS=--label=after CPU_NOTE="make bench-report on $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+  bash "$HERE/cpu_bench.sh" >"$RUN/cpu.txt" 2>"$RUN/cpu.log" || say "cpu bench failed (see $RUN/cpu.log)"
+cat "$RUN/cpu.txt" >&2
 
 # ---- end-to-end lag + RSS, per scale ----
 lag_rss "$first"

@@ -370,7 +370,7 @@ w("")
 if qs_ir and fa and fb and ncg.isdigit():
     n = int(ncg)
     per_qs, per_find = qs_ir / n, (fb - fa) / n
-    w(f"| | instructions per GET profile |")
+    w("| | instructions per GET profile |")
     w("|---|---:|")
     w(f"| query-server (HTTP + JSON + 2 finds) | {f0(per_qs)} |")
     w(f"| find loop (the same 2 finds) | {f0(per_find)} |")
@@ -683,6 +683,65 @@ w("**Reading it.** The CDC path is PostgreSQL commit → WAL → Debezium (Conne
   "Our three servers are small next to the JVMs (Kafka, Connect, the registry) that the "
   "stack carries for them.")
 w("")
+cpu_now, cpu_before = js("cpu.json"), js("cpu-before.json")
+if cpu_now:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import cpu_bench  # noqa: E402  (bench/cpu_bench.py: the same tables `make bench-cpu` prints)
+    w("## CPU per command, process by process (issue 15, `make bench-cpu`)")
+    w("")
+    w("The cpu phase of this run: bench/cpu_bench.py through the gateway (register, friend "
+      "request, send-message and mark-read, 8 clients; bench/README.md \"make bench-cpu\" says "
+      "how each figure is taken). Per process: CPU µs per command, from /proc, net of the "
+      "process's idle rate measured just before; beside it the read-store and PostgreSQL "
+      "statements each command caused. *before* is the figures kept in "
+      "bench/results/cpu-before.json (the pipeline before issue 15's changes, measured on this "
+      "machine with its own binaries: the line above the tables says which); *after* is this "
+      "run, on this run's stack and binaries. CPU figures of two runs are comparable only "
+      "roughly (the idle rates and the machine's load differ); the statement counts are exact.")
+    w("")
+    if cpu_before:
+        w("In short, per command, before → after:")
+        w("")
+        phs = [ph for ph in cpu_now["phases"] if ph in cpu_before["phases"]]
+        w("| per command | " + " | ".join(phs) + " |")
+        w("|---|" + "---:|" * len(phs) + "")
+
+        def summary(label, fn, fmt):
+            w(f"| {label} | " + " | ".join(
+                f"{fmt(fn(cpu_before['phases'][ph]))} → {fmt(fn(cpu_now['phases'][ph]))}"
+                for ph in phs) + " |")
+
+        summary("read-store write statements", lambda r: sum(r["store_statements"].values()), f2)
+        summary("PostgreSQL statements", lambda r: r["pg_statements"] or 0, f2)
+        summary("FerretDB µs CPU", lambda r: r["cpu_us"].get("ferretdb", 0), f0)
+        summary("PostgreSQL µs CPU", lambda r: r["cpu_us"].get("postgresql", 0), f0)
+        summary("total µs CPU (net of idle)", lambda r: sum(r["cpu_us"].values()), f0)
+        summary("total µs CPU (gross)", lambda r: sum(r["gross_cpu_us"].values()), f0)
+        idle_b = sum(cpu_before["idle_us_per_s"].values()) / 1e4
+        idle_a = sum(cpu_now["idle_us_per_s"].values()) / 1e4
+        w(f"| the stack idle, % of one core | {idle_b:.1f} → {idle_a:.1f} (PostgreSQL "
+          f"{cpu_before['idle_pg_statements_per_s']:.0f} → {cpu_now['idle_pg_statements_per_s']:.0f}"
+          " statements/s) |" + " |" * (len(phs) - 1))
+        w("")
+    for line in cpu_bench.table_lines(cpu_now, cpu_before):
+        w(line)
+    w("")
+    if cpu_before:
+        tot = {ph: (sum(cpu_before["phases"][ph]["cpu_us"].values()),
+                    sum(r["cpu_us"].values()),
+                    sum(cpu_before["phases"][ph]["cpu_us"].get(k, 0) for k in ("ferretdb",)),
+                    r["cpu_us"].get("ferretdb", 0))
+               for ph, r in cpu_now["phases"].items() if ph in cpu_before["phases"]}
+        sm = tot.get("send-message")
+        if sm:
+            w(f"**Against the targets** (≤ 2,000 µs per message in all, ≤ 800 µs in the read "
+              f"store): a send-message costs {f0(sm[1])} µs in all here (before {f0(sm[0])}), "
+              f"{f0(sm[3])} µs of it FerretDB's (before {f0(sm[2])}). FerretDB 1.24 on SQLite "
+              "spends several hundred µs of CPU on each single-document write statement, and a "
+              "message needs about ten of them (its row, the room, each member's inbox row, "
+              "the notification, the day's counters, the watermarks read-your-writes waits on), "
+              "so the read store's share alone is above the whole target on this stack.")
+            w("")
 w("## Not measured / limits")
 w("")
 w("- One run, one shared 2-core VM: run-to-run spread on this machine is about 2x "

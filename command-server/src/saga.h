@@ -6,8 +6,10 @@
  * its rows, domain events and the job's new state in one transaction that first re-checks the
  * lease. A worker that dies (kill -9) leaves its lease to expire; the saga is then due again and
  * resumes from its stored state, repeating the provider call with the same idempotency key
- * "<saga id>:<action>". Commands wake the workers (cs_saga_wake) after committing a new saga;
- * the workers also poll every poll_ms. */
+ * "<saga id>:<action>". Commands wake a worker (cs_saga_wake) after committing a new saga, and
+ * a worker that claims one wakes another; one worker also polls every poll_ms (for retries that
+ * come due, expired leases and sagas another process created), the others only every
+ * 25 x poll_ms. */
 #ifndef CS_SAGA_H
 #define CS_SAGA_H
 
@@ -22,7 +24,7 @@ typedef struct {
     const char *payment_secret; /* provider secret key */
     long payment_timeout_ms;    /* per provider call */
     int workers;                /* threads, >= 1 */
-    long poll_ms;               /* wake-up interval without cs_saga_wake */
+    long poll_ms;               /* the polling worker's interval without cs_saga_wake, ms */
     /* Test hook (HL_SAGA_CRASH_AT): the process kills itself with SIGKILL at this named point,
      * e.g. "after-confirm-call" (a provider call answered, its transition not committed) or
      * "after-confirm_booking-commit". NULL or "" = never. */

@@ -110,18 +110,21 @@ static bool has_guard(const bson_t *filter)
     return false;
 }
 
-/* Whether update writes a null value with any operator. FerretDB 1.24 keeps a null that $set
- * writes into the document an upsert inserts but leaves out a null of $setOnInsert (and sorts
- * the inserted fields either way), so only for such an update do the single upsert statement
- * and the two steps of split_guarded insert different documents
- * (tests/e2e/test_projector_store_shape.py). */
+/* Whether update writes a null value with an operator other than $setOnInsert. FerretDB 1.24
+ * keeps a null that $set writes into the document an upsert inserts but leaves out a null of
+ * $setOnInsert, in the single upsert statement and in split_guarded's step 1 alike (and sorts
+ * the inserted fields either way), so only for such an update do the single statement and the
+ * two steps of split_guarded insert different documents: split_guarded moves the $set null
+ * into step 1's $setOnInsert (tests/e2e/test_projector_store_shape.py pins both). A message's
+ * inbox upsert ($setOnInsert kind: null) is therefore one statement. */
 static bool writes_null(const bson_t *update)
 {
     bson_iter_t it, sub;
     if (!bson_iter_init(&it, update))
         return false;
     while (bson_iter_next(&it))
-        if (BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &sub))
+        if (BSON_ITER_HOLDS_DOCUMENT(&it) && strcmp(bson_iter_key(&it), "$setOnInsert") != 0 &&
+            bson_iter_recurse(&it, &sub))
             while (bson_iter_next(&sub))
                 if (BSON_ITER_HOLDS_NULL(&sub))
                     return true;

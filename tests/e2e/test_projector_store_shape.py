@@ -13,7 +13,7 @@ from bson.raw_bson import RawBSONDocument
 import pymongo
 
 from conftest import MONGO_URI, eventually, new_user
-from pj_helpers import coll
+from pj_helpers import User, befriend, coll, metrics, send
 
 def guard(version):
     """The guard of a CDC row's upsert: the stored version is absent or older (plan.h)."""
@@ -59,6 +59,50 @@ def test_ferretdb_keeps_a_set_null_on_insert_and_drops_a_set_on_insert_null():
     finally:
         client.drop_database(d.name)
         client.close()
+
+
+def test_ferretdb_drops_a_set_on_insert_null_in_the_single_statement_too():
+    # a message's inbox upsert: $set, $max and {$setOnInsert: {kind: null}} (event_models.c);
+    # the single statement and the ordered path's two insert the same bytes, so the fast path
+    # need not split it (plan_exec.c writes_null looks past $setOnInsert)
+    client, d = scratch()
+    try:
+        guard_seq = [("$or", [{"last_seq": {"$exists": False}}, {"last_seq": {"$lt": 5}}])]
+        st = SON([("user_id", "u"), ("room_id", "r"), ("last_message", SON([("body", "hi")])),
+                  ("last_seq", 5)])
+        mx = SON([("last_read_seq", 0), ("n", 2)])
+        d.single.update_one(SON([("_id", "a")] + guard_seq),
+                            SON([("$set", st), ("$max", mx), ("$setOnInsert", {"kind": None})]),
+                            upsert=True)
+        d.ordered.update_one({"_id": "a"}, {"$setOnInsert": SON(list(st.items()) + list(mx.items())
+                                                                + [("kind", None)])}, upsert=True)
+        d.ordered.update_one(SON([("_id", "a")] + guard_seq), SON([("$set", st), ("$max", mx)]))
+        single, ordered = d.single.find_one({"_id": "a"}), d.ordered.find_one({"_id": "a"})
+        assert "kind" not in dict(single), dict(single)
+        assert single.raw == ordered.raw, (dict(single), dict(ordered))
+    finally:
+        client.drop_database(d.name)
+        client.close()
+
+
+def store_statements(collection):
+    want = f'hl_projector_store_statements_total{{collection="{collection}"}} '
+    return sum(float(line.split()[-1]) for line in metrics().splitlines() if line.startswith(want))
+
+
+def test_a_message_costs_one_inbox_statement_per_member():
+    a, b = User("Ada Shape"), User("Bob Shape")
+    befriend(a, b)
+    room = a.call("POST", "/v1/chat-rooms", {"member_ids": [b.id]})["room_id"]
+    inbox = coll("inbox")
+    eventually(lambda: inbox.count_documents({"room_id": room}) == 2, 60, "both inbox rows")
+    before = store_statements("inbox")
+    seq = send(a, room, "one statement each")["seq"]
+    eventually(lambda: inbox.count_documents({"room_id": room, "last_seq": seq}) == 2, 60,
+               "the message in both inbox rows")
+    # on the fast path each member's row is one guarded upsert; with the upsert split (an
+    # ensure step, then the guarded update) it was 4
+    assert store_statements("inbox") - before == 2
 
 
 def test_a_session_the_projector_inserted_has_the_ordered_paths_bytes():
