@@ -727,12 +727,9 @@ if cpu_now:
         w(line)
     w("")
     if cpu_before:
-        tot = {ph: (sum(cpu_before["phases"][ph]["cpu_us"].values()),
-                    sum(r["cpu_us"].values()),
-                    sum(cpu_before["phases"][ph]["cpu_us"].get(k, 0) for k in ("ferretdb",)),
-                    r["cpu_us"].get("ferretdb", 0))
-               for ph, r in cpu_now["phases"].items() if ph in cpu_before["phases"]}
-        sm = tot.get("send-message")
+        b_sm, a_sm = cpu_before["phases"].get("send-message"), cpu_now["phases"].get("send-message")
+        sm = b_sm and a_sm and (sum(b_sm["cpu_us"].values()), sum(a_sm["cpu_us"].values()),
+                                b_sm["cpu_us"].get("ferretdb", 0), a_sm["cpu_us"].get("ferretdb", 0))
         if sm:
             w(f"**Against the targets** (≤ 2,000 µs per message in all, ≤ 800 µs in the read "
               f"store): a send-message costs {f0(sm[1])} µs in all here (before {f0(sm[0])}), "

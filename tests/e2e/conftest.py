@@ -90,6 +90,17 @@ def http(method, url, body=None, headers=None, raw=None, timeout=30):
     return resp
 
 
+def metric_sum(base, name, labels=""):
+    """Sum of the samples of name{labels...} on a server's /metrics (0 when absent); labels: a
+    substring the sample's line must hold, e.g. 'collection="inbox"'."""
+    text = http("GET", f"{base}/metrics").body.decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and (line[len(name)] in " {") and labels in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def healthy(base_url):
     """Whether the server at base_url answers GET /healthz with 200 (False while it is down)."""
     try:

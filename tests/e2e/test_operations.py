@@ -21,7 +21,8 @@ import urllib.parse
 import pytest
 from confluent_kafka import Producer
 
-from conftest import COMMAND, COMMAND_DIRECT, KAFKA, QUERY, ROOT, befriend, eventually, http, new_user
+from conftest import (COMMAND, COMMAND_DIRECT, KAFKA, QUERY, ROOT, befriend, eventually, http,
+                      metric_sum, new_user)
 from stream_client import SSE
 
 PROM = f"http://127.0.0.1:{os.environ['HL_PROMETHEUS_PORT']}"
@@ -38,16 +39,6 @@ def prom(path, **params):
     r = http("GET", f"{PROM}{path}?{urllib.parse.urlencode(params)}")
     assert r.status == 200, r.body
     return r.json()["data"]
-
-
-def metric(base, name, labels=""):
-    """Sum of the samples of name{labels...} on a server's /metrics (0 when absent)."""
-    text = http("GET", f"{base}/metrics").body.decode()
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and (line[len(name)] in " {") and labels in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def port_open(port):
@@ -197,12 +188,12 @@ def test_commands_keep_working_without_jaeger():
     a, ah, b, bh, room = pair()
     post_latencies(room, ah, 5)  # warm
     up = post_latencies(room, ah, 30)
-    dropped0 = metric(COMMAND_DIRECT, "hl_trace_spans_dropped_total", 'reason="export_failed"')
+    dropped0 = metric_sum(COMMAND_DIRECT, "hl_trace_spans_dropped_total", 'reason="export_failed"')
     script("jaeger.sh", "stop")
     try:
         down = post_latencies(room, ah, 30)
         # the exporter sends every 0.5 s: its failed batches show up on /metrics as drops
-        eventually(lambda: metric(COMMAND_DIRECT, "hl_trace_spans_dropped_total",
+        eventually(lambda: metric_sum(COMMAND_DIRECT, "hl_trace_spans_dropped_total",
                                   'reason="export_failed"') > dropped0, 15,
                    "the command server counting dropped spans")
     finally:
@@ -224,7 +215,7 @@ def alert_state(name):
 def test_faults_fire_alerts():
     # Poison: an undecodable record on an event topic is dead-lettered by the projector.
     projector = f"http://127.0.0.1:{os.environ['HL_PROJECTOR_PORT']}"
-    dead0 = metric(projector, "hl_projection_dead_letters_total")
+    dead0 = metric_sum(projector, "hl_projection_dead_letters_total")
     p = Producer({"bootstrap.servers": KAFKA})
     p.produce("message.events", key="ops-poison", value=b"\x00\x00\x00\x00\x01\xff\xff\xff")
     assert p.flush(30) == 0
@@ -243,7 +234,7 @@ def test_faults_fire_alerts():
         eventually(both_firing, 100, f"both alerts firing (so far {fired})")
         print(f"\nalerts firing after {fired}")
         # ours was dead-lettered (the alert may still fire for an earlier one within 10 min)
-        assert metric(projector, "hl_projection_dead_letters_total") > dead0
+        assert metric_sum(projector, "hl_projection_dead_letters_total") > dead0
         assert fired["HlDebeziumNotStreaming"] >= 55, "fired before its for: window of 1m"
     finally:
         # the stopped worker may still hold its port for a moment (connect.sh start refuses a

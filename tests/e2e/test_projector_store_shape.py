@@ -12,8 +12,8 @@ from bson import SON
 from bson.raw_bson import RawBSONDocument
 import pymongo
 
-from conftest import MONGO_URI, eventually, new_user
-from pj_helpers import User, befriend, coll, metrics, send
+from conftest import MONGO_URI, PROJECTOR, eventually, metric_sum, new_user
+from pj_helpers import User, befriend, coll, send
 
 def guard(version):
     """The guard of a CDC row's upsert: the stored version is absent or older (plan.h)."""
@@ -86,8 +86,8 @@ def test_ferretdb_drops_a_set_on_insert_null_in_the_single_statement_too():
 
 
 def store_statements(collection):
-    want = f'hl_projector_store_statements_total{{collection="{collection}"}} '
-    return sum(float(line.split()[-1]) for line in metrics().splitlines() if line.startswith(want))
+    return metric_sum(PROJECTOR, "hl_projector_store_statements_total",
+                      f'collection="{collection}"')
 
 
 def test_a_message_costs_one_inbox_statement_per_member():
