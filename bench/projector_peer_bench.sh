@@ -9,7 +9,7 @@
 #         bulk path, 500 inputs per bulk, one consumer) into hl_peer_pj_<time>.messages
 #   peer  org.mongodb.kafka:mongo-kafka-connect (Maven Central, the -all jar, installed here into
 #         $HL_CACHE_DIR/connect-plugins-mongo-sink) in a second Kafka Connect worker of this
-#         script's own (port BENCH_SINK_PORT, default Connect port + 3; own group and storage
+#         script's own (port BENCH_SINK_PORT, default HL_BENCH_SINK_PORT of env.sh; own group and storage
 #         topics), connector MongoSinkConnector with
 #         change.data.capture.handler=...cdc.debezium.rdbms.postgres.PostgresHandler, tasks.max 1,
 #         into hl_peer_sink_<time>.messages
@@ -26,7 +26,7 @@ source "$HERE/../deploy/local/env.sh"
 TOPIC=${BENCH_TOPIC:-cdc.public.messages}
 TABLE=${TOPIC##*.}
 SINK_VERSION=${BENCH_SINK_VERSION:-2.0.1}
-SINK_PORT=${BENCH_SINK_PORT:-$((HL_CONNECT_PORT + 3))}
+SINK_PORT=${BENCH_SINK_PORT:-$HL_BENCH_SINK_PORT}
 SINK_TASKS=${BENCH_SINK_TASKS:-1}
 SINK_HEAP=${BENCH_SINK_HEAP:--Xms256m -Xmx1g}
 TIMEOUT=${BENCH_TIMEOUT:-900}

@@ -13,14 +13,15 @@
 # Env: HL_PROFILE (lab4), BENCH_SECONDS (per measured run, default 15), BENCH_CMD_SECONDS (10),
 #      BENCH_LAG_SECONDS (30), BENCH_CALLGRIND_REQUESTS (300), BENCH_POPULATE_CLIENTS (16),
 #      BENCH_SINK_TIMEOUT (s the sink connector gets to catch up, default 240),
-#      BENCH_SETTLE_MAX (s to wait for the projector to catch up before a phase, default 900).
+#      BENCH_SETTLE_MAX (s to wait for the projector to catch up before a phase, default 900),
+#      BENCH_CPU_BEFORE (the commit whose servers make the cpu phase's before column, a6e5130).
 # Raw results: $HL_STACK_DIR/bench/report-<utc time>/ (every tool's own output, CPU/RSS snapshots).
 # Phases (each prints what it does): deps, build, stack, populate, command (command_bench vs
 # pgbench), query (wrk on the query server vs bench/mongo_find_bench.c, CPU per process), perf
 # (cpu-clock samples of query-server and FerretDB), callgrind (instructions per request), projector
 # (bench/projector_peer_bench.sh vs mongo-kafka-connect), cpu (bench/cpu_bench.sh: CPU µs per
-# command of every process, beside bench/results/cpu-before.json), lag + RSS per scale, verify-all (the
-# whole store against PostgreSQL at the last scale).
+# command of every process, BENCH_CPU_BEFORE's servers then this tree's on the same stack), lag +
+# RSS per scale, verify-all (the whole store against PostgreSQL at the last scale).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -291,10 +292,46 @@ BENCH_JSON=$RUN/projector-peer.json BENCH_TIMEOUT=${BENCH_SINK_TIMEOUT:-240} bas
 snap proj-b
 cat "$RUN/projector-peer.txt" >&2
 
-# ---- CPU per command of every process (bench/cpu_bench.sh), beside the kept before figures ----
+# ---- CPU per command of every process (bench/cpu_bench.sh): the servers of commit
+# BENCH_CPU_BEFORE (default a6e5130: main before issue 15's changes, with the harness and the
+# store counters), built in $HL_CACHE_DIR/cpu-before-<commit>, then this tree's, one after the
+# other on this stack, so both columns share machine, stack and data. Without that commit (a
+# shallow clone) or when it does not build, the before column is the kept
+# bench/results/cpu-before.json (another day's run: its note says which) ----
 settle projector
 say "cpu: CPU per command, process by process (bench/cpu_bench.sh)"
-cp "$ROOT/bench/results/cpu-before.json" "$RUN/cpu-before.json"
+cpu_servers=(command-server projector query-server stream-listener)
+before_rev=${BENCH_CPU_BEFORE:-a6e5130}
+before_dir=$HL_CACHE_DIR/cpu-before-$before_rev
+build_before() {
+  git -C "$ROOT" cat-file -e "$before_rev^{commit}" 2>/dev/null || return 1
+  [[ -x $before_dir/build/projector/projector ]] && return 0
+  say "cpu: building $before_rev's servers in $before_dir"
+  rm -rf "$before_dir" && mkdir -p "$before_dir/src" &&
+    git -C "$ROOT" archive "$before_rev" | tar -x -C "$before_dir/src" &&
+    cmake -S "$before_dir/src" -B "$before_dir/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      >"$RUN/cpu-before-build.log" 2>&1 &&
+    cmake --build "$before_dir/build" --target "${cpu_servers[@]}" >>"$RUN/cpu-before-build.log" 2>&1
+}
+restart_servers() { # build dir
+  bash "$ROOT/deploy/local/servers.sh" stop "${cpu_servers[@]}" >&2
+  HL_BUILD_DIR=$1 bash "$ROOT/deploy/local/servers.sh" start "${cpu_servers[@]}" >&2
+}
+if build_before; then
+  say "cpu: before = $before_rev's servers on this stack"
+  restart_servers "$before_dir/build"
+  settle cpu-before
+  CPU_BEFORE="$RUN/cpu-before.json" CPU_BENCH_ARGS=--label=before \
+    CPU_NOTE="$before_rev's own build, in this run, on the same stack just before the after column" \
+    bash "$HERE/cpu_bench.sh" >"$RUN/cpu-before.txt" 2>"$RUN/cpu-before.log" ||
+    say "cpu bench of $before_rev failed (see $RUN/cpu-before.log)"
+  restart_servers "$HL_BUILD_DIR"
+  settle cpu-after
+fi
+if [[ ! -s $RUN/cpu-before.json ]]; then
+  say "cpu: no before run of $before_rev (see $RUN/cpu-before-build.log); before = the kept bench/results/cpu-before.json"
+  cp "$ROOT/bench/results/cpu-before.json" "$RUN/cpu-before.json"
+fi
 CPU_BEFORE="$RUN/cpu-before.json" CPU_OUT="$RUN/cpu.json" \
   CPU_BENCH_ARGS=--label=after CPU_NOTE="make bench-report on $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
   bash "$HERE/cpu_bench.sh" >"$RUN/cpu.txt" 2>"$RUN/cpu.log" || say "cpu bench failed (see $RUN/cpu.log)"

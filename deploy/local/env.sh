@@ -14,7 +14,8 @@
 # .stack-labN, ports 1N001.. (PostgreSQL 1N001, Kafka 1N002/1N003, Connect 1N004, registry 1N005,
 # FerretDB 1N006, Kafka fault listener/proxy 1N007/1N008, servers 1N010-1N012, gateway 1N000,
 # stream listener 1N013, nginx exporter 1N014, payment simulator 1N015, object store 1N016,
-# Prometheus 1N017, Jaeger UI/OTLP 1N018/1N019), below the kernel's
+# Prometheus 1N017, Jaeger UI/OTLP 1N018/1N019; bench/projector_peer_bench.sh's own Connect
+# worker 1N050), below the kernel's
 # ephemeral port range.
 
 HL_ROOT=${HL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -48,6 +49,7 @@ if [[ -n ${_hl_lab:-} ]]; then
   HL_OTLP_PORT=${HL_OTLP_PORT:-${_hl_lab}019}
   HL_NGINX_EXPORTER_PORT=${HL_NGINX_EXPORTER_PORT:-${_hl_lab}014}
   HL_REPLICA_PORT_BASE=${HL_REPLICA_PORT_BASE:-${_hl_lab}020}  # second instances (below)
+  HL_BENCH_SINK_PORT=${HL_BENCH_SINK_PORT:-${_hl_lab}050}      # bench's own Connect worker
 fi
 unset _hl_lab
 HL_STACK_DIR=${HL_STACK_DIR:-$_hl_stack}
@@ -76,6 +78,9 @@ HL_PAYMENT_PORT=${HL_PAYMENT_PORT:-${_hl_srv}5}     # dev: 8085: payment provide
 # base + 5*(k-2) + 0 command-server, 1 query-server, 2 projector, 3 stream-listener (dev: 8090..,
 # test: 8190.., labN and verify: 1N020.. and 20020..).
 HL_REPLICA_PORT_BASE=${HL_REPLICA_PORT_BASE:-${_hl_srv%?}90}
+# The Kafka Connect worker bench/projector_peer_bench.sh starts for mongo-kafka-connect (not
+# part of the stack; dev: 28086, test: 18086, labN and verify: 1N050 and 20050).
+HL_BENCH_SINK_PORT=${HL_BENCH_SINK_PORT:-$((HL_CONNECT_PORT + 3))}
 # The gateway (nginx, SPEC §7): the one URL clients use. dev: 8000 (TLS 8043), test: 8100 (8143).
 HL_GATEWAY_PORT=${HL_GATEWAY_PORT:-${_hl_srv%?}00}
 HL_GATEWAY_TLS_PORT=${HL_GATEWAY_TLS_PORT:-${_hl_srv%?}43}
