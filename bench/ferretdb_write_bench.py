@@ -9,8 +9,9 @@ three shapes the projector uses (projector/src/plan_exec.c):
   single  the fast path's guarded upsert: one statement per key, unordered bulk
   plain   an unguarded update by _id (the floor: one statement, no guard)
 
-For each shape and bulk size: FerretDB's CPU (utime + stime of its process, /proc/<pid>/stat,
-in clock ticks of 10 ms: use enough rounds) and the client's wall time, both µs per key.
+For each shape and bulk size: FerretDB's CPU (/proc/<pid>/stat as bench/cpu_bench.py reads it,
+in clock ticks of 10 ms: use enough rounds) and the client's wall time of the writes alone,
+both µs per key.
 
 Usage: ferretdb_write_bench.py --pid=<FerretDB pid> [--mongo-uri=mongodb://127.0.0.1:14006/]
        [--docs=3000] [--bulks=1,5,50] [--keys=2000]
@@ -18,21 +19,20 @@ Usage: ferretdb_write_bench.py --pid=<FerretDB pid> [--mongo-uri=mongodb://127.0
          --mongo-uri=mongodb://127.0.0.1:14006/
 """
 import argparse
-import os
 import time
 
 import pymongo
 from bson import SON
 from pymongo import UpdateOne
 
+from cpu_bench import all_cpu, group_cpu_us
+
 SHAPES = ("split", "single", "plain")
 
 
 def cpu_us(pid):
-    """utime + stime of process pid (all its threads), µs."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1e6 / os.sysconf("SC_CLK_TCK")
+    """FerretDB's CPU µs so far, as bench/cpu_bench.py takes it for its FerretDB column."""
+    return group_cpu_us(all_cpu(), pid)
 
 
 def guard(v):
@@ -82,10 +82,11 @@ def main():
                 # the shapes take turns, so a drift of the machine's load hits all three alike
                 for shape in SHAPES:
                     keys = [f"k{(v * 97 + j * 31) % a.docs}" for j in range(b)]
-                    c0, w0 = cpu_us(a.pid), time.monotonic()
+                    c0 = cpu_us(a.pid)
+                    w0 = time.monotonic()
                     write(db[shape], shape, keys, v)
-                    spent[shape][0] += cpu_us(a.pid) - c0
                     spent[shape][1] += (time.monotonic() - w0) * 1e6
+                    spent[shape][0] += cpu_us(a.pid) - c0
             n = rounds * b
             print(f"| {b} | " + " | ".join(f"{spent[s][0] / n:.0f} | {spent[s][1] / n:.0f}"
                                          for s in SHAPES) + " |")

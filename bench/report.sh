@@ -70,7 +70,8 @@ fi
 
 # ---- build: the servers, command-bench (as `make bench-command`), mongo-find-bench ----
 say "build ($HL_BUILD_DIR)"
-cmake -S "$ROOT" -B "$HL_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake_flags=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)   # also the cpu phase's before build
+cmake -S "$ROOT" -B "$HL_BUILD_DIR" "${cmake_flags[@]}" >/dev/null
 cmake --build "$HL_BUILD_DIR" >&2
 cc -std=c11 -O2 -Wall -Wextra -Werror "$HERE/command_bench.c" -o "$HL_BUILD_DIR/command-bench" \
   $(pkg-config --cflags --libs libcurl libpq) -lpthread
@@ -303,15 +304,16 @@ say "cpu: CPU per command, process by process (bench/cpu_bench.sh)"
 cpu_servers=(command-server projector query-server stream-listener)
 before_rev=${BENCH_CPU_BEFORE:-a6e5130}
 before_dir=$HL_CACHE_DIR/cpu-before-$before_rev
-build_before() {
+build_before() { # configured once; ninja then finishes (or no-ops) an earlier run's build
   git -C "$ROOT" cat-file -e "$before_rev^{commit}" 2>/dev/null || return 1
-  [[ -x $before_dir/build/projector/projector ]] && return 0
   say "cpu: building $before_rev's servers in $before_dir"
-  rm -rf "$before_dir" && mkdir -p "$before_dir/src" &&
-    git -C "$ROOT" archive "$before_rev" | tar -x -C "$before_dir/src" &&
-    cmake -S "$before_dir/src" -B "$before_dir/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      >"$RUN/cpu-before-build.log" 2>&1 &&
-    cmake --build "$before_dir/build" --target "${cpu_servers[@]}" >>"$RUN/cpu-before-build.log" 2>&1
+  if [[ ! -f $before_dir/build/build.ninja ]]; then
+    rm -rf "$before_dir" && mkdir -p "$before_dir/src" &&
+      git -C "$ROOT" archive "$before_rev" | tar -x -C "$before_dir/src" &&
+      cmake -S "$before_dir/src" -B "$before_dir/build" "${cmake_flags[@]}" >"$RUN/cpu-before-build.log" 2>&1 ||
+      return 1
+  fi
+  cmake --build "$before_dir/build" --target "${cpu_servers[@]}" >>"$RUN/cpu-before-build.log" 2>&1
 }
 restart_servers() { # build dir
   bash "$ROOT/deploy/local/servers.sh" stop "${cpu_servers[@]}" >&2

@@ -693,19 +693,14 @@ if cpu_now:
       "request, send-message and mark-read, 8 clients; bench/README.md \"make bench-cpu\" says "
       "how each figure is taken). Per process: CPU µs per command, from /proc, net of the "
       "process's idle rate measured just before; beside it the read-store and PostgreSQL "
-      "statements each command caused. " + (
-          "*before* is the servers of an earlier commit (the pipeline before issue 15's "
-          "changes, built from its own source: the line above the tables says which), run in "
-          "this run on this stack just before *after*, this tree's servers (report.sh restarts "
-          "the four servers in between; BENCH_CPU_BEFORE): same machine, stack and data. One "
-          "run of each: CPU figures still move with the idle rates, the statement counts "
-          "are exact." if rd("cpu-before.txt") else
-          "*before* is the figures kept in bench/results/cpu-before.json (the pipeline before "
-          "issue 15's changes, measured with its own binaries on another day: the line above "
-          "the tables says which; this run could not build BENCH_CPU_BEFORE); *after* is this "
-          "run, on this run's stack and binaries. CPU figures of two runs are comparable only "
-          "roughly (the idle rates and the machine's load differ); the statement counts are "
-          "exact."))
+      "statements each command caused. *before* is the run the line above the tables "
+      "describes: normally the servers of an earlier commit (BENCH_CPU_BEFORE: the pipeline "
+      "before issue 15's changes, built from its own source), run in this run on this stack "
+      "just before *after*, this tree's servers (report.sh restarts the four servers in "
+      "between): same machine, stack and data; where that commit could not be built or run, "
+      "the figures kept in bench/results/cpu-before.json, another day's run, comparable only "
+      "roughly. One run of each: CPU figures move with the idle rates, the statement counts "
+      "are exact.")
     w("")
     if cpu_before:
         w("In short, per command, before → after:")
